@@ -1,0 +1,84 @@
+// swift-tools-version:6.0
+//
+// Saraban: an offline-first e-Office node. Targets are split by what they may touch:
+//   SarabanCore       pure CRDTs and changes, standard library only (no `import` at all)
+//   CSodium           system library: libsodium through pkg-config
+//   SarabanCrypto     the only importer of CSodium
+//   SarabanStorage    GRDB on SQLite: change log, materialised documents, migrations
+//   SarabanSync       sans-IO sync state machine and wire codec (no sockets, no clocks)
+//   SarabanTransport  SwiftNIO TCP framing under the Noise session
+//   SarabanNode       the node: config, identity, services, high-level operations
+//   saraban           the one executable: CLI and daemon (`saraban serve`)
+//   saraban-bench     release-build benchmarks
+import PackageDescription
+
+let package = Package(
+    name: "Saraban",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "saraban", targets: ["saraban"]),
+        .executable(name: "saraban-bench", targets: ["saraban-bench"]),
+        .library(name: "SarabanCore", targets: ["SarabanCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .target(name: "SarabanCore"),
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
+        ),
+        .target(name: "SarabanCrypto", dependencies: ["CSodium"]),
+        .target(
+            name: "SarabanStorage",
+            dependencies: [
+                "SarabanCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "SarabanSync", dependencies: ["SarabanCore", "SarabanCrypto"]),
+        .target(
+            name: "SarabanTransport",
+            dependencies: [
+                "SarabanSync", "SarabanCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SarabanNode",
+            dependencies: [
+                "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "saraban",
+            dependencies: [
+                "SarabanNode", "SarabanCore", "SarabanCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "saraban-bench",
+            dependencies: [
+                "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode",
+            ]
+        ),
+        .testTarget(name: "SarabanCoreTests", dependencies: ["SarabanCore"]),
+        .testTarget(name: "SarabanCryptoTests", dependencies: ["SarabanCrypto"]),
+        .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore"]),
+        .testTarget(name: "SarabanNodeTests", dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage"]),
+        .testTarget(name: "SarabanCLITests", dependencies: ["saraban"]),
+    ]
+)

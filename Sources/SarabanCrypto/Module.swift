@@ -1,0 +1,2 @@
+// SarabanCrypto: placeholder until its module lands.
+enum _SarabanCryptoPlaceholder {}

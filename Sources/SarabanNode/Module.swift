@@ -1,0 +1,2 @@
+// SarabanNode: placeholder until its module lands.
+enum _SarabanNodePlaceholder {}

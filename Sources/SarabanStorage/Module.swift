@@ -1,0 +1,2 @@
+// SarabanStorage: placeholder until its module lands.
+enum _SarabanStoragePlaceholder {}

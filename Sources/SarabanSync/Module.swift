@@ -1,0 +1,2 @@
+// SarabanSync: placeholder until its module lands.
+enum _SarabanSyncPlaceholder {}

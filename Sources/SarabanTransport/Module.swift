@@ -1,0 +1,2 @@
+// SarabanTransport: placeholder until its module lands.
+enum _SarabanTransportPlaceholder {}

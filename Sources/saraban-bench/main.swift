@@ -1,0 +1,39 @@
+// saraban-bench: release-build benchmarks. Run `swift run -c release saraban-bench SUITE [--json] [--runs N]`.
+// Each suite lives in its own file and reports medians of several runs.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let args = Array(CommandLine.arguments.dropFirst())
+let usage = """
+    usage: saraban-bench SUITE [options]
+      trace FILE [--json] [--runs N]   replay an editing trace ({endContent, txns:[{patches}]}, .json or .json.gz)
+      crdt [--json] [--runs N]         register writes in memory and persisted; concurrent merges
+      crypto [--json] [--runs N]       seal+sign and verify+open of 1 KiB changes in batches; Noise handshake
+    """
+
+guard let suite = args.first else {
+    FileHandle.standardError.write(usage + "\n")
+    exit(2)
+}
+let rest = Array(args.dropFirst())
+do {
+    let code: Int32
+    switch suite {
+    case "trace": code = try traceBench(rest)
+    case "crdt": code = try crdtBench(rest)
+    case "crypto": code = try cryptoBench(rest)
+    case "-h", "--help", "help":
+        print(usage)
+        code = 0
+    default:
+        FileHandle.standardError.write("saraban-bench: unknown suite '\(suite)'\n" + usage + "\n")
+        code = 2
+    }
+    exit(code)
+} catch {
+    FileHandle.standardError.write("saraban-bench: \(error)\n")
+    exit(1)
+}
