@@ -1,0 +1,128 @@
+/// A change: one author's atomic group of operations, the unit of replication.
+///
+/// Authors number their changes 1, 2, 3… without gaps. `deps` is the version vector of other
+/// authors' changes the author had applied; together with the author's own previous change it is
+/// the change's causal past. A change is applied only when all of that is present.
+public struct Change: Hashable, Sendable {
+    public var author: ReplicaID
+    public var seq: UInt64
+    /// Lamport counter of the first operation.
+    public var startOp: UInt64
+    /// The author's wall-clock time in milliseconds since 1970, for display only.
+    public var time: Int64
+    /// Other authors' changes this one has seen (the author's own entry is ignored).
+    public var deps: VersionVector
+    public var ops: [Operation]
+
+    public init(author: ReplicaID, seq: UInt64, startOp: UInt64, time: Int64, deps: VersionVector, ops: [Operation]) {
+        self.author = author
+        self.seq = seq
+        self.startOp = startOp
+        self.time = time
+        var d = deps
+        d[author] = 0
+        self.deps = d
+        self.ops = ops
+    }
+
+    public var id: ChangeID { ChangeID(author: author, seq: seq) }
+
+    /// How many op ids the change consumes.
+    public var width: UInt64 { ops.reduce(0) { $0 + UInt64($1.width) } }
+
+    /// The highest Lamport counter used by the change.
+    public var maxOp: UInt64 { startOp + width - 1 }
+
+    /// The change's causal past plus itself.
+    public var clock: VersionVector {
+        var v = deps
+        v[author] = seq
+        return v
+    }
+
+    /// Operations with the ids they receive.
+    public var identifiedOps: [(id: OpID, op: Operation)] {
+        var out: [(id: OpID, op: Operation)] = []
+        out.reserveCapacity(ops.count)
+        var c = startOp
+        for op in ops {
+            out.append((OpID(counter: c, replica: author), op))
+            c += UInt64(op.width)
+        }
+        return out
+    }
+
+    /// Documents this change creates or touches, in first-touch order.
+    public var documents: [DocID] {
+        var seen = Set<DocID>()
+        var out: [DocID] = []
+        for (id, op) in identifiedOps {
+            let d = op.document ?? DocID(id)
+            if seen.insert(d).inserted { out.append(d) }
+        }
+        return out
+    }
+
+    /// Encoding format version written first in every encoded change.
+    public static let formatVersion: UInt8 = 1
+    /// Largest encoded change accepted by ``decode(_:)``.
+    public static let maxEncodedSize = 16 << 20
+
+    /// The compact binary form: version, replica table, header, string table, operations.
+    public func encoded() -> [UInt8] {
+        var t = ReplicaTable()
+        _ = t.index(author)
+        var strings = StringTable()
+        var body = BinaryWriter(capacity: 32 + ops.count * 16)
+        body.varint(seq)
+        body.varint(startOp)
+        body.signed(time)
+        deps.encode(into: &body, &t)
+        body.varint(ops.count)
+        for op in ops { op.encode(into: &body, &t, &strings) }
+        var w = BinaryWriter(capacity: body.bytes.count + 16 * t.list.count + 16)
+        w.byte(Change.formatVersion)
+        t.encode(into: &w)
+        w.varint(strings.list.count)
+        for s in strings.list { w.string(s) }
+        w.raw(body.bytes)
+        return w.bytes
+    }
+
+    /// Decodes a change, rejecting malformed input with a typed error.
+    public static func decode(_ bytes: [UInt8]) throws(DecodingError) -> Change {
+        guard bytes.count <= maxEncodedSize else {
+            throw DecodingError(.lengthOutOfRange, at: 0, "change of \(bytes.count) bytes exceeds \(maxEncodedSize)")
+        }
+        var r = BinaryReader(bytes)
+        let version = try r.byte()
+        guard version == formatVersion else {
+            throw DecodingError(.unsupportedVersion, at: 0, "change format \(version); this build reads \(formatVersion)")
+        }
+        let t = try ReplicaTable.decode(from: &r)
+        guard let author = t.list.first else { throw DecodingError(.invalidValue, at: 1, "no author") }
+        let ns = try r.count(max: r.remaining)
+        var strings: [String] = []
+        strings.reserveCapacity(ns)
+        for _ in 0..<ns { strings.append(try r.string()) }
+        let seqAt = r.offset
+        let seq = try r.varint()
+        guard seq >= 1 else { throw DecodingError(.invalidValue, at: seqAt, "sequence numbers start at 1") }
+        let startAt = r.offset
+        let startOp = try r.varint()
+        guard startOp >= 1, startOp < UInt64(1) << 62 else { throw DecodingError(.invalidValue, at: startAt, "op counter \(startOp)") }
+        let time = try r.signed()
+        let deps = try VersionVector.decode(from: &r, t)
+        let n = try r.count(max: r.remaining)
+        var ops: [Operation] = []
+        ops.reserveCapacity(n)
+        var c = startOp
+        for _ in 0..<n {
+            let op = try Operation.decode(from: &r, t, strings, id: OpID(counter: c, replica: author))
+            c += UInt64(op.width)
+            ops.append(op)
+        }
+        try r.expectEnd()
+        return Change(author: author, seq: seq, startOp: startOp, time: time, deps: deps, ops: ops)
+    }
+}

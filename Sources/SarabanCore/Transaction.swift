@@ -1,0 +1,263 @@
+/// Where documents live while changes are applied: memory in tests and simulators, an open
+/// SQLite transaction in the node. Access is scoped so the document is mutated in place.
+public protocol DocumentStore {
+    /// Runs `body` on the document (`nil` when absent); whatever `body` leaves is stored.
+    mutating func withDocument<T>(_ id: DocID, _ body: (inout Document?) throws -> T) throws -> T
+}
+
+/// Why a local edit was refused. Remote changes never fail this way: they apply deterministically.
+public struct EditError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case unknownDocument, documentDeleted, fieldKindMismatch, positionOutOfRange, notInSet, noSuchValue, invalidValue
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+extension Change {
+    /// Applies every operation to the documents in `store`. Operations naming a document that
+    /// does not exist are ignored (every replica ignores them alike).
+    public func apply<S: DocumentStore>(to store: inout S) throws {
+        let ctx = ChangeContext(self)
+        for (id, op) in identifiedOps {
+            if case .createDocument(let kind) = op {
+                try store.withDocument(DocID(id)) { doc in
+                    if doc == nil { doc = Document(id: DocID(id), kind: kind, created: ctx.stamp(id)) }
+                }
+                continue
+            }
+            guard let target = op.document else { continue }
+            try store.withDocument(target) { doc in
+                doc?.apply(op, id: id, context: ctx)
+            }
+        }
+    }
+}
+
+/// Builds one local change. Each edit is applied to the store at once (so later edits in the
+/// same change see it) and recorded; ``finish()`` yields the change to log and send.
+public struct Transaction: Sendable {
+    public let author: ReplicaID
+    public let seq: UInt64
+    public let startOp: UInt64
+    public let time: Int64
+    public let deps: VersionVector
+    public private(set) var ops: [Operation] = []
+    private var next: UInt64
+    private let context: ChangeContext
+
+    /// - Parameters:
+    ///   - seq: the author's next sequence number (1 for the first change).
+    ///   - startOp: one more than the greatest op counter the replica has seen.
+    ///   - time: wall-clock milliseconds, from the caller's clock.
+    ///   - deps: the replica's version vector.
+    public init(author: ReplicaID, seq: UInt64, startOp: UInt64, time: Int64, deps: VersionVector) {
+        self.author = author
+        self.seq = seq
+        self.startOp = startOp
+        self.time = time
+        var d = deps
+        d[author] = 0
+        self.deps = d
+        self.next = startOp
+        var clock = d
+        clock[author] = seq
+        self.context = ChangeContext(change: ChangeID(author: author, seq: seq), time: time, clock: clock)
+    }
+
+    /// The change, or nil when nothing was edited.
+    public func finish() -> Change? {
+        ops.isEmpty ? nil : Change(author: author, seq: seq, startOp: startOp, time: time, deps: deps, ops: ops)
+    }
+
+    private mutating func record(_ op: Operation) -> OpID {
+        let id = OpID(counter: next, replica: author)
+        next += UInt64(op.width)
+        ops.append(op)
+        return id
+    }
+
+    private func stamp(_ id: OpID) -> Stamp { context.stamp(id) }
+
+    /// Runs `body` on a live document, refusing unknown and deleted ones.
+    private func edit<S: DocumentStore, T>(
+        _ docID: DocID, in store: inout S, allowDeleted: Bool = false, _ body: (inout Document) throws -> T
+    ) throws -> T {
+        try store.withDocument(docID) { doc in
+            guard var d = doc else {
+                throw EditError(.unknownDocument, "no document \(docID); `saraban doc list` shows the documents here")
+            }
+            if d.isDeleted && !allowDeleted {
+                throw EditError(.documentDeleted, "document \(docID) is deleted; restore it before editing")
+            }
+            doc = nil  // keep the document uniquely referenced while it is edited
+            defer { doc = d }
+            return try body(&d)
+        }
+    }
+
+    private func checkKind(_ d: Document, _ field: String, _ kind: FieldKind) throws {
+        if let k = d.kind(of: field), k != kind {
+            throw EditError(.fieldKindMismatch, "field '\(field)' holds a \(k.rawValue), not a \(kind.rawValue)")
+        }
+    }
+
+    public mutating func createDocument<S: DocumentStore>(kind: String, in store: inout S) throws -> DocID {
+        let op = Operation.createDocument(kind: kind)
+        let id = OpID(counter: next, replica: author)
+        let docID = DocID(id)
+        let stamp = stamp(id)
+        try store.withDocument(docID) { doc in doc = Document(id: docID, kind: kind, created: stamp) }
+        _ = record(op)
+        return docID
+    }
+
+    /// Writes a register, superseding every value currently visible (this also resolves a conflict).
+    public mutating func set<S: DocumentStore>(_ docID: DocID, field: String, value: Value, in store: inout S) throws {
+        let id = OpID(counter: next, replica: author)
+        let ctx = context
+        let op = try edit(docID, in: &store) { d -> Operation in
+            try checkKind(d, field, .register)
+            let op = Operation.set(doc: docID, field: field, value: value, pred: d.registers[field]?.visibleIDs ?? [])
+            d.apply(op, id: id, context: ctx)
+            return op
+        }
+        _ = record(op)
+    }
+
+    /// Resolves a register conflict by keeping the value written by operation `keep`.
+    public mutating func resolve<S: DocumentStore>(_ docID: DocID, field: String, keep: OpID, in store: inout S) throws {
+        var value: Value?
+        try edit(docID, in: &store) { d in
+            value = d.registers[field]?.entries.first { $0.stamp.op == keep }?.value
+        }
+        guard let v = value else {
+            throw EditError(.noSuchValue, "field '\(field)' holds no value written by \(keep); `saraban conflicts` lists them")
+        }
+        try set(docID, field: field, value: v, in: &store)
+    }
+
+    public mutating func insertText<S: DocumentStore>(
+        _ docID: DocID, field: String, at pos: Int, _ text: String, in store: inout S
+    ) throws {
+        guard !text.isEmpty else { throw EditError(.invalidValue, "nothing to insert") }
+        let id = OpID(counter: next, replica: author)
+        let ctx = context
+        let op = try edit(docID, in: &store) { d -> Operation in
+            try checkKind(d, field, .text)
+            let len = d.texts[field]?.count ?? 0
+            guard pos >= 0 && pos <= len else {
+                throw EditError(.positionOutOfRange, "position \(pos) is outside the text (length \(len))")
+            }
+            let ins = d.localInsert(field, at: pos, text, id: id, context: ctx)
+            return Operation.textInsert(doc: docID, field: field, ins)
+        }
+        _ = record(op)
+    }
+
+    public mutating func deleteText<S: DocumentStore>(
+        _ docID: DocID, field: String, at pos: Int, count: Int, in store: inout S
+    ) throws {
+        let ctx = context
+        let op = try edit(docID, in: &store) { d -> Operation? in
+            try checkKind(d, field, .text)
+            let len = d.texts[field]?.count ?? 0
+            guard pos >= 0, count >= 0, pos + count <= len else {
+                throw EditError(.positionOutOfRange, "range \(pos)..<\(pos + count) is outside the text (length \(len))")
+            }
+            guard count > 0 else { return nil }
+            let del = d.localDelete(field, at: pos, count: count, context: ctx)
+            return del.spans.isEmpty ? nil : Operation.textDelete(doc: docID, field: field, del)
+        }
+        if let op { _ = record(op) }
+    }
+
+    public mutating func addToSet<S: DocumentStore>(_ docID: DocID, field: String, value: String, in store: inout S) throws {
+        let id = OpID(counter: next, replica: author)
+        let ctx = context
+        let op = try edit(docID, in: &store) { d -> Operation in
+            try checkKind(d, field, .set)
+            // An add settles every contested removal of the same value the author can see.
+            let clears = d.sets[field]?.contested(value).map(\.removal.stamp.op) ?? []
+            let op = Operation.setAdd(doc: docID, field: field, value: value, clears: clears)
+            d.apply(op, id: id, context: ctx)
+            return op
+        }
+        _ = record(op)
+    }
+
+    public mutating func removeFromSet<S: DocumentStore>(_ docID: DocID, field: String, value: String, in store: inout S) throws {
+        let id = OpID(counter: next, replica: author)
+        let ctx = context
+        let op = try edit(docID, in: &store) { d -> Operation in
+            try checkKind(d, field, .set)
+            guard let s = d.sets[field], s.contains(value) else {
+                throw EditError(.notInSet, "'\(value)' is not in set '\(field)'")
+            }
+            let op = Operation.setRemove(doc: docID, field: field, value: value, observed: s.observedTags(value))
+            d.apply(op, id: id, context: ctx)
+            return op
+        }
+        _ = record(op)
+    }
+
+    public mutating func append<S: DocumentStore>(_ docID: DocID, field: String, value: String, in store: inout S) throws {
+        let id = OpID(counter: next, replica: author)
+        let ctx = context
+        let op = try edit(docID, in: &store) { d -> Operation in
+            try checkKind(d, field, .list)
+            let op = Operation.listAppend(doc: docID, field: field, value: value)
+            d.apply(op, id: id, context: ctx)
+            return op
+        }
+        _ = record(op)
+    }
+
+    /// Deletes the document. Deleting an already deleted document again confirms the deletion
+    /// and settles a delete-against-edit conflict.
+    public mutating func deleteDocument<S: DocumentStore>(_ docID: DocID, in store: inout S) throws {
+        let id = OpID(counter: next, replica: author)
+        let ctx = context
+        let op = try edit(docID, in: &store, allowDeleted: true) { d -> Operation in
+            let op = Operation.deleteDocument(doc: docID, pred: d.lifecycle.visibleIDs)
+            d.apply(op, id: id, context: ctx)
+            return op
+        }
+        _ = record(op)
+    }
+
+    public mutating func restoreDocument<S: DocumentStore>(_ docID: DocID, in store: inout S) throws {
+        let id = OpID(counter: next, replica: author)
+        let ctx = context
+        let op = try edit(docID, in: &store, allowDeleted: true) { d -> Operation in
+            let op = Operation.restoreDocument(doc: docID, pred: d.lifecycle.visibleIDs)
+            d.apply(op, id: id, context: ctx)
+            return op
+        }
+        _ = record(op)
+    }
+}
+
+extension Document {
+    /// A local text insert: the text CRDT edits in place and returns the op to send.
+    mutating func localInsert(_ field: String, at pos: Int, _ text: String, id: OpID, context ctx: ChangeContext) -> TextInsert {
+        let ins = texts[field, default: TextCRDT()].insert(at: pos, text, id: id)
+        noteEdit(by: ctx.change, time: ctx.time, field: field)
+        return ins
+    }
+
+    /// A local text delete: the text CRDT edits in place and returns the op to send.
+    mutating func localDelete(_ field: String, at pos: Int, count: Int, context ctx: ChangeContext) -> TextDelete {
+        let del = texts[field, default: TextCRDT()].delete(at: pos, count: count)
+        noteEdit(by: ctx.change, time: ctx.time, field: field)
+        return del
+    }
+}
