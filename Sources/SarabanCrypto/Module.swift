@@ -1,2 +1,0 @@
-// SarabanCrypto: placeholder until its module lands.
-enum _SarabanCryptoPlaceholder {}

@@ -1,2 +1,0 @@
-// SarabanNode: placeholder until its module lands.
-enum _SarabanNodePlaceholder {}

@@ -1,0 +1,72 @@
+import Foundation
+import GRDB
+import SarabanCore
+
+/// The core's ``DocumentStore`` backed by an open SQLite write transaction: documents are loaded
+/// from their snapshots on first use, edited in memory, and written back once when the
+/// transaction ends. Exists only inside ``Store/write(_:)`` and ``Store/apply(changes:receivedAt:)``.
+public struct DocumentsInTransaction: DocumentStore {
+    // The connection of the open transaction; never escapes the closure that received it.
+    let db: Database
+    let path: String
+    /// Loaded documents; `.some(nil)` records that the document is absent.
+    private var cache: [DocID: Document?] = [:]
+    private var dirty: [DocID: Int64] = [:]
+
+    init(db: Database, path: String) {
+        self.db = db
+        self.path = path
+    }
+
+    public mutating func withDocument<T>(_ id: DocID, _ body: (inout Document?) throws -> T) throws -> T {
+        var doc: Document?
+        if let cached = cache.removeValue(forKey: id) {
+            doc = cached
+        } else {
+            doc = try Store.loadDocument(db, id, path: path)
+        }
+        // The entry is out of the cache while `body` runs, so `doc` is uniquely referenced and
+        // edited in place; whatever `body` leaves (even when it throws) goes back.
+        defer { cache[id] = doc }
+        let result = try body(&doc)
+        dirty[id] = currentTime
+        return result
+    }
+
+    /// The wall-clock time recorded as `updated_at` for documents touched next.
+    var currentTime: Int64 = 0
+
+    /// Writes every touched document's snapshot back.
+    mutating func flush() throws {
+        guard !dirty.isEmpty else { return }
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO documents(id, kind, deleted, snapshot, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, deleted = excluded.deleted,
+                    snapshot = excluded.snapshot, updated_at = max(updated_at, excluded.updated_at)
+                """)
+        for (id, time) in dirty {
+            guard let entry = cache[id], let doc = entry else { continue }
+            try statement.execute(arguments: [
+                id.description, doc.kind, doc.isDeleted, Data(doc.encoded()), time,
+            ])
+        }
+        dirty.removeAll(keepingCapacity: true)
+    }
+}
+
+extension Store {
+    static func loadDocument(_ db: Database, _ id: DocID, path: String) throws -> Document? {
+        let statement = try db.cachedStatement(sql: "SELECT snapshot FROM documents WHERE id = ?")
+        guard let data = try Data.fetchOne(statement, arguments: [id.description]) else { return nil }
+        do {
+            return try Document.decode([UInt8](data))
+        } catch {
+            throw StorageError(
+                .corrupt,
+                "the stored snapshot of document \(id) in \(path) is damaged (\(error)); restore the database "
+                    + "from a backup or re-sync from a peer",
+                path: path)
+        }
+    }
+}

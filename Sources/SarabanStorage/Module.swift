@@ -1,2 +1,0 @@
-// SarabanStorage: placeholder until its module lands.
-enum _SarabanStoragePlaceholder {}

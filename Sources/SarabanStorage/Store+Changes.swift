@@ -1,0 +1,400 @@
+import Foundation
+import GRDB
+import SarabanCore
+
+/// Local changes being made inside one SQLite write transaction (see ``Store/write(_:)``).
+///
+/// Each ``change(time:_:)`` is one core ``Transaction``: it takes the next sequence number and
+/// op counter, edits documents through ``documents``, and appends the encoded change to the log.
+public struct LocalWriter {
+    /// The documents, read from and written back to the open transaction.
+    public var documents: DocumentsInTransaction
+    /// This replica's version vector, including the changes made so far in this write.
+    public private(set) var clock: VersionVector
+    /// The greatest op counter seen; the next change starts at `maxOp + 1`.
+    public private(set) var maxOp: UInt64
+    public let author: ReplicaID
+    /// The changes made so far in this write, in order.
+    public private(set) var changes: [Change] = []
+    let insert: Statement
+
+    /// Makes one change. `body` runs the core transaction's edits against ``documents``; a
+    /// body that edits nothing produces no change (and consumes no sequence number).
+    ///
+    /// If `body` throws, the error propagates and the whole ``Store/write(_:)`` rolls back.
+    public mutating func change<T>(
+        time: Int64,
+        _ body: (inout Transaction, inout DocumentsInTransaction) throws -> T
+    ) throws -> (value: T, change: Change?) {
+        var tx = Transaction(author: author, seq: clock[author] + 1, startOp: maxOp + 1, time: time, deps: clock)
+        documents.currentTime = time
+        let value = try body(&tx, &documents)
+        guard let change = tx.finish() else { return (value, nil) }
+        try insert.execute(arguments: [
+            Data(author.bytes), Int64(change.seq), Int64(change.startOp), change.time, Data(change.encoded()),
+        ])
+        clock[author] = change.seq
+        maxOp = max(maxOp, change.maxOp)
+        changes.append(change)
+        return (value, change)
+    }
+}
+
+/// What ``Store/apply(changes:receivedAt:)`` did with a batch.
+public struct ApplyReport: Sendable, Hashable, Codable {
+    /// Changes applied now (from this batch or released from the pending buffer by it).
+    public var applied: Int = 0
+    /// Changes of the batch already held (applied or pending): no-ops.
+    public var duplicates: Int = 0
+    /// Changes still waiting for their causal past, in total after this batch.
+    public var waiting: Int = 0
+    /// The documents whose state changed.
+    public var documents: [String] = []
+
+    public init() {}
+}
+
+/// Counts shown by `saraban status`.
+public struct StoreStats: Sendable, Hashable, Codable {
+    public var documents: Int
+    public var deletedDocuments: Int
+    public var changes: Int
+    public var pendingChanges: Int
+    /// Bytes of `saraban.db` plus its `-wal` file.
+    public var databaseBytes: Int64
+}
+
+/// One row of the document list, read without decoding the snapshot.
+public struct DocumentSummary: Sendable, Hashable {
+    public var id: DocID
+    public var kind: String
+    public var deleted: Bool
+    /// Milliseconds since 1970 of the latest change applied to it.
+    public var updatedAt: Int64
+}
+
+extension Store {
+    // MARK: - Local writes
+
+    /// Runs `body` in ONE SQLite write transaction (BEGIN IMMEDIATE): the counters and clock are
+    /// read, `body` makes local changes through the ``LocalWriter``, each change is appended to
+    /// the log, touched documents' snapshots are written back, and the counters are bumped,
+    /// all committed together. If anything throws, nothing is written.
+    public func write<T>(_ body: (inout LocalWriter) throws -> T) throws -> (value: T, changes: [Change]) {
+        do {
+            return try pool.writeWithoutTransaction { db in
+                var out: (value: T, changes: [Change])?
+                try db.inTransaction(.immediate) {
+                    var clock = try Self.loadClock(db)
+                    var maxOp = try Self.meta(db, "max_op")
+                    // Never reuse a sequence number, even if the clock row was lost.
+                    let nextSeq = try Self.meta(db, "next_seq")
+                    if nextSeq > 0 && clock[replica] < nextSeq - 1 { clock[replica] = nextSeq - 1 }
+                    maxOp = max(maxOp, 0)
+                    var writer = LocalWriter(
+                        documents: DocumentsInTransaction(db: db, path: path), clock: clock, maxOp: maxOp,
+                        author: replica, insert: try Self.insertChangeStatement(db))
+                    let value = try body(&writer)
+                    if !writer.changes.isEmpty {
+                        try writer.documents.flush()
+                        try Self.setClock(db, replica, writer.clock[replica])
+                        try Self.setMeta(db, "next_seq", writer.clock[replica] + 1)
+                        try Self.setMeta(db, "max_op", writer.maxOp)
+                    }
+                    out = (value, writer.changes)
+                    return .commit
+                }
+                return out!
+            }
+        } catch let error as EditError {
+            throw error
+        } catch let error as DatabaseError {
+            throw Self.mapError(error, path: path, doing: "write")
+        }
+    }
+
+    /// One local change in its own transaction: a convenience over ``write(_:)``.
+    public func change<T>(
+        time: Int64,
+        _ body: (inout Transaction, inout DocumentsInTransaction) throws -> T
+    ) throws -> (value: T, change: Change?) {
+        let r = try write { w in try w.change(time: time, body) }
+        return (r.value.value, r.value.change)
+    }
+
+    // MARK: - Remote changes
+
+    /// Applies changes received from elsewhere (a peer, a change file), in ONE transaction.
+    ///
+    /// Every change goes through the pending buffer: those whose causal past is present are
+    /// applied in a deterministic order (and may release others), the rest wait in `pending`
+    /// for a later batch. A change already applied or already pending is counted as a
+    /// duplicate and ignored, so applying the same batch twice is a no-op.
+    public func apply(changes incoming: [Change], receivedAt: Int64 = 0) throws(StorageError) -> ApplyReport {
+        do {
+            return try pool.writeWithoutTransaction { db in
+                var report = ApplyReport()
+                try db.inTransaction(.immediate) {
+                    report = try self.applyInTransaction(db, incoming, receivedAt: receivedAt)
+                    return .commit
+                }
+                return report
+            }
+        } catch {
+            throw Self.mapError(error, path: path, doing: "apply changes")
+        }
+    }
+
+    private func applyInTransaction(_ db: Database, _ incoming: [Change], receivedAt: Int64) throws -> ApplyReport {
+        var report = ApplyReport()
+        var clock = try Self.loadClock(db)
+        let startClock = clock
+        var maxOp = try Self.meta(db, "max_op")
+
+        // The pending buffer, per author by sequence number.
+        var pending: [ReplicaID: [UInt64: Change]] = [:]
+        var storedPending = Set<ChangeID>()
+        for row in try Row.fetchAll(db, sql: "SELECT bytes FROM pending") {
+            let bytes: Data = row[0]
+            guard let c = try? Change.decode([UInt8](bytes)) else { continue }  // unreadable: dropped below
+            pending[c.author, default: [:]][c.seq] = c
+            storedPending.insert(c.id)
+        }
+        for c in incoming {
+            if clock.includes(c.id) || pending[c.author]?[c.seq] != nil {
+                report.duplicates += 1
+                continue
+            }
+            pending[c.author, default: [:]][c.seq] = c
+        }
+
+        var documents = DocumentsInTransaction(db: db, path: path)
+        let insert = try Self.insertChangeStatement(db)
+        var touched = Set<DocID>()
+        var appliedIDs = Set<ChangeID>()
+        var progress = true
+        while progress {
+            progress = false
+            // Deterministic order: authors sorted, each author's ready run in sequence.
+            for author in pending.keys.sorted() {
+                while let c = pending[author]?[clock[author] + 1], clock.dominates(c.deps) {
+                    documents.currentTime = c.time
+                    try c.apply(to: &documents)
+                    try insert.execute(arguments: [
+                        Data(author.bytes), Int64(c.seq), Int64(c.startOp), c.time, Data(c.encoded()),
+                    ])
+                    clock[author] = c.seq
+                    maxOp = max(maxOp, c.maxOp)
+                    pending[author]![c.seq] = nil
+                    appliedIDs.insert(c.id)
+                    touched.formUnion(c.documents)
+                    report.applied += 1
+                    progress = true
+                }
+                if pending[author]?.isEmpty == true { pending[author] = nil }
+            }
+        }
+
+        try documents.flush()
+        for (author, seq) in clock.entries where seq != startClock[author] {
+            try Self.setClock(db, author, seq)
+        }
+        try Self.setMeta(db, "max_op", maxOp)
+        if clock[replica] + 1 > (try Self.meta(db, "next_seq")) {
+            try Self.setMeta(db, "next_seq", clock[replica] + 1)
+        }
+        // Rewrite the buffer: drop what was applied (or already covered), add what waits.
+        let delete = try db.cachedStatement(sql: "DELETE FROM pending WHERE author = ? AND seq = ?")
+        for id in storedPending where appliedIDs.contains(id) || clock.includes(id) {
+            try delete.execute(arguments: [Data(id.author.bytes), Int64(id.seq)])
+        }
+        try db.execute(sql: "DELETE FROM pending WHERE length(bytes) = 0")
+        let add = try db.cachedStatement(
+            sql: "INSERT OR IGNORE INTO pending(author, seq, bytes, received_at) VALUES (?, ?, ?, ?)")
+        var waiting = 0
+        for (_, bySeq) in pending {
+            for (_, c) in bySeq where !clock.includes(c.id) {
+                waiting += 1
+                if !storedPending.contains(c.id) {
+                    try add.execute(arguments: [Data(c.author.bytes), Int64(c.seq), Data(c.encoded()), receivedAt])
+                }
+            }
+        }
+        report.waiting = waiting
+        report.documents = touched.map(\.description).sorted()
+        return report
+    }
+
+    // MARK: - Reading
+
+    /// The document, or nil. Reads its snapshot: no history is replayed.
+    public func document(_ id: DocID) throws(StorageError) -> Document? {
+        try read { db in try Self.loadDocument(db, id, path: path) }
+    }
+
+    /// Every document (deleted ones too), sorted by id.
+    public func documents() throws(StorageError) -> [Document] {
+        try read { db in
+            try Data.fetchAll(db, sql: "SELECT snapshot FROM documents ORDER BY id").map { data in
+                do { return try Document.decode([UInt8](data)) } catch {
+                    throw StorageError(.corrupt, "a stored snapshot in \(path) is damaged (\(error))", path: path)
+                }
+            }
+        }
+    }
+
+    /// Id, kind, deletion flag and update time of every document, sorted by id.
+    public func documentSummaries() throws(StorageError) -> [DocumentSummary] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, kind, deleted, updated_at FROM documents ORDER BY id").compactMap {
+                row in
+                guard let id = DocID(row[0] as String) else { return nil }
+                return DocumentSummary(id: id, kind: row[1], deleted: row[2], updatedAt: row[3])
+            }
+        }
+    }
+
+    /// The ids of documents whose text form starts with `prefix`.
+    public func documentIDs(withPrefix prefix: String) throws(StorageError) -> [DocID] {
+        try read { db in
+            try String.fetchAll(
+                db, sql: "SELECT id FROM documents WHERE substr(id, 1, ?) = ? ORDER BY id",
+                arguments: [prefix.utf8.count, prefix]
+            ).compactMap(DocID.init)
+        }
+    }
+
+    /// Counts and sizes for `saraban status`.
+    public func stats() throws(StorageError) -> StoreStats {
+        let (docs, deleted, changes, pending) = try read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM documents") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM documents WHERE deleted") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM changes") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM pending") ?? 0
+            )
+        }
+        func size(_ p: String) -> Int64 {
+            ((try? FileManager.default.attributesOfItem(atPath: p)[.size]) as? NSNumber)?.int64Value ?? 0
+        }
+        return StoreStats(
+            documents: docs, deletedDocuments: deleted, changes: changes, pendingChanges: pending,
+            databaseBytes: size(path) + size(path + "-wal"))
+    }
+
+    /// This replica's version vector: per author, the highest sequence number applied.
+    public func clock() throws(StorageError) -> VersionVector {
+        try read { db in try Self.loadClock(db) }
+    }
+
+    /// The logged change `id`, if present.
+    public func change(_ id: ChangeID) throws(StorageError) -> Change? {
+        try read { db in
+            guard
+                let data = try Data.fetchOne(
+                    db, sql: "SELECT bytes FROM changes WHERE author = ? AND seq = ?",
+                    arguments: [Data(id.author.bytes), Int64(id.seq)])
+            else { return nil }
+            return try Self.decodeChange(data, path: path)
+        }
+    }
+
+    /// Every logged change not covered by `vector`, in an order that respects causality
+    /// (each author's changes by sequence; apply through ``apply(changes:receivedAt:)``,
+    /// which buffers any cross-author order). This is what a peer at `vector` is missing.
+    public func changes(notIn vector: VersionVector = VersionVector()) throws(StorageError) -> [Change] {
+        try read { db in
+            var out: [Change] = []
+            for row in try Row.fetchAll(db, sql: "SELECT author, seq, bytes FROM changes ORDER BY author, seq") {
+                let author = ReplicaID(bytes: [UInt8](row[0] as Data))
+                let seq = UInt64(row[1] as Int64)
+                if vector[author] >= seq { continue }
+                out.append(try Self.decodeChange(row[2], path: path))
+            }
+            return out
+        }
+    }
+
+    /// The changes that touch document `id` together with their whole causal past, so a
+    /// replica that has none of them can apply them all. Ordered by author and sequence.
+    public func changesForExport(_ id: DocID) throws(StorageError) -> [Change] {
+        let all = try changes()
+        var byID: [ChangeID: Change] = [:]
+        for c in all { byID[c.id] = c }
+        // The export frontier: the join of the touching changes' clocks, closed under deps.
+        var frontier = VersionVector()
+        for c in all where c.documents.contains(id) { frontier.merge(c.clock) }
+        var changed = true
+        while changed {
+            changed = false
+            for (author, seq) in frontier.entries {
+                if let c = byID[ChangeID(author: author, seq: seq)], !frontier.dominates(c.clock) {
+                    frontier.merge(c.clock)
+                    changed = true
+                }
+            }
+        }
+        return all.filter { frontier.includes($0.id) }
+    }
+
+    // MARK: - Helpers
+
+    func read<T>(_ body: (Database) throws -> T) throws(StorageError) -> T {
+        do { return try pool.read(body) } catch { throw Self.mapError(error, path: path, doing: "read the database") }
+    }
+
+    static func decodeChange(_ data: Data, path: String) throws -> Change {
+        do { return try Change.decode([UInt8](data)) } catch {
+            throw StorageError(
+                .corrupt, "a logged change in \(path) is damaged (\(error)); restore the database from a backup",
+                path: path)
+        }
+    }
+
+    static func insertChangeStatement(_ db: Database) throws -> Statement {
+        try db.cachedStatement(
+            sql: "INSERT OR IGNORE INTO changes(author, seq, start_op, time, bytes) VALUES (?, ?, ?, ?, ?)")
+    }
+
+    static func loadClock(_ db: Database) throws -> VersionVector {
+        var v = VersionVector()
+        for row in try Row.fetchAll(db, sql: "SELECT author, seq FROM clock") {
+            v[ReplicaID(bytes: [UInt8](row[0] as Data))] = UInt64(row[1] as Int64)
+        }
+        return v
+    }
+
+    static func setClock(_ db: Database, _ author: ReplicaID, _ seq: UInt64) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO clock(author, seq) VALUES (?, ?) ON CONFLICT(author) DO UPDATE SET seq = excluded.seq"
+        ).execute(arguments: [Data(author.bytes), Int64(seq)])
+    }
+
+    static func meta(_ db: Database, _ key: String) throws -> UInt64 {
+        UInt64(max(0, try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) ?? 0))
+    }
+
+    static func setMeta(_ db: Database, _ key: String, _ value: UInt64) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        ).execute(arguments: [key, Int64(value)])
+    }
+
+    /// A node setting kept in the database (`meta` table), or nil.
+    public func setting(_ key: String) throws(StorageError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: ["s." + key]) }
+    }
+
+    /// Stores a node setting in the database (`meta` table).
+    public func setSetting(_ key: String, _ value: String) throws(StorageError) {
+        do {
+            try pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    arguments: ["s." + key, value])
+            }
+        } catch {
+            throw Self.mapError(error, path: path, doing: "write a setting")
+        }
+    }
+}

@@ -1,0 +1,285 @@
+import Foundation
+import GRDB
+import Logging
+import SarabanCore
+
+/// The node's SQLite database: the append-only change log, the materialised documents, the
+/// causal clock and the buffer of changes that are not yet causally ready.
+///
+/// This is the only module that imports GRDB; no `Database` or GRDB type crosses its API.
+/// Every public method runs in one SQLite transaction, so a crash leaves either all of a write
+/// or none of it.
+///
+/// ## Topics
+/// - Opening: ``open(path:replica:create:logger:)``
+/// - Local writes: ``write(time:_:)``
+/// - Remote changes: ``apply(changes:)``
+/// - Reading: ``document(_:)``, ``documents()``, ``stats()``, ``clock()``
+public final class Store: Sendable {
+    /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
+    public static let applicationID: Int32 = 0x5352_424E
+    /// `PRAGMA user_version` written by the newest migration this build knows.
+    public static let schemaVersion: Int32 = 1
+
+    /// The database file.
+    public let path: String
+    /// The replica (first 16 bytes of the node's public key) that authors local changes.
+    public let replica: ReplicaID
+
+    // DatabasePool is Sendable; it serialises writes and runs reads concurrently (WAL).
+    let pool: DatabasePool
+    let logger: Logger
+
+    private init(path: String, replica: ReplicaID, pool: DatabasePool, logger: Logger) {
+        self.path = path
+        self.replica = replica
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// Opens (or, with `create`, creates) the database at `path`.
+    ///
+    /// Before SQLite touches the file, its header is read: a file that is not SQLite, an SQLite
+    /// file of another application, or a Saraban database from a newer schema is refused with a
+    /// typed error and left byte-for-byte unchanged. Then pending migrations run, and the
+    /// database's replica id is checked against `replica` (written on creation).
+    public static func open(
+        path: String,
+        replica: ReplicaID,
+        create: Bool = false,
+        logger: Logger = Logger(label: "saraban.storage")
+    ) throws(StorageError) -> Store {
+        let fm = FileManager.default
+        let exists = fm.fileExists(atPath: path)
+        if !exists && !create {
+            throw StorageError(.notFound, "no database at \(path); run `saraban init --office NAME` first", path: path)
+        }
+        if exists && create {
+            throw StorageError(.io, "a database already exists at \(path); refusing to overwrite it", path: path)
+        }
+        if exists { try checkHeader(path: path) }
+
+        var config = Configuration()
+        config.label = "saraban"
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            // WAL + NORMAL: a commit survives a crash of this process (the WAL is on disk before
+            // the write returns) but the last commits may be lost on power loss until the next
+            // checkpoint. Every change is also held by its author and re-synced, so a lost tail
+            // is recovered from peers; FULL would cost an fsync per transaction. See Docs.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw mapError(error, path: path, doing: "open the database")
+        }
+        do {
+            try pool.read { db in try checkIdentity(db, path: path) }
+            try migrator.migrate(pool)
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    if let stored = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'replica'") {
+                        let storedReplica = ReplicaID(bytes: [UInt8](stored))
+                        guard storedReplica == replica, stored.count == 16 else {
+                            throw StorageError(
+                                .wrongReplica,
+                                "the database \(path) belongs to replica \(storedReplica.hex), but this node's key is "
+                                    + "replica \(replica.hex); the data directory mixes files of two nodes: restore the "
+                                    + "matching node.key or saraban.db",
+                                path: path)
+                        }
+                    } else {
+                        try db.execute(
+                            sql: "INSERT INTO meta(key, value) VALUES ('replica', ?)",
+                            arguments: [Data(replica.bytes)])
+                    }
+                    return .commit
+                }
+            }
+        } catch let error as StorageError {
+            try? pool.close()
+            throw error
+        } catch {
+            try? pool.close()
+            throw mapError(error, path: path, doing: "prepare the database")
+        }
+        logger.debug("opened database", metadata: ["path": "\(path)"])
+        return Store(path: path, replica: replica, pool: pool, logger: logger)
+    }
+
+    /// Closes the connections. Further calls throw.
+    public func close() throws(StorageError) {
+        do { try pool.close() } catch { throw Self.mapError(error, path: path, doing: "close the database") }
+    }
+
+    // MARK: - Header and identity checks
+
+    /// Reads the 100-byte SQLite header without opening the file through SQLite (which would
+    /// switch a foreign file to WAL mode, that is, change it).
+    static func checkHeader(path: String) throws(StorageError) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StorageError(.readOnly, "cannot read \(path): check its permissions", path: path)
+        }
+        defer { try? handle.close() }
+        let header: [UInt8]
+        do {
+            header = [UInt8](try handle.read(upToCount: 100) ?? Data())
+        } catch {
+            throw StorageError(.io, "cannot read \(path): \(error)", path: path)
+        }
+        if header.isEmpty { return }  // an empty file is an empty database
+        let magic = Array("SQLite format 3\u{0}".utf8)
+        guard header.count == 100, Array(header[0..<16]) == magic else {
+            throw StorageError(
+                .notSQLite,
+                "\(path) is not an SQLite database (not a Saraban database); move it aside or use another --data directory",
+                path: path)
+        }
+        func be32(_ at: Int) -> Int32 {
+            Int32(bitPattern: UInt32(header[at]) << 24 | UInt32(header[at + 1]) << 16 | UInt32(header[at + 2]) << 8
+                | UInt32(header[at + 3]))
+        }
+        let appID = be32(68)
+        let userVersion = be32(60)
+        let schemaCookie = be32(40)
+        if appID == applicationID {
+            if userVersion > schemaVersion { throw newerSchemaError(path: path, version: userVersion) }
+            return
+        }
+        if appID != 0 { throw foreignError(path: path, appID: appID) }
+        // application_id 0: an empty database is fine; one with tables is someone else's, unless
+        // the header is stale because the schema still sits in an uncheckpointed WAL.
+        let walSize = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        if schemaCookie != 0 && walSize == 0 { throw foreignError(path: path, appID: appID) }
+    }
+
+    /// The same checks through SQL, once the file is open (covers a header not yet checkpointed).
+    static func checkIdentity(_ db: Database, path: String) throws {
+        let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        let userVersion = try Int32.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if appID == applicationID {
+            if try userVersion > schemaVersion || migrator.hasBeenSuperseded(db) {
+                throw newerSchemaError(path: path, version: userVersion)
+            }
+            return
+        }
+        if appID != 0 { throw foreignError(path: path, appID: appID) }
+        let objects = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+        if objects > 0 { throw foreignError(path: path, appID: appID) }
+    }
+
+    static func foreignError(path: String, appID: Int32) -> StorageError {
+        let hex = String(UInt32(bitPattern: appID), radix: 16)
+        return StorageError(
+            .foreignDatabase,
+            "\(path) is an SQLite database of another application (application_id 0x\(hex)), not a Saraban "
+                + "database; it was left untouched: move it aside or use another --data directory",
+            path: path)
+    }
+
+    static func newerSchemaError(path: String, version: Int32) -> StorageError {
+        StorageError(
+            .newerSchema,
+            "\(path) was written by a newer saraban (schema version \(version), this build knows up to "
+                + "\(schemaVersion)); it was left untouched: upgrade saraban",
+            path: path)
+    }
+
+    /// Maps a GRDB/SQLite error to a typed, actionable ``StorageError``.
+    static func mapError(_ error: any Error, path: String, doing what: String) -> StorageError {
+        if let error = error as? StorageError { return error }
+        if let error = error as? SarabanCore.DecodingError {
+            return StorageError(.corrupt, "cannot \(what): stored data in \(path) is damaged: \(error)", path: path)
+        }
+        guard let db = error as? DatabaseError else {
+            return StorageError(.io, "cannot \(what) (\(path)): \(error)", path: path)
+        }
+        let code = db.extendedResultCode.rawValue
+        let detail = db.message ?? "\(db.resultCode)"
+        switch db.resultCode {
+        case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN, .SQLITE_AUTH:
+            return StorageError(
+                .readOnly,
+                "cannot \(what): \(path) or its directory is not writable (\(detail)); make the data directory "
+                    + "writable by this user",
+                sqliteCode: code, path: path)
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return StorageError(
+                .busy, "cannot \(what): the database is locked by another saraban process (\(detail)); retry",
+                sqliteCode: code, path: path)
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return StorageError(
+                .corrupt,
+                "cannot \(what): \(path) is damaged (\(detail)); restore it from a backup or re-sync from a peer",
+                sqliteCode: code, path: path)
+        case .SQLITE_FULL:
+            return StorageError(.io, "cannot \(what): the disk is full; free space and retry", sqliteCode: code, path: path)
+        default:
+            return StorageError(.io, "cannot \(what) (\(path)): \(detail)", sqliteCode: code, path: path)
+        }
+    }
+
+    // MARK: - Migrations
+
+    static let migrator: DatabaseMigrator = {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        value NOT NULL
+                    ) WITHOUT ROWID;
+                    INSERT INTO meta(key, value) VALUES ('next_seq', 1), ('max_op', 0);
+
+                    -- The append-only change log: one encoded Change per (author, seq).
+                    CREATE TABLE changes (
+                        author BLOB NOT NULL,
+                        seq INTEGER NOT NULL,
+                        start_op INTEGER NOT NULL,
+                        time INTEGER NOT NULL,
+                        bytes BLOB NOT NULL,
+                        PRIMARY KEY (author, seq)
+                    ) WITHOUT ROWID;
+
+                    -- Which changes touch which document (for export).
+                    CREATE TABLE change_docs (
+                        doc TEXT NOT NULL,
+                        author BLOB NOT NULL,
+                        seq INTEGER NOT NULL,
+                        PRIMARY KEY (doc, author, seq)
+                    ) WITHOUT ROWID;
+
+                    -- Materialised state: loading a document never replays its history.
+                    CREATE TABLE documents (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        kind TEXT NOT NULL,
+                        deleted INTEGER NOT NULL DEFAULT 0,
+                        snapshot BLOB NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+
+                    -- Per author, the highest sequence number applied (gapless, so a version vector).
+                    CREATE TABLE clock (
+                        author BLOB PRIMARY KEY NOT NULL,
+                        seq INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+
+                    -- Changes received but not yet causally ready.
+                    CREATE TABLE pending (
+                        author BLOB NOT NULL,
+                        seq INTEGER NOT NULL,
+                        bytes BLOB NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        PRIMARY KEY (author, seq)
+                    ) WITHOUT ROWID;
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 1")
+        }
+        return m
+    }()
+}
