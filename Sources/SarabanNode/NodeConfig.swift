@@ -1,0 +1,106 @@
+import Foundation
+
+/// `config.json`: the node's settings that an operator may edit by hand.
+public struct NodeConfig: Codable, Sendable, Hashable {
+    /// A peer to sync with (used by the sync issue; `init` writes an empty list).
+    public struct Peer: Codable, Sendable, Hashable {
+        public var name: String?
+        public var address: String
+        public var nodeID: String?
+
+        public init(name: String? = nil, address: String, nodeID: String? = nil) {
+            self.name = name
+            self.address = address
+            self.nodeID = nodeID
+        }
+    }
+
+    /// Format version of this file.
+    public var version: Int
+    /// The office (ส่วนราชการ) this node serves, for example "สำนักงานจังหวัดเชียงใหม่".
+    public var office: String
+    /// The letter code (รหัสตัวพยัญชนะ) used in letter numbers, for example "ชม".
+    public var letterCode: String?
+    /// The node id (checksummed text form of the Ed25519 public key); must match node.key.
+    public var nodeID: String
+    /// Where `saraban serve` listens (placeholder until the sync issue).
+    public var listen: String
+    public var peers: [Peer]
+
+    public static let currentVersion = 1
+    public static let defaultListen = "0.0.0.0:7420"
+
+    public init(office: String, letterCode: String?, nodeID: String, listen: String = defaultListen, peers: [Peer] = []) {
+        self.version = Self.currentVersion
+        self.office = office
+        self.letterCode = letterCode
+        self.nodeID = nodeID
+        self.listen = listen
+        self.peers = peers
+    }
+
+    /// Pretty JSON with sorted keys, ending with a newline.
+    public func encoded() -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = (try? enc.encode(self)) ?? Data()
+        data.append(0x0A)
+        return data
+    }
+
+    /// Parses `data` read from `path`; errors name the file and the field or line at fault.
+    public static func decode(_ data: Data, path: String) throws(NodeError) -> NodeConfig {
+        func fail(_ what: String) -> NodeError {
+            NodeError(.badConfig, "\(path) is not a valid saraban config: \(what); fix the file by hand or restore it")
+        }
+        let config: NodeConfig
+        do {
+            config = try JSONDecoder().decode(NodeConfig.self, from: data)
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            throw fail("missing field \"\(fieldPath(ctx.codingPath + [key]))\"")
+        } catch let DecodingError.typeMismatch(type, ctx) {
+            throw fail("field \"\(fieldPath(ctx.codingPath))\" should be \(typeName(type))")
+        } catch let DecodingError.valueNotFound(type, ctx) {
+            throw fail("field \"\(fieldPath(ctx.codingPath))\" is null, expected \(typeName(type))")
+        } catch let DecodingError.dataCorrupted(ctx) {
+            let underlying = ctx.underlyingError.map { "\($0)" } ?? ""
+            throw fail("\(lineInfo(underlying, data: data) ?? ctx.debugDescription)")
+        } catch {
+            throw fail("\(error)")
+        }
+        guard config.version <= currentVersion else {
+            throw NodeError(
+                .badConfig, "\(path) has format version \(config.version), newer than this build's: upgrade saraban")
+        }
+        guard !config.office.isEmpty else { throw fail("field \"office\" is empty") }
+        return config
+    }
+
+    private static func fieldPath(_ path: [any CodingKey]) -> String {
+        path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            .replacingOccurrences(of: ".[", with: "[")
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type: return "a number"
+        case is [Peer].Type: return "a list"
+        default: return "\(type)"
+        }
+    }
+
+    /// Foundation's JSON errors mention "line N, column M" or a byte offset; keep the line.
+    private static func lineInfo(_ underlying: String, data: Data) -> String? {
+        if let r = underlying.range(of: #"line \d+, column \d+"#, options: .regularExpression) {
+            return "syntax error at \(underlying[r])"
+        }
+        if let r = underlying.range(of: #"(?<=offset )\d+|(?<=character )\d+"#, options: .regularExpression),
+            let offset = Int(underlying[r])
+        {
+            let line = data.prefix(offset).filter { $0 == 0x0A }.count + 1
+            return "syntax error at line \(line)"
+        }
+        return underlying.isEmpty ? nil : "syntax error: \(underlying)"
+    }
+}
