@@ -91,14 +91,18 @@ public struct Replica: Sendable {
     }
 
     /// Makes one local change atomically: if `body` throws, nothing changes.
+    /// Edits are applied in place as `body` runs, so a large document is never copied.
     @discardableResult
     public mutating func edit(time: Int64, _ body: (inout Transaction, inout MemoryStore) throws -> Void) throws -> Change? {
         var tx = transaction(time: time)
-        let saved = store
         do {
             try body(&tx, &store)
         } catch {
-            store = saved
+            // Edits already applied by the failed body are undone by rebuilding from the log:
+            // a rare path, which keeps the common one free of copies.
+            var rebuilt = MemoryStore()
+            for c in log { try c.apply(to: &rebuilt) }
+            store = rebuilt
             throw error
         }
         guard let c = tx.finish() else { return nil }

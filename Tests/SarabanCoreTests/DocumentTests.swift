@@ -137,6 +137,30 @@ private func sync(_ a: inout Replica, _ b: inout Replica) throws {
     }
 }
 
+@Suite struct AtomicityTests {
+    @Test func aFailedEditLeavesNothingBehind() throws {
+        var a = Replica(id: alice)
+        var doc: DocID?
+        try a.edit(time: 1) { tx, s in
+            doc = try tx.createDocument(kind: "letter", in: &s)
+            try tx.set(doc!, field: "เรื่อง", value: .string("เดิม"), in: &s)
+        }
+        let before = a.views
+        let clock = a.clock
+        #expect(throws: EditError.self) {
+            try a.edit(time: 2) { tx, s in
+                try tx.set(doc!, field: "เรื่อง", value: .string("ใหม่"), in: &s)
+                try tx.insertText(doc!, field: "เรื่อง", at: 0, "x", in: &s)  // a register, not a text
+            }
+        }
+        #expect(a.views == before)
+        #expect(a.clock == clock)
+        // The next edit takes the next sequence number as if nothing had happened.
+        let c = try a.edit(time: 3) { tx, s in try tx.set(doc!, field: "เรื่อง", value: .string("ใหม่"), in: &s) }
+        #expect(c?.seq == 2)
+    }
+}
+
 @Suite struct CausalityTests {
     @Test func changesWaitForTheirCausalPastAndDuplicatesAreNoOps() throws {
         var a = Replica(id: alice)
