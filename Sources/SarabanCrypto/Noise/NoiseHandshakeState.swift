@@ -92,6 +92,9 @@ public struct NoiseHandshakeState: Sendable {
         }
     }
 
+    /// How many handshake messages have been written or read so far.
+    public var messageCount: Int { messageIndex }
+
     /// Whether every handshake message has been written or read.
     public var isHandshakeComplete: Bool { messageIndex >= pattern.messages.count }
 

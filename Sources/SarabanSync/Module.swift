@@ -1,2 +1,0 @@
-// SarabanSync: placeholder until its module lands.
-enum _SarabanSyncPlaceholder {}
