@@ -1,0 +1,357 @@
+import SarabanCrypto
+
+/// A 16-bit error code carried by the `error` message and by ``SyncError``.
+///
+/// Extensible: codes this build does not know decode as themselves and print as `code N`.
+public struct SyncErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// A frame or message could not be decoded (garbage, truncated message, trailing bytes, bad field).
+    public static let malformed = SyncErrorCode(rawValue: 1)
+    /// A frame announced more than the 4 MiB limit.
+    public static let frameTooLarge = SyncErrorCode(rawValue: 2)
+    /// The message's version byte is not one this node speaks.
+    public static let unsupportedVersion = SyncErrorCode(rawValue: 3)
+    /// A message arrived in a state that does not allow it (before hello, a second hello, a summary twice).
+    public static let unexpectedMessage = SyncErrorCode(rawValue: 4)
+    /// A summary, envelope batch or ack named a space not carried by both sides.
+    public static let spaceNotShared = SyncErrorCode(rawValue: 5)
+    /// More unacknowledged batches than the receiver's window, or an ack with no batch in flight.
+    public static let flowControl = SyncErrorCode(rawValue: 6)
+    /// An envelope is malformed or belongs to another space than its batch.
+    public static let invalidEnvelope = SyncErrorCode(rawValue: 7)
+    /// Nothing was received for longer than the timeout.
+    public static let timeout = SyncErrorCode(rawValue: 8)
+    /// The sender hit a local fault (for example an envelope in its store too large to send).
+    public static let internalError = SyncErrorCode(rawValue: 9)
+    /// The node refuses the peer (policy, rate limit, shutting down).
+    public static let refused = SyncErrorCode(rawValue: 10)
+
+    static let names: [UInt16: String] = [
+        1: "malformed", 2: "frameTooLarge", 3: "unsupportedVersion", 4: "unexpectedMessage", 5: "spaceNotShared",
+        6: "flowControl", 7: "invalidEnvelope", 8: "timeout", 9: "internalError", 10: "refused",
+    ]
+
+    public var description: String { Self.names[rawValue] ?? "code \(rawValue)" }
+}
+
+/// The first message each side sends.
+public struct Hello: Hashable, Sendable {
+    /// Member or relay.
+    public var role: NodeRole
+    /// How many unacknowledged `envelopes` messages this side accepts in flight towards it (1…``Hello/maximumWindow``).
+    public var receiveWindow: Int
+    /// Every space this side carries, ascending, without duplicates.
+    public var spaces: [SpaceID]
+
+    /// The largest receive window a hello may announce.
+    public static let maximumWindow = 64
+    /// The most spaces one hello may list.
+    public static let maximumSpaces = 65_536
+
+    public init(role: NodeRole, receiveWindow: Int, spaces: [SpaceID]) {
+        self.role = role
+        self.receiveWindow = receiveWindow
+        self.spaces = spaces
+    }
+}
+
+/// One space's vector inside a `summary`.
+public struct SpaceVector: Hashable, Sendable {
+    public var space: SpaceID
+    public var vector: FeedVector
+
+    public init(space: SpaceID, vector: FeedVector) {
+        self.space = space
+        self.vector = vector
+    }
+}
+
+/// A sync protocol message (the payload of one frame). See Sync/PROTOCOL.md for the byte layouts.
+public enum SyncMessage: Hashable, Sendable {
+    /// Role, receive window and the spaces carried. Sent first by both sides.
+    case hello(Hello)
+    /// Version vectors of spaces carried by both sides (one or more spaces, one shared author table).
+    case summary([SpaceVector])
+    /// Envelopes of one space, each author's in chain order.
+    case envelopes(space: SpaceID, envelopes: [Envelope])
+    /// The receiver stored the batch it got; `holds` is its whole vector for the space now.
+    case ack(space: SpaceID, holds: FeedVector)
+    /// Keep-alive probe; answered by `pong` with the same nonce.
+    case ping(nonce: UInt64)
+    case pong(nonce: UInt64)
+    /// The sender is closing the session because of `code`.
+    case error(code: SyncErrorCode, message: String)
+    /// Orderly close.
+    case bye
+
+    /// The version byte of every message this build sends and the only one it accepts.
+    public static let protocolVersion: UInt8 = 1
+    /// The most envelopes in one `envelopes` message.
+    public static let maximumEnvelopesPerMessage = 65_536
+    /// The most authors in one summary's table or one ack.
+    public static let maximumAuthors = 65_536
+    /// The longest `error` text in bytes.
+    public static let maximumErrorTextByteCount = 1024
+    /// Bytes of an `envelopes` message other than the envelopes and their length prefixes.
+    static let envelopesOverhead = 2 + SpaceID.byteCount + 4
+
+    enum Tag: UInt8 {
+        case hello = 1, summary, envelopes, ack, ping, pong, error, bye
+    }
+
+    var tag: Tag {
+        switch self {
+        case .hello: .hello
+        case .summary: .summary
+        case .envelopes: .envelopes
+        case .ack: .ack
+        case .ping: .ping
+        case .pong: .pong
+        case .error: .error
+        case .bye: .bye
+        }
+    }
+
+    /// A short name for logs.
+    public var name: String { "\(tag)" }
+
+    // MARK: Encoding
+
+    /// The message bytes (a frame payload).
+    public func encoded() -> [UInt8] {
+        var w = WireWriter(capacity: estimatedSize)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    /// The message inside its frame: `length (u32 BE) ‖ payload`.
+    public func framed() -> [UInt8] {
+        var w = WireWriter(capacity: Frame.headerByteCount + estimatedSize)
+        w.raw([0, 0, 0, 0])
+        encode(into: &w)
+        let n = UInt32(w.bytes.count - Frame.headerByteCount)
+        w.bytes[0] = UInt8(truncatingIfNeeded: n >> 24)
+        w.bytes[1] = UInt8(truncatingIfNeeded: n >> 16)
+        w.bytes[2] = UInt8(truncatingIfNeeded: n >> 8)
+        w.bytes[3] = UInt8(truncatingIfNeeded: n)
+        return w.bytes
+    }
+
+    private var estimatedSize: Int {
+        switch self {
+        case .envelopes(_, let es): Self.envelopesOverhead + es.reduce(0) { $0 + $1.bytes.count + 4 }
+        case .summary(let s): 8 + s.reduce(0) { $0 + 20 + $1.vector.entries.count * 40 }
+        case .hello(let h): 8 + h.spaces.count * 16
+        case .ack(_, let v): 20 + v.entries.count * 40
+        default: 32
+        }
+    }
+
+    private func encode(into w: inout WireWriter) {
+        w.byte(Self.protocolVersion)
+        w.byte(tag.rawValue)
+        switch self {
+        case .hello(let h):
+            w.byte(h.role.rawValue)
+            w.varint(h.receiveWindow)
+            w.varint(0)  // flags: reserved, sent as 0, ignored by version 1
+            let spaces = Array(Set(h.spaces)).sorted()
+            w.varint(spaces.count)
+            for s in spaces { w.raw(s.bytes) }
+        case .summary(let items):
+            var authors = Set<SigningPublicKey>()
+            for item in items { authors.formUnion(item.vector.entries.keys) }
+            let table = authors.sorted(by: SigningPublicKey.precedes)
+            var index = [SigningPublicKey: Int]()
+            for (i, a) in table.enumerated() { index[a] = i }
+            w.varint(table.count)
+            for a in table { w.raw(a.rawRepresentation) }
+            let sortedItems = items.sorted { $0.space < $1.space }
+            w.varint(sortedItems.count)
+            for item in sortedItems {
+                w.raw(item.space.bytes)
+                let entries = item.vector.entries.map { (index[$0.key]!, $0.value) }.sorted { $0.0 < $1.0 }
+                w.varint(entries.count)
+                for (i, seq) in entries {
+                    w.varint(i)
+                    w.varint(seq)
+                }
+            }
+        case .envelopes(let space, let envelopes):
+            w.raw(space.bytes)
+            w.varint(envelopes.count)
+            for e in envelopes {
+                w.varint(e.bytes.count)
+                w.raw(e.bytes)
+            }
+        case .ack(let space, let holds):
+            w.raw(space.bytes)
+            let entries = holds.sortedEntries
+            w.varint(entries.count)
+            for e in entries {
+                w.raw(e.author.rawRepresentation)
+                w.varint(e.seq)
+            }
+        case .ping(let nonce), .pong(let nonce):
+            w.varint(nonce)
+        case .error(let code, let message):
+            w.u16(code.rawValue)
+            let text = Self.truncatedUTF8(message, to: Self.maximumErrorTextByteCount)
+            w.varint(text.count)
+            w.raw(text)
+        case .bye:
+            break
+        }
+    }
+
+    /// The longest prefix of `s` that is whole characters and at most `limit` UTF-8 bytes.
+    static func truncatedUTF8(_ s: String, to limit: Int) -> [UInt8] {
+        var out = [UInt8]()
+        for ch in s {
+            let u = Array(String(ch).utf8)
+            if out.count + u.count > limit { break }
+            out.append(contentsOf: u)
+        }
+        return out
+    }
+
+    // MARK: Decoding
+
+    /// Strictly decodes one frame payload.
+    ///
+    /// Every count is checked against what the remaining bytes could hold before anything is
+    /// allocated, so a hostile length cannot make it reserve more memory than the frame's size.
+    ///
+    /// - Throws: ``WireError``; never traps.
+    public static func decode(_ payload: [UInt8]) throws(WireError) -> SyncMessage {
+        var r = WireReader(payload)
+        let version = try r.byte()
+        guard version == protocolVersion else {
+            throw WireError(.unsupportedVersion, at: 0, "version \(version); this node speaks version \(protocolVersion)")
+        }
+        let tagByte = try r.byte()
+        guard let tag = Tag(rawValue: tagByte) else { throw WireError(.unknownTag, at: 1, "tag \(tagByte)") }
+        let message: SyncMessage
+        switch tag {
+        case .hello: message = .hello(try decodeHello(&r))
+        case .summary: message = .summary(try decodeSummary(&r))
+        case .envelopes:
+            let space = try decodeSpace(&r)
+            let n = try r.count(
+                "envelope count", minimum: 1,
+                maximum: min(maximumEnvelopesPerMessage, r.remaining / (Envelope.minimumByteCount + 2)))
+            var envelopes = [Envelope]()
+            envelopes.reserveCapacity(n)
+            for _ in 0..<n {
+                let len = try r.count(
+                    "envelope length", minimum: Envelope.minimumByteCount, maximum: min(Envelope.maximumByteCount, r.remaining))
+                let at = r.offset
+                let bytes = Array(try r.raw(len))
+                let e: Envelope
+                do { e = try Envelope.decode(bytes) } catch { throw WireError(.invalidEnvelope, at: at, error.description) }
+                guard e.header.spaceID == space.bytes else {
+                    throw WireError(.invalidEnvelope, at: at, "envelope \(e.id) belongs to another space than its batch (\(space))")
+                }
+                envelopes.append(e)
+            }
+            message = .envelopes(space: space, envelopes: envelopes)
+        case .ack:
+            let space = try decodeSpace(&r)
+            let n = try r.count("author count", maximum: min(maximumAuthors, r.remaining / 33))
+            var v = FeedVector()
+            var previous: SigningPublicKey?
+            for _ in 0..<n {
+                let a = try decodeAuthor(&r, after: previous)
+                previous = a
+                v[a] = try decodeSeq(&r)
+            }
+            message = .ack(space: space, holds: v)
+        case .ping: message = .ping(nonce: try r.varint())
+        case .pong: message = .pong(nonce: try r.varint())
+        case .error:
+            let code = SyncErrorCode(rawValue: try r.u16())
+            let n = try r.count("error text length", maximum: min(maximumErrorTextByteCount, r.remaining))
+            let at = r.offset
+            guard let text = String(validating: try r.raw(n), as: UTF8.self) else {
+                throw WireError(.invalidValue, at: at, "error text is not UTF-8")
+            }
+            message = .error(code: code, message: text)
+        case .bye: message = .bye
+        }
+        try r.expectEnd()
+        return message
+    }
+
+    private static func decodeSpace(_ r: inout WireReader) throws(WireError) -> SpaceID {
+        let s = try r.raw(SpaceID.byteCount)
+        return SpaceID(bytes: s)!
+    }
+
+    private static func decodeAuthor(_ r: inout WireReader, after previous: SigningPublicKey?) throws(WireError) -> SigningPublicKey {
+        let at = r.offset
+        let raw = Array(try r.raw(SigningPublicKey.byteCount))
+        let key: SigningPublicKey
+        do { key = try SigningPublicKey(rawRepresentation: raw) } catch { throw WireError(.invalidValue, at: at, error.description) }
+        if let p = previous, !SigningPublicKey.precedes(p, key) {
+            throw WireError(.invalidValue, at: at, "authors must be strictly ascending (duplicate or unsorted key)")
+        }
+        return key
+    }
+
+    private static func decodeSeq(_ r: inout WireReader) throws(WireError) -> UInt64 {
+        let at = r.offset
+        let seq = try r.varint()
+        guard seq >= 1 else { throw WireError(.invalidValue, at: at, "sequence 0 is never listed") }
+        return seq
+    }
+
+    private static func decodeHello(_ r: inout WireReader) throws(WireError) -> Hello {
+        let at = r.offset
+        guard let role = NodeRole(rawValue: try r.byte()) else { throw WireError(.invalidValue, at: at, "unknown role") }
+        let window = try r.count("receive window", minimum: 1, maximum: Hello.maximumWindow)
+        _ = try r.varint()  // flags, reserved
+        let n = try r.count("space count", maximum: min(Hello.maximumSpaces, r.remaining / SpaceID.byteCount))
+        var spaces = [SpaceID]()
+        spaces.reserveCapacity(n)
+        for _ in 0..<n {
+            let sat = r.offset
+            let s = try decodeSpace(&r)
+            if let last = spaces.last, !(last < s) {
+                throw WireError(.invalidValue, at: sat, "spaces must be strictly ascending (duplicate or unsorted)")
+            }
+            spaces.append(s)
+        }
+        return Hello(role: role, receiveWindow: window, spaces: spaces)
+    }
+
+    private static func decodeSummary(_ r: inout WireReader) throws(WireError) -> [SpaceVector] {
+        let na = try r.count("author count", maximum: min(maximumAuthors, r.remaining / SigningPublicKey.byteCount))
+        var table = [SigningPublicKey]()
+        table.reserveCapacity(na)
+        for _ in 0..<na { table.append(try decodeAuthor(&r, after: table.last)) }
+        let ns = try r.count("space count", minimum: 1, maximum: min(Hello.maximumSpaces, r.remaining / (SpaceID.byteCount + 1)))
+        var items = [SpaceVector]()
+        items.reserveCapacity(ns)
+        for _ in 0..<ns {
+            let sat = r.offset
+            let space = try decodeSpace(&r)
+            if let last = items.last, !(last.space < space) {
+                throw WireError(.invalidValue, at: sat, "spaces must be strictly ascending (duplicate or unsorted)")
+            }
+            let ne = try r.count("entry count", maximum: min(na, r.remaining / 2))
+            var v = FeedVector()
+            var lastIndex = -1
+            for _ in 0..<ne {
+                let iat = r.offset
+                let i = try r.count("author index", maximum: na - 1)
+                guard i > lastIndex else { throw WireError(.invalidValue, at: iat, "author indices must be strictly ascending") }
+                lastIndex = i
+                v[table[i]] = try decodeSeq(&r)
+            }
+            items.append(SpaceVector(space: space, vector: v))
+        }
+        return items
+    }
+}

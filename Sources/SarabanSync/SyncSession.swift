@@ -1,0 +1,525 @@
+import SarabanCrypto
+
+/// The sans-IO sync state machine for one connection, after the Noise handshake authenticated `peer`.
+///
+/// Inputs are method calls; each returns the ``SyncAction``s to perform, in order. It holds no
+/// socket, reads no clock and draws no random number: time comes in as ``SyncInstant``, bytes
+/// in and out as arrays, and the store is reached through `fetch`/`deliver` actions answered by
+/// `fetched`/`stored`. It never throws: a misbehaving peer gets an `error` frame and a `.close`.
+///
+/// ```
+/// var s = SyncSession(configuration: config, peer: peerKey)
+/// perform(s.start(now: clock.now))
+/// on bytes from the connection:   perform(s.receive(bytes, now: clock.now))
+/// on a timer (e.g. every second): perform(s.tick(now: clock.now))
+/// on .fetch(space, after, limit): perform(s.fetched(space: space, envelopes: store.read(...), complete: ...))
+/// on .deliver(space, envs, peer): let accepted = node.verifyStoreApply(envs)
+///                                 perform(s.stored(space: space, vector: store.vector(space)))
+///                                 for other in node.sessions { perform(other.localEnvelopes(space: space, accepted)) }
+/// on a local write:               for s in node.sessions { perform(s.localEnvelopes(space: space, [sealed])) }
+/// on .close(reason):              close the connection (after writing the sends before it)
+/// ```
+///
+/// Protocol (Sync/PROTOCOL.md): both sides send `hello`; for each space both carry, both send a
+/// `summary` (version vector); each side then sends, per author, the envelopes after the peer's
+/// entry, in batches of at most ``SyncLimits/batchEnvelopes`` envelopes and ``SyncLimits/batchBytes``
+/// bytes, with at most `window` batches unacknowledged. The receiver acks a batch once the node
+/// has stored it, with the vector it now holds, so a broken connection resumes from what was stored.
+public struct SyncSession: Sendable {
+    enum Phase: Sendable, Equatable {
+        case idle
+        case awaitingHello
+        case open
+        case closed(CloseReason)
+    }
+
+    struct SpaceState: Sendable {
+        /// What this node holds.
+        var local: FeedVector
+        /// Bumped whenever `local` grows.
+        var generation: UInt64 = 0
+        var summaryReceived = false
+        /// What the peer is known to hold: its summary, its acks, what it sent us.
+        var peerHolds = FeedVector()
+        /// `peerHolds` ∪ everything sent or queued: the point the next fetch starts from.
+        var queued = FeedVector()
+        /// Envelopes fetched or pushed, not yet sent.
+        var queue: [Envelope] = []
+        var queueHead = 0
+        var inFlight = 0
+        var fetchOutstanding = false
+        var fetchGeneration: UInt64 = 0
+        /// The store had nothing more as of this generation; fetch again only when `local` grows.
+        var exhaustedGeneration: UInt64?
+        /// Batches delivered to the node, awaiting `stored`.
+        var pendingDeliveries = 0
+        /// Everything the peer sent in this session.
+        var received = FeedVector()
+
+        init(local: FeedVector) { self.local = local }
+
+        var queueIsEmpty: Bool { queueHead >= queue.count }
+
+        var needsFetch: Bool {
+            summaryReceived && queueIsEmpty && !fetchOutstanding && !queued.dominates(local)
+                && exhaustedGeneration.map { generation > $0 } ?? true
+        }
+
+        var settled: Bool {
+            summaryReceived && queueIsEmpty && inFlight == 0 && !fetchOutstanding && !needsFetch
+                && pendingDeliveries == 0 && local.merging(received).dominates(peerHolds)
+        }
+
+        mutating func raiseLocal(_ v: FeedVector) {
+            let before = local
+            local.merge(v)
+            if local != before { generation &+= 1 }
+        }
+    }
+
+    /// This node's settings.
+    public let configuration: SyncConfiguration
+    /// The peer's identity key, authenticated by the handshake.
+    public let peer: SigningPublicKey
+    /// The peer's hello, once received.
+    public private(set) var peerHello: Hello?
+    public private(set) var stats = SyncStats()
+
+    private var phase: Phase = .idle
+    private var localVectors: [SpaceID: FeedVector]
+    private var spaces: [SpaceID: SpaceState] = [:]
+    /// Shared spaces in canonical order, for round-robin sending.
+    private var order: [SpaceID] = []
+    private var cursor = 0
+    private var sendWindow = 1
+    private var inFlightTotal = 0
+    private var pendingTotal = 0
+    private var decoder = FrameDecoder()
+    private var lastReceived = SyncInstant(nanoseconds: 0)
+    private var lastPing: SyncInstant?
+    private var pingNonce: UInt64 = 0
+    private var wasSettled = false
+
+    private var limits: SyncLimits { configuration.limits }
+
+    public init(configuration: SyncConfiguration, peer: SigningPublicKey) {
+        self.configuration = configuration
+        self.peer = peer
+        self.localVectors = configuration.spaces
+    }
+
+    // MARK: Observation
+
+    /// Whether the session has ended (every input now returns no action).
+    public var isClosed: Bool { if case .closed = phase { true } else { false } }
+
+    /// Why the session ended, once it has.
+    public var closeReason: CloseReason? { if case .closed(let r) = phase { r } else { nil } }
+
+    /// Whether hellos have been exchanged and the session is running.
+    public var isOpen: Bool { phase == .open }
+
+    /// Every shared space caught up both ways with nothing in flight (see ``SyncAction/synced``).
+    public var isSettled: Bool { phase == .open && spaces.values.allSatisfy(\.settled) }
+
+    /// The spaces both sides carry (known after the peer's hello), ascending.
+    public var sharedSpaces: [SpaceID] { order }
+
+    /// Where a shared space stands.
+    public func status(of space: SpaceID) -> SpaceSyncStatus? {
+        guard let s = spaces[space] else { return nil }
+        return SpaceSyncStatus(
+            space: space, local: s.local, peerHolds: s.peerHolds, batchesInFlight: s.inFlight,
+            deliveriesPending: s.pendingDeliveries)
+    }
+
+    // MARK: Inputs
+
+    /// Sends hello. Call once, when the secure channel is up.
+    public mutating func start(now: SyncInstant) -> [SyncAction] {
+        guard phase == .idle else { return [] }
+        var out: [SyncAction] = []
+        lastReceived = now
+        phase = .awaitingHello
+        let hello = Hello(role: configuration.role, receiveWindow: limits.window, spaces: localVectors.keys.sorted())
+        send(.hello(hello), &out)
+        return out
+    }
+
+    /// Bytes read from the secure channel: any chunking of the frame stream (whole frames or not).
+    public mutating func receive(_ bytes: [UInt8], now: SyncInstant) -> [SyncAction] {
+        var out: [SyncAction] = []
+        if phase == .idle { out = start(now: now) }
+        guard !isClosed else { return out }
+        lastReceived = now
+        stats.bytesReceived += bytes.count
+        decoder.append(bytes)
+        while !isClosed {
+            let payload: [UInt8]
+            do {
+                guard let p = try decoder.next() else { break }
+                payload = p
+            } catch {
+                let code: SyncErrorCode = error.code == .oversized ? .frameTooLarge : .malformed
+                fail(.violation(SyncError(code, error.description)), &out)
+                break
+            }
+            stats.framesReceived += 1
+            let message: SyncMessage
+            do {
+                message = try SyncMessage.decode(payload)
+            } catch {
+                let code: SyncErrorCode =
+                    switch error.code {
+                    case .unsupportedVersion: .unsupportedVersion
+                    case .invalidEnvelope: .invalidEnvelope
+                    default: .malformed
+                    }
+                fail(.violation(SyncError(code, error.description)), &out)
+                break
+            }
+            handle(message, &out)
+        }
+        finish(&out)
+        return out
+    }
+
+    /// New envelopes stored for `space` (written locally, or received from another peer and
+    /// verified): pushed at once when this peer is caught up, otherwise sent by the next fetch.
+    /// Envelopes the peer already holds or that do not extend what it holds are skipped, so
+    /// calling this on every session of the node, the delivering one included, is safe.
+    public mutating func localEnvelopes(space: SpaceID, _ envelopes: [Envelope]) -> [SyncAction] {
+        guard !isClosed, localVectors[space] != nil else { return [] }
+        var grown = FeedVector()
+        for e in envelopes where e.header.spaceID == space.bytes { grown.add(e.header) }
+        localVectors[space]!.merge(grown)
+        guard phase == .open, var s = spaces[space] else { return [] }
+        var out: [SyncAction] = []
+        let wasInSync = s.summaryReceived && s.queueIsEmpty && !s.fetchOutstanding && s.queued.dominates(s.local)
+        s.raiseLocal(grown)
+        if wasInSync && inFlightTotal < sendWindow {
+            let cap = limits.batchEnvelopes * sendWindow
+            var taken = 0
+            for e in envelopes where e.header.spaceID == space.bytes && taken < cap {
+                if enqueue(e, into: &s, &out) { taken += 1 }
+                if isClosed { break }
+            }
+        }
+        spaces[space] = s
+        pump(&out)
+        finish(&out)
+        return out
+    }
+
+    /// The answer to a `fetch`: the envelopes read (each author's in chain order), and whether
+    /// the store held nothing more after them.
+    public mutating func fetched(space: SpaceID, envelopes: [Envelope], complete: Bool) -> [SyncAction] {
+        guard phase == .open, var s = spaces[space], s.fetchOutstanding else { return [] }
+        var out: [SyncAction] = []
+        s.fetchOutstanding = false
+        var added = 0
+        var blocked = Set<SigningPublicKey>()
+        for e in envelopes where e.header.spaceID == space.bytes && !blocked.contains(e.header.author) {
+            let before = s.queued[e.header.author]
+            if enqueue(e, into: &s, &out) {
+                added += 1
+            } else if e.header.seqStart > before + 1 {
+                blocked.insert(e.header.author)  // out of chain order: the rest of this author waits
+            }
+            if isClosed { return out }
+        }
+        if complete || added == 0 { s.exhaustedGeneration = s.fetchGeneration }
+        spaces[space] = s
+        pump(&out)
+        finish(&out)
+        return out
+    }
+
+    /// The node has persisted what it accepted of a delivered batch; `vector` is what it holds
+    /// of `space` now. Acknowledges the batch to the peer.
+    public mutating func stored(space: SpaceID, vector: FeedVector) -> [SyncAction] {
+        guard !isClosed, localVectors[space] != nil else { return [] }
+        localVectors[space]!.merge(vector)
+        guard phase == .open, var s = spaces[space] else { return [] }
+        var out: [SyncAction] = []
+        s.raiseLocal(vector)
+        if s.pendingDeliveries > 0 {
+            s.pendingDeliveries -= 1
+            pendingTotal -= 1
+            send(.ack(space: space, holds: s.local), &out)
+        }
+        spaces[space] = s
+        pump(&out)
+        finish(&out)
+        return out
+    }
+
+    /// Keep-alive and timeouts. Call periodically (every second or so) with the current time.
+    public mutating func tick(now: SyncInstant) -> [SyncAction] {
+        guard phase == .open || phase == .awaitingHello else { return [] }
+        var out: [SyncAction] = []
+        let quiet = now.duration(since: lastReceived)
+        if quiet >= limits.timeout {
+            send(.error(code: .timeout, message: "nothing received for \(quiet)"), &out)
+            phase = .closed(.timedOut)
+            out.append(.close(.timedOut))
+        } else if phase == .open, quiet >= limits.pingInterval,
+            lastPing.map({ now.duration(since: $0) >= limits.pingInterval }) ?? true
+        {
+            pingNonce &+= 1
+            lastPing = now
+            send(.ping(nonce: pingNonce), &out)
+        }
+        return out
+    }
+
+    /// Orderly close: sends `bye`.
+    public mutating func close() -> [SyncAction] {
+        guard !isClosed else { return [] }
+        var out: [SyncAction] = []
+        if phase != .idle { send(.bye, &out) }
+        phase = .closed(.closedLocally)
+        out.append(.close(.closedLocally))
+        return out
+    }
+
+    /// The connection broke (reset, EOF, Noise failure). Nothing is sent.
+    public mutating func connectionLost() -> [SyncAction] {
+        guard !isClosed else { return [] }
+        phase = .closed(.connectionLost)
+        return [.close(.connectionLost)]
+    }
+
+    // MARK: Messages
+
+    private mutating func handle(_ message: SyncMessage, _ out: inout [SyncAction]) {
+        switch message {
+        case .error(let code, let text):
+            phase = .closed(.peerError(SyncError(code, text)))
+            out.append(.close(.peerError(SyncError(code, text))))
+            return
+        case .bye:
+            phase = .closed(.peerSaidBye)
+            out.append(.close(.peerSaidBye))
+            return
+        default:
+            break
+        }
+        if phase == .awaitingHello {
+            guard case .hello(let h) = message else {
+                return fail(.violation(SyncError(.unexpectedMessage, "\(message.name) before hello")), &out)
+            }
+            peerHello = h
+            sendWindow = min(limits.window, h.receiveWindow)
+            let theirs = Set(h.spaces)
+            order = localVectors.keys.filter { theirs.contains($0) }.sorted()
+            for id in order { spaces[id] = SpaceState(local: localVectors[id]!) }
+            phase = .open
+            sendSummaries(&out)
+            return
+        }
+        switch message {
+        case .hello:
+            fail(.violation(SyncError(.unexpectedMessage, "a second hello")), &out)
+        case .summary(let items):
+            for item in items {
+                guard var s = spaces[item.space] else {
+                    return fail(.violation(SyncError(.spaceNotShared, "summary for space \(item.space), which is not shared")), &out)
+                }
+                guard !s.summaryReceived else {
+                    return fail(.violation(SyncError(.unexpectedMessage, "a second summary for space \(item.space)")), &out)
+                }
+                s.summaryReceived = true
+                s.peerHolds.merge(item.vector)
+                s.queued.merge(item.vector)
+                spaces[item.space] = s
+                out.append(.peerProgress(space: item.space, peerHolds: s.peerHolds))
+            }
+            pump(&out)
+        case .envelopes(let space, let envelopes):
+            guard var s = spaces[space] else {
+                return fail(.violation(SyncError(.spaceNotShared, "envelopes for space \(space), which is not shared")), &out)
+            }
+            guard s.summaryReceived else {
+                return fail(.violation(SyncError(.unexpectedMessage, "envelopes for space \(space) before its summary")), &out)
+            }
+            guard pendingTotal < limits.window else {
+                return fail(
+                    .violation(SyncError(.flowControl, "more than \(limits.window) unacknowledged batches")), &out)
+            }
+            stats.envelopesReceived += envelopes.count
+            var fresh: [Envelope] = []
+            fresh.reserveCapacity(envelopes.count)
+            for e in envelopes {
+                s.received.add(e.header)
+                s.peerHolds.add(e.header)
+                s.queued.add(e.header)
+                if s.local.covers(e.header) {
+                    stats.duplicatesIgnored += 1
+                } else {
+                    fresh.append(e)
+                }
+            }
+            if fresh.isEmpty {
+                send(.ack(space: space, holds: s.local), &out)
+            } else {
+                s.pendingDeliveries += 1
+                pendingTotal += 1
+                out.append(.deliver(space: space, envelopes: fresh, from: peer))
+            }
+            spaces[space] = s
+        case .ack(let space, let holds):
+            guard var s = spaces[space] else {
+                return fail(.violation(SyncError(.spaceNotShared, "ack for space \(space), which is not shared")), &out)
+            }
+            guard s.inFlight > 0 else {
+                return fail(.violation(SyncError(.flowControl, "ack for space \(space) with no batch in flight")), &out)
+            }
+            s.inFlight -= 1
+            inFlightTotal -= 1
+            s.peerHolds.merge(holds)
+            s.queued.merge(holds)
+            spaces[space] = s
+            out.append(.peerProgress(space: space, peerHolds: s.peerHolds))
+            pump(&out)
+        case .ping(let nonce):
+            send(.pong(nonce: nonce), &out)
+        case .pong:
+            break
+        case .error, .bye:
+            break  // handled above
+        }
+    }
+
+    // MARK: Sending
+
+    private mutating func send(_ message: SyncMessage, _ out: inout [SyncAction]) {
+        let bytes = message.framed()
+        stats.framesSent += 1
+        stats.bytesSent += bytes.count
+        out.append(.send(bytes))
+    }
+
+    private mutating func fail(_ reason: CloseReason, _ out: inout [SyncAction]) {
+        guard !isClosed else { return }
+        switch reason {
+        case .violation(let e), .localFault(let e): send(.error(code: e.code, message: e.message), &out)
+        default: break
+        }
+        phase = .closed(reason)
+        out.append(.close(reason))
+    }
+
+    /// Summaries of every shared space, split so no frame comes near the limit.
+    private mutating func sendSummaries(_ out: inout [SyncAction]) {
+        var chunk: [SpaceVector] = []
+        var authors = Set<SigningPublicKey>()
+        var size = 0
+        for id in order {
+            let v = spaces[id]!.local
+            let newAuthors = v.entries.keys.filter { !authors.contains($0) }.count
+            let cost = SpaceID.byteCount + 2 + v.entries.count * 13 + newAuthors * SigningPublicKey.byteCount
+            if !chunk.isEmpty && (size + cost > 1 << 20 || chunk.count >= 4096) {
+                send(.summary(chunk), &out)
+                chunk = []
+                authors = []
+                size = 0
+            }
+            chunk.append(SpaceVector(space: id, vector: v))
+            authors.formUnion(v.entries.keys)
+            size += cost
+        }
+        if !chunk.isEmpty { send(.summary(chunk), &out) }
+    }
+
+    /// Queues `e` if it is the next of its author for the peer; returns whether it was queued.
+    private mutating func enqueue(_ e: Envelope, into s: inout SpaceState, _ out: inout [SyncAction]) -> Bool {
+        let h = e.header
+        guard !s.queued.covers(h), h.seqStart == s.queued[h.author] + 1 else { return false }
+        guard e.bytes.count <= SyncLimits.maximumEnvelopeByteCount else {
+            fail(
+                .localFault(SyncError(
+                    .internalError,
+                    "envelope \(e.id) is \(e.bytes.count) bytes, more than the \(SyncLimits.maximumEnvelopeByteCount) a frame carries: seal smaller batches")),
+                &out)
+            return false
+        }
+        if s.queueHead > 0 && s.queueHead >= s.queue.count {
+            s.queue.removeAll(keepingCapacity: true)
+            s.queueHead = 0
+        }
+        s.queue.append(e)
+        s.queued.add(h)
+        return true
+    }
+
+    /// Sends queued batches while the window allows, then asks the node for more.
+    private mutating func pump(_ out: inout [SyncAction]) {
+        guard phase == .open, !order.isEmpty else { return }
+        var progressed = true
+        while progressed && inFlightTotal < sendWindow {
+            progressed = false
+            for i in 0..<order.count where inFlightTotal < sendWindow {
+                let id = order[(cursor + i) % order.count]
+                if sendBatch(id, &out) {
+                    progressed = true
+                    cursor = (cursor + i + 1) % order.count
+                    break
+                }
+            }
+        }
+        // Prefetch: at most one batch waiting beyond the window, so the next goes out on the ack.
+        var busy = inFlightTotal
+        for s in spaces.values where s.fetchOutstanding || !s.queueIsEmpty { busy += 1 }
+        for i in 0..<order.count where busy <= sendWindow {
+            let id = order[(cursor + i) % order.count]
+            guard var s = spaces[id], s.needsFetch else { continue }
+            s.fetchOutstanding = true
+            s.fetchGeneration = s.generation
+            spaces[id] = s
+            busy += 1
+            out.append(.fetch(space: id, after: s.queued, limit: FetchLimit(envelopes: limits.batchEnvelopes, bytes: limits.batchBytes)))
+        }
+    }
+
+    /// Sends one batch of `id`'s queue; returns whether one was sent.
+    private mutating func sendBatch(_ id: SpaceID, _ out: inout [SyncAction]) -> Bool {
+        guard var s = spaces[id], s.summaryReceived, !s.queueIsEmpty else { return false }
+        var batch: [Envelope] = []
+        var bytes = 0
+        while s.queueHead < s.queue.count && batch.count < limits.batchEnvelopes {
+            let e = s.queue[s.queueHead]
+            if s.peerHolds.covers(e.header) {
+                s.queueHead += 1
+                continue
+            }
+            if !batch.isEmpty && bytes + e.bytes.count > limits.batchBytes { break }
+            batch.append(e)
+            bytes += e.bytes.count
+            s.queueHead += 1
+        }
+        if s.queueIsEmpty {
+            s.queue.removeAll(keepingCapacity: s.queue.capacity <= 4096)
+            s.queueHead = 0
+        }
+        guard !batch.isEmpty else {
+            spaces[id] = s
+            return false
+        }
+        s.inFlight += 1
+        inFlightTotal += 1
+        spaces[id] = s
+        stats.batchesSent += 1
+        stats.envelopesSent += batch.count
+        send(.envelopes(space: id, envelopes: batch), &out)
+        return true
+    }
+
+    /// Appends `.synced` when the session has just become settled.
+    private mutating func finish(_ out: inout [SyncAction]) {
+        guard !isClosed else { return }
+        let settled = isSettled
+        if settled && !wasSettled { out.append(.synced) }
+        wasSettled = settled
+    }
+}
