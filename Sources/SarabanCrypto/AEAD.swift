@@ -15,7 +15,8 @@ public struct SymmetricKey: Sendable, CustomStringConvertible, CustomDebugString
         guard secret.count == Self.byteCount else {
             throw CryptoError(
                 .invalidLength,
-                "a symmetric key is \(Self.byteCount) bytes, got \(secret.count): the stored key is corrupt, restore it from backup or ask a member to re-invite this node")
+                "a symmetric key is \(Self.byteCount) bytes, got \(secret.count): the stored key is corrupt, restore it from backup or ask a member to re-invite this node"
+            )
         }
         self.secret = secret
     }
@@ -93,7 +94,8 @@ public enum XChaCha20Poly1305 {
 
     static func checkNonce(_ nonce: [UInt8]) throws(CryptoError) {
         guard nonce.count == nonceByteCount else {
-            throw CryptoError(.invalidLength, "an XChaCha20-Poly1305 nonce is \(nonceByteCount) bytes, got \(nonce.count)")
+            throw CryptoError(
+                .invalidLength, "an XChaCha20-Poly1305 nonce is \(nonceByteCount) bytes, got \(nonce.count)")
         }
     }
 
@@ -146,7 +148,9 @@ public enum SealedBox {
                 crypto_box_seal(c.u8, m.u8, UInt64(m.count), pk)
             }
         }
-        guard rc == 0 else { throw CryptoError(.invalidKey, "sealing to \(recipient) failed: its public key is unusable") }
+        guard rc == 0 else {
+            throw CryptoError(.invalidKey, "sealing to \(recipient) failed: its public key is unusable")
+        }
         return out
     }
 
@@ -155,7 +159,8 @@ public enum SealedBox {
     /// - Throws: ``CryptoError/Code/authenticationFailed`` when the box was sealed to another node or modified.
     public static func open(_ box: [UInt8], with recipient: SigningKeyPair) throws(CryptoError) -> [UInt8] {
         guard box.count >= overhead else {
-            throw CryptoError(.authenticationFailed, "the sealed box is shorter than \(overhead) bytes: it was truncated")
+            throw CryptoError(
+                .authenticationFailed, "the sealed box is shorter than \(overhead) bytes: it was truncated")
         }
         let x = try recipient.x25519KeyPair()
         var out = [UInt8](repeating: 0, count: box.count - overhead)
@@ -171,7 +176,8 @@ public enum SealedBox {
         guard rc == 0 else {
             throw CryptoError(
                 .authenticationFailed,
-                "this sealed box is not for this node (or was modified): ask the sender to seal it to \(recipient.publicKey)")
+                "this sealed box is not for this node (or was modified): ask the sender to seal it to \(recipient.publicKey)"
+            )
         }
         return out
     }

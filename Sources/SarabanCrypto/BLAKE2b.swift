@@ -50,7 +50,8 @@ public enum BLAKE2b {
         guard (minimumOutputLength...maximumOutputLength).contains(outputLength) else {
             throw CryptoError(
                 .invalidParameter,
-                "BLAKE2b output length \(outputLength) is outside \(minimumOutputLength)…\(maximumOutputLength): pick a length in range")
+                "BLAKE2b output length \(outputLength) is outside \(minimumOutputLength)…\(maximumOutputLength): pick a length in range"
+            )
         }
         guard keyLength <= maximumKeyLength else {
             throw CryptoError(.invalidLength, "BLAKE2b keys are at most \(maximumKeyLength) bytes, got \(keyLength)")

@@ -102,21 +102,26 @@ public struct EnvelopeHeader: Hashable, Sendable {
         guard version == Self.currentVersion else {
             throw CryptoError(
                 .envelopeUnsupportedVersion,
-                "envelope version \(version) is not supported by this build (it reads version \(Self.currentVersion)): upgrade saraban on this node")
+                "envelope version \(version) is not supported by this build (it reads version \(Self.currentVersion)): upgrade saraban on this node"
+            )
         }
         guard spaceID.count == 16 else {
             throw CryptoError(.envelopeMalformed, "an envelope's space id is 16 bytes, got \(spaceID.count)")
         }
         guard seqStart >= 1, seqEnd >= seqStart else {
-            throw CryptoError(.envelopeMalformed, "envelope sequence range \(seqStart)…\(seqEnd) is invalid: sequences start at 1 and seqEnd ≥ seqStart")
+            throw CryptoError(
+                .envelopeMalformed,
+                "envelope sequence range \(seqStart)…\(seqEnd) is invalid: sequences start at 1 and seqEnd ≥ seqStart")
         }
         guard seqEnd - seqStart < Self.maximumChangesPerEnvelope else {
-            throw CryptoError(.envelopeTooLarge, "an envelope carries at most \(Self.maximumChangesPerEnvelope) changes")
+            throw CryptoError(
+                .envelopeTooLarge, "an envelope carries at most \(Self.maximumChangesPerEnvelope) changes")
         }
         guard (seqStart == 1) == previousHash.isZero else {
             throw CryptoError(
                 .envelopeMalformed,
-                "an envelope's previous hash must be zero exactly when it starts at sequence 1 (got seqStart \(seqStart))")
+                "an envelope's previous hash must be zero exactly when it starts at sequence 1 (got seqStart \(seqStart))"
+            )
         }
     }
 
@@ -204,11 +209,14 @@ public struct Envelope: Hashable, Sendable {
         try header.validate()
         guard signer.publicKey == header.author else {
             throw CryptoError(
-                .envelopeMalformed, "the envelope's author is \(header.author) but the signer is \(signer.publicKey): sign with the author's identity")
+                .envelopeMalformed,
+                "the envelope's author is \(header.author) but the signer is \(signer.publicKey): sign with the author's identity"
+            )
         }
         guard plaintext.count <= maximumPlaintextByteCount else {
             throw CryptoError(
-                .envelopeTooLarge, "a plaintext of \(plaintext.count) bytes exceeds \(maximumPlaintextByteCount): split the batch")
+                .envelopeTooLarge,
+                "a plaintext of \(plaintext.count) bytes exceeds \(maximumPlaintextByteCount): split the batch")
         }
         let padded = Padding.paddedLength(forPlaintext: plaintext.count)
         let headerLen = EnvelopeHeader.byteCount
@@ -250,19 +258,25 @@ public struct Envelope: Hashable, Sendable {
     ///   or ``CryptoError/Code/envelopeTooLarge``.
     public static func decode(_ bytes: [UInt8]) throws(CryptoError) -> Envelope {
         guard bytes.count <= maximumByteCount else {
-            throw CryptoError(.envelopeTooLarge, "an envelope of \(bytes.count) bytes exceeds \(maximumByteCount): refuse it")
+            throw CryptoError(
+                .envelopeTooLarge, "an envelope of \(bytes.count) bytes exceeds \(maximumByteCount): refuse it")
         }
         guard bytes.count >= minimumByteCount else {
-            throw CryptoError(.envelopeMalformed, "an envelope of \(bytes.count) bytes is shorter than the minimum \(minimumByteCount): it was truncated")
+            throw CryptoError(
+                .envelopeMalformed,
+                "an envelope of \(bytes.count) bytes is shorter than the minimum \(minimumByteCount): it was truncated")
         }
         let padded = bytes.count - framing - XChaCha20Poly1305.tagByteCount
         guard Padding.isBucket(padded) else {
-            throw CryptoError(.envelopeMalformed, "the envelope's ciphertext length is not a padding bucket: it was truncated or extended")
+            throw CryptoError(
+                .envelopeMalformed,
+                "the envelope's ciphertext length is not a padding bucket: it was truncated or extended")
         }
         let signedLen = bytes.count - SigningKeyPair.signatureByteCount
         let result: Result<(EnvelopeHeader, [UInt8]), CryptoError> = bytes.withUnsafeBytes { all in
             do throws(CryptoError) {
-                let header = try EnvelopeHeader.decode(UnsafeRawBufferPointer(rebasing: all[0..<EnvelopeHeader.byteCount]))
+                let header = try EnvelopeHeader.decode(
+                    UnsafeRawBufferPointer(rebasing: all[0..<EnvelopeHeader.byteCount]))
                 let digest = BLAKE2b.digest(UnsafeRawBufferPointer(rebasing: all[0..<signedLen]), outputLength: 32)
                 return .success((header, digest))
             } catch {
@@ -286,7 +300,8 @@ public struct Envelope: Hashable, Sendable {
         guard isSignatureValid() else {
             throw CryptoError(
                 .feedBadSignature,
-                "envelope \(id) is not signed by its author \(header.author): it was tampered with or forged; drop it and report the sender")
+                "envelope \(id) is not signed by its author \(header.author): it was tampered with or forged; drop it and report the sender"
+            )
         }
     }
 

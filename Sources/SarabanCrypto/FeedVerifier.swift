@@ -73,12 +73,15 @@ public struct FeedVerifier: Sendable {
         let h = envelope.header
         guard h.spaceID == spaceID else {
             throw CryptoError(
-                .feedWrongSpace, "envelope \(envelope.id) belongs to space \(hexString(h.spaceID)), not \(hexString(spaceID)): route it to the right space")
+                .feedWrongSpace,
+                "envelope \(envelope.id) belongs to space \(hexString(h.spaceID)), not \(hexString(spaceID)): route it to the right space"
+            )
         }
         guard knownEpochs.contains(h.epoch) else {
             throw CryptoError(
                 .feedWrongEpoch,
-                "envelope \(envelope.id) uses key epoch \(h.epoch), which this node does not know: fetch the space's key rotations, then retry")
+                "envelope \(envelope.id) uses key epoch \(h.epoch), which this node does not know: fetch the space's key rotations, then retry"
+            )
         }
         try envelope.verifySignature()
 
@@ -87,7 +90,8 @@ public struct FeedVerifier: Sendable {
         if h.seqStart > expected {
             throw CryptoError(
                 .feedGap,
-                "envelope \(envelope.id) from \(h.author) starts at seq \(h.seqStart) but \(expected) is next: fetch the missing envelopes first")
+                "envelope \(envelope.id) from \(h.author) starts at seq \(h.seqStart) but \(expected) is next: fetch the missing envelopes first"
+            )
         }
         if h.seqStart == expected {
             guard h.previousHash == feed.head.lastID else {
@@ -114,10 +118,12 @@ public struct FeedVerifier: Sendable {
         if let known = feed.recent[h.seqStart] {
             if known.id == envelope.id {
                 throw CryptoError(
-                    .feedReplay, "envelope \(envelope.id) (seq \(h.seqStart)…\(h.seqEnd)) was already accepted: drop the duplicate")
+                    .feedReplay,
+                    "envelope \(envelope.id) (seq \(h.seqStart)…\(h.seqEnd)) was already accepted: drop the duplicate")
             }
             let proof = ForkProof(
-                spaceID: spaceID, author: h.author, sequence: h.seqStart, acceptedID: known.id, conflictingID: envelope.id,
+                spaceID: spaceID, author: h.author, sequence: h.seqStart, acceptedID: known.id,
+                conflictingID: envelope.id,
                 conflictingEnvelopeID: envelope.id)
             throw CryptoError(
                 .feedFork,
@@ -126,6 +132,7 @@ public struct FeedVerifier: Sendable {
         }
         throw CryptoError(
             .feedOverlap,
-            "envelope \(envelope.id) (seq \(h.seqStart)…\(h.seqEnd)) overlaps sequences already accepted up to \(feed.head.lastSequence) without matching a known envelope: it arrived out of order or overlaps; drop it")
+            "envelope \(envelope.id) (seq \(h.seqStart)…\(h.seqEnd)) overlaps sequences already accepted up to \(feed.head.lastSequence) without matching a known envelope: it arrived out of order or overlaps; drop it"
+        )
     }
 }

@@ -44,18 +44,21 @@ public struct NodeID: Hashable, Sendable, CustomStringConvertible {
         guard chars.count == Self.textLength, chars.starts(with: Self.prefix.utf8) else {
             throw CryptoError(
                 .nodeIDMalformed,
-                "'\(text)' is not a node id: node ids start with '\(Self.prefix)' and are \(Self.textLength) characters long; copy it again from `saraban id` on that node")
+                "'\(text)' is not a node id: node ids start with '\(Self.prefix)' and are \(Self.textLength) characters long; copy it again from `saraban id` on that node"
+            )
         }
         guard let bytes = Self.base32Decode(chars.dropFirst(2)), bytes.count == 35 else {
             throw CryptoError(
                 .nodeIDMalformed,
-                "'\(text)' is not a node id: only the letters a–z and digits 2–7 may follow '\(Self.prefix)'; check for a typo (0, 1, 8 and 9 never occur)")
+                "'\(text)' is not a node id: only the letters a–z and digits 2–7 may follow '\(Self.prefix)'; check for a typo (0, 1, 8 and 9 never occur)"
+            )
         }
         let key = Array(bytes[0..<32])
         guard Self.checksum(key) == Array(bytes[32..<35]) else {
             throw CryptoError(
                 .nodeIDChecksumMismatch,
-                "the node id '\(text)' fails its checksum: check for a typo, or copy it again from `saraban id` on that node")
+                "the node id '\(text)' fails its checksum: check for a typo, or copy it again from `saraban id` on that node"
+            )
         }
         publicKey = SigningPublicKey(unchecked: key)
     }

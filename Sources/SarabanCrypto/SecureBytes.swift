@@ -32,7 +32,9 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible, Cu
     public convenience init(_ bytes: [UInt8]) {
         self.init(count: bytes.count) { dst in
             bytes.withUnsafeBytes { src in
-                if let base = src.baseAddress, let d = dst.baseAddress { d.copyMemory(from: base, byteCount: src.count) }
+                if let base = src.baseAddress, let d = dst.baseAddress {
+                    d.copyMemory(from: base, byteCount: src.count)
+                }
             }
         }
     }

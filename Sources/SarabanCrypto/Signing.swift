@@ -45,7 +45,8 @@ public struct SigningPublicKey: Hashable, Sendable, CustomStringConvertible {
             crypto_sign_ed25519_pk_to_curve25519(&out, pk.u8)
         }
         guard rc == 0 else {
-            throw CryptoError(.invalidKey, "this Ed25519 public key is not a valid curve point: the node id or key file is wrong")
+            throw CryptoError(
+                .invalidKey, "this Ed25519 public key is not a valid curve point: the node id or key file is wrong")
         }
         return out
     }
@@ -82,7 +83,8 @@ public struct SigningKeyPair: Sendable, CustomStringConvertible, CustomDebugStri
         guard seed.count == Self.seedByteCount else {
             throw CryptoError(
                 .invalidLength,
-                "the identity seed must be \(Self.seedByteCount) bytes, got \(seed.count): the key file is corrupt, restore it from backup or run `saraban init` in a new directory")
+                "the identity seed must be \(Self.seedByteCount) bytes, got \(seed.count): the key file is corrupt, restore it from backup or run `saraban init` in a new directory"
+            )
         }
         self.init(validSeed: seed)
     }
@@ -184,7 +186,8 @@ public struct X25519KeyPair: Sendable, CustomStringConvertible, CustomDebugStrin
     ///   ``CryptoError/Code/invalidLength`` when the peer key is not 32 bytes.
     public func sharedSecret(with peerPublicKey: [UInt8]) throws(CryptoError) -> SecureBytes {
         guard peerPublicKey.count == Self.byteCount else {
-            throw CryptoError(.invalidLength, "an X25519 public key is \(Self.byteCount) bytes, got \(peerPublicKey.count)")
+            throw CryptoError(
+                .invalidLength, "an X25519 public key is \(Self.byteCount) bytes, got \(peerPublicKey.count)")
         }
         var rc: Int32 = 0
         let shared = SecureBytes(count: Self.byteCount) { out in

@@ -23,7 +23,8 @@ func cryptoBench(_ args: [String]) throws -> Int32 {
         for i in 0..<batches {
             let start = UInt64(i * batchSize + 1)
             let header = EnvelopeHeader(
-                spaceID: space, author: author.publicKey, seqStart: start, seqEnd: start + UInt64(batchSize) - 1, epoch: 1,
+                spaceID: space, author: author.publicKey, seqStart: start, seqEnd: start + UInt64(batchSize) - 1,
+                epoch: 1,
                 previousHash: previous)
             let envelope = try Envelope.seal(plaintext: batchPlaintext, header: header, key: key, signer: author)
             previous = envelope.id
@@ -103,7 +104,8 @@ func cryptoBench(_ args: [String]) throws -> Int32 {
     report.facts["targets"] = "≥ 150000 changes/s each way; XX handshake ≤ 1 ms CPU"
     report.add("seal+sign (1 KiB changes, batches of 64)", sealRates, unit: "changes/s per core")
     report.add("verify+open (decode, feed check, decrypt)", openRates, unit: "changes/s per core")
-    report.add("Noise XX handshake, both sides", handshakeTimes, unit: "ms CPU", note: "3 messages + split, NodeIDs checked")
+    report.add(
+        "Noise XX handshake, both sides", handshakeTimes, unit: "ms CPU", note: "3 messages + split, NodeIDs checked")
     report.add("raw XChaCha20-Poly1305 seal, 1 KiB", aeadRates, unit: "msgs/s")
     report.add("raw Ed25519 verify, 1 KiB message", verifyRates, unit: "verifies/s")
     report.print(json: options.json)

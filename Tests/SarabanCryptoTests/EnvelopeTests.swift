@@ -67,8 +67,10 @@ struct Author {
         let n = envelope.bytes.count
         let fields: [(String, Int)] = [
             ("version", 0), ("spaceID", 1), ("spaceID end", 16), ("author", 17), ("author end", 48), ("seqStart", 49),
-            ("seqStart low", 56), ("seqEnd", 57), ("seqEnd low", 64), ("epoch", 65), ("epoch low", 68), ("previousHash", 73),
-            ("previousHash end", 100), ("nonce", 101), ("nonce end", 124), ("ciphertext", 125), ("ciphertext mid", (125 + n - 64) / 2),
+            ("seqStart low", 56), ("seqEnd", 57), ("seqEnd low", 64), ("epoch", 65), ("epoch low", 68),
+            ("previousHash", 73),
+            ("previousHash end", 100), ("nonce", 101), ("nonce end", 124), ("ciphertext", 125),
+            ("ciphertext mid", (125 + n - 64) / 2),
             ("tag", n - 65), ("signature", n - 64), ("signature end", n - 1),
         ]
         for (name, offset) in fields {
@@ -98,7 +100,9 @@ struct Author {
         var version = envelope.bytes
         version[0] = 2
         #expect(errorCode { try Envelope.decode(version) } == .envelopeUnsupportedVersion)
-        #expect(errorCode { try Envelope.decode([UInt8](repeating: 0, count: Envelope.maximumByteCount + 1)) } == .envelopeTooLarge)
+        #expect(
+            errorCode { try Envelope.decode([UInt8](repeating: 0, count: Envelope.maximumByteCount + 1)) }
+                == .envelopeTooLarge)
         // seqStart 0 is invalid.
         var zeroSeq = envelope.bytes
         for i in 49..<57 { zeroSeq[i] = 0 }
@@ -113,14 +117,30 @@ struct Author {
             -> EnvelopeHeader
         {
             EnvelopeHeader(
-                spaceID: space ?? author.space, author: author.identity.publicKey, seqStart: seqStart, seqEnd: seqEnd, epoch: 1,
+                spaceID: space ?? author.space, author: author.identity.publicKey, seqStart: seqStart, seqEnd: seqEnd,
+                epoch: 1,
                 previousHash: previous)
         }
-        #expect(errorCode { try Envelope.seal(plaintext: [], header: header(), key: author.key, signer: other) } == .envelopeMalformed)
-        #expect(errorCode { try Envelope.seal(plaintext: [], header: header(seqStart: 0), key: author.key, signer: author.identity) } == .envelopeMalformed)
-        #expect(errorCode { try Envelope.seal(plaintext: [], header: header(seqStart: 3, seqEnd: 2), key: author.key, signer: author.identity) } == .envelopeMalformed)
-        #expect(errorCode { try Envelope.seal(plaintext: [], header: header(seqStart: 2), key: author.key, signer: author.identity) } == .envelopeMalformed)
-        #expect(errorCode { try Envelope.seal(plaintext: [], header: header(space: [1]), key: author.key, signer: author.identity) } == .envelopeMalformed)
+        #expect(
+            errorCode { try Envelope.seal(plaintext: [], header: header(), key: author.key, signer: other) }
+                == .envelopeMalformed)
+        #expect(
+            errorCode {
+                try Envelope.seal(plaintext: [], header: header(seqStart: 0), key: author.key, signer: author.identity)
+            } == .envelopeMalformed)
+        #expect(
+            errorCode {
+                try Envelope.seal(
+                    plaintext: [], header: header(seqStart: 3, seqEnd: 2), key: author.key, signer: author.identity)
+            } == .envelopeMalformed)
+        #expect(
+            errorCode {
+                try Envelope.seal(plaintext: [], header: header(seqStart: 2), key: author.key, signer: author.identity)
+            } == .envelopeMalformed)
+        #expect(
+            errorCode {
+                try Envelope.seal(plaintext: [], header: header(space: [1]), key: author.key, signer: author.identity)
+            } == .envelopeMalformed)
     }
 }
 
@@ -174,7 +194,8 @@ struct Author {
         let overlapping = try Envelope.seal(
             plaintext: [1],
             header: EnvelopeHeader(
-                spaceID: author.space, author: author.identity.publicKey, seqStart: 3, seqEnd: 6, epoch: 1, previousHash: e1.id),
+                spaceID: author.space, author: author.identity.publicKey, seqStart: 3, seqEnd: 6, epoch: 1,
+                previousHash: e1.id),
             key: author.key, signer: author.identity)
         #expect(errorCode { try verifier.accept(overlapping) } == .feedOverlap)
     }

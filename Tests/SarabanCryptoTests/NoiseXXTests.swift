@@ -3,7 +3,9 @@ import Testing
 
 @Suite struct NoiseXXTests {
     /// Runs the three XX messages between two parties in memory.
-    func handshake(_ client: inout NoiseXX, _ server: inout NoiseXX, payloads: [[UInt8]] = [[], [], []]) throws -> [[UInt8]] {
+    func handshake(_ client: inout NoiseXX, _ server: inout NoiseXX, payloads: [[UInt8]] = [[], [], []]) throws
+        -> [[UInt8]]
+    {
         var received: [[UInt8]] = []
         received.append(try server.readMessage(try client.writeMessage(payloads[0])))
         received.append(try client.readMessage(try server.writeMessage(payloads[1])))
@@ -42,7 +44,8 @@ import Testing
         let alice = SigningKeyPair.generate()
         let bob = SigningKeyPair.generate()
         var client = try NoiseXX(role: .initiator, identity: alice, trust: { _ in true })
-        var server = try NoiseXX(role: .responder, identity: bob, trusting: [SigningKeyPair.generate().publicKey.nodeID])
+        var server = try NoiseXX(
+            role: .responder, identity: bob, trusting: [SigningKeyPair.generate().publicKey.nodeID])
         _ = try server.readMessage(try client.writeMessage())
         _ = try client.readMessage(try server.writeMessage())
         let m3 = try client.writeMessage()
@@ -90,7 +93,8 @@ import Testing
         let alice = SigningKeyPair.generate()
         let bob = SigningKeyPair.generate()
         var client = try NoiseXX(role: .initiator, identity: alice, trust: { _ in true })
-        var server = try NoiseXX(role: .responder, identity: bob, prologue: Array("other app".utf8), trust: { _ in true })
+        var server = try NoiseXX(
+            role: .responder, identity: bob, prologue: Array("other app".utf8), trust: { _ in true })
         #expect(errorCode { try server.writeMessage() } == .noiseOutOfOrder)
         #expect(errorCode { try client.finish() } == .noiseOutOfOrder)
         _ = try server.readMessage(try client.writeMessage())
@@ -111,8 +115,15 @@ import Testing
         #expect(errorCode { try send.encrypt([UInt8](repeating: 1, count: 65535 - 15)) } == .noiseMessageTooLong)
         #expect(errorCode { try receive.decrypt([UInt8](repeating: 1, count: 65536)) } == .noiseMessageTooLong)
         #expect(errorCode { try a.writeMessage([UInt8](repeating: 0, count: 70000)) } == .noiseOutOfOrder)
-        #expect(errorCode { try NoiseHandshakeState(protocolName: "Noise_XX_448_AESGCM_SHA256", initiator: true) } == .noiseUnsupportedProtocol)
-        #expect(errorCode { try NoiseHandshakeState(protocolName: "Noise_XX_25519_ChaChaPoly_BLAKE2b", initiator: true) } == .noiseMissingKey)
-        #expect(errorCode { try NoiseHandshakeState(protocolName: "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2b", initiator: true) } == .noiseMissingKey)
+        #expect(
+            errorCode { try NoiseHandshakeState(protocolName: "Noise_XX_448_AESGCM_SHA256", initiator: true) }
+                == .noiseUnsupportedProtocol)
+        #expect(
+            errorCode { try NoiseHandshakeState(protocolName: "Noise_XX_25519_ChaChaPoly_BLAKE2b", initiator: true) }
+                == .noiseMissingKey)
+        #expect(
+            errorCode {
+                try NoiseHandshakeState(protocolName: "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2b", initiator: true)
+            } == .noiseMissingKey)
     }
 }

@@ -93,12 +93,22 @@ import Testing
 
         var flipped = sealed
         flipped[3] ^= 1
-        #expect(errorCode { try XChaCha20Poly1305.open(flipped, key: key, nonce: nonce, associatedData: ad) } == .authenticationFailed)
-        #expect(errorCode { try XChaCha20Poly1305.open(sealed, key: key, nonce: nonce, associatedData: [1]) } == .authenticationFailed)
-        #expect(errorCode { try XChaCha20Poly1305.open(sealed, key: .generate(), nonce: nonce, associatedData: ad) } == .authenticationFailed)
-        #expect(errorCode { try XChaCha20Poly1305.seal(message, key: key, nonce: [1, 2], associatedData: ad) } == .invalidLength)
+        #expect(
+            errorCode { try XChaCha20Poly1305.open(flipped, key: key, nonce: nonce, associatedData: ad) }
+                == .authenticationFailed)
+        #expect(
+            errorCode { try XChaCha20Poly1305.open(sealed, key: key, nonce: nonce, associatedData: [1]) }
+                == .authenticationFailed)
+        #expect(
+            errorCode { try XChaCha20Poly1305.open(sealed, key: .generate(), nonce: nonce, associatedData: ad) }
+                == .authenticationFailed)
+        #expect(
+            errorCode { try XChaCha20Poly1305.seal(message, key: key, nonce: [1, 2], associatedData: ad) }
+                == .invalidLength)
         #expect(errorCode { try SymmetricKey(SecureBytes(randomCount: 16)) } == .invalidLength)
-        #expect(try XChaCha20Poly1305.open(try XChaCha20Poly1305.seal([], key: key, nonce: nonce), key: key, nonce: nonce) == [])
+        #expect(
+            try XChaCha20Poly1305.open(try XChaCha20Poly1305.seal([], key: key, nonce: nonce), key: key, nonce: nonce)
+                == [])
     }
 
     @Test func sealedBoxOpensOnlyForItsRecipient() throws {

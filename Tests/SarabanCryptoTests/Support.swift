@@ -8,7 +8,8 @@ let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent()  // Tests
     .deletingLastPathComponent()  // root
 
-let noiseVectorPath = repositoryRoot.appendingPathComponent("Fixtures/noise/cacophony-25519-chachapoly-blake2b.json").path
+let noiseVectorPath = repositoryRoot.appendingPathComponent("Fixtures/noise/cacophony-25519-chachapoly-blake2b.json")
+    .path
 
 /// What `body` threw: the `CryptoError` code, or nil when it did not throw.
 /// (A non-`CryptoError` error records a test issue: the module only throws `CryptoError`.)

@@ -33,7 +33,8 @@ public struct CipherState: Sendable, CustomStringConvertible {
         guard plaintext.count + (hasKey ? Self.tagLength : 0) <= Self.maximumMessageLength else {
             throw CryptoError(
                 .noiseMessageTooLong,
-                "a Noise message carries at most \(Self.maximumMessageLength - Self.tagLength) plaintext bytes, got \(plaintext.count): split it into frames")
+                "a Noise message carries at most \(Self.maximumMessageLength - Self.tagLength) plaintext bytes, got \(plaintext.count): split it into frames"
+            )
         }
         return try encryptWithAd(associatedData, plaintext)
     }
@@ -44,7 +45,10 @@ public struct CipherState: Sendable, CustomStringConvertible {
     ///   (the session must be closed), ``CryptoError/Code/noiseMessageTooLong`` above 65535 bytes.
     public mutating func decrypt(_ ciphertext: [UInt8], associatedData: [UInt8] = []) throws(CryptoError) -> [UInt8] {
         guard ciphertext.count <= Self.maximumMessageLength else {
-            throw CryptoError(.noiseMessageTooLong, "a Noise message is at most \(Self.maximumMessageLength) bytes, got \(ciphertext.count): close the session")
+            throw CryptoError(
+                .noiseMessageTooLong,
+                "a Noise message is at most \(Self.maximumMessageLength) bytes, got \(ciphertext.count): close the session"
+            )
         }
         return try decryptWithAd(associatedData, ciphertext)
     }
@@ -88,7 +92,9 @@ public struct CipherState: Sendable, CustomStringConvertible {
             }
         }
         guard rc == 0 else {
-            throw CryptoError(.authenticationFailed, "a Noise message failed authentication (modified, replayed or wrong key): close the session")
+            throw CryptoError(
+                .authenticationFailed,
+                "a Noise message failed authentication (modified, replayed or wrong key): close the session")
         }
         nonce += 1
         return out

@@ -47,7 +47,8 @@ public struct NoiseHandshakeState: Sendable {
         localEphemeral: X25519KeyPair? = nil, remoteStatic: [UInt8]? = nil, psks: [SecureBytes] = []
     ) throws(CryptoError) {
         let parts = protocolName.split(separator: "_", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "Noise", parts[2] == "25519", parts[3] == "ChaChaPoly", parts[4] == "BLAKE2b"
+        guard parts.count == 5, parts[0] == "Noise", parts[2] == "25519", parts[3] == "ChaChaPoly",
+            parts[4] == "BLAKE2b"
         else {
             throw CryptoError(
                 .noiseUnsupportedProtocol,
@@ -65,20 +66,27 @@ public struct NoiseHandshakeState: Sendable {
         // Check that every key the pattern needs is there.
         let ownPre = initiator ? pattern.initiatorPreMessage : pattern.responderPreMessage
         let peerPre = initiator ? pattern.responderPreMessage : pattern.initiatorPreMessage
-        let sendsStatic = pattern.messages.enumerated().contains { i, tokens in (i % 2 == 0) == initiator && tokens.contains(.s) }
+        let sendsStatic = pattern.messages.enumerated().contains { i, tokens in
+            (i % 2 == 0) == initiator && tokens.contains(.s)
+        }
         let usesOwnStatic =
             ownPre.contains(.s) || sendsStatic
             || pattern.messages.contains { tokens in
                 tokens.contains(initiator ? .se : .es) || tokens.contains(.ss)
             }
         if usesOwnStatic && localStatic == nil {
-            throw CryptoError(.noiseMissingKey, "the \(pattern.name) pattern needs this side's static key: pass localStatic")
+            throw CryptoError(
+                .noiseMissingKey, "the \(pattern.name) pattern needs this side's static key: pass localStatic")
         }
         if peerPre.contains(.s) && remoteStatic?.count != X25519KeyPair.byteCount {
-            throw CryptoError(.noiseMissingKey, "the \(pattern.name) pattern needs the peer's 32-byte static public key in advance: pass remoteStatic")
+            throw CryptoError(
+                .noiseMissingKey,
+                "the \(pattern.name) pattern needs the peer's 32-byte static public key in advance: pass remoteStatic")
         }
         if psks.count != pattern.pskCount || psks.contains(where: { $0.count != 32 }) {
-            throw CryptoError(.noiseMissingKey, "the \(pattern.name) pattern needs \(pattern.pskCount) pre-shared keys of 32 bytes, got \(psks.count)")
+            throw CryptoError(
+                .noiseMissingKey,
+                "the \(pattern.name) pattern needs \(pattern.pskCount) pre-shared keys of 32 bytes, got \(psks.count)")
         }
 
         symmetric = SymmetricState(protocolName: Array(protocolName.utf8))
@@ -113,7 +121,10 @@ public struct NoiseHandshakeState: Sendable {
     ///   is complete; ``CryptoError/Code/noiseMessageTooLong`` above 65535 bytes.
     public mutating func writeMessage(_ payload: [UInt8] = []) throws(CryptoError) -> [UInt8] {
         guard isMyTurnToWrite else {
-            throw CryptoError(.noiseOutOfOrder, isHandshakeComplete ? "the handshake is complete: use split()" : "it is the peer's turn: call readMessage first")
+            throw CryptoError(
+                .noiseOutOfOrder,
+                isHandshakeComplete
+                    ? "the handshake is complete: use split()" : "it is the peer's turn: call readMessage first")
         }
         var next = self
         var out = [UInt8]()
@@ -137,7 +148,9 @@ public struct NoiseHandshakeState: Sendable {
         }
         out += try next.symmetric.encryptAndHash(payload)
         guard out.count <= CipherState.maximumMessageLength else {
-            throw CryptoError(.noiseMessageTooLong, "the handshake message would be \(out.count) bytes, above 65535: shorten the payload")
+            throw CryptoError(
+                .noiseMessageTooLong,
+                "the handshake message would be \(out.count) bytes, above 65535: shorten the payload")
         }
         next.messageIndex += 1
         self = next
@@ -152,16 +165,23 @@ public struct NoiseHandshakeState: Sendable {
     ///   ``CryptoError/Code/invalidKey`` for a low-order peer key.
     public mutating func readMessage(_ message: [UInt8]) throws(CryptoError) -> [UInt8] {
         guard !isHandshakeComplete, !isMyTurnToWrite else {
-            throw CryptoError(.noiseOutOfOrder, isHandshakeComplete ? "the handshake is complete: use split()" : "it is our turn: call writeMessage first")
+            throw CryptoError(
+                .noiseOutOfOrder,
+                isHandshakeComplete
+                    ? "the handshake is complete: use split()" : "it is our turn: call writeMessage first")
         }
         guard message.count <= CipherState.maximumMessageLength else {
-            throw CryptoError(.noiseMessageTooLong, "a Noise message is at most 65535 bytes, got \(message.count): close the connection")
+            throw CryptoError(
+                .noiseMessageTooLong,
+                "a Noise message is at most 65535 bytes, got \(message.count): close the connection")
         }
         var next = self
         var offset = 0
         func take(_ n: Int) throws(CryptoError) -> [UInt8] {
             guard message.count - offset >= n else {
-                throw CryptoError(.noiseMalformedMessage, "the handshake message is truncated (\(message.count) bytes): close the connection")
+                throw CryptoError(
+                    .noiseMalformedMessage,
+                    "the handshake message is truncated (\(message.count) bytes): close the connection")
             }
             defer { offset += n }
             return Array(message[offset..<(offset + n)])
@@ -220,7 +240,9 @@ public struct NoiseHandshakeState: Sendable {
         default: (local, remote) = (nil, nil)
         }
         guard let local, let remote else {
-            throw CryptoError(.noiseMissingKey, "the '\(token.rawValue)' token of \(pattern.name) needs a key this side does not have")
+            throw CryptoError(
+                .noiseMissingKey, "the '\(token.rawValue)' token of \(pattern.name) needs a key this side does not have"
+            )
         }
         symmetric.mixKey(try local.sharedSecret(with: remote))
     }

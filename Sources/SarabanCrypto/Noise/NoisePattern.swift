@@ -45,12 +45,18 @@ public struct NoisePattern: Sendable, Hashable, CustomStringConvertible {
             modifiers = []
         }
         guard let definition = Self.table[String(base)] else {
-            throw CryptoError(.noiseUnsupportedProtocol, "the Noise pattern '\(name)' is not supported (known: \(Self.table.keys.sorted().joined(separator: ", ")))")
+            throw CryptoError(
+                .noiseUnsupportedProtocol,
+                "the Noise pattern '\(name)' is not supported (known: \(Self.table.keys.sorted().joined(separator: ", ")))"
+            )
         }
-        var messages = definition.messages.map { $0.split(separator: ",").compactMap { Token(rawValue: $0.trimmingSpaces) } }
+        var messages = definition.messages.map {
+            $0.split(separator: ",").compactMap { Token(rawValue: $0.trimmingSpaces) }
+        }
         for modifier in modifiers {
             guard modifier.hasPrefix("psk"), let n = Int(modifier.dropFirst(3)), n >= 0, n <= messages.count else {
-                throw CryptoError(.noiseUnsupportedProtocol, "the Noise pattern modifier '\(modifier)' in '\(name)' is not supported")
+                throw CryptoError(
+                    .noiseUnsupportedProtocol, "the Noise pattern modifier '\(modifier)' in '\(name)' is not supported")
             }
             if n == 0 { messages[0].insert(.psk, at: 0) } else { messages[n - 1].append(.psk) }
         }

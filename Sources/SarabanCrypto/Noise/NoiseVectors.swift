@@ -28,7 +28,8 @@ public enum NoiseVectors {
     /// - Throws: ``CryptoError/Code/vectorFileUnreadable`` or ``CryptoError/Code/vectorFileMalformed``.
     public static func run(fileAt path: String) throws(CryptoError) -> NoiseVectorReport {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CryptoError(.vectorFileUnreadable, "cannot read the vector file '\(path)': check the path and permissions")
+            throw CryptoError(
+                .vectorFileUnreadable, "cannot read the vector file '\(path)': check the path and permissions")
         }
         return try run(json: data)
     }
@@ -42,7 +43,8 @@ public enum NoiseVectors {
             throw CryptoError(.vectorFileMalformed, "the vector file is not valid JSON: \(error)")
         }
         guard let vectors = (root as? [String: Any])?["vectors"] as? [[String: Any]] else {
-            throw CryptoError(.vectorFileMalformed, "the vector file has no \"vectors\" array: is it in the cacophony format?")
+            throw CryptoError(
+                .vectorFileMalformed, "the vector file has no \"vectors\" array: is it in the cacophony format?")
         }
         var report = NoiseVectorReport()
         for vector in vectors {
@@ -76,13 +78,17 @@ public enum NoiseVectors {
 
     private static func hex(_ vector: [String: Any], _ key: String) throws(VectorFailure) -> [UInt8]? {
         guard let value = vector[key] else { return nil }
-        guard let text = value as? String, let bytes = bytesFromHex(text) else { throw VectorFailure("field \(key) is not hex") }
+        guard let text = value as? String, let bytes = bytesFromHex(text) else {
+            throw VectorFailure("field \(key) is not hex")
+        }
         return bytes
     }
 
     private static func keyPair(_ vector: [String: Any], _ key: String) throws(VectorFailure) -> X25519KeyPair? {
         guard let secret = try hex(vector, key) else { return nil }
-        do { return try X25519KeyPair(secretKey: SecureBytes(secret)) } catch { throw VectorFailure("\(key): \(error)") }
+        do { return try X25519KeyPair(secretKey: SecureBytes(secret)) } catch {
+            throw VectorFailure("\(key): \(error)")
+        }
     }
 
     private static func psks(_ vector: [String: Any], _ key: String) throws(VectorFailure) -> [SecureBytes] {
@@ -132,8 +138,12 @@ public enum NoiseVectors {
                         received = try initiator.readMessage(sent)
                     }
                     if initiator.isHandshakeComplete {
-                        guard responder.isHandshakeComplete else { throw VectorFailure("responder did not finish with the initiator") }
-                        if let h = try hex(v, "handshake_hash"), h != initiator.handshakeHash || h != responder.handshakeHash {
+                        guard responder.isHandshakeComplete else {
+                            throw VectorFailure("responder did not finish with the initiator")
+                        }
+                        if let h = try hex(v, "handshake_hash"),
+                            h != initiator.handshakeHash || h != responder.handshakeHash
+                        {
                             throw VectorFailure("handshake hash mismatch")
                         }
                         let (c1, c2) = try initiator.split()

@@ -67,7 +67,9 @@ public struct NoiseXX: Sendable {
     }
 
     /// Starts a handshake that accepts only the peers in `trusted`.
-    public init(role: Role, identity: SigningKeyPair, prologue: [UInt8] = NoiseXX.defaultPrologue, trusting trusted: Set<NodeID>)
+    public init(
+        role: Role, identity: SigningKeyPair, prologue: [UInt8] = NoiseXX.defaultPrologue, trusting trusted: Set<NodeID>
+    )
         throws(CryptoError)
     {
         try self.init(role: role, identity: identity, prologue: prologue, trust: { trusted.contains($0) })
@@ -103,22 +105,28 @@ public struct NoiseXX: Sendable {
             return payload
         }
         guard payload.count >= 1 + SigningPublicKey.byteCount, payload[0] == Self.identityPayloadVersion else {
-            throw CryptoError(.noiseMalformedMessage, "the peer sent no node identity in its handshake: it is not a compatible saraban node")
+            throw CryptoError(
+                .noiseMalformedMessage,
+                "the peer sent no node identity in its handshake: it is not a compatible saraban node")
         }
         let claimed = SigningPublicKey(unchecked: Array(payload[1...SigningPublicKey.byteCount]))
         let converted: [UInt8]
         do { converted = try claimed.x25519PublicKey() } catch {
-            throw CryptoError(.peerIdentityMismatch, "the peer's claimed identity is not a valid Ed25519 key: refuse the connection")
+            throw CryptoError(
+                .peerIdentityMismatch, "the peer's claimed identity is not a valid Ed25519 key: refuse the connection")
         }
         guard let remoteStatic = next.remoteStaticPublicKey, Sodium.constantTimeEqual(converted, remoteStatic) else {
             throw CryptoError(
                 .peerIdentityMismatch,
-                "the peer claims to be \(claimed.nodeID) but its handshake key belongs to someone else: refuse the connection")
+                "the peer claims to be \(claimed.nodeID) but its handshake key belongs to someone else: refuse the connection"
+            )
         }
         let id = claimed.nodeID
         guard trust(id) else {
             throw CryptoError(
-                .peerUntrusted, "node \(id) proved its identity but is not trusted here: add it with the space's member commands if it should be")
+                .peerUntrusted,
+                "node \(id) proved its identity but is not trusted here: add it with the space's member commands if it should be"
+            )
         }
         peer = id
         handshake = next
