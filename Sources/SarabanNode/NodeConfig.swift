@@ -63,7 +63,13 @@ public struct NodeConfig: Codable, Sendable, Hashable {
         } catch let DecodingError.valueNotFound(type, ctx) {
             throw fail("field \"\(fieldPath(ctx.codingPath))\" is null, expected \(typeName(type))")
         } catch let DecodingError.dataCorrupted(ctx) {
-            let underlying = ctx.underlyingError.map { "\($0)" } ?? ""
+            var underlying = ctx.underlyingError.map { "\($0)" } ?? ""
+            if underlying.isEmpty {
+                // JSONDecoder on Linux drops the position; JSONSerialization reports the byte offset.
+                do { _ = try JSONSerialization.jsonObject(with: data) } catch {
+                    underlying = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
+                }
+            }
             throw fail("\(lineInfo(underlying, data: data) ?? ctx.debugDescription)")
         } catch {
             throw fail("\(error)")
@@ -98,8 +104,10 @@ public struct NodeConfig: Codable, Sendable, Hashable {
         if let r = underlying.range(of: #"(?<=offset )\d+|(?<=character )\d+"#, options: .regularExpression),
             let offset = Int(underlying[r])
         {
-            let line = data.prefix(offset).filter { $0 == 0x0A }.count + 1
-            return "syntax error at line \(line)"
+            let before = data.prefix(offset)
+            let line = before.filter { $0 == 0x0A }.count + 1
+            let column = offset - (before.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0) + 1
+            return "syntax error at line \(line), column \(column)"
         }
         return underlying.isEmpty ? nil : "syntax error: \(underlying)"
     }

@@ -112,7 +112,15 @@ public final class Store: Sendable {
 
     /// Closes the connections. Further calls throw.
     public func close() throws(StorageError) {
-        do { try pool.close() } catch { throw Self.mapError(error, path: path, doing: "close the database") }
+        do {
+            // Fold the WAL into the main file so the file alone is complete (GRDB closes the
+            // read-only reader connections last, and those cannot checkpoint on close). FULL,
+            // not TRUNCATE: GRDB writes a dummy table into a database whose WAL is empty when it
+            // opens a pool, so an empty WAL would make every later open (even of a command
+            // that then fails) touch the file.
+            try? pool.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(FULL)") }
+            try pool.close()
+        } catch { throw Self.mapError(error, path: path, doing: "close the database") }
     }
 
     // MARK: - Header and identity checks
@@ -282,4 +290,29 @@ public final class Store: Sendable {
         }
         return m
     }()
+}
+
+/// What the database says about itself (for tests and diagnostics).
+public struct SchemaInfo: Sendable, Hashable {
+    public var applicationID: Int32
+    public var userVersion: Int32
+    public var migrations: [String]
+    public var tables: [String]
+    public var journalMode: String
+    public var synchronous: Int
+}
+
+extension Store {
+    public func schemaInfo() throws(StorageError) -> SchemaInfo {
+        try read { db in
+            SchemaInfo(
+                applicationID: try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+                userVersion: try Int32.fetchOne(db, sql: "PRAGMA user_version") ?? 0,
+                migrations: try Self.migrator.appliedMigrations(db),
+                tables: try String.fetchAll(
+                    db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"),
+                journalMode: try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+                synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
+    }
 }

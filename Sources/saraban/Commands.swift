@@ -1,0 +1,378 @@
+import ArgumentParser
+import Foundation
+import SarabanCore
+import SarabanNode
+
+struct Saraban: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "saraban",
+        abstract: "An offline-first e-Office node for Thai government offices.",
+        discussion: """
+            Every command takes --data DIR (default: $SARABAN_HOME, else ./saraban-data).
+            Exit statuses are listed in Docs/CLI.md.
+            """,
+        subcommands: [Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self]
+    )
+}
+
+extension Saraban {
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a node: data directory, Ed25519 identity, database and config.",
+            discussion: "Prints the new node id. Refuses a directory that already holds a node, changing nothing.")
+
+        @OptionGroup var options: DataOptions
+        @Option(help: ArgumentHelp("The office (ส่วนราชการ) this node serves.", valueName: "NAME"))
+        var office: String
+        @Option(help: ArgumentHelp("The office's letter code (รหัสตัวพยัญชนะ), for example มท.", valueName: "LETTERCODE"))
+        var code: String?
+
+        func run() async throws {
+            let node = try Node.initialize(dataDir: options.directory, office: office, letterCode: code)
+            defer { node.close() }
+            Output.note("initialised node for \(node.config.office) in \(node.dataDirectory.path)")
+            Output.line(node.nodeID.text)
+        }
+    }
+
+    struct ID: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "id", abstract: "Print this node's id.")
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            if output.json {
+                struct Out: Encodable {
+                    var nodeID: String
+                    var replica: String
+                    var office: String
+                }
+                try Output.json(Out(nodeID: node.nodeID.text, replica: node.replica.hex, office: node.config.office))
+            } else {
+                Output.line(node.nodeID.text)
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the office, node id, document and change counts, and database size.")
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let s = try node.status()
+            if output.json {
+                try Output.json(s)
+                return
+            }
+            Output.line("office:     \(s.office)\(s.letterCode.map { " (\($0))" } ?? "")")
+            Output.line("node id:    \(s.nodeID)")
+            Output.line("data:       \(s.dataDirectory)")
+            Output.line("documents:  \(s.documents)\(s.deletedDocuments > 0 ? " (\(s.deletedDocuments) deleted)" : "")")
+            Output.line("changes:    \(s.changes)\(s.pendingChanges > 0 ? " (\(s.pendingChanges) waiting)" : "")")
+            Output.line("database:   \(Output.bytes(s.databaseBytes))")
+        }
+    }
+}
+
+// MARK: - doc
+
+extension Saraban {
+    struct Doc: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create, edit, show, list, delete, export and merge documents.",
+            subcommands: [New.self, Set.self, Get.self, Show.self, List.self, Delete.self, Restore.self, Export.self,
+                Merge.self])
+    }
+}
+
+extension Saraban.Doc {
+    struct New: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a document and print its id.",
+            discussion: "Example: saraban doc new --kind letter --set subject=ขออนุมัติเดินทาง --set urgency=ด่วน")
+
+        @OptionGroup var options: DataOptions
+        @Option(help: "The document kind, for example letter, memo, order.")
+        var kind = "document"
+        @Option(name: .customLong("set"), help: ArgumentHelp("Set a field (repeatable).", valueName: "FIELD=VALUE"))
+        var assignments: [String] = []
+
+        func run() async throws {
+            let fields = try assignments.map { text throws(NodeError) in try parseAssignment(text) }
+            guard !kind.isEmpty else { throw NodeError(.invalidArgument, "--kind is empty") }
+            let node = try options.openNode()
+            defer { node.close() }
+            let id = try node.createDocument(kind: kind, fields: fields)
+            Output.line(id.description)
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a field to a text value (this also resolves a conflict on it).")
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The document id or a unique prefix of it.") var doc: String
+        @Argument(help: "The field name.") var field: String
+        @Argument(help: "The value (UTF-8 text).") var value: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            try node.set(try node.resolveDocument(doc), field: field, value: .string(value))
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a field's value exactly as stored (sets and lists one item per line).")
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The document id or a unique prefix of it.") var doc: String
+        @Argument(help: "The field name.") var field: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let d = try node.document(try node.resolveDocument(doc))
+            guard let value = d.display(field) else {
+                let known = d.fields.map(\.name)
+                throw NodeError(
+                    .unknownField,
+                    "document \(d.id) has no field '\(field)'"
+                        + (known.isEmpty ? "" : "; its fields are: \(known.joined(separator: ", "))"))
+            }
+            Output.line(value)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a document: every field and every kept conflict.")
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The document id or a unique prefix of it.") var doc: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let d = try node.document(try node.resolveDocument(doc))
+            if output.json {
+                try Output.json(DocumentJSON(d))
+            } else {
+                for line in DocumentText.render(d) { Output.line(line) }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the documents.")
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Flag(help: "Include deleted documents.") var all = false
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let docs = try node.documents().filter { d in
+                // A deleted document stays listed while edits made concurrently with its deletion are kept.
+                all || !d.isDeleted || d.conflicts.contains { if case .deletion = $0 { true } else { false } }
+            }
+            if output.json {
+                try Output.json(docs.map(DocumentSummaryJSON.init))
+                return
+            }
+            for d in docs {
+                let s = DocumentSummaryJSON(d)
+                var line = "\(s.id)  \(s.kind)"
+                if s.deleted { line += "  [deleted]" }
+                if s.conflicts > 0 { line += "  [\(s.conflicts) conflict\(s.conflicts == 1 ? "" : "s")]" }
+                if let t = s.title { line += "  \(t)" }
+                Output.line(line)
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a document (edits made concurrently elsewhere stay visible as a conflict).")
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The document id or a unique prefix of it.") var doc: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            try node.deleteDocument(try node.resolveDocument(doc))
+        }
+    }
+
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Restore a deleted document.")
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The document id or a unique prefix of it.") var doc: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            try node.restoreDocument(try node.resolveDocument(doc))
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the changes of a document (with their causal past) to a change file.",
+            discussion: "Carry the file to another office and run `saraban doc merge FILE` there.")
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The document id or a unique prefix of it.") var doc: String
+        @Argument(help: "The change file to create (never overwritten).") var file: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let id = try node.resolveDocument(doc)
+            let n = try node.exportDocument(id, to: file)
+            if output.json {
+                struct Out: Encodable {
+                    var document: String
+                    var file: String
+                    var changes: Int
+                }
+                try Output.json(Out(document: id.description, file: file, changes: n))
+            } else {
+                Output.line("exported \(n) change\(n == 1 ? "" : "s") of \(id) to \(file)")
+            }
+        }
+    }
+
+    struct Merge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply the changes in a change file (idempotent).",
+            discussion: "Reports how many changes were applied, were already here (duplicate), or wait for others.")
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "A file written by `saraban doc export`.") var file: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let r = try node.merge(file: file)
+            if output.json {
+                try Output.json(r)
+            } else {
+                Output.line("applied \(r.applied), duplicate \(r.duplicates), waiting \(r.waiting)")
+            }
+        }
+    }
+}
+
+// MARK: - text, set, list
+
+extension Saraban {
+    struct Text: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Edit a text field character by character (positions count Unicode scalars).",
+            subcommands: [Insert.self, Delete.self])
+
+        struct Insert: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Insert TEXT at position POS.")
+            @OptionGroup var options: DataOptions
+            @Argument(help: "The document id or a unique prefix of it.") var doc: String
+            @Argument(help: "The field name.") var field: String
+            @Argument(help: "Position: 0 is the start.") var pos: String
+            @Argument(help: "The text to insert.") var text: String
+
+            func run() async throws {
+                let p = try parseCount(pos, "POS")
+                let node = try options.openNode()
+                defer { node.close() }
+                try node.insertText(try node.resolveDocument(doc), field: field, at: p, text)
+            }
+        }
+
+        struct Delete: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Delete LEN characters from position POS.")
+            @OptionGroup var options: DataOptions
+            @Argument(help: "The document id or a unique prefix of it.") var doc: String
+            @Argument(help: "The field name.") var field: String
+            @Argument(help: "Position: 0 is the start.") var pos: String
+            @Argument(help: "How many characters.") var len: String
+
+            func run() async throws {
+                let p = try parseCount(pos, "POS")
+                let n = try parseCount(len, "LEN")
+                let node = try options.openNode()
+                defer { node.close() }
+                try node.deleteText(try node.resolveDocument(doc), field: field, at: p, count: n)
+            }
+        }
+    }
+
+    struct SetCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Add to or remove from a set field (add wins over a concurrent remove).",
+            subcommands: [Add.self, Remove.self])
+
+        struct Add: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Add VALUE to the set.")
+            @OptionGroup var options: DataOptions
+            @Argument(help: "The document id or a unique prefix of it.") var doc: String
+            @Argument(help: "The field name.") var field: String
+            @Argument(help: "The value.") var value: String
+
+            func run() async throws {
+                let node = try options.openNode()
+                defer { node.close() }
+                try node.addToSet(try node.resolveDocument(doc), field: field, value: value)
+            }
+        }
+
+        struct Remove: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove VALUE from the set.")
+            @OptionGroup var options: DataOptions
+            @Argument(help: "The document id or a unique prefix of it.") var doc: String
+            @Argument(help: "The field name.") var field: String
+            @Argument(help: "The value.") var value: String
+
+            func run() async throws {
+                let node = try options.openNode()
+                defer { node.close() }
+                try node.removeFromSet(try node.resolveDocument(doc), field: field, value: value)
+            }
+        }
+    }
+
+    struct ListCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "Append to an append-only list field (routing logs, comments).",
+            subcommands: [Append.self])
+
+        struct Append: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Append VALUE to the list.")
+            @OptionGroup var options: DataOptions
+            @Argument(help: "The document id or a unique prefix of it.") var doc: String
+            @Argument(help: "The field name.") var field: String
+            @Argument(help: "The value.") var value: String
+
+            func run() async throws {
+                let node = try options.openNode()
+                defer { node.close() }
+                try node.append(try node.resolveDocument(doc), field: field, value: value)
+            }
+        }
+    }
+}
