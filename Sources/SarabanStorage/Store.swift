@@ -254,14 +254,6 @@ public final class Store: Sendable {
                         PRIMARY KEY (author, seq)
                     ) WITHOUT ROWID;
 
-                    -- Which changes touch which document (for export).
-                    CREATE TABLE change_docs (
-                        doc TEXT NOT NULL,
-                        author BLOB NOT NULL,
-                        seq INTEGER NOT NULL,
-                        PRIMARY KEY (doc, author, seq)
-                    ) WITHOUT ROWID;
-
                     -- Materialised state: loading a document never replays its history.
                     CREATE TABLE documents (
                         id TEXT PRIMARY KEY NOT NULL,
