@@ -77,6 +77,7 @@ let package = Package(
         ),
         .testTarget(name: "SarabanCoreTests", dependencies: ["SarabanCore"]),
         .testTarget(name: "SarabanCryptoTests", dependencies: ["SarabanCrypto"]),
+        .testTarget(name: "SarabanSyncTests", dependencies: ["SarabanSync", "SarabanCore", "SarabanCrypto"]),
         .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore"]),
         .testTarget(name: "SarabanNodeTests", dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage"]),
         .testTarget(name: "SarabanCLITests", dependencies: ["saraban"]),

@@ -1,0 +1,278 @@
+import SarabanCore
+import SarabanCrypto
+import SarabanSync
+import Testing
+
+private let s1 = space(1)
+
+/// Members `count` nodes that all belong to `spaces` with one shared key.
+private func members(_ count: Int, spaces: [SpaceID]) -> [TestNode] {
+    let keys = spaces.map { _ in SymmetricKey.generate() }
+    return (0..<count).map { i in
+        let n = TestNode(["A", "B", "C", "D", "E"][i], index: UInt64(i + 1))
+        for (s, k) in zip(spaces, keys) { n.join(s, key: k) }
+        return n
+    }
+}
+
+@Suite struct CatchUpTests {
+    @Test func fullCatchUpBothWays() throws {
+        let ns = members(2, spaces: [s1, space(2)])
+        ns[0].write(s1, envelopes: 30, changesPerEnvelope: 3)
+        ns[1].write(s1, envelopes: 20)
+        ns[1].write(space(2), envelopes: 5)
+        let net = Network(ns, limits: SyncLimits(batchEnvelopes: 8, window: 2))
+        let c = net.connect(0, 1)
+        net.run()
+        #expect(net.violations.isEmpty, "\(net.violations)")
+        #expect(converged(ns, s1) && converged(ns, space(2)))
+        #expect(ns[0].spaces[s1]!.vector.total == 110)
+        #expect(c.sessions[0].isSettled && c.sessions[1].isSettled)
+        #expect(c.synced[0] >= 1 && c.synced[1] >= 1)
+        // Exactly what each lacked, nothing more.
+        #expect(c.sessions[0].stats.envelopesSent == 30)
+        #expect(c.sessions[1].stats.envelopesSent == 25)
+        #expect(c.sessions[0].stats.duplicatesIgnored == 0 && c.sessions[1].stats.duplicatesIgnored == 0)
+        #expect(ns[0].spaces[s1]!.refused.isEmpty && ns[1].spaces[s1]!.refused.isEmpty)
+        // Peer status.
+        let st = try #require(c.sessions[0].status(of: s1))
+        #expect(st.changesPeerLacks == 0 && st.changesWeLack == 0)
+    }
+
+    @Test func onlyTheMissingEnvelopesAreSent() throws {
+        let ns = members(2, spaces: [s1])
+        let a = ns[0].write(s1, envelopes: 100)
+        // B already holds A's first 60 (from some earlier exchange) and 10 of its own.
+        _ = ns[1].ingest(s1, Array(a.prefix(60)))
+        ns[1].write(s1, envelopes: 10)
+        let net = Network(ns, limits: SyncLimits(batchEnvelopes: 16, window: 1))
+        let c = net.connect(0, 1)
+        net.run()
+        #expect(net.violations.isEmpty)
+        #expect(converged(ns, s1))
+        #expect(c.sessions[0].stats.envelopesSent == 40)
+        #expect(c.sessions[1].stats.envelopesSent == 10)
+        #expect(c.sessions[0].stats.batchesSent == 3)  // 16 + 16 + 8
+        #expect(ns[0].spaces[s1]!.replays == 0 && ns[1].spaces[s1]!.replays == 0)
+    }
+
+    @Test func newLocalEnvelopesArePushedAtOnce() throws {
+        let ns = members(2, spaces: [s1])
+        ns[0].write(s1, envelopes: 3)
+        let net = Network(ns)
+        let c = net.connect(0, 1)
+        net.run()
+        let before = c.sessions[0].stats.framesSent
+        // One local write: the session sends it directly, no fetch round trip.
+        let e = ns[0].write(s1, envelopes: 1)
+        let actions = c.sessions[0].localEnvelopes(space: s1, e)
+        #expect(actions.count == 1)
+        guard case .send = actions.first else { Issue.record("expected a send, got \(actions)"); return }
+        #expect(c.sessions[0].stats.framesSent == before + 1)
+        // Announcing the same envelopes again is a no-op.
+        #expect(c.sessions[0].localEnvelopes(space: s1, e).isEmpty)
+        net.perform(actions, 0, 0)
+        net.run()
+        #expect(converged(ns, s1))
+        #expect(c.sessions[0].stats.envelopesSent == 4)
+    }
+
+    @Test func pushedWritesInterleaveWithCatchUpWithoutDuplicates() throws {
+        let ns = members(2, spaces: [s1])
+        ns[0].write(s1, envelopes: 50)
+        let net = Network(ns, limits: SyncLimits(batchEnvelopes: 4, window: 2), deferWork: true)
+        let c = net.connect(0, 1)
+        for i in 0..<200 {
+            if i % 10 == 0 { net.write(0, s1, envelopes: 1) }
+            if i % 15 == 0 { net.write(1, s1, envelopes: 1) }
+            net.step()
+        }
+        net.run()
+        #expect(net.violations.isEmpty)
+        #expect(converged(ns, s1))
+        #expect(c.sessions[0].stats.envelopesSent == 70)
+        #expect(c.sessions[1].stats.envelopesSent == 14)
+        #expect(c.sessions[0].isSettled && c.sessions[1].isSettled)
+    }
+}
+
+@Suite struct ResumptionTests {
+    /// Cuts the connection after `k` frames reached B, reconnects, and checks that the total sent
+    /// is at most what was needed plus one in-flight batch.
+    @Test(arguments: [1, 2, 3, 5, 8, 13])
+    func resumesFromTheLastAckAfterACut(k: Int) throws {
+        let ns = members(2, spaces: [s1])
+        ns[0].write(s1, envelopes: 120)
+        let batch = 10
+        let net = Network(ns, limits: SyncLimits(batchEnvelopes: batch, window: 1))
+        let first = net.connect(0, 1)
+        while first.framesDelivered[1] < k && net.step() {}
+        net.cut(first)
+        net.run()
+        #expect(ns[1].spaces[s1]!.vector.total < 120)
+        net.connect(0, 1)
+        net.run()
+        #expect(net.violations.isEmpty)
+        #expect(converged(ns, s1))
+        let sent = net.envelopesSent(by: 0)
+        #expect(sent <= 120 + batch * 1, "sent \(sent) envelopes for 120 needed")
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
+    func repeatedRandomCutsNeverResendMoreThanTheWindowEachTime(seed: UInt64) throws {
+        let seed = testSeed(seed)
+        let ns = members(2, spaces: [s1, space(2)])
+        ns[0].write(s1, envelopes: 80)
+        ns[0].write(space(2), envelopes: 40)
+        ns[1].write(s1, envelopes: 30)
+        let batch = 6
+        let window = 2
+        let net = Network(ns, limits: SyncLimits(batchEnvelopes: batch, window: window), deferWork: true, seed: seed)
+        var rng = SplitMix64(seed: seed)
+        var cuts = 0
+        for _ in 0..<6 {
+            let c = net.connect(0, 1)
+            let steps = 5 + Int(rng.next() % 40)
+            for _ in 0..<steps { net.step() }
+            net.cut(c)
+            net.run()
+            cuts += 1
+        }
+        net.connect(0, 1)
+        net.run()
+        #expect(net.violations.isEmpty, "seed \(seed): \(net.violations)")
+        #expect(converged(ns, s1) && converged(ns, space(2)), "seed \(seed)")
+        let bound = 120 + cuts * batch * window
+        #expect(net.envelopesSent(by: 0) <= bound, "seed \(seed): A sent \(net.envelopesSent(by: 0)), bound \(bound)")
+        #expect(net.envelopesSent(by: 1) <= 30 + cuts * batch * window, "seed \(seed)")
+    }
+}
+
+@Suite struct ForwardingTests {
+    @Test func storeAndForwardFromAThroughBToC() throws {
+        let ns = members(3, spaces: [s1])
+        ns[0].write(s1, envelopes: 25)
+        ns[2].write(s1, envelopes: 7)
+        let net = Network(ns, limits: SyncLimits(batchEnvelopes: 5))
+        // A–B, then B–C: A and C never connect.
+        net.connect(0, 1)
+        net.run()
+        net.connect(1, 2)
+        net.run()
+        net.connect(0, 1)
+        net.run()
+        #expect(net.violations.isEmpty)
+        #expect(converged(ns, s1))
+        #expect(ns[0].spaces[s1]!.vector.total == 32)
+        #expect(!net.connections.contains { Set([$0.nodes.0, $0.nodes.1]) == Set([0, 2]) })
+    }
+
+    @Test func liveWritesFlowThroughAChainImmediately() throws {
+        let ns = members(3, spaces: [s1])
+        let net = Network(ns)
+        let ab = net.connect(0, 1)
+        let bc = net.connect(1, 2)
+        net.run()
+        #expect(ab.sessions[0].isSettled && bc.sessions[1].isSettled)
+        net.write(0, s1, envelopes: 4)
+        net.write(2, s1, envelopes: 2)
+        net.run()
+        #expect(net.violations.isEmpty)
+        #expect(converged(ns, s1))
+        #expect(ns[2].spaces[s1]!.vector[ns[0].author] == 4)
+        // No fetch was needed: pushes only; nothing is echoed back to its sender.
+        #expect(ab.sessions[1].stats.envelopesSent == 2 && bc.sessions[0].stats.envelopesSent == 4)
+    }
+
+    @Test func aRelayWithoutKeysStoresAndForwards() throws {
+        let k = SymmetricKey.generate()
+        let a = TestNode("A", index: 1)
+        let relay = TestNode("R", index: 9, role: .relay)
+        let c = TestNode("C", index: 3)
+        a.join(s1, key: k)
+        c.join(s1, key: k)
+        relay.join(s1, key: k)  // a relay drops the key: NodeSpace.key stays nil
+        #expect(relay.spaces[s1]!.key == nil)
+        a.write(s1, envelopes: 12)
+        c.write(s1, envelopes: 3)
+        let net = Network([a, relay, c], limits: SyncLimits(batchEnvelopes: 4))
+        let ar = net.connect(0, 1)
+        net.run()
+        #expect(ar.sessions[0].peerHello?.role == .relay && ar.sessions[1].peerHello?.role == .member)
+        net.cut(ar)
+        net.connect(2, 1)
+        net.run()
+        #expect(net.violations.isEmpty)
+        #expect(c.spaces[s1]!.vector[a.author] == 12)
+        #expect(a.spaces[s1]!.vector[c.author] == 0)  // not connected to the relay any more
+        net.connect(0, 1)
+        net.run()
+        #expect(converged([a, c], s1))
+        #expect(relay.spaces[s1]!.vector == a.spaces[s1]!.vector)
+        // The relay holds only ciphertext.
+        let marker = Array("PLAINTEXT-MARKER".utf8)
+        for e in relay.spaces[s1]!.log {
+            #expect(!contains(e.bytes, marker))
+        }
+        #expect(relay.spaces[s1]!.replica == nil)
+    }
+
+    @Test func spacesThePeerDoesNotCarryAreNeverSent() throws {
+        let ks = (0..<3).map { _ in SymmetricKey.generate() }
+        let a = TestNode("A", index: 1)
+        let b = TestNode("B", index: 2)
+        a.join(space(1), key: ks[0])
+        a.join(space(2), key: ks[1])
+        b.join(space(2), key: ks[1])
+        b.join(space(3), key: ks[2])
+        a.write(space(1), envelopes: 5)
+        a.write(space(2), envelopes: 5)
+        b.write(space(3), envelopes: 5)
+        let net = Network([a, b])
+        let c = net.connect(0, 1)
+        net.run()
+        #expect(c.sessions[0].sharedSpaces == [space(2)])
+        #expect(b.spaces[space(1)] == nil && a.spaces[space(3)] == nil)
+        #expect(c.sessions[0].stats.envelopesSent == 5 && c.sessions[1].stats.envelopesSent == 0)
+        #expect(converged([a, b], space(2)))
+        // A write in a space the peer does not carry goes nowhere.
+        net.write(0, space(1), envelopes: 1)
+        #expect(c.sessions[0].stats.envelopesSent == 5)
+    }
+}
+
+@Suite struct BandwidthTests {
+    @Test func upToDatePeersSharingTenSpacesExchangeUnderTwoKiB() throws {
+        let spaces = (1...10).map { space(UInt64($0)) }
+        // Four offices write in every space; A and B are then fully synced.
+        let ns = members(4, spaces: spaces)
+        for n in 0..<4 { for s in spaces { ns[n].write(s, envelopes: 3 + n) } }
+        let warm = Network(ns)
+        warm.connect(0, 2)
+        warm.connect(0, 3)
+        warm.connect(1, 2)
+        warm.connect(1, 3)
+        warm.run()
+        for s in spaces { #expect(converged(ns, s)) }
+        // A fresh session between up-to-date A and B: hello, summary, bye each way.
+        let net = Network(ns)
+        let c = net.connect(0, 1)
+        net.run()
+        #expect(c.sessions[0].isSettled && c.sessions[1].isSettled)
+        net.perform(c.sessions[0].close(), 0, 0)
+        net.run()
+        let total = net.totalBytes
+        print("up-to-date sync, 10 spaces × 4 authors: \(total) bytes on the wire (A→B \(c.bytesSent[0]), B→A \(c.bytesSent[1]))")
+        #expect(total <= 2048, "\(total) bytes")
+        #expect(c.sessions[0].stats.envelopesSent == 0 && c.sessions[1].stats.envelopesSent == 0)
+        #expect(c.reasons[1] == .peerSaidBye)
+    }
+}
+
+func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+    guard needle.count <= haystack.count else { return false }
+    for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
+        if Array(haystack[i..<(i + needle.count)]) == needle { return true }
+    }
+    return false
+}

@@ -1,0 +1,208 @@
+import SarabanCore
+import SarabanCrypto
+import SarabanSync
+import Testing
+
+private let s1 = space(1)
+
+/// A session for node A and a scripted peer that speaks raw frames.
+private struct Probe {
+    var session: SyncSession
+    let peerKey = deterministicKeys(77).publicKey
+    var now = SyncInstant.seconds(10)
+
+    init(spaces: [SpaceID: FeedVector] = [s1: FeedVector()], limits: SyncLimits = SyncLimits(batchEnvelopes: 4, window: 1)) {
+        session = SyncSession(configuration: SyncConfiguration(role: .member, spaces: spaces, limits: limits), peer: peerKey)
+        _ = session.start(now: now)
+    }
+
+    mutating func feed(_ m: SyncMessage) -> [SyncAction] { session.receive(m.framed(), now: now) }
+    mutating func feed(raw: [UInt8]) -> [SyncAction] { session.receive(raw, now: now) }
+
+    /// Completes hello and summaries for `spaces`.
+    mutating func open(spaces: [SpaceID] = [s1], vector: FeedVector = FeedVector()) {
+        _ = feed(.hello(Hello(role: .member, receiveWindow: 1, spaces: spaces)))
+        _ = feed(.summary(spaces.map { SpaceVector(space: $0, vector: vector) }))
+    }
+}
+
+private func closeReason(_ actions: [SyncAction]) -> CloseReason? {
+    if case .close(let r) = actions.last { return r }
+    return nil
+}
+
+private func violationCode(_ actions: [SyncAction]) -> SyncErrorCode? {
+    guard case .violation(let e) = closeReason(actions) else { return nil }
+    // An error frame goes out first, carrying the same code.
+    let sent = actions.compactMap { a -> SyncMessage? in
+        guard case .send(let b) = a else { return nil }
+        return try? SyncMessage.decode(Array(b.dropFirst(4)))
+    }
+    #expect(sent.contains(.error(code: e.code, message: e.message)) || sent.contains { if case .error(let c, _) = $0 { c == e.code } else { false } })
+    return e.code
+}
+
+private func envelopes(_ n: Int, in id: SpaceID = s1) -> [Envelope] {
+    let node = TestNode("W", index: 42)
+    node.join(id, key: SymmetricKey.generate())
+    return node.write(id, envelopes: n)
+}
+
+@Suite struct ViolationTests {
+    @Test func aMessageBeforeHelloCloses() {
+        var p = Probe()
+        #expect(violationCode(p.feed(.ping(nonce: 1))) == .unexpectedMessage)
+        #expect(p.session.isClosed)
+        // Closed sessions ignore every input.
+        #expect(p.feed(.ping(nonce: 2)).isEmpty)
+        #expect(p.session.tick(now: .seconds(1000)).isEmpty)
+    }
+
+    @Test func aSecondHelloCloses() {
+        var p = Probe()
+        p.open()
+        #expect(violationCode(p.feed(.hello(Hello(role: .member, receiveWindow: 1, spaces: [s1])))) == .unexpectedMessage)
+    }
+
+    @Test func garbageBytesClose() {
+        var p = Probe()
+        // A plausible length, then bytes that are no message.
+        #expect(violationCode(p.feed(raw: [0, 0, 0, 5, 0xde, 0xad, 0xbe, 0xef, 0x00])) == .unsupportedVersion)
+        var q = Probe()
+        #expect(violationCode(q.feed(raw: [0, 0, 0, 3, 1, 0x7f, 0])) == .malformed)
+        var r = Probe()
+        #expect(violationCode(r.feed(raw: [0, 0, 0, 0])) == .malformed)
+    }
+
+    @Test func anOversizedFrameClosesBeforeItIsBuffered() {
+        var p = Probe()
+        let actions = p.feed(raw: [0x00, 0x40, 0x00, 0x01])  // 4 MiB + 1
+        #expect(violationCode(actions) == .frameTooLarge)
+        var q = Probe()
+        #expect(violationCode(q.feed(raw: [0xff, 0xff, 0xff, 0xff, 1, 2, 3])) == .frameTooLarge)
+    }
+
+    @Test func envelopesForASpaceNotAnnouncedClose() {
+        var p = Probe()
+        p.open()
+        let e = envelopes(1, in: space(9))
+        #expect(violationCode(p.feed(.envelopes(space: space(9), envelopes: e))) == .spaceNotShared)
+        var q = Probe()
+        _ = q.feed(.hello(Hello(role: .member, receiveWindow: 1, spaces: [s1])))
+        #expect(violationCode(q.feed(.summary([SpaceVector(space: space(3), vector: FeedVector())]))) == .spaceNotShared)
+    }
+
+    @Test func envelopesBeforeTheirSummaryClose() {
+        var p = Probe()
+        _ = p.feed(.hello(Hello(role: .member, receiveWindow: 1, spaces: [s1])))
+        #expect(violationCode(p.feed(.envelopes(space: s1, envelopes: envelopes(1)))) == .unexpectedMessage)
+    }
+
+    @Test func anEnvelopeOfAnotherSpaceInABatchCloses() {
+        var p = Probe()
+        p.open()
+        // Encode a batch for s1 holding an envelope of space 9 (the encoder does not check; the decoder does).
+        let bad = SyncMessage.envelopes(space: s1, envelopes: envelopes(1, in: space(9))).framed()
+        #expect(violationCode(p.feed(raw: bad)) == .invalidEnvelope)
+    }
+
+    @Test func exceedingTheReceiveWindowCloses() {
+        var p = Probe()
+        p.open()
+        let es = envelopes(2)
+        let first = p.feed(.envelopes(space: s1, envelopes: [es[0]]))
+        #expect(first.contains { if case .deliver = $0 { true } else { false } })
+        // Window 1: a second batch before the first is acknowledged is a violation.
+        #expect(violationCode(p.feed(.envelopes(space: s1, envelopes: [es[1]]))) == .flowControl)
+    }
+
+    @Test func anAckWithNothingInFlightCloses() {
+        var p = Probe()
+        p.open()
+        #expect(violationCode(p.feed(.ack(space: s1, holds: FeedVector()))) == .flowControl)
+    }
+
+    @Test func aPeerErrorOrByeCloses() {
+        var p = Probe()
+        p.open()
+        let a = p.feed(.error(code: .refused, message: "rate limited"))
+        #expect(closeReason(a) == .peerError(SyncError(.refused, "rate limited")))
+        var q = Probe()
+        q.open()
+        #expect(closeReason(q.feed(.bye)) == .peerSaidBye)
+    }
+
+    @Test func pingAfterIdleThenTimeout() throws {
+        var p = Probe(limits: SyncLimits(pingInterval: .seconds(10), timeout: .seconds(30)))
+        p.open()
+        #expect(p.session.tick(now: .seconds(15)).isEmpty)
+        let ping = p.session.tick(now: .seconds(21))
+        guard case .send(let b) = ping.first, case .ping(let nonce)? = try? SyncMessage.decode(Array(b.dropFirst(4))) else {
+            Issue.record("expected a ping, got \(ping)")
+            return
+        }
+        #expect(p.session.tick(now: .seconds(25)).isEmpty)  // one ping per interval
+        // The pong is traffic: the timeout restarts from it.
+        p.now = .seconds(26)
+        #expect(p.feed(.pong(nonce: nonce)).isEmpty)
+        #expect(p.session.tick(now: .seconds(50)).isEmpty == false)  // pings again, no timeout yet
+        let end = p.session.tick(now: .seconds(57))
+        #expect(closeReason(end) == .timedOut)
+        // A ping is answered with a pong.
+        var q = Probe()
+        q.open()
+        let pong = q.feed(.ping(nonce: 99))
+        guard case .send(let pb) = pong.first else { Issue.record("no pong"); return }
+        #expect(try SyncMessage.decode(Array(pb.dropFirst(4))) == .pong(nonce: 99))
+    }
+
+    @Test func aSilentPeerTimesOutBeforeHello() {
+        var p = Probe(limits: SyncLimits(timeout: .seconds(5)))
+        #expect(p.session.tick(now: .seconds(14)).isEmpty)
+        #expect(closeReason(p.session.tick(now: .seconds(15))) == .timedOut)
+    }
+
+    @Test func garbageOnOneSessionLeavesTheOthersRunning() throws {
+        let k = SymmetricKey.generate()
+        let ns = [TestNode("A", index: 1), TestNode("B", index: 2), TestNode("C", index: 3)]
+        for n in ns { n.join(s1, key: k) }
+        ns[0].write(s1, envelopes: 40)
+        let net = Network(ns, limits: SyncLimits(batchEnvelopes: 4, window: 1))
+        let ab = net.connect(0, 1)
+        let ac = net.connect(0, 2)
+        for _ in 0..<6 { net.step() }
+        ab.wire[0].append([0x7f, 0xff, 0xff, 0xff])  // B "sends" an oversized frame header to A
+        net.run()
+        #expect(ab.reasons[0] == .violation(SyncError(.frameTooLarge, FrameError(.oversized, length: 0x7fff_ffff).description)))
+        #expect(ab.closed[1])
+        #expect(!ac.closed[0] && !ac.closed[1])
+        #expect(ns[2].spaces[s1]!.vector == ns[0].spaces[s1]!.vector)
+        #expect(ac.sessions[0].isSettled)
+    }
+
+    @Test func stalledReceiverIsNotFloodedBeyondTheWindow() {
+        // A sender never has more batches unacknowledged than the window, whatever it holds.
+        let k = SymmetricKey.generate()
+        let a = TestNode("A", index: 1)
+        let b = TestNode("B", index: 2)
+        a.join(s1, key: k)
+        b.join(s1, key: k)
+        a.write(s1, envelopes: 50)
+        let net = Network([a, b], limits: SyncLimits(batchEnvelopes: 3, window: 2), deferWork: true)
+        let c = net.connect(0, 1)
+        // Run everything except B's stores.
+        var guardSteps = 0
+        while guardSteps < 10_000 {
+            guardSteps += 1
+            if net.runWork(0, 0) { continue }
+            if net.deliverBytes(0, 1) { continue }
+            if net.deliverBytes(0, 0) { continue }
+            break
+        }
+        #expect(c.work[1].count == 2)  // two batches delivered, none stored
+        #expect(c.sessions[0].stats.batchesSent == 2)
+        #expect(c.sessions[0].status(of: s1)?.batchesInFlight == 2)
+        net.run()
+        #expect(converged([a, b], s1))
+    }
+}
