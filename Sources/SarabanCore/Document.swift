@@ -1,9 +1,18 @@
-/// The latest edit an author made to a document's fields.
+/// The latest change in which an author edited a document's fields.
 public struct EditMark: Hashable, Sendable {
     public var seq: UInt64
     public var time: Int64
-    /// Every field the author has edited, sorted.
-    public var fields: [String]
+    /// The fields that change edited.
+    public var fieldSet: Set<String>
+
+    public init(seq: UInt64, time: Int64, fields: Set<String>) {
+        self.seq = seq
+        self.time = time
+        self.fieldSet = fields
+    }
+
+    /// The fields, sorted.
+    public var fields: [String] { fieldSet.sorted() }
 }
 
 /// What the applying change contributes to every operation it carries.
@@ -66,7 +75,7 @@ public struct Document: Sendable {
     public internal(set) var texts: [String: TextCRDT] = [:]
     public private(set) var sets: [String: ORSet] = [:]
     public private(set) var lists: [String: AppendList] = [:]
-    /// Per author, the latest change that edited a field.
+    /// Per author, the latest change that edited a field, and the fields it edited.
     public private(set) var editors: [ReplicaID: EditMark] = [:]
 
     public init(id: DocID, kind: String, created: Stamp) {
@@ -171,16 +180,12 @@ public struct Document: Sendable {
     }
 
     mutating func noteEdit(by change: ChangeID, time: Int64, field: String) {
-        var m = editors[change.author] ?? EditMark(seq: 0, time: time, fields: [])
-        if change.seq >= m.seq {
-            m.seq = change.seq
-            m.time = time
+        if let m = editors[change.author], m.seq > change.seq { return }
+        if editors[change.author]?.seq == change.seq {
+            editors[change.author]!.fieldSet.insert(field)
+        } else {
+            editors[change.author] = EditMark(seq: change.seq, time: time, fields: [field])
         }
-        if !m.fields.contains(field) {
-            m.fields.append(field)
-            m.fields.sort()
-        }
-        editors[change.author] = m
     }
 
     private mutating func pruneDeletionSeen() {
@@ -234,8 +239,9 @@ public struct Document: Sendable {
             b.varint(t.index(k))
             b.varint(m.seq)
             b.signed(m.time)
-            b.varint(m.fields.count)
-            for f in m.fields { b.string(f) }
+            let fs = m.fields
+            b.varint(fs.count)
+            for f in fs { b.string(f) }
         }
         let tk = texts.keys.sorted()
         b.varint(tk.count)
@@ -289,8 +295,8 @@ public struct Document: Sendable {
             let seq = try r.varint()
             let time = try r.signed()
             let nf = try r.count(max: r.remaining)
-            var fields: [String] = []
-            for _ in 0..<nf { fields.append(try r.string()) }
+            var fields = Set<String>()
+            for _ in 0..<nf { fields.insert(try r.string()) }
             d.editors[a] = EditMark(seq: seq, time: time, fields: fields)
         }
         let nt = try r.count(max: r.remaining / 2)
