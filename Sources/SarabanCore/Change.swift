@@ -20,7 +20,7 @@ public struct Change: Hashable, Sendable {
         self.startOp = startOp
         self.time = time
         var d = deps
-        d[author] = 0
+        if d[author] != 0 { d[author] = 0 }
         self.deps = d
         self.ops = ops
     }

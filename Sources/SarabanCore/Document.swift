@@ -19,19 +19,26 @@ public struct EditMark: Hashable, Sendable {
 public struct ChangeContext: Sendable {
     public var change: ChangeID
     public var time: Int64
-    /// The change's causal past including itself.
-    public var clock: VersionVector
+    /// The change's dependencies (other authors' changes it had seen).
+    public var deps: VersionVector
 
     public init(_ c: Change) {
         change = c.id
         time = c.time
-        clock = c.clock
+        deps = c.deps
     }
 
-    public init(change: ChangeID, time: Int64, clock: VersionVector) {
+    public init(change: ChangeID, time: Int64, deps: VersionVector) {
         self.change = change
         self.time = time
-        self.clock = clock
+        self.deps = deps
+    }
+
+    /// The change's causal past including itself (built only for the operations that keep it).
+    public var clock: VersionVector {
+        var v = deps
+        v[change.author] = change.seq
+        return v
     }
 
     func stamp(_ op: OpID) -> Stamp { Stamp(op: op, change: change, time: time) }

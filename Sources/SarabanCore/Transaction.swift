@@ -65,12 +65,10 @@ public struct Transaction: Sendable {
         self.startOp = startOp
         self.time = time
         var d = deps
-        d[author] = 0
+        if d[author] != 0 { d[author] = 0 }
         self.deps = d
         self.next = startOp
-        var clock = d
-        clock[author] = seq
-        self.context = ChangeContext(change: ChangeID(author: author, seq: seq), time: time, clock: clock)
+        self.context = ChangeContext(change: ChangeID(author: author, seq: seq), time: time, deps: d)
     }
 
     /// The change, or nil when nothing was edited.

@@ -2,9 +2,22 @@
 
 final class TextBox: @unchecked Sendable {
     // Mutated only through TextCRDT after a uniqueness check, so sharing across threads is safe.
-    var e: TextEngine
-    init(_ e: TextEngine) { self.e = e }
-    deinit { e.free() }
+    // The engine sits behind a pointer so hot calls skip the dynamic exclusivity check a class
+    // `var` would cost on every edit.
+    let p: UnsafeMutablePointer<TextEngine>
+    init(_ e: TextEngine) {
+        p = .allocate(capacity: 1)
+        p.initialize(to: e)
+    }
+    deinit {
+        p.pointee.free()
+        p.deinitialize(count: 1)
+        p.deallocate()
+    }
+    @inline(__always) var e: TextEngine {
+        unsafeAddress { UnsafePointer(p) }
+        unsafeMutableAddress { p }
+    }
 }
 
 /// A plain-text sequence CRDT (YjsMod / FugueMax integration over run-length items in a B+ tree).

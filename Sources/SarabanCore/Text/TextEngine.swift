@@ -47,20 +47,26 @@ struct TextEngine {
     var leafTot = TextBuffer<Int>(capacity: 4)
     var leafParent = TextBuffer<Int32>(capacity: 4)
     var leafNext = TextBuffer<Int32>(capacity: 4)
+    var leafSlot = TextBuffer<Int32>(capacity: 4)     // index of the leaf among its parent's children
     var nodeChild = TextBuffer<Int32>(capacity: 4 * 16)
     var nodeVis = TextBuffer<Int>(capacity: 4 * 16)
     var nodeTot = TextBuffer<Int>(capacity: 4 * 16)
     var nodeLen = TextBuffer<Int32>(capacity: 4)
     var nodeParent = TextBuffer<Int32>(capacity: 4)
     var nodeHeight = TextBuffer<Int32>(capacity: 4)
+    var nodeSlot = TextBuffer<Int32>(capacity: 4)
     var root: Int32 = 0
     var vis = 0
     var tot = 0
     var arena = TextBuffer<UInt32>(capacity: 64)
     var curLeaf: Int32 = -1
     var curStart = 0
+    var curSlot = 0          // a run of curLeaf whose start is known: curSlotStart visible chars into the leaf
+    var curSlotStart = 0
     var authors: [ReplicaID] = []
     var authorIndex: [ReplicaID: Int32] = [:]
+    var lastReplica = ReplicaID(hi: 0, lo: 0)
+    var lastReplicaIndex: Int32 = -1
     var indexBuilt = false
     var index: [TextReplicaIndex] = []
 
@@ -74,7 +80,7 @@ struct TextEngine {
     }
 
     func free() {
-        runs.free(); leafLen.free(); leafVis.free(); leafTot.free(); leafParent.free(); leafNext.free()
+        runs.free(); leafLen.free(); leafVis.free(); leafTot.free(); leafParent.free(); leafNext.free(); leafSlot.free(); nodeSlot.free()
         nodeChild.free(); nodeVis.free(); nodeTot.free(); nodeLen.free(); nodeParent.free(); nodeHeight.free()
         arena.free()
     }
@@ -82,7 +88,8 @@ struct TextEngine {
     func clone() -> TextEngine {
         var e = self
         e.runs = runs.clone(); e.leafLen = leafLen.clone(); e.leafVis = leafVis.clone(); e.leafTot = leafTot.clone()
-        e.leafParent = leafParent.clone(); e.leafNext = leafNext.clone()
+        e.leafParent = leafParent.clone(); e.leafNext = leafNext.clone(); e.leafSlot = leafSlot.clone()
+        e.nodeSlot = nodeSlot.clone()
         e.nodeChild = nodeChild.clone(); e.nodeVis = nodeVis.clone(); e.nodeTot = nodeTot.clone()
         e.nodeLen = nodeLen.clone(); e.nodeParent = nodeParent.clone(); e.nodeHeight = nodeHeight.clone()
         e.arena = arena.clone()
@@ -93,14 +100,14 @@ struct TextEngine {
 
     mutating func newLeaf() -> Int32 {
         let l = leafLen.count
-        leafLen.append(0); leafVis.append(0); leafTot.append(0); leafParent.append(-1); leafNext.append(-1)
+        leafLen.append(0); leafVis.append(0); leafTot.append(0); leafParent.append(-1); leafNext.append(-1); leafSlot.append(0)
         runs.append(repeating: .zero, count: Self.leafCap)
         return Int32(l)
     }
 
     mutating func newNode(height: Int32) -> Int32 {
         let n = nodeLen.count
-        nodeLen.append(0); nodeParent.append(-1); nodeHeight.append(height)
+        nodeLen.append(0); nodeParent.append(-1); nodeHeight.append(height); nodeSlot.append(0)
         nodeChild.append(repeating: -1, count: Self.fan)
         nodeVis.append(repeating: 0, count: Self.fan)
         nodeTot.append(repeating: 0, count: Self.fan)
@@ -109,6 +116,14 @@ struct TextEngine {
 
     @inline(__always)
     mutating func intern(_ r: ReplicaID) -> Int32 {
+        if lastReplicaIndex >= 0 && r == lastReplica { return lastReplicaIndex }
+        let i = internSlow(r)
+        lastReplica = r
+        lastReplicaIndex = i
+        return i
+    }
+
+    mutating func internSlow(_ r: ReplicaID) -> Int32 {
         if let i = authorIndex[r] { return i }
         let i = Int32(authors.count)
         authors.append(r)
@@ -131,31 +146,27 @@ struct TextEngine {
         leafTot[Int(leaf)] += dt
         vis += dv
         tot += dt
-        var child = leaf
+        var k = Int(leafParent[Int(leaf)]) &* Self.fan &+ Int(leafSlot[Int(leaf)])
         var p = leafParent[Int(leaf)]
-        let ch = nodeChild.base
-        while p >= 0 {
-            var k = Int(p) * Self.fan
-            while ch[k] != child { k += 1 }
-            nodeVis.base[k] += dv
-            nodeTot.base[k] += dt
-            child = p
-            p = nodeParent[Int(p)]
+        while true {
+            nodeVis.base[k] &+= dv
+            nodeTot.base[k] &+= dt
+            let up = nodeParent[Int(p)]
+            if up < 0 { break }
+            k = Int(up) &* Self.fan &+ Int(nodeSlot[Int(p)])
+            p = up
         }
     }
 
     /// Total (incl. tombstones) length before the first character of `leaf`.
     func leafAbsStart(_ leaf: Int32) -> Int {
         var pos = 0
-        var child = leaf
         var p = leafParent[Int(leaf)]
+        var slot = Int(leafSlot[Int(leaf)])
         while p >= 0 {
-            var k = Int(p) * Self.fan
-            while nodeChild[k] != child {
-                pos += nodeTot[k]
-                k += 1
-            }
-            child = p
+            let base = Int(p) * Self.fan
+            for k in base..<base + slot { pos += nodeTot[k] }
+            slot = Int(nodeSlot[Int(p)])
             p = nodeParent[Int(p)]
         }
         return pos
@@ -209,6 +220,10 @@ struct TextEngine {
         leafTot[Int(l2)] = t
         leafNext[Int(l2)] = leafNext[Int(l)]
         leafNext[Int(l)] = l2
+        if l == curLeaf {
+            curSlot = 0
+            curSlotStart = 0
+        }
         insertChild(leafParent[Int(l)], after: l, new: l2, v, t)
         if indexBuilt {
             for i in 0..<moved {
@@ -228,8 +243,8 @@ struct TextEngine {
         }
         let base = Int(p) * Self.fan
         let len = Int(nodeLen[Int(p)])
-        var k = base
-        while nodeChild[k] != c { k += 1 }
+        let leaves = nodeHeight[Int(p)] == 1
+        let k = base + Int(leaves ? leafSlot[Int(c)] : nodeSlot[Int(c)])
         nodeVis[k] -= v
         nodeTot[k] -= t
         let end = base + len
@@ -244,7 +259,11 @@ struct TextEngine {
         nodeVis[k + 1] = v
         nodeTot[k + 1] = t
         nodeLen[Int(p)] = Int32(len + 1)
-        if nodeHeight[Int(p)] == 1 { leafParent[Int(n)] = p } else { nodeParent[Int(n)] = p }
+        if leaves { leafParent[Int(n)] = p } else { nodeParent[Int(n)] = p }
+        for j in k + 1...end {
+            let x = Int(nodeChild[j])
+            if leaves { leafSlot[x] = Int32(j - base) } else { nodeSlot[x] = Int32(j - base) }
+        }
     }
 
     func nodeHolds(_ p: Int32, _ c: Int32) -> Bool {
@@ -269,7 +288,13 @@ struct TextEngine {
             nodeTot[b + i] = nodeTot[a + half + i]
             v += nodeVis[b + i]
             t += nodeTot[b + i]
-            if h == 1 { leafParent[Int(c)] = p2 } else { nodeParent[Int(c)] = p2 }
+            if h == 1 {
+                leafParent[Int(c)] = p2
+                leafSlot[Int(c)] = Int32(i)
+            } else {
+                nodeParent[Int(c)] = p2
+                nodeSlot[Int(c)] = Int32(i)
+            }
         }
         nodeLen[Int(p)] = Int32(half)
         nodeLen[Int(p2)] = Int32(moved)
@@ -287,6 +312,8 @@ struct TextEngine {
             nodeLen[Int(r)] = 2
             nodeParent[Int(p)] = r
             nodeParent[Int(p2)] = r
+            nodeSlot[Int(p)] = 0
+            nodeSlot[Int(p2)] = 1
             root = r
         } else {
             insertChild(nodeParent[Int(p)], after: p, new: p2, v, t)
@@ -348,9 +375,14 @@ struct TextEngine {
     mutating func findVisible(_ q: Int) -> (Int32, Int, Int) {
         var leaf: Int32
         var rem: Int
-        if curLeaf >= 0 && q >= curStart && q < curStart + leafVis[Int(curLeaf)] {
+        var s = 0
+        if curLeaf >= 0 && q >= curStart && q < curStart &+ leafVis[Int(curLeaf)] {
             leaf = curLeaf
-            rem = q - curStart
+            rem = q &- curStart
+            if rem >= curSlotStart {
+                s = curSlot
+                rem &-= curSlotStart
+            }
         } else {
             var node = root
             rem = q
@@ -367,17 +399,20 @@ struct TextEngine {
                 node = nodeChild[k]
             }
             curLeaf = leaf
-            curStart = q - rem
+            curStart = q &- rem
         }
         let b = runs.base + Int(leaf) * Self.leafCap
-        var s = 0
         while true {
             let r = b[s]
             if !r.deleted {
-                if rem < Int(r.len) { return (leaf, s, rem) }
-                rem -= Int(r.len)
+                if rem < Int(r.len) {
+                    curSlot = s
+                    curSlotStart = q &- curStart &- rem
+                    return (leaf, s, rem)
+                }
+                rem &-= Int(r.len)
             }
-            s += 1
+            s &+= 1
         }
     }
 

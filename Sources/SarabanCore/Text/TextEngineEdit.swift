@@ -22,6 +22,8 @@ extension TextEngine {
             insertNewRun(0, 0, run)
             curLeaf = 0
             curStart = 0
+            curSlot = 0
+            curSlotStart = 0
             return TextInsert(id: id, originLeft: nil, originRight: right, content: text)
         }
         let (leaf, slot, off) = findVisible(pos - 1)

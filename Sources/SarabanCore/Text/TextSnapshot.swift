@@ -285,7 +285,7 @@ extension TextEngine {
     /// Replaces the (fresh, empty) tree with `all`, leaves and nodes filled to 3/4.
     mutating func bulkLoad(_ all: ContiguousArray<TextRun>) {
         nodeChild.count = 0; nodeVis.count = 0; nodeTot.count = 0
-        nodeLen.count = 0; nodeParent.count = 0; nodeHeight.count = 0
+        nodeLen.count = 0; nodeParent.count = 0; nodeHeight.count = 0; nodeSlot.count = 0
         let fill = Self.leafCap * 3 / 4
         var level: [Int32] = []
         var lv: [Int] = []
@@ -334,7 +334,13 @@ extension TextEngine {
                     nodeTot[Int(node) * Self.fan + x] = lt[j + x]
                     v += lv[j + x]
                     t += lt[j + x]
-                    if height == 1 { leafParent[Int(c)] = node } else { nodeParent[Int(c)] = node }
+                    if height == 1 {
+                        leafParent[Int(c)] = node
+                        leafSlot[Int(c)] = Int32(x)
+                    } else {
+                        nodeParent[Int(c)] = node
+                        nodeSlot[Int(c)] = Int32(x)
+                    }
                 }
                 nodeLen[Int(node)] = Int32(k)
                 next.append(node); nv.append(v); nt.append(t)
