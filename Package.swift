@@ -10,6 +10,7 @@
 //   SarabanNode       the node: config, identity, services, high-level operations
 //   saraban           the one executable: CLI and daemon (`saraban serve`)
 //   saraban-bench     release-build benchmarks
+//   SarabanSim        deterministic simulator (library) and `saraban-sim` (its runner)
 import PackageDescription
 
 let package = Package(
@@ -18,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "saraban", targets: ["saraban"]),
         .executable(name: "saraban-bench", targets: ["saraban-bench"]),
+        .executable(name: "saraban-sim", targets: ["saraban-sim"]),
         .library(name: "SarabanCore", targets: ["SarabanCore"]),
     ],
     dependencies: [
@@ -75,7 +77,19 @@ let package = Package(
                 "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode",
             ]
         ),
+        // The deterministic simulator: many nodes, a relay and a faulty network in one process.
+        .target(name: "SarabanSim", dependencies: ["SarabanCore", "SarabanCrypto", "SarabanSync"]),
+        .executableTarget(name: "saraban-sim", dependencies: ["SarabanSim"]),
         .testTarget(name: "SarabanCoreTests", dependencies: ["SarabanCore"]),
+        .testTarget(name: "SarabanSimTests", dependencies: ["SarabanSim", "SarabanSync", "SarabanCore", "SarabanCrypto"]),
+        .testTarget(
+            name: "SarabanTransportTests",
+            dependencies: [
+                "SarabanTransport", "SarabanSync", "SarabanCrypto", "SarabanCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "SarabanCryptoTests", dependencies: ["SarabanCrypto"]),
         .testTarget(name: "SarabanSyncTests", dependencies: ["SarabanSync", "SarabanCore", "SarabanCrypto"]),
         .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore"]),

@@ -1,0 +1,2 @@
+// SarabanSim: placeholder until the simulator lands (reliability engineer).
+enum _SarabanSimPlaceholder {}

@@ -1,0 +1,1 @@
+print("saraban-sim: under construction")
