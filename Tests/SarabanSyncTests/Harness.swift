@@ -193,6 +193,7 @@ final class Network {
     /// When false, fetch and deliver are answered at once; when true they queue as `work`.
     var deferWork: Bool
     var violations: [String] = []
+    var timeouts = 0
     /// Call `localEnvelopes` on the delivering session too (it must ignore them).
     var notifyOrigin = true
 
@@ -266,7 +267,9 @@ final class Network {
                 c.closed[side] = true
                 c.reasons[side] = reason
                 switch reason {
+                case .peerError(let e) where e.code == .timeout: timeouts += 1  // the peer timed out: legitimate
                 case .violation, .localFault, .peerError: violations.append("\(nodes[c.node(side)].name): \(reason)")
+                case .timedOut: timeouts += 1
                 default: break
                 }
             }
