@@ -1,4 +1,232 @@
-// Placeholder until the trace suite lands; owned by whoever implements it.
+import Foundation
+import SarabanCore
+
+/// `saraban-bench trace FILE [--json] [--runs N] [--peers]`: replays a sequential editing trace
+/// (josephg/editing-traces format: {startContent, endContent, txns: [{patches: [[pos, del, ins]]}]},
+/// .json or .json.gz) through TextCRDT as one replica's local edits.
+///
+/// Reports the replay time, the snapshot size and load time, and the time to merge the whole
+/// history (the ops the replay produced, consecutive typing coalesced) into a fresh replica.
+/// Exits 1 if any final text differs from endContent. `--peers` also runs Loro (Python bindings)
+/// through ../shared/bench/peers/trace_replay.py on the same file for comparison.
 func traceBench(_ args: [String]) throws -> Int32 {
-    throw BenchError("the trace suite is not implemented yet")
+    let opts = try BenchOptions(args)
+    let peers = opts.positional.contains("--peers")
+    guard let path = opts.positional.first(where: { !$0.hasPrefix("--") }) else {
+        throw BenchError("usage: saraban-bench trace FILE [--json] [--runs N] [--peers]")
+    }
+    let trace = try loadTrace(path)
+    var report = BenchReport(suite: "trace")
+    report.facts["trace"] = (path as NSString).lastPathComponent
+    report.facts["edits"] = String(trace.edits.count)
+    report.facts["final length (scalars)"] = String(trace.endContent.unicodeScalars.count)
+
+    let replica = ReplicaID(hi: 0x5a5a_0000_0000_0001, lo: 1)
+    var ok = true
+
+    // 1. Replay: every patch as a local delete and/or insert.
+    var replay: [Double] = []
+    var final = TextCRDT()
+    for _ in 0..<opts.runs {
+        var t = TextCRDT()
+        var counter: UInt64 = 0
+        let t0 = now()
+        for e in trace.edits {
+            if e.del > 0 { _ = t.delete(at: e.pos, count: e.del) }
+            if e.n > 0 {
+                _ = t.insert(at: e.pos, e.ins, id: OpID(counter: counter, replica: replica))
+                counter &+= UInt64(e.n)
+            }
+        }
+        replay.append((now() - t0) * 1e3)
+        final = t
+    }
+    let replayOK = final.string == trace.endContent
+    ok = ok && replayOK
+    report.add("replay (local edits)", replay, unit: "ms", note: replayOK ? "text ok" : "TEXT MISMATCH")
+    report.facts["runs held after replay"] = String(final.runCount)
+
+    // 2. Snapshot size and load.
+    var w = BinaryWriter(capacity: 1 << 18)
+    final.encode(into: &w)
+    let snapshot = w.bytes
+    var load: [Double] = []
+    var loaded = TextCRDT()
+    for _ in 0..<opts.runs {
+        let t0 = now()
+        var r = BinaryReader(snapshot)
+        loaded = try TextCRDT.decode(from: &r)
+        load.append((now() - t0) * 1e3)
+    }
+    let loadOK = loaded.string == trace.endContent && loaded == final
+    ok = ok && loadOK
+    report.add("snapshot size", [Double(snapshot.count)], unit: "bytes")
+    report.add("snapshot load", load, unit: "ms", note: loadOK ? "text ok" : "TEXT MISMATCH")
+
+    // 3. Merge the full history into a fresh replica: record the ops (coalescing typing), apply all.
+    var ops: [TraceOp] = []
+    do {
+        var t = TextCRDT()
+        var counter: UInt64 = 0
+        for e in trace.edits {
+            if e.del > 0 { TraceOp.push(.del(t.delete(at: e.pos, count: e.del)), into: &ops) }
+            if e.n > 0 {
+                TraceOp.push(.ins(t.insert(at: e.pos, e.ins, id: OpID(counter: counter, replica: replica))), into: &ops)
+                counter &+= UInt64(e.n)
+            }
+        }
+    }
+    report.facts["ops after coalescing"] = String(ops.count)
+    var opBytes = BinaryWriter(capacity: 1 << 20)
+    for op in ops {
+        switch op {
+        case .ins(let i): i.encode(into: &opBytes)
+        case .del(let d): d.encode(into: &opBytes)
+        }
+    }
+    report.facts["ops encoded (bytes)"] = String(opBytes.bytes.count)
+    var merge: [Double] = []
+    var merged = TextCRDT()
+    for _ in 0..<opts.runs {
+        var t = TextCRDT()
+        let t0 = now()
+        for op in ops {
+            switch op {
+            case .ins(let i): t.apply(i)
+            case .del(let d): t.apply(d)
+            }
+        }
+        merge.append((now() - t0) * 1e3)
+        merged = t
+    }
+    let mergeOK = merged.string == trace.endContent && merged == final
+    ok = ok && mergeOK
+    report.add("merge full history into fresh replica", merge, unit: "ms", note: mergeOK ? "text ok" : "TEXT MISMATCH")
+
+    // 4. Peers (Loro through Python), same file, same run.
+    if peers { runPeers(path: path, report: &report) }
+
+    report.print(json: opts.json)
+    return ok ? 0 : 1
+}
+
+enum TraceOp {
+    case ins(TextInsert)
+    case del(TextDelete)
+
+    /// Appends, merging consecutive typing into the previous insert and backspaces into the previous delete.
+    static func push(_ op: TraceOp, into ops: inout [TraceOp]) {
+        switch op {
+        case .ins(let i):
+            // Merge into the latest insert when the new text continues it with the same right origin.
+            if let k = ops.lastIndex(where: { if case .ins = $0 { return true } else { return false } }),
+               case .ins(var p) = ops[k]
+            {
+                let n = UInt64(p.content.unicodeScalars.count)
+                if p.id.replica == i.id.replica, p.id.counter &+ n == i.id.counter,
+                   i.originLeft == OpID(counter: i.id.counter &- 1, replica: i.id.replica),
+                   i.originRight == p.originRight
+                {
+                    p.content += i.content
+                    ops[k] = .ins(p)
+                    return
+                }
+            }
+        case .del(let d):
+            if case .del(var p)? = ops.last, d.spans.count == 1, let s = d.spans.first, let last = p.spans.last,
+               last.start.replica == s.start.replica
+            {
+                if last.start.counter &+ UInt64(last.length) == s.start.counter {
+                    p.spans[p.spans.count - 1].length += s.length
+                    ops[ops.count - 1] = .del(p)
+                    return
+                }
+                if s.start.counter &+ UInt64(s.length) == last.start.counter {
+                    p.spans[p.spans.count - 1] = IDSpan(start: s.start, length: s.length + last.length)
+                    ops[ops.count - 1] = .del(p)
+                    return
+                }
+            }
+        }
+        ops.append(op)
+    }
+}
+
+struct TraceEdit {
+    var pos: Int
+    var del: Int
+    var ins: String
+    var n: Int
+}
+
+struct Trace {
+    var edits: [TraceEdit]
+    var endContent: String
+}
+
+func loadTrace(_ path: String) throws -> Trace {
+    let data: Data
+    if path.hasSuffix(".gz") {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["gzip", "-dc", path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw BenchError("gzip -dc \(path) failed") }
+    } else {
+        data = try Data(contentsOf: URL(fileURLWithPath: path))
+    }
+    guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+          let txns = root["txns"] as? [[String: Any]],
+          let end = root["endContent"] as? String
+    else { throw BenchError("\(path): not an editing trace") }
+    if let start = root["startContent"] as? String, !start.isEmpty { throw BenchError("non-empty startContent is not supported") }
+    var edits: [TraceEdit] = []
+    edits.reserveCapacity(txns.count)
+    for t in txns {
+        guard let patches = t["patches"] as? [[Any]] else { throw BenchError("bad txn") }
+        for p in patches {
+            guard p.count == 3, let pos = p[0] as? Int, let del = p[1] as? Int, let ins = p[2] as? String else {
+                throw BenchError("bad patch \(p)")
+            }
+            edits.append(TraceEdit(pos: pos, del: del, ins: ins, n: ins.unicodeScalars.count))
+        }
+    }
+    return Trace(edits: edits, endContent: end)
+}
+
+/// Runs trace_replay.py for Loro and adds its medians to the report.
+func runPeers(path: String, report: inout BenchReport) {
+    let check = Process()
+    check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    check.arguments = ["python3", "-c", "import loro"]
+    check.standardError = FileHandle.nullDevice
+    guard (try? check.run()) != nil else { report.facts["loro"] = "python3 not runnable"; return }
+    check.waitUntilExit()
+    guard check.terminationStatus == 0 else { report.facts["loro"] = "not installed (pip install loro)"; return }
+    let candidates = ["../shared/bench/peers/trace_replay.py", "/work/shared/bench/peers/trace_replay.py"]
+    guard let script = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+        report.facts["loro"] = "trace_replay.py not found"
+        return
+    }
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("saraban-loro-\(getpid()).json").path
+    defer { try? FileManager.default.removeItem(atPath: out) }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", script, path, "--libs", "loro", "--runs", "3", "--json", out]
+    p.standardOutput = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { report.facts["loro"] = "failed to start"; return }
+    p.waitUntilExit()
+    guard let d = FileManager.default.contents(atPath: out),
+          let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+          let l = j["loro"] as? [String: Any]
+    else { report.facts["loro"] = "no result (exit \(p.terminationStatus))"; return }
+    func num(_ k: String) -> Double { (l[k] as? NSNumber)?.doubleValue ?? .nan }
+    report.add("loro (python) replay", [num("replay_ms")], unit: "ms", note: "median of 3 inside the script")
+    report.add("loro (python) snapshot size", [num("bytes")], unit: "bytes")
+    report.add("loro (python) snapshot load", [num("load_ms")], unit: "ms")
+    report.facts["loro final text"] = (l["ok"] as? Bool) == true ? "ok" : "MISMATCH"
 }
