@@ -72,6 +72,12 @@ public struct FrameDecoder: Sendable {
     /// Bytes received but not yet returned as a frame.
     public var bufferedByteCount: Int { buffer.count - start }
 
+    /// The payload length of the partial frame buffered, once its length prefix has arrived.
+    public var pendingFrameLength: Int? {
+        guard buffer.count - start >= Frame.headerByteCount else { return nil }
+        return Int(buffer[start]) << 24 | Int(buffer[start + 1]) << 16 | Int(buffer[start + 2]) << 8 | Int(buffer[start + 3])
+    }
+
     /// Appends stream bytes.
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         if start > 0 && start >= buffer.count / 2 {

@@ -46,7 +46,9 @@ public struct SyncSession: Sendable {
         /// Envelopes fetched or pushed, not yet sent.
         var queue: [Envelope] = []
         var queueHead = 0
-        var inFlight = 0
+        /// Frame sizes of the batches sent and not yet acknowledged, oldest first.
+        var inFlightSizes: [Int] = []
+        var inFlight: Int { inFlightSizes.count }
         var fetchOutstanding = false
         var fetchGeneration: UInt64 = 0
         /// The store had nothing more as of this generation; fetch again only when `local` grows.
@@ -93,9 +95,16 @@ public struct SyncSession: Sendable {
     private var cursor = 0
     private var sendWindow = 1
     private var inFlightTotal = 0
+    private var inFlightBytes = 0
     private var pendingTotal = 0
     private var decoder = FrameDecoder()
     private var lastReceived = SyncInstant(nanoseconds: 0)
+    /// The latest time passed in (sends made from `fetched`/`stored` are stamped with it).
+    private var latest = SyncInstant(nanoseconds: 0)
+    /// When the oldest unacknowledged batch went out, or the last ack arrived while more are in flight.
+    private var ackClock: SyncInstant?
+    /// When the first byte of the partial frame now buffered arrived.
+    private var frameStarted: SyncInstant?
     private var lastPing: SyncInstant?
     private var pingNonce: UInt64 = 0
     private var wasSettled = false
@@ -140,6 +149,7 @@ public struct SyncSession: Sendable {
         guard phase == .idle else { return [] }
         var out: [SyncAction] = []
         lastReceived = now
+        latest = max(latest, now)
         phase = .awaitingHello
         let hello = Hello(role: configuration.role, receiveWindow: limits.window, spaces: localVectors.keys.sorted())
         send(.hello(hello), &out)
@@ -152,8 +162,10 @@ public struct SyncSession: Sendable {
         if phase == .idle { out = start(now: now) }
         guard !isClosed else { return out }
         lastReceived = now
+        latest = max(latest, now)
         stats.bytesReceived += bytes.count
         decoder.append(bytes)
+        if frameStarted == nil && !bytes.isEmpty { frameStarted = now }
         while !isClosed {
             let payload: [UInt8]
             do {
@@ -165,6 +177,7 @@ public struct SyncSession: Sendable {
                 break
             }
             stats.framesReceived += 1
+            frameStarted = decoder.bufferedByteCount > 0 ? now : nil
             let message: SyncMessage
             do {
                 message = try SyncMessage.decode(payload)
@@ -258,11 +271,27 @@ public struct SyncSession: Sendable {
     public mutating func tick(now: SyncInstant) -> [SyncAction] {
         guard phase == .open || phase == .awaitingHello else { return [] }
         var out: [SyncAction] = []
+        latest = max(latest, now)
         let quiet = now.duration(since: lastReceived)
         if quiet >= limits.timeout {
             send(.error(code: .timeout, message: "nothing received for \(quiet)"), &out)
             phase = .closed(.timedOut)
             out.append(.close(.timedOut))
+        } else if let since = ackClock, inFlightTotal > 0,
+            now.duration(since: since) >= limits.timeout + .seconds(Double(inFlightBytes) / Double(limits.minimumReceiveRate))
+        {
+            send(.error(code: .timeout, message: "no ack for \(now.duration(since: since)) with \(inFlightTotal) batches in flight"), &out)
+            phase = .closed(.timedOut)
+            out.append(.close(.timedOut))
+        } else if let started = frameStarted,
+            now.duration(since: started)
+                >= limits.timeout + .seconds(Double(decoder.pendingFrameLength ?? 0) / Double(limits.minimumReceiveRate))
+        {
+            fail(
+                .violation(SyncError(
+                    .timeout,
+                    "a frame of \(decoder.pendingFrameLength.map(String.init) ?? "unknown") bytes is still incomplete after \(now.duration(since: started)) (\(decoder.bufferedByteCount) bytes so far): the sender is too slow")),
+                &out)
         } else if phase == .open, quiet >= limits.pingInterval,
             lastPing.map({ now.duration(since: $0) >= limits.pingInterval }) ?? true
         {
@@ -375,8 +404,9 @@ public struct SyncSession: Sendable {
             guard s.inFlight > 0 else {
                 return fail(.violation(SyncError(.flowControl, "ack for space \(space) with no batch in flight")), &out)
             }
-            s.inFlight -= 1
+            inFlightBytes -= s.inFlightSizes.removeFirst()
             inFlightTotal -= 1
+            ackClock = inFlightTotal > 0 ? latest : nil
             s.peerHolds.merge(holds)
             s.queued.merge(holds)
             spaces[space] = s
@@ -506,12 +536,17 @@ public struct SyncSession: Sendable {
             spaces[id] = s
             return false
         }
-        s.inFlight += 1
+        let frame = SyncMessage.envelopes(space: id, envelopes: batch).framed()
+        s.inFlightSizes.append(frame.count)
+        inFlightBytes += frame.count
         inFlightTotal += 1
+        if ackClock == nil { ackClock = latest }
         spaces[id] = s
         stats.batchesSent += 1
         stats.envelopesSent += batch.count
-        send(.envelopes(space: id, envelopes: batch), &out)
+        stats.framesSent += 1
+        stats.bytesSent += frame.count
+        out.append(.send(frame))
         return true
     }
 

@@ -51,18 +51,24 @@ public struct SyncLimits: Hashable, Sendable {
     public var window: Int
     /// Send a ping after this long without receiving anything.
     public var pingInterval: Duration
-    /// Close after this long without receiving anything (also the hello deadline).
+    /// Close after this long without receiving anything (also the hello deadline), and after
+    /// this long with batches in flight and no ack (a peer whose store is stuck).
     public var timeout: Duration
+    /// The slowest a frame may arrive, in bytes per second: a frame of `n` bytes must be complete
+    /// within `timeout + n / minimumReceiveRate` of its first byte, so a peer dribbling bytes
+    /// (slow-loris) is closed while a slow rural link still delivers a full batch.
+    public var minimumReceiveRate: Int
 
     public init(
         batchEnvelopes: Int = 512, batchBytes: Int = 1 << 20, window: Int = 2,
-        pingInterval: Duration = .seconds(15), timeout: Duration = .seconds(45)
+        pingInterval: Duration = .seconds(15), timeout: Duration = .seconds(45), minimumReceiveRate: Int = 512
     ) {
         self.batchEnvelopes = min(max(batchEnvelopes, 1), SyncMessage.maximumEnvelopesPerMessage)
         self.batchBytes = min(max(batchBytes, 1), Self.maximumEnvelopeByteCount)
         self.window = min(max(window, 1), Hello.maximumWindow)
         self.pingInterval = pingInterval
         self.timeout = timeout
+        self.minimumReceiveRate = max(minimumReceiveRate, 1)
     }
 }
 

@@ -267,7 +267,10 @@ final class Network {
                 c.closed[side] = true
                 c.reasons[side] = reason
                 switch reason {
-                case .peerError(let e) where e.code == .timeout: timeouts += 1  // the peer timed out: legitimate
+                // Timeouts (nothing received, no ack, a frame too slow) are legitimate when the
+                // scheduler starves a link while the clock runs.
+                case .peerError(let e) where e.code == .timeout: timeouts += 1
+                case .violation(let e) where e.code == .timeout: timeouts += 1
                 case .violation, .localFault, .peerError: violations.append("\(nodes[c.node(side)].name): \(reason)")
                 case .timedOut: timeouts += 1
                 default: break

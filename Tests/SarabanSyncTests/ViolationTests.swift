@@ -162,6 +162,70 @@ private func envelopes(_ n: Int, in id: SpaceID = s1) -> [Envelope] {
         #expect(closeReason(p.session.tick(now: .seconds(15))) == .timedOut)
     }
 
+    @Test func aSlowSenderIsClosedButASlowLinkIsNot() {
+        let limits = SyncLimits(pingInterval: .seconds(1000), timeout: .seconds(20), minimumReceiveRate: 100)
+        // A 1,000-byte frame may take 20 s + 1000/100 s = 30 s.
+        var p = Probe(limits: limits)
+        p.open()
+        let frame = SyncMessage.error(code: .refused, message: String(repeating: "x", count: 994)).framed()
+        #expect(frame.count == 1004)
+        var sent = 0
+        var t = 10
+        // 40 bytes every 2 s = 20 B/s: alive (bytes keep coming) but far too slow.
+        var closed: [SyncAction] = []
+        while sent < frame.count && closed.isEmpty {
+            p.now = .seconds(t)
+            _ = p.feed(raw: Array(frame[sent..<min(sent + 40, frame.count)]))
+            sent += 40
+            t += 2
+            closed = p.session.tick(now: .seconds(t))
+        }
+        #expect(violationCode(closed) == .timeout)
+        #expect(t >= 40 && t <= 44, "closed at \(t)")
+        // The same frame at 200 B/s arrives whole.
+        var q = Probe(limits: limits)
+        q.open()
+        sent = 0
+        t = 10
+        var got: [SyncAction] = []
+        while sent < frame.count {
+            q.now = .seconds(t)
+            got += q.feed(raw: Array(frame[sent..<min(sent + 400, frame.count)]))
+            sent += 400
+            t += 2
+            #expect(q.session.tick(now: .seconds(t)).isEmpty)
+        }
+        #expect(closeReason(got) == .peerError(SyncError(.refused, String(repeating: "x", count: 994))))
+    }
+
+    @Test func aPeerThatNeverAcksIsClosedEvenIfItAnswersPings() {
+        let node = TestNode("A", index: 1)
+        node.join(s1, key: SymmetricKey.generate())
+        let es = node.write(s1, envelopes: 3)
+        let limits = SyncLimits(window: 1, pingInterval: .seconds(5), timeout: .seconds(30), minimumReceiveRate: 1000)
+        var p = Probe(spaces: [s1: node.spaces[s1]!.vector], limits: limits)
+        _ = p.feed(.hello(Hello(role: .member, receiveWindow: 1, spaces: [s1])))
+        let fetch = p.feed(.summary([SpaceVector(space: s1, vector: FeedVector())]))
+        guard case .fetch(let sp, let after, _)? = fetch.first(where: { if case .fetch = $0 { true } else { false } }) else {
+            Issue.record("expected a fetch, got \(fetch)")
+            return
+        }
+        #expect(sp == s1 && after.isEmpty)
+        let sends = p.session.fetched(space: s1, envelopes: es, complete: true)
+        #expect(sends.count == 1)
+        // The peer stays chatty (pings) but never acks the batch.
+        var t = 10
+        var end: [SyncAction] = []
+        while end.isEmpty && t < 200 {
+            t += 5
+            p.now = .seconds(t)
+            _ = p.feed(.ping(nonce: UInt64(t)))
+            end = p.session.tick(now: .seconds(t))
+        }
+        #expect(closeReason(end) == .timedOut)
+        #expect(t >= 40 && t <= 45, "closed at \(t)")
+    }
+
     @Test func garbageOnOneSessionLeavesTheOthersRunning() throws {
         let k = SymmetricKey.generate()
         let ns = [TestNode("A", index: 1), TestNode("B", index: 2), TestNode("C", index: 3)]
