@@ -2,6 +2,7 @@
 //
 // Saraban: an offline-first e-Office node. Targets are split by what they may touch:
 //   SarabanCore       pure CRDTs and changes, standard library only (no `import` at all)
+//   SarabanOffice     the e-Saraban domain over the core: letters, registers, Thai dates (pure)
 //   CSodium           system library: libsodium through pkg-config
 //   SarabanCrypto     the only importer of CSodium
 //   SarabanStorage    GRDB on SQLite: change log, materialised documents, migrations
@@ -77,6 +78,9 @@ let package = Package(
                 "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode",
             ]
         ),
+        // The e-Saraban domain: letters, registers, Thai dates (pure, standard library + core).
+        .target(name: "SarabanOffice", dependencies: ["SarabanCore"]),
+        .testTarget(name: "SarabanOfficeTests", dependencies: ["SarabanOffice", "SarabanCore"]),
         // The deterministic simulator: many nodes, a relay and a faulty network in one process.
         .target(name: "SarabanSim", dependencies: ["SarabanCore", "SarabanCrypto", "SarabanSync"]),
         .executableTarget(name: "saraban-sim", dependencies: ["SarabanSim"]),
