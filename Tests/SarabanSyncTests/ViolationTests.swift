@@ -226,6 +226,41 @@ private func envelopes(_ n: Int, in id: SpaceID = s1) -> [Envelope] {
         #expect(t >= 40 && t <= 45, "closed at \(t)")
     }
 
+    @Test func anEnvelopeTooLargeForAFrameIsALocalFault() throws {
+        let k = deterministicKeys(5)
+        let header = EnvelopeHeader(spaceID: s1.bytes, author: k.publicKey, seqStart: 1, seqEnd: 1, epoch: 1, previousHash: .zero)
+        let big = try Envelope.seal(
+            plaintext: [UInt8](repeating: 1, count: 4_200_000), header: header, key: SymmetricKey.generate(), signer: k)
+        #expect(big.bytes.count > SyncLimits.maximumEnvelopeByteCount)
+        var p = Probe(spaces: [s1: FeedVector([k.publicKey: 1])])
+        _ = p.feed(.hello(Hello(role: .relay, receiveWindow: 1, spaces: [s1])))
+        let fetch = p.feed(.summary([SpaceVector(space: s1, vector: FeedVector())]))
+        #expect(fetch.contains { if case .fetch = $0 { true } else { false } })
+        let end = p.session.fetched(space: s1, envelopes: [big], complete: true)
+        guard case .localFault(let e)? = closeReason(end) else {
+            Issue.record("expected a local fault, got \(end)")
+            return
+        }
+        #expect(e.code == .internalError)
+    }
+
+    @Test func noSharedSpaceIsSettledAtOnceAndReceiveStartsImplicitly() throws {
+        var s = SyncSession(
+            configuration: SyncConfiguration(role: .relay, spaces: [space(1): FeedVector()]), peer: deterministicKeys(3).publicKey)
+        // Bytes before start(): the session sends its hello first.
+        let actions = s.receive(SyncMessage.hello(Hello(role: .member, receiveWindow: 4, spaces: [space(2)])).framed(), now: .seconds(1))
+        guard case .send(let h) = actions.first else { Issue.record("\(actions)"); return }
+        #expect(try SyncMessage.decode(Array(h.dropFirst(4))) == .hello(Hello(role: .relay, receiveWindow: 2, spaces: [space(1)])))
+        #expect(actions.count == 2)
+        guard case .synced = actions.last else { Issue.record("\(actions)"); return }
+        #expect(s.isSettled && s.sharedSpaces.isEmpty && s.peerHello?.role == .member)
+        // Orderly close sends bye.
+        let bye = s.close()
+        guard case .send(let b) = bye.first else { Issue.record("\(bye)"); return }
+        #expect(try SyncMessage.decode(Array(b.dropFirst(4))) == .bye)
+        #expect(s.closeReason == .closedLocally)
+    }
+
     @Test func garbageOnOneSessionLeavesTheOthersRunning() throws {
         let k = SymmetricKey.generate()
         let ns = [TestNode("A", index: 1), TestNode("B", index: 2), TestNode("C", index: 3)]
