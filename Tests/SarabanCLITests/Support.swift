@@ -44,8 +44,8 @@ func run(_ args: [String], shell: String? = nil, env extra: [String: String] = [
     }
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     let tmp = FileManager.default.temporaryDirectory.path + "/saraban-cli-out-\(UUID().uuidString)"
-    FileManager.default.createFile(atPath: tmp + ".out", contents: nil)
-    FileManager.default.createFile(atPath: tmp + ".err", contents: nil)
+    _ = FileManager.default.createFile(atPath: tmp + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: tmp + ".err", contents: nil)
     defer {
         try? FileManager.default.removeItem(atPath: tmp + ".out")
         try? FileManager.default.removeItem(atPath: tmp + ".err")

@@ -290,6 +290,33 @@ import Testing
         #expect(exists?.code == .invalidArgument)
     }
 
+    @Test func deletionAgainstConcurrentEditIsKeptAsAConflict() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = try node(dir)
+        defer { a.close() }
+        let b = try Node.initialize(dataDir: DataDirectory(path: dir.path + "/b"), office: "B", logger: quiet)
+        defer { b.close() }
+        let id = try a.createDocument(kind: "letter", fields: [("subject", "ร่าง")])
+        try a.exportDocument(id, to: dir.file("0.changes"))
+        _ = try b.merge(file: dir.file("0.changes"))
+        try a.deleteDocument(id)
+        try b.set(id, field: "subject", value: .string("แก้ไขระหว่างลบ"))
+        try a.exportDocument(id, to: dir.file("a.changes"))
+        try b.exportDocument(id, to: dir.file("b.changes"))
+        _ = try a.merge(file: dir.file("b.changes"))
+        _ = try b.merge(file: dir.file("a.changes"))
+        let da = try a.document(id)
+        #expect(da.view == (try b.document(id)).view)
+        #expect(da.isDeleted)
+        let deletion = da.conflicts.contains { if case .deletion = $0 { true } else { false } }
+        #expect(deletion)
+        #expect(da.display("subject") == "แก้ไขระหว่างลบ")
+        // Deleting again settles it.
+        try a.deleteDocument(id)
+        #expect(try a.document(id).conflicts.isEmpty)
+    }
+
     @Test func mergeRefusesADamagedFile() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

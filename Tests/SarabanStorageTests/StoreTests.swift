@@ -21,7 +21,7 @@ import Testing
     @Test func migratesAnEmptyDatabaseFile() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        FileManager.default.createFile(atPath: dir.file("s.db"), contents: Data())
+        _ = FileManager.default.createFile(atPath: dir.file("s.db"), contents: Data())
         let store = try Store.open(path: dir.file("s.db"), replica: replicaA)
         #expect(try store.schemaInfo().userVersion == Store.schemaVersion)
         try store.close()
@@ -35,7 +35,7 @@ import Testing
         let dir = TempDir()
         defer { dir.cleanup() }
         let text = Data(String(repeating: "not a database\n", count: 20).utf8)
-        FileManager.default.createFile(atPath: dir.file("s.db"), contents: text)
+        _ = FileManager.default.createFile(atPath: dir.file("s.db"), contents: text)
         let error = #expect(throws: StorageError.self) { try Store.open(path: dir.file("s.db"), replica: replicaA) }
         #expect(error?.code == .notSQLite)
         #expect(fileBytes(dir.file("s.db")) == text)
