@@ -1,0 +1,90 @@
+import NIOCore
+
+/// Cuts the TCP byte stream into Noise messages: `length (u16, big-endian) ‖ message`, as the
+/// Noise specification suggests (§3: "a 16-bit big-endian length field"). Sans-IO.
+struct NoiseMessageReader {
+    /// The Noise limit for any message.
+    static let maximumMessageLength = 65535
+
+    private var buffer = ByteBuffer()
+
+    /// Bytes received that are not yet a complete message.
+    var bufferedByteCount: Int { buffer.readableBytes }
+
+    /// The length of the partial message buffered, once its prefix has arrived.
+    var pendingMessageLength: Int? {
+        buffer.getInteger(at: buffer.readerIndex, as: UInt16.self).map(Int.init)
+    }
+
+    mutating func append(_ bytes: inout ByteBuffer) {
+        if buffer.readableBytes == 0 {
+            buffer.clear()
+        } else if buffer.readerIndex > 1 << 16 {
+            buffer.discardReadBytes()
+        }
+        buffer.writeBuffer(&bytes)
+    }
+
+    /// The next complete message, or `nil` when more bytes are needed.
+    mutating func next() -> [UInt8]? {
+        guard let n = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
+            buffer.readableBytes >= 2 + Int(n)
+        else { return nil }
+        buffer.moveReaderIndex(forwardBy: 2)
+        return buffer.readBytes(length: Int(n))
+    }
+
+    /// `message` with its 2-byte length prefix, appended to `out`.
+    static func write(_ message: [UInt8], into out: inout ByteBuffer) {
+        precondition(message.count <= maximumMessageLength)
+        out.writeInteger(UInt16(message.count))
+        out.writeBytes(message)
+    }
+}
+
+/// Follows the sync frame boundaries (`length (u32) ‖ payload`) in the decrypted stream without
+/// buffering it: counts complete frames (for the frame rate limit) and refuses an oversized or
+/// empty frame as soon as its length prefix arrives. Sans-IO.
+struct FrameScanner {
+    let maximumPayloadByteCount: Int
+    private var header: UInt32 = 0
+    private var headerBytes = 0
+    private var remaining = 0
+
+    init(maximumPayloadByteCount: Int) { self.maximumPayloadByteCount = maximumPayloadByteCount }
+
+    /// Whether a frame has started and not finished.
+    var isInsideFrame: Bool { headerBytes > 0 || remaining > 0 }
+
+    /// Scans `bytes`; returns how many frames they complete.
+    mutating func scan(_ bytes: [UInt8]) throws(TransportError) -> Int {
+        var frames = 0
+        var i = 0
+        while i < bytes.count {
+            if remaining > 0 {
+                let take = min(remaining, bytes.count - i)
+                remaining -= take
+                i += take
+                if remaining == 0 { frames += 1 }
+                continue
+            }
+            header = header << 8 | UInt32(bytes[i])
+            headerBytes += 1
+            i += 1
+            guard headerBytes == 4 else { continue }
+            let n = Int(header)
+            header = 0
+            headerBytes = 0
+            guard n > 0 else {
+                throw TransportError(.malformedFrame, "a zero-length sync frame: the stream is not sync traffic")
+            }
+            guard n <= maximumPayloadByteCount else {
+                throw TransportError(
+                    .frameTooLarge,
+                    "a sync frame announces \(n) bytes, more than the \(maximumPayloadByteCount)-byte limit")
+            }
+            remaining = n
+        }
+        return frames
+    }
+}

@@ -1,2 +1,0 @@
-// SarabanTransport: placeholder until its module lands.
-enum _SarabanTransportPlaceholder {}

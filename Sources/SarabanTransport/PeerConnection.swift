@@ -1,0 +1,352 @@
+import Logging
+import NIOCore
+import SarabanCrypto
+import SarabanSync
+
+/// Envelopes the node has just stored in a space: written locally, or received from a peer and
+/// accepted. Every ``PeerConnection`` pushes them to its peer at once.
+public struct StoredEnvelopes: Sendable {
+    public var space: SpaceID
+    public var envelopes: [Envelope]
+
+    public init(space: SpaceID, envelopes: [Envelope]) {
+        self.space = space
+        self.envelopes = envelopes
+    }
+}
+
+/// The node's side of sync: what a ``PeerConnection`` asks of the store.
+///
+/// Calls for one connection never overlap for `fetch`, nor for `deliver` (each runs its own
+/// queue, in the session's order); calls from different connections may run concurrently.
+public protocol SyncStoreDriver: Sendable {
+    /// The spaces to sync with `peer` and what this node holds of each (a member: the spaces it
+    /// belongs to that `peer` may carry; a relay: the spaces it is configured for).
+    func carriedSpaces(for peer: NodeID) async throws -> [SpaceID: FeedVector]
+
+    /// The envelopes of `space` after `after` (per author, those whose last sequence is above
+    /// the author's entry), each author's in chain order, at most `limit.envelopes` and about
+    /// `limit.bytes` (at least one if any exist); `complete` when nothing more was left.
+    func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (envelopes: [Envelope], complete: Bool)
+
+    /// Verifies (signature, hash chain), stores and, on a member, applies `envelopes` received
+    /// from `peer`, refusing those that fail; returns what the node holds of `space` afterwards.
+    /// The accepted envelopes must then be announced on every ``localChanges()`` stream (the
+    /// delivering connection's included: it skips what its peer already holds).
+    func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector
+
+    /// A new subscription to envelopes stored from now on (local writes and deliveries). Called
+    /// once per connection, before ``carriedSpaces(for:)``; the connection stops iterating when it ends.
+    func localChanges() -> AsyncStream<StoredEnvelopes>
+}
+
+/// What a ``PeerConnection`` reports while it runs (for `saraban peer list` and `saraban sync`).
+public enum PeerEvent: Sendable {
+    /// Hellos exchanged: the spaces both sides carry.
+    case opened(peer: NodeID, role: NodeRole, sharedSpaces: [SpaceID])
+    /// Where a space stands: lag each way is `status.changesPeerLacks` / `status.changesWeLack`.
+    case progress(peer: NodeID, status: SpaceSyncStatus)
+    /// Every shared space caught up both ways.
+    case synced(peer: NodeID, stats: SyncStats)
+    /// The session ended.
+    case closed(PeerReport)
+}
+
+/// How a session ended.
+public struct PeerReport: Sendable, CustomStringConvertible {
+    public var peer: NodeID
+    public var reason: CloseReason
+    public var stats: SyncStats
+    public var wire: WireStatistics
+    /// The last status of each shared space.
+    public var spaces: [SpaceSyncStatus]
+    /// The transport failure that ended the session, if one did.
+    public var transportError: TransportError?
+    /// The store failure that ended the session, if one did.
+    public var storeError: String?
+    /// Whether the session reached `.synced` at least once.
+    public var wasSynced: Bool
+
+    public var description: String {
+        var s = "\(peer): \(reason); sent \(stats.envelopesSent) envelopes, received \(stats.envelopesReceived)"
+        if let transportError { s += "; transport: \(transportError)" }
+        if let storeError { s += "; store: \(storeError)" }
+        return s
+    }
+}
+
+/// Runs one ``SyncSession`` over one ``SecureChannel``: the I/O around the sans-IO state machine.
+///
+/// Bytes read go to `session.receive`; the actions it returns are carried out in order (`.send`
+/// is encrypted and written, `.fetch`/`.deliver` go to the ``SyncStoreDriver``, `.close` closes
+/// the connection); the session is ticked every ``TransportConfiguration/tickInterval`` (keep-alives
+/// and its timeouts) and the channel's deadlines are enforced; envelopes the node stores are
+/// pushed to the peer at once.
+///
+/// ```swift
+/// let peers = PeerConnection(store: node, configuration: .init(role: .member)) { event in status.update(event) }
+/// try await listener.run { channel in _ = try await peers.run(over: &channel) }
+/// ```
+public struct PeerConnection: Sendable {
+    public struct Configuration: Sendable {
+        /// Member or relay, announced in hello.
+        public var role: NodeRole
+        /// Batching, window, ping and protocol timeouts of the session.
+        public var limits: SyncLimits
+        /// Say bye as soon as the session is synced (a one-shot `saraban sync`).
+        public var closeWhenSynced: Bool
+
+        public init(role: NodeRole, limits: SyncLimits = SyncLimits(), closeWhenSynced: Bool = false) {
+            self.role = role
+            self.limits = limits
+            self.closeWhenSynced = closeWhenSynced
+        }
+    }
+
+    public let store: any SyncStoreDriver
+    public let configuration: Configuration
+    let logger: Logger
+    let onEvent: @Sendable (PeerEvent) -> Void
+
+    public init(
+        store: any SyncStoreDriver, configuration: Configuration, logger: Logger = Logger(label: "saraban.sync"),
+        onEvent: @escaping @Sendable (PeerEvent) -> Void = { _ in }
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+        self.onEvent = onEvent
+    }
+
+    enum Event: Sendable {
+        case bytes([UInt8])
+        case inboundEnded(TransportError?)
+        case tick
+        case local(StoredEnvelopes)
+        case fetched(SpaceID, [Envelope], complete: Bool)
+        case stored(SpaceID, FeedVector)
+        case storeFailed(String)
+    }
+
+    struct FetchJob: Sendable {
+        var space: SpaceID
+        var after: FeedVector
+        var limit: FetchLimit
+    }
+
+    struct DeliverJob: Sendable {
+        var space: SpaceID
+        var envelopes: [Envelope]
+        var from: SigningPublicKey
+    }
+
+    /// Runs the session until it ends (bye, error, timeout, broken connection, cancellation).
+    ///
+    /// - Throws: only what ``SyncStoreDriver/carriedSpaces(for:)`` throws; every other ending
+    ///   is in the returned report.
+    public func run(over channel: inout SecureChannel) async throws -> PeerReport {
+        let peer = channel.peer
+        let updates = store.localChanges()
+        let spaces = try await store.carriedSpaces(for: peer)
+        let session = SyncSession(
+            configuration: SyncConfiguration(role: configuration.role, spaces: spaces, limits: configuration.limits),
+            peer: peer.publicKey)
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        let (fetchJobs, fetchSink) = AsyncStream.makeStream(of: FetchJob.self)
+        let (deliverJobs, deliverSink) = AsyncStream.makeStream(of: DeliverJob.self)
+        let writer = channel.writer
+        let store = self.store
+        let tickInterval = channel.configuration.tickInterval
+        let closer = ChannelCloser(channel: channel.channel, monitor: channel.monitor, configuration: channel.configuration)
+
+        return await withTaskGroup(of: PeerReport?.self) { group in
+            group.addTask {
+                await drive(session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, closer: closer)
+            }
+            group.addTask {
+                // Deadlines and keep-alives.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: tickInterval)
+                    if Task.isCancelled { break }
+                    if closer.enforceDeadlines() { break }
+                    sink.yield(.tick)
+                }
+                return nil
+            }
+            group.addTask {
+                for await update in updates { sink.yield(.local(update)) }
+                return nil
+            }
+            group.addTask {
+                for await job in fetchJobs {
+                    do {
+                        let (envelopes, complete) = try await store.fetch(space: job.space, after: job.after, limit: job.limit)
+                        sink.yield(.fetched(job.space, envelopes, complete: complete))
+                    } catch {
+                        sink.yield(.storeFailed("fetch in space \(job.space) failed: \(error)"))
+                    }
+                }
+                return nil
+            }
+            group.addTask {
+                for await job in deliverJobs {
+                    do {
+                        let vector = try await store.deliver(space: job.space, envelopes: job.envelopes, from: job.from)
+                        sink.yield(.stored(job.space, vector))
+                    } catch {
+                        sink.yield(.storeFailed("storing \(job.envelopes.count) envelopes in space \(job.space) failed: \(error)"))
+                    }
+                }
+                return nil
+            }
+
+            // The reader stays in this task (the inbound iterator must not move between tasks).
+            do throws(TransportError) {
+                while let chunk = try await channel.reader.next() { sink.yield(.bytes(chunk)) }
+                sink.yield(.inboundEnded(nil))
+            } catch {
+                sink.yield(.inboundEnded(error))
+            }
+            sink.finish()
+
+            var report: PeerReport?
+            while let result = await group.next() {
+                if let result {
+                    report = result
+                    group.cancelAll()
+                }
+            }
+            var final = report!
+            final.wire = closer.wireStatistics
+            onEvent(.closed(final))
+            return final
+        }
+    }
+
+    /// Owns the session: applies events in order and carries out the actions.
+    private func drive(
+        _ session: SyncSession, events: AsyncStream<Event>, writer: SecureWriter,
+        fetches: AsyncStream<FetchJob>.Continuation, deliveries: AsyncStream<DeliverJob>.Continuation,
+        closer: ChannelCloser
+    ) async -> PeerReport {
+        var session = session
+        var writer = writer
+        var transportError: TransportError?
+        var storeError: String?
+        var wasOpen = false
+        var wasSynced = false
+        let peer = session.peer.nodeID
+        let metadata: Logger.Metadata = ["peer": "\(peer)"]
+
+        /// Carries out `actions`; returns whether the session closed.
+        func perform(_ actions: [SyncAction]) async -> Bool {
+            var actions = actions
+            var index = 0
+            var out: [UInt8] = []
+            var closed = false
+            while index < actions.count {
+                let action = actions[index]
+                index += 1
+                switch action {
+                case .send(let bytes):
+                    out.append(contentsOf: bytes)
+                case .fetch(let space, let after, let limit):
+                    fetches.yield(FetchJob(space: space, after: after, limit: limit))
+                case .deliver(let space, let envelopes, let from):
+                    deliveries.yield(DeliverJob(space: space, envelopes: envelopes, from: from))
+                case .peerProgress(let space, _):
+                    if let status = session.status(of: space) { onEvent(.progress(peer: peer, status: status)) }
+                case .synced:
+                    wasSynced = true
+                    onEvent(.synced(peer: peer, stats: session.stats))
+                    if configuration.closeWhenSynced { actions += session.close() }
+                case .close:
+                    closed = true
+                }
+            }
+            if !wasOpen && session.isOpen {
+                wasOpen = true
+                onEvent(.opened(peer: peer, role: session.peerHello?.role ?? .member, sharedSpaces: session.sharedSpaces))
+            }
+            if !out.isEmpty && transportError == nil {
+                do throws(TransportError) {
+                    try await writer.write(out)
+                } catch {
+                    transportError = error
+                    if !closed {
+                        _ = session.connectionLost()
+                        closed = true
+                    }
+                }
+            }
+            return closed
+        }
+
+        for await event in events {
+            let now = SyncInstant(nanoseconds: NIODeadline.now().uptimeNanoseconds)
+            let actions: [SyncAction]
+            switch event {
+            case .bytes(let bytes): actions = session.receive(bytes, now: now)
+            case .tick: actions = session.tick(now: now)
+            case .local(let update): actions = session.localEnvelopes(space: update.space, update.envelopes)
+            case .fetched(let space, let envelopes, let complete):
+                actions = session.fetched(space: space, envelopes: envelopes, complete: complete)
+            case .stored(let space, let vector):
+                actions = session.stored(space: space, vector: vector)
+                if let status = session.status(of: space) { onEvent(.progress(peer: peer, status: status)) }
+            case .storeFailed(let message):
+                storeError = message
+                logger.error("store failure, closing the session: \(message)", metadata: metadata)
+                actions = session.close()
+            case .inboundEnded(let error):
+                transportError = transportError ?? error ?? closer.fault
+                actions = session.connectionLost()
+            }
+            if await perform(actions) { break }
+        }
+        if !session.isClosed {
+            // Cancelled (the node is shutting down): say bye, best effort.
+            _ = await perform(session.close())
+        }
+        closer.close()
+        fetches.finish()
+        deliveries.finish()
+        let reason = session.closeReason ?? .connectionLost
+        if let transportError {
+            logger.notice("session closed: \(reason); \(transportError)", metadata: metadata)
+        } else {
+            logger.debug("session closed: \(reason)", metadata: metadata)
+        }
+        return PeerReport(
+            peer: peer, reason: reason, stats: session.stats, wire: closer.wireStatistics,
+            spaces: session.sharedSpaces.compactMap { session.status(of: $0) }, transportError: transportError,
+            storeError: storeError, wasSynced: wasSynced)
+    }
+}
+
+/// The parts of a ``SecureChannel`` other tasks may use: close it, enforce its deadlines.
+struct ChannelCloser: Sendable {
+    let channel: any Channel
+    let monitor: ConnectionMonitor
+    let configuration: TransportConfiguration
+
+    func close() { channel.close(promise: nil) }
+
+    var fault: TransportError? { monitor.fault }
+
+    /// Closes the channel if it missed a deadline; returns whether it did.
+    func enforceDeadlines() -> Bool {
+        guard let e = monitor.missedDeadline(now: NIODeadline.now().uptimeNanoseconds, configuration) else { return false }
+        monitor.fail(e)
+        channel.close(promise: nil)
+        return true
+    }
+
+    var wireStatistics: WireStatistics {
+        monitor.state.withLockedValue {
+            WireStatistics(
+                bytesSent: $0.bytesSent, bytesReceived: $0.bytesReceived, messagesSent: $0.messagesSent,
+                messagesReceived: $0.messagesReceived)
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SarabanCrypto
+
+/// A node's endpoint for secure channels: listens for peers and dials them over TCP, runs the
+/// Noise XX handshake with the node's identity, and refuses node ids the trust policy rejects.
+///
+/// ```swift
+/// let transport = SecureTransport(identity: node.keys, trust: { members.contains($0) })
+/// let listener = try await transport.listen(host: "0.0.0.0", port: 7700)
+/// try await listener.run { channel in _ = try await peerConnection.run(over: &channel) }   // until cancelled
+///
+/// try await transport.connect(host: "10.0.0.2", port: 7700, expecting: peerID) { channel in
+///     try await peerConnection.run(over: &channel)
+/// }
+/// ```
+public final class SecureTransport: Sendable {
+    /// This node's identity.
+    public let identity: SigningKeyPair
+    public var nodeID: NodeID { identity.publicKey.nodeID }
+    public let configuration: TransportConfiguration
+    let trust: @Sendable (NodeID) -> Bool
+    let group: any EventLoopGroup
+    let logger: Logger
+    let limiters: RateLimiterRegistry
+
+    /// - Parameters:
+    ///   - trust: whether a peer that proved its node id may connect (both directions).
+    ///   - eventLoopGroup: NIO's event loops (the process-wide singleton by default).
+    public init(
+        identity: SigningKeyPair, configuration: TransportConfiguration = TransportConfiguration(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "saraban.transport"), trust: @escaping @Sendable (NodeID) -> Bool
+    ) {
+        self.identity = identity
+        self.configuration = configuration
+        self.trust = trust
+        self.group = eventLoopGroup
+        self.logger = logger
+        self.limiters = RateLimiterRegistry(limit: configuration.rateLimit)
+    }
+
+    /// How often reads from `peer` waited for its rate limit, and for how long in total.
+    public func throttling(of peer: NodeID) -> (count: Int, total: Duration) { limiters.throttling(of: peer) }
+
+    /// Binds a listening socket (port 0 picks a free port: read ``SecureListener/port``).
+    public func listen(host: String = "127.0.0.1", port: Int = 0) async throws -> SecureListener {
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try RawChannel(wrappingChannelSynchronously: channel)
+                }
+            }
+        guard let address = server.channel.localAddress else {
+            throw TransportError(.connectFailed, "the listening socket has no address")
+        }
+        logger.info("listening", metadata: ["address": "\(address)", "node": "\(nodeID)"])
+        return SecureListener(transport: self, server: server, localAddress: address)
+    }
+
+    /// Dials `host:port`, runs the handshake as initiator and calls `body` with the channel; the
+    /// connection is closed when `body` returns.
+    ///
+    /// - Parameter expecting: the node id that must answer (``TransportError/Code/unexpectedPeer`` otherwise).
+    /// - Throws: ``TransportError`` (`.connectFailed`, `.handshakeFailed`, `.handshakeTimeout`,
+    ///   `.peerUntrusted`, `.unexpectedPeer`) or what `body` throws.
+    public func connect<Result>(
+        host: String, port: Int, expecting: NodeID? = nil,
+        _ body: (inout SecureChannel) async throws -> Result
+    ) async throws -> Result {
+        let raw: RawChannel
+        do {
+            raw = try await ClientBootstrap(group: group)
+                .connectTimeout(.nanoseconds(Int64(clamping: configuration.connectTimeout.nanosecondCount)))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try RawChannel(wrappingChannelSynchronously: channel) }
+                }
+        } catch {
+            throw TransportError(.connectFailed, "cannot connect to \(host):\(port): \(error)")
+        }
+        return try await raw.executeThenClose { inbound, outbound in
+            var channel: SecureChannel
+            do throws(TransportError) {
+                channel = try await SecureChannel.establish(
+                    role: .initiator, identity: identity, trust: trust, expecting: expecting, raw: raw,
+                    iterator: inbound.makeAsyncIterator(), outbound: outbound, configuration: configuration,
+                    limiters: limiters)
+            } catch {
+                log(handshake: error, remote: "\(host):\(port)")
+                throw error
+            }
+            logger.debug("secure channel open", metadata: ["peer": "\(channel.peer)", "remote": "\(host):\(port)"])
+            return try await body(&channel)
+        }
+    }
+
+    func log(handshake error: TransportError, remote: String) {
+        var metadata: Logger.Metadata = ["remote": "\(remote)", "code": "\(error.code)"]
+        if let peer = error.peer { metadata["peer"] = "\(peer)" }
+        if error.code == .peerUntrusted || error.code == .unexpectedPeer {
+            logger.warning("refused node at handshake: \(error.message)", metadata: metadata)
+        } else {
+            logger.notice("handshake failed: \(error.message)", metadata: metadata)
+        }
+    }
+}
+
+/// What a listener has seen so far.
+public struct ListenerStatistics: Hashable, Sendable {
+    /// TCP connections accepted.
+    public var accepted = 0
+    /// Handshakes completed (peer trusted).
+    public var established = 0
+    /// Handshakes refused because the peer's node id is not trusted.
+    public var refusedUntrusted = 0
+    /// Handshakes that timed out.
+    public var handshakeTimeouts = 0
+    /// Other handshake failures (garbage, wrong protocol, broken connection).
+    public var handshakeFailures = 0
+    /// Established connections whose handler ended with an error.
+    public var failedSessions = 0
+    /// Connections being handled now.
+    public var active = 0
+}
+
+/// A bound listening socket of a ``SecureTransport``.
+public struct SecureListener: Sendable {
+    let transport: SecureTransport
+    let server: NIOAsyncChannel<RawChannel, Never>
+    /// The bound address.
+    public let localAddress: SocketAddress
+    private let stats = NIOLockedValueBox(ListenerStatistics())
+
+    init(transport: SecureTransport, server: NIOAsyncChannel<RawChannel, Never>, localAddress: SocketAddress) {
+        self.transport = transport
+        self.server = server
+        self.localAddress = localAddress
+    }
+
+    /// The bound port.
+    public var port: Int { localAddress.port ?? 0 }
+
+    public var statistics: ListenerStatistics { stats.withLockedValue { $0 } }
+
+    /// Accepts connections until the listening socket closes or the calling task is cancelled.
+    /// Each connection runs in its own child task (a discarding task group): its handshake, then
+    /// `handler`. A failing connection is logged and closed; it never stops the listener.
+    public func run(_ handler: @escaping @Sendable (inout SecureChannel) async throws -> Void) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound {
+                    group.addTask { await handle(connection, handler) }
+                }
+            }
+        }
+    }
+
+    /// Closes the listening socket: ``run(_:)`` then returns once its connections have ended.
+    public func close() { server.channel.close(promise: nil) }
+
+    private func handle(_ raw: RawChannel, _ handler: @Sendable (inout SecureChannel) async throws -> Void) async {
+        stats.withLockedValue {
+            $0.accepted += 1
+            $0.active += 1
+        }
+        defer { stats.withLockedValue { $0.active -= 1 } }
+        let remote = raw.channel.remoteAddress.map { "\($0)" } ?? "?"
+        let logger = transport.logger
+        do {
+            try await raw.executeThenClose { inbound, outbound in
+                var channel: SecureChannel
+                do throws(TransportError) {
+                    channel = try await SecureChannel.establish(
+                        role: .responder, identity: transport.identity, trust: transport.trust, expecting: nil, raw: raw,
+                        iterator: inbound.makeAsyncIterator(), outbound: outbound,
+                        configuration: transport.configuration, limiters: transport.limiters)
+                } catch {
+                    stats.withLockedValue {
+                        switch error.code {
+                        case .peerUntrusted, .unexpectedPeer: $0.refusedUntrusted += 1
+                        case .handshakeTimeout: $0.handshakeTimeouts += 1
+                        default: $0.handshakeFailures += 1
+                        }
+                    }
+                    transport.log(handshake: error, remote: remote)
+                    return
+                }
+                stats.withLockedValue { $0.established += 1 }
+                logger.debug("secure channel open", metadata: ["peer": "\(channel.peer)", "remote": "\(remote)"])
+                do {
+                    try await handler(&channel)
+                } catch {
+                    stats.withLockedValue { $0.failedSessions += 1 }
+                    logger.notice("connection ended with an error: \(error)", metadata: ["peer": "\(channel.peer)", "remote": "\(remote)"])
+                }
+            }
+        } catch {
+            logger.debug("connection closed with an error: \(error)", metadata: ["remote": "\(remote)"])
+        }
+    }
+}
