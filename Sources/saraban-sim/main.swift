@@ -1,1 +1,89 @@
-print("saraban-sim: under construction")
+// saraban-sim: runs the deterministic simulator over a range of seeds.
+//
+//   saraban-sim --seeds N [--start S] [--nodes K] [--steps M] [--verbose] [--plant BUG]
+//
+// Ends with the line `N passed, F failed`; each failure prints the command that replays it.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SarabanSim
+
+// Swift seeds its hash function per process; dictionary order must not differ between a run and
+// its replay, so re-run this process once with deterministic hashing.
+if getenv("SWIFT_DETERMINISTIC_HASHING") == nil {
+    setenv("SWIFT_DETERMINISTIC_HASHING", "1", 1)
+    let args = CommandLine.arguments
+    var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
+    cargs.append(nil)
+    execv("/proc/self/exe", &cargs)
+    // If exec fails (no /proc), carry on: only cross-process dictionary order is affected.
+}
+
+func usage() -> Never {
+    print("""
+        usage: saraban-sim --seeds N [--start S] [--nodes K] [--steps M] [--verbose] [--plant \(PlantedBug.allCases.map(\.rawValue).joined(separator: "|"))]
+          --seeds N    how many seeds to run (default 100)
+          --start S    first seed (default 1)
+          --nodes K    member offices per run, 3 to 10 (default: drawn from the seed, 3 or 4); a relay comes on top
+          --steps M    steps of the faulty phase (default: drawn from the seed, 150 to 249)
+          --verbose    one line per seed with its statistics
+          --plant BUG  plant a known bug (the checker must catch it)
+        """)
+    exit(2)
+}
+
+var seeds = 100
+var start: UInt64 = 1
+var members: Int?
+var steps: Int?
+var verbose = false
+var plant: PlantedBug?
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    func value() -> String {
+        guard let v = args.popFirst() else { usage() }
+        return v
+    }
+    switch a {
+    case "--seeds": guard let v = Int(value()), v >= 0 else { usage() }; seeds = v
+    case "--start": guard let v = UInt64(value()) else { usage() }; start = v
+    case "--nodes": guard let v = Int(value()), (1...10).contains(v) else { usage() }; members = v
+    case "--steps": guard let v = Int(value()), v >= 0 else { usage() }; steps = v
+    case "--verbose", "-v": verbose = true
+    case "--plant": guard let v = PlantedBug(rawValue: value()) else { usage() }; plant = v
+    case "--help", "-h": usage()
+    default: print("unknown argument \(a)"); usage()
+    }
+}
+
+var ts = timespec()
+clock_gettime(CLOCK_MONOTONIC, &ts)
+let t0 = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+var passed = 0
+var failed = 0
+SeedRunner(start: start, count: seeds, members: members, steps: steps, plantedBug: plant).run { r in
+    if r.passed {
+        passed += 1
+    } else {
+        failed += 1
+        print("FAIL seed \(r.seed): \(r.failures.first ?? "")")
+        for f in r.failures.dropFirst().prefix(4) { print("     \(f)") }
+        print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")")
+    }
+    if verbose {
+        let s = r.stats
+        print(
+            "seed \(r.seed): \(r.passed ? "ok" : "FAILED") members \(r.members) steps \(s.steps)+\(s.healSteps) virtual \(s.virtualMilliseconds / 1000)s "
+                + "writes \(s.writes) acked \(s.changesAcknowledged) conns \(s.connections) frames \(s.framesSent)/\(s.framesDelivered) "
+                + "drop \(s.framesDropped) dup \(s.framesDuplicated) corrupt \(s.framesCorrupted) reorder \(s.framesReordered) "
+                + "crashes \(s.crashes) partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) violations \(s.violations) refusals \(s.refusals) digest \(String(r.traceDigest, radix: 16))"
+        )
+    }
+}
+clock_gettime(CLOCK_MONOTONIC, &ts)
+let elapsed = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 - t0
+print("seeds \(start)…\(start &+ UInt64(max(seeds, 1) - 1)) in \(Int(elapsed * 1000)) ms")
+print("\(passed) passed, \(failed) failed")
+exit(failed == 0 ? 0 : 1)

@@ -1,2 +1,0 @@
-// SarabanSim: placeholder until the simulator lands (reliability engineer).
-enum _SarabanSimPlaceholder {}

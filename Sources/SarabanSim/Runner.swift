@@ -1,0 +1,28 @@
+/// Runs a range of seeds and reports, for `saraban-sim` and the test suite.
+public struct SeedRunner {
+    public var start: UInt64
+    public var count: Int
+    public var members: Int?
+    public var steps: Int?
+    public var plantedBug: PlantedBug?
+
+    public init(start: UInt64, count: Int, members: Int? = nil, steps: Int? = nil, plantedBug: PlantedBug? = nil) {
+        self.start = start
+        self.count = count
+        self.members = members
+        self.steps = steps
+        self.plantedBug = plantedBug
+    }
+
+    /// Runs every seed; `report` sees each result as it finishes. Returns the failed results.
+    @discardableResult
+    public func run(_ report: (SimResult) -> Void = { _ in }) -> [SimResult] {
+        var failed: [SimResult] = []
+        for i in 0..<count {
+            let r = Simulation.run(seed: start &+ UInt64(i), members: members, steps: steps, plantedBug: plantedBug)
+            if !r.passed { failed.append(r) }
+            report(r)
+        }
+        return failed
+    }
+}

@@ -1,0 +1,147 @@
+import SarabanCore
+import SarabanSync
+
+/// A bug planted on purpose, to show the invariant checker catches it (mutation check).
+public enum PlantedBug: String, Sendable, CaseIterable {
+    /// Every 7th envelope delivered to a node is dropped silently while the node claims to hold it.
+    case dropEvery7thDelivery
+    /// Local writes are acknowledged to the client before they are committed, so a crash loses them.
+    case ackBeforeCommit
+}
+
+/// How often each fault happens (per step, in percent of the step's choice) and how bad it is.
+public struct FaultModel: Sendable, Hashable {
+    /// Crash a node (memory lost, committed state kept).
+    public var crash = 2
+    /// Restart a crashed node.
+    public var restart = 4
+    /// Split the nodes into two sides, or heal a split.
+    public var partition = 2
+    /// Swizzle-clogging: clog one more link, or unclog one at random.
+    public var clog = 3
+    /// Reset a connection (both sides see it lost) or close it politely.
+    public var reset = 1
+    /// Raw frame faults (the threat model without Noise, or a broken middlebox): percent of frames
+    /// dropped, duplicated, corrupted by bit flips, and reordered. 0 means the stream is reliable and
+    /// ordered while the connection lives, as TCP under Noise makes it.
+    public var drop = 0
+    public var duplicate = 0
+    public var corrupt = 0
+    public var reorder = 0
+    /// Latency per frame in milliseconds: a base per link plus jitter; `slow` percent of frames take seconds.
+    public var maxLatency: UInt64 = 80
+    public var slow = 2
+    /// Percent of received batches committed before they are acknowledged (the rest stay in memory
+    /// until the node's next commit, so a crash loses them: the peer must resend in a later session).
+    public var commitBeforeAck = 80
+
+    public init() {}
+
+    public var hasRawFaults: Bool { drop + duplicate + corrupt + reorder > 0 }
+
+    /// No faults at all except latency.
+    public static var none: FaultModel {
+        var f = FaultModel()
+        f.crash = 0; f.restart = 0; f.partition = 0; f.clog = 0; f.reset = 0
+        return f
+    }
+}
+
+/// Everything one simulated run depends on: the seed names it.
+public struct SimConfig: Sendable {
+    public var seed: UInt64
+    /// Member offices (3–10); a relay comes on top.
+    public var members: Int
+    /// Steps of the faulty phase.
+    public var steps: Int
+    /// Spaces (1–3); every member joins at least one, the relay carries all.
+    public var spaces: Int
+    /// Percent chance that each pair of members has a direct link (the relay links to everyone).
+    public var directLinkPercent: Int
+    public var faults: FaultModel
+    public var limits: SyncLimits
+    public var plantedBug: PlantedBug?
+    /// Give up on quiescence after this many heal steps (a liveness failure).
+    public var maxHealSteps: Int
+    /// … or after this much virtual time.
+    public var maxHealMilliseconds: UInt64 = 600_000
+
+    public init(
+        seed: UInt64, members: Int = 3, steps: Int = 200, spaces: Int = 1, directLinkPercent: Int = 50,
+        faults: FaultModel = FaultModel(), limits: SyncLimits = SyncLimits(), plantedBug: PlantedBug? = nil,
+        maxHealSteps: Int = 200_000
+    ) {
+        self.seed = seed
+        self.members = min(max(members, 1), 10)
+        self.steps = steps
+        self.spaces = min(max(spaces, 1), 3)
+        self.directLinkPercent = directLinkPercent
+        self.faults = faults
+        self.limits = limits
+        self.plantedBug = plantedBug
+        self.maxHealSteps = maxHealSteps
+    }
+
+    /// The configuration a seed stands for: the seed also draws the fault mix, batch sizes and
+    /// topology, so a range of seeds covers many shapes. `members` and `steps` override the draw.
+    public static func derived(seed: UInt64, members: Int? = nil, steps: Int? = nil) -> SimConfig {
+        var r = SplitMix64(seed: seed ^ 0xC0DE_5EED_0000_0000)
+        func below(_ n: UInt64) -> Int { Int(r.next() % n) }
+        var f = FaultModel()
+        f.crash = below(4)
+        f.restart = 2 + below(5)
+        f.partition = below(4)
+        f.clog = below(5)
+        f.reset = below(3)
+        f.commitBeforeAck = [100, 80, 50][below(3)]
+        f.maxLatency = [20, 80, 400][below(3)]
+        f.slow = below(4)
+        // A third of the seeds also break the stream itself.
+        if below(3) == 0 {
+            f.drop = below(3)
+            f.duplicate = below(3)
+            f.corrupt = below(3)
+            f.reorder = below(3)
+        }
+        let limits = SyncLimits(
+            batchEnvelopes: 1 + below(6), batchBytes: below(3) == 0 ? 1500 : 1 << 20, window: 1 + below(3),
+            pingInterval: .seconds(5), timeout: .seconds(15))
+        return SimConfig(
+            seed: seed, members: members ?? 3 + below(2), steps: steps ?? 150 + below(100), spaces: 1 + below(2),
+            directLinkPercent: [0, 50, 100][below(3)], faults: f, limits: limits)
+    }
+}
+
+/// The outcome of one run.
+public struct SimResult: Sendable {
+    public var seed: UInt64
+    public var members: Int
+    public var failures: [String]
+    /// A digest of the event sequence: equal for two runs of one seed (determinism check).
+    public var traceDigest: UInt64
+    public var stats: SimStats
+
+    public var passed: Bool { failures.isEmpty }
+}
+
+public struct SimStats: Sendable, Hashable {
+    public var steps = 0
+    public var healSteps = 0
+    public var virtualMilliseconds: UInt64 = 0
+    public var framesSent = 0
+    public var framesDelivered = 0
+    public var framesDropped = 0
+    public var framesDuplicated = 0
+    public var framesCorrupted = 0
+    public var framesReordered = 0
+    public var connections = 0
+    public var crashes = 0
+    public var partitions = 0
+    public var clogs = 0
+    public var writes = 0
+    public var changesAcknowledged = 0
+    public var envelopesAccepted = 0
+    public var refusals = 0
+    public var violations = 0
+    public var timeouts = 0
+}
