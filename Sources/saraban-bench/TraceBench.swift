@@ -26,11 +26,13 @@ func traceBench(_ args: [String]) throws -> Int32 {
 
     // 1. Replay: every patch as a local delete and/or insert.
     var replay: [Double] = []
+    var replayCPU: [Double] = []
     var final = TextCRDT()
     for _ in 0..<opts.runs {
         var t = TextCRDT()
         var counter: UInt64 = 0
         let t0 = now()
+        let c0 = cpuTime()
         for e in trace.edits {
             if e.del > 0 { _ = t.delete(at: e.pos, count: e.del) }
             if e.n > 0 {
@@ -39,11 +41,13 @@ func traceBench(_ args: [String]) throws -> Int32 {
             }
         }
         replay.append((now() - t0) * 1e3)
+        replayCPU.append((cpuTime() - c0) * 1e3)
         final = t
     }
     let replayOK = final.string == trace.endContent
     ok = ok && replayOK
     report.add("replay (local edits)", replay, unit: "ms", note: replayOK ? "text ok" : "TEXT MISMATCH")
+    report.add("replay (local edits), CPU time", replayCPU, unit: "ms", note: "wall time above is inflated when the machine is shared")
     report.facts["runs held after replay"] = String(final.runCount)
 
     // 2. Snapshot size and load.
@@ -51,17 +55,21 @@ func traceBench(_ args: [String]) throws -> Int32 {
     final.encode(into: &w)
     let snapshot = w.bytes
     var load: [Double] = []
+    var loadCPU: [Double] = []
     var loaded = TextCRDT()
     for _ in 0..<opts.runs {
         let t0 = now()
+        let c0 = cpuTime()
         var r = BinaryReader(snapshot)
         loaded = try TextCRDT.decode(from: &r)
         load.append((now() - t0) * 1e3)
+        loadCPU.append((cpuTime() - c0) * 1e3)
     }
     let loadOK = loaded.string == trace.endContent && loaded == final
     ok = ok && loadOK
     report.add("snapshot size", [Double(snapshot.count)], unit: "bytes")
     report.add("snapshot load", load, unit: "ms", note: loadOK ? "text ok" : "TEXT MISMATCH")
+    report.add("snapshot load, CPU time", loadCPU, unit: "ms")
 
     // 3. Merge the full history into a fresh replica: record the ops (coalescing typing), apply all.
     var ops: [TraceOp] = []
@@ -86,10 +94,12 @@ func traceBench(_ args: [String]) throws -> Int32 {
     }
     report.facts["ops encoded (bytes)"] = String(opBytes.bytes.count)
     var merge: [Double] = []
+    var mergeCPU: [Double] = []
     var merged = TextCRDT()
     for _ in 0..<opts.runs {
         var t = TextCRDT()
         let t0 = now()
+        let c0 = cpuTime()
         for op in ops {
             switch op {
             case .ins(let i): t.apply(i)
@@ -97,15 +107,19 @@ func traceBench(_ args: [String]) throws -> Int32 {
             }
         }
         merge.append((now() - t0) * 1e3)
+        mergeCPU.append((cpuTime() - c0) * 1e3)
         merged = t
     }
     let mergeOK = merged.string == trace.endContent && merged == final
     ok = ok && mergeOK
     report.add("merge full history into fresh replica", merge, unit: "ms", note: mergeOK ? "text ok" : "TEXT MISMATCH")
+    report.add("merge full history, CPU time", mergeCPU, unit: "ms")
 
     // 4. Peers (Loro through Python), same file, same run.
     if peers { runPeers(path: path, report: &report) }
 
+    report.facts["load average"] = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
+        .split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     report.print(json: opts.json)
     return ok ? 0 : 1
 }

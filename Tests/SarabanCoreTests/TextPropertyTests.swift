@@ -51,7 +51,18 @@ struct TextPropertyTests {
     /// random orders with duplicates. Then everyone gets everything: all converge to the same
     /// string and the same canonical snapshot, equal to applying the log in any causal order.
     @Test func randomReplicasConverge() throws {
-        for seed in TextSeeds.list {
+        for seed in TextSeeds.list { try scenario(seed: seed, steps: 20...60) }
+    }
+
+    /// Fewer seeds, long histories: thousands of runs, so leaves and inner nodes split while
+    /// concurrent ops integrate and the id index follows moved runs.
+    @Test func longHistoriesConverge() throws {
+        let seeds: [UInt64] = ProcessInfo.processInfo.environment["SARABAN_SEED"].flatMap { UInt64($0) }.map { [$0] } ?? [1001, 1002, 1003]
+        for seed in seeds { try scenario(seed: seed, steps: 2500...3000) }
+    }
+
+    func scenario(seed: UInt64, steps stepRange: ClosedRange<Int>) throws {
+        do {
             var rng = SplitMix64(seed: seed)
             let n = Int.random(in: 3...5, using: &rng)
             let ids = (0..<n).map { _ in ReplicaID.random(using: &rng) }
@@ -59,7 +70,7 @@ struct TextPropertyTests {
             var clock = [UInt64](repeating: 0, count: n)
             var inbox = [[TextOp]](repeating: [], count: n)
             var log: [TextOp] = []
-            let steps = Int.random(in: 20...60, using: &rng)
+            let steps = Int.random(in: stepRange, using: &rng)
             for _ in 0..<steps {
                 let i = Int.random(in: 0..<n, using: &rng)
                 let roll = Int.random(in: 0..<10, using: &rng)
