@@ -194,6 +194,24 @@ struct TextCRDTTests {
         #expect(fresh.contains(OpID(counter: 70, replica: rc)))
     }
 
+    @Test func snapshotRejectsInvalidUTF8() throws {
+        var t = TextCRDT()
+        _ = t.insert(at: 0, "aé", id: OpID(counter: 1, replica: ra))
+        let good = snapshot(t)
+        #expect(Array(good.suffix(3)) == [0x61, 0xC3, 0xA9])
+        for bad in [[0x61, 0xC0, 0xA9], [0x61, 0xC3, 0x29], [0x61, 0xFF, 0xA9], [0x61, 0xED, 0xA0], [0x61, 0xA9, 0xA9]] as [[UInt8]] {
+            var b = good
+            b.replaceSubrange(b.count - 3..<b.count, with: bad)
+            var r = BinaryReader(b)
+            #expect(throws: DecodingError.self) { _ = try TextCRDT.decode(from: &r) }
+        }
+        // A surrogate encoded in three bytes (ED A0 80) is not a scalar.
+        var b = good
+        b.replaceSubrange(b.count - 4..<b.count, with: [4, 0x61, 0xED, 0xA0, 0x80])
+        var r = BinaryReader(b)
+        #expect(throws: DecodingError.self) { _ = try TextCRDT.decode(from: &r) }
+    }
+
     @Test func opEncodingRoundTrip() throws {
         let ops = [
             TextInsert(id: OpID(counter: 5, replica: ra), originLeft: nil, originRight: nil, content: "ด่วน"),

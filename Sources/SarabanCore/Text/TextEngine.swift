@@ -41,16 +41,16 @@ struct TextEngine {
     static let leafCap = 32
     static let fan = 16
 
-    var runs = TextBuffer<TextRun>(capacity: 4 * 32)
+    var runs = TextBuffer<TextRun>(capacity: 32)
     var leafLen = TextBuffer<Int32>(capacity: 4)
     var leafVis = TextBuffer<Int>(capacity: 4)
     var leafTot = TextBuffer<Int>(capacity: 4)
     var leafParent = TextBuffer<Int32>(capacity: 4)
     var leafNext = TextBuffer<Int32>(capacity: 4)
     var leafSlot = TextBuffer<Int32>(capacity: 4)     // index of the leaf among its parent's children
-    var nodeChild = TextBuffer<Int32>(capacity: 4 * 16)
-    var nodeVis = TextBuffer<Int>(capacity: 4 * 16)
-    var nodeTot = TextBuffer<Int>(capacity: 4 * 16)
+    var nodeChild = TextBuffer<Int32>(capacity: 16)
+    var nodeVis = TextBuffer<Int>(capacity: 16)
+    var nodeTot = TextBuffer<Int>(capacity: 16)
     var nodeLen = TextBuffer<Int32>(capacity: 4)
     var nodeParent = TextBuffer<Int32>(capacity: 4)
     var nodeHeight = TextBuffer<Int32>(capacity: 4)
@@ -58,7 +58,7 @@ struct TextEngine {
     var root: Int32 = 0
     var vis = 0
     var tot = 0
-    var arena = TextBuffer<UInt32>(capacity: 64)
+    var arena = TextBuffer<UInt32>(capacity: 16)
     var curLeaf: Int32 = -1
     var curStart = 0
     var curSlot = 0          // a run of curLeaf whose start is known: curSlotStart visible chars into the leaf

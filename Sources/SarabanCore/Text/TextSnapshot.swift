@@ -245,21 +245,10 @@ extension TextEngine {
         e.authors = authors
         e.authorIndex = authorIndex
         // content → arena
-        e.arena.reserve(visTotal)
-        var ok = true
-        bytes.withUnsafeBufferPointer { u in
-            // Validate and decode UTF-8 in one pass.
-            var it = u.makeIterator()
-            var dec = UTF8()
-            loop: while true {
-                switch dec.decode(&it) {
-                case .scalarValue(let s): e.arena.append(s.value)
-                case .emptyInput: break loop
-                case .error: ok = false; break loop
-                }
-            }
-        }
-        guard ok else { throw DecodingError(.invalidUTF8, at: cat) }
+        e.arena.reserve(bytes.count)
+        let decoded = bytes.withUnsafeBufferPointer { u in Self.decodeUTF8(u, into: e.arena.base) }
+        guard decoded >= 0 else { throw DecodingError(.invalidUTF8, at: cat) }
+        e.arena.count = decoded
         guard e.arena.count == visTotal else {
             throw DecodingError(.invalidValue, at: cat, "content has \(e.arena.count) scalars, runs need \(visTotal)")
         }
@@ -280,6 +269,49 @@ extension TextEngine {
             }
         }
         return e
+    }
+
+    /// Validates and decodes UTF-8 into `out` (room for u.count scalars); returns the scalar
+    /// count, or -1 if the bytes are not valid UTF-8 (overlong forms and surrogates rejected).
+    static func decodeUTF8(_ u: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<UInt32>) -> Int {
+        let n = u.count
+        var i = 0
+        var k = 0
+        while i < n {
+            let b0 = UInt32(u[i])
+            if b0 < 0x80 {
+                out[k] = b0
+                i &+= 1
+            } else if b0 < 0xC2 {
+                return -1
+            } else if b0 < 0xE0 {
+                guard i + 1 < n else { return -1 }
+                let c1 = UInt32(u[i + 1])
+                guard c1 & 0xC0 == 0x80 else { return -1 }
+                out[k] = (b0 & 0x1F) << 6 | (c1 & 0x3F)
+                i &+= 2
+            } else if b0 < 0xF0 {
+                guard i + 2 < n else { return -1 }
+                let c1 = UInt32(u[i + 1]), c2 = UInt32(u[i + 2])
+                guard c1 & 0xC0 == 0x80, c2 & 0xC0 == 0x80 else { return -1 }
+                let v = (b0 & 0x0F) << 12 | (c1 & 0x3F) << 6 | (c2 & 0x3F)
+                guard v >= 0x800, v < 0xD800 || v > 0xDFFF else { return -1 }
+                out[k] = v
+                i &+= 3
+            } else if b0 < 0xF5 {
+                guard i + 3 < n else { return -1 }
+                let c1 = UInt32(u[i + 1]), c2 = UInt32(u[i + 2]), c3 = UInt32(u[i + 3])
+                guard c1 & 0xC0 == 0x80, c2 & 0xC0 == 0x80, c3 & 0xC0 == 0x80 else { return -1 }
+                let v = (b0 & 0x07) << 18 | (c1 & 0x3F) << 12 | (c2 & 0x3F) << 6 | (c3 & 0x3F)
+                guard v >= 0x10000, v <= 0x10FFFF else { return -1 }
+                out[k] = v
+                i &+= 4
+            } else {
+                return -1
+            }
+            k &+= 1
+        }
+        return k
     }
 
     /// Replaces the (fresh, empty) tree with `all`, leaves and nodes filled to 3/4.
