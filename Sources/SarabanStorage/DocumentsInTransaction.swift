@@ -12,6 +12,9 @@ public struct DocumentsInTransaction: DocumentStore {
     /// Loaded documents; `.some(nil)` records that the document is absent.
     private var cache: [DocID: Document?] = [:]
     private var dirty: [DocID: Int64] = [:]
+    /// The document used last, kept outside the dictionary: consecutive edits of one document
+    /// (the common case) neither hash nor copy it.
+    private var current: (id: DocID, doc: Document?)?
 
     init(db: Database, path: String) {
         self.db = db
@@ -19,17 +22,24 @@ public struct DocumentsInTransaction: DocumentStore {
     }
 
     public mutating func withDocument<T>(_ id: DocID, _ body: (inout Document?) throws -> T) throws -> T {
-        var doc: Document?
-        if let cached = cache.removeValue(forKey: id) {
-            doc = cached
-        } else {
-            doc = try Store.loadDocument(db, id, path: path)
+        if current?.id != id {
+            if let previous = current { cache[previous.id] = previous.doc }
+            current = nil
+            let doc: Document?
+            if let cached = cache.removeValue(forKey: id) {
+                doc = cached
+            } else {
+                doc = try Store.loadDocument(db, id, path: path)
+            }
+            current = (id, doc)
         }
-        // The entry is out of the cache while `body` runs, so `doc` is uniquely referenced and
-        // edited in place; whatever `body` leaves (even when it throws) goes back.
-        defer { cache[id] = doc }
+        // Move the document out so `body` edits a uniquely referenced value in place; whatever
+        // `body` leaves (even when it throws) goes back.
+        var doc = current!.doc
+        current!.doc = nil
+        defer { current!.doc = doc }
         let result = try body(&doc)
-        dirty[id] = currentTime
+        if dirty[id] != currentTime { dirty[id] = currentTime }
         return result
     }
 
@@ -38,6 +48,10 @@ public struct DocumentsInTransaction: DocumentStore {
 
     /// Writes every touched document's snapshot back.
     mutating func flush() throws {
+        if let previous = current {
+            cache[previous.id] = previous.doc
+            current = nil
+        }
         guard !dirty.isEmpty else { return }
         let statement = try db.cachedStatement(
             sql: """

@@ -16,7 +16,8 @@ public struct LocalWriter {
     public let author: ReplicaID
     /// The changes made so far in this write, in order.
     public private(set) var changes: [Change] = []
-    let insert: Statement
+    let insert: ChangeLogInsert
+    let authorBytes: [UInt8]
 
     /// Makes one change. `body` runs the core transaction's edits against ``documents``; a
     /// body that edits nothing produces no change (and consumes no sequence number).
@@ -30,9 +31,8 @@ public struct LocalWriter {
         documents.currentTime = time
         let value = try body(&tx, &documents)
         guard let change = tx.finish() else { return (value, nil) }
-        try insert.execute(arguments: [
-            Data(author.bytes), Int64(change.seq), Int64(change.startOp), change.time, Data(change.encoded()),
-        ])
+        try insert.insert(
+            author: authorBytes, seq: change.seq, startOp: change.startOp, time: change.time, bytes: change.encoded())
         clock[author] = change.seq
         maxOp = max(maxOp, change.maxOp)
         changes.append(change)
@@ -93,7 +93,7 @@ extension Store {
                     maxOp = max(maxOp, 0)
                     var writer = LocalWriter(
                         documents: DocumentsInTransaction(db: db, path: path), clock: clock, maxOp: maxOp,
-                        author: replica, insert: try Self.insertChangeStatement(db))
+                        author: replica, insert: try ChangeLogInsert(db), authorBytes: replica.bytes)
                     let value = try body(&writer)
                     if !writer.changes.isEmpty {
                         try writer.documents.flush()
@@ -169,7 +169,7 @@ extension Store {
         }
 
         var documents = DocumentsInTransaction(db: db, path: path)
-        let insert = try Self.insertChangeStatement(db)
+        let insert = try ChangeLogInsert(db)
         var touched = Set<DocID>()
         var appliedIDs = Set<ChangeID>()
         var progress = true
@@ -180,9 +180,7 @@ extension Store {
                 while let c = pending[author]?[clock[author] + 1], clock.dominates(c.deps) {
                     documents.currentTime = c.time
                     try c.apply(to: &documents)
-                    try insert.execute(arguments: [
-                        Data(author.bytes), Int64(c.seq), Int64(c.startOp), c.time, Data(c.encoded()),
-                    ])
+                    try insert.insert(c)
                     clock[author] = c.seq
                     maxOp = max(maxOp, c.maxOp)
                     pending[author]![c.seq] = nil
@@ -315,6 +313,23 @@ extension Store {
         }
     }
 
+    /// Like ``changes(notIn:)`` but returns the stored encodings without decoding them (for
+    /// sending: the bytes are exactly what ``Change/encoded()`` produced at the author).
+    public func encodedChanges(notIn vector: VersionVector = VersionVector()) throws(StorageError)
+        -> [(id: ChangeID, bytes: [UInt8])]
+    {
+        try read { db in
+            var out: [(id: ChangeID, bytes: [UInt8])] = []
+            for row in try Row.fetchAll(db, sql: "SELECT author, seq, bytes FROM changes ORDER BY author, seq") {
+                let author = ReplicaID(bytes: [UInt8](row[0] as Data))
+                let seq = UInt64(row[1] as Int64)
+                if vector[author] >= seq { continue }
+                out.append((ChangeID(author: author, seq: seq), [UInt8](row[2] as Data)))
+            }
+            return out
+        }
+    }
+
     /// The changes that touch document `id` together with their whole causal past, so a
     /// replica that has none of them can apply them all. Ordered by author and sequence.
     public func changesForExport(_ id: DocID) throws(StorageError) -> [Change] {
@@ -349,11 +364,6 @@ extension Store {
                 .corrupt, "a logged change in \(path) is damaged (\(error)); restore the database from a backup",
                 path: path)
         }
-    }
-
-    static func insertChangeStatement(_ db: Database) throws -> Statement {
-        try db.cachedStatement(
-            sql: "INSERT OR IGNORE INTO changes(author, seq, start_op, time, bytes) VALUES (?, ?, ?, ?, ?)")
     }
 
     static func loadClock(_ db: Database) throws -> VersionVector {

@@ -200,6 +200,21 @@ import Testing
         try b.close()
     }
 
+    @Test func changesNotInAVectorAreWhatAPeerMisses() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (_, changes) = try makeChanges(dir)
+        let a = try Store.open(path: dir.file("a.db"), replica: replicaA)
+        defer { try? a.close() }
+        #expect(try a.changes().map(\.seq) == [1, 2, 3])
+        let missing = try a.changes(notIn: VersionVector([replicaA: 1]))
+        #expect(missing == Array(changes[1...]))
+        let encoded = try a.encodedChanges(notIn: VersionVector([replicaA: 2]))
+        #expect(encoded.map(\.id) == [changes[2].id])
+        #expect(encoded.first?.bytes == changes[2].encoded())
+        #expect(try a.change(changes[0].id) == changes[0])
+    }
+
     @Test func outOfOrderChangesWaitThenApply() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
