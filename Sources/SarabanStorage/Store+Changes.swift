@@ -154,9 +154,14 @@ extension Store {
         // The pending buffer, per author by sequence number.
         var pending: [ReplicaID: [UInt64: Change]] = [:]
         var storedPending = Set<ChangeID>()
-        for row in try Row.fetchAll(db, sql: "SELECT bytes FROM pending") {
-            let bytes: Data = row[0]
-            guard let c = try? Change.decode([UInt8](bytes)) else { continue }  // unreadable: dropped below
+        for row in try Row.fetchAll(db, sql: "SELECT author, seq, bytes FROM pending") {
+            let bytes: Data = row[2]
+            guard let c = try? Change.decode([UInt8](bytes)) else {
+                // A damaged buffered change is dropped: its author still holds it and resends it.
+                logger.warning("dropping an unreadable pending change", metadata: ["seq": "\(row[1] as Int64)"])
+                try db.execute(sql: "DELETE FROM pending WHERE author = ? AND seq = ?", arguments: [row[0], row[1]])
+                continue
+            }
             pending[c.author, default: [:]][c.seq] = c
             storedPending.insert(c.id)
         }
@@ -206,7 +211,6 @@ extension Store {
         for id in storedPending where appliedIDs.contains(id) || clock.includes(id) {
             try delete.execute(arguments: [Data(id.author.bytes), Int64(id.seq)])
         }
-        try db.execute(sql: "DELETE FROM pending WHERE length(bytes) = 0")
         let add = try db.cachedStatement(
             sql: "INSERT OR IGNORE INTO pending(author, seq, bytes, received_at) VALUES (?, ?, ?, ?)")
         var waiting = 0
