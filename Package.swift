@@ -93,6 +93,7 @@ let package = Package(
                 "SarabanTransport", "SarabanSync", "SarabanCrypto", "SarabanCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "SarabanCryptoTests", dependencies: ["SarabanCrypto"]),

@@ -139,31 +139,37 @@ public final class FaultProxy: Sendable {
                 channel.eventLoop.makeCompletedFuture { try RawChannel(wrappingChannelSynchronously: channel) }
             }
         let proxy = FaultProxy(localAddress: server.channel.localAddress!, target: target, faults: faults, group: eventLoopGroup)
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask {
-                try? await withThrowingDiscardingTaskGroup { connections in
-                    try await server.executeThenClose { inbound in
-                        for try await client in inbound {
-                            connections.addTask { await proxy.forward(client) }
-                        }
+        // The accept loop is never cancelled (that would drop accepted connections unclosed):
+        // closing the listening socket ends it, then the connections are cancelled.
+        let accept = Task {
+            try? await withThrowingDiscardingTaskGroup { connections in
+                defer { connections.cancelAll() }
+                try await server.executeThenClose { inbound in
+                    for try await client in inbound {
+                        connections.addTask { await proxy.forward(client) }
                     }
                 }
-                return nil
             }
-            let result: Result
-            do {
-                result = try await body(proxy)
-            } catch {
-                server.channel.close(promise: nil)
-                proxy.resetAll()
-                group.cancelAll()
-                throw error
-            }
+        }
+        let stop: @Sendable () -> Void = {
             server.channel.close(promise: nil)
             proxy.resetAll()
-            group.cancelAll()
-            return result
         }
+        let result: Result
+        do {
+            result = try await withTaskCancellationHandler {
+                try await body(proxy)
+            } onCancel: {
+                stop()
+            }
+        } catch {
+            stop()
+            await accept.value
+            throw error
+        }
+        stop()
+        await accept.value
+        return result
     }
 
     private func register(_ a: any Channel, _ b: any Channel) -> (Int, Int) {
@@ -192,7 +198,7 @@ public final class FaultProxy: Sendable {
     private func forward(_ client: RawChannel) async {
         if partition == .refuse {
             state.withLockedValue { $0.stats.refused += 1 }
-            client.channel.close(promise: nil)
+            try? await client.executeThenClose { _, _ in }
             return
         }
         let upstream: RawChannel
@@ -203,7 +209,7 @@ public final class FaultProxy: Sendable {
                     channel.eventLoop.makeCompletedFuture { try RawChannel(wrappingChannelSynchronously: channel) }
                 }
         } catch {
-            client.channel.close(promise: nil)
+            try? await client.executeThenClose { _, _ in }
             return
         }
         let ids = register(client.channel, upstream.channel)

@@ -272,7 +272,8 @@ public struct PeerConnection: Sendable {
                 do throws(TransportError) {
                     try await writer.write(out)
                 } catch {
-                    transportError = error
+                    // A write failing because the node is shutting down is not the peer's fault.
+                    if !Task.isCancelled { transportError = error }
                     if !closed {
                         _ = session.connectionLost()
                         closed = true
@@ -282,7 +283,8 @@ public struct PeerConnection: Sendable {
             return closed
         }
 
-        for await event in events {
+        var closed = await perform(session.start(now: SyncInstant(nanoseconds: NIODeadline.now().uptimeNanoseconds)))
+        for await event in events where !closed {
             let now = SyncInstant(nanoseconds: NIODeadline.now().uptimeNanoseconds)
             let actions: [SyncAction]
             switch event {
@@ -302,7 +304,7 @@ public struct PeerConnection: Sendable {
                 transportError = transportError ?? error ?? closer.fault
                 actions = session.connectionLost()
             }
-            if await perform(actions) { break }
+            closed = await perform(actions)
         }
         if !session.isClosed {
             // Cancelled (the node is shutting down): say bye, best effort.

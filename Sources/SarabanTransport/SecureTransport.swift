@@ -151,13 +151,28 @@ public struct SecureListener: Sendable {
     /// Accepts connections until the listening socket closes or the calling task is cancelled.
     /// Each connection runs in its own child task (a discarding task group): its handshake, then
     /// `handler`. A failing connection is logged and closed; it never stops the listener.
+    ///
+    /// Cancelling the calling task closes the listening socket, then cancels the connections.
     public func run(_ handler: @escaping @Sendable (inout SecureChannel) async throws -> Void) async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            try await server.executeThenClose { inbound in
-                for try await connection in inbound {
-                    group.addTask { await handle(connection, handler) }
+        // The accept loop runs in a task of its own that cancellation does not reach: a cancelled
+        // iterator would drop connections already accepted and buffered, and an NIOAsyncChannel must
+        // never be dropped without `executeThenClose`. Cancellation closes the listening socket
+        // instead, which ends the loop once every accepted connection has been handed over.
+        let server = self.server
+        let accept = Task {
+            try await withThrowingDiscardingTaskGroup { group in
+                defer { group.cancelAll() }
+                try await server.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        group.addTask { await handle(connection, handler) }
+                    }
                 }
             }
+        }
+        try await withTaskCancellationHandler {
+            try await accept.value
+        } onCancel: {
+            server.channel.close(promise: nil)
         }
     }
 
