@@ -26,3 +26,12 @@ public struct SeedRunner {
         return failed
     }
 }
+
+extension SeedRunner {
+    /// Every result, passed or not.
+    public func runAll() -> [SimResult] {
+        var all: [SimResult] = []
+        run { all.append($0) }
+        return all
+    }
+}

@@ -144,4 +144,6 @@ public struct SimStats: Sendable, Hashable {
     public var refusals = 0
     public var violations = 0
     public var timeouts = 0
+
+    public init() {}
 }

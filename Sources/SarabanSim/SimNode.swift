@@ -5,7 +5,7 @@ import SarabanSync
 /// Deterministic key material from a seed (the simulator never draws from the system's entropy
 /// for keys, so a seed names the whole run).
 public enum SimKeys {
-    static func bytes(_ seed: UInt64, _ count: Int) -> [UInt8] {
+    public static func bytes(_ seed: UInt64, _ count: Int) -> [UInt8] {
         var rng = SplitMix64(seed: seed)
         var out: [UInt8] = []
         while out.count < count {
@@ -144,7 +144,13 @@ public final class SimNode {
             if let key = s.key {
                 do {
                     let plain = try e.open(key: key)
-                    for c in try SimCodec.changes(in: plain) { try s.replica!.receive(c) }
+                    let changes = try SimCodec.changes(in: plain)
+                    // The changes must be exactly the header's: its author, seqStart…seqEnd in order.
+                    let author = ReplicaID(bytes: e.header.author.rawRepresentation)
+                    guard changes.map(\.seq) == Array(e.header.seqStart...e.header.seqEnd),
+                        changes.allSatisfy({ $0.author == author })
+                    else { throw SimCodec.Malformed(description: "the changes inside do not match the header") }
+                    for c in changes { try s.replica!.receive(c) }
                 } catch {
                     applyFailures.append("\(name): envelope \(e.id) from a verified author did not open/apply: \(error)")
                 }

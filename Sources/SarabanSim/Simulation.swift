@@ -85,10 +85,10 @@ public final class Simulation {
     var linkLatency: [LinkKey: UInt64] = [:]
     var faults: FaultModel
     var healing = false
-    public private(set) var acked: [AckedWrite] = []
-    public private(set) var ackedAppends: [AckedAppend] = []
-    public private(set) var failures: [String] = []
-    public private(set) var stats = SimStats()
+    public internal(set) var acked: [AckedWrite] = []
+    public internal(set) var ackedAppends: [AckedAppend] = []
+    public internal(set) var failures: [String] = []
+    public internal(set) var stats = SimStats()
     var digest: UInt64 = 0xcbf2_9ce4_8422_2325
     var rawFaultsHappened = false
     var writeCounter = 0

@@ -54,6 +54,21 @@ while let a = args.popFirst() {
     case "--verbose", "-v": verbose = true
     case "--plant": guard let v = PlantedBug(rawValue: value()) else { usage() }; plant = v
     case "--help", "-h": usage()
+    case "--write-fuzz-corpus":
+        // Writes the fuzzers' seed corpora: DIR/TARGET/NN.bin.
+        let dir = value()
+        for (target, files) in FuzzCorpus.make().sorted(by: { $0.key < $1.key }) {
+            mkdir(dir, 0o755)
+            mkdir("\(dir)/\(target)", 0o755)
+            for (i, bytes) in files.enumerated() {
+                let path = "\(dir)/\(target)/seed-\(i < 10 ? "0" : "")\(i).bin"
+                guard let f = fopen(path, "wb") else { print("cannot write \(path)"); exit(1) }
+                _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, bytes.count, f) }
+                fclose(f)
+            }
+            print("\(target): \(files.count) files")
+        }
+        exit(0)
     default: print("unknown argument \(a)"); usage()
     }
 }
@@ -71,6 +86,7 @@ SeedRunner(start: start, count: seeds, members: members, steps: steps, plantedBu
         print("FAIL seed \(r.seed): \(r.failures.first ?? "")")
         for f in r.failures.dropFirst().prefix(4) { print("     \(f)") }
         print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")")
+        fflush(nil)
     }
     if verbose {
         let s = r.stats
