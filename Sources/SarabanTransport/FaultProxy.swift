@@ -138,7 +138,8 @@ public final class FaultProxy: Sendable {
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture { try RawChannel(wrappingChannelSynchronously: channel) }
             }
-        let proxy = FaultProxy(localAddress: server.channel.localAddress!, target: target, faults: faults, group: eventLoopGroup)
+        let proxy = FaultProxy(
+            localAddress: server.channel.localAddress!, target: target, faults: faults, group: eventLoopGroup)
         // The accept loop is never cancelled (that would drop accepted connections unclosed):
         // closing the listening socket ends it, then the connections are cancelled.
         let accept = Task {

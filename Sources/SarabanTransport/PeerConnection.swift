@@ -27,7 +27,9 @@ public protocol SyncStoreDriver: Sendable {
     /// The envelopes of `space` after `after` (per author, those whose last sequence is above
     /// the author's entry), each author's in chain order, at most `limit.envelopes` and about
     /// `limit.bytes` (at least one if any exist); `complete` when nothing more was left.
-    func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (envelopes: [Envelope], complete: Bool)
+    func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (
+        envelopes: [Envelope], complete: Bool
+    )
 
     /// Verifies (signature, hash chain), stores and, on a member, applies `envelopes` received
     /// from `peer`, refusing those that fail; returns what the node holds of `space` afterwards.
@@ -157,11 +159,14 @@ public struct PeerConnection: Sendable {
         let writer = channel.writer
         let store = self.store
         let tickInterval = channel.configuration.tickInterval
-        let closer = ChannelCloser(channel: channel.channel, monitor: channel.monitor, configuration: channel.configuration)
+        let closer = ChannelCloser(
+            channel: channel.channel, monitor: channel.monitor, configuration: channel.configuration)
 
         return await withTaskGroup(of: PeerReport?.self) { group in
             group.addTask {
-                await drive(session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, closer: closer)
+                await drive(
+                    session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, closer: closer
+                )
             }
             group.addTask {
                 // Deadlines and keep-alives.
@@ -180,7 +185,8 @@ public struct PeerConnection: Sendable {
             group.addTask {
                 for await job in fetchJobs {
                     do {
-                        let (envelopes, complete) = try await store.fetch(space: job.space, after: job.after, limit: job.limit)
+                        let (envelopes, complete) = try await store.fetch(
+                            space: job.space, after: job.after, limit: job.limit)
                         sink.yield(.fetched(job.space, envelopes, complete: complete))
                     } catch {
                         sink.yield(.storeFailed("fetch in space \(job.space) failed: \(error)"))
@@ -194,7 +200,9 @@ public struct PeerConnection: Sendable {
                         let vector = try await store.deliver(space: job.space, envelopes: job.envelopes, from: job.from)
                         sink.yield(.stored(job.space, vector))
                     } catch {
-                        sink.yield(.storeFailed("storing \(job.envelopes.count) envelopes in space \(job.space) failed: \(error)"))
+                        sink.yield(
+                            .storeFailed(
+                                "storing \(job.envelopes.count) envelopes in space \(job.space) failed: \(error)"))
                     }
                 }
                 return nil
@@ -266,7 +274,8 @@ public struct PeerConnection: Sendable {
             }
             if !wasOpen && session.isOpen {
                 wasOpen = true
-                onEvent(.opened(peer: peer, role: session.peerHello?.role ?? .member, sharedSpaces: session.sharedSpaces))
+                onEvent(
+                    .opened(peer: peer, role: session.peerHello?.role ?? .member, sharedSpaces: session.sharedSpaces))
             }
             if !out.isEmpty && transportError == nil {
                 do throws(TransportError) {
@@ -338,7 +347,9 @@ struct ChannelCloser: Sendable {
 
     /// Closes the channel if it missed a deadline; returns whether it did.
     func enforceDeadlines() -> Bool {
-        guard let e = monitor.missedDeadline(now: NIODeadline.now().uptimeNanoseconds, configuration) else { return false }
+        guard let e = monitor.missedDeadline(now: NIODeadline.now().uptimeNanoseconds, configuration) else {
+            return false
+        }
         monitor.fail(e)
         channel.close(promise: nil)
         return true

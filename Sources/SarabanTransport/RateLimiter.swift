@@ -29,7 +29,8 @@ public final class TokenBucket: Sendable {
             let elapsed = Double(now &- min(s.last, now)) / 1e9
             s.last = max(s.last, now)
             s.bytes = min(Double(limit.burstBytes), s.bytes + elapsed * Double(limit.bytesPerSecond)) - Double(bytes)
-            s.frames = min(Double(limit.burstFrames), s.frames + elapsed * Double(limit.framesPerSecond)) - Double(frames)
+            s.frames =
+                min(Double(limit.burstFrames), s.frames + elapsed * Double(limit.framesPerSecond)) - Double(frames)
             let wait = max(0, -s.bytes / Double(limit.bytesPerSecond), -s.frames / Double(limit.framesPerSecond))
             guard wait > 0 else { return .zero }
             s.throttles += 1

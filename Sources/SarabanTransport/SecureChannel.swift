@@ -42,8 +42,11 @@ final class ConnectionMonitor: Sendable {
                 return TransportError(.writeTimeout, "the peer has not read what we sent for \(c.writeTimeout)")
             }
             if let since = s.partialSince {
-                let allowed = c.readTimeout.nanosecondCount
-                    &+ UInt64(Double(s.partialLength ?? NoiseMessageReader.maximumMessageLength) / Double(c.minimumReceiveRate) * 1e9)
+                let allowed =
+                    c.readTimeout.nanosecondCount
+                    &+ UInt64(
+                        Double(s.partialLength ?? NoiseMessageReader.maximumMessageLength)
+                            / Double(c.minimumReceiveRate) * 1e9)
                 if now &- since > allowed {
                     return TransportError(
                         .readTimeout,
@@ -84,14 +87,6 @@ public struct SecureChannel {
 
     /// Closes the TCP connection now (a pending read ends, pending writes fail).
     public func close() { channel.close(promise: nil) }
-
-    /// Closes the connection if it missed a deadline at `now`; returns that error.
-    func enforceDeadlines(now: UInt64) -> TransportError? {
-        guard let e = monitor.missedDeadline(now: now, configuration) else { return nil }
-        monitor.fail(e)
-        channel.close(promise: nil)
-        return e
-    }
 
     /// Bytes and Noise messages on the wire so far.
     public var wireStatistics: WireStatistics {
@@ -134,7 +129,8 @@ public struct SecureReader {
                 do {
                     plain = try cipher.decrypt(message)
                 } catch {
-                    throw TransportError(.decryptionFailed, "a Noise transport message failed to decrypt: \(error.code)")
+                    throw TransportError(
+                        .decryptionFailed, "a Noise transport message failed to decrypt: \(error.code)")
                 }
                 let frames = try scanner.scan(plain)
                 let now = NIODeadline.now().uptimeNanoseconds
@@ -264,7 +260,9 @@ extension SecureChannel {
     ) async throws(TransportError) -> SecureChannel {
         let channel = raw.channel
         let timedOut = NIOLockedValueBox(false)
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: configuration.handshakeTimeout.nanosecondCount))) {
+        let timer = channel.eventLoop.scheduleTask(
+            in: .nanoseconds(Int64(clamping: configuration.handshakeTimeout.nanosecondCount))
+        ) {
             timedOut.withLockedValue { $0 = true }
             channel.close(promise: nil)
         }
@@ -291,7 +289,8 @@ extension SecureChannel {
                 guard var b = chunk else {
                     if timedOut.withLockedValue({ $0 }) {
                         throw TransportError(
-                            .handshakeTimeout, "the Noise handshake did not complete within \(configuration.handshakeTimeout)")
+                            .handshakeTimeout,
+                            "the Noise handshake did not complete within \(configuration.handshakeTimeout)")
                     }
                     throw TransportError(.handshakeFailed, "the connection closed during the Noise handshake")
                 }
@@ -309,7 +308,8 @@ extension SecureChannel {
             if let (id, isExpected) = refused.withLockedValue({ $0 }) {
                 return isExpected
                     ? TransportError(.peerUntrusted, "node \(id) proved its identity but is not trusted here", peer: id)
-                    : TransportError(.unexpectedPeer, "dialled \(expected.map { "\($0)" } ?? "?") but reached node \(id)", peer: id)
+                    : TransportError(
+                        .unexpectedPeer, "dialled \(expected.map { "\($0)" } ?? "?") but reached node \(id)", peer: id)
             }
             return TransportError(.handshakeFailed, "the Noise handshake failed: \(e.code)")
         }
@@ -342,7 +342,8 @@ extension SecureChannel {
             throw TransportError(.handshakeFailed, "the Noise handshake failed: \(error)")
         }
         if timedOut.withLockedValue({ $0 }) {
-            throw TransportError(.handshakeTimeout, "the Noise handshake did not complete within \(configuration.handshakeTimeout)")
+            throw TransportError(
+                .handshakeTimeout, "the Noise handshake did not complete within \(configuration.handshakeTimeout)")
         }
         let now = NIODeadline.now().uptimeNanoseconds
         let monitor = ConnectionMonitor(now: now)

@@ -192,7 +192,8 @@ public struct SecureListener: Sendable {
                 var channel: SecureChannel
                 do throws(TransportError) {
                     channel = try await SecureChannel.establish(
-                        role: .responder, identity: transport.identity, trust: transport.trust, expecting: nil, raw: raw,
+                        role: .responder, identity: transport.identity, trust: transport.trust, expecting: nil,
+                        raw: raw,
                         iterator: inbound.makeAsyncIterator(), outbound: outbound,
                         configuration: transport.configuration, limiters: transport.limiters)
                 } catch {
@@ -212,7 +213,9 @@ public struct SecureListener: Sendable {
                     try await handler(&channel)
                 } catch {
                     stats.withLockedValue { $0.failedSessions += 1 }
-                    logger.notice("connection ended with an error: \(error)", metadata: ["peer": "\(channel.peer)", "remote": "\(remote)"])
+                    logger.notice(
+                        "connection ended with an error: \(error)",
+                        metadata: ["peer": "\(channel.peer)", "remote": "\(remote)"])
                 }
             }
         } catch {

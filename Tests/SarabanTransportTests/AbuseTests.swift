@@ -2,8 +2,9 @@ import Logging
 import NIOCore
 import SarabanCrypto
 import SarabanSync
-@_spi(Testing) @testable import SarabanTransport
 import Testing
+
+@_spi(Testing) @testable import SarabanTransport
 
 @Suite("Handshake refusals and abuse", .timeLimit(.minutes(1)))
 struct AbuseTests {
@@ -78,7 +79,9 @@ struct AbuseTests {
         try await withServer(store: server, configuration: configuration, reports: reports) { listener, _ in
             try await withThrowingTaskGroup(of: PeerReport.self) { group in
                 group.addTask { try await syncOnce(good, port: listener.port, closeWhenSynced: false) }
-                try await eventually("the healthy peer is connected") { good.subscriberCount == 1 && server.subscriberCount == 1 }
+                try await eventually("the healthy peer is connected") {
+                    good.subscriberCount == 1 && server.subscriberCount == 1
+                }
                 good.write(space, count: 5)
                 try await eventually("first writes arrive") { server.count(space) == 5 }
 
@@ -112,7 +115,8 @@ struct AbuseTests {
         try await survives("garbage", expectedServerError: nil) { port, _ in
             try await withRawConnection(port: port) { inbound, outbound in
                 var rng = SplitMix(seed: 99)
-                try await outbound.write(ByteBuffer(bytes: (0..<5000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
+                try await outbound.write(
+                    ByteBuffer(bytes: (0..<5000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
                 let closedAfter = await timeUntilClosed(inbound, limit: .seconds(5))
                 #expect(closedAfter != nil)
             }
@@ -129,7 +133,8 @@ struct AbuseTests {
     @Test("an oversized frame length closes only that connection")
     func oversizedFrame() async throws {
         try await survives("oversized frame", expectedServerError: .frameTooLarge) { port, attacker in
-            let transport = SecureTransport(identity: attacker.keys, configuration: fastTransport(), trust: { _ in true })
+            let transport = SecureTransport(
+                identity: attacker.keys, configuration: fastTransport(), trust: { _ in true })
             try await transport.connect(host: "127.0.0.1", port: port) { channel in
                 // A frame announcing 4 MiB + 1 bytes: refused as soon as its length prefix is decrypted.
                 try await channel.writer.write([0x00, 0x40, 0x00, 0x01, 0x01, 0x02])
@@ -146,7 +151,8 @@ struct AbuseTests {
     @Test("a tampered Noise ciphertext closes only that connection")
     func tamperedCiphertext() async throws {
         try await survives("tampered ciphertext", expectedServerError: .decryptionFailed) { port, attacker in
-            let transport = SecureTransport(identity: attacker.keys, configuration: fastTransport(), trust: { _ in true })
+            let transport = SecureTransport(
+                identity: attacker.keys, configuration: fastTransport(), trust: { _ in true })
             try await transport.connect(host: "127.0.0.1", port: port) { channel in
                 let hello = SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [testSpace(11)])).framed()
                 try await channel.writer.writeTampered(hello)
@@ -158,7 +164,8 @@ struct AbuseTests {
     @Test("garbage after the handshake closes only that connection")
     func garbageAfterHandshake() async throws {
         try await survives("garbage after handshake", expectedServerError: .decryptionFailed) { port, attacker in
-            let transport = SecureTransport(identity: attacker.keys, configuration: fastTransport(), trust: { _ in true })
+            let transport = SecureTransport(
+                identity: attacker.keys, configuration: fastTransport(), trust: { _ in true })
             try await transport.connect(host: "127.0.0.1", port: port) { channel in
                 try await channel.writer.writeRaw([0x00, 0x30] + [UInt8](repeating: 0xEE, count: 0x30))
                 do { while try await channel.reader.next() != nil {} } catch {}
@@ -170,7 +177,8 @@ struct AbuseTests {
     func slowSender() async throws {
         let config = fastTransport(readTimeout: .milliseconds(400))
         try await survives("slow sender", expectedServerError: .readTimeout, configuration: config) { port, attacker in
-            let transport = SecureTransport(identity: attacker.keys, configuration: fastTransport(), trust: { _ in true })
+            let transport = SecureTransport(
+                identity: attacker.keys, configuration: fastTransport(), trust: { _ in true })
             let clock = ContinuousClock()
             let start = clock.now
             try await transport.connect(host: "127.0.0.1", port: port) { channel in
@@ -197,7 +205,8 @@ struct AbuseTests {
     func handshakeStall() async throws {
         let space = testSpace(12)
         let server = MemoryStore(keys: keys(40), spaces: [space])
-        try await withServer(store: server, configuration: fastTransport(handshakeTimeout: .milliseconds(300))) { listener, _ in
+        try await withServer(store: server, configuration: fastTransport(handshakeTimeout: .milliseconds(300))) {
+            listener, _ in
             try await withRawConnection(port: listener.port) { inbound, outbound in
                 try await outbound.write(ByteBuffer(bytes: [0x00]))  // half a length prefix, then nothing
                 let closedAfter = await timeUntilClosed(inbound, limit: .seconds(5))

@@ -1,8 +1,9 @@
 import NIOCore
 import SarabanCrypto
 import SarabanSync
-@_spi(Testing) @testable import SarabanTransport
 import Testing
+
+@_spi(Testing) @testable import SarabanTransport
 
 @Suite("Sync through the fault-injecting proxy", .timeLimit(.minutes(1)))
 struct FaultProxyTests {
@@ -20,13 +21,16 @@ struct FaultProxyTests {
         let config = fastTransport(readTimeout: .milliseconds(500), idleTimeout: .seconds(2))
         let serverReports = Reports()
 
-        try await withServer(store: server, configuration: config, limits: limits, reports: serverReports) { listener, _ in
+        try await withServer(store: server, configuration: config, limits: limits, reports: serverReports) {
+            listener, _ in
             let target = try SocketAddress(ipAddress: "127.0.0.1", port: listener.port)
             let faults = FaultProxy.Faults(latency: .milliseconds(5), dropProbability: 0.01, seed: 20_240_601)
             try await FaultProxy.run(target: target, faults: faults) { proxy in
                 // Cut the link once the transfer is well under way.
                 let resetter = Task {
-                    try? await eventually("a third of the transfer", timeout: .seconds(30)) { server.count(space) > 100 + total / 3 }
+                    try? await eventually("a third of the transfer", timeout: .seconds(30)) {
+                        server.count(space) > 100 + total / 3
+                    }
                     proxy.resetAll()
                 }
                 var sessions: [PeerReport] = []

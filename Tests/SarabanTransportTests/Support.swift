@@ -4,8 +4,9 @@ import NIOCore
 import NIOPosix
 import SarabanCrypto
 import SarabanSync
-@_spi(Testing) @testable import SarabanTransport
 import Testing
+
+@_spi(Testing) @testable import SarabanTransport
 
 // Test support: an in-memory SyncStoreDriver with real sealed, signed envelopes; servers on
 // 127.0.0.1 port 0; polling with deadlines; a log handler that keeps lines.
@@ -108,7 +109,9 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
         state.withLock { $0.spaces.mapValues(\.vector) }
     }
 
-    func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (envelopes: [Envelope], complete: Bool) {
+    func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (
+        envelopes: [Envelope], complete: Bool
+    ) {
         state.withLock { s in
             var out: [Envelope] = []
             var bytes = 0
@@ -220,7 +223,8 @@ func syncOnce(
     closeWhenSynced: Bool = true
 ) async throws -> PeerReport {
     let transport = SecureTransport(identity: store.keys, configuration: configuration, trust: trust)
-    let peers = PeerConnection(store: store, configuration: .init(role: .member, limits: limits, closeWhenSynced: closeWhenSynced))
+    let peers = PeerConnection(
+        store: store, configuration: .init(role: .member, limits: limits, closeWhenSynced: closeWhenSynced))
     return try await transport.connect(host: "127.0.0.1", port: port, expecting: expecting) { channel in
         try await peers.run(over: &channel)
     }
@@ -247,11 +251,14 @@ func eventually(
 
 /// A plain TCP connection (no Noise) for sending garbage.
 func withRawConnection<R: Sendable>(
-    port: Int, _ body: (NIOAsyncChannelInboundStream<ByteBuffer>, NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws -> R
+    port: Int,
+    _ body: (NIOAsyncChannelInboundStream<ByteBuffer>, NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws -> R
 ) async throws -> R {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: "127.0.0.1", port: port) { ch in
-            ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
+            ch.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch)
+            }
         }
     return try await channel.executeThenClose { inbound, outbound in try await body(inbound, outbound) }
 }

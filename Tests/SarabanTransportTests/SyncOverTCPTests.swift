@@ -1,8 +1,9 @@
 import NIOCore
 import SarabanCrypto
 import SarabanSync
-@_spi(Testing) @testable import SarabanTransport
 import Testing
+
+@_spi(Testing) @testable import SarabanTransport
 
 @Suite("Secure channel and sync over TCP", .timeLimit(.minutes(1)))
 struct SyncOverTCPTests {
@@ -19,7 +20,8 @@ struct SyncOverTCPTests {
         client.write(other, count: 3, payload: 200_000)
 
         let report = try await withServer(store: server, limits: fastLimits(batch: 50)) { listener, _ in
-            try await syncOnce(client, port: listener.port, expecting: server.keys.publicKey.nodeID, limits: fastLimits(batch: 50))
+            try await syncOnce(
+                client, port: listener.port, expecting: server.keys.publicKey.nodeID, limits: fastLimits(batch: 50))
         }
         #expect(report.peer == server.keys.publicKey.nodeID)
         #expect(report.wasSynced)
@@ -49,11 +51,15 @@ struct SyncOverTCPTests {
                 for store in [a, c] {
                     group.addTask { try await syncOnce(store, port: listener.port, closeWhenSynced: false) }
                 }
-                try await eventually("both peers connected") { hub.subscriberCount == 2 && a.subscriberCount == 1 && c.subscriberCount == 1 }
+                try await eventually("both peers connected") {
+                    hub.subscriberCount == 2 && a.subscriberCount == 1 && c.subscriberCount == 1
+                }
                 a.write(space, count: 5)
                 try await eventually("A's writes reach C through the hub", timeout: .seconds(5)) { c.count(space) == 5 }
                 c.write(space, count: 7)
-                try await eventually("C's writes reach A through the hub", timeout: .seconds(5)) { a.count(space) == 12 }
+                try await eventually("C's writes reach A through the hub", timeout: .seconds(5)) {
+                    a.count(space) == 12
+                }
                 group.cancelAll()
                 for try await report in group { #expect(report.transportError == nil) }
             }

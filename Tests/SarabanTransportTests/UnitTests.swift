@@ -1,7 +1,8 @@
 import NIOCore
 import SarabanSync
-@_spi(Testing) @testable import SarabanTransport
 import Testing
+
+@_spi(Testing) @testable import SarabanTransport
 
 @Suite("Sans-IO pieces of the transport")
 struct UnitTests {
@@ -49,7 +50,8 @@ struct UnitTests {
 
     @Test("token bucket: free within the burst, then waits in proportion to the debt")
     func tokenBucket() {
-        let bucket = TokenBucket(limit: RateLimit(bytesPerSecond: 1000, framesPerSecond: 10, burstBytes: 1000, burstFrames: 5), now: 0)
+        let bucket = TokenBucket(
+            limit: RateLimit(bytesPerSecond: 1000, framesPerSecond: 10, burstBytes: 1000, burstFrames: 5), now: 0)
         #expect(bucket.consume(bytes: 1000, frames: 1, now: 0) == .zero)
         #expect(bucket.consume(bytes: 500, frames: 1, now: 0) == .milliseconds(500))
         // One second later 1000 bytes have refilled: 500 of debt paid, 500 available.
