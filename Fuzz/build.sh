@@ -26,6 +26,10 @@ module SarabanSync $(find Sources/SarabanSync -name '*.swift' | sort)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(change envelope frame noise)
 for t in "${targets[@]}"; do
+    bin="$OUT/bin/$t"
+    if [ -f "$bin" ] && [ -z "$(find Fuzz/shared.swift "Fuzz/$t.swift" "$OUT"/mod/*.a -newer "$bin" 2>/dev/null | head -1)" ]; then
+        continue
+    fi
     echo "building fuzz target $t" >&2
     swiftc "${FLAGS[@]}" -module-name "Fuzz_$t" Fuzz/shared.swift "Fuzz/$t.swift" \
         -L "$OUT/mod" -lSarabanSync -lSarabanCrypto -lSarabanCore -lsodium -o "$OUT/bin/$t" 2> >(grep -v "Cannot export local symbol" >&2)
