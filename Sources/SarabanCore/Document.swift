@@ -13,6 +13,16 @@ public struct EditMark: Hashable, Sendable {
 
     /// The fields, sorted.
     public var fields: [String] { fieldSet.sorted() }
+
+    mutating func note(_ s: UInt64, _ t: Int64, _ field: String) {
+        if s > seq {
+            seq = s
+            time = t
+            fieldSet = [field]
+        } else if s == seq {
+            fieldSet.insert(field)
+        }
+    }
 }
 
 /// What the applying change contributes to every operation it carries.
@@ -187,12 +197,7 @@ public struct Document: Sendable {
     }
 
     mutating func noteEdit(by change: ChangeID, time: Int64, field: String) {
-        if let m = editors[change.author], m.seq > change.seq { return }
-        if editors[change.author]?.seq == change.seq {
-            editors[change.author]!.fieldSet.insert(field)
-        } else {
-            editors[change.author] = EditMark(seq: change.seq, time: time, fields: [field])
-        }
+        editors[change.author, default: EditMark(seq: 0, time: time, fields: [])].note(change.seq, time, field)
     }
 
     private mutating func pruneDeletionSeen() {

@@ -123,8 +123,14 @@ public struct Transaction: Sendable {
         let id = OpID(counter: next, replica: author)
         let ctx = context
         let op = try edit(docID, in: &store) { d -> Operation in
-            try checkKind(d, field, .register)
-            let op = Operation.set(doc: docID, field: field, value: value, pred: d.registers[field]?.visibleIDs ?? [])
+            let pred: [OpID]
+            if let r = d.registers[field] {
+                pred = r.visibleIDs
+            } else {
+                try checkKind(d, field, .register)
+                pred = []
+            }
+            let op = Operation.set(doc: docID, field: field, value: value, pred: pred)
             d.apply(op, id: id, context: ctx)
             return op
         }
