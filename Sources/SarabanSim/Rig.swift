@@ -82,7 +82,7 @@ extension Simulation {
     /// as the peer's byte stream and returns why the node's session closed (nil if still open).
     public func hostile(to node: Int, from peer: Int, _ chunks: [[UInt8]], helloFirst: Bool = true) -> CloseReason? {
         var s = SyncSession(
-            configuration: SyncConfiguration(role: nodes[node].role, spaces: nodes[node].sessionSpaces, limits: config.limits),
+            configuration: SyncConfiguration(role: nodes[node].role, spaces: nodes[node].sessionSpaces, limits: nodeLimits[node]),
             peer: nodes[peer].author)
         _ = s.start(now: instant)
         if helloFirst {

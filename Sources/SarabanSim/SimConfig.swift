@@ -60,6 +60,8 @@ public struct SimConfig: Sendable {
     public var directLinkPercent: Int
     public var faults: FaultModel
     public var limits: SyncLimits
+    /// Give each node its own batch sizes, window, ping interval and timeout (peers must cope).
+    public var perNodeLimits = false
     public var plantedBug: PlantedBug?
     /// Give up on quiescence after this many heal steps (a liveness failure).
     public var maxHealSteps: Int
@@ -106,9 +108,13 @@ public struct SimConfig: Sendable {
         let limits = SyncLimits(
             batchEnvelopes: 1 + below(6), batchBytes: below(3) == 0 ? 1500 : 1 << 20, window: 1 + below(3),
             pingInterval: .seconds(5), timeout: .seconds(15))
-        return SimConfig(
+        var c = SimConfig(
             seed: seed, members: members ?? 3 + below(2), steps: steps ?? 150 + below(100), spaces: 1 + below(2),
             directLinkPercent: [0, 50, 100][below(3)], faults: f, limits: limits)
+        // Drawn after the rest, so older seeds keep their shape.
+        c.perNodeLimits = below(2) == 0
+        if below(4) == 0 { c.spaces = 3 }
+        return c
     }
 }
 

@@ -84,6 +84,8 @@ public final class Simulation {
     var swizzle: [LinkKey] = []
     var linkLatency: [LinkKey: UInt64] = [:]
     var faults: FaultModel
+    /// Each node's session limits (equal unless the configuration varies them per node).
+    var nodeLimits: [SyncLimits] = []
     var healing = false
     public internal(set) var acked: [AckedWrite] = []
     public internal(set) var ackedAppends: [AckedAppend] = []
@@ -128,6 +130,15 @@ public final class Simulation {
             }
         }
         links.sort()
+        for _ in nodes.indices {
+            var l = config.limits
+            if config.perNodeLimits {
+                l = SyncLimits(
+                    batchEnvelopes: 1 + below(8), batchBytes: below(3) == 0 ? 1200 + below(2000) : 1 << 20, window: 1 + below(4),
+                    pingInterval: .seconds(Int64(3 + below(5))), timeout: .seconds(Int64(12 + below(10))))
+            }
+            nodeLimits.append(l)
+        }
         for l in links { linkLatency[l] = 1 + rng.next() % max(config.faults.maxLatency, 1) }
     }
 
@@ -220,10 +231,10 @@ public final class Simulation {
         guard canConnect(l) else { return }
         let (x, y) = below(2) == 0 ? (l.a, l.b) : (l.b, l.a)
         let sx = SyncSession(
-            configuration: SyncConfiguration(role: nodes[x].role, spaces: nodes[x].sessionSpaces, limits: config.limits),
+            configuration: SyncConfiguration(role: nodes[x].role, spaces: nodes[x].sessionSpaces, limits: nodeLimits[x]),
             peer: nodes[y].author)
         let sy = SyncSession(
-            configuration: SyncConfiguration(role: nodes[y].role, spaces: nodes[y].sessionSpaces, limits: config.limits),
+            configuration: SyncConfiguration(role: nodes[y].role, spaces: nodes[y].sessionSpaces, limits: nodeLimits[y]),
             peer: nodes[x].author)
         connections.removeAll { $0.isDead && $0.toward[0].isEmpty && $0.toward[1].isEmpty }
         let c = SimConnection(id: stats.connections, nodes: [x, y], sessions: [sx, sy])
