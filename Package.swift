@@ -5,7 +5,7 @@
 //   SarabanOffice     the e-Saraban domain over the core: letters, registers, Thai dates (pure)
 //   CSodium           system library: libsodium through pkg-config
 //   SarabanCrypto     the only importer of CSodium
-//   SarabanStorage    GRDB on SQLite: change log, materialised documents, migrations
+//   SarabanStorage    GRDB on SQLite: change log, materialised documents, spaces, envelopes, migrations
 //   SarabanSync       sans-IO sync state machine and wire codec (no sockets, no clocks)
 //   SarabanTransport  SwiftNIO TCP framing under the Noise session
 //   SarabanNode       the node: config, identity, services, high-level operations
@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "SarabanStorage",
             dependencies: [
-                "SarabanCore",
+                "SarabanCore", "SarabanCrypto", "SarabanSync",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -98,8 +98,9 @@ let package = Package(
         ),
         .testTarget(name: "SarabanCryptoTests", dependencies: ["SarabanCrypto"]),
         .testTarget(name: "SarabanSyncTests", dependencies: ["SarabanSync", "SarabanCore", "SarabanCrypto"]),
-        .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore"]),
-        .testTarget(name: "SarabanNodeTests", dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage"]),
+        .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore", "SarabanCrypto", "SarabanSync"]),
+        .testTarget(
+            name: "SarabanNodeTests", dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync"]),
         .testTarget(name: "SarabanCLITests", dependencies: ["saraban"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import SarabanCore
 import SarabanStorage
+import SarabanSync
 
 /// What `saraban status` shows.
 public struct NodeStatus: Sendable, Hashable, Codable {
@@ -69,14 +70,16 @@ extension Node {
 
     // MARK: - Local edits
 
-    /// Makes one local change: `body` edits through the core `Transaction`; the change is logged
-    /// and the documents updated in one SQLite transaction. Returns the body's value and the change.
+    /// Makes one local change in `space` (nil: the default space): `body` edits through the core
+    /// `Transaction`; the change is logged, the documents updated and the change sealed into a
+    /// signed envelope, in one SQLite transaction. Returns the body's value and the change.
     @discardableResult
     public func edit<T>(
+        in space: SpaceID? = nil,
         _ body: (inout Transaction, inout DocumentsInTransaction) throws -> T
     ) throws(NodeError) -> (value: T, change: Change?) {
         do {
-            let r = try store.change(time: now(), body)
+            let r = try store.change(space: space, signer: identity, time: now(), body)
             if let c = r.change {
                 logger.debug(
                     "local change", metadata: ["change": "\(c.id)", "ops": "\(c.ops.count)", "docs": "\(c.documents)"])
@@ -93,12 +96,16 @@ extension Node {
         }
     }
 
-    /// Creates a document of `kind` with string register fields, in one change.
-    public func createDocument(kind: String = "document", fields: [(name: String, value: String)] = []) throws(NodeError)
-        -> DocID
-    {
+    /// Creates a document of `kind` with string register fields, in one change, in `space`
+    /// (nil: the default space).
+    public func createDocument(
+        kind: String = "document", fields: [(name: String, value: String)] = [], space: SpaceID? = nil
+    ) throws(NodeError) -> DocID {
         for f in fields { try Self.checkFieldName(f.name) }
-        return try edit { tx, docs in
+        if kind == SpaceDocument.kind {
+            throw NodeError(.invalidArgument, "the kind \"space\" is reserved for membership documents; choose another")
+        }
+        return try edit(in: space) { tx, docs in
             let id = try tx.createDocument(kind: kind, in: &docs)
             for f in fields { try tx.set(id, field: f.name, value: .string(f.value), in: &docs) }
             return id
@@ -108,40 +115,40 @@ extension Node {
     /// Writes a register field (superseding, and so resolving, every value shown).
     public func set(_ id: DocID, field: String, value: Value) throws(NodeError) {
         try Self.checkFieldName(field)
-        try edit { tx, docs in try tx.set(id, field: field, value: value, in: &docs) }
+        try edit(in: try space(ofDocument: id)) { tx, docs in try tx.set(id, field: field, value: value, in: &docs) }
     }
 
     public func insertText(_ id: DocID, field: String, at pos: Int, _ text: String) throws(NodeError) {
         try Self.checkFieldName(field)
-        try edit { tx, docs in try tx.insertText(id, field: field, at: pos, text, in: &docs) }
+        try edit(in: try space(ofDocument: id)) { tx, docs in try tx.insertText(id, field: field, at: pos, text, in: &docs) }
     }
 
     public func deleteText(_ id: DocID, field: String, at pos: Int, count: Int) throws(NodeError) {
         try Self.checkFieldName(field)
-        try edit { tx, docs in try tx.deleteText(id, field: field, at: pos, count: count, in: &docs) }
+        try edit(in: try space(ofDocument: id)) { tx, docs in try tx.deleteText(id, field: field, at: pos, count: count, in: &docs) }
     }
 
     public func addToSet(_ id: DocID, field: String, value: String) throws(NodeError) {
         try Self.checkFieldName(field)
-        try edit { tx, docs in try tx.addToSet(id, field: field, value: value, in: &docs) }
+        try edit(in: try space(ofDocument: id)) { tx, docs in try tx.addToSet(id, field: field, value: value, in: &docs) }
     }
 
     public func removeFromSet(_ id: DocID, field: String, value: String) throws(NodeError) {
         try Self.checkFieldName(field)
-        try edit { tx, docs in try tx.removeFromSet(id, field: field, value: value, in: &docs) }
+        try edit(in: try space(ofDocument: id)) { tx, docs in try tx.removeFromSet(id, field: field, value: value, in: &docs) }
     }
 
     public func append(_ id: DocID, field: String, value: String) throws(NodeError) {
         try Self.checkFieldName(field)
-        try edit { tx, docs in try tx.append(id, field: field, value: value, in: &docs) }
+        try edit(in: try space(ofDocument: id)) { tx, docs in try tx.append(id, field: field, value: value, in: &docs) }
     }
 
     public func deleteDocument(_ id: DocID) throws(NodeError) {
-        try edit { tx, docs in try tx.deleteDocument(id, in: &docs) }
+        try edit(in: try space(ofDocument: id)) { tx, docs in try tx.deleteDocument(id, in: &docs) }
     }
 
     public func restoreDocument(_ id: DocID) throws(NodeError) {
-        try edit { tx, docs in try tx.restoreDocument(id, in: &docs) }
+        try edit(in: try space(ofDocument: id)) { tx, docs in try tx.restoreDocument(id, in: &docs) }
     }
 
     /// Field names: non-empty, no control characters, at most 200 bytes.

@@ -44,12 +44,14 @@ public final class Node: Sendable {
     // MARK: - Initialise and open
 
     /// Creates a node in `dataDir`: the directory (mode 0700), `node.key` (0600), `saraban.db`
-    /// and `config.json`. Refuses a directory that already holds a node, changing nothing;
-    /// if any step fails, what this call created is removed again.
+    /// (0600: it holds space keys) and `config.json`. A member starts with its default space
+    /// "office"; a `relay` holds no space and no key. Refuses a directory that already holds a
+    /// node, changing nothing; if any step fails, what this call created is removed again.
     public static func initialize(
         dataDir: DataDirectory,
         office: String,
         letterCode: String? = nil,
+        relay: Bool = false,
         logger: Logger = Logger(label: "saraban.node"),
         now: @escaping @Sendable () -> Int64 = Node.systemClock
     ) throws(NodeError) -> Node {
@@ -113,6 +115,8 @@ public final class Node: Sendable {
             } catch {
                 throw NodeError(error)
             }
+            try setUpSpaces(
+                store: store, identity: identity, office: office, relay: relay, path: dataDir.databasePath)
             let config = NodeConfig(office: office, letterCode: letterCode, nodeID: identity.publicKey.nodeID.text)
             try writeNew(config.encoded(), to: dataDir.configPath, mode: 0o644)
             created.append(dataDir.configPath)

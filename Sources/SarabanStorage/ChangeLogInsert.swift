@@ -11,27 +11,33 @@ import SarabanCore
 /// always leaves it reset, so GRDB's bookkeeping is unaffected.
 struct ChangeLogInsert {
     let statement: Statement
+    /// The space (16 bytes) every row of this insert belongs to.
+    let space: [UInt8]
 
-    init(_ db: Database) throws {
+    init(_ db: Database, space: Data) throws {
         statement = try db.cachedStatement(
-            sql: "INSERT OR IGNORE INTO changes(author, seq, start_op, time, bytes) VALUES (?, ?, ?, ?, ?)")
+            sql: "INSERT OR IGNORE INTO changes(space, author, seq, start_op, time, bytes) VALUES (?, ?, ?, ?, ?, ?)")
+        self.space = [UInt8](space)
     }
 
     /// Inserts one change (a change already logged is left as it is).
     func insert(author: [UInt8], seq: UInt64, startOp: UInt64, time: Int64, bytes: [UInt8]) throws {
         let s = statement.sqliteStatement
-        let rc: Int32 = author.withUnsafeBytes { a in
-            bytes.withUnsafeBytes { b in
-                // SQLITE_STATIC (nil destructor): the buffers outlive the step below.
-                sqlite3_bind_blob(s, 1, a.baseAddress, Int32(a.count), nil)
-                sqlite3_bind_int64(s, 2, Int64(bitPattern: seq))
-                sqlite3_bind_int64(s, 3, Int64(bitPattern: startOp))
-                sqlite3_bind_int64(s, 4, time)
-                sqlite3_bind_blob(s, 5, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
-                let rc = sqlite3_step(s)
-                sqlite3_reset(s)
-                sqlite3_clear_bindings(s)
-                return rc
+        let rc: Int32 = space.withUnsafeBytes { sp in
+            author.withUnsafeBytes { a in
+                bytes.withUnsafeBytes { b in
+                    // SQLITE_STATIC (nil destructor): the buffers outlive the step below.
+                    sqlite3_bind_blob(s, 1, sp.baseAddress, Int32(sp.count), nil)
+                    sqlite3_bind_blob(s, 2, a.baseAddress, Int32(a.count), nil)
+                    sqlite3_bind_int64(s, 3, Int64(bitPattern: seq))
+                    sqlite3_bind_int64(s, 4, Int64(bitPattern: startOp))
+                    sqlite3_bind_int64(s, 5, time)
+                    sqlite3_bind_blob(s, 6, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
+                    let rc = sqlite3_step(s)
+                    sqlite3_reset(s)
+                    sqlite3_clear_bindings(s)
+                    return rc
+                }
             }
         }
         guard rc == SQLITE_DONE else {

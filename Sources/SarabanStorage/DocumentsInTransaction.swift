@@ -16,9 +16,14 @@ public struct DocumentsInTransaction: DocumentStore {
     /// (the common case) neither hash nor copy it.
     private var current: (id: DocID, doc: Document?)?
 
-    init(db: Database, path: String) {
+    /// The space (16 bytes) of the changes being applied: new documents belong to it, and a
+    /// document of another space is refused (a change never crosses spaces).
+    let space: Data
+
+    init(db: Database, path: String, space: Data) {
         self.db = db
         self.path = path
+        self.space = space
     }
 
     public mutating func withDocument<T>(_ id: DocID, _ body: (inout Document?) throws -> T) throws -> T {
@@ -29,7 +34,7 @@ public struct DocumentsInTransaction: DocumentStore {
             if let cached = cache.removeValue(forKey: id) {
                 doc = cached
             } else {
-                doc = try Store.loadDocument(db, id, path: path)
+                doc = try Store.loadDocument(db, id, path: path, space: space)
             }
             current = (id, doc)
         }
@@ -55,14 +60,14 @@ public struct DocumentsInTransaction: DocumentStore {
         guard !dirty.isEmpty else { return }
         let statement = try db.cachedStatement(
             sql: """
-                INSERT INTO documents(id, kind, deleted, snapshot, updated_at) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO documents(id, space, kind, deleted, snapshot, updated_at) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, deleted = excluded.deleted,
                     snapshot = excluded.snapshot, updated_at = max(updated_at, excluded.updated_at)
                 """)
         for (id, time) in dirty {
             guard let entry = cache[id], let doc = entry else { continue }
             try statement.execute(arguments: [
-                id.description, doc.kind, doc.isDeleted, Data(doc.encoded()), time,
+                id.description, space, doc.kind, doc.isDeleted, Data(doc.encoded()), time,
             ])
         }
         dirty.removeAll(keepingCapacity: true)
@@ -70,9 +75,17 @@ public struct DocumentsInTransaction: DocumentStore {
 }
 
 extension Store {
-    static func loadDocument(_ db: Database, _ id: DocID, path: String) throws -> Document? {
-        let statement = try db.cachedStatement(sql: "SELECT snapshot FROM documents WHERE id = ?")
-        guard let data = try Data.fetchOne(statement, arguments: [id.description]) else { return nil }
+    static func loadDocument(_ db: Database, _ id: DocID, path: String, space: Data? = nil) throws -> Document? {
+        let statement = try db.cachedStatement(sql: "SELECT snapshot, space FROM documents WHERE id = ?")
+        guard let row = try Row.fetchOne(statement, arguments: [id.description]) else { return nil }
+        let data: Data = row[0]
+        if let space, space != row[1] as Data {
+            throw StorageError(
+                .wrongSpace,
+                "document \(id) belongs to space \(Hex.encode([UInt8](row[1] as Data))), not \(Hex.encode([UInt8](space))): "
+                    + "a change never crosses spaces; edit it in its own space",
+                path: path)
+        }
         do {
             return try Document.decode([UInt8](data))
         } catch {

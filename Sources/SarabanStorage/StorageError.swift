@@ -14,6 +14,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case corrupt
             case wrongReplica
             case notFound
+            case wrongSpace
             case io
         }
 
@@ -36,6 +37,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static var wrongReplica: Self { .init(.wrongReplica) }
         /// A document or row that the caller named does not exist.
         public static var notFound: Self { .init(.notFound) }
+        /// A change or edit names a document of another space.
+        public static var wrongSpace: Self { .init(.wrongSpace) }
         /// Any other SQLite or file-system failure.
         public static var io: Self { .init(.io) }
 

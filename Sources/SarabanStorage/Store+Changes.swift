@@ -1,6 +1,8 @@
 import Foundation
 import GRDB
 import SarabanCore
+import SarabanCrypto
+import SarabanSync
 
 /// Local changes being made inside one SQLite write transaction (see ``Store/write(_:)``).
 ///
@@ -14,6 +16,8 @@ public struct LocalWriter {
     /// The greatest op counter seen; the next change starts at `maxOp + 1`.
     public private(set) var maxOp: UInt64
     public let author: ReplicaID
+    /// The space (causal domain) the changes belong to.
+    public let space: SpaceID
     /// The changes made so far in this write, in order.
     public private(set) var changes: [Change] = []
     let insert: ChangeLogInsert
@@ -80,26 +84,50 @@ extension Store {
     /// read, `body` makes local changes through the ``LocalWriter``, each change is appended to
     /// the log, touched documents' snapshots are written back, and the counters are bumped,
     /// all committed together. If anything throws, nothing is written.
-    public func write<T>(_ body: (inout LocalWriter) throws -> T) throws -> (value: T, changes: [Change]) {
+    ///
+    /// `space` is the causal domain of the changes (nil: the node's default space). With a
+    /// `signer`, the new changes are also sealed into envelopes under the space's current epoch
+    /// key and stored, with the author's feed head, in the SAME transaction (see
+    /// ``Store/envelopes(space:after:limit:)``); the space's membership document, if touched, is
+    /// re-read (members, keys sealed to `signer`, epoch).
+    public func write<T>(
+        space: SpaceID? = nil, signer: SigningKeyPair? = nil, _ body: (inout LocalWriter) throws -> T
+    ) throws -> (value: T, changes: [Change]) {
         do {
             return try pool.writeWithoutTransaction { db in
                 var out: (value: T, changes: [Change])?
                 try db.inTransaction(.immediate) {
-                    var clock = try Self.loadClock(db)
+                    let space = try space ?? Self.defaultSpace(db, path: path)
+                    let spaceBytes = Data(space.bytes)
+                    guard let nextSeq = try Int64.fetchOne(
+                        db, sql: "SELECT next_seq FROM spaces WHERE id = ? AND role = 0", arguments: [spaceBytes])
+                    else {
+                        throw StorageError(
+                            .notFound,
+                            "this node is not a member of space \(space.hex); `saraban space list` shows its spaces",
+                            path: path)
+                    }
+                    var clock = try Self.loadClock(db, space: spaceBytes)
                     var maxOp = try Self.meta(db, "max_op")
                     // Never reuse a sequence number, even if the clock row was lost.
-                    let nextSeq = try Self.meta(db, "next_seq")
-                    if nextSeq > 0 && clock[replica] < nextSeq - 1 { clock[replica] = nextSeq - 1 }
+                    if nextSeq > 0 && clock[replica] < UInt64(nextSeq) - 1 { clock[replica] = UInt64(nextSeq) - 1 }
                     maxOp = max(maxOp, 0)
                     var writer = LocalWriter(
-                        documents: DocumentsInTransaction(db: db, path: path), clock: clock, maxOp: maxOp,
-                        author: replica, insert: try ChangeLogInsert(db), authorBytes: replica.bytes)
+                        documents: DocumentsInTransaction(db: db, path: path, space: spaceBytes), clock: clock,
+                        maxOp: maxOp, author: replica, space: space, insert: try ChangeLogInsert(db, space: spaceBytes),
+                        authorBytes: replica.bytes)
                     let value = try body(&writer)
                     if !writer.changes.isEmpty {
                         try writer.documents.flush()
-                        try Self.setClock(db, replica, writer.clock[replica])
-                        try Self.setMeta(db, "next_seq", writer.clock[replica] + 1)
+                        try Self.setClock(db, space: spaceBytes, replica, writer.clock[replica])
+                        try db.execute(
+                            sql: "UPDATE spaces SET next_seq = ? WHERE id = ?",
+                            arguments: [Int64(writer.clock[replica] + 1), spaceBytes])
                         try Self.setMeta(db, "max_op", writer.maxOp)
+                        if let signer {
+                            try self.sealLocal(db, space: space, changes: writer.changes, signer: signer)
+                            try self.refreshSpace(db, space: space, identity: signer, touched: writer.changes)
+                        }
                     }
                     out = (value, writer.changes)
                     return .commit
@@ -113,12 +141,12 @@ extension Store {
         }
     }
 
-    /// One local change in its own transaction: a convenience over ``write(_:)``.
+    /// One local change in its own transaction: a convenience over ``write(space:signer:_:)``.
     public func change<T>(
-        time: Int64,
+        space: SpaceID? = nil, signer: SigningKeyPair? = nil, time: Int64,
         _ body: (inout Transaction, inout DocumentsInTransaction) throws -> T
     ) throws -> (value: T, change: Change?) {
-        let r = try write { w in try w.change(time: time, body) }
+        let r = try write(space: space, signer: signer) { w in try w.change(time: time, body) }
         return (r.value.value, r.value.change)
     }
 
@@ -130,12 +158,17 @@ extension Store {
     /// applied in a deterministic order (and may release others), the rest wait in `pending`
     /// for a later batch. A change already applied or already pending is counted as a
     /// duplicate and ignored, so applying the same batch twice is a no-op.
-    public func apply(changes incoming: [Change], receivedAt: Int64 = 0) throws(StorageError) -> ApplyReport {
+    ///
+    /// `space` is the causal domain (nil: the node's default space).
+    public func apply(changes incoming: [Change], space: SpaceID? = nil, receivedAt: Int64 = 0) throws(StorageError)
+        -> ApplyReport
+    {
         do {
             return try pool.writeWithoutTransaction { db in
                 var report = ApplyReport()
                 try db.inTransaction(.immediate) {
-                    report = try self.applyInTransaction(db, incoming, receivedAt: receivedAt)
+                    let space = try space ?? Self.defaultSpace(db, path: path)
+                    report = try self.applyInTransaction(db, space: Data(space.bytes), incoming, receivedAt: receivedAt)
                     return .commit
                 }
                 return report
@@ -145,21 +178,25 @@ extension Store {
         }
     }
 
-    private func applyInTransaction(_ db: Database, _ incoming: [Change], receivedAt: Int64) throws -> ApplyReport {
+    func applyInTransaction(_ db: Database, space: Data, _ incoming: [Change], receivedAt: Int64) throws
+        -> ApplyReport
+    {
         var report = ApplyReport()
-        var clock = try Self.loadClock(db)
+        var clock = try Self.loadClock(db, space: space)
         let startClock = clock
         var maxOp = try Self.meta(db, "max_op")
 
         // The pending buffer, per author by sequence number.
         var pending: [ReplicaID: [UInt64: Change]] = [:]
         var storedPending = Set<ChangeID>()
-        for row in try Row.fetchAll(db, sql: "SELECT author, seq, bytes FROM pending") {
+        for row in try Row.fetchAll(db, sql: "SELECT author, seq, bytes FROM pending WHERE space = ?", arguments: [space]) {
             let bytes: Data = row[2]
             guard let c = try? Change.decode([UInt8](bytes)) else {
                 // A damaged buffered change is dropped: its author still holds it and resends it.
                 logger.warning("dropping an unreadable pending change", metadata: ["seq": "\(row[1] as Int64)"])
-                try db.execute(sql: "DELETE FROM pending WHERE author = ? AND seq = ?", arguments: [row[0], row[1]])
+                try db.execute(
+                    sql: "DELETE FROM pending WHERE space = ? AND author = ? AND seq = ?",
+                    arguments: [space, row[0], row[1]])
                 continue
             }
             pending[c.author, default: [:]][c.seq] = c
@@ -173,8 +210,8 @@ extension Store {
             pending[c.author, default: [:]][c.seq] = c
         }
 
-        var documents = DocumentsInTransaction(db: db, path: path)
-        let insert = try ChangeLogInsert(db)
+        var documents = DocumentsInTransaction(db: db, path: path, space: space)
+        let insert = try ChangeLogInsert(db, space: space)
         var touched = Set<DocID>()
         var appliedIDs = Set<ChangeID>()
         var progress = true
@@ -200,25 +237,24 @@ extension Store {
 
         try documents.flush()
         for (author, seq) in clock.entries where seq != startClock[author] {
-            try Self.setClock(db, author, seq)
+            try Self.setClock(db, space: space, author, seq)
         }
         try Self.setMeta(db, "max_op", maxOp)
-        if clock[replica] + 1 > (try Self.meta(db, "next_seq")) {
-            try Self.setMeta(db, "next_seq", clock[replica] + 1)
-        }
+        try db.execute(
+            sql: "UPDATE spaces SET next_seq = max(next_seq, ?) WHERE id = ?", arguments: [Int64(clock[replica] + 1), space])
         // Rewrite the buffer: drop what was applied (or already covered), add what waits.
-        let delete = try db.cachedStatement(sql: "DELETE FROM pending WHERE author = ? AND seq = ?")
+        let delete = try db.cachedStatement(sql: "DELETE FROM pending WHERE space = ? AND author = ? AND seq = ?")
         for id in storedPending where appliedIDs.contains(id) || clock.includes(id) {
-            try delete.execute(arguments: [Data(id.author.bytes), Int64(id.seq)])
+            try delete.execute(arguments: [space, Data(id.author.bytes), Int64(id.seq)])
         }
         let add = try db.cachedStatement(
-            sql: "INSERT OR IGNORE INTO pending(author, seq, bytes, received_at) VALUES (?, ?, ?, ?)")
+            sql: "INSERT OR IGNORE INTO pending(space, author, seq, bytes, received_at) VALUES (?, ?, ?, ?, ?)")
         var waiting = 0
         for (_, bySeq) in pending {
             for (_, c) in bySeq where !clock.includes(c.id) {
                 waiting += 1
                 if !storedPending.contains(c.id) {
-                    try add.execute(arguments: [Data(c.author.bytes), Int64(c.seq), Data(c.encoded()), receivedAt])
+                    try add.execute(arguments: [space, Data(c.author.bytes), Int64(c.seq), Data(c.encoded()), receivedAt])
                 }
             }
         }
@@ -284,18 +320,20 @@ extension Store {
             databaseBytes: size(path) + size(path + "-wal"))
     }
 
-    /// This replica's version vector: per author, the highest sequence number applied.
-    public func clock() throws(StorageError) -> VersionVector {
-        try read { db in try Self.loadClock(db) }
+    /// This replica's version vector in `space` (nil: the default space): per author, the
+    /// highest sequence number applied.
+    public func clock(space: SpaceID? = nil) throws(StorageError) -> VersionVector {
+        try read { db in try Self.loadClock(db, space: Data((try space ?? Self.defaultSpace(db, path: path)).bytes)) }
     }
 
-    /// The logged change `id`, if present.
-    public func change(_ id: ChangeID) throws(StorageError) -> Change? {
+    /// The logged change `id` in `space` (nil: the default space), if present.
+    public func change(_ id: ChangeID, space: SpaceID? = nil) throws(StorageError) -> Change? {
         try read { db in
+            let space = Data((try space ?? Self.defaultSpace(db, path: path)).bytes)
             guard
                 let data = try Data.fetchOne(
-                    db, sql: "SELECT bytes FROM changes WHERE author = ? AND seq = ?",
-                    arguments: [Data(id.author.bytes), Int64(id.seq)])
+                    db, sql: "SELECT bytes FROM changes WHERE space = ? AND author = ? AND seq = ?",
+                    arguments: [space, Data(id.author.bytes), Int64(id.seq)])
             else { return nil }
             return try Self.decodeChange(data, path: path)
         }
@@ -304,10 +342,15 @@ extension Store {
     /// Every logged change not covered by `vector`, in an order that respects causality
     /// (each author's changes by sequence; apply through ``apply(changes:receivedAt:)``,
     /// which buffers any cross-author order). This is what a peer at `vector` is missing.
-    public func changes(notIn vector: VersionVector = VersionVector()) throws(StorageError) -> [Change] {
+    public func changes(notIn vector: VersionVector = VersionVector(), space: SpaceID? = nil) throws(StorageError)
+        -> [Change]
+    {
         try read { db in
             var out: [Change] = []
-            for row in try Row.fetchAll(db, sql: "SELECT author, seq, bytes FROM changes ORDER BY author, seq") {
+            let space = Data((try space ?? Self.defaultSpace(db, path: path)).bytes)
+            for row in try Row.fetchAll(
+                db, sql: "SELECT author, seq, bytes FROM changes WHERE space = ? ORDER BY author, seq", arguments: [space])
+            {
                 let author = ReplicaID(bytes: [UInt8](row[0] as Data))
                 let seq = UInt64(row[1] as Int64)
                 if vector[author] >= seq { continue }
@@ -319,12 +362,15 @@ extension Store {
 
     /// Like ``changes(notIn:)`` but returns the stored encodings without decoding them (for
     /// sending: the bytes are exactly what ``Change/encoded()`` produced at the author).
-    public func encodedChanges(notIn vector: VersionVector = VersionVector()) throws(StorageError)
+    public func encodedChanges(notIn vector: VersionVector = VersionVector(), space: SpaceID? = nil) throws(StorageError)
         -> [(id: ChangeID, bytes: [UInt8])]
     {
         try read { db in
             var out: [(id: ChangeID, bytes: [UInt8])] = []
-            for row in try Row.fetchAll(db, sql: "SELECT author, seq, bytes FROM changes ORDER BY author, seq") {
+            let space = Data((try space ?? Self.defaultSpace(db, path: path)).bytes)
+            for row in try Row.fetchAll(
+                db, sql: "SELECT author, seq, bytes FROM changes WHERE space = ? ORDER BY author, seq", arguments: [space])
+            {
                 let author = ReplicaID(bytes: [UInt8](row[0] as Data))
                 let seq = UInt64(row[1] as Int64)
                 if vector[author] >= seq { continue }
@@ -337,7 +383,7 @@ extension Store {
     /// The changes that touch document `id` together with their whole causal past, so a
     /// replica that has none of them can apply them all. Ordered by author and sequence.
     public func changesForExport(_ id: DocID) throws(StorageError) -> [Change] {
-        let all = try changes()
+        let all = try changes(space: try space(ofDocument: id))
         var byID: [ChangeID: Change] = [:]
         for c in all { byID[c.id] = c }
         // The export frontier: the join of the touching changes' clocks, closed under deps.
@@ -370,18 +416,18 @@ extension Store {
         }
     }
 
-    static func loadClock(_ db: Database) throws -> VersionVector {
+    static func loadClock(_ db: Database, space: Data) throws -> VersionVector {
         var v = VersionVector()
-        for row in try Row.fetchAll(db, sql: "SELECT author, seq FROM clock") {
+        for row in try Row.fetchAll(db, sql: "SELECT author, seq FROM clock WHERE space = ?", arguments: [space]) {
             v[ReplicaID(bytes: [UInt8](row[0] as Data))] = UInt64(row[1] as Int64)
         }
         return v
     }
 
-    static func setClock(_ db: Database, _ author: ReplicaID, _ seq: UInt64) throws {
+    static func setClock(_ db: Database, space: Data, _ author: ReplicaID, _ seq: UInt64) throws {
         try db.cachedStatement(
-            sql: "INSERT INTO clock(author, seq) VALUES (?, ?) ON CONFLICT(author) DO UPDATE SET seq = excluded.seq"
-        ).execute(arguments: [Data(author.bytes), Int64(seq)])
+            sql: "INSERT INTO clock(space, author, seq) VALUES (?, ?, ?) ON CONFLICT(space, author) DO UPDATE SET seq = excluded.seq"
+        ).execute(arguments: [space, Data(author.bytes), Int64(seq)])
     }
 
     static func meta(_ db: Database, _ key: String) throws -> UInt64 {

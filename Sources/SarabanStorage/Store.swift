@@ -242,41 +242,111 @@ public final class Store: Sendable {
                         key TEXT PRIMARY KEY NOT NULL,
                         value NOT NULL
                     ) WITHOUT ROWID;
-                    INSERT INTO meta(key, value) VALUES ('next_seq', 1), ('max_op', 0);
+                    INSERT INTO meta(key, value) VALUES ('max_op', 0), ('default_space', randomblob(16));
 
-                    -- The append-only change log: one encoded Change per (author, seq).
+                    -- The spaces this node carries: a member's (role 0) or a relay's (role 1). Each space is
+                    -- its own causal domain: own clock, pending buffer and per-author sequence numbers.
+                    CREATE TABLE spaces (
+                        id BLOB PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        role INTEGER NOT NULL DEFAULT 0,
+                        epoch INTEGER NOT NULL DEFAULT 0,
+                        next_seq INTEGER NOT NULL DEFAULT 1,
+                        doc TEXT,
+                        created_at INTEGER NOT NULL DEFAULT 0
+                    ) WITHOUT ROWID;
+                    INSERT INTO spaces(id, name) SELECT value, 'office' FROM meta WHERE key = 'default_space';
+
+                    -- The append-only change log: one encoded Change per (space, author, seq).
                     CREATE TABLE changes (
+                        space BLOB NOT NULL,
                         author BLOB NOT NULL,
                         seq INTEGER NOT NULL,
                         start_op INTEGER NOT NULL,
                         time INTEGER NOT NULL,
                         bytes BLOB NOT NULL,
-                        PRIMARY KEY (author, seq)
+                        PRIMARY KEY (space, author, seq)
                     ) WITHOUT ROWID;
 
                     -- Materialised state: loading a document never replays its history.
                     CREATE TABLE documents (
                         id TEXT PRIMARY KEY NOT NULL,
+                        space BLOB NOT NULL,
                         kind TEXT NOT NULL,
                         deleted INTEGER NOT NULL DEFAULT 0,
                         snapshot BLOB NOT NULL,
                         updated_at INTEGER NOT NULL
                     );
+                    CREATE INDEX documents_by_space ON documents(space);
 
-                    -- Per author, the highest sequence number applied (gapless, so a version vector).
+                    -- Per (space, author), the highest sequence number applied (gapless, so a version vector).
                     CREATE TABLE clock (
-                        author BLOB PRIMARY KEY NOT NULL,
-                        seq INTEGER NOT NULL
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq INTEGER NOT NULL,
+                        PRIMARY KEY (space, author)
                     ) WITHOUT ROWID;
 
                     -- Changes received but not yet causally ready.
                     CREATE TABLE pending (
+                        space BLOB NOT NULL,
                         author BLOB NOT NULL,
                         seq INTEGER NOT NULL,
                         bytes BLOB NOT NULL,
                         received_at INTEGER NOT NULL,
-                        PRIMARY KEY (author, seq)
+                        PRIMARY KEY (space, author, seq)
                     ) WITHOUT ROWID;
+
+                    -- Space keys, one random 32-byte key per epoch (members only; a relay has none).
+                    CREATE TABLE space_keys (
+                        space BLOB NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        key BLOB NOT NULL,
+                        PRIMARY KEY (space, epoch)
+                    ) WITHOUT ROWID;
+
+                    -- Members (Ed25519 keys) of each space; removed_epoch is the epoch their removal began.
+                    CREATE TABLE space_members (
+                        space BLOB NOT NULL,
+                        member BLOB NOT NULL,
+                        office TEXT NOT NULL DEFAULT '',
+                        added_by BLOB,
+                        since_epoch INTEGER NOT NULL DEFAULT 0,
+                        removed_epoch INTEGER,
+                        PRIMARY KEY (space, member)
+                    ) WITHOUT ROWID;
+
+                    -- Signed, encrypted envelopes (opaque bytes), per author in chain order.
+                    CREATE TABLE envelopes (
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq_start INTEGER NOT NULL,
+                        seq_end INTEGER NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        id BLOB NOT NULL,
+                        bytes BLOB NOT NULL,
+                        log INTEGER NOT NULL,
+                        PRIMARY KEY (space, author, seq_start)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX envelopes_by_end ON envelopes(space, author, seq_end);
+
+                    -- The head of each author's hash chain per space (FeedVerifier resumes from it).
+                    CREATE TABLE feed_heads (
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        last_seq INTEGER NOT NULL,
+                        last_id BLOB NOT NULL,
+                        PRIMARY KEY (space, author)
+                    ) WITHOUT ROWID;
+
+                    -- Every stored envelope in the order this node stored it: the store order used when
+                    -- serving fetches, and the "anything new since N?" probe (max(n)).
+                    CREATE TABLE envelope_log (
+                        n INTEGER PRIMARY KEY,
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq_start INTEGER NOT NULL
+                    );
                     """)
             try db.execute(sql: "PRAGMA user_version = 1")
         }

@@ -1,0 +1,485 @@
+import Foundation
+import GRDB
+import SarabanCore
+import SarabanCrypto
+import SarabanSync
+
+/// Why ``Store/receiveEnvelopes(space:_:identity:receivedAt:)`` refused an envelope. Nothing of a
+/// refused envelope is stored; a refusal never affects the other envelopes of the batch.
+public struct EnvelopeError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable, CaseIterable {
+        /// This node does not carry the space (not a member, not configured as its relay).
+        case spaceNotCarried
+        /// The envelope's header names another space than the batch.
+        case wrongSpace
+        /// The author is not (or, for this epoch, no longer) a member of the space.
+        case notAMember
+        /// The signature does not verify: modified bytes, or signed by someone other than its author.
+        case tampered
+        /// It starts after the author's next expected sequence number: earlier envelopes are missing.
+        case gap
+        /// It overlaps what was accepted without being a stored envelope: out of order.
+        case reordered
+        /// The author signed a different envelope for a stored position (``forkProof``).
+        case fork
+        /// This node holds no key for the envelope's epoch (removed from the space, or rekey not yet received).
+        case wrongEpoch
+        /// Signed by a member but does not decrypt with the epoch key.
+        case undecryptable
+        /// Decrypts, but the changes inside do not match the header (author, sequence range) or do not decode,
+        /// or touch a document of another space.
+        case invalidContents
+    }
+
+    public let code: Code
+    public let message: String
+    public let forkProof: ForkProof?
+
+    public init(_ code: Code, _ message: String, forkProof: ForkProof? = nil) {
+        self.code = code
+        self.message = message
+        self.forkProof = forkProof
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// What a batch of received envelopes did.
+public struct ReceiveReport: Sendable {
+    /// Verified and stored now (a member also applied their changes), in the order given.
+    public var accepted: [Envelope] = []
+    /// Already stored (replays): no-ops.
+    public var duplicates: [Envelope] = []
+    /// Refused, each with its reason; nothing of them was stored.
+    public var refused: [(envelope: Envelope, error: EnvelopeError)] = []
+    /// The node's feed vector for the space after the batch.
+    public var holds = FeedVector()
+    /// What applying the changes did (members only).
+    public var applied = ApplyReport()
+
+    public init() {}
+}
+
+extension Store {
+    /// The largest plaintext sealed into one envelope, leaving room for padding and framing so every
+    /// envelope fits one sync frame (``SyncLimits/maximumEnvelopeByteCount``).
+    static let plaintextBudget = SyncLimits.maximumEnvelopeByteCount - Envelope.minimumByteCount
+        - (SyncLimits.maximumEnvelopeByteCount >> 4)
+    static let maximumChangesPerEnvelope = 4096
+
+    // MARK: - Sealing local writes
+
+    /// Seals `changes` (consecutive, this node's, in `space`) into envelopes chained on this
+    /// author's feed head and stores them, inside the caller's transaction.
+    func sealLocal(_ db: Database, space: SpaceID, changes: [Change], signer: SigningKeyPair) throws {
+        let sp = Data(space.bytes)
+        guard let epoch64 = try Int64.fetchOne(db, sql: "SELECT epoch FROM spaces WHERE id = ?", arguments: [sp]) else {
+            return
+        }
+        let epoch = UInt32(epoch64)
+        guard let key = try Self.loadKeys(db, space: sp)[epoch] else {
+            throw StorageError(
+                .notFound,
+                "this node holds no key for epoch \(epoch) of space \(space.hex), so it cannot seal its changes: "
+                    + "it may have been removed from the space; ask a member to invite it again",
+                path: path)
+        }
+        let author = signer.publicKey
+        var head = try Self.loadHead(db, space: sp, author: author)
+        var batch: [[UInt8]] = []
+        var batchBytes = 0
+        var firstSeq: UInt64 = 0
+
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            var w = BinaryWriter(capacity: batchBytes + 8 * batch.count)
+            for b in batch { w.lengthPrefixed(b) }
+            let seqEnd = firstSeq + UInt64(batch.count) - 1
+            guard firstSeq == head.lastSequence + 1 else {
+                throw StorageError(
+                    .corrupt,
+                    "this node's feed in space \(space.hex) ends at seq \(head.lastSequence) but its next change is "
+                        + "\(firstSeq): the envelope chain and the change log disagree; restore the database from a backup",
+                    path: path)
+            }
+            let header = EnvelopeHeader(
+                spaceID: space.bytes, author: author, seqStart: firstSeq, seqEnd: seqEnd, epoch: epoch,
+                previousHash: head.lastID)
+            let envelope = try Envelope.seal(plaintext: w.bytes, header: header, key: key, signer: signer)
+            guard envelope.bytes.count <= SyncLimits.maximumEnvelopeByteCount else {
+                throw StorageError(
+                    .io,
+                    "a change of \(batchBytes) bytes is too large to sync (envelopes are at most "
+                        + "\(SyncLimits.maximumEnvelopeByteCount) bytes): split the edit",
+                    path: path)
+            }
+            try Self.insertEnvelope(db, space: sp, envelope)
+            head = FeedHead(lastSequence: seqEnd, lastID: envelope.id)
+            batch.removeAll()
+            batchBytes = 0
+        }
+
+        for c in changes where c.author == replica {
+            let enc = c.encoded()
+            if !batch.isEmpty
+                && (batchBytes + enc.count + 10 > Self.plaintextBudget || batch.count >= Self.maximumChangesPerEnvelope)
+            {
+                try flush()
+            }
+            if batch.isEmpty { firstSeq = c.seq }
+            batch.append(enc)
+            batchBytes += enc.count + 10
+        }
+        try flush()
+    }
+
+    static func loadHead(_ db: Database, space: Data, author: SigningPublicKey) throws -> FeedHead {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT last_seq, last_id FROM feed_heads WHERE space = ? AND author = ?",
+                arguments: [space, Data(author.rawRepresentation)])
+        else { return FeedHead() }
+        return FeedHead(lastSequence: UInt64(row[0] as Int64), lastID: try EnvelopeID(bytes: [UInt8](row[1] as Data)))
+    }
+
+    static func loadHeads(_ db: Database, space: Data) throws -> [SigningPublicKey: FeedHead] {
+        var out: [SigningPublicKey: FeedHead] = [:]
+        for row in try Row.fetchAll(
+            db, sql: "SELECT author, last_seq, last_id FROM feed_heads WHERE space = ?", arguments: [space])
+        {
+            let author = try SigningPublicKey(rawRepresentation: [UInt8](row[0] as Data))
+            out[author] = FeedHead(
+                lastSequence: UInt64(row[1] as Int64), lastID: try EnvelopeID(bytes: [UInt8](row[2] as Data)))
+        }
+        return out
+    }
+
+    /// Appends the envelope to the log, stores it and advances its author's head.
+    static func insertEnvelope(_ db: Database, space: Data, _ e: Envelope) throws {
+        let author = Data(e.header.author.rawRepresentation)
+        try db.cachedStatement(sql: "INSERT INTO envelope_log(space, author, seq_start) VALUES (?, ?, ?)")
+            .execute(arguments: [space, author, Int64(e.header.seqStart)])
+        let n = db.lastInsertedRowID
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO envelopes(space, author, seq_start, seq_end, epoch, id, bytes, log)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            space, author, Int64(e.header.seqStart), Int64(e.header.seqEnd), Int64(e.header.epoch), Data(e.id.bytes),
+            Data(e.bytes), n,
+        ])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO feed_heads(space, author, last_seq, last_id) VALUES (?, ?, ?, ?)
+                ON CONFLICT(space, author) DO UPDATE SET last_seq = excluded.last_seq, last_id = excluded.last_id
+                """
+        ).execute(arguments: [space, author, Int64(e.header.seqEnd), Data(e.id.bytes)])
+    }
+
+    // MARK: - Serving envelopes
+
+    /// What this node holds of `space`: per author, the last sequence number of its stored envelopes.
+    public func feedVector(space: SpaceID) throws(StorageError) -> FeedVector {
+        try read { db in try Self.loadFeedVector(db, space: Data(space.bytes)) }
+    }
+
+    static func loadFeedVector(_ db: Database, space: Data) throws -> FeedVector {
+        var v = FeedVector()
+        for (a, h) in try loadHeads(db, space: space) { v[a] = h.lastSequence }
+        return v
+    }
+
+    /// Every space this node carries (as a member or a relay) with its feed vector.
+    public func carriedSpaces() throws(StorageError) -> [SpaceID: FeedVector] {
+        try read { db in
+            var out: [SpaceID: FeedVector] = [:]
+            for data in try Data.fetchAll(db, sql: "SELECT id FROM spaces") {
+                guard let id = SpaceID(bytes: [UInt8](data)) else { continue }
+                out[id] = try Self.loadFeedVector(db, space: data)
+            }
+            return out
+        }
+    }
+
+    /// The envelopes of `space` a peer at `after` lacks: per author, those whose last sequence
+    /// number is above `after[author]`, each author's in chain order, across authors in the order
+    /// this node stored them; at most `maxEnvelopes` and about `maxBytes` (always at least one).
+    /// `complete` is false when more remain.
+    public func envelopes(space: SpaceID, after: FeedVector, maxEnvelopes: Int = 512, maxBytes: Int = 1 << 20)
+        throws(StorageError) -> (envelopes: [Envelope], complete: Bool)
+    {
+        try read { db in
+            let sp = Data(space.bytes)
+            var start: Int64?
+            for (author, head) in try Self.loadHeads(db, space: sp) where head.lastSequence > after[author] {
+                if let n = try Int64.fetchOne(
+                    db, sql: "SELECT min(log) FROM envelopes WHERE space = ? AND author = ? AND seq_end > ?",
+                    arguments: [sp, Data(author.rawRepresentation), Int64(after[author])])
+                {
+                    start = min(start ?? n, n)
+                }
+            }
+            guard let start else { return ([], true) }
+            var out: [Envelope] = []
+            var bytes = 0
+            let cursor = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT e.author, e.seq_end, e.bytes FROM envelope_log l
+                    JOIN envelopes e ON e.space = l.space AND e.author = l.author AND e.seq_start = l.seq_start
+                    WHERE l.space = ? AND l.n >= ? ORDER BY l.n
+                    """,
+                arguments: [sp, start])
+            var authors: [Data: SigningPublicKey] = [:]
+            while let row = try cursor.next() {
+                let a: Data = row[0]
+                let key: SigningPublicKey
+                if let k = authors[a] { key = k } else {
+                    key = try SigningPublicKey(rawRepresentation: [UInt8](a))
+                    authors[a] = key
+                }
+                guard UInt64(row[1] as Int64) > after[key] else { continue }
+                if !out.isEmpty && (out.count >= max(maxEnvelopes, 1) || bytes >= maxBytes) { return (out, false) }
+                let e = try Envelope.decode([UInt8](row[2] as Data))
+                bytes += e.bytes.count
+                out.append(e)
+            }
+            return (out, true)
+        }
+    }
+
+    /// ``envelopes(space:after:maxEnvelopes:maxBytes:)`` with a sync session's fetch limit.
+    public func envelopes(space: SpaceID, after: FeedVector, limit: FetchLimit) throws(StorageError)
+        -> (envelopes: [Envelope], complete: Bool)
+    {
+        try envelopes(space: space, after: after, maxEnvelopes: limit.envelopes, maxBytes: limit.bytes)
+    }
+
+    /// A cheap probe: the position of the last envelope stored (by any process on this database).
+    /// A daemon polls it (for example every 250 ms) to notice a CLI write, then reads
+    /// ``newEnvelopes(after:limit:)`` to push them.
+    public func envelopeLogPosition() throws(StorageError) -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(n), 0) FROM envelope_log") ?? 0 }
+    }
+
+    /// The envelopes stored after log position `position`, in store order, with the new position.
+    public func newEnvelopes(after position: Int64, limit: Int = 4096) throws(StorageError)
+        -> (envelopes: [(space: SpaceID, envelope: Envelope)], position: Int64)
+    {
+        try read { db in
+            var out: [(space: SpaceID, envelope: Envelope)] = []
+            var last = position
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT l.n, l.space, e.bytes FROM envelope_log l
+                    JOIN envelopes e ON e.space = l.space AND e.author = l.author AND e.seq_start = l.seq_start
+                    WHERE l.n > ? ORDER BY l.n LIMIT ?
+                    """, arguments: [position, max(limit, 1)])
+            {
+                last = row[0]
+                guard let s = SpaceID(bytes: [UInt8](row[1] as Data)) else { continue }
+                out.append((s, try Envelope.decode([UInt8](row[2] as Data))))
+            }
+            return (out, last)
+        }
+    }
+
+    // MARK: - Receiving
+
+    /// Verifies, stores and (on a member with `identity`) opens and applies envelopes received
+    /// for `space`, in ONE transaction.
+    ///
+    /// Each envelope, in the order given: it must be for `space`; a stored one (same author and
+    /// start, same id) is a duplicate no-op; on a member its author must be a member for its epoch;
+    /// ``FeedVerifier`` resumes from the persisted heads (signature, chain, epoch: a member knows
+    /// the epochs whose keys it holds, a relay accepts any); a member then decrypts it, checks the
+    /// changes match the header, and applies them through the space's pending buffer (membership
+    /// changes take effect for the next envelope). Then it is stored and its author's head
+    /// advanced. A refused envelope leaves no trace and does not stop the batch.
+    public func receiveEnvelopes(
+        space: SpaceID, _ incoming: [Envelope], identity: SigningKeyPair?, receivedAt: Int64 = 0
+    ) throws(StorageError) -> ReceiveReport {
+        do {
+            return try pool.writeWithoutTransaction { db in
+                var report = ReceiveReport()
+                try db.inTransaction(.immediate) {
+                    report = try self.receiveInTransaction(
+                        db, space: space, incoming, identity: identity, receivedAt: receivedAt)
+                    return .commit
+                }
+                return report
+            }
+        } catch {
+            throw Self.mapError(error, path: path, doing: "store received envelopes")
+        }
+    }
+
+    private func receiveInTransaction(
+        _ db: Database, space: SpaceID, _ incoming: [Envelope], identity: SigningKeyPair?, receivedAt: Int64
+    ) throws -> ReceiveReport {
+        var report = ReceiveReport()
+        let sp = Data(space.bytes)
+        guard let roleValue = try Int.fetchOne(db, sql: "SELECT role FROM spaces WHERE id = ?", arguments: [sp]) else {
+            for e in incoming {
+                report.refused.append(
+                    (e, EnvelopeError(
+                        .spaceNotCarried,
+                        "this node does not carry space \(space.hex): join it (`saraban space join`) or, on a relay, "
+                            + "carry it (`saraban space carry`)")))
+            }
+            return report
+        }
+        let member = roleValue == 0 && identity != nil
+        var keys = member ? try Self.loadKeys(db, space: sp) : [:]
+        var members = try Self.loadMembers(db, space: sp)
+        var verifier = FeedVerifier(
+            spaceID: space.bytes, knownEpochs: Set(keys.keys), heads: try Self.loadHeads(db, space: sp))
+        let existing = try db.cachedStatement(
+            sql: "SELECT id FROM envelopes WHERE space = ? AND author = ? AND seq_start = ?")
+
+        for e in incoming {
+            let h = e.header
+            guard h.spaceID == space.bytes else {
+                report.refused.append(
+                    (e, EnvelopeError(
+                        .wrongSpace,
+                        "envelope \(e.id) belongs to space \(Hex.encode(h.spaceID)), not \(space.hex): route it to its space")))
+                continue
+            }
+            if let stored = try Data.fetchOne(
+                existing, arguments: [sp, Data(h.author.rawRepresentation), Int64(h.seqStart)])
+            {
+                if [UInt8](stored) == e.id.bytes {
+                    report.duplicates.append(e)
+                } else {
+                    // (ForkProof's initialiser is internal to SarabanCrypto: the two ids are in the message,
+                    // and both signed envelopes, the stored one and this one, are the proof.)
+                    let storedID = try EnvelopeID(bytes: [UInt8](stored))
+                    report.refused.append(
+                        (e, EnvelopeError(
+                            .fork,
+                            "\(h.author) signed two different envelopes at seq \(h.seqStart) in space \(space.hex) "
+                                + "(stored \(storedID.hex), received \(e.id.hex)): the author forked its feed; keep both "
+                                + "envelopes as proof and alert an administrator")))
+                }
+                continue
+            }
+            if member {
+                let m = members[h.author]
+                guard let m, m.removedEpoch.map({ h.epoch < $0 }) ?? true else {
+                    report.refused.append(
+                        (e, EnvelopeError(
+                            .notAMember,
+                            m == nil
+                                ? "envelope \(e.id) is signed by \(h.author), who is not a member of space \(space.hex): "
+                                    + "drop it (if it was just invited, its envelopes are accepted once the invitation's change arrives)"
+                                : "envelope \(e.id) by \(h.author) uses epoch \(h.epoch), but that node was removed from "
+                                    + "space \(space.hex) at epoch \(m!.removedEpoch!): drop it")))
+                    continue
+                }
+            } else {
+                verifier.knownEpochs.insert(h.epoch)
+            }
+            var trial = verifier
+            do {
+                try trial.accept(e)
+            } catch {
+                report.refused.append((e, Self.envelopeError(error, envelope: e, space: space, member: member)))
+                continue
+            }
+            if member, let identity, let key = keys[h.epoch] {
+                let changes: [Change]
+                switch Self.openChanges(e, key: key) {
+                case .success(let c): changes = c
+                case .failure(let error):
+                    report.refused.append((e, error))
+                    continue
+                }
+                do {
+                    var applied = ApplyReport()
+                    try db.inSavepoint {
+                        applied = try self.applyInTransaction(db, space: sp, changes, receivedAt: receivedAt)
+                        try Self.insertEnvelope(db, space: sp, e)
+                        try self.refreshSpace(db, space: space, identity: identity, touched: nil)
+                        return .commit
+                    }
+                    report.applied.applied += applied.applied
+                    report.applied.duplicates += applied.duplicates
+                    report.applied.waiting = applied.waiting
+                    report.applied.documents = Array(Set(report.applied.documents).union(applied.documents)).sorted()
+                } catch let error as StorageError where error.code == .wrongSpace || error.code == .corrupt {
+                    report.refused.append(
+                        (e, EnvelopeError(.invalidContents, "envelope \(e.id) was refused: \(error.message)")))
+                    continue
+                } catch let error as EditError {
+                    report.refused.append(
+                        (e, EnvelopeError(.invalidContents, "envelope \(e.id) was refused: \(error)")))
+                    continue
+                }
+                keys = try Self.loadKeys(db, space: sp)
+                members = try Self.loadMembers(db, space: sp)
+                verifier = trial
+                verifier.knownEpochs.formUnion(keys.keys)
+            } else {
+                try Self.insertEnvelope(db, space: sp, e)
+                verifier = trial
+            }
+            report.accepted.append(e)
+        }
+        report.holds = try Self.loadFeedVector(db, space: sp)
+        return report
+    }
+
+    /// Decrypts an envelope and decodes its changes, checking they are exactly the header's
+    /// author and sequence range.
+    static func openChanges(_ e: Envelope, key: SymmetricKey) -> Result<[Change], EnvelopeError> {
+        let plain: [UInt8]
+        do { plain = try e.open(key: key) } catch {
+            return .failure(EnvelopeError(
+                .undecryptable,
+                "envelope \(e.id) by \(e.header.author) does not decrypt with the epoch \(e.header.epoch) key: "
+                    + "its author's software is faulty or it was sealed with another key; drop it"))
+        }
+        let h = e.header
+        let author = ReplicaID(bytes: h.author.rawRepresentation)
+        var r = BinaryReader(plain)
+        var out: [Change] = []
+        do {
+            while !r.isAtEnd {
+                out.append(try Change.decode(Array(try r.lengthPrefixed())))
+            }
+        } catch {
+            return .failure(
+                EnvelopeError(.invalidContents, "envelope \(e.id) holds changes that do not decode (\(error)); drop it"))
+        }
+        guard UInt64(out.count) == h.changeCount,
+            out.enumerated().allSatisfy({ $0.element.author == author && $0.element.seq == h.seqStart + UInt64($0.offset) })
+        else {
+            return .failure(
+                EnvelopeError(
+                    .invalidContents,
+                    "envelope \(e.id) claims changes \(h.seqStart)…\(h.seqEnd) of \(h.author) but holds others: drop it"))
+        }
+        return .success(out)
+    }
+
+    static func envelopeError(_ error: CryptoError, envelope e: Envelope, space: SpaceID, member: Bool) -> EnvelopeError {
+        switch error.code {
+        case .feedWrongSpace: return EnvelopeError(.wrongSpace, error.message)
+        case .feedWrongEpoch:
+            return EnvelopeError(
+                .wrongEpoch,
+                "envelope \(e.id) is sealed with epoch \(e.header.epoch) of space \(space.hex), whose key this node does "
+                    + "not hold: if this node was removed from the space it cannot read anything written afterwards; "
+                    + "otherwise sync the rekey record first, then retry")
+        case .feedBadSignature: return EnvelopeError(.tampered, error.message)
+        case .feedReplay: return EnvelopeError(.reordered, error.message)
+        case .feedGap: return EnvelopeError(.gap, error.message)
+        case .feedOverlap: return EnvelopeError(.reordered, error.message)
+        case .feedFork: return EnvelopeError(.fork, error.message, forkProof: error.forkProof)
+        default: return EnvelopeError(.tampered, error.message)
+        }
+    }
+}
