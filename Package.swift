@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "saraban-bench",
             dependencies: [
-                "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode",
+                "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode", "SarabanSync", "SarabanTransport",
             ]
         ),
         // The e-Saraban domain: letters, registers, Thai dates (pure, standard library + core).
@@ -102,5 +102,13 @@ let package = Package(
         .testTarget(
             name: "SarabanNodeTests", dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync"]),
         .testTarget(name: "SarabanCLITests", dependencies: ["saraban"]),
+        // Nodes syncing over loopback: in-process daemons, FaultProxy links and real `saraban serve` processes.
+        .testTarget(
+            name: "SarabanIntegrationTests",
+            dependencies: [
+                "SarabanNode", "SarabanTransport", "SarabanSync", "SarabanCrypto", "SarabanCore",
+                "SarabanStorage", .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
     ]
 )

@@ -2,7 +2,7 @@ import Foundation
 
 /// `config.json`: the node's settings that an operator may edit by hand.
 public struct NodeConfig: Codable, Sendable, Hashable {
-    /// A peer to sync with (used by the sync issue; `init` writes an empty list).
+    /// A peer to sync with: `{"node_id": …, "address": "HOST:PORT", "name": …}` (`saraban peer add`).
     public struct Peer: Codable, Sendable, Hashable {
         public var name: String?
         public var address: String
@@ -12,6 +12,11 @@ public struct NodeConfig: Codable, Sendable, Hashable {
             self.name = name
             self.address = address
             self.nodeID = nodeID
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, address
+            case nodeID = "node_id"
         }
     }
 
@@ -23,7 +28,7 @@ public struct NodeConfig: Codable, Sendable, Hashable {
     public var letterCode: String?
     /// The node id (checksummed text form of the Ed25519 public key); must match node.key.
     public var nodeID: String
-    /// Where `saraban serve` listens (placeholder until the sync issue).
+    /// Where `saraban serve` listens, `HOST:PORT` (`--listen` overrides it).
     public var listen: String
     public var peers: [Peer]
 

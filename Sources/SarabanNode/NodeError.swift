@@ -8,6 +8,7 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
             case notInitialized, alreadyInitialized, readOnly, corruptKey, badConfig
             case foreignDatabase, newerSchema, storage, busy
             case unknownDocument, ambiguousDocument, unknownField, invalidArgument, invalidFile, io, refused
+            case unreachable
         }
 
         private let value: Internal
@@ -45,6 +46,8 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
         public static var refused: Self { .init(.refused) }
         /// Other file-system failures.
         public static var io: Self { .init(.io) }
+        /// A peer could not be reached or the sync with it did not finish (`saraban sync`).
+        public static var unreachable: Self { .init(.unreachable) }
 
         public var description: String { value.rawValue }
 
@@ -56,6 +59,7 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
             case .refused: return 68
             case .notInitialized: return 66
             case .unknownDocument, .ambiguousDocument, .unknownField: return 67
+            case .unreachable: return 69
             case .alreadyInitialized: return 73
             case .io, .storage: return 74
             case .busy: return 75

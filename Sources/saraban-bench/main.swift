@@ -12,6 +12,7 @@ let usage = """
       trace FILE [--json] [--runs N]   replay an editing trace ({endContent, txns:[{patches}]}, .json or .json.gz)
       crdt [--json] [--runs N]         register writes in memory and persisted; concurrent merges
       crypto [--json] [--runs N]       seal+sign and verify+open of 1 KiB changes in batches; Noise handshake
+      sync [--json] [--runs N]         two nodes on loopback: 100k changes end to end, wire overhead, catch-up, memory
     """
 
 guard let suite = args.first else {
@@ -25,6 +26,8 @@ do {
     case "trace": code = try traceBench(rest)
     case "crdt": code = try crdtBench(rest)
     case "crypto": code = try cryptoBench(rest)
+    case "sync": code = try await syncBench(rest)
+    case "sync-rss": code = try await syncRSS(rest)
     case "-h", "--help", "help":
         print(usage)
         code = 0

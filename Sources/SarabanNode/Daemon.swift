@@ -1,0 +1,302 @@
+import Foundation
+import Logging
+import SarabanCrypto
+import SarabanSync
+import SarabanTransport
+import ServiceLifecycle
+
+/// Settings of `saraban serve` (and of nodes run in-process by tests and the bench).
+public struct ServeOptions: Sendable {
+    /// Where to listen; `nil` takes `listen` from config.json.
+    public var listen: PeerAddress?
+    /// How often the store is probed for writes made by other processes (the CLI).
+    public var pollInterval: Duration = .milliseconds(250)
+    /// Redial delay after a failure: doubles per consecutive failure from `minimumBackoff` up to
+    /// `maximumBackoff`, each delay drawn uniformly from its upper half (jitter).
+    public var minimumBackoff: Duration = .milliseconds(500)
+    public var maximumBackoff: Duration = .seconds(30)
+    /// How often config.json is re-read for added or removed peers.
+    public var configInterval: Duration = .seconds(2)
+    /// Sync session limits (batching, window, keep-alives).
+    public var limits = SyncLimits()
+    /// Secure channel timeouts and rate limits.
+    public var transport = TransportConfiguration()
+    /// Handle SIGTERM and SIGINT with a graceful shutdown (off for nodes run inside tests).
+    public var handleSignals = true
+    /// Dial configured peers (off for a node that only listens).
+    public var dial = true
+
+    public init(listen: PeerAddress? = nil) { self.listen = listen }
+}
+
+/// What `saraban serve` says when it is ready.
+public struct ServeReady: Sendable {
+    public var nodeID: NodeID
+    public var role: NodeRole
+    public var address: PeerAddress
+}
+
+/// Node ids allowed to connect: the configured peers and the members of the carried spaces.
+final class TrustList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids: Set<NodeID> = []
+
+    func replace(_ new: Set<NodeID>) {
+        lock.lock()
+        ids = new
+        lock.unlock()
+    }
+
+    func contains(_ id: NodeID) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return ids.contains(id)
+    }
+}
+
+/// Which peers have a session open now (either direction), so the dialler does not open a second one.
+final class ConnectedPeers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [NodeID: Int] = [:]
+
+    func enter(_ id: NodeID) {
+        lock.lock()
+        counts[id, default: 0] += 1
+        lock.unlock()
+    }
+
+    func leave(_ id: NodeID) {
+        lock.lock()
+        counts[id, default: 1] -= 1
+        if counts[id] == 0 { counts[id] = nil }
+        lock.unlock()
+    }
+
+    func isConnected(_ id: NodeID) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return counts[id] != nil
+    }
+
+    var all: Set<NodeID> {
+        lock.lock()
+        defer { lock.unlock() }
+        return Set(counts.keys)
+    }
+}
+
+/// The running node: a listener, a dialler per configured peer (gossip), and the poller that
+/// pushes writes made by other processes, as services of one `ServiceGroup`.
+///
+/// ```swift
+/// let daemon = try NodeDaemon(node: node, storage: node.envelopeStorage(), options: .init())
+/// try await daemon.run { ready in print("listening on \(ready.address)") }   // until SIGTERM/SIGINT or cancellation
+/// ```
+public final class NodeDaemon: Sendable {
+    public let node: Node
+    public let driver: NodeSyncDriver
+    public let options: ServeOptions
+    public let status: PeerStatusBook
+    public let transport: SecureTransport
+    let connection: PeerConnection
+    let trust = TrustList()
+    let connected = ConnectedPeers()
+    let logger: Logger
+    let role: NodeRole
+
+    public init(
+        node: Node, storage: any EnvelopeStorage, options: ServeOptions = ServeOptions(),
+        logger: Logger = Logger(label: "saraban.serve"),
+        onEvent: @escaping @Sendable (PeerEvent) -> Void = { _ in }
+    ) throws {
+        self.node = node
+        self.options = options
+        self.logger = logger
+        self.role = storage.role
+        let driver = NodeSyncDriver(storage: storage, logger: logger)
+        self.driver = driver
+        let status = PeerStatusBook(directory: node.dataDirectory)
+        status.loadFromDisk()
+        self.status = status
+        let trust = self.trust
+        self.transport = SecureTransport(
+            identity: node.identity, configuration: options.transport, logger: logger,
+            trust: { trust.contains($0) })
+        let log = logger
+        self.connection = PeerConnection(
+            store: driver, configuration: .init(role: storage.role, limits: options.limits), logger: logger
+        ) { event in
+            status.record(event)
+            switch event {
+            case .opened(let peer, let role, let spaces):
+                log.info("session open", metadata: ["peer": "\(peer)", "role": "\(role)", "spaces": "\(spaces.count)"])
+            case .synced(let peer, let stats):
+                log.debug(
+                    "synced", metadata: ["peer": "\(peer)", "sent": "\(stats.envelopesSent)", "received": "\(stats.envelopesReceived)"])
+            case .closed(let report):
+                log.info("session closed", metadata: ["peer": "\(report.peer)", "reason": "\(report.reason)"])
+            case .progress: break
+            }
+            onEvent(event)
+        }
+        try refreshTrust()
+        try driver.primeBaseline()
+    }
+
+    /// Re-reads the configured peers and the spaces' members into the trust list.
+    func refreshTrust() throws {
+        var ids = Set(try node.syncSettings().peers.map(\.nodeID))
+        ids.formUnion(try driver.storage.memberNodeIDs())
+        ids.remove(node.nodeID)
+        trust.replace(ids)
+    }
+
+    /// Runs until SIGTERM/SIGINT (with ``ServeOptions/handleSignals``) or until the calling task
+    /// is cancelled; `onReady` is called once the listening socket is bound.
+    public func run(onReady: @escaping @Sendable (ServeReady) -> Void = { _ in }) async throws {
+        let address = try options.listen ?? node.syncSettings().listen
+        let listener = try await transport.listen(host: address.host, port: address.port)
+        let ready = ServeReady(nodeID: node.nodeID, role: role, address: PeerAddress(host: address.host, port: listener.port))
+        logger.notice("ready", metadata: ["node": "\(node.nodeID)", "listen": "\(ready.address)", "role": "\(role)"])
+        onReady(ready)
+        let services: [any Service] = [
+            ListenerService(daemon: self, listener: listener),
+            GossipService(daemon: self),
+            PollerService(daemon: self),
+        ]
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [],
+                logger: logger))
+        try await group.run()
+        driver.finish()
+        status.save()
+        logger.notice("stopped", metadata: ["node": "\(node.nodeID)"])
+    }
+
+    /// Runs one session over an accepted or dialled channel.
+    func serve(_ channel: inout SecureChannel) async throws -> PeerReport {
+        let peer = channel.peer
+        connected.enter(peer)
+        defer { connected.leave(peer) }
+        return try await connection.run(over: &channel)
+    }
+
+    /// Dials `peer` until cancelled: keeps a session open while it works, redials with jittered
+    /// exponential backoff when it fails, and stays idle while the peer is connected to us.
+    func dialLoop(_ peer: ConfiguredPeer) async {
+        var failures = 0
+        let meta: Logger.Metadata = ["peer": "\(peer.label)", "address": "\(peer.address)"]
+        while !Task.isCancelled {
+            if connected.isConnected(peer.nodeID) {
+                try? await Task.sleep(for: options.minimumBackoff)
+                continue
+            }
+            do {
+                let report = try await transport.connect(
+                    host: peer.address.host, port: peer.address.port, expecting: peer.nodeID
+                ) { channel in try await serve(&channel) }
+                if report.wasSynced || report.stats.framesReceived > 0 {
+                    failures = 0
+                } else {
+                    failures += 1
+                }
+            } catch {
+                failures += 1
+                status.recordFailure(peer.nodeID, "\(error)")
+                if failures == 1 {
+                    logger.notice("cannot reach peer: \(error)", metadata: meta)
+                } else {
+                    logger.debug("cannot reach peer: \(error)", metadata: meta)
+                }
+            }
+            if Task.isCancelled { break }
+            try? await Task.sleep(for: backoff(failures))
+        }
+    }
+
+    func backoff(_ failures: Int) -> Duration {
+        let base = options.minimumBackoff
+        guard failures > 0 else { return base }
+        let factor = Double(1 << min(failures - 1, 20))
+        let cap = min(base.seconds * factor, options.maximumBackoff.seconds)
+        return .milliseconds(Int(cap * Double.random(in: 0.5...1.0) * 1000))
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}
+
+struct ListenerService: Service {
+    let daemon: NodeDaemon
+    let listener: SecureListener
+
+    func run() async throws {
+        let daemon = self.daemon
+        try await cancelWhenGracefulShutdown {
+            try await listener.run { channel in _ = try await daemon.serve(&channel) }
+        }
+    }
+}
+
+struct GossipService: Service {
+    let daemon: NodeDaemon
+
+    func run() async throws {
+        guard daemon.options.dial else {
+            try await cancelWhenGracefulShutdown { try? await Task.sleep(for: .seconds(1 << 40)) }
+            return
+        }
+        try await cancelWhenGracefulShutdown {
+            var loops: [NodeID: (peer: ConfiguredPeer, task: Task<Void, Never>)] = [:]
+            defer { for (_, l) in loops { l.task.cancel() } }
+            while !Task.isCancelled {
+                let peers: [ConfiguredPeer]
+                do { peers = try daemon.node.syncSettings().peers } catch {
+                    daemon.logger.error("cannot read the peers: \(error)")
+                    peers = loops.values.map(\.peer)
+                }
+                let wanted = Dictionary(peers.map { ($0.nodeID, $0) }, uniquingKeysWith: { a, _ in a })
+                for (id, l) in loops where wanted[id] != l.peer {
+                    l.task.cancel()
+                    loops[id] = nil
+                }
+                for (id, p) in wanted where loops[id] == nil {
+                    loops[id] = (p, Task { await daemon.dialLoop(p) })
+                }
+                try? await Task.sleep(for: daemon.options.configInterval)
+            }
+            for (_, l) in loops {
+                l.task.cancel()
+                await l.task.value
+            }
+            loops = [:]
+        }
+    }
+}
+
+struct PollerService: Service {
+    let daemon: NodeDaemon
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await daemon.driver.runPoller(interval: daemon.options.pollInterval) }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: daemon.options.configInterval)
+                        do { try daemon.refreshTrust() } catch {
+                            daemon.logger.warning("cannot refresh the trusted node ids: \(error)")
+                        }
+                        daemon.status.save()
+                    }
+                }
+            }
+        }
+    }
+}

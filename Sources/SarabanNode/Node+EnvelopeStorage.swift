@@ -1,0 +1,40 @@
+import Foundation
+import SarabanCrypto
+import SarabanStorage
+import SarabanSync
+
+/// Sync's view of the node: its envelopes, spaces and members (`Node+Spaces.swift`).
+struct NodeEnvelopeStorage: EnvelopeStorage {
+    let node: Node
+    let role: NodeRole
+
+    func carriedSpaces() throws -> [SpaceID: FeedVector] { try node.carriedSpaces() }
+
+    func envelopes(space: SpaceID, after: FeedVector, limit: FetchLimit) throws -> (envelopes: [Envelope], complete: Bool) {
+        try node.envelopes(space: space, after: after, limit: limit)
+    }
+
+    func receive(space: SpaceID, envelopes: [Envelope]) throws -> (accepted: [Envelope], vector: FeedVector) {
+        let report = try node.receiveEnvelopes(space: space, envelopes)
+        return (report.accepted, report.holds)
+    }
+
+    func changeProbe() throws -> Int64 { try node.changeProbe() }
+
+    func memberNodeIDs() throws -> Set<NodeID> { try node.memberNodeIDs() }
+}
+
+extension Node {
+    /// The node's envelope store as sync sees it: a member's (verifies, stores, opens and applies)
+    /// or a relay's (verifies signatures and chains, stores and forwards; it never holds a space
+    /// key). The role was fixed at `saraban init`; `relay` (from `serve --relay`) must agree with it.
+    public func envelopeStorage(relay: Bool = false) throws(NodeError) -> any EnvelopeStorage {
+        if relay && role != .relay {
+            throw NodeError(
+                .invalidArgument,
+                "\(dataDirectory.path) holds a member node (it holds space keys), so it cannot run as a relay: create the "
+                    + "relay in its own data directory with `saraban init --relay --office NAME`")
+        }
+        return NodeEnvelopeStorage(node: self, role: role)
+    }
+}

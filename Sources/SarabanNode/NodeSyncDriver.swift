@@ -1,0 +1,192 @@
+import Dispatch
+import Foundation
+import Logging
+import SarabanCrypto
+import SarabanSync
+import SarabanTransport
+
+/// What sync needs from a node's envelope storage (the node's SQLite store implements it, see
+/// `Node+EnvelopeStorage.swift`). Every call is one SQLite transaction and may block.
+public protocol EnvelopeStorage: Sendable {
+    /// Member (opens and applies) or relay (stores and forwards only).
+    var role: NodeRole { get }
+    /// The spaces this node carries and what it holds of each.
+    func carriedSpaces() throws -> [SpaceID: FeedVector]
+    /// Per author, the envelopes of `space` whose last sequence is above `after[author]`, in store
+    /// order, at most `limit.envelopes` and about `limit.bytes` (at least one); `complete` when none are left.
+    func envelopes(space: SpaceID, after: FeedVector, limit: FetchLimit) throws -> (envelopes: [Envelope], complete: Bool)
+    /// Verifies, stores and (on a member) opens and applies `envelopes` in one transaction;
+    /// returns those accepted (new and valid) and what the node holds of `space` afterwards.
+    func receive(space: SpaceID, envelopes: [Envelope]) throws -> (accepted: [Envelope], vector: FeedVector)
+    /// A number that changes whenever anything was written to the envelope store, by any process
+    /// (cheap enough to call every few hundred milliseconds).
+    func changeProbe() throws -> Int64
+    /// Node ids that may connect besides configured peers: the members of the carried spaces.
+    func memberNodeIDs() throws -> Set<NodeID>
+}
+
+/// Hands each subscriber every ``StoredEnvelopes`` published after it subscribed.
+final class EnvelopeBroadcast: @unchecked Sendable {
+    private let lock = NSLock()
+    private var subscribers: [Int: AsyncStream<StoredEnvelopes>.Continuation] = [:]
+    private var next = 0
+
+    func subscribe() -> AsyncStream<StoredEnvelopes> {
+        let (stream, continuation) = AsyncStream.makeStream(of: StoredEnvelopes.self)
+        lock.lock()
+        let id = next
+        next += 1
+        subscribers[id] = continuation
+        lock.unlock()
+        continuation.onTermination = { [weak self] _ in
+            guard let self else { return }
+            self.lock.lock()
+            self.subscribers[id] = nil
+            self.lock.unlock()
+        }
+        return stream
+    }
+
+    func publish(_ update: StoredEnvelopes) {
+        guard !update.envelopes.isEmpty else { return }
+        lock.lock()
+        let all = Array(subscribers.values)
+        lock.unlock()
+        for c in all { c.yield(update) }
+    }
+
+    var subscriberCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return subscribers.count
+    }
+
+    func finishAll() {
+        lock.lock()
+        let all = Array(subscribers.values)
+        subscribers = [:]
+        lock.unlock()
+        for c in all { c.finish() }
+    }
+}
+
+/// Runs blocking store work off the cooperative thread pool.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+/// The node's side of every sync session: reads and stores envelopes through an
+/// ``EnvelopeStorage`` and announces what it stored (envelopes accepted from any peer, and
+/// envelopes written by this or another process, noticed by ``poll()``) to every open session.
+public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
+    public let storage: any EnvelopeStorage
+    let logger: Logger
+    let broadcast = EnvelopeBroadcast()
+    private let lock = NSLock()
+    /// What was last announced (or known) per space: the poller announces what lies beyond.
+    private var announced: [SpaceID: FeedVector] = [:]
+    private var lastProbe: Int64?
+    /// The largest number of envelopes the poller announces per space in one message.
+    let announceChunk = 2048
+
+    public init(storage: any EnvelopeStorage, logger: Logger = Logger(label: "saraban.sync")) {
+        self.storage = storage
+        self.logger = logger
+    }
+
+    /// Takes the store's current vectors as the baseline (nothing before them is announced).
+    public func primeBaseline() throws {
+        let probe = try storage.changeProbe()
+        let spaces = try storage.carriedSpaces()
+        lock.lock()
+        announced = spaces
+        lastProbe = probe
+        lock.unlock()
+    }
+
+    // MARK: SyncStoreDriver
+
+    public func carriedSpaces(for peer: NodeID) async throws -> [SpaceID: FeedVector] {
+        let storage = self.storage
+        return try await blocking { try storage.carriedSpaces() }
+    }
+
+    public func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (
+        envelopes: [Envelope], complete: Bool
+    ) {
+        let storage = self.storage
+        let r = try await blocking { try storage.envelopes(space: space, after: after, limit: limit) }
+        return (r.envelopes, r.complete)
+    }
+
+    public func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
+        let storage = self.storage
+        let r = try await blocking { try storage.receive(space: space, envelopes: envelopes) }
+        if !r.accepted.isEmpty {
+            lock.withLock {
+                for e in r.accepted { _ = announced[space, default: FeedVector()].add(e.header) }
+            }
+            broadcast.publish(StoredEnvelopes(space: space, envelopes: r.accepted))
+        }
+        return r.vector
+    }
+
+    public func localChanges() -> AsyncStream<StoredEnvelopes> { broadcast.subscribe() }
+
+    // MARK: Local writes (this process or another)
+
+    /// Announces to every session the envelopes stored since the last call that were not already
+    /// announced (a CLI write in another process, a local write in this one). Returns how many.
+    @discardableResult
+    public func poll(force: Bool = false) throws -> Int {
+        let probe = try storage.changeProbe()
+        lock.lock()
+        let unchanged = probe == lastProbe
+        lock.unlock()
+        if unchanged && !force { return 0 }
+        let spaces = try storage.carriedSpaces()
+        var count = 0
+        for (space, vector) in spaces.sorted(by: { $0.key < $1.key }) {
+            lock.lock()
+            var from = announced[space] ?? FeedVector()
+            lock.unlock()
+            guard !from.dominates(vector) else { continue }
+            while true {
+                let (batch, complete) = try storage.envelopes(
+                    space: space, after: from, limit: FetchLimit(envelopes: announceChunk, bytes: 4 << 20))
+                if batch.isEmpty { break }
+                for e in batch { _ = from.add(e.header) }
+                lock.lock()
+                announced[space, default: FeedVector()].merge(from)
+                lock.unlock()
+                broadcast.publish(StoredEnvelopes(space: space, envelopes: batch))
+                count += batch.count
+                if complete { break }
+            }
+        }
+        lock.lock()
+        lastProbe = probe
+        lock.unlock()
+        if count > 0 { logger.debug("announced local envelopes", metadata: ["count": "\(count)"]) }
+        return count
+    }
+
+    /// Polls every `interval` until cancelled (a CLI write reaches peers within about that long).
+    public func runPoller(interval: Duration = .milliseconds(250)) async {
+        while !Task.isCancelled {
+            do { try await blockingPoll() } catch {
+                logger.warning("polling the store for local writes failed: \(error)")
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    func blockingPoll() async throws {
+        try await blocking { [self] in _ = try self.poll() }
+    }
+
+    /// Ends every open session's subscription.
+    public func finish() { broadcast.finishAll() }
+}

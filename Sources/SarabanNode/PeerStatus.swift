@@ -1,0 +1,168 @@
+import Foundation
+import SarabanCrypto
+import SarabanSync
+import SarabanTransport
+
+/// What this node last knew about one peer, kept in `DIR/peers.json` for `saraban peer list`.
+public struct PeerStatus: Codable, Sendable, Hashable {
+    public var nodeID: String
+    /// Last time a session with the peer was open (ms since 1970).
+    public var lastContact: Int64?
+    /// Last time a session with the peer reached "synced" (ms since 1970).
+    public var lastSynced: Int64?
+    /// Last dial attempt that failed, and why.
+    public var lastFailure: Int64?
+    public var lastError: String?
+    /// Changes the peer lacks / this node lacks, summed over shared spaces, as of the last progress.
+    public var changesPeerLacks: UInt64 = 0
+    public var changesWeLack: UInt64 = 0
+    /// Envelopes and wire bytes exchanged with the peer over all sessions.
+    public var envelopesSent: Int = 0
+    public var envelopesReceived: Int = 0
+    public var bytesSent: Int = 0
+    public var bytesReceived: Int = 0
+    public var sessions: Int = 0
+
+    public init(nodeID: String) { self.nodeID = nodeID }
+
+    enum CodingKeys: String, CodingKey {
+        case nodeID = "node_id"
+        case lastContact = "last_contact"
+        case lastSynced = "last_synced"
+        case lastFailure = "last_failure"
+        case lastError = "last_error"
+        case changesPeerLacks = "changes_peer_lacks"
+        case changesWeLack = "changes_we_lack"
+        case envelopesSent = "envelopes_sent"
+        case envelopesReceived = "envelopes_received"
+        case bytesSent = "bytes_sent"
+        case bytesReceived = "bytes_received"
+        case sessions
+    }
+}
+
+/// The per-peer status of a node: updated in memory from ``PeerEvent``s and written to
+/// `DIR/peers.json` (atomically, under the data directory's lock, merged with what other
+/// processes wrote) when a session ends or every few seconds while sessions run.
+public final class PeerStatusBook: @unchecked Sendable {
+    let directory: DataDirectory
+    let now: @Sendable () -> Int64
+    private let lock = NSLock()
+    private var entries: [String: PeerStatus] = [:]
+    /// Per peer, per space, the lag of the current session (summed when saved).
+    private var lags: [String: [SpaceID: (peer: UInt64, we: UInt64)]] = [:]
+    private var dirty: Set<String> = []
+
+    public init(directory: DataDirectory, now: @escaping @Sendable () -> Int64 = Node.systemClock) {
+        self.directory = directory
+        self.now = now
+    }
+
+    public var path: String { directory.path + "/peers.json" }
+
+    /// Reads `peers.json` (empty when missing or unreadable).
+    public static func load(_ directory: DataDirectory) -> [String: PeerStatus] {
+        guard let data = FileManager.default.contents(atPath: directory.path + "/peers.json"),
+            let list = try? JSONDecoder().decode([PeerStatus].self, from: data)
+        else { return [:] }
+        return Dictionary(list.map { ($0.nodeID, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    private func update(_ id: NodeID, _ body: (inout PeerStatus) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        var s = entries[id.text] ?? PeerStatus(nodeID: id.text)
+        body(&s)
+        entries[id.text] = s
+        dirty.insert(id.text)
+    }
+
+    /// Records a session event.
+    public func record(_ event: PeerEvent) {
+        let t = now()
+        switch event {
+        case .opened(let peer, _, _):
+            lock.lock()
+            lags[peer.text] = [:]
+            lock.unlock()
+            update(peer) {
+                $0.lastContact = t
+                $0.sessions += 1
+            }
+        case .progress(let peer, let status):
+            lock.lock()
+            lags[peer.text, default: [:]][status.space] = (status.changesPeerLacks, status.changesWeLack)
+            let all = lags[peer.text]!.values
+            lock.unlock()
+            update(peer) {
+                $0.lastContact = t
+                $0.changesPeerLacks = all.reduce(0) { $0 + $1.peer }
+                $0.changesWeLack = all.reduce(0) { $0 + $1.we }
+            }
+        case .synced(let peer, _):
+            update(peer) {
+                $0.lastContact = t
+                $0.lastSynced = t
+            }
+        case .closed(let report):
+            update(report.peer) {
+                $0.envelopesSent += report.stats.envelopesSent
+                $0.envelopesReceived += report.stats.envelopesReceived
+                $0.bytesSent += report.wire.bytesSent
+                $0.bytesReceived += report.wire.bytesReceived
+                if !report.spaces.isEmpty {
+                    $0.changesPeerLacks = report.spaces.reduce(0) { $0 + $1.changesPeerLacks }
+                    $0.changesWeLack = report.spaces.reduce(0) { $0 + $1.changesWeLack }
+                }
+                if let e = report.transportError, !report.wasSynced {
+                    $0.lastError = "\(e)"
+                } else if let e = report.storeError {
+                    $0.lastError = e
+                }
+            }
+            save()
+        }
+    }
+
+    /// Records a dial that failed before any session opened.
+    public func recordFailure(_ id: NodeID, _ error: String) {
+        let t = now()
+        update(id) {
+            $0.lastFailure = t
+            $0.lastError = error
+        }
+    }
+
+    /// Writes what changed to `peers.json`, merging with entries other processes wrote. Best effort.
+    public func save() {
+        lock.lock()
+        let changed = dirty
+        let mine = entries
+        dirty = []
+        lock.unlock()
+        guard !changed.isEmpty else { return }
+        do {
+            try ConfigFileLock.withLock(directory) { () throws(NodeError) in
+                var all = PeerStatusBook.load(directory)
+                for id in changed { all[id] = mine[id] }
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                var data = (try? enc.encode(all.values.sorted { $0.nodeID < $1.nodeID })) ?? Data("[]".utf8)
+                data.append(0x0A)
+                try Node.replaceFile(path, with: data, mode: 0o644)
+            }
+        } catch {
+            lock.lock()
+            dirty.formUnion(changed)
+            lock.unlock()
+        }
+    }
+
+    /// Starts from what the file says (so counters accumulate across runs).
+    public func loadFromDisk() {
+        let disk = Self.load(directory)
+        lock.lock()
+        for (k, v) in disk where entries[k] == nil { entries[k] = v }
+        lock.unlock()
+    }
+}

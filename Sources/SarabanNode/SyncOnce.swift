@@ -1,0 +1,172 @@
+import Foundation
+import Logging
+import SarabanCrypto
+import SarabanSync
+import SarabanTransport
+
+/// How a one-shot sync with one peer went (`saraban sync`).
+public struct OneShotResult: Sendable, Codable {
+    public var peer: String
+    public var nodeID: String
+    public var address: String
+    /// Every shared space caught up both ways before the session closed.
+    public var synced: Bool
+    /// Why it failed (unreachable, refused, timed out), when it did.
+    public var error: String?
+    public var envelopesSent = 0
+    public var envelopesReceived = 0
+    public var changesSent: UInt64 = 0
+    public var changesReceived: UInt64 = 0
+    public var bytesSent = 0
+    public var bytesReceived = 0
+    public var seconds = 0.0
+    public var sharedSpaces = 0
+
+    enum CodingKeys: String, CodingKey {
+        case peer, address, synced, error, seconds
+        case nodeID = "node_id"
+        case envelopesSent = "envelopes_sent"
+        case envelopesReceived = "envelopes_received"
+        case changesSent = "changes_sent"
+        case changesReceived = "changes_received"
+        case bytesSent = "bytes_sent"
+        case bytesReceived = "bytes_received"
+        case sharedSpaces = "shared_spaces"
+    }
+}
+
+/// A progress line's worth of a running one-shot sync.
+public struct OneShotProgress: Sendable {
+    public var peer: String
+    public var changesPeerLacks: UInt64
+    public var changesWeLack: UInt64
+}
+
+/// Counts the changes inside envelopes read for sending and accepted from the peer.
+final class CountingDriver: SyncStoreDriver, @unchecked Sendable {
+    let inner: NodeSyncDriver
+    private let lock = NSLock()
+    private(set) var changesFetched: UInt64 = 0
+    private(set) var changesAccepted: UInt64 = 0
+
+    init(_ inner: NodeSyncDriver) { self.inner = inner }
+
+    private var vectors: [SpaceID: FeedVector] = [:]
+
+    func carriedSpaces(for peer: NodeID) async throws -> [SpaceID: FeedVector] {
+        let spaces = try await inner.carriedSpaces(for: peer)
+        lock.withLock { vectors = spaces }
+        return spaces
+    }
+
+    func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (
+        envelopes: [Envelope], complete: Bool
+    ) {
+        let r = try await inner.fetch(space: space, after: after, limit: limit)
+        let n = r.envelopes.reduce(UInt64(0)) { $0 + $1.header.changeCount }
+        lock.withLock { changesFetched += n }
+        return r
+    }
+
+    func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
+        let after = try await inner.deliver(space: space, envelopes: envelopes, from: peer)
+        lock.withLock {
+            changesAccepted += after.changesMissing(from: vectors[space] ?? FeedVector())
+            vectors[space, default: FeedVector()].merge(after)
+        }
+        return after
+    }
+
+    func localChanges() -> AsyncStream<StoredEnvelopes> { inner.localChanges() }
+
+    var counts: (fetched: UInt64, accepted: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (changesFetched, changesAccepted)
+    }
+}
+
+extension Node {
+    /// Dials `peers` (all configured peers when `nil`) at once, syncs every shared space both ways
+    /// and closes each session when it is caught up (`saraban sync`).
+    public func syncOnce(
+        storage: any EnvelopeStorage, peers only: [ConfiguredPeer]? = nil,
+        options: ServeOptions = ServeOptions(),
+        logger: Logger = Logger(label: "saraban.sync"),
+        progress: @escaping @Sendable (OneShotProgress) -> Void = { _ in }
+    ) async throws -> [OneShotResult] {
+        let settings = try syncSettings()
+        let peers = only ?? settings.peers
+        let trusted = Set(settings.peers.map(\.nodeID)).union(peers.map(\.nodeID)).union(try storage.memberNodeIDs())
+        let transport = SecureTransport(
+            identity: identity, configuration: options.transport, logger: logger, trust: { trusted.contains($0) })
+        let status = PeerStatusBook(directory: dataDirectory)
+        status.loadFromDisk()
+        let driver = NodeSyncDriver(storage: storage, logger: logger)
+        let results = await withTaskGroup(of: OneShotResult.self) { group in
+            for peer in peers {
+                group.addTask {
+                    let counting = CountingDriver(driver)
+                    let label = peer.label
+                    let lags = LagBox()
+                    let connection = PeerConnection(
+                        store: counting,
+                        configuration: .init(role: storage.role, limits: options.limits, closeWhenSynced: true),
+                        logger: logger
+                    ) { event in
+                        status.record(event)
+                        if case .progress(_, let s) = event {
+                            let (p, w) = lags.set(s.space, s.changesPeerLacks, s.changesWeLack)
+                            progress(OneShotProgress(peer: label, changesPeerLacks: p, changesWeLack: w))
+                        }
+                    }
+                    var result = OneShotResult(
+                        peer: label, nodeID: peer.nodeID.text, address: peer.address.description, synced: false)
+                    let start = Date()
+                    do {
+                        let report = try await transport.connect(
+                            host: peer.address.host, port: peer.address.port, expecting: peer.nodeID
+                        ) { channel in try await connection.run(over: &channel) }
+                        result.synced = report.wasSynced
+                        result.envelopesSent = report.stats.envelopesSent
+                        result.envelopesReceived = report.stats.envelopesReceived
+                        result.bytesSent = report.wire.bytesSent
+                        result.bytesReceived = report.wire.bytesReceived
+                        result.sharedSpaces = report.spaces.count
+                        let c = counting.counts
+                        result.changesSent = report.stats.envelopesSent == 0 ? 0 : c.fetched
+                        result.changesReceived = c.accepted
+                        if !report.wasSynced {
+                            result.error =
+                                report.transportError.map { "\($0)" } ?? report.storeError ?? "session ended: \(report.reason)"
+                        }
+                    } catch {
+                        result.error = "\(error)"
+                        status.recordFailure(peer.nodeID, "\(error)")
+                    }
+                    result.seconds = Date().timeIntervalSince(start)
+                    return result
+                }
+            }
+            var out: [OneShotResult] = []
+            for await r in group { out.append(r) }
+            return out
+        }
+        status.save()
+        let order = Dictionary(uniqueKeysWithValues: peers.enumerated().map { ($1.nodeID.text, $0) })
+        return results.sorted { (order[$0.nodeID] ?? 0) < (order[$1.nodeID] ?? 0) }
+    }
+}
+
+/// Per-space lag of one session, summed for the progress line.
+final class LagBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lags: [SpaceID: (UInt64, UInt64)] = [:]
+
+    func set(_ space: SpaceID, _ peer: UInt64, _ we: UInt64) -> (UInt64, UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        lags[space] = (peer, we)
+        return lags.values.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+    }
+}
