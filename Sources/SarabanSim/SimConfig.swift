@@ -108,8 +108,11 @@ public struct SimConfig: Sendable {
         let limits = SyncLimits(
             batchEnvelopes: 1 + below(6), batchBytes: below(3) == 0 ? 1500 : 1 << 20, window: 1 + below(3),
             pingInterval: .seconds(5), timeout: .seconds(15))
+        // Draw every value whether or not it is overridden, so an override of one leaves the others as drawn.
+        let drawnMembers = 3 + below(2)
+        let drawnSteps = 150 + below(100)
         var c = SimConfig(
-            seed: seed, members: members ?? 3 + below(2), steps: steps ?? 150 + below(100), spaces: 1 + below(2),
+            seed: seed, members: members ?? drawnMembers, steps: steps ?? drawnSteps, spaces: 1 + below(2),
             directLinkPercent: [0, 50, 100][below(3)], faults: f, limits: limits)
         // Drawn after the rest, so older seeds keep their shape.
         c.perNodeLimits = below(2) == 0
@@ -126,6 +129,14 @@ public struct SimResult: Sendable {
     /// A digest of the event sequence: equal for two runs of one seed (determinism check).
     public var traceDigest: UInt64
     public var stats: SimStats
+
+    public init(seed: UInt64, members: Int, failures: [String], traceDigest: UInt64, stats: SimStats) {
+        self.seed = seed
+        self.members = members
+        self.failures = failures
+        self.traceDigest = traceDigest
+        self.stats = stats
+    }
 
     public var passed: Bool { failures.isEmpty }
 }

@@ -108,3 +108,21 @@ func describe(_ r: SimResult) -> String {
         #expect(SeedRunner(start: 1, count: 10, steps: 150).run().isEmpty)
     }
 }
+
+/// The replay line a failure prints must rebuild the same run.
+@Suite struct ReproductionTests {
+    @Test func replayLineRebuildsTheSameConfiguration() {
+        for seed: UInt64 in [1, 2, 3, 99, 12345] {
+            let drawn = SimConfig.derived(seed: seed)
+            let replayed = SimConfig.derived(seed: seed, members: drawn.members)
+            #expect(replayed.steps == drawn.steps && replayed.spaces == drawn.spaces && replayed.faults == drawn.faults
+                && replayed.limits == drawn.limits && replayed.perNodeLimits == drawn.perNodeLimits
+                && replayed.directLinkPercent == drawn.directLinkPercent, "seed \(seed)")
+            let a = Simulation.run(seed: seed)
+            let b = Simulation.run(seed: seed, members: a.members)
+            #expect(a.traceDigest == b.traceDigest, "seed \(seed): the replay line does not replay")
+        }
+        let r = SimResult(seed: 77, members: 4, failures: ["x"], traceDigest: 0, stats: SimStats())
+        #expect(Simulation.reproduction(r) == "saraban-sim --seeds 1 --start 77 --nodes 4")
+    }
+}
