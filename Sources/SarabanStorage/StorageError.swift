@@ -15,6 +15,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case wrongReplica
             case notFound
             case wrongSpace
+            case notAMember
             case io
         }
 
@@ -39,6 +40,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static var notFound: Self { .init(.notFound) }
         /// A change or edit names a document of another space.
         public static var wrongSpace: Self { .init(.wrongSpace) }
+        /// This node is not (or no longer) a member of the space it tried to write in.
+        public static var notAMember: Self { .init(.notAMember) }
         /// Any other SQLite or file-system failure.
         public static var io: Self { .init(.io) }
 

@@ -85,6 +85,18 @@ extension Store {
                 path: path)
         }
         let author = signer.publicKey
+        guard
+            let membership = try Row.fetchOne(
+                db, sql: "SELECT removed_epoch FROM space_members WHERE space = ? AND member = ?",
+                arguments: [sp, Data(author.rawRepresentation)]),
+            (membership[0] as Int64?) == nil
+        else {
+            throw StorageError(
+                .notAMember,
+                "this node is not (or no longer) a member of space \(space.hex), so it cannot write there: ask a "
+                    + "member to invite it again",
+                path: path)
+        }
         var head = try Self.loadHead(db, space: sp, author: author)
         var batch: [[UInt8]] = []
         var batchBytes = 0

@@ -11,7 +11,10 @@ struct Saraban: AsyncParsableCommand {
             Every command takes --data DIR (default: $SARABAN_HOME, else ./saraban-data).
             Exit statuses are listed in Docs/CLI.md.
             """,
-        subcommands: [Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self]
+        subcommands: [
+            Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self,
+            SpaceCommand.self, Dev.self,
+        ]
     )
 }
 
@@ -26,9 +29,11 @@ extension Saraban {
         var office: String
         @Option(help: ArgumentHelp("The office's letter code (รหัสตัวพยัญชนะ), for example มท.", valueName: "LETTERCODE"))
         var code: String?
+        @Flag(help: "Create a relay: it stores and forwards the spaces it carries and never holds a space key.")
+        var relay = false
 
         func run() async throws {
-            let node = try Node.initialize(dataDir: options.directory, office: office, letterCode: code)
+            let node = try Node.initialize(dataDir: options.directory, office: office, letterCode: code, relay: relay)
             defer { node.close() }
             Output.note("initialised node for \(node.config.office) in \(node.dataDirectory.path)")
             Output.line(node.nodeID.text)
@@ -104,13 +109,16 @@ extension Saraban.Doc {
         var kind = "document"
         @Option(name: .customLong("set"), help: ArgumentHelp("Set a field (repeatable).", valueName: "FIELD=VALUE"))
         var assignments: [String] = []
+        @Option(help: ArgumentHelp("The space (name or id) to create it in; default: the node's own space.", valueName: "SPACE"))
+        var space: String?
 
         func run() async throws {
             let fields = try assignments.map { text throws(NodeError) in try parseAssignment(text) }
             guard !kind.isEmpty else { throw NodeError(.invalidArgument, "--kind is empty") }
             let node = try options.openNode()
             defer { node.close() }
-            let id = try node.createDocument(kind: kind, fields: fields)
+            let spaceID = try space.map { text throws(NodeError) in try node.resolveSpace(text).id }
+            let id = try node.createDocument(kind: kind, fields: fields, space: spaceID)
             Output.line(id.description)
         }
     }

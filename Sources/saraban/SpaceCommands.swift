@@ -1,0 +1,280 @@
+import ArgumentParser
+import Foundation
+import SarabanCore
+import SarabanCrypto
+import SarabanNode
+import SarabanStorage
+import SarabanSync
+
+// MARK: - space
+
+extension Saraban {
+    struct SpaceCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "space",
+            abstract: "Create, share, join, list and leave spaces (the unit of replication and encryption).",
+            subcommands: [Create.self, Invite.self, Join.self, List.self, Remove.self, Carry.self])
+    }
+}
+
+/// One space in `space list --json`.
+struct SpaceJSON: Encodable {
+    struct Member: Encodable {
+        var nodeID: String
+        var office: String
+        var active: Bool
+        var sinceEpoch: UInt32
+        var removedEpoch: UInt32?
+    }
+    var id: String
+    var name: String
+    var role: String
+    var epoch: UInt32
+    var isDefault: Bool
+    var documents: Int
+    var members: [Member]
+
+    init(_ s: SpaceInfo) {
+        id = s.id.hex
+        name = s.name
+        role = s.role.description
+        epoch = s.epoch
+        isDefault = s.isDefault
+        documents = s.documents
+        members = s.members.map {
+            Member(
+                nodeID: $0.nodeID.text, office: $0.office, active: $0.isActive, sinceEpoch: $0.sinceEpoch,
+                removedEpoch: $0.removedEpoch)
+        }
+    }
+}
+
+extension Saraban.SpaceCommand {
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a space with this node as its only member; prints its id.")
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The space's name (unique on this node).") var name: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let s = try node.createSpace(name: name)
+            if output.json { try Output.json(SpaceJSON(s)) } else { Output.line(s.id.hex) }
+        }
+    }
+
+    struct Invite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a node to a space and print (or write) its invitation.",
+            discussion: """
+                The invitation holds the space's keys sealed to NODE_ID: only that node can open it, so it may
+                travel by e-mail or USB stick. Run `saraban space join INVITE` on the invited node.
+                """)
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The space: its name or id.") var space: String
+        @Argument(help: "The invited node's id (`saraban id` on that node).") var nodeID: String
+        @Option(help: ArgumentHelp("Write the invitation to FILE (never overwritten) instead of printing it.", valueName: "FILE"))
+        var out: String?
+        @Option(help: ArgumentHelp("The invited office's name, shown in `space list`.", valueName: "NAME"))
+        var office: String?
+
+        func run() async throws {
+            let invitee: NodeID
+            do { invitee = try NodeID(parsing: nodeID) } catch {
+                throw NodeError(.invalidArgument, error.message)
+            }
+            let node = try options.openNode()
+            defer { node.close() }
+            let s = try node.resolveSpace(space)
+            if let out, FileManager.default.fileExists(atPath: out) {
+                throw NodeError(.invalidArgument, "\(out) already exists; choose another file name or remove it first")
+            }
+            let inv = try node.invite(space: s.id, invitee: invitee, office: office)
+            if let out {
+                guard FileManager.default.createFile(atPath: out, contents: Data((inv.text + "\n").utf8)) else {
+                    throw NodeError(.io, "cannot write \(out); check the directory exists and is writable")
+                }
+                if output.json {
+                    struct Out: Encodable {
+                        var space: String
+                        var invitee: String
+                        var file: String
+                    }
+                    try Output.json(Out(space: s.id.hex, invitee: invitee.text, file: out))
+                } else {
+                    Output.note("wrote the invitation for \(invitee.text) to \(out)")
+                }
+            } else if output.json {
+                struct Out: Encodable {
+                    var space: String
+                    var invitee: String
+                    var invitation: String
+                }
+                try Output.json(Out(space: s.id.hex, invitee: invitee.text, invitation: inv.text))
+            } else {
+                Output.line(inv.text)
+            }
+        }
+    }
+
+    struct Join: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Join a space with an invitation made for this node.")
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The invitation text, or a file holding it.") var invitation: String
+
+        func run() async throws {
+            var text = invitation
+            if !text.hasPrefix(Invitation.prefix) {
+                guard let data = FileManager.default.contents(atPath: invitation) else {
+                    throw NodeError(
+                        .invalidArgument,
+                        "\(invitation) is neither an invitation (\(Invitation.prefix)…) nor a readable file")
+                }
+                text = String(decoding: data, as: UTF8.self)
+            }
+            let inv = try Invitation.parse(text)
+            let node = try options.openNode()
+            defer { node.close() }
+            let s = try node.join(inv)
+            if output.json { try Output.json(SpaceJSON(s)) } else {
+                Output.line("joined space \(s.name) (\(s.id.hex)); its documents arrive with the next sync")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the spaces this node carries: name, id, epoch, members, documents.")
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let spaces = try node.spaces()
+            if output.json {
+                try Output.json(spaces.map(SpaceJSON.init))
+                return
+            }
+            for s in spaces {
+                let active = s.members.filter(\.isActive)
+                var line = "\(s.id.hex)  \(s.name)"
+                if s.isDefault { line += " (default)" }
+                if s.role == .relay {
+                    line += "  relay"
+                } else {
+                    line += "  epoch \(s.epoch)  \(active.count) member\(active.count == 1 ? "" : "s")"
+                        + "  \(s.documents) document\(s.documents == 1 ? "" : "s")"
+                }
+                Output.line(line)
+                for m in active {
+                    Output.line("    \(m.nodeID.text)\(m.office.isEmpty ? "" : "  \(m.office)")")
+                }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a node from a space and rotate the space key.",
+            discussion: """
+                A new epoch key is sealed to each remaining member. The removed node keeps what it already
+                had, but cannot read anything written after this.
+                """)
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The space: its name or id.") var space: String
+        @Argument(help: "The node id to remove.") var nodeID: String
+
+        func run() async throws {
+            let member: NodeID
+            do { member = try NodeID(parsing: nodeID) } catch {
+                throw NodeError(.invalidArgument, error.message)
+            }
+            let node = try options.openNode()
+            defer { node.close() }
+            let s = try node.resolveSpace(space)
+            let epoch = try node.removeMember(space: s.id, member: member)
+            if output.json {
+                struct Out: Encodable {
+                    var space: String
+                    var removed: String
+                    var epoch: UInt32
+                }
+                try Output.json(Out(space: s.id.hex, removed: member.text, epoch: epoch))
+            } else {
+                Output.line("removed \(member.text) from \(s.name); the space is now at key epoch \(epoch)")
+            }
+        }
+    }
+
+    struct Carry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "On a relay: store and forward a space's envelopes (without any key).")
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The space id (32 hex digits, from `saraban space list` on a member).") var space: String
+        @Option(help: "A local name for the space.") var name: String?
+
+        func run() async throws {
+            guard let id = SarabanSync.SpaceID(hex: space.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw NodeError(.invalidArgument, "\(space) is not a space id: 32 hex digits")
+            }
+            let node = try options.openNode()
+            defer { node.close() }
+            try node.carry(space: id, name: name)
+        }
+    }
+}
+
+// MARK: - dev
+
+extension Saraban {
+    struct Dev: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Developer tools.", subcommands: [NoiseVectorsCommand.self])
+    }
+}
+
+extension Saraban.Dev {
+    struct NoiseVectorsCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "noise-vectors",
+            abstract: "Run a file of Noise test vectors (cacophony JSON); prints `N passed, M failed`.")
+
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The vector file, for example Fixtures/noise/cacophony-25519-chachapoly-blake2b.json.")
+        var file: String
+
+        func run() async throws {
+            let report: NoiseVectorReport
+            do { report = try NoiseVectors.run(fileAt: file) } catch {
+                throw NodeError(.invalidFile, error.message)
+            }
+            if output.json {
+                struct Out: Encodable {
+                    var passed: Int
+                    var failed: Int
+                    var skipped: Int
+                    var failures: [String]
+                }
+                try Output.json(
+                    Out(passed: report.passed, failed: report.failed, skipped: report.skipped, failures: report.failures))
+            } else {
+                for f in report.failures { Output.note("failed: \(f)") }
+                Output.line(report.description)
+            }
+            if report.failed > 0 { throw ExitCode(1) }
+        }
+    }
+}
