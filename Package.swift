@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "SarabanNode",
             dependencies: [
-                "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanTransport",
+                "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanTransport", "SarabanOffice",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "saraban",
             dependencies: [
-                "SarabanNode", "SarabanCore", "SarabanCrypto",
+                "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -100,7 +100,8 @@ let package = Package(
         .testTarget(name: "SarabanSyncTests", dependencies: ["SarabanSync", "SarabanCore", "SarabanCrypto"]),
         .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore", "SarabanCrypto", "SarabanSync"]),
         .testTarget(
-            name: "SarabanNodeTests", dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync"]),
+            name: "SarabanNodeTests",
+            dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanOffice"]),
         .testTarget(name: "SarabanCLITests", dependencies: ["saraban"]),
         // Nodes syncing over loopback: in-process daemons, FaultProxy links and real `saraban serve` processes.
         .testTarget(

@@ -31,6 +31,18 @@ public struct NodeConfig: Codable, Sendable, Hashable {
     /// Where `saraban serve` listens, `HOST:PORT` (`--listen` overrides it).
     public var listen: String
     public var peers: [Peer]
+    /// How registers count years (`register_year`): `calendar` (default, reset on 1 January) or
+    /// `fiscal` (reset on 1 October, named by the BE year in which it ends).
+    public var registerYear: String?
+    /// Secrecy clearance per space name (`space_clearance`, for example `{"ลับ-จังหวัด": "ลับมาก"}`),
+    /// used when a space's own document carries no `clearance` field.
+    public var spaceClearance: [String: String]?
+
+    enum CodingKeys: String, CodingKey {
+        case version, office, letterCode, nodeID, listen, peers
+        case registerYear = "register_year"
+        case spaceClearance = "space_clearance"
+    }
 
     public static let currentVersion = 1
     public static let defaultListen = "0.0.0.0:7420"

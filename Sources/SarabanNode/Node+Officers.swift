@@ -1,0 +1,316 @@
+import Foundation
+import SarabanCore
+import SarabanCrypto
+import SarabanOffice
+import SarabanStorage
+import SarabanSync
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Officers' keys and signatures, and encrypted attachments.
+///
+/// An officer's Ed25519 key lives in `officers/<id>.key` (mode 0600, the node key format) and
+/// its certificate in `officers/<id>.json`: the node's signature over
+/// ``Node/certificateMessage(officerKey:name:position:)``. Signing a letter appends a
+/// ``SignatureRecord`` (the signed field values, attachment hashes, the signature and the
+/// certificate) to the letter's `ลายมือชื่อ` list, so any node verifies it after sync.
+extension Node {
+    // MARK: - Officers
+
+    var officersDirectory: String { dataDirectory.path + "/officers" }
+
+    static func officerFileStem(_ name: String) -> String {
+        let h = (try? BLAKE2b.hash(Array(name.utf8), outputLength: 16)) ?? []
+        return "officer-" + Hex.encode(h)
+    }
+
+    /// What the node signs to certify an officer.
+    public static func certificateMessage(officerKey: String, name: String, position: String) -> [UInt8] {
+        Array("SARABAN-OFFICER-CERT-V1\n\(officerKey)\n\(escapeTab(name))\n\(escapeTab(position))\n".utf8)
+    }
+
+    /// Creates an officer key certified by this node. Refuses a name already used.
+    @discardableResult
+    public func addOfficer(name: String, position: String) throws(NodeError) -> Officer {
+        let name = name.trimmingCharacters(in: .whitespaces)
+        let position = position.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty else { throw NodeError(.invalidArgument, "ต้องระบุชื่อ / the officer's name is empty") }
+        guard !position.isEmpty else { throw NodeError(.invalidArgument, "ต้องระบุตำแหน่ง / --position is empty") }
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: officersDirectory) {
+            guard mkdir(officersDirectory, 0o700) == 0 || errno == EEXIST else {
+                throw NodeError(.io, "cannot create \(officersDirectory): \(String(cString: strerror(errno)))")
+            }
+        }
+        let stem = officersDirectory + "/" + Self.officerFileStem(name)
+        let pair = SigningKeyPair.generate()
+        do {
+            try KeyFile.write(pair, to: stem + ".key")
+        } catch where error.code == .alreadyInitialized {
+            throw NodeError(.alreadyInitialized, "มีเจ้าหน้าที่ชื่อ \(name) แล้ว / an officer named \(name) already exists")
+        }
+        let pk = Hex.encode(pair.publicKey.rawRepresentation)
+        let cert = identity.sign(Self.certificateMessage(officerKey: pk, name: name, position: position))
+        let officer = Officer(
+            name: name, position: position, publicKey: pk, nodeKey: Hex.encode(identity.publicKey.rawRepresentation),
+            certificate: Hex.encode(cert))
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            try Node.writeNew((try enc.encode(officer)) + Data("\n".utf8), to: stem + ".json", mode: 0o644)
+        } catch let e as NodeError {
+            try? fm.removeItem(atPath: stem + ".key")
+            throw e
+        } catch {
+            try? fm.removeItem(atPath: stem + ".key")
+            throw NodeError(.io, "\(error)")
+        }
+        return officer
+    }
+
+    /// Every officer of this node.
+    public func officers() throws(NodeError) -> [Officer] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: officersDirectory)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { n in
+            FileManager.default.contents(atPath: officersDirectory + "/" + n).flatMap {
+                try? JSONDecoder().decode(Officer.self, from: $0)
+            }
+        }.sorted { $0.name < $1.name }
+    }
+
+    func officerKey(_ name: String) throws(NodeError) -> (Officer, SigningKeyPair) {
+        let stem = officersDirectory + "/" + Self.officerFileStem(name.trimmingCharacters(in: .whitespaces))
+        guard let data = FileManager.default.contents(atPath: stem + ".json"),
+            let officer = try? JSONDecoder().decode(Officer.self, from: data)
+        else {
+            throw NodeError(
+                .unknownDocument,
+                "ไม่มีเจ้าหน้าที่ชื่อ \(name) / no officer named \(name) on this node; add one with "
+                    + "`saraban officer add NAME --position P` (`saraban officer list` shows them)")
+        }
+        let pair = try KeyFile.load(from: stem + ".key")
+        guard Hex.encode(pair.publicKey.rawRepresentation) == officer.publicKey else {
+            throw NodeError(.corruptKey, "the key and certificate of officer \(name) do not match; restore \(stem).key")
+        }
+        return (officer, pair)
+    }
+
+    // MARK: - Signing
+
+    /// The fields and attachment hashes a signature covers, as the letter holds them now.
+    static func signedContent(_ v: LetterView) -> (fields: [String: String], attachments: [String]) {
+        var f = v.fields
+        f[LetterField.status.rawValue] = nil
+        return (f, v.attachments.map(\.hash).sorted())
+    }
+
+    /// Signs the letter as `officer`: fills ผู้ลงนาม and ตำแหน่ง when empty, then signs the
+    /// canonical bytes of its fields and attachment hashes, all in one change.
+    @discardableResult
+    public func signLetter(_ id: DocID, officer name: String) throws(NodeError) -> SignatureRecord {
+        let (officer, pair) = try officerKey(name)
+        let v0 = try letter(id)
+        if v0.status == .cancelled { throw NodeError(.refused, "หนังสือถูกยกเลิกแล้ว / the letter is cancelled") }
+        let nodeKey = Hex.encode(identity.publicKey.rawRepresentation)
+        let t = now()
+        return try editLetterDocument(id) { tx, docs throws -> SignatureRecord in
+            if v0.fields[LetterField.signer.rawValue] == nil {
+                try tx.set(id, field: LetterField.signer.rawValue, value: .string(officer.name), in: &docs)
+            }
+            if v0.fields[LetterField.position.rawValue] == nil {
+                try tx.set(id, field: LetterField.position.rawValue, value: .string(officer.position), in: &docs)
+            }
+            let doc = try docs.withDocument(id) { $0 }
+            guard let doc, let v = Self.letterView(doc) else { throw NodeError(.unknownDocument, "\(id) is not a letter") }
+            let (fields, atts) = Self.signedContent(v)
+            let bytes = canonicalLetterBytes(kind: v.kind, fields: fields, attachmentHashes: atts)
+            let rec = SignatureRecord(
+                version: 1, officer: officer.name, position: officer.position, officerKey: officer.publicKey,
+                nodeKey: nodeKey, certificate: officer.certificate, signature: Hex.encode(pair.sign(bytes)),
+                kind: v.kind.rawValue, fields: fields, attachments: atts, time: t)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let json = String(decoding: try enc.encode(rec), as: UTF8.self)
+            try tx.append(id, field: LetterDocument.signatures, value: json, in: &docs)
+            return rec
+        }
+    }
+
+    /// Checks every signature on the letter: the certificate (signed by the node that recorded
+    /// the signature), the officer's signature over what was signed, and every field or
+    /// attachment changed since.
+    public func verifyLetter(_ id: DocID) throws(NodeError) -> [SignatureCheck] {
+        let d = try document(id)
+        guard let v = Self.letterView(d) else { throw NodeError(.unknownDocument, "\(id) is not a letter") }
+        let (current, currentAtts) = Self.signedContent(v)
+        var out: [SignatureCheck] = []
+        for e in d.lists[LetterDocument.signatures]?.entries ?? [] {
+            guard let s = e.value.string, let rec = try? JSONDecoder().decode(SignatureRecord.self, from: Data(s.utf8)) else {
+                out.append(
+                    SignatureCheck(
+                        officer: "?", position: "", certifiedBy: e.stamp.change.author.short, certificateValid: false,
+                        signatureValid: false, changedFields: [], signedAt: e.stamp.time))
+                continue
+            }
+            var certOK = false
+            var sigOK = false
+            var certifiedBy = e.stamp.change.author.short
+            if let nk = Hex.decode(rec.nodeKey), let nodeKey = try? SigningPublicKey(rawRepresentation: nk),
+                let ok = Hex.decode(rec.officerKey), let officerKey = try? SigningPublicKey(rawRepresentation: ok),
+                let cert = Hex.decode(rec.certificate), let sig = Hex.decode(rec.signature),
+                let kind = try? LetterKind(parsing: rec.kind)
+            {
+                certifiedBy = nodeKey.nodeID.text
+                // The certificate must come from the node that wrote the signature into the letter.
+                let recorder = ReplicaID(bytes: nodeKey.nodeID.replicaBytes) == e.stamp.change.author
+                certOK =
+                    recorder
+                    && nodeKey.isValidSignature(
+                        cert, for: Self.certificateMessage(officerKey: rec.officerKey, name: rec.officer, position: rec.position))
+                sigOK = officerKey.isValidSignature(
+                    sig, for: canonicalLetterBytes(kind: kind, fields: rec.fields, attachmentHashes: rec.attachments))
+            }
+            var changed = changedSignedFields(signed: rec.fields, current: current)
+            if rec.kind != v.kind.rawValue { changed.insert(LetterDocument.kindField, at: 0) }
+            if rec.attachments.sorted() != currentAtts { changed.append(LetterDocument.attachments) }
+            out.append(
+                SignatureCheck(
+                    officer: rec.officer, position: rec.position, certifiedBy: certifiedBy, certificateValid: certOK,
+                    signatureValid: sigOK, changedFields: changed, signedAt: rec.time))
+        }
+        return out
+    }
+
+    // MARK: - Attachments
+
+    /// Chunk size of encrypted attachments.
+    public static let attachmentChunkSize = 256 * 1024
+
+    var attachmentsDirectory: String { dataDirectory.path + "/attachments" }
+
+    /// The node-local attachment key (`attachment.key`, 32 random bytes, 0600), created once.
+    func localAttachmentKey() throws(NodeError) -> SymmetricKey {
+        let path = dataDirectory.path + "/attachment.key"
+        if let data = FileManager.default.contents(atPath: path) {
+            do { return try SymmetricKey(SecureBytes([UInt8](data))) } catch {
+                throw NodeError(.corruptKey, "\(path) is damaged (\(error.message)); restore it from a backup")
+            }
+        }
+        let key = SymmetricKey.generate()
+        do {
+            try Node.writeNew(Data(key.secret.copyBytes()), to: path, mode: 0o600)
+        } catch where error.code == .alreadyInitialized {
+            return try localAttachmentKey()
+        }
+        return key
+    }
+
+    /// The key for attachments of letter `id`: the current key of its space when it has one,
+    /// else the node-local key. Returns the key and its reference as stored in the letter.
+    func attachmentKey(for id: DocID) throws(NodeError) -> (SymmetricKey, String) {
+        if let s = try? store.space(ofDocument: id), let keys = try? store.spaceKeys(s), let epoch = keys.keys.max(),
+            let k = keys[epoch]
+        {
+            return (k, "space:\(s.hex):\(epoch)")
+        }
+        return (try localAttachmentKey(), "node")
+    }
+
+    func key(forReference ref: String) throws(NodeError) -> SymmetricKey {
+        if ref == "node" { return try localAttachmentKey() }
+        let p = ref.split(separator: ":")
+        if p.count == 3, p[0] == "space", let b = Hex.decode(String(p[1])), let s = SpaceID(bytes: b),
+            let e = UInt32(p[2]), let k = try? store.spaceKey(s, epoch: e)
+        {
+            return k
+        }
+        throw NodeError(.unknownDocument, "the key \(ref) of this attachment is not on this node")
+    }
+
+    static func chunkAD(hash: [UInt8], index: Int, count: Int) -> [UInt8] {
+        Array("SRBN-ATTACHMENT-V1".utf8) + hash + [UInt8(index >> 24 & 0xff), UInt8(index >> 16 & 0xff),
+            UInt8(index >> 8 & 0xff), UInt8(index & 0xff), UInt8(count >> 24 & 0xff), UInt8(count >> 16 & 0xff),
+            UInt8(count >> 8 & 0xff), UInt8(count & 0xff)]
+    }
+
+    /// Stores `file` encrypted in 256 KiB chunks under its BLAKE2b-256 hash and lists
+    /// `hash, name, size` on the letter. The same content attached twice is stored once.
+    @discardableResult
+    public func attach(_ id: DocID, file path: String, name: String? = nil) throws(NodeError) -> AttachmentRef {
+        let v = try letter(id)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw NodeError(.invalidArgument, "cannot read \(path): no such file or permission denied")
+        }
+        let bytes = [UInt8](data)
+        let hash: [UInt8]
+        do { hash = try BLAKE2b.hash(bytes, outputLength: 32) } catch { throw NodeError(.io, "\(error)") }
+        let hex = Hex.encode(hash)
+        let (key, ref) = try attachmentKey(for: id)
+        let count = max(1, (bytes.count + Self.attachmentChunkSize - 1) / Self.attachmentChunkSize)
+        let dir = attachmentsDirectory + "/" + hex
+        let fm = FileManager.default
+        do { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw NodeError(.io, "cannot create \(dir): \(error.localizedDescription)")
+        }
+        for i in 0..<count {
+            let chunkPath = dir + "/\(i)"
+            if fm.fileExists(atPath: chunkPath) { continue }
+            let lo = i * Self.attachmentChunkSize
+            let chunk = Array(bytes[lo..<min(bytes.count, lo + Self.attachmentChunkSize)])
+            let nonce = XChaCha20Poly1305.randomNonce()
+            let sealed: [UInt8]
+            do {
+                sealed = try XChaCha20Poly1305.seal(
+                    chunk, key: key, nonce: nonce, associatedData: Self.chunkAD(hash: hash, index: i, count: count))
+            } catch { throw NodeError(.io, "\(error)") }
+            let tmp = chunkPath + ".tmp"
+            guard fm.createFile(atPath: tmp, contents: Data(nonce + sealed)), rename(tmp, chunkPath) == 0 else {
+                throw NodeError(.io, "cannot write \(chunkPath)")
+            }
+        }
+        let ref_ = AttachmentRef(
+            hash: hex, name: name ?? (path as NSString).lastPathComponent, size: bytes.count, chunks: count, key: ref)
+        if v.attachments.contains(where: { $0.hash == hex }) { return ref_ }
+        let value = [ref_.hash, ref_.name, String(ref_.size), String(ref_.chunks), ref_.key].map(escapeTab)
+            .joined(separator: "\t")
+        try editLetterDocument(id) { tx, docs in
+            try tx.append(id, field: LetterDocument.attachments, value: value, in: &docs)
+        }
+        return ref_
+    }
+
+    /// Which chunks of an attachment are held here (sync fetches the rest).
+    public func attachmentChunksPresent(_ a: AttachmentRef) -> [Int] {
+        (0..<a.chunks).filter { FileManager.default.fileExists(atPath: attachmentsDirectory + "/\(a.hash)/\($0)") }
+    }
+
+    /// Decrypts an attachment and checks its hash.
+    public func readAttachment(_ a: AttachmentRef) throws(NodeError) -> [UInt8] {
+        guard let hash = Hex.decode(a.hash) else { throw NodeError(.invalidArgument, "bad attachment hash \(a.hash)") }
+        let key = try key(forReference: a.key)
+        var out: [UInt8] = []
+        out.reserveCapacity(a.size)
+        for i in 0..<a.chunks {
+            let p = attachmentsDirectory + "/\(a.hash)/\(i)"
+            guard let d = FileManager.default.contents(atPath: p) else {
+                throw NodeError(
+                    .unknownDocument, "chunk \(i + 1) of \(a.chunks) of \(a.name) is not on this node yet; sync fetches it")
+            }
+            let b = [UInt8](d)
+            guard b.count >= XChaCha20Poly1305.nonceByteCount else { throw NodeError(.invalidFile, "\(p) is truncated") }
+            do {
+                out += try XChaCha20Poly1305.open(
+                    Array(b[XChaCha20Poly1305.nonceByteCount...]), key: key,
+                    nonce: Array(b[..<XChaCha20Poly1305.nonceByteCount]),
+                    associatedData: Self.chunkAD(hash: hash, index: i, count: a.chunks))
+            } catch {
+                throw NodeError(.invalidFile, "chunk \(i) of \(a.name) is damaged or was modified: \(error.message)")
+            }
+        }
+        guard (try? BLAKE2b.hash(out, outputLength: 32)) == hash, out.count == a.size else {
+            throw NodeError(.invalidFile, "\(a.name) does not match its hash \(a.hash)")
+        }
+        return out
+    }
+}

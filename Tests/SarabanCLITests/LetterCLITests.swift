@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+/// `saraban letter|register|officer` end to end, as subprocesses: two offices exchanging a letter
+/// through change files (doc export / doc merge), as they would over a USB stick.
+@Suite struct LetterCLITests {
+    let env = ["SARABAN_FAKE_TIME": "2025-06-13T03:00:00Z"]  // 10:00 on 13 June 2568 in Thailand
+
+    func ok(_ args: [String], _ env: [String: String]? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> String
+    {
+        let r = try run(args, env: env ?? self.env)
+        #expect(r.status == 0, "saraban \(args.joined(separator: " ")): \(r.stderr)", sourceLocation: sourceLocation)
+        return r.stdout
+    }
+
+    @Test func letterLifecycleBetweenTwoOffices() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = dir.path + "/a"
+        let b = dir.path + "/b"
+        _ = try ok(["init", "--data", a, "--office", "สำนักงานจังหวัดนครสวรรค์", "--code", "นว 0017"])
+        _ = try ok(["init", "--data", b, "--office", "ที่ทำการปกครองอำเภอบรรพตพิสัย", "--code", "นว 0318"])
+        _ = try ok(["officer", "add", "--data", a, "นายสมมติ ใจดีเสมอ", "--position", "ผู้ว่าราชการจังหวัดนครสวรรค์"])
+
+        // Validation errors: non-zero exit, Thai and English.
+        let bad = try run(["letter", "new", "--data", a, "--kind", "ภายนอก", "--urgency", "เร็วจี๋"], env: env)
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("ชั้นความเร็ว") && bad.stderr.contains("urgency"))
+        let badKind = try run(["letter", "new", "--data", a, "--kind", "จดหมายรัก"], env: env)
+        #expect(badKind.status == 64 && badKind.stderr.contains("unknown letter kind"))
+        let top = try run(["letter", "new", "--data", a, "--kind", "ภายใน", "--secrecy", "ลับที่สุด"], env: env)
+        #expect(top.status == 68 && top.stderr.contains("ลับที่สุด") && top.stderr.contains("top-secret"))
+        let secret = try run(["letter", "new", "--data", a, "--kind", "ภายใน", "--secrecy", "ลับ"], env: env)
+        #expect(secret.status == 68 && secret.stderr.contains("cleared"))
+
+        let id = try ok([
+            "letter", "new", "--data", a, "--kind", "ภายนอก", "--subject", "ขอเชิญประชุมคณะกรรมการ",
+            "--to", "นายอำเภอบรรพตพิสัย", "--urgency", "ด่วน",
+            "--set", "ข้อความ=จังหวัดนครสวรรค์จึงขอเชิญท่านเข้าร่วมประชุม", "--set", "คำลงท้าย=ขอแสดงความนับถือ",
+            "--set", "ส่วนราชการ=สำนักงานจังหวัดนครสวรรค์",
+        ]).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.contains("-"))
+        let early = try run(["letter", "send", "--data", a, id], env: env)
+        #expect(early.status == 64 && early.stderr.contains("ผู้ลงนาม") && early.stderr.contains("signer"))
+
+        _ = try ok(["letter", "edit", "--data", a, id, "ผู้ลงนาม", "นายสมมติ ใจดีเสมอ"])
+        _ = try ok(["letter", "edit", "--data", a, id, "position", "ผู้ว่าราชการจังหวัดนครสวรรค์"])
+        let registered = try ok(["letter", "register", "--data", a, id])
+        #expect(registered.contains("ที่ นว 0017/1") && registered.contains("13 มิถุนายน 2568"))
+        _ = try ok(["letter", "sign", "--data", a, id, "--officer", "นายสมมติ ใจดีเสมอ"])
+        let sent = try json(try ok(["letter", "send", "--data", a, id, "--json"])) as! [String: Any]
+        #expect(sent["letterNumber"] as? String == "นว 0017/1")
+        #expect(sent["status"] as? String == "ส่งแล้ว")
+        #expect(try ok(["letter", "verify", "--data", a, id]).contains("valid"))
+
+        let show = try ok(["letter", "show", "--data", a, id])
+        #expect(show.contains("ที่  นว 0017/1"))
+        #expect(show.contains("วันที่  13 มิถุนายน 2568"))
+        #expect(show.contains("เรื่อง  ขอเชิญประชุมคณะกรรมการ"))
+        #expect(show.contains("เรียน  นายอำเภอบรรพตพิสัย"))
+        #expect(show.contains("ด่วน"))
+        #expect(show.contains("(นายสมมติ ใจดีเสมอ)"))
+        let thaiShow = try ok(["letter", "show", "--data", a, id, "--thai-digits"])
+        #expect(thaiShow.contains("วันที่  ๑๓ มิถุนายน ๒๕๖๘") && thaiShow.contains("นว ๐๐๑๗/๑"))
+
+        // A → B by change file.
+        _ = try ok(["doc", "export", "--data", a, id, dir.file("to-b.changes")])
+        _ = try ok(["doc", "merge", "--data", b, dir.file("to-b.changes")])
+        #expect(try ok(["letter", "verify", "--data", b, id]).contains("valid"))
+        let bEnv = ["SARABAN_FAKE_TIME": "2025-06-13T04:15:00Z"]
+        let rec = try ok(["letter", "receive", "--data", b, id], bEnv)
+        #expect(rec.contains("เลขรับ 1") && rec.contains("11:15"))
+        let again = try ok(["letter", "receive", "--data", b, id], bEnv)
+        #expect(again.contains("already received"))
+        let regB = try json(try ok(["register", "show", "--data", b, "receive", "--year", "2568", "--json"])) as! [String: Any]
+        let linesB = regB["lines"] as! [[String: Any]]
+        #expect(linesB.count == 1)
+        #expect(linesB.first?["letterNumber"] as? String == "นว 0017/1")
+        _ = try ok(["letter", "route", "--data", b, id, "--to", "ปลัดอำเภอ", "--note", "เพื่อโปรดพิจารณา"], bEnv)
+
+        // B → A: the acknowledgement and the routing reach the sender's copy.
+        _ = try ok(["doc", "export", "--data", b, id, dir.file("to-a.changes")])
+        _ = try ok(["doc", "merge", "--data", a, dir.file("to-a.changes")])
+        let back = try ok(["letter", "show", "--data", a, id])
+        #expect(back.contains("การตอบรับ (1)") && back.contains("ที่ทำการปกครองอำเภอบรรพตพิสัย  เลขรับ 1"))
+        #expect(back.contains("เกษียน (1)") && back.contains("→ ปลัดอำเภอ: เพื่อโปรดพิจารณา"))
+        let shown = try json(try ok(["letter", "show", "--data", a, id, "--json"])) as! [String: Any]
+        #expect((shown["acknowledgements"] as! [[String: Any]]).first?["number"] as? Int == 1)
+
+        // Tampering after signing: verify names the field and fails.
+        _ = try ok(["letter", "edit", "--data", b, id, "เรียน", "ผู้ว่าราชการจังหวัด"])
+        let tampered = try run(["letter", "verify", "--data", b, id], env: env)
+        #expect(tampered.status == 68)
+        #expect(tampered.stdout.contains("changed after signing: เรียน"))
+        #expect(tampered.stderr.contains("เรียน"))
+
+        // Registers: CSV, reservation, cancellation.
+        let csv = try ok(["register", "show", "--data", a, "send", "--csv"])
+        #expect(csv.hasPrefix("เลขทะเบียน,สถานะ,วันที่"))
+        #expect(csv.contains("1,ใช้แล้ว,13 มิถุนายน 2568,10:00,นว 0017/1,ขอเชิญประชุมคณะกรรมการ"))
+        #expect(try ok(["register", "reserve", "--data", a, "send", "--until", "2h"]).trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        _ = try ok(["register", "cancel", "--data", a, "send", "2", "--reason", "ไม่ใช้แล้ว"])
+        let text = try ok(["register", "show", "--data", a, "ส่ง"])
+        #expect(text.contains("ทะเบียนหนังสือส่ง ปี 2568"))
+        #expect(text.contains("2  ยกเลิก  ไม่ใช้แล้ว"))
+        let reserveB = try ok(["register", "reserve", "--data", b, "send", "--until", "1h"])
+        #expect(reserveB.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        let later = try ok(["register", "show", "--data", b, "send"], ["SARABAN_FAKE_TIME": "2025-06-13T09:00:00Z"])
+        #expect(later.contains("หมดอายุการจอง"))
+        let noReason = try run(["register", "cancel", "--data", a, "send", "1"], env: env)
+        #expect(noReason.status == 64)
+
+        let list = try json(try ok(["letter", "list", "--data", a, "--json", "--status", "sent"])) as! [[String: Any]]
+        #expect(list.count == 1 && list.first?["number"] as? String == "นว 0017/1")
+        #expect(try ok(["letter", "list", "--data", a, "--status", "draft"]).isEmpty)
+        let transition = try run(["letter", "edit", "--data", a, id, "สถานะ", "ร่าง"], env: env)
+        #expect(transition.status == 68 && transition.stderr.contains("cannot go from sent to draft"))
+    }
+
+    @Test func attachAndExtract() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = dir.data
+        _ = try ok(["init", "--data", a, "--office", "สำนักงานจังหวัดนครสวรรค์", "--code", "นว 0017"])
+        let id = try ok(["letter", "new", "--data", a, "--kind", "ภายใน", "--subject", "ส่งสำเนา"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let bytes = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try bytes.write(to: URL(fileURLWithPath: dir.file("scan.pdf")))
+        let out = try json(try ok(["letter", "attach", "--data", a, id, dir.file("scan.pdf"), "--json"])) as! [String: Any]
+        #expect(out["chunks"] as? Int == 2 && out["size"] as? Int == 300_000 && out["name"] as? String == "scan.pdf")
+        _ = try ok(["letter", "extract", "--data", a, id, "scan.pdf", dir.file("copy.pdf")])
+        #expect(FileManager.default.contents(atPath: dir.file("copy.pdf")) == bytes)
+    }
+}
