@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Fixtures/noise/cacophony-25519-chachapoly-blake2b.json").path
+
+@Suite struct SpaceCLITests {
+    func initNode(_ data: String, office: String) throws -> String {
+        let r = try run(["init", "--data", data, "--office", office])
+        #expect(r.status == 0, "\(r.stderr)")
+        return r.stdout.trimmingCharacters(in: .newlines)
+    }
+
+    @Test func noiseVectorsPassAndAFailureExitsOne() throws {
+        let r = try run(["dev", "noise-vectors", noiseFixture])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "59 passed, 0 failed\n")
+        // One altered handshake hash: one failure, exit status 1.
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var text = try String(contentsOfFile: noiseFixture, encoding: .utf8)
+        let marker = "\"handshake_hash\": \""
+        let r0 = try #require(text.range(of: marker))
+        let c = text[r0.upperBound]
+        text.replaceSubrange(r0.upperBound...r0.upperBound, with: c == "0" ? "1" : "0")
+        try text.write(toFile: dir.file("bad.json"), atomically: true, encoding: .utf8)
+        let bad = try run(["dev", "noise-vectors", dir.file("bad.json")])
+        #expect(bad.status == 1)
+        #expect(bad.stdout == "58 passed, 1 failed\n")
+        let missing = try run(["dev", "noise-vectors", dir.file("none.json")])
+        #expect(missing.status == 65)
+    }
+
+    @Test func createInviteJoinListRemove() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = dir.path + "/a"
+        let b = dir.path + "/b"
+        let c = dir.path + "/c"
+        _ = try initNode(a, office: "กรมการปกครอง")
+        let bID = try initNode(b, office: "อำเภอเมือง")
+        _ = try initNode(c, office: "อำเภออื่น")
+
+        let created = try run(["space", "create", "กองคลัง", "--data", a])
+        #expect(created.status == 0, "\(created.stderr)")
+        let space = created.stdout.trimmingCharacters(in: .newlines)
+        #expect(space.count == 32)
+        let doc = try run(["doc", "new", "--data", a, "--space", "กองคลัง", "--set", "subject=" + thai])
+        #expect(doc.status == 0, "\(doc.stderr)")
+        let unknown = try run(["doc", "new", "--data", a, "--space", "ไม่มี"])
+        #expect(unknown.status == 67 && unknown.stderr.contains("space list"))
+
+        let invite = try run(["space", "invite", space, bID, "--out", dir.file("invite.txt"), "--data", a])
+        #expect(invite.status == 0, "\(invite.stderr)")
+        let text = try String(contentsOfFile: dir.file("invite.txt"), encoding: .utf8)
+        #expect(text.hasPrefix("sbinvite1:") && !text.contains(thai))
+        // The invitation opens only on B.
+        let wrong = try run(["space", "join", dir.file("invite.txt"), "--data", c])
+        #expect(wrong.status == 68)
+        #expect(wrong.stderr.contains("not this node"))
+        let join = try run(["space", "join", dir.file("invite.txt"), "--data", b])
+        #expect(join.status == 0, "\(join.stderr)")
+        #expect(join.stdout.contains("กองคลัง"))
+
+        let list = try json(try run(["space", "list", "--json", "--data", a]).stdout) as? [[String: Any]]
+        let shared = try #require(list?.first { $0["id"] as? String == space })
+        #expect(shared["name"] as? String == "กองคลัง")
+        #expect(shared["documents"] as? Int == 1)
+        #expect((shared["members"] as? [Any])?.count == 2)
+        #expect(list?.contains { $0["isDefault"] as? Bool == true } == true)
+        let textList = try run(["space", "list", "--data", b])
+        #expect(textList.stdout.contains(space) && textList.stdout.contains("office (default)"))
+
+        let remove = try run(["space", "remove", "กองคลัง", bID, "--json", "--data", a])
+        #expect(remove.status == 0, "\(remove.stderr)")
+        #expect((try json(remove.stdout) as? [String: Any])?["epoch"] as? Int == 1)
+        let after = try json(try run(["space", "list", "--json", "--data", a]).stdout) as? [[String: Any]]
+        #expect(after?.first { $0["id"] as? String == space }?["epoch"] as? Int == 1)
+        // Key material is never printed.
+        for out in [created.stdout, list.debugDescription, textList.stdout, remove.stdout] {
+            #expect(!out.lowercased().contains("key\""))
+        }
+    }
+
+    @Test func relayInitCarriesWithoutKeys() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let relay = dir.path + "/relay"
+        let r = try run(["init", "--relay", "--office", "cloud", "--data", relay])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try run(["space", "list", "--data", relay]).stdout.isEmpty)
+        let carry = try run(["space", "carry", String(repeating: "ab", count: 16), "--data", relay])
+        #expect(carry.status == 0, "\(carry.stderr)")
+        #expect(try run(["space", "list", "--data", relay]).stdout.contains("relay"))
+        #expect(try run(["space", "create", "x", "--data", relay]).status != 0)
+        #expect(try run(["doc", "new", "--data", relay]).status != 0)
+    }
+}
