@@ -14,6 +14,7 @@ struct Saraban: AsyncParsableCommand {
         subcommands: [
             Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self,
             LetterCommand.self, RegisterCommand.self, OfficerCommand.self,
+            Serve.self, Sync.self, Peer.self,
             SpaceCommand.self, Dev.self,
         ]
     )

@@ -21,8 +21,8 @@ struct NetworkTests {
         let c = try TestNode("อำเภอเมือง", root: root)
         let offices = [a, b, c]
         let space = try shareSpace("สารบรรณ", creator: a, members: [b, c], relays: [relay])
+        try await withNodes([relay, a, b, c]) {
         for n in [relay, a, b, c] { try await n.start() }
-        defer { Task { for n in [relay, a, b, c] { await n.stop() } } }
         // A — B — C in a line, each office also linked to the relay; the relay dials every office.
         try a.addPeer(b)
         try a.addPeer(relay)
@@ -54,6 +54,7 @@ struct NetworkTests {
         await b.stop()
         try a.node.set(letter, field: "subject", value: .string("ขออนุมัติเดินทาง (แก้ไข)"))
         try c.node.set(letter, field: "subject", value: .string("ขออนุมัติเดินทาง ณ กรุงเทพฯ"))
+        writes.removeAll { $0.1 == "subject" }  // superseded by both edits
         writes.append((letter, "subject", "ขออนุมัติเดินทาง (แก้ไข)"))
         writes.append((letter, "subject", "ขออนุมัติเดินทาง ณ กรุงเทพฯ"))
         try await Task.sleep(for: .milliseconds(500))
@@ -69,7 +70,7 @@ struct NetworkTests {
         try await relay.start()
         try await eventually("the relay catches up") { try converged(offices, relays: [relay], space: space) }
         for o in offices { #expect(try holdsAll(o, writes)) }
-        for n in [relay, a, b, c] { await n.stop() }
+        }
     }
 
     /// A write made by another process (here: the same data directory opened a second time, as
@@ -80,6 +81,7 @@ struct NetworkTests {
         let a = try TestNode("อบต.บ้านใหม่", root: root)
         let b = try TestNode("อบต.หนองบัว", root: root)
         let space = try shareSpace("สารบรรณ", creator: a, members: [b], relays: [])
+        try await withNodes([a, b]) {
         try await a.start()
         try await b.start()
         try a.addPeer(b)
@@ -92,8 +94,7 @@ struct NetworkTests {
         let start = clock.now
         try await eventually("the CLI write at B", timeout: .seconds(10)) { try holdsAll(b, [(doc, "subject", "จากบรรทัดคำสั่ง")]) }
         #expect(clock.now - start < .seconds(5))
-        await a.stop()
-        await b.stop()
+        }
     }
 
     /// Sync across a FaultProxy with latency, dropped chunks and a reset mid-transfer converges.
@@ -114,6 +115,7 @@ struct NetworkTests {
             let doc = try b.node.createDocument(kind: "memo", fields: [("title", "จาก B \(i)")], space: space)
             writes.append((doc, "title", "จาก B \(i)"))
         }
+        try await withNodes([a, b]) {
         try await b.start()
         let target = try SocketAddress(ipAddress: "127.0.0.1", port: b.port)
         try await FaultProxy.run(
@@ -132,8 +134,7 @@ struct NetworkTests {
         }
         #expect(try holdsAll(a, writes))
         #expect(try holdsAll(b, writes))
-        await a.stop()
-        await b.stop()
+        }
     }
 
     /// A relay stores and forwards without keys: its database and files hold no plaintext.
@@ -150,17 +151,21 @@ struct NetworkTests {
             let doc = try a.node.createDocument(kind: "letter", fields: [("subject", "\(marker) \(i)")], space: space)
             writes.append((doc, "subject", "\(marker) \(i)"))
         }
+        try await withNodes([relay, a, b]) {
         try await relay.start()
         try await a.start()
         try a.addPeer(relay)
+        // A relay trusts the offices its operator configured (it knows no members: it holds no keys).
+        try relay.addPeer(a)
+        try relay.addPeer(b, via: 1)
         try await eventually("the relay holds A's envelopes") { try relay.vector(space) == a.vector(space) }
         await a.stop()
         // B only ever talks to the relay.
         try await b.start()
+        try relay.addPeer(b)
         try b.addPeer(relay)
         try await eventually("B gets everything through the relay") { try holdsAll(b, writes) }
-        await b.stop()
-        await relay.stop()
+        }
         relay.node.close()
 
         var scanned = 0
@@ -184,12 +189,14 @@ struct NetworkTests {
         defer { try? FileManager.default.removeItem(at: root) }
         let a = try TestNode("อบต.บ้านใหม่", root: root)
         let stranger = try TestNode("stranger", root: root)
+        try await withNodes([a]) {
         try await a.start()
         try stranger.addPeer(a)
-        let results = try await stranger.node.syncOnce(storage: stranger.node.envelopeStorage(), options: fastOptions())
+        let results = try await stranger.node.syncOnce(
+            storage: stranger.node.envelopeStorage(), options: fastOptions(), logger: testLogger("saraban.sync"))
         #expect(results.count == 1)
         #expect(results[0].synced == false)
-        await a.stop()
+        }
     }
 
     /// `peer add` validates, `config.json` errors name the file and field.

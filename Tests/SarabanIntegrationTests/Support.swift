@@ -59,7 +59,8 @@ final class TestNode: @unchecked Sendable {
         self.name = name
         dir = root.appendingPathComponent(name.unicodeScalars.filter { $0.isASCII && $0.properties.isAlphabetic }
             .map(String.init).joined() + "-\(UInt16.random(in: 0...UInt16.max))")
-        node = try Node.initialize(dataDir: DataDirectory(path: dir.path), office: name, relay: relay)
+        node = try Node.initialize(
+            dataDir: DataDirectory(path: dir.path), office: name, relay: relay, logger: testLogger("saraban.node"))
     }
 
     var id: NodeID { node.nodeID }
@@ -70,7 +71,9 @@ final class TestNode: @unchecked Sendable {
         precondition(task == nil)
         var o = options
         if port != 0 { o.listen = PeerAddress(host: "127.0.0.1", port: port) }
-        let daemon = try NodeDaemon(node: node, storage: try node.envelopeStorage(relay: node.role == .relay), options: o)
+        let daemon = try NodeDaemon(
+            node: node, storage: try node.envelopeStorage(relay: node.role == .relay), options: o,
+            logger: testLogger("saraban.serve"))
         let ready = AsyncStream<Int>.makeStream()
         task = Task {
             try await daemon.run { r in
@@ -100,6 +103,24 @@ final class TestNode: @unchecked Sendable {
     }
 
     func vector(_ space: SpaceID) throws -> FeedVector { try node.feedVector(space: space) }
+}
+
+/// Runs `body`, then stops every node's daemon (also when `body` throws).
+func withNodes(_ nodes: [TestNode], _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        for n in nodes { await n.stop() }
+        throw error
+    }
+    for n in nodes { await n.stop() }
+}
+
+/// Loggers for nodes under test: warnings and worse only (SARABAN_TEST_LOG=debug for more).
+func testLogger(_ label: String) -> Logger {
+    var l = Logger(label: label)
+    l.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SARABAN_TEST_LOG"] ?? "") ?? .error
+    return l
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
