@@ -13,8 +13,8 @@ struct Saraban: AsyncParsableCommand {
             """,
         subcommands: [
             Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self,
+            Conflicts.self, Resolve.self, History.self, Diff.self,
             LetterCommand.self, RegisterCommand.self, OfficerCommand.self,
-            Serve.self, Sync.self, Peer.self,
             SpaceCommand.self, Dev.self,
         ]
     )
@@ -171,10 +171,17 @@ extension Saraban.Doc {
         @OptionGroup var options: DataOptions
         @OptionGroup var output: JSONOption
         @Argument(help: "The document id or a unique prefix of it.") var doc: String
+        @Option(help: ArgumentHelp("Show the document as it stood right after this change (AUTHOR/SEQ).", valueName: "CHANGE"))
+        var at: String?
+        @Flag(help: "Show only the conflicts, as `saraban conflicts` does.") var conflicts = false
 
         func run() async throws {
             let node = try options.openNode()
             defer { node.close() }
+            if let at {
+                return try ShowVariants.at(node, try node.resolveDocument(doc), at, json: output.json)
+            }
+            if conflicts { return try ShowVariants.conflicts(node, try node.resolveDocument(doc), json: output.json) }
             let d = try node.document(try node.resolveDocument(doc))
             if output.json {
                 try Output.json(DocumentJSON(d))

@@ -67,7 +67,7 @@ struct DataOptions: ParsableArguments {
     var directory: DataDirectory { DataDirectory.resolve(flag: data) }
 
     func openNode() throws(NodeError) -> Node {
-        try Node.open(dataDir: directory)
+        try Node.open(dataDir: directory, now: FakeClock.now ?? Node.systemClock)
     }
 }
 
