@@ -76,8 +76,9 @@ extension Saraban {
             let node = try options.openNode()
             defer { node.close() }
             let s = try node.status()
+            let peers = StatusPeers.rows(node)
             if output.json {
-                try Output.json(s)
+                try Output.json(StatusJSON(status: s, peers: peers))
                 return
             }
             Output.line("office:     \(s.office)\(s.letterCode.map { " (\($0))" } ?? "")")
@@ -86,6 +87,7 @@ extension Saraban {
             Output.line("documents:  \(s.documents)\(s.deletedDocuments > 0 ? " (\(s.deletedDocuments) deleted)" : "")")
             Output.line("changes:    \(s.changes)\(s.pendingChanges > 0 ? " (\(s.pendingChanges) waiting)" : "")")
             Output.line("database:   \(Output.bytes(s.databaseBytes))")
+            for l in StatusPeers.render(peers) { Output.line(l) }
         }
     }
 }

@@ -487,4 +487,44 @@ func golden(_ name: String, _ actual: String, sourceLocation: SourceLocation = #
         let same = try s.a.out(["diff", s.doc1, "--from", h1[1], "--to", h1[1]])
         #expect(same.hasSuffix("no differences\n"))
     }
+
+    @Test func statusShowsPerPeerLag() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let clock = FakeMinutes()
+        let a = try TestNode(dir.file("a"), office: "กระทรวงมหาดไทย", clock: clock)
+        let b = try TestNode(dir.file("b"), office: "สำนักงานจังหวัดเชียงใหม่", clock: clock)
+        let c = try TestNode(dir.file("c"), office: "ศาลากลาง", clock: clock)
+        // No peers yet.
+        let none = try #require(try a.jsonOut(["status"]) as? [String: Any])
+        #expect((none["peers"] as? [Any])?.isEmpty == true)
+        #expect(none["office"] as? String == "กระทรวงมหาดไทย")  // the node status keys are still there
+        #expect(try a.out(["status"]).contains("peers:      none"))
+        try a.sar(["peer", "add", b.nodeID, "127.0.0.1:7421", "--name", "เชียงใหม่"])
+        try a.sar(["peer", "add", c.nodeID, "127.0.0.1:7422"])
+        // What the daemon records after a session (peers.json), as of the last contact.
+        let book = """
+            [{"node_id": "\(b.nodeID)", "last_contact": 1795621370157, "last_synced": 1795621370157,
+              "changes_peer_lacks": 2, "changes_we_lack": 5, "envelopes_sent": 1, "envelopes_received": 3,
+              "bytes_sent": 10, "bytes_received": 30, "sessions": 1}]
+            """
+        try Data(book.utf8).write(to: URL(fileURLWithPath: a.data + "/peers.json"))
+        let s = try #require(try a.jsonOut(["status"]) as? [String: Any])
+        let peers = try #require(s["peers"] as? [[String: Any]])
+        #expect(peers.count == 2)
+        let pb = try #require(peers.first { $0["nodeID"] as? String == b.nodeID })
+        #expect(pb["name"] as? String == "เชียงใหม่")
+        #expect(pb["changesPeerLacks"] as? Int == 2)
+        #expect(pb["changesWeLack"] as? Int == 5)
+        #expect(pb["lastContact"] as? String == "2026-11-25T15:42:50.157Z")
+        let pc = try #require(peers.first { $0["nodeID"] as? String == c.nodeID })
+        #expect(pc["lastContact"] is NSNull)
+        #expect(pc["changesPeerLacks"] is NSNull)
+        #expect(Set(pc.keys) == ["name", "nodeID", "address", "lastContact", "lastSynced", "changesPeerLacks", "changesWeLack", "lastError"])
+        let text = try a.out(["status"])
+        #expect(text.contains("peers:      2"))
+        let row = try #require(text.split(separator: "\n").first { $0.contains("เชียงใหม่") })
+        #expect(row.hasSuffix("2          5"))
+        #expect(text.contains("never"))
+    }
 }

@@ -1,0 +1,86 @@
+import Foundation
+import SarabanNode
+
+// `saraban status`: per-peer lag, from what the daemon and `saraban sync` last recorded in
+// DIR/peers.json (PeerStatusBook). Nothing is dialled: the counts are as of the last contact.
+
+/// One configured peer in `saraban status --json` (`peers`).
+struct StatusPeerJSON: Encodable {
+    var name: String?
+    var nodeID: String
+    var address: String
+    /// ISO 8601 UTC of the last open session, or null if never contacted.
+    var lastContact: String?
+    var lastSynced: String?
+    /// Changes the peer lacks (we have, it does not) and we lack, summed over shared spaces, as of
+    /// the last contact; null if never contacted.
+    var changesPeerLacks: UInt64?
+    var changesWeLack: UInt64?
+    var lastError: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, nodeID, address, lastContact, lastSynced, changesPeerLacks, changesWeLack, lastError
+    }
+
+    /// Every key is always present (null when unknown).
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(nodeID, forKey: .nodeID)
+        try c.encode(address, forKey: .address)
+        try c.encode(lastContact, forKey: .lastContact)
+        try c.encode(lastSynced, forKey: .lastSynced)
+        try c.encode(changesPeerLacks, forKey: .changesPeerLacks)
+        try c.encode(changesWeLack, forKey: .changesWeLack)
+        try c.encode(lastError, forKey: .lastError)
+    }
+}
+
+/// `saraban status --json`: the node status plus `peers`.
+struct StatusJSON: Encodable {
+    var status: NodeStatus
+    var peers: [StatusPeerJSON]
+
+    enum Key: String, CodingKey { case peers }
+
+    func encode(to encoder: any Encoder) throws {
+        try status.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(peers, forKey: .peers)
+    }
+}
+
+enum StatusPeers {
+    /// The configured peers with their last recorded lag (an unreadable config lists none:
+    /// `saraban peer list` reports the config error).
+    static func rows(_ node: Node) -> [StatusPeerJSON] {
+        guard let settings = try? node.syncSettings() else { return [] }
+        let book = PeerStatusBook.load(node.dataDirectory)
+        return settings.peers.map { p in
+            let s = book[p.nodeID.text]
+            let contacted = s?.lastContact != nil
+            return StatusPeerJSON(
+                name: p.name, nodeID: p.nodeID.text, address: p.address.description,
+                lastContact: s?.lastContact.map(Output.time), lastSynced: s?.lastSynced.map(Output.time),
+                changesPeerLacks: contacted ? s?.changesPeerLacks : nil, changesWeLack: contacted ? s?.changesWeLack : nil,
+                lastError: s?.lastError)
+        }
+    }
+
+    static func render(_ rows: [StatusPeerJSON], colour: Bool = Colour.enabled) -> [String] {
+        if rows.isEmpty { return ["peers:      none (add one with `saraban peer add NODE_ID HOST:PORT --name NAME`)"] }
+        var t = Table(["PEER", "NODE", "ADDRESS", "LAST CONTACT", "THEY LACK", "WE LACK"], maxWidths: [32, nil, nil, nil, nil, nil])
+        t.indent = "  "
+        for r in rows {
+            let lag: (String, String) =
+                r.lastContact == nil ? ("-", "-") : (String(r.changesPeerLacks ?? 0), String(r.changesWeLack ?? 0))
+            t.add([
+                Table.Cell(r.name ?? "-"), Table.Cell(String(r.nodeID.prefix(12)) + "…"), Table.Cell(r.address),
+                Table.Cell(r.lastContact ?? "never", r.lastContact == nil ? .yellow : nil),
+                Table.Cell(lag.0, (r.changesPeerLacks ?? 0) > 0 ? .yellow : nil),
+                Table.Cell(lag.1, (r.changesWeLack ?? 0) > 0 ? .yellow : nil),
+            ])
+        }
+        return ["peers:      \(rows.count) (changes each way as of the last contact)"] + t.render(colour: colour)
+    }
+}
