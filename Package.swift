@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "saraban",
             dependencies: [
-                "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice",
+                "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "SarabanStorage", "SarabanSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
