@@ -5,6 +5,8 @@ public struct SeedRunner {
     public var members: Int?
     public var steps: Int?
     public var plantedBug: PlantedBug?
+    /// Every fault at once and often (`saraban-sim --chaos`).
+    public var chaos = false
 
     public init(start: UInt64, count: Int, members: Int? = nil, steps: Int? = nil, plantedBug: PlantedBug? = nil) {
         self.start = start
@@ -19,7 +21,8 @@ public struct SeedRunner {
     public func run(_ report: (SimResult) -> Void = { _ in }) -> [SimResult] {
         var failed: [SimResult] = []
         for i in 0..<count {
-            let r = Simulation.run(seed: start &+ UInt64(i), members: members, steps: steps, plantedBug: plantedBug)
+            let r = Simulation.run(
+                seed: start &+ UInt64(i), members: members, steps: steps, plantedBug: plantedBug, chaos: chaos)
             if !r.passed { failed.append(r) }
             report(r)
         }

@@ -86,7 +86,7 @@ public struct SimConfig: Sendable {
 
     /// The configuration a seed stands for: the seed also draws the fault mix, batch sizes and
     /// topology, so a range of seeds covers many shapes. `members` and `steps` override the draw.
-    public static func derived(seed: UInt64, members: Int? = nil, steps: Int? = nil) -> SimConfig {
+    public static func derived(seed: UInt64, members: Int? = nil, steps: Int? = nil, chaos: Bool = false) -> SimConfig {
         var r = SplitMix64(seed: seed ^ 0xC0DE_5EED_0000_0000)
         func below(_ n: UInt64) -> Int { Int(r.next() % n) }
         var f = FaultModel()
@@ -117,6 +117,15 @@ public struct SimConfig: Sendable {
         // Drawn after the rest, so older seeds keep their shape.
         c.perNodeLimits = below(2) == 0
         if below(4) == 0 { c.spaces = 3 }
+        if chaos {
+            // Every fault at once and often: raw stream faults up to 10 %, frequent crashes.
+            c.faults.drop = 1 + below(10)
+            c.faults.duplicate = 1 + below(10)
+            c.faults.corrupt = 1 + below(10)
+            c.faults.reorder = 1 + below(10)
+            c.faults.crash = 3 + below(4)
+            c.faults.commitBeforeAck = 30
+        }
         return c
     }
 }

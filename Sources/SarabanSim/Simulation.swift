@@ -725,8 +725,10 @@ public final class Simulation {
 
 extension Simulation {
     /// Runs one seed with the derived configuration.
-    public static func run(seed: UInt64, members: Int? = nil, steps: Int? = nil, plantedBug: PlantedBug? = nil) -> SimResult {
-        var config = SimConfig.derived(seed: seed, members: members, steps: steps)
+    public static func run(
+        seed: UInt64, members: Int? = nil, steps: Int? = nil, plantedBug: PlantedBug? = nil, chaos: Bool = false
+    ) -> SimResult {
+        var config = SimConfig.derived(seed: seed, members: members, steps: steps, chaos: chaos)
         config.plantedBug = plantedBug
         return Simulation(config).run()
     }

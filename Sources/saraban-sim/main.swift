@@ -23,13 +23,14 @@ if getenv("SWIFT_DETERMINISTIC_HASHING") == nil {
 
 func usage() -> Never {
     print("""
-        usage: saraban-sim --seeds N [--start S] [--nodes K] [--steps M] [--verbose] [--plant \(PlantedBug.allCases.map(\.rawValue).joined(separator: "|"))]
+        usage: saraban-sim --seeds N [--start S] [--nodes K] [--steps M] [--verbose] [--chaos] [--plant \(PlantedBug.allCases.map(\.rawValue).joined(separator: "|"))]
           --seeds N    how many seeds to run (default 100)
           --start S    first seed (default 1)
           --nodes K    member offices per run, 3 to 10 (default: drawn from the seed, 3 or 4); a relay comes on top
           --steps M    steps of the faulty phase (default: drawn from the seed, 150 to 249)
           --verbose    one line per seed with its statistics
           --plant BUG  plant a known bug (the checker must catch it)
+          --chaos      every fault at once and often (raw stream faults up to 10 %, frequent crashes)
         """)
     exit(2)
 }
@@ -40,6 +41,7 @@ var members: Int?
 var steps: Int?
 var verbose = false
 var plant: PlantedBug?
+var chaos = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     func value() -> String {
@@ -52,6 +54,7 @@ while let a = args.popFirst() {
     case "--nodes": guard let v = Int(value()), (1...10).contains(v) else { usage() }; members = v
     case "--steps": guard let v = Int(value()), v >= 0 else { usage() }; steps = v
     case "--verbose", "-v": verbose = true
+    case "--chaos": chaos = true
     case "--plant": guard let v = PlantedBug(rawValue: value()) else { usage() }; plant = v
     case "--help", "-h": usage()
     case "--write-fuzz-corpus":
@@ -78,14 +81,16 @@ clock_gettime(CLOCK_MONOTONIC, &ts)
 let t0 = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 var passed = 0
 var failed = 0
-SeedRunner(start: start, count: seeds, members: members, steps: steps, plantedBug: plant).run { r in
+var runner = SeedRunner(start: start, count: seeds, members: members, steps: steps, plantedBug: plant)
+runner.chaos = chaos
+runner.run { r in
     if r.passed {
         passed += 1
     } else {
         failed += 1
         print("FAIL seed \(r.seed): \(r.failures.first ?? "")")
         for f in r.failures.dropFirst().prefix(4) { print("     \(f)") }
-        print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")")
+        print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")\(chaos ? " --chaos" : "")")
         fflush(nil)
     }
     if verbose {
