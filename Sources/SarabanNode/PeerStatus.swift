@@ -103,6 +103,7 @@ public final class PeerStatusBook: @unchecked Sendable {
             update(peer) {
                 $0.lastContact = t
                 $0.lastSynced = t
+                $0.lastError = nil
             }
         case .closed(let report):
             update(report.peer) {

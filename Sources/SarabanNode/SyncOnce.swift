@@ -109,12 +109,14 @@ extension Node {
                     let counting = CountingDriver(driver)
                     let label = peer.label
                     let lags = LagBox()
+                    let hangUp = HangUp()
                     let connection = PeerConnection(
                         store: counting,
                         configuration: .init(role: storage.role, limits: options.limits, closeWhenSynced: true),
                         logger: logger
                     ) { event in
                         status.record(event)
+                        if case .synced = event { hangUp.fire() }
                         if case .progress(_, let s) = event {
                             let (p, w) = lags.set(s.space, s.changesPeerLacks, s.changesWeLack)
                             progress(OneShotProgress(peer: label, changesPeerLacks: p, changesWeLack: w))
@@ -126,7 +128,10 @@ extension Node {
                     do {
                         let report = try await transport.connect(
                             host: peer.address.host, port: peer.address.port, expecting: peer.nodeID
-                        ) { channel in try await connection.run(over: &channel) }
+                        ) { channel in
+                            hangUp.arm(channel)
+                            return try await connection.run(over: &channel)
+                        }
                         result.synced = report.wasSynced
                         result.envelopesSent = report.stats.envelopesSent
                         result.envelopesReceived = report.stats.envelopesReceived
@@ -168,5 +173,34 @@ final class LagBox: @unchecked Sendable {
         defer { lock.unlock() }
         lags[space] = (peer, we)
         return lags.values.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+    }
+}
+
+/// Closes a one-shot session's connection shortly after it is synced.
+///
+/// `PeerConnection` with `closeWhenSynced` sends bye but then waits for the peer to close the TCP
+/// connection, and the peer's session, having received bye, waits for us: both sit until the
+/// idle timeout (90 s). Closing our side once the bye is written ends both at once.
+final class HangUp: @unchecked Sendable {
+    private let lock = NSLock()
+    private var channel: SecureChannel?
+    private var fired = false
+
+    func arm(_ channel: SecureChannel) {
+        lock.withLock { self.channel = channel }
+    }
+
+    func fire() {
+        let channel: SecureChannel? = lock.withLock {
+            guard !fired else { return nil }
+            fired = true
+            return self.channel
+        }
+        guard let channel else { return }
+        Task {
+            // Let the bye frame, written right after the synced event, leave first.
+            try? await Task.sleep(for: .milliseconds(100))
+            channel.close()
+        }
     }
 }
