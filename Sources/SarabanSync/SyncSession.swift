@@ -69,8 +69,15 @@ public struct SyncSession: Sendable {
 
         var settled: Bool {
             summaryReceived && queueIsEmpty && inFlight == 0 && !fetchOutstanding && !needsFetch
-                && pendingDeliveries == 0 && local.merging(received).dominates(peerHolds)
+                && pendingDeliveries == 0 && !peerOwes
         }
+
+        /// The peer announced data it has not sent: its summary (the hello listed the space), or
+        /// envelopes beyond what this node holds or was sent in this session (its summary, its acks).
+        var peerOwes: Bool { !summaryReceived || !local.merging(received).dominates(peerHolds) }
+
+        /// Changes the peer is known to hold that this node neither holds nor was sent.
+        var changesOwed: UInt64 { peerHolds.changesMissing(from: local.merging(received)) }
 
         mutating func raiseLocal(_ v: FeedVector) {
             let before = local
@@ -103,6 +110,10 @@ public struct SyncSession: Sendable {
     private var latest = SyncInstant(nanoseconds: 0)
     /// When the oldest unacknowledged batch went out, or the last ack arrived while more are in flight.
     private var ackClock: SyncInstant?
+    /// Since when the peer has owed us announced data (``SpaceState/peerOwes``) without sending
+    /// any, while no delivery of ours is pending; nil otherwise. Restarted by progress: envelopes
+    /// new to this session, a summary, an ack, a delivery stored (see `finish`).
+    private var owedClock: SyncInstant?
     /// When the first byte of the partial frame now buffered arrived.
     private var frameStarted: SyncInstant?
     private var lastPing: SyncInstant?
@@ -259,6 +270,7 @@ public struct SyncSession: Sendable {
         if s.pendingDeliveries > 0 {
             s.pendingDeliveries -= 1
             pendingTotal -= 1
+            owedClock = nil  // progress: the peer may send again from now
             send(.ack(space: space, holds: s.local), &out)
         }
         spaces[space] = s
@@ -281,6 +293,25 @@ public struct SyncSession: Sendable {
             now.duration(since: since) >= limits.timeout + .seconds(Double(inFlightBytes) / Double(limits.minimumReceiveRate))
         {
             send(.error(code: .timeout, message: "no ack for \(now.duration(since: since)) with \(inFlightTotal) batches in flight"), &out)
+            phase = .closed(.timedOut)
+            out.append(.close(.timedOut))
+        } else if let since = owedClock,
+            now.duration(since: since)
+                >= limits.timeout
+                + .seconds(Double(inFlightBytes + (decoder.pendingFrameLength ?? 0)) / Double(limits.minimumReceiveRate))
+        {
+            // The peer announced data and has sent none of it for the allowance, though nothing
+            // of ours holds it up (no delivery pending; our acks had time to get through the
+            // batches we sent ahead of them, and a frame arriving now had time to arrive).
+            let owing = order.filter { spaces[$0]!.peerOwes }
+            let changes = owing.reduce(0 as UInt64) { $0 &+ spaces[$1]!.changesOwed }
+            let noSummary = owing.filter { !spaces[$0]!.summaryReceived }.count
+            send(
+                .error(
+                    code: .timeout,
+                    message: "announced data not sent for \(now.duration(since: since)): \(changes) changes missing in \(owing.count) space(s)"
+                        + (noSummary > 0 ? ", \(noSummary) summary(ies) missing" : "")),
+                &out)
             phase = .closed(.timedOut)
             out.append(.close(.timedOut))
         } else if let started = frameStarted,
@@ -362,6 +393,7 @@ public struct SyncSession: Sendable {
                 s.peerHolds.merge(item.vector)
                 s.queued.merge(item.vector)
                 spaces[item.space] = s
+                owedClock = nil  // progress (and the deadline for what it announces starts now)
                 out.append(.peerProgress(space: item.space, peerHolds: s.peerHolds))
             }
             pump(&out)
@@ -380,7 +412,8 @@ public struct SyncSession: Sendable {
             var fresh: [Envelope] = []
             fresh.reserveCapacity(envelopes.count)
             for e in envelopes {
-                s.received.add(e.header)
+                // Progress is envelopes new to this session: a replay does not keep the deadline off.
+                if s.received.add(e.header) { owedClock = nil }
                 s.peerHolds.add(e.header)
                 s.queued.add(e.header)
                 if s.local.covers(e.header) {
@@ -407,6 +440,7 @@ public struct SyncSession: Sendable {
             inFlightBytes -= s.inFlightSizes.removeFirst()
             inFlightTotal -= 1
             ackClock = inFlightTotal > 0 ? latest : nil
+            owedClock = nil  // progress: the batches ahead of our acks are draining
             s.peerHolds.merge(holds)
             s.queued.merge(holds)
             spaces[space] = s
@@ -550,11 +584,19 @@ public struct SyncSession: Sendable {
         return true
     }
 
-    /// Appends `.synced` when the session has just become settled.
+    /// Appends `.synced` when the session has just become settled, and starts or stops the
+    /// deadline for announced data.
     private mutating func finish(_ out: inout [SyncAction]) {
         guard !isClosed else { return }
         let settled = isSettled
         if settled && !wasSettled { out.append(.synced) }
         wasSettled = settled
+        // Running only while the peer owes us data and nothing of ours holds it up: a batch
+        // delivered to our store and not yet stored keeps the peer's window (and the deadline) shut.
+        if settled || phase != .open || pendingTotal > 0 || !spaces.values.contains(where: \.peerOwes) {
+            owedClock = nil
+        } else if owedClock == nil {
+            owedClock = latest
+        }
     }
 }

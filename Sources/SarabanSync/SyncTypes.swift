@@ -51,8 +51,11 @@ public struct SyncLimits: Hashable, Sendable {
     public var window: Int
     /// Send a ping after this long without receiving anything.
     public var pingInterval: Duration
-    /// Close after this long without receiving anything (also the hello deadline), and after
-    /// this long with batches in flight and no ack (a peer whose store is stuck).
+    /// Close after this long without receiving anything (also the hello deadline), after this
+    /// long with batches in flight and no ack (a peer whose store is stuck), and after this long
+    /// without progress while the peer owes data it announced (its summary, or envelopes its
+    /// summary or acks claim) and no delivery of ours is pending. The last two grow with the
+    /// bytes in flight (and a frame arriving) at ``minimumReceiveRate``.
     public var timeout: Duration
     /// The slowest a frame may arrive, in bytes per second: a frame of `n` bytes must be complete
     /// within `timeout + n / minimumReceiveRate` of its first byte, so a peer dribbling bytes
@@ -125,7 +128,8 @@ public enum CloseReason: Hashable, Sendable, CustomStringConvertible {
     case localFault(SyncError)
     /// The peer sent `error`.
     case peerError(SyncError)
-    /// Nothing was received for ``SyncLimits/timeout``; an `error` was sent.
+    /// A deadline of ``SyncLimits/timeout`` passed: nothing received, no ack for a batch in
+    /// flight, or none of the data the peer announced arriving; an `error` (`timeout`) was sent.
     case timedOut
     /// The driver reported the connection gone (``SyncSession/connectionLost()``).
     case connectionLost

@@ -9,12 +9,13 @@ import Testing
 // (then remove the wrapper).
 
 @Suite struct FindingsTests {
-    /// SarabanSync: a peer whose summary claims envelopes it never sends keeps the session from
-    /// ever settling, while its pings keep it alive: no `.synced`, no close, no error, for as long
-    /// as the peer likes. A one-shot `saraban sync` (which closes on `.synced`) then hangs. The
-    /// receiver has a timeout for a stuck sender (no ack) and a slow frame, but none for data
-    /// the peer announced and does not send.
-    @Test func aPeerClaimingMoreThanItSendsKeepsTheSessionUnsettledForever() {
+    /// SarabanSync (fixed): a peer whose summary claims envelopes it never sends used to keep the
+    /// session from ever settling, while its pings kept it alive: no `.synced`, no close, no
+    /// error, so a one-shot `saraban sync` (which closes on `.synced`) hung. The receiver now has
+    /// a deadline for announced data (Sync/PROTOCOL.md section 10): `timeout` without any of it
+    /// arriving, while no delivery of its own is pending, closes with `timedOut` and an error
+    /// `timeout` to the peer.
+    @Test func aPeerClaimingMoreThanItSendsIsTimedOut() throws {
         let sim = Simulation.clean(members: 2)
         let space = sim.space
         let limits = SyncLimits(pingInterval: .seconds(5), timeout: .seconds(15))
@@ -29,14 +30,31 @@ import Testing
             SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [space])).framed()
                 + SyncMessage.summary([SpaceVector(space: space, vector: claim)]).framed(), now: t)
         // Ten virtual minutes: the peer pings every 5 s and answers nothing else.
-        for i in 0..<120 {
+        var closedAt: SyncInstant?
+        for i in 0..<120 where !victim.isClosed {
             t = t + .seconds(5)
             actions += victim.receive(SyncMessage.ping(nonce: UInt64(i)).framed(), now: t)
             actions += victim.tick(now: t)
+            if victim.isClosed { closedAt = t }
         }
         let synced = actions.contains { if case .synced = $0 { true } else { false } }
-        withKnownIssue("SarabanSync: no deadline for envelopes a peer announced but never sends") {
-            #expect(synced || victim.isClosed, "after 10 minutes the session neither settled nor closed")
+        #expect(!synced)
+        #expect(victim.closeReason == .timedOut)
+        // `timeout` after the summary, at the first tick past it.
+        #expect(closedAt == .seconds(16), "closed at \(String(describing: closedAt))")
+        guard case .close(.timedOut)? = actions.last else {
+            Issue.record("expected the last action to be the close, got \(String(describing: actions.last))")
+            return
         }
+        guard case .send(let bytes) = actions.dropLast().last else {
+            Issue.record("expected an error frame before the close")
+            return
+        }
+        guard case .error(let code, let text) = try SyncMessage.decode(Array(bytes.dropFirst(4))) else {
+            Issue.record("expected an error frame before the close")
+            return
+        }
+        #expect(code == .timeout)
+        #expect(text.contains("5 changes missing in 1 space(s)"), "\(text)")
     }
 }

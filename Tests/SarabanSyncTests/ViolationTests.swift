@@ -226,6 +226,130 @@ private func envelopes(_ n: Int, in id: SpaceID = s1) -> [Envelope] {
         #expect(t >= 40 && t <= 45, "closed at \(t)")
     }
 
+    @Test func aPeerThatAnnouncesEnvelopesItNeverSendsIsTimedOutEvenIfItAnswersPings() throws {
+        let limits = SyncLimits(window: 1, pingInterval: .seconds(5), timeout: .seconds(30))
+        var p = Probe(limits: limits)
+        let claimed = envelopes(6)
+        var claim = FeedVector()
+        for e in claimed { claim.add(e.header) }
+        _ = p.feed(.hello(Hello(role: .member, receiveWindow: 1, spaces: [s1])))
+        _ = p.feed(.summary([SpaceVector(space: s1, vector: claim)]))
+        // It sends the first two of the six it claims, then only pings.
+        let first = p.feed(.envelopes(space: s1, envelopes: Array(claimed[0..<2])))
+        #expect(first.contains { if case .deliver = $0 { true } else { false } })
+        // Our store takes 100 s over them: no deadline runs while a delivery is pending.
+        var t = 10
+        var end: [SyncAction] = []
+        while t < 110 {
+            t += 5
+            p.now = .seconds(t)
+            end += p.feed(.ping(nonce: UInt64(t)))
+            end += p.session.tick(now: .seconds(t))
+        }
+        #expect(!p.session.isClosed, "closed while our own store was busy: \(end)")
+        var held = FeedVector()
+        for e in claimed[0..<2] { held.add(e.header) }
+        _ = p.session.stored(space: s1, vector: held)
+        // From the ack on, the peer has `timeout` to send some of the four changes it still owes.
+        while !p.session.isClosed && t < 300 {
+            t += 5
+            p.now = .seconds(t)
+            _ = p.feed(.ping(nonce: UInt64(t)))
+            end = p.session.tick(now: .seconds(t))
+        }
+        #expect(closeReason(end) == .timedOut)
+        #expect(t == 140, "closed at \(t)")
+        #expect(p.session.status(of: s1)?.changesWeLack == 4)
+    }
+
+    @Test func theAnnouncedDataDeadlineSendsATimeoutErrorAndWaitsForAMissingSummary() throws {
+        // Two spaces in hello, a summary for one only: the other's summary is announced data too.
+        let s2 = space(2)
+        var p = Probe(spaces: [s1: FeedVector(), s2: FeedVector()], limits: SyncLimits(pingInterval: .seconds(5), timeout: .seconds(20)))
+        _ = p.feed(.hello(Hello(role: .member, receiveWindow: 1, spaces: [s1, s2])))
+        _ = p.feed(.summary([SpaceVector(space: s1, vector: FeedVector())]))
+        var t = 10
+        var end: [SyncAction] = []
+        while !p.session.isClosed && t < 200 {
+            t += 5
+            p.now = .seconds(t)
+            _ = p.feed(.ping(nonce: UInt64(t)))
+            end = p.session.tick(now: .seconds(t))
+        }
+        #expect(t == 30, "closed at \(t)")
+        #expect(closeReason(end) == .timedOut)
+        let sent = end.compactMap { a -> SyncMessage? in
+            guard case .send(let b) = a else { return nil }
+            return try? SyncMessage.decode(Array(b.dropFirst(4)))
+        }
+        guard case .error(let code, let text)? = sent.last else {
+            Issue.record("expected an error frame, got \(sent)")
+            return
+        }
+        #expect(code == .timeout)
+        #expect(text.contains("1 summary(ies) missing"), "\(text)")
+    }
+
+    @Test func aSlowPeerThatKeepsSendingIsNotTimedOut() throws {
+        // The peer claims 12 envelopes and sends them slowly: one a batch every 25 s for the first
+        // six (our store taking 10 s over each), then the last six in one frame dribbled over
+        // 45 s: 250 s in all, the timeout being 30 s. Progress restarts the deadline each time,
+        // and a frame on its way extends it by its size at `minimumReceiveRate`.
+        let limits = SyncLimits(window: 1, pingInterval: .seconds(5), timeout: .seconds(30), minimumReceiveRate: 50)
+        var p = Probe(limits: limits)
+        let claimed = envelopes(12)
+        var claim = FeedVector()
+        for e in claimed { claim.add(e.header) }
+        _ = p.feed(.hello(Hello(role: .member, receiveWindow: 1, spaces: [s1])))
+        _ = p.feed(.summary([SpaceVector(space: s1, vector: claim)]))
+        var t = 10
+        var all: [SyncAction] = []
+        var held = FeedVector()
+        func step(_ seconds: Int = 5) {
+            t += seconds
+            p.now = .seconds(t)
+            all += p.session.tick(now: .seconds(t))
+        }
+        for i in 0..<6 {
+            for _ in 0..<3 {  // 15 s of pings: the peer is "fetching"
+                step()
+                all += p.feed(.ping(nonce: UInt64(t)))
+            }
+            step()
+            let got = p.feed(.envelopes(space: s1, envelopes: [claimed[i]]))
+            #expect(got.contains { if case .deliver = $0 { true } else { false } })
+            all += got
+            step()
+            step()  // the store works 10 s
+            held.add(claimed[i].header)
+            all += p.session.stored(space: s1, vector: held)
+        }
+        // The rest in one frame, a chunk every 5 s from 5 s after the last ack, over 45 s.
+        let frame = SyncMessage.envelopes(space: s1, envelopes: Array(claimed[6...])).framed()
+        #expect(Double(frame.count) / 50 >= 25, "frame of \(frame.count) bytes")  // allowance ≥ 55 s
+        let chunk = (frame.count + 9) / 10
+        var sent = 0
+        while sent < frame.count {
+            step()
+            all += p.feed(raw: Array(frame[sent..<min(sent + chunk, frame.count)]))
+            sent += chunk
+        }
+        #expect(!p.session.isClosed, "closed: \(String(describing: p.session.closeReason))")
+        #expect(all.contains { if case .deliver(_, let es, _) = $0 { es.count == 6 } else { false } })
+        for e in claimed[6...] { held.add(e.header) }
+        all += p.session.stored(space: s1, vector: held)
+        #expect(p.session.isSettled)
+        #expect(all.contains { if case .synced = $0 { true } else { false } })
+        #expect(!all.contains { if case .close = $0 { true } else { false } })
+        #expect(t - 10 >= 230, "the transfer took \(t - 10) s")
+        // Settled, it owes nothing: no deadline however long the peer stays idle but alive.
+        for _ in 0..<40 {
+            step()
+            all += p.feed(.ping(nonce: UInt64(t)))
+        }
+        #expect(!p.session.isClosed)
+    }
+
     @Test func anEnvelopeTooLargeForAFrameIsALocalFault() throws {
         let k = deterministicKeys(5)
         let header = EnvelopeHeader(spaceID: s1.bytes, author: k.publicKey, seqStart: 1, seqEnd: 1, epoch: 1, previousHash: .zero)
