@@ -293,7 +293,10 @@ public struct PeerConnection: Sendable {
         }
 
         var closed = await perform(session.start(now: SyncInstant(nanoseconds: NIODeadline.now().uptimeNanoseconds)))
-        for await event in events where !closed {
+        for await event in events {
+            // A closed session must stop reading at once: filtering with `where` kept waiting for
+            // further events, so a one-shot sync sat until the idle timeout.
+            if closed { break }
             let now = SyncInstant(nanoseconds: NIODeadline.now().uptimeNanoseconds)
             let actions: [SyncAction]
             switch event {
@@ -314,6 +317,7 @@ public struct PeerConnection: Sendable {
                 actions = session.connectionLost()
             }
             closed = await perform(actions)
+            if closed { break }
         }
         if !session.isClosed {
             // Cancelled (the node is shutting down): say bye, best effort.
