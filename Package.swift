@@ -109,6 +109,8 @@ let package = Package(
             dependencies: [
                 "SarabanNode", "SarabanTransport", "SarabanSync", "SarabanCrypto", "SarabanCore",
                 "SarabanStorage", .product(name: "NIOCore", package: "swift-nio"),
+                // CrashTests: PRAGMA integrity_check and a write-lock probe on the nodes' databases.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ]
