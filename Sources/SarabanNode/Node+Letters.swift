@@ -113,37 +113,9 @@ public struct Officer: Sendable, Hashable, Codable {
     public var certificate: String
 }
 
-func escapeTab(_ s: String) -> String {
-    var o = ""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\\": o += "\\\\"
-        case "\t": o += "\\t"
-        case "\n": o += "\\n"
-        default: o.unicodeScalars.append(c)
-        }
-    }
-    return o
-}
+func escapeTab(_ s: String) -> String { TabFields.escape(s) }
 
-func splitTabs(_ s: String) -> [String] {
-    s.split(separator: "\t", omittingEmptySubsequences: false).map { part in
-        var o = ""
-        var it = part.unicodeScalars.makeIterator()
-        while let c = it.next() {
-            if c == "\\", let n = it.next() {
-                switch n {
-                case "t": o += "\t"
-                case "n": o += "\n"
-                default: o.unicodeScalars.append(n)
-                }
-            } else {
-                o.unicodeScalars.append(c)
-            }
-        }
-        return o
-    }
-}
+func splitTabs(_ s: String) -> [String] { TabFields.split(s) }
 
 extension NodeError {
     /// A domain error, in Thai and English.

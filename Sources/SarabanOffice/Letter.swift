@@ -264,18 +264,7 @@ public func validateLetter(kind: LetterKind, fields: [String: String]) -> [Offic
 /// `attachment\t<hex hash>\n` for each attachment in sorted order. Tabs, newlines and backslashes
 /// in values are escaped as `\t`, `\n`, `\\`.
 public func canonicalLetterBytes(kind: LetterKind, fields: [String: String], attachmentHashes: [String]) -> [UInt8] {
-    func esc(_ s: String) -> String {
-        var o = ""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\\": o += "\\\\"
-            case "\t": o += "\\t"
-            case "\n": o += "\\n"
-            default: o.unicodeScalars.append(c)
-            }
-        }
-        return o
-    }
+    func esc(_ s: String) -> String { TabFields.escape(s) }
     var s = "SARABAN-LETTER-V1\nkind\t\(kind.rawValue)\n"
     for f in LetterField.allCases where f != .status {
         if let v = fields[f.rawValue] { s += "\(f.rawValue)\t\(esc(v))\n" }

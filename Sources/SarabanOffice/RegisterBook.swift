@@ -103,9 +103,7 @@ public enum RegisterEvent: Hashable, Sendable {
 
     /// A line of tab-separated fields, stored as an append-list value.
     public var encoded: String {
-        func esc(_ s: String) -> String {
-            s.replacingAll("\\", "\\\\").replacingAll("\t", "\\t").replacingAll("\n", "\\n")
-        }
+        func esc(_ s: String) -> String { TabFields.escape(s) }
         switch self {
         case .allocate(let n, let l, let d, let t, let s): return "allocate\t\(n)\t\(l)\t\(d.iso)\t\(t)\t\(esc(s))"
         case .reserve(let n, let u, let p): return "reserve\t\(n)\t\(u)\t\(esc(p))"
@@ -116,22 +114,7 @@ public enum RegisterEvent: Hashable, Sendable {
 
     /// Parses ``encoded``; nil for anything malformed (such events are ignored and reported).
     public init?(encoded: String) {
-        func unesc(_ s: Substring) -> String {
-            var o = ""
-            var it = s.unicodeScalars.makeIterator()
-            while let c = it.next() {
-                if c == "\\", let n = it.next() {
-                    switch n {
-                    case "t": o += "\t"
-                    case "n": o += "\n"
-                    default: o.unicodeScalars.append(n)
-                    }
-                } else {
-                    o.unicodeScalars.append(c)
-                }
-            }
-            return o
-        }
+        func unesc(_ s: Substring) -> String { TabFields.unescape(s) }
         let p = encoded.split(separator: "\t", omittingEmptySubsequences: false)
         guard p.count >= 3, let n = Int(p[1]), n >= 1 else { return nil }
         switch p[0] {
@@ -239,39 +222,5 @@ public struct RegisterState: Sendable {
         for l in lines where !seen.insert(l.number).inserted { coll.append(l.number) }
         let gaps = lines.isEmpty ? [] : (1...lines.count).filter { !seen.contains($0) }
         return (coll, gaps)
-    }
-}
-
-extension String {
-    func replacingAll(_ a: String, _ b: String) -> String {
-        guard !a.isEmpty else { return self }
-        var out = ""
-        var rest = self[...]
-        while let r = rest.range(of: a) {
-            out += rest[..<r.lowerBound]
-            out += b
-            rest = rest[r.upperBound...]
-        }
-        out += rest
-        return out
-    }
-}
-
-extension Substring {
-    func range(of needle: String) -> Range<Index>? {
-        let n = Array(needle.unicodeScalars)
-        var i = startIndex
-        while i < endIndex {
-            var j = i
-            var k = 0
-            let us = unicodeScalars
-            while k < n.count, j < endIndex, us[j] == n[k] {
-                j = us.index(after: j)
-                k += 1
-            }
-            if k == n.count { return i..<j }
-            i = us.index(after: i)
-        }
-        return nil
     }
 }
