@@ -7,6 +7,26 @@ public struct RegisterEntry: Hashable, Sendable {
         self.value = value
         self.stamp = stamp
     }
+
+    /// A count, then each entry's stamp and value (registers and append lists share this form).
+    static func encode(_ entries: [RegisterEntry], into w: inout BinaryWriter, _ t: inout ReplicaTable) {
+        w.varint(entries.count)
+        for e in entries {
+            e.stamp.encode(into: &w, &t)
+            e.value.encode(into: &w)
+        }
+    }
+
+    static func decodeList(from r: inout BinaryReader, _ t: ReplicaTable) throws(DecodingError) -> [RegisterEntry] {
+        let n = try r.count(max: r.remaining / 4)
+        var out: [RegisterEntry] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n {
+            let s = try Stamp.decode(from: &r, t)
+            out.append(RegisterEntry(value: try Value.decode(from: &r), stamp: s))
+        }
+        return out
+    }
 }
 
 /// A multi-value register (as Automerge's map keys): a write supersedes exactly the values it
@@ -36,21 +56,12 @@ public struct MVRegister: Hashable, Sendable {
     }
 
     func encode(into w: inout BinaryWriter, _ t: inout ReplicaTable) {
-        w.varint(entries.count)
-        for e in entries {
-            e.stamp.encode(into: &w, &t)
-            e.value.encode(into: &w)
-        }
+        RegisterEntry.encode(entries, into: &w, &t)
     }
 
     static func decode(from r: inout BinaryReader, _ t: ReplicaTable) throws(DecodingError) -> MVRegister {
-        let n = try r.count(max: r.remaining / 4)
         var reg = MVRegister()
-        for _ in 0..<n {
-            let s = try Stamp.decode(from: &r, t)
-            let v = try Value.decode(from: &r)
-            reg.apply(RegisterEntry(value: v, stamp: s), pred: [])
-        }
+        for e in try RegisterEntry.decodeList(from: &r, t) { reg.apply(e, pred: []) }
         return reg
     }
 }
@@ -190,20 +201,12 @@ public struct AppendList: Hashable, Sendable {
     }
 
     func encode(into w: inout BinaryWriter, _ t: inout ReplicaTable) {
-        w.varint(entries.count)
-        for e in entries {
-            e.stamp.encode(into: &w, &t)
-            e.value.encode(into: &w)
-        }
+        RegisterEntry.encode(entries, into: &w, &t)
     }
 
     static func decode(from r: inout BinaryReader, _ t: ReplicaTable) throws(DecodingError) -> AppendList {
-        let n = try r.count(max: r.remaining / 4)
         var l = AppendList()
-        for _ in 0..<n {
-            let s = try Stamp.decode(from: &r, t)
-            l.append(RegisterEntry(value: try Value.decode(from: &r), stamp: s))
-        }
+        for e in try RegisterEntry.decodeList(from: &r, t) { l.append(e) }
         return l
     }
 }

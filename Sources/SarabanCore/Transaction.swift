@@ -102,10 +102,19 @@ public struct Transaction: Sendable {
         }
     }
 
-    private func checkKind(_ d: Document, _ field: String, _ kind: FieldKind) throws {
-        if let k = d.kind(of: field), k != kind {
-            throw EditError(.fieldKindMismatch, "field '\(field)' holds a \(k.rawValue), not a \(kind.rawValue)")
+
+    /// Applies one operation built from the current document (nil: nothing to do) and records it.
+    private mutating func applyLocal<S: DocumentStore>(
+        _ docID: DocID, in store: inout S, allowDeleted: Bool = false, _ make: (Document) throws -> Operation?
+    ) throws {
+        let id = OpID(counter: next, replica: author)
+        let ctx = context
+        let op = try edit(docID, in: &store, allowDeleted: allowDeleted) { d -> Operation? in
+            guard let op = try make(d) else { return nil }
+            d.apply(op, id: id, context: ctx)
+            return op
         }
+        if let op { _ = record(op) }
     }
 
     public mutating func createDocument<S: DocumentStore>(kind: String, in store: inout S) throws -> DocID {
@@ -120,21 +129,16 @@ public struct Transaction: Sendable {
 
     /// Writes a register, superseding every value currently visible (this also resolves a conflict).
     public mutating func set<S: DocumentStore>(_ docID: DocID, field: String, value: Value, in store: inout S) throws {
-        let id = OpID(counter: next, replica: author)
-        let ctx = context
-        let op = try edit(docID, in: &store) { d -> Operation in
+        try applyLocal(docID, in: &store) { d in
             let pred: [OpID]
             if let r = d.registers[field] {
                 pred = r.visibleIDs
             } else {
-                try checkKind(d, field, .register)
+                try checkFieldKind(d, field, .register)
                 pred = []
             }
-            let op = Operation.set(doc: docID, field: field, value: value, pred: pred)
-            d.apply(op, id: id, context: ctx)
-            return op
+            return Operation.set(doc: docID, field: field, value: value, pred: pred)
         }
-        _ = record(op)
     }
 
     /// Resolves a register conflict by keeping the value written by operation `keep`.
@@ -156,7 +160,7 @@ public struct Transaction: Sendable {
         let id = OpID(counter: next, replica: author)
         let ctx = context
         let op = try edit(docID, in: &store) { d -> Operation in
-            try checkKind(d, field, .text)
+            try checkFieldKind(d, field, .text)
             let len = d.texts[field]?.count ?? 0
             guard pos >= 0 && pos <= len else {
                 throw EditError(.positionOutOfRange, "position \(pos) is outside the text (length \(len))")
@@ -172,7 +176,7 @@ public struct Transaction: Sendable {
     ) throws {
         let ctx = context
         let op = try edit(docID, in: &store) { d -> Operation? in
-            try checkKind(d, field, .text)
+            try checkFieldKind(d, field, .text)
             let len = d.texts[field]?.count ?? 0
             guard pos >= 0, count >= 0, pos + count <= len else {
                 throw EditError(.positionOutOfRange, "range \(pos)..<\(pos + count) is outside the text (length \(len))")
@@ -185,68 +189,43 @@ public struct Transaction: Sendable {
     }
 
     public mutating func addToSet<S: DocumentStore>(_ docID: DocID, field: String, value: String, in store: inout S) throws {
-        let id = OpID(counter: next, replica: author)
-        let ctx = context
-        let op = try edit(docID, in: &store) { d -> Operation in
-            try checkKind(d, field, .set)
+        try applyLocal(docID, in: &store) { d in
+            try checkFieldKind(d, field, .set)
             // An add settles every contested removal of the same value the author can see.
             let clears = d.sets[field]?.contested(value).map(\.removal.stamp.op) ?? []
-            let op = Operation.setAdd(doc: docID, field: field, value: value, clears: clears)
-            d.apply(op, id: id, context: ctx)
-            return op
+            return Operation.setAdd(doc: docID, field: field, value: value, clears: clears)
         }
-        _ = record(op)
     }
 
     public mutating func removeFromSet<S: DocumentStore>(_ docID: DocID, field: String, value: String, in store: inout S) throws {
-        let id = OpID(counter: next, replica: author)
-        let ctx = context
-        let op = try edit(docID, in: &store) { d -> Operation in
-            try checkKind(d, field, .set)
+        try applyLocal(docID, in: &store) { d in
+            try checkFieldKind(d, field, .set)
             guard let s = d.sets[field], s.contains(value) else {
                 throw EditError(.notInSet, "'\(value)' is not in set '\(field)'")
             }
-            let op = Operation.setRemove(doc: docID, field: field, value: value, observed: s.observedTags(value))
-            d.apply(op, id: id, context: ctx)
-            return op
+            return Operation.setRemove(doc: docID, field: field, value: value, observed: s.observedTags(value))
         }
-        _ = record(op)
     }
 
     public mutating func append<S: DocumentStore>(_ docID: DocID, field: String, value: String, in store: inout S) throws {
-        let id = OpID(counter: next, replica: author)
-        let ctx = context
-        let op = try edit(docID, in: &store) { d -> Operation in
-            try checkKind(d, field, .list)
-            let op = Operation.listAppend(doc: docID, field: field, value: value)
-            d.apply(op, id: id, context: ctx)
-            return op
+        try applyLocal(docID, in: &store) { d in
+            try checkFieldKind(d, field, .list)
+            return Operation.listAppend(doc: docID, field: field, value: value)
         }
-        _ = record(op)
     }
 
     /// Deletes the document. Deleting an already deleted document again confirms the deletion
     /// and settles a delete-against-edit conflict.
     public mutating func deleteDocument<S: DocumentStore>(_ docID: DocID, in store: inout S) throws {
-        let id = OpID(counter: next, replica: author)
-        let ctx = context
-        let op = try edit(docID, in: &store, allowDeleted: true) { d -> Operation in
-            let op = Operation.deleteDocument(doc: docID, pred: d.lifecycle.visibleIDs)
-            d.apply(op, id: id, context: ctx)
-            return op
+        try applyLocal(docID, in: &store, allowDeleted: true) { d in
+            Operation.deleteDocument(doc: docID, pred: d.lifecycle.visibleIDs)
         }
-        _ = record(op)
     }
 
     public mutating func restoreDocument<S: DocumentStore>(_ docID: DocID, in store: inout S) throws {
-        let id = OpID(counter: next, replica: author)
-        let ctx = context
-        let op = try edit(docID, in: &store, allowDeleted: true) { d -> Operation in
-            let op = Operation.restoreDocument(doc: docID, pred: d.lifecycle.visibleIDs)
-            d.apply(op, id: id, context: ctx)
-            return op
+        try applyLocal(docID, in: &store, allowDeleted: true) { d in
+            Operation.restoreDocument(doc: docID, pred: d.lifecycle.visibleIDs)
         }
-        _ = record(op)
     }
 }
 
@@ -263,5 +242,12 @@ extension Document {
         let del = texts[field, default: TextCRDT()].delete(at: pos, count: count)
         noteEdit(by: ctx.change, time: ctx.time, field: field)
         return del
+    }
+}
+
+/// Refuses a local edit of `field` as `kind` when the field already holds another kind.
+private func checkFieldKind(_ d: Document, _ field: String, _ kind: FieldKind) throws {
+    if let k = d.kind(of: field), k != kind {
+        throw EditError(.fieldKindMismatch, "field '\(field)' holds a \(k.rawValue), not a \(kind.rawValue)")
     }
 }
