@@ -22,8 +22,22 @@ public struct PeerStatus: Codable, Sendable, Hashable {
     public var bytesSent: Int = 0
     public var bytesReceived: Int = 0
     public var sessions: Int = 0
+    /// Per shared space (hex id), what the peer held as of its last summary or ack: kept so that
+    /// `saraban inspect-sync --offline` and `saraban status` can compare without dialling. Absent in
+    /// files written before it existed.
+    public var summaries: [String: RecordedSummary]?
 
     public init(nodeID: String) { self.nodeID = nodeID }
+
+    /// The peer's vectors as recorded, keyed by space (entries that do not parse are skipped).
+    public var recordedVectors: [SpaceID: (vector: FeedVector, at: Int64)] {
+        var out: [SpaceID: (vector: FeedVector, at: Int64)] = [:]
+        for (hex, r) in summaries ?? [:] {
+            guard let space = SpaceID(hex: hex), let v = r.vector else { continue }
+            out[space] = (v, r.at)
+        }
+        return out
+    }
 
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id"
@@ -37,7 +51,30 @@ public struct PeerStatus: Codable, Sendable, Hashable {
         case envelopesReceived = "envelopes_received"
         case bytesSent = "bytes_sent"
         case bytesReceived = "bytes_received"
-        case sessions
+        case sessions, summaries
+    }
+}
+
+/// One space's vector as a peer last announced it (its summary, raised by its acks and by what it
+/// sent), in `peers.json`: author node id (`sb…`) → highest sequence number held.
+public struct RecordedSummary: Codable, Sendable, Hashable {
+    /// When it was recorded (ms since 1970).
+    public var at: Int64
+    public var holds: [String: UInt64]
+
+    public init(at: Int64, vector: FeedVector) {
+        self.at = at
+        holds = Dictionary(uniqueKeysWithValues: vector.sortedEntries.map { ($0.author.nodeID.text, $0.seq) })
+    }
+
+    /// The vector, or nil when an author id does not parse (a hand-edited file).
+    public var vector: FeedVector? {
+        var entries: [SigningPublicKey: UInt64] = [:]
+        for (text, seq) in holds {
+            guard let id = try? NodeID(parsing: text) else { return nil }
+            entries[id.publicKey] = seq
+        }
+        return FeedVector(entries)
     }
 }
 
@@ -98,6 +135,8 @@ public final class PeerStatusBook: @unchecked Sendable {
                 $0.lastContact = t
                 $0.changesPeerLacks = all.reduce(0) { $0 + $1.peer }
                 $0.changesWeLack = all.reduce(0) { $0 + $1.we }
+                $0.summaries = ($0.summaries ?? [:]).merging(
+                    [status.space.hex: RecordedSummary(at: t, vector: status.peerHolds)]) { _, new in new }
             }
         case .synced(let peer, _):
             update(peer) {

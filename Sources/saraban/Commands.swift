@@ -15,7 +15,7 @@ struct Saraban: AsyncParsableCommand {
             Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self,
             Conflicts.self, Resolve.self, History.self, Diff.self,
             LetterCommand.self, RegisterCommand.self, OfficerCommand.self,
-            Serve.self, Sync.self, Peer.self,
+            Serve.self, Sync.self, InspectSync.self, Peer.self,
             SpaceCommand.self, Dev.self,
         ]
     )

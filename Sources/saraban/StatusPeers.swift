@@ -2,7 +2,8 @@ import Foundation
 import SarabanNode
 
 // `saraban status`: per-peer lag, from what the daemon and `saraban sync` last recorded in
-// DIR/peers.json (PeerStatusBook). Nothing is dialled: the counts are as of the last contact.
+// DIR/peers.json (PeerStatusBook). Nothing is dialled: this node's vectors now are compared with
+// the peer's last recorded summary (older files without one: the counts as of the last contact).
 
 /// One configured peer in `saraban status --json` (`peers`).
 struct StatusPeerJSON: Encodable {
@@ -12,8 +13,8 @@ struct StatusPeerJSON: Encodable {
     /// ISO 8601 UTC of the last open session, or null if never contacted.
     var lastContact: String?
     var lastSynced: String?
-    /// Changes the peer lacks (we have, it does not) and we lack, summed over shared spaces, as of
-    /// the last contact; null if never contacted.
+    /// Changes the peer lacks (we have, it does not) and we lack, summed over shared spaces: what
+    /// this node holds now against the peer's last recorded summary; null if never contacted.
     var changesPeerLacks: UInt64?
     var changesWeLack: UInt64?
     var lastError: String?
@@ -56,13 +57,25 @@ enum StatusPeers {
     static func rows(_ node: Node) -> [StatusPeerJSON] {
         guard let settings = try? node.syncSettings() else { return [] }
         let book = PeerStatusBook.load(node.dataDirectory)
+        let local = try? node.carriedSpaces()
         return settings.peers.map { p in
             let s = book[p.nodeID.text]
             let contacted = s?.lastContact != nil
+            var lag = (peer: s?.changesPeerLacks, we: s?.changesWeLack)
+            // With the peer's last summary recorded, compare it with what this node holds now:
+            // local writes (and changes from other peers) since the last contact count at once.
+            if let recorded = s?.recordedVectors, !recorded.isEmpty, let local {
+                lag = (0, 0)
+                for (space, r) in recorded {
+                    guard let ours = local[space] else { continue }
+                    lag.peer! += ours.changesMissing(from: r.vector)
+                    lag.we! += r.vector.changesMissing(from: ours)
+                }
+            }
             return StatusPeerJSON(
                 name: p.name, nodeID: p.nodeID.text, address: p.address.description,
                 lastContact: s?.lastContact.map(Output.time), lastSynced: s?.lastSynced.map(Output.time),
-                changesPeerLacks: contacted ? s?.changesPeerLacks : nil, changesWeLack: contacted ? s?.changesWeLack : nil,
+                changesPeerLacks: contacted ? lag.peer : nil, changesWeLack: contacted ? lag.we : nil,
                 lastError: s?.lastError)
         }
     }
@@ -81,6 +94,6 @@ enum StatusPeers {
                 Table.Cell(lag.1, (r.changesWeLack ?? 0) > 0 ? .yellow : nil),
             ])
         }
-        return ["peers:      \(rows.count) (changes each way as of the last contact)"] + t.render(colour: colour)
+        return ["peers:      \(rows.count) (changes each way: this node now against the peer's last summary)"] + t.render(colour: colour)
     }
 }
