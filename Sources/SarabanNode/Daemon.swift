@@ -113,7 +113,8 @@ public final class NodeDaemon: Sendable {
         self.options = options
         self.logger = logger
         self.role = storage.role
-        let driver = NodeSyncDriver(storage: storage, logger: logger)
+        let driver = NodeSyncDriver(
+            storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) })
         self.driver = driver
         let status = PeerStatusBook(directory: node.dataDirectory)
         status.loadFromDisk()

@@ -57,6 +57,10 @@ public struct AttachmentRef: Sendable, Hashable, Codable {
     public var chunks: Int
     /// `node` (this node's local key) or `space:<hex>:<epoch>`.
     public var key: String
+    /// The attachment's name on the wire and on disk: BLAKE2b-256 over its space, chunk count and
+    /// the BLAKE2b-256 of each encrypted chunk (`Node.attachmentRoot`); empty on refs written
+    /// before chunks were synced (stored under `hash`, never fetched).
+    public var root: String = ""
 }
 
 /// What an officer signed, stored as JSON in the letter's `ลายมือชื่อ` list.
@@ -165,8 +169,8 @@ extension Node {
         let atts = list(LetterDocument.attachments).compactMap { e -> AttachmentRef? in
             guard let s = e.value.string else { return nil }
             let p = splitTabs(s)
-            guard p.count == 5, let size = Int(p[2]), let chunks = Int(p[3]) else { return nil }
-            return AttachmentRef(hash: p[0], name: p[1], size: size, chunks: chunks, key: p[4])
+            guard p.count == 5 || p.count == 6, let size = Int(p[2]), let chunks = Int(p[3]), chunks >= 1 else { return nil }
+            return AttachmentRef(hash: p[0], name: p[1], size: size, chunks: chunks, key: p[4], root: p.count == 6 ? p[5] : "")
         }
         return LetterView(
             id: d.id, kind: kind, fields: fields, status: status, routing: routing, acknowledgements: acks,

@@ -234,8 +234,10 @@ extension Node {
             UInt8(count >> 8 & 0xff), UInt8(count & 0xff)]
     }
 
-    /// Stores `file` encrypted in 256 KiB chunks under its BLAKE2b-256 hash and lists
-    /// `hash, name, size` on the letter. The same content attached twice is stored once.
+    /// Stores `file` encrypted in 256 KiB chunks and lists `hash, name, size, chunks, key, root`
+    /// on the letter. The chunks go to `attachments/<root>/<i>` with their manifest
+    /// (`attachments/<root>/manifest`, see Node+Attachments.swift), so sync can move them blind.
+    /// The same content attached twice to one letter is listed and stored once.
     @discardableResult
     public func attach(_ id: DocID, file path: String, name: String? = nil) throws(NodeError) -> AttachmentRef {
         let v = try letter(id)
@@ -246,33 +248,30 @@ extension Node {
         let hash: [UInt8]
         do { hash = try BLAKE2b.hash(bytes, outputLength: 32) } catch { throw NodeError(.io, "\(error)") }
         let hex = Hex.encode(hash)
+        if let existing = v.attachments.first(where: { $0.hash == hex }) { return existing }
         let (key, ref) = try attachmentKey(for: id)
+        let space = try? store.space(ofDocument: id)
         let count = max(1, (bytes.count + Self.attachmentChunkSize - 1) / Self.attachmentChunkSize)
-        let dir = attachmentsDirectory + "/" + hex
-        let fm = FileManager.default
-        do { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw NodeError(.io, "cannot create \(dir): \(error.localizedDescription)")
-        }
+        var sealedChunks: [[UInt8]] = []
+        sealedChunks.reserveCapacity(count)
         for i in 0..<count {
-            let chunkPath = dir + "/\(i)"
-            if fm.fileExists(atPath: chunkPath) { continue }
             let lo = i * Self.attachmentChunkSize
             let chunk = Array(bytes[lo..<min(bytes.count, lo + Self.attachmentChunkSize)])
             let nonce = XChaCha20Poly1305.randomNonce()
-            let sealed: [UInt8]
             do {
-                sealed = try XChaCha20Poly1305.seal(
-                    chunk, key: key, nonce: nonce, associatedData: Self.chunkAD(hash: hash, index: i, count: count))
+                sealedChunks.append(
+                    nonce
+                        + (try XChaCha20Poly1305.seal(
+                            chunk, key: key, nonce: nonce, associatedData: Self.chunkAD(hash: hash, index: i, count: count))))
             } catch { throw NodeError(.io, "\(error)") }
-            let tmp = chunkPath + ".tmp"
-            guard fm.createFile(atPath: tmp, contents: Data(nonce + sealed)), rename(tmp, chunkPath) == 0 else {
-                throw NodeError(.io, "cannot write \(chunkPath)")
-            }
         }
+        let manifest = AttachmentManifest(space: space, hashes: try sealedChunks.map(Self.chunkHash))
+        try storeManifest(manifest)
+        for (i, c) in sealedChunks.enumerated() { try storeChunk(c, index: i, of: manifest) }
         let ref_ = AttachmentRef(
-            hash: hex, name: name ?? (path as NSString).lastPathComponent, size: bytes.count, chunks: count, key: ref)
-        if v.attachments.contains(where: { $0.hash == hex }) { return ref_ }
-        let value = [ref_.hash, ref_.name, String(ref_.size), String(ref_.chunks), ref_.key].map(escapeTab)
+            hash: hex, name: name ?? (path as NSString).lastPathComponent, size: bytes.count, chunks: count, key: ref,
+            root: manifest.rootHex)
+        let value = [ref_.hash, ref_.name, String(ref_.size), String(ref_.chunks), ref_.key, ref_.root].map(escapeTab)
             .joined(separator: "\t")
         try editLetterDocument(id) { tx, docs in
             try tx.append(id, field: LetterDocument.attachments, value: value, in: &docs)
@@ -280,9 +279,16 @@ extension Node {
         return ref_
     }
 
-    /// Which chunks of an attachment are held here (sync fetches the rest).
+    /// The directory holding an attachment's chunks: `attachments/<root>` (`attachments/<hash>`
+    /// for refs written before roots existed).
+    public func attachmentDirectory(_ a: AttachmentRef) -> String {
+        attachmentsDirectory + "/" + (a.root.isEmpty ? a.hash : a.root)
+    }
+
+    /// Which chunks of an attachment are held here (`saraban attachment fetch` gets the rest).
     public func attachmentChunksPresent(_ a: AttachmentRef) -> [Int] {
-        (0..<a.chunks).filter { FileManager.default.fileExists(atPath: attachmentsDirectory + "/\(a.hash)/\($0)") }
+        let dir = attachmentDirectory(a)
+        return (0..<a.chunks).filter { FileManager.default.fileExists(atPath: dir + "/\($0)") }
     }
 
     /// Decrypts an attachment and checks its hash.
@@ -291,26 +297,35 @@ extension Node {
         let key = try key(forReference: a.key)
         var out: [UInt8] = []
         out.reserveCapacity(a.size)
+        let dir = attachmentDirectory(a)
         for i in 0..<a.chunks {
-            let p = attachmentsDirectory + "/\(a.hash)/\(i)"
+            let p = dir + "/\(i)"
             guard let d = FileManager.default.contents(atPath: p) else {
                 throw NodeError(
-                    .unknownDocument, "chunk \(i + 1) of \(a.chunks) of \(a.name) is not on this node yet; sync fetches it")
+                    .unknownDocument,
+                    "chunk \(i + 1) of \(a.chunks) of \(a.name) is not on this node yet; "
+                        + "fetch it with `saraban attachment fetch LETTER \(a.hash.prefix(12))`")
             }
-            let b = [UInt8](d)
-            guard b.count >= XChaCha20Poly1305.nonceByteCount else { throw NodeError(.invalidFile, "\(p) is truncated") }
-            do {
-                out += try XChaCha20Poly1305.open(
-                    Array(b[XChaCha20Poly1305.nonceByteCount...]), key: key,
-                    nonce: Array(b[..<XChaCha20Poly1305.nonceByteCount]),
-                    associatedData: Self.chunkAD(hash: hash, index: i, count: a.chunks))
-            } catch {
-                throw NodeError(.invalidFile, "chunk \(i) of \(a.name) is damaged or was modified: \(error.message)")
-            }
+            out += try Self.openChunk([UInt8](d), key: key, hash: hash, index: i, count: a.chunks, name: a.name)
         }
         guard (try? BLAKE2b.hash(out, outputLength: 32)) == hash, out.count == a.size else {
             throw NodeError(.invalidFile, "\(a.name) does not match its hash \(a.hash)")
         }
         return out
+    }
+
+    /// Authenticated decryption of one stored chunk (nonce ‖ ciphertext).
+    static func openChunk(
+        _ b: [UInt8], key: SymmetricKey, hash: [UInt8], index i: Int, count: Int, name: String
+    ) throws(NodeError) -> [UInt8] {
+        guard b.count >= XChaCha20Poly1305.nonceByteCount else { throw NodeError(.invalidFile, "chunk \(i) of \(name) is truncated") }
+        do {
+            return try XChaCha20Poly1305.open(
+                Array(b[XChaCha20Poly1305.nonceByteCount...]), key: key,
+                nonce: Array(b[..<XChaCha20Poly1305.nonceByteCount]),
+                associatedData: chunkAD(hash: hash, index: i, count: count))
+        } catch {
+            throw NodeError(.invalidFile, "chunk \(i) of \(name) is damaged or was modified: \(error.message)")
+        }
     }
 }

@@ -91,10 +91,20 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// The largest number of envelopes the poller announces per space in one message.
     let announceChunk = 2048
 
-    public init(storage: any EnvelopeStorage, logger: Logger = Logger(label: "saraban.sync")) {
+    /// Makes each session's attachment-chunk exchange (the daemon's, see Node+Attachments.swift);
+    /// nil: the peer's attachment messages are ignored.
+    let attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)?
+
+    public init(
+        storage: any EnvelopeStorage, logger: Logger = Logger(label: "saraban.sync"),
+        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil
+    ) {
         self.storage = storage
         self.logger = logger
+        self.attachments = attachments
     }
+
+    public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { attachments?(peer) }
 
     /// Takes the store's current vectors as the baseline (nothing before them is announced).
     public func primeBaseline() throws {

@@ -85,6 +85,8 @@ public enum SyncMessage: Hashable, Sendable {
     case error(code: SyncErrorCode, message: String)
     /// Orderly close.
     case bye
+    /// Attachment chunks of a shared space: offers, wants, manifests, chunks (``AttachmentMessage``).
+    case attachment(AttachmentMessage)
 
     /// The version byte of every message this build sends and the only one it accepts.
     public static let protocolVersion: UInt8 = 1
@@ -98,7 +100,7 @@ public enum SyncMessage: Hashable, Sendable {
     static let envelopesOverhead = 2 + SpaceID.byteCount + 4
 
     enum Tag: UInt8 {
-        case hello = 1, summary, envelopes, ack, ping, pong, error, bye
+        case hello = 1, summary, envelopes, ack, ping, pong, error, bye, attachment
     }
 
     var tag: Tag {
@@ -111,6 +113,7 @@ public enum SyncMessage: Hashable, Sendable {
         case .pong: .pong
         case .error: .error
         case .bye: .bye
+        case .attachment: .attachment
         }
     }
 
@@ -145,6 +148,7 @@ public enum SyncMessage: Hashable, Sendable {
         case .summary(let s): 8 + s.reduce(0) { $0 + 20 + $1.vector.entries.count * 40 }
         case .hello(let h): 8 + h.spaces.count * 16
         case .ack(_, let v): 20 + v.entries.count * 40
+        case .attachment(let m): 2 + m.estimatedSize
         default: 32
         }
     }
@@ -203,6 +207,8 @@ public enum SyncMessage: Hashable, Sendable {
             w.raw(text)
         case .bye:
             break
+        case .attachment(let m):
+            m.encode(into: &w)
         }
     }
 
@@ -279,6 +285,7 @@ public enum SyncMessage: Hashable, Sendable {
             }
             message = .error(code: code, message: text)
         case .bye: message = .bye
+        case .attachment: message = .attachment(try AttachmentMessage.decode(&r))
         }
         try r.expectEnd()
         return message

@@ -333,6 +333,15 @@ public struct SyncSession: Sendable {
         return out
     }
 
+    /// Sends an attachment message of the node (Sync/PROTOCOL.md, "Attachment chunks"); nothing
+    /// before hellos are exchanged, after close, or for a space the peer does not carry.
+    public mutating func sendAttachment(_ message: AttachmentMessage) -> [SyncAction] {
+        guard phase == .open, spaces[message.space] != nil else { return [] }
+        var out: [SyncAction] = []
+        send(.attachment(message), &out)
+        return out
+    }
+
     /// Orderly close: sends `bye`.
     public mutating func close() -> [SyncAction] {
         guard !isClosed else { return [] }
@@ -446,6 +455,11 @@ public struct SyncSession: Sendable {
             spaces[space] = s
             out.append(.peerProgress(space: space, peerHolds: s.peerHolds))
             pump(&out)
+        case .attachment(let m):
+            guard spaces[m.space] != nil else {
+                return fail(.violation(SyncError(.spaceNotShared, "attachment \(m.name) for space \(m.space), which is not shared")), &out)
+            }
+            out.append(.attachment(m))
         case .ping(let nonce):
             send(.pong(nonce: nonce), &out)
         case .pong:

@@ -165,6 +165,9 @@ public enum SyncAction: Sendable {
     /// Every shared space is caught up both ways, nothing in flight. A one-shot sync may now
     /// call ``SyncSession/close()``. Emitted each time the session becomes settled.
     case synced
+    /// The peer sent an attachment message about a shared space: hand it to the node, which
+    /// answers (if at all) with ``SyncSession/sendAttachment(_:)``.
+    case attachment(AttachmentMessage)
     /// The session is over: after writing any `send` before it, close the connection. Always last.
     case close(CloseReason)
 }

@@ -40,6 +40,10 @@ public protocol SyncStoreDriver: Sendable {
     /// A new subscription to envelopes stored from now on (local writes and deliveries). Called
     /// once per connection, before ``carriedSpaces(for:)``; the connection stops iterating when it ends.
     func localChanges() -> AsyncStream<StoredEnvelopes>
+
+    /// The attachment-chunk exchange for a new connection with `peer`, or `nil` to ignore the
+    /// peer's attachment messages (the default, see `AttachmentHandler.swift`).
+    func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)?
 }
 
 /// What a ``PeerConnection`` reports while it runs (for `saraban peer list` and `saraban sync`).
@@ -128,6 +132,12 @@ public struct PeerConnection: Sendable {
         case fetched(SpaceID, [Envelope], complete: Bool)
         case stored(SpaceID, FeedVector)
         case storeFailed(String)
+        case attachmentOut(AttachmentMessage)
+    }
+
+    enum AttachmentJob: Sendable {
+        case opened(NodeRole, [SpaceID])
+        case received(AttachmentMessage)
     }
 
     struct FetchJob: Sendable {
@@ -156,6 +166,8 @@ public struct PeerConnection: Sendable {
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let (fetchJobs, fetchSink) = AsyncStream.makeStream(of: FetchJob.self)
         let (deliverJobs, deliverSink) = AsyncStream.makeStream(of: DeliverJob.self)
+        let attachments = store.attachmentHandler(for: peer)
+        let (attachmentJobs, attachmentSink) = AsyncStream.makeStream(of: AttachmentJob.self)
         let writer = channel.writer
         let store = self.store
         let tickInterval = channel.configuration.tickInterval
@@ -164,9 +176,27 @@ public struct PeerConnection: Sendable {
 
         return await withTaskGroup(of: PeerReport?.self) { group in
             group.addTask {
-                await drive(
-                    session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, closer: closer
-                )
+                let report = await drive(
+                    session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, closer: closer,
+                    attachments: attachments.map { ($0, attachmentSink) })
+                attachmentSink.finish()
+                attachments?.closed()
+                return report
+            }
+            if let attachments {
+                group.addTask {
+                    for await job in attachmentJobs {
+                        switch job {
+                        case .opened(let role, let spaces): await attachments.opened(role: role, sharedSpaces: spaces)
+                        case .received(let m): await attachments.received(m)
+                        }
+                    }
+                    return nil
+                }
+                group.addTask {
+                    for await m in attachments.outgoing { sink.yield(.attachmentOut(m)) }
+                    return nil
+                }
             }
             group.addTask {
                 // Deadlines and keep-alives.
@@ -235,7 +265,7 @@ public struct PeerConnection: Sendable {
     private func drive(
         _ session: SyncSession, events: AsyncStream<Event>, writer: SecureWriter,
         fetches: AsyncStream<FetchJob>.Continuation, deliveries: AsyncStream<DeliverJob>.Continuation,
-        closer: ChannelCloser
+        closer: ChannelCloser, attachments: (any AttachmentHandler, AsyncStream<AttachmentJob>.Continuation)?
     ) async -> PeerReport {
         var session = session
         var writer = writer
@@ -268,12 +298,15 @@ public struct PeerConnection: Sendable {
                     wasSynced = true
                     onEvent(.synced(peer: peer, stats: session.stats))
                     if configuration.closeWhenSynced { actions += session.close() }
+                case .attachment(let m):
+                    attachments?.1.yield(.received(m))
                 case .close:
                     closed = true
                 }
             }
             if !wasOpen && session.isOpen {
                 wasOpen = true
+                attachments?.1.yield(.opened(session.peerHello?.role ?? .member, session.sharedSpaces))
                 onEvent(
                     .opened(peer: peer, role: session.peerHello?.role ?? .member, sharedSpaces: session.sharedSpaces))
             }
@@ -308,6 +341,9 @@ public struct PeerConnection: Sendable {
             case .stored(let space, let vector):
                 actions = session.stored(space: space, vector: vector)
                 if let status = session.status(of: space) { onEvent(.progress(peer: peer, status: status)) }
+            case .attachmentOut(let m):
+                actions = session.sendAttachment(m)
+                attachments?.0.sent(m)
             case .storeFailed(let message):
                 storeError = message
                 logger.error("store failure, closing the session: \(message)", metadata: metadata)

@@ -9,7 +9,7 @@ import SarabanOffice
 struct LetterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "letter",
-        abstract: "Official letters (หนังสือราชการ): draft, edit, show, sign, verify, send, receive, route, attach.",
+        abstract: "Official letters (หนังสือราชการ): draft, edit, show, sign, verify, send, receive, route, attach, fetch.",
         discussion: """
             Fields are named in Thai or English: ที่ (number), ส่วนราชการ (agency), วันที่ (date), เรื่อง (subject),
             เรียน (salutation), อ้างถึง (reference), สิ่งที่ส่งมาด้วย (enclosures), ข้อความ (body), คำลงท้าย (closing),
@@ -18,7 +18,7 @@ struct LetterCommand: AsyncParsableCommand {
             """,
         subcommands: [
             New.self, Edit.self, Show.self, List.self, Register.self, Send.self, Receive.self, Route.self, Sign.self,
-            Verify.self, Attach.self, Extract.self,
+            Verify.self, Attach.self, Extract.self, Fetch.self,
         ])
 }
 
@@ -99,10 +99,14 @@ extension LetterCommand {
             let node = try options.openNode()
             defer { node.close() }
             let v = try node.letter(try resolveLetter(node, doc))
+            let status = try node.attachmentStatus(v.id)
             if output.json {
-                try Output.json(LetterJSON(v, thaiDigits: thaiDigits))
+                var j = LetterJSON(v, thaiDigits: thaiDigits)
+                j.attachmentStatus = status
+                try Output.json(j)
             } else {
-                for l in LetterText.render(v, thaiDigits: thaiDigits) { Output.line(l) }
+                let held = Dictionary(status.map { ($0.hash, $0.held) }, uniquingKeysWith: max)
+                for l in LetterText.render(v, thaiDigits: thaiDigits, held: held) { Output.line(l) }
             }
         }
     }
@@ -277,7 +281,7 @@ extension LetterCommand {
 
     struct Attach: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Attach a file (scanned PDF…): stored encrypted in 256 KiB chunks under its BLAKE2b-256 hash.")
+            abstract: "Attach a file (scanned PDF…): content-addressed by BLAKE2b-256, stored encrypted in 256 KiB chunks.")
 
         @OptionGroup var options: DataOptions
         @OptionGroup var output: JSONOption
@@ -290,6 +294,60 @@ extension LetterCommand {
             defer { node.close() }
             let a = try node.attach(try resolveLetter(node, doc), file: file, name: name)
             if output.json { try Output.json(a) } else { Output.line("\(a.hash)  \(a.name)  \(a.size) bytes") }
+        }
+    }
+
+    struct Fetch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch the missing chunks of a letter's attachments from peers (relays carrying its space, or members).",
+            discussion: """
+                Sync moves letters, not attachment chunks: a node fetches chunks only when asked (this command).
+                Chunks already held are never fetched again, so an interrupted fetch resumes. Each chunk is checked
+                against the letter's manifest root and decrypted with the space key before it is kept. PEER is a
+                configured peer's name, node id (or prefix) or HOST:PORT; by default every configured peer is tried
+                in turn until the attachments are complete. Exits 69 when an attachment is still incomplete.
+                """)
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The letter id or a unique prefix.") var doc: String
+        @Argument(help: "The attachment's hash or root (or a prefix); default: every attachment of the letter.")
+        var attachment: String?
+        @Option(help: "Fetch from this peer only.") var peer: String?
+
+        struct Result: Encodable {
+            var peers: [AttachmentFetchResult]
+            var attachments: [AttachmentStatus]
+        }
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let id = try resolveLetter(node, doc)
+            let settings = try node.syncSettings()
+            let peers = try peer.map { q throws(NodeError) in [try settings.peer(matching: q)] }
+            let (results, status) = try await node.fetchAttachments(
+                id, hash: attachment, storage: try node.envelopeStorage(), peers: peers)
+            if output.json {
+                try Output.json(Result(peers: results, attachments: status))
+            } else {
+                for r in results {
+                    Output.line(
+                        "\(r.peer): \(r.chunksReceived) chunk\(r.chunksReceived == 1 ? "" : "s") received"
+                            + (r.rejected > 0 ? ", \(r.rejected) refused (damaged or not matching the manifest)" : "")
+                            + (r.error.map { "; \($0)" } ?? ""))
+                }
+                for a in status {
+                    Output.line("\(a.hash.prefix(16))…  \(a.name)  \(a.held)/\(a.chunks) chunks\(a.complete ? "  complete" : "")")
+                }
+            }
+            let incomplete = status.filter { !$0.complete }
+            if !incomplete.isEmpty {
+                throw NodeError(
+                    .unreachable,
+                    "incomplete: " + incomplete.map { "\($0.name) (\($0.held)/\($0.chunks) chunks)" }.joined(separator: ", ")
+                        + "; no peer reached holds the rest; try again later or add a relay carrying the space")
+            }
         }
     }
 
@@ -383,7 +441,8 @@ enum LetterText {
         return digits(text, thai)
     }
 
-    static func render(_ v: LetterView, thaiDigits t: Bool) -> [String] {
+    /// `held`: chunks held here per attachment hash (`letter show`); without it every attachment shows as complete.
+    static func render(_ v: LetterView, thaiDigits t: Bool, held: [String: Int]? = nil) -> [String] {
         let f = v.fields
         var out: [String] = []
         var marks: [String] = []
@@ -419,7 +478,11 @@ enum LetterText {
         if v.conflicts > 0 { out.append("conflicts: \(v.conflicts) (`saraban conflicts \(v.id)`)") }
         if !v.attachments.isEmpty {
             out.append("สิ่งแนบ (\(v.attachments.count)):")
-            for a in v.attachments { out.append("  - \(a.name)  \(digits(String(a.size), t)) bytes  \(a.hash.prefix(16))…") }
+            for a in v.attachments {
+                let held = held.map { $0[a.hash] ?? 0 } ?? a.chunks
+                let state = held == a.chunks ? "ครบ/complete" : "มี \(digits(String(held), t))/\(digits(String(a.chunks), t)) ส่วน (`saraban letter fetch`)"
+                out.append("  - \(a.name)  \(digits(String(a.size), t)) bytes  \(a.hash.prefix(16))…  \(state)")
+            }
         }
         if !v.signatures.isEmpty {
             out.append("ลายมือชื่อ (\(v.signatures.count)):")
@@ -455,6 +518,8 @@ struct LetterJSON: Encodable {
     var acknowledgements: [Acknowledgement]
     var signatures: [Sig]
     var attachments: [AttachmentRef]
+    /// What this node holds of each attachment (`letter show --json`).
+    var attachmentStatus: [AttachmentStatus]?
     var conflicts: Int
 
     struct Sig: Encodable {

@@ -431,11 +431,12 @@ let fixtureNames = ["external", "internal", "stamped", "directive", "public-rela
         let file = o.dir.file("scan.pdf")
         try Data(bytes).write(to: URL(fileURLWithPath: file))
         let a = try o.a.attach(id, file: file)
-        #expect(a.chunks == 3 && a.size == bytes.count && a.hash.count == 64)
+        #expect(a.chunks == 3 && a.size == bytes.count && a.hash.count == 64 && a.root.count == 64)
+        #expect(try o.a.attachmentStatus(id).map(\.complete) == [true])
         // The default space's key when spaces hold keys, else the node-local key.
         #expect(a.key == "node" || a.key.hasPrefix("space:"))
         #expect(o.a.attachmentChunksPresent(a) == [0, 1, 2])
-        let chunk0 = try Data(contentsOf: URL(fileURLWithPath: o.a.dataDirectory.path + "/attachments/\(a.hash)/0"))
+        let chunk0 = try Data(contentsOf: URL(fileURLWithPath: o.a.attachmentDirectory(a) + "/0"))
         #expect(chunk0.range(of: Data(marker)) == nil)
         #expect(try o.a.readAttachment(a) == bytes)
         if a.key == "node" { #expect(mode(o.a.dataDirectory.path + "/attachment.key") == 0o600) }
@@ -445,7 +446,7 @@ let fixtureNames = ["external", "internal", "stamped", "directive", "public-rela
         // A modified chunk is detected.
         var damaged = [UInt8](chunk0)
         damaged[100] ^= 1
-        try Data(damaged).write(to: URL(fileURLWithPath: o.a.dataDirectory.path + "/attachments/\(a.hash)/0"))
+        try Data(damaged).write(to: URL(fileURLWithPath: o.a.attachmentDirectory(a) + "/0"))
         #expect(throws: NodeError.self) { try o.a.readAttachment(a) }
     }
 

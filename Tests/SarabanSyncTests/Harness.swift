@@ -263,6 +263,8 @@ final class Network {
                 c.progress[side][id] = v
             case .synced:
                 c.synced[side] += 1
+            case .attachment:
+                break
             case .close(let reason):
                 c.closed[side] = true
                 c.reasons[side] = reason

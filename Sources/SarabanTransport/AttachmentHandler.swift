@@ -1,0 +1,25 @@
+import SarabanCrypto
+import SarabanSync
+
+/// The node's side of the attachment-chunk messages of one session (Sync/PROTOCOL.md,
+/// "Attachment chunks"). A ``PeerConnection`` whose ``SyncStoreDriver`` returns one hands it the
+/// peer's attachment messages, in order, and sends what it yields on ``outgoing``; without one,
+/// the peer's attachment messages are dropped.
+public protocol AttachmentHandler: Sendable {
+    /// Hellos were exchanged: the peer's role and the spaces both sides carry. Called once,
+    /// before any ``received(_:)``.
+    func opened(role: NodeRole, sharedSpaces: [SpaceID]) async
+    /// An attachment message from the peer (one at a time, in arrival order).
+    func received(_ message: AttachmentMessage) async
+    /// Messages to send to the peer, in order (messages for a space not shared are dropped).
+    var outgoing: AsyncStream<AttachmentMessage> { get }
+    /// `message` from ``outgoing`` was written to the connection (for the handler's own flow control).
+    func sent(_ message: AttachmentMessage)
+    /// The session ended: finish ``outgoing``.
+    func closed()
+}
+
+extension SyncStoreDriver {
+    /// No attachment exchange unless the driver provides one.
+    public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { nil }
+}

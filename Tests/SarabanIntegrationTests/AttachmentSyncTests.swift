@@ -1,0 +1,182 @@
+import Foundation
+import NIOCore
+import SarabanCore
+import SarabanCrypto
+import SarabanNode
+import SarabanOffice
+import SarabanSync
+import SarabanTransport
+import Testing
+
+/// Attachments (scanned PDFs) between two offices that only meet through a relay: offered to the
+/// relay by the attaching office's daemon, stored there blind, fetched lazily by the other office.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct AttachmentSyncTests {
+    /// A (member), B (member) and a keyless relay; A and B have no direct link.
+    struct Net {
+        let root: URL
+        let relay: TestNode
+        let a: TestNode
+        let b: TestNode
+        let space: SpaceID
+
+        init(_ label: String) throws {
+            root = temporaryDirectory(label)
+            relay = try TestNode("cloud", relay: true, root: root)
+            a = try TestNode("อบต.บ้านใหม่", root: root)
+            b = try TestNode("อบต.หนองบัว", root: root)
+            space = try shareSpace("สารบรรณ", creator: a, members: [b], relays: [relay])
+        }
+
+        func start() async throws {
+            for n in [relay, a, b] { try await n.start() }
+            try a.addPeer(relay)
+            try b.addPeer(relay)
+            try relay.addPeer(a)
+            try relay.addPeer(b)
+        }
+
+        var nodes: [TestNode] { [relay, a, b] }
+    }
+
+    static let marker = Array("%PDF-1.7 ข้อความลับในไฟล์สแกน MARKER-5e1f".utf8)
+
+    /// A scanned file of `size` bytes starting with the marker (and repeating it every 64 KiB).
+    static func scan(_ size: Int, at path: String) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: size)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 131 &+ i >> 11) }
+        var at = 0
+        while at + marker.count <= size {
+            bytes.replaceSubrange(at..<at + marker.count, with: marker)
+            at += 64 * 1024
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return bytes
+    }
+
+    /// Every file under `dir`, read whole.
+    static func files(under dir: String) -> [(String, Data)] {
+        guard let e = FileManager.default.enumerator(atPath: dir) else { return [] }
+        return e.compactMap { ($0 as? String).flatMap { p in FileManager.default.contents(atPath: dir + "/" + p).map { (p, $0) } } }
+    }
+
+    /// A's letter with a 600 KiB scan reaches B through the relay without its chunks; B fetches
+    /// them from the relay (A is down by then) and extracts exactly the original bytes; the
+    /// relay's files never contain the scan's plaintext.
+    @Test func attachmentTravelsThroughTheRelayAndIsFetchedLazily() async throws {
+        let net = try Net("att")
+        defer { try? FileManager.default.removeItem(at: net.root) }
+        let (a, b, relay) = (net.a, net.b, net.relay)
+        try await withNodes(net.nodes) {
+            try await net.start()
+            let id = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", "ส่งสำเนาผลสแกน")], space: "สารบรรณ")
+            let bytes = try Self.scan(600 * 1024, at: net.root.path + "/scan.pdf")
+            let ref = try a.node.attach(id, file: net.root.path + "/scan.pdf")
+            #expect(ref.chunks == 3 && ref.key.hasPrefix("space:"))
+
+            // The relay pulls the chunks A offers; B gets the letter, not the chunks.
+            try await eventually("the relay holds every chunk") {
+                FileManager.default.fileExists(atPath: relay.dir.path + "/attachments/\(ref.root)/2")
+                    && FileManager.default.fileExists(atPath: relay.dir.path + "/attachments/\(ref.root)/manifest")
+            }
+            try await eventually("B has the letter") { (try? b.node.letter(id).attachments.count) == 1 }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try b.node.attachmentStatus(id).map(\.held) == [0])
+            #expect(throws: NodeError.self) { try b.node.readAttachment(ref) }
+
+            // A goes offline: B fetches from the relay alone.
+            await a.stop()
+            let (results, status) = try await b.node.fetchAttachments(id, storage: b.node.envelopeStorage(), logger: testLogger("fetch"))
+            #expect(results.count == 1 && results[0].error == nil && results[0].chunksReceived == 3)
+            #expect(status.count == 1 && status[0].complete)
+            #expect(try b.node.readAttachment(ref) == bytes)
+
+            // Nothing the relay stored holds the plaintext.
+            let relayFiles = Self.files(under: relay.dir.path)
+            #expect(relayFiles.contains { $0.0.hasSuffix("/0") })
+            for (path, data) in relayFiles {
+                #expect(data.range(of: Data(Self.marker)) == nil, "plaintext marker in the relay's \(path)")
+            }
+            // Fetching again asks for nothing.
+            let again = try await b.node.fetchAttachments(id, storage: b.node.envelopeStorage(), logger: testLogger("fetch"))
+            #expect(again.results.isEmpty && again.status[0].complete)
+        }
+    }
+
+    /// A transfer cut by connection resets resumes: the next fetch asks only for the chunks not
+    /// yet held, and the bytes extracted are the original.
+    @Test func brokenTransferResumesWithoutRefetchingHeldChunks() async throws {
+        let net = try Net("att-resume")
+        defer { try? FileManager.default.removeItem(at: net.root) }
+        let (a, b, relay) = (net.a, net.b, net.relay)
+        try await withNodes(net.nodes) {
+            try await net.start()
+            let id = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกนฉบับใหญ่")], space: "สารบรรณ")
+            let bytes = try Self.scan(8 * 256 * 1024 - 1000, at: net.root.path + "/big.pdf")
+            let ref = try a.node.attach(id, file: net.root.path + "/big.pdf")
+            #expect(ref.chunks == 8)
+            try await eventually("the relay holds every chunk") {
+                FileManager.default.fileExists(atPath: relay.dir.path + "/attachments/\(ref.root)/7")
+            }
+            try await eventually("B has the letter") { (try? b.node.letter(id).attachments.count) == 1 }
+
+            // Through a proxy that resets each connection after ~900 kB: the first fetch breaks off.
+            let direct = try b.node.syncSettings().peers.first { $0.nodeID == relay.id }!
+            let target = try SocketAddress(ipAddress: "127.0.0.1", port: relay.port)
+            let first = try await FaultProxy.run(target: target, faults: .init(resetAfterBytes: 900_000)) { proxy in
+                var viaRelay = direct
+                viaRelay.address = PeerAddress(host: "127.0.0.1", port: proxy.port)
+                return try await b.node.fetchAttachments(
+                    id, storage: b.node.envelopeStorage(), peers: [viaRelay], stallTimeout: .seconds(10), logger: testLogger("fetch"))
+            }
+            let held = first.status[0].held
+            #expect(first.results[0].error != nil)
+            #expect(held > 0 && held < 8 && first.results[0].chunksReceived == held)
+
+            // The next fetch (direct) asks only for the rest.
+            let second = try await b.node.fetchAttachments(id, storage: b.node.envelopeStorage(), logger: testLogger("fetch"))
+            #expect(second.results[0].error == nil)
+            #expect(second.results[0].chunksReceived == 8 - held)
+            #expect(try b.node.readAttachment(ref) == bytes)
+        }
+    }
+
+    /// A chunk changed on the way (here: on the relay's disk) fails the member's checks and is
+    /// not stored; a relay refuses a chunk that does not match the manifest its root commits to.
+    @Test func tamperedChunksAreRejected() async throws {
+        let net = try Net("att-tamper")
+        defer { try? FileManager.default.removeItem(at: net.root) }
+        let (a, b, relay) = (net.a, net.b, net.relay)
+        let id = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกน")], space: "สารบรรณ")
+        _ = try Self.scan(3 * 256 * 1024, at: net.root.path + "/scan.pdf")
+        let ref = try a.node.attach(id, file: net.root.path + "/scan.pdf")
+        // A's own copy of chunk 1 is damaged before the relay ever sees it.
+        let aChunk1 = a.node.attachmentDirectory(ref) + "/1"
+        var damaged = [UInt8](FileManager.default.contents(atPath: aChunk1)!)
+        damaged[200] ^= 0x40
+        try Data(damaged).write(to: URL(fileURLWithPath: aChunk1))
+        try await withNodes(net.nodes) {
+            try await net.start()
+            try await eventually("the relay holds the good chunks") {
+                FileManager.default.fileExists(atPath: relay.dir.path + "/attachments/\(ref.root)/2")
+            }
+            try await eventually("B has the letter") { (try? b.node.letter(id).attachments.count) == 1 }
+            try await Task.sleep(for: .milliseconds(500))
+            // The relay refused the damaged chunk (it does not match the manifest).
+            #expect(!FileManager.default.fileExists(atPath: relay.dir.path + "/attachments/\(ref.root)/1"))
+
+            // The relay's chunk 2 is damaged on its disk: B refuses it and keeps only chunk 0.
+            let rChunk2 = relay.dir.path + "/attachments/\(ref.root)/2"
+            var bad = [UInt8](FileManager.default.contents(atPath: rChunk2)!)
+            bad[bad.count - 1] ^= 1
+            try Data(bad).write(to: URL(fileURLWithPath: rChunk2))
+            await a.stop()
+            let (results, status) = try await b.node.fetchAttachments(
+                id, storage: b.node.envelopeStorage(), stallTimeout: .seconds(10), logger: testLogger("fetch"))
+            #expect(results[0].rejected == 1 && results[0].chunksReceived == 1)
+            #expect(status[0].held == 1 && !status[0].complete)
+            #expect(b.node.attachmentChunksPresent(ref) == [0])
+            #expect(throws: NodeError.self) { try b.node.readAttachment(ref) }
+        }
+    }
+}
