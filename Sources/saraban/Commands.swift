@@ -133,14 +133,11 @@ extension Saraban.Doc {
             abstract: "Set a field to a text value (this also resolves a conflict on it).")
 
         @OptionGroup var options: DataOptions
-        @Argument(help: "The document id or a unique prefix of it.") var doc: String
-        @Argument(help: "The field name.") var field: String
+        @OptionGroup var target: DocField
         @Argument(help: "The value (UTF-8 text).") var value: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            try node.set(try node.resolveDocument(doc), field: field, value: .string(value))
+            try target.edit(options) { node, doc, field in try node.set(doc, field: field, value: .string(value)) }
         }
     }
 
@@ -149,13 +146,11 @@ extension Saraban.Doc {
             abstract: "Print a field's value exactly as stored (sets and lists one item per line).")
 
         @OptionGroup var options: DataOptions
-        @Argument(help: "The document id or a unique prefix of it.") var doc: String
-        @Argument(help: "The field name.") var field: String
+        @OptionGroup var target: DocField
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let d = try node.document(try node.resolveDocument(doc))
+            let field = target.field
+            let d = try options.withNode { node in try node.document(try node.resolveDocument(target.doc)) }
             guard let value = d.display(field) else {
                 let known = d.fields.map(\.name)
                 throw NodeError(
@@ -231,9 +226,7 @@ extension Saraban.Doc {
         @Argument(help: "The document id or a unique prefix of it.") var doc: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            try node.deleteDocument(try node.resolveDocument(doc))
+            try options.withNode { node in try node.deleteDocument(try node.resolveDocument(doc)) }
         }
     }
 
@@ -244,9 +237,7 @@ extension Saraban.Doc {
         @Argument(help: "The document id or a unique prefix of it.") var doc: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            try node.restoreDocument(try node.resolveDocument(doc))
+            try options.withNode { node in try node.restoreDocument(try node.resolveDocument(doc)) }
         }
     }
 
@@ -310,34 +301,19 @@ extension Saraban {
 
         struct Insert: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Insert TEXT at position POS.")
-            @OptionGroup var options: DataOptions
-            @Argument(help: "The document id or a unique prefix of it.") var doc: String
-            @Argument(help: "The field name.") var field: String
-            @Argument(help: "Position: 0 is the start.") var pos: String
+            @OptionGroup var at: TextPosition
             @Argument(help: "The text to insert.") var text: String
 
-            func run() async throws {
-                let p = try parseCount(pos, "POS")
-                let node = try options.openNode()
-                defer { node.close() }
-                try node.insertText(try node.resolveDocument(doc), field: field, at: p, text)
-            }
+            func run() async throws { try at.edit { try $0.insertText($1, field: $2, at: $3, text) } }
         }
 
         struct Delete: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Delete LEN characters from position POS.")
-            @OptionGroup var options: DataOptions
-            @Argument(help: "The document id or a unique prefix of it.") var doc: String
-            @Argument(help: "The field name.") var field: String
-            @Argument(help: "Position: 0 is the start.") var pos: String
+            @OptionGroup var at: TextPosition
             @Argument(help: "How many characters.") var len: String
 
             func run() async throws {
-                let p = try parseCount(pos, "POS")
-                let n = try parseCount(len, "LEN")
-                let node = try options.openNode()
-                defer { node.close() }
-                try node.deleteText(try node.resolveDocument(doc), field: field, at: p, count: n)
+                try at.edit(checking: { try parseCount(len, "LEN") }) { try $0.deleteText($1, field: $2, at: $3, count: $4) }
             }
         }
     }
@@ -349,30 +325,14 @@ extension Saraban {
 
         struct Add: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Add VALUE to the set.")
-            @OptionGroup var options: DataOptions
-            @Argument(help: "The document id or a unique prefix of it.") var doc: String
-            @Argument(help: "The field name.") var field: String
-            @Argument(help: "The value.") var value: String
-
-            func run() async throws {
-                let node = try options.openNode()
-                defer { node.close() }
-                try node.addToSet(try node.resolveDocument(doc), field: field, value: value)
-            }
+            @OptionGroup var edit: FieldValueEdit
+            func run() async throws { try edit.run { try $0.addToSet($1, field: $2, value: $3) } }
         }
 
         struct Remove: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Remove VALUE from the set.")
-            @OptionGroup var options: DataOptions
-            @Argument(help: "The document id or a unique prefix of it.") var doc: String
-            @Argument(help: "The field name.") var field: String
-            @Argument(help: "The value.") var value: String
-
-            func run() async throws {
-                let node = try options.openNode()
-                defer { node.close() }
-                try node.removeFromSet(try node.resolveDocument(doc), field: field, value: value)
-            }
+            @OptionGroup var edit: FieldValueEdit
+            func run() async throws { try edit.run { try $0.removeFromSet($1, field: $2, value: $3) } }
         }
     }
 
@@ -383,16 +343,54 @@ extension Saraban {
 
         struct Append: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Append VALUE to the list.")
-            @OptionGroup var options: DataOptions
-            @Argument(help: "The document id or a unique prefix of it.") var doc: String
-            @Argument(help: "The field name.") var field: String
-            @Argument(help: "The value.") var value: String
-
-            func run() async throws {
-                let node = try options.openNode()
-                defer { node.close() }
-                try node.append(try node.resolveDocument(doc), field: field, value: value)
-            }
+            @OptionGroup var edit: FieldValueEdit
+            func run() async throws { try edit.run { try $0.append($1, field: $2, value: $3) } }
         }
+    }
+}
+
+// MARK: - Shared arguments of the field edits
+
+/// `DOC FIELD`: the document (id or a unique prefix of it) and the field an edit addresses.
+struct DocField: ParsableArguments {
+    @Argument(help: "The document id or a unique prefix of it.") var doc: String
+    @Argument(help: "The field name.") var field: String
+
+    /// Opens the node, resolves DOC and runs `body` with the node, the document and FIELD.
+    func edit(_ options: DataOptions, _ body: (Node, DocID, String) throws -> Void) throws {
+        try options.withNode { node in try body(node, try node.resolveDocument(doc), field) }
+    }
+}
+
+/// `[--data DIR] DOC FIELD POS` of `text insert` and `text delete`.
+struct TextPosition: ParsableArguments {
+    @OptionGroup var options: DataOptions
+    @OptionGroup var target: DocField
+    @Argument(help: "Position: 0 is the start.") var pos: String
+
+    /// Checks POS, then what `checking` parses (before the node is opened), then runs `body`
+    /// with the node, the document, FIELD, POS and that.
+    func edit<T>(
+        checking: () throws -> T, _ body: (Node, DocID, String, Int, T) throws -> Void
+    ) throws {
+        let p = try parseCount(pos, "POS")
+        let extra = try checking()
+        try target.edit(options) { node, doc, field in try body(node, doc, field, p, extra) }
+    }
+
+    func edit(_ body: (Node, DocID, String, Int) throws -> Void) throws {
+        try edit(checking: {}) { node, doc, field, p, _ in try body(node, doc, field, p) }
+    }
+}
+
+/// `[--data DIR] DOC FIELD VALUE` of `set add`, `set remove` and `list append`.
+struct FieldValueEdit: ParsableArguments {
+    @OptionGroup var options: DataOptions
+    @OptionGroup var target: DocField
+    @Argument(help: "The value.") var value: String
+
+    /// Opens the node, resolves DOC and runs `body` with the node, the document, FIELD and VALUE.
+    func run(_ body: (Node, DocID, String, String) throws -> Void) throws {
+        try target.edit(options) { node, doc, field in try body(node, doc, field, value) }
     }
 }

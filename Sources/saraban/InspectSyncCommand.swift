@@ -49,16 +49,10 @@ extension Saraban {
 struct InspectSyncJSON: Encodable {
     struct Movement: Encodable {
         var changes: UInt64
-        var envelopes: Int?
+        var envelopes: OrNull<Int>
         init(_ m: SyncMovement) {
             changes = m.changes
-            envelopes = m.envelopes
-        }
-        enum CodingKeys: String, CodingKey { case changes, envelopes }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(changes, forKey: .changes)
-            try c.encode(envelopes, forKey: .envelopes)
+            envelopes = OrNull(m.envelopes)
         }
     }
 
@@ -66,39 +60,29 @@ struct InspectSyncJSON: Encodable {
         var first: UInt64
         var last: UInt64
         var changes: UInt64
-        var envelopes: Int?
+        var envelopes: OrNull<Int>
         init(_ r: SequenceRange) {
             first = r.first
             last = r.last
             changes = r.changes
-            envelopes = r.envelopes
-        }
-        enum CodingKeys: String, CodingKey { case first, last, changes, envelopes }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(first, forKey: .first)
-            try c.encode(last, forKey: .last)
-            try c.encode(changes, forKey: .changes)
-            try c.encode(envelopes, forKey: .envelopes)
+            envelopes = OrNull(r.envelopes)
         }
     }
 
     struct Author: Encodable {
         var nodeID: String
-        var office: String?
+        var office: OrNull<String>
         var here: UInt64
         var peer: UInt64
-        var toPeer: Range?
-        var fromPeer: Range?
-        enum CodingKeys: String, CodingKey { case nodeID, office, here, peer, toPeer, fromPeer }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(nodeID, forKey: .nodeID)
-            try c.encode(office, forKey: .office)
-            try c.encode(here, forKey: .here)
-            try c.encode(peer, forKey: .peer)
-            try c.encode(toPeer, forKey: .toPeer)
-            try c.encode(fromPeer, forKey: .fromPeer)
+        var toPeer: OrNull<Range>
+        var fromPeer: OrNull<Range>
+        init(_ a: AuthorPreview) {
+            nodeID = a.nodeID.text
+            office = OrNull(a.office)
+            here = a.local
+            peer = a.peer
+            toPeer = OrNull(a.toPeer.map(Range.init))
+            fromPeer = OrNull(a.fromPeer.map(Range.init))
         }
     }
 
@@ -119,12 +103,12 @@ struct InspectSyncJSON: Encodable {
     var nodeID: String
     var address: String
     var source: String
-    var peerRole: String?
-    var recordedAt: String?
-    var seconds: Double?
+    var peerRole: OrNull<String>
+    var recordedAt: OrNull<String>
+    var seconds: OrNull<Double>
     var spaces: [Space]
     var notShared: [Named]
-    var peerOnlySpaces: Int?
+    var peerOnlySpaces: OrNull<Int>
     var toPeer: Movement
     var fromPeer: Movement
 
@@ -133,42 +117,18 @@ struct InspectSyncJSON: Encodable {
         nodeID = p.peer.nodeID.text
         address = p.peer.address.description
         source = p.source.rawValue
-        peerRole = p.peerRole.map { "\($0)" }
-        recordedAt = p.recordedAt.map(Output.time)
-        seconds = p.seconds.map { ($0 * 1000).rounded() / 1000 }
+        peerRole = OrNull(p.peerRole.map { "\($0)" })
+        recordedAt = OrNull(p.recordedAt.map(Output.time))
+        seconds = OrNull(p.seconds.map { ($0 * 1000).rounded() / 1000 })
         spaces = p.spaces.map { s in
             Space(
                 space: s.space.hex, name: s.name, toPeer: Movement(s.toPeer), fromPeer: Movement(s.fromPeer),
-                authors: s.authors.map { a in
-                    Author(
-                        nodeID: a.nodeID.text, office: a.office, here: a.local, peer: a.peer, toPeer: a.toPeer.map(Range.init),
-                        fromPeer: a.fromPeer.map(Range.init))
-                })
+                authors: s.authors.map(Author.init))
         }
         notShared = p.notShared.map { Named(space: $0.space.hex, name: $0.name) }
-        peerOnlySpaces = p.peerOnlySpaces
+        peerOnlySpaces = OrNull(p.peerOnlySpaces)
         toPeer = Movement(p.toPeer)
         fromPeer = Movement(p.fromPeer)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case peer, nodeID, address, source, peerRole, recordedAt, seconds, spaces, notShared, peerOnlySpaces, toPeer, fromPeer
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(peer, forKey: .peer)
-        try c.encode(nodeID, forKey: .nodeID)
-        try c.encode(address, forKey: .address)
-        try c.encode(source, forKey: .source)
-        try c.encode(peerRole, forKey: .peerRole)
-        try c.encode(recordedAt, forKey: .recordedAt)
-        try c.encode(seconds, forKey: .seconds)
-        try c.encode(spaces, forKey: .spaces)
-        try c.encode(notShared, forKey: .notShared)
-        try c.encode(peerOnlySpaces, forKey: .peerOnlySpaces)
-        try c.encode(toPeer, forKey: .toPeer)
-        try c.encode(fromPeer, forKey: .fromPeer)
     }
 }
 

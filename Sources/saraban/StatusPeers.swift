@@ -5,36 +5,20 @@ import SarabanNode
 // DIR/peers.json (PeerStatusBook). Nothing is dialled: this node's vectors now are compared with
 // the peer's last recorded summary (older files without one: the counts as of the last contact).
 
-/// One configured peer in `saraban status --json` (`peers`).
+/// One configured peer in `saraban status --json` (`peers`). Every key is always present (null
+/// when unknown).
 struct StatusPeerJSON: Encodable {
-    var name: String?
+    var name: OrNull<String>
     var nodeID: String
     var address: String
     /// ISO 8601 UTC of the last open session, or null if never contacted.
-    var lastContact: String?
-    var lastSynced: String?
+    var lastContact: OrNull<String>
+    var lastSynced: OrNull<String>
     /// Changes the peer lacks (we have, it does not) and we lack, summed over shared spaces: what
     /// this node holds now against the peer's last recorded summary; null if never contacted.
-    var changesPeerLacks: UInt64?
-    var changesWeLack: UInt64?
-    var lastError: String?
-
-    enum CodingKeys: String, CodingKey {
-        case name, nodeID, address, lastContact, lastSynced, changesPeerLacks, changesWeLack, lastError
-    }
-
-    /// Every key is always present (null when unknown).
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(nodeID, forKey: .nodeID)
-        try c.encode(address, forKey: .address)
-        try c.encode(lastContact, forKey: .lastContact)
-        try c.encode(lastSynced, forKey: .lastSynced)
-        try c.encode(changesPeerLacks, forKey: .changesPeerLacks)
-        try c.encode(changesWeLack, forKey: .changesWeLack)
-        try c.encode(lastError, forKey: .lastError)
-    }
+    var changesPeerLacks: OrNull<UInt64>
+    var changesWeLack: OrNull<UInt64>
+    var lastError: OrNull<String>
 }
 
 /// `saraban status --json`: the node status plus `peers`.
@@ -73,10 +57,10 @@ enum StatusPeers {
                 }
             }
             return StatusPeerJSON(
-                name: p.name, nodeID: p.nodeID.text, address: p.address.description,
-                lastContact: s?.lastContact.map(Output.time), lastSynced: s?.lastSynced.map(Output.time),
-                changesPeerLacks: contacted ? lag.peer : nil, changesWeLack: contacted ? lag.we : nil,
-                lastError: s?.lastError)
+                name: OrNull(p.name), nodeID: p.nodeID.text, address: p.address.description,
+                lastContact: OrNull(s?.lastContact.map(Output.time)), lastSynced: OrNull(s?.lastSynced.map(Output.time)),
+                changesPeerLacks: OrNull(contacted ? lag.peer : nil), changesWeLack: OrNull(contacted ? lag.we : nil),
+                lastError: OrNull(s?.lastError))
         }
     }
 
@@ -85,13 +69,12 @@ enum StatusPeers {
         var t = Table(["PEER", "NODE", "ADDRESS", "LAST CONTACT", "THEY LACK", "WE LACK"], maxWidths: [32, nil, nil, nil, nil, nil])
         t.indent = "  "
         for r in rows {
-            let lag: (String, String) =
-                r.lastContact == nil ? ("-", "-") : (String(r.changesPeerLacks ?? 0), String(r.changesWeLack ?? 0))
+            let (contact, theyLack, weLack) = (r.lastContact.value, r.changesPeerLacks.value ?? 0, r.changesWeLack.value ?? 0)
+            let lag: (String, String) = contact == nil ? ("-", "-") : (String(theyLack), String(weLack))
             t.add([
-                Table.Cell(r.name ?? "-"), Table.Cell(String(r.nodeID.prefix(12)) + "…"), Table.Cell(r.address),
-                Table.Cell(r.lastContact ?? "never", r.lastContact == nil ? .yellow : nil),
-                Table.Cell(lag.0, (r.changesPeerLacks ?? 0) > 0 ? .yellow : nil),
-                Table.Cell(lag.1, (r.changesWeLack ?? 0) > 0 ? .yellow : nil),
+                Table.Cell(r.name.value ?? "-"), Table.Cell(String(r.nodeID.prefix(12)) + "…"), Table.Cell(r.address),
+                Table.Cell(contact ?? "never", contact == nil ? .yellow : nil),
+                Table.Cell(lag.0, theyLack > 0 ? .yellow : nil), Table.Cell(lag.1, weLack > 0 ? .yellow : nil),
             ])
         }
         return ["peers:      \(rows.count) (changes each way: this node now against the peer's last summary)"] + t.render(colour: colour)

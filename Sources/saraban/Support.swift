@@ -58,6 +58,18 @@ enum Output {
     }
 }
 
+/// An optional that encodes as JSON `null` instead of leaving its key out, so that a documented
+/// `--json` shape has every key whatever is known.
+struct OrNull<Wrapped: Encodable>: Encodable {
+    var value: Wrapped?
+    init(_ value: Wrapped?) { self.value = value }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if let value { try c.encode(value) } else { try c.encodeNil() }
+    }
+}
+
 /// `--data DIR`, shared by every command.
 struct DataOptions: ParsableArguments {
     @Option(
@@ -68,6 +80,13 @@ struct DataOptions: ParsableArguments {
 
     func openNode() throws(NodeError) -> Node {
         try Node.open(dataDir: directory, now: FakeClock.now ?? Node.systemClock)
+    }
+
+    /// Opens the node, runs `body` with it and closes it.
+    func withNode<T>(_ body: (Node) throws -> T) throws -> T {
+        let node = try openNode()
+        defer { node.close() }
+        return try body(node)
     }
 }
 

@@ -12,12 +12,19 @@ struct InspectSyncCLITests {
         (try n.jsonOut(["status"]) as? [String: Any])?["changes"] as? Int ?? -1
     }
 
+    /// Node A (กระทรวงมหาดไทย) and node B (สำนักงานจังหวัดเชียงใหม่) in `dir`.
+    func twoNodes(_ dir: TempDir) throws -> (a: TestNode, b: TestNode) {
+        let clock = FakeMinutes()
+        return (
+            try TestNode(dir.file("a"), office: "กระทรวงมหาดไทย", clock: clock),
+            try TestNode(dir.file("b"), office: "สำนักงานจังหวัดเชียงใหม่", clock: clock)
+        )
+    }
+
     @Test func dryRunMatchesTheSyncThatFollows() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let clock = FakeMinutes()
-        let a = try TestNode(dir.file("a"), office: "กระทรวงมหาดไทย", clock: clock)
-        let b = try TestNode(dir.file("b"), office: "สำนักงานจังหวัดเชียงใหม่", clock: clock)
+        let (a, b) = try twoNodes(dir)
         let space = try a.line(["space", "create", "สารบรรณ"])
         let invite = try a.line(["space", "invite", space, b.nodeID, "--office", "สำนักงานจังหวัดเชียงใหม่"])
         try b.sar(["space", "join", invite])
@@ -108,9 +115,7 @@ struct InspectSyncCLITests {
     @Test func unknownAndUnreachablePeersSayWhatToDo() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let clock = FakeMinutes()
-        let a = try TestNode(dir.file("a"), office: "กระทรวงมหาดไทย", clock: clock)
-        let b = try TestNode(dir.file("b"), office: "สำนักงานจังหวัดเชียงใหม่", clock: clock)
+        let (a, b) = try twoNodes(dir)
 
         let unknown = try b.sar(["inspect-sync", "ไม่มี"], expect: 64)
         #expect(unknown.stderr.contains("saraban peer list") && unknown.stderr.contains("saraban peer add"), "\(unknown.stderr)")

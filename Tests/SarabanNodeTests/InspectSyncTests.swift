@@ -47,7 +47,7 @@ struct InspectSyncTests {
     @Test func countsEqualWhatSyncMovesAndNothingIsStored() async throws {
         let seed = ProcessInfo.processInfo.environment["SARABAN_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
         print("InspectSyncTests seed \(seed) (replay: SARABAN_SEED=\(seed))")
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         let dir = TempDir()
         defer { dir.cleanup() }
         let a = try Node.initialize(dataDir: DataDirectory(path: dir.file("a")), office: "กระทรวงมหาดไทย", logger: quiet)
@@ -154,18 +154,5 @@ struct InspectSyncTests {
             #expect(error.code == .unreachable)
             #expect(error.message.contains("saraban sync"), "\(error.message)")
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
