@@ -9,8 +9,8 @@ import SarabanTransport
 // Live, it dials the peer over the usual Noise transport and speaks the start of the sync
 // protocol (Sync/PROTOCOL.md): hello, then it waits for the peer's summary of every shared space,
 // answers with its own summary and a bye in one write, and hangs up. It never fetches, sends or
-// stores an envelope (the peer, receiving bye right behind our summary, closes before it sends
-// any). Offline (`--offline`), it compares with the vectors the peer last announced, which every
+// stores an envelope (the peer, receiving bye right behind our summary in the same Noise message,
+// closes before it sends any; were a huge summary split, a first batch it sent would go unread). Offline (`--offline`), it compares with the vectors the peer last announced, which every
 // sync session records in `peers.json` (`PeerStatus.summaries`).
 
 /// Changes (and, when known, envelopes) that would cross in one direction.
