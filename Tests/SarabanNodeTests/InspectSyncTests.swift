@@ -76,11 +76,27 @@ struct InspectSyncTests {
         for i in 0..<nb { _ = try b.createDocument(kind: "letter", fields: [("subject", "ข \(i)")], space: space) }
 
         let beforeA = try holdings(a)
+        /// A's peers.json entry for `b` once it has recorded `sessions` sessions with it.
+        func aStatus(of b: Node, sessions: Int) async throws -> PeerStatus? {
+            var seen: PeerStatus?
+            for _ in 0..<200 {
+                seen = PeerStatusBook.load(a.dataDirectory)[b.nodeID.text]
+                if seen?.sessions == sessions && seen?.lastError == nil { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return seen
+        }
+        let sentBefore = try #require(try await aStatus(of: b, sessions: 1)).envelopesSent
         let beforeB = try holdings(b)
         let preview = try await b.inspectSync(peer: peer, logger: quiet)
         // Nothing moved and nothing was stored, on either side.
         #expect(try holdings(a) == beforeA)
         #expect(try holdings(b) == beforeB)
+        // A's side of the session: it sent nothing and recorded B's real vector (once it saved).
+        let seen = try await aStatus(of: b, sessions: 2)
+        #expect(seen?.sessions == 2)
+        #expect(seen?.envelopesSent == sentBefore, "A sent envelopes during the inspection")
+        #expect(seen?.recordedVectors[space]?.vector == beforeB.vectors[space])
 
         #expect(preview.source == .live)
         #expect(preview.peerRole == .member)
