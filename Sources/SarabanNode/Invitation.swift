@@ -12,6 +12,9 @@ import SarabanSync
 ///  ‖ member count ‖ (member key (32) ‖ office)* ‖ sealed keys ‖ signature (64)`,
 /// strings and the sealed box length-prefixed (LEB128); the sealed plaintext is
 /// `count ‖ (epoch ‖ key (32))*`. The signature (by the inviter) covers everything before it.
+/// For a cleared space an extension follows the sealed keys (before the signature): the space's
+/// secrecy class (string) ‖ relay count ‖ designated relay keys (32 each), so the new member
+/// routes the space correctly before its membership document arrives (Node+Clearance.swift).
 public struct Invitation: Sendable {
     public static let prefix = "sbinvite1:"
     static let magic = Array("SRBNINV1".utf8)
@@ -23,13 +26,18 @@ public struct Invitation: Sendable {
     public var invitee: SigningPublicKey
     public var epoch: UInt32
     public var members: [(key: SigningPublicKey, office: String)]
+    /// The space's secrecy class when the inviter declared one ("" otherwise).
+    public var clearance: String = ""
+    /// The relays designated to carry the space.
+    public var relays: [SigningPublicKey] = []
     var sealedKeys: [UInt8]
     var signature: [UInt8]
 
     /// Seals `keys` to `invitee` and signs with `inviter`.
     static func make(
         space: SpaceID, name: String, document: DocID, inviter: SigningKeyPair, invitee: SigningPublicKey,
-        epoch: UInt32, members: [(key: SigningPublicKey, office: String)], keys: [UInt32: SymmetricKey]
+        epoch: UInt32, members: [(key: SigningPublicKey, office: String)], keys: [UInt32: SymmetricKey],
+        clearance: String = "", relays: [SigningPublicKey] = []
     ) throws(CryptoError) -> Invitation {
         var w = BinaryWriter()
         w.varint(keys.count)
@@ -41,7 +49,8 @@ public struct Invitation: Sendable {
         defer { for i in plain.indices { plain[i] = 0 } }
         var inv = Invitation(
             space: space, name: name, document: document, inviter: inviter.publicKey, invitee: invitee, epoch: epoch,
-            members: members, sealedKeys: try SealedBox.seal(plain, to: invitee), signature: [])
+            members: members, clearance: clearance, relays: relays, sealedKeys: try SealedBox.seal(plain, to: invitee),
+            signature: [])
         inv.signature = inviter.sign(inv.signedBytes())
         return inv
     }
@@ -61,6 +70,11 @@ public struct Invitation: Sendable {
             w.string(m.office)
         }
         w.lengthPrefixed(sealedKeys)
+        if !clearance.isEmpty || !relays.isEmpty {
+            w.string(clearance)
+            w.varint(relays.count)
+            for k in relays { w.raw(k.rawRepresentation) }
+        }
         return w.bytes
     }
 
@@ -99,10 +113,17 @@ public struct Invitation: Sendable {
             var members: [(key: SigningPublicKey, office: String)] = []
             for _ in 0..<n { members.append((try SigningPublicKey(rawRepresentation: try take(32)), try r.string())) }
             let sealed = Array(try r.lengthPrefixed())
+            var clearance = ""
+            var relays: [SigningPublicKey] = []
+            if r.remaining > 0 {
+                clearance = try r.string()
+                let nr = try r.count(max: r.remaining / 32)
+                for _ in 0..<nr { relays.append(try SigningPublicKey(rawRepresentation: try take(32))) }
+            }
             try r.expectEnd()
             let inv = Invitation(
                 space: space, name: name, document: doc, inviter: inviter, invitee: invitee, epoch: UInt32(epoch),
-                members: members, sealedKeys: sealed, signature: Array(bytes.suffix(64)))
+                members: members, clearance: clearance, relays: relays, sealedKeys: sealed, signature: Array(bytes.suffix(64)))
             guard inviter.isValidSignature(inv.signature, for: inv.signedBytes()) else {
                 throw bad("the inviter's signature does not verify: it was altered")
             }

@@ -10,6 +10,8 @@ struct NodeEnvelopeStorage: EnvelopeStorage {
 
     func carriedSpaces() throws -> [SpaceID: FeedVector] { try node.carriedSpaces() }
 
+    func carriedSpaces(for peer: NodeID) throws -> [SpaceID: FeedVector] { try node.carriedSpaces(for: peer) }
+
     func envelopes(space: SpaceID, after: FeedVector, limit: FetchLimit) throws -> (envelopes: [Envelope], complete: Bool) {
         try node.envelopes(space: space, after: after, limit: limit)
     }

@@ -208,20 +208,11 @@ extension Node {
         return .none
     }
 
-    /// Refuses `secrecy` in a space not cleared for it (ลับที่สุด is refused earlier, by parsing).
-    func checkClearance(_ secrecy: Secrecy, space: String?) throws(NodeError) {
+    /// Refuses `secrecy` in a space not cleared for it (ลับที่สุด is refused earlier, by parsing):
+    /// the space and every active member must be cleared (Node+Clearance.swift).
+    func checkClearance(_ secrecy: Secrecy, space: String?, action: String = "create") throws(NodeError) {
         guard secrecy > .none else { return }
-        let c = try clearance(ofSpace: space)
-        guard c >= secrecy else {
-            let where_ = space.map { "พื้นที่ \($0)" } ?? "พื้นที่ของสำนักงาน"
-            let whereEn = space.map { "space \($0)" } ?? "the office's default space"
-            throw NodeError(
-                .refused,
-                "หนังสือชั้น\(secrecy.rawValue)สร้างได้เฉพาะในพื้นที่ที่ได้รับอนุญาตชั้นความลับนั้น แต่\(where_)ได้รับอนุญาตเพียง \(c.rawValue) / "
-                    + "a \(secrecy.english) letter may only be created in a space cleared for \(secrecy.english); "
-                    + "\(whereEn) is cleared for \(c.english) only: pass --space NAME of a cleared space "
-                    + "(space field `clearance`, or `space_clearance` in config.json)")
-        }
+        try checkClearance(secrecy, in: try spaceID(named: space), spaceName: space, action: action)
     }
 
     /// The storage space named `name` (nil: the default space).
@@ -353,7 +344,9 @@ extension Node {
             }
         }
         if f == .secrecy {
-            try checkClearance(try! Secrecy(parsing: value), space: v.fields[LetterDocument.space] ?? documentSpaceName(id))
+            try checkClearance(
+                try! Secrecy(parsing: value), in: try space(ofDocument: id),
+                spaceName: v.fields[LetterDocument.space] ?? documentSpaceName(id), action: "raise to")
         }
         try editLetterDocument(id) { tx, docs in
             if f == .body {
@@ -456,6 +449,12 @@ extension Node {
         allocation: Allocation, status: LetterStatus
     ) {
         let v0 = try letter(id)
+        // A secret letter is sent only through a space (still) cleared for it, members included.
+        if let c = v0.fields[LetterField.secrecy.rawValue], let secrecy = try? Secrecy(parsing: c), secrecy > .none {
+            try checkClearance(
+                secrecy, in: try space(ofDocument: id), spaceName: v0.fields[LetterDocument.space] ?? documentSpaceName(id),
+                action: "send")
+        }
         if v0.status == .sent || v0.status == .circulating {
             throw NodeError(.refused, "หนังสือนี้ส่งแล้ว (\(v0.fields[LetterField.number.rawValue] ?? "")) / the letter was already sent")
         }

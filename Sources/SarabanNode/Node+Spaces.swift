@@ -1,6 +1,7 @@
 import Foundation
 import SarabanCore
 import SarabanCrypto
+import SarabanOffice
 import SarabanStorage
 import SarabanSync
 #if canImport(Glibc)
@@ -120,11 +121,16 @@ extension Node {
 
     /// Adds `invitee` to the space (a signed change to its membership document) and returns an
     /// invitation carrying every epoch key this node holds, sealed to the invitee.
-    public func invite(space: SpaceID, invitee: NodeID, office: String? = nil) throws(NodeError) -> Invitation {
+    /// `cleared`: the class the invited office is cleared for (recorded in the membership
+    /// document); inviting below the space's declared class is refused (Node+Clearance.swift).
+    public func invite(
+        space: SpaceID, invitee: NodeID, office: String? = nil, cleared: Secrecy = .none
+    ) throws(NodeError) -> Invitation {
         guard var info = try spaceInfo(space) else {
             throw NodeError(.unknownDocument, "this node carries no space \(space.hex)")
         }
         try requireMember(info)
+        try checkInviteClearance(space, invitee: invitee, cleared: cleared)
         guard invitee.publicKey != identity.publicKey else {
             throw NodeError(.invalidArgument, "a node cannot invite itself; give the invitee's node id (`saraban id` on its machine)")
         }
@@ -133,6 +139,9 @@ extension Node {
             try tx.addToSet(doc, field: SpaceDocument.members, value: invitee.text, in: &docs)
             if let office, !office.isEmpty {
                 try tx.set(doc, field: SpaceDocument.office(invitee), value: .string(office), in: &docs)
+            }
+            if cleared > .none {
+                try tx.set(doc, field: Self.clearedField(invitee), value: .string(cleared.rawValue), in: &docs)
             }
         }
         do {
@@ -143,7 +152,8 @@ extension Node {
             let keys = try store.spaceKeys(space)
             let inv = try Invitation.make(
                 space: space, name: info.name, document: doc, inviter: identity, invitee: invitee.publicKey,
-                epoch: info.epoch, members: info.members.filter(\.isActive).map { ($0.key, $0.office) }, keys: keys)
+                epoch: info.epoch, members: info.members.filter(\.isActive).map { ($0.key, $0.office) }, keys: keys,
+                clearance: clearanceForInvitation(space), relays: designatedRelays(space).map(\.publicKey))
             logger.info("invited a node", metadata: ["space": "\(space.hex)", "invitee": "\(invitee.text)"])
             return inv
         } catch let e as StorageError {
@@ -179,6 +189,7 @@ extension Node {
                 id: invitation.space, name: invitation.name, role: .member, epoch: invitation.epoch,
                 document: invitation.document, keys: keys, members: members, createdAt: now())
         } catch { throw NodeError(error) }
+        try recordInvitedClearance(invitation)
         logger.info("joined space", metadata: ["space": "\(invitation.space.hex)", "name": "\(invitation.name)"])
         return try resolveSpace(invitation.space.hex)
     }

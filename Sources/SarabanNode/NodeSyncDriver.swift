@@ -23,6 +23,13 @@ public protocol EnvelopeStorage: Sendable {
     func changeProbe() throws -> Int64
     /// Node ids that may connect besides configured peers: the members of the carried spaces.
     func memberNodeIDs() throws -> Set<NodeID>
+    /// The carried spaces to sync with `peer` (a cleared space only with its members and
+    /// designated relays, see Node+Clearance.swift); all carried spaces by default.
+    func carriedSpaces(for peer: NodeID) throws -> [SpaceID: FeedVector]
+}
+
+extension EnvelopeStorage {
+    public func carriedSpaces(for peer: NodeID) throws -> [SpaceID: FeedVector] { try carriedSpaces() }
 }
 
 /// Hands each subscriber every ``StoredEnvelopes`` published after it subscribed.
@@ -120,7 +127,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
 
     public func carriedSpaces(for peer: NodeID) async throws -> [SpaceID: FeedVector] {
         let storage = self.storage
-        return try await blocking { try storage.carriedSpaces() }
+        return try await blocking { try storage.carriedSpaces(for: peer) }
     }
 
     public func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (

@@ -3,6 +3,7 @@ import Foundation
 import SarabanCore
 import SarabanCrypto
 import SarabanNode
+import SarabanOffice
 import SarabanStorage
 import SarabanSync
 
@@ -13,7 +14,7 @@ extension Saraban {
         static let configuration = CommandConfiguration(
             commandName: "space",
             abstract: "Create, share, join, list and leave spaces (the unit of replication and encryption).",
-            subcommands: [Create.self, Invite.self, Join.self, List.self, Remove.self, Carry.self])
+            subcommands: [Create.self, Invite.self, Join.self, List.self, Remove.self, Carry.self, Clearance.self, Relay.self])
     }
 }
 
@@ -82,6 +83,10 @@ extension Saraban.SpaceCommand {
         var out: String?
         @Option(help: ArgumentHelp("The invited office's name, shown in `space list`.", valueName: "NAME"))
         var office: String?
+        @Option(help: ArgumentHelp(
+            "The secrecy class the invited office is cleared for (ลับ, ลับมาก); required to join a cleared space.",
+            valueName: "LEVEL"))
+        var cleared: String?
 
         func run() async throws {
             let invitee: NodeID
@@ -94,7 +99,8 @@ extension Saraban.SpaceCommand {
             if let out, FileManager.default.fileExists(atPath: out) {
                 throw NodeError(.invalidArgument, "\(out) already exists; choose another file name or remove it first")
             }
-            let inv = try node.invite(space: s.id, invitee: invitee, office: office)
+            let level = try cleared.map { c throws(NodeError) in try parseSecrecy(c) } ?? .none
+            let inv = try node.invite(space: s.id, invitee: invitee, office: office, cleared: level)
             if let out {
                 guard FileManager.default.createFile(atPath: out, contents: Data((inv.text + "\n").utf8)) else {
                     throw NodeError(.io, "cannot write \(out); check the directory exists and is writable")
@@ -235,6 +241,61 @@ extension Saraban.SpaceCommand {
             try node.carry(space: id, name: name)
         }
     }
+}
+
+extension Saraban.SpaceCommand {
+    struct Clearance: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Declare the secrecy class a space may hold, or record the class a member office is cleared for.",
+            discussion: """
+                LEVEL: ปกติ (none), ลับ (confidential), ลับมาก (secret); ลับที่สุด is refused (it stays on paper).
+                Without --member, declares the space's class; refused while an active member is cleared for less.
+                With --member NODE_ID, records that office's clearance. Secret letters are created, raised and
+                sent only in a space whose members are all cleared, and a cleared space is synced only with its
+                members and designated relays (`saraban space relay`). See Docs/ESARABAN.md.
+                """)
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The space: its name or id.") var space: String
+        @Argument(help: "ปกติ, ลับ or ลับมาก.") var level: String
+        @Option(help: ArgumentHelp("A member's node id: record its clearance instead.", valueName: "NODE_ID"))
+        var member: String?
+
+        func run() async throws {
+            let l = try parseSecrecy(level)
+            let node = try options.openNode()
+            defer { node.close() }
+            let s = try node.resolveSpace(space)
+            if let member {
+                let id: NodeID
+                do { id = try NodeID(parsing: member) } catch { throw NodeError(.invalidArgument, error.message) }
+                try node.setMemberClearance(s.id, member: id, to: l)
+            } else {
+                try node.setSpaceClearance(s.id, to: l)
+            }
+        }
+    }
+
+    struct Relay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Designate a relay to carry a space (a cleared space is synced only with members and designated relays).")
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The space: its name or id.") var space: String
+        @Argument(help: "The relay's node id (`saraban id` on the relay).") var nodeID: String
+
+        func run() async throws {
+            let id: NodeID
+            do { id = try NodeID(parsing: nodeID) } catch { throw NodeError(.invalidArgument, error.message) }
+            let node = try options.openNode()
+            defer { node.close() }
+            try node.designateRelay(try node.resolveSpace(space).id, relay: id)
+        }
+    }
+}
+
+func parseSecrecy(_ text: String) throws(NodeError) -> Secrecy {
+    do { return try Secrecy(parsing: text.trimmingCharacters(in: .whitespaces)) } catch { throw NodeError(error) }
 }
 
 // MARK: - dev

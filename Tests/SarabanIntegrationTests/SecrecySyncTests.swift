@@ -1,0 +1,46 @@
+import Foundation
+import SarabanCore
+import SarabanCrypto
+import SarabanNode
+import SarabanOffice
+import SarabanSync
+import Testing
+
+/// A cleared space reaches its members and its designated relay, never another relay that
+/// carries it (real daemons on 127.0.0.1).
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct SecrecySyncTests {
+    @Test func aClearedSpaceIsServedOnlyToMembersAndTheDesignatedRelay() async throws {
+        let root = temporaryDirectory("secrecy")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let designated = try TestNode("cloud", relay: true, root: root)
+        let other = try TestNode("other", relay: true, root: root)
+        let a = try TestNode("อบต.บ้านใหม่", root: root)
+        let b = try TestNode("อบต.หนองบัว", root: root)
+        let space = try a.node.createSpace(name: "ลับ").id
+        try a.node.setSpaceClearance(space, to: .confidential)
+        try a.node.designateRelay(space, relay: designated.id)
+        let inv = try a.node.invite(space: space, invitee: b.id, office: b.name, cleared: .confidential)
+        _ = try b.node.join(Invitation.parse(inv.text))
+        for r in [designated, other] { try r.node.carry(space: space, name: "ลับ") }
+        try await withNodes([designated, other, a, b]) {
+            for n in [designated, other, a, b] { try await n.start() }
+            // B reaches A only through relays; both relays dial A and B.
+            try a.addPeer(designated)
+            try a.addPeer(other)
+            try b.addPeer(designated)
+            try b.addPeer(other)
+            for r in [designated, other] {
+                try r.addPeer(a)
+                try r.addPeer(b)
+            }
+            let letter = try a.node.createLetter(kind: .internal, fields: [("ชั้นความลับ", "ลับ"), ("เรื่อง", "ลับเฉพาะ")], space: "ลับ")
+            try await eventually("B has the secret letter through the designated relay") {
+                (try? b.node.letter(letter).fields["ชั้นความลับ"]) == "ลับ"
+            }
+            try await eventually("the designated relay holds the space") { try designated.vector(space) == a.vector(space) }
+            try await Task.sleep(for: .seconds(1))
+            #expect(try other.vector(space).isEmpty, "a relay not designated for the cleared space got its envelopes")
+        }
+    }
+}
