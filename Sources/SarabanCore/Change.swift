@@ -20,8 +20,18 @@ public struct Change: Hashable, Sendable {
         self.startOp = startOp
         self.time = time
         var d = deps
-        if d[author] != 0 { d[author] = 0 }
+        if !d.entries.isEmpty && d[author] != 0 { d[author] = 0 }
         self.deps = d
+        self.ops = ops
+    }
+
+    /// A change whose `deps` already lack the author's entry.
+    init(normalized author: ReplicaID, seq: UInt64, startOp: UInt64, time: Int64, deps: VersionVector, ops: [Operation]) {
+        self.author = author
+        self.seq = seq
+        self.startOp = startOp
+        self.time = time
+        self.deps = deps
         self.ops = ops
     }
 

@@ -13,15 +13,42 @@ public struct EditMark: Hashable, Sendable {
 
     /// The fields, sorted.
     public var fields: [String] { fieldSet.sorted() }
+}
 
-    mutating func note(_ s: UInt64, _ t: Int64, _ field: String) {
-        if s > seq {
-            seq = s
-            time = t
-            fieldSet = [field]
-        } else if s == seq {
-            fieldSet.insert(field)
+/// A document's record of an author's latest field edit (``EditMark`` with table positions).
+struct AuthorMark: Sendable {
+    var author: ReplicaID
+    var seq: UInt64
+    var time: Int64
+    var fields = PositionSet()
+}
+
+/// A small set of field-table positions in insertion order (a `Set` only once it grows).
+struct PositionSet: Sendable {
+    private(set) var list: [Int32] = []
+    private var lookup: Set<Int32>?
+
+    init() {}
+
+    /// Makes the set `[p]`, reusing a small buffer.
+    mutating func reset(_ p: Int32) {
+        lookup = nil
+        if list.capacity <= 16 {
+            list.removeAll(keepingCapacity: true)
+            list.append(p)
+        } else {
+            list = [p]
         }
+    }
+
+    mutating func insert(_ p: Int32) {
+        if lookup != nil {
+            if lookup!.insert(p).inserted { list.append(p) }
+            return
+        }
+        if list.contains(p) { return }
+        list.append(p)
+        if list.count > 16 { lookup = Set(list) }
     }
 }
 
@@ -88,12 +115,30 @@ public struct Document: Sendable {
     public private(set) var lifecycle = MVRegister()
     /// The causal past of each deletion entry in ``lifecycle``.
     public private(set) var deletionSeen: [OpID: VersionVector] = [:]
-    public private(set) var registers: [String: MVRegister] = [:]
-    public internal(set) var texts: [String: TextCRDT] = [:]
-    public private(set) var sets: [String: ORSet] = [:]
-    public private(set) var lists: [String: AppendList] = [:]
+    /// Every field name, hashed once per lookup, with where its values sit in the columns below.
+    var table = FieldTable()
+    var registerColumn: [Named<MVRegister>] = []
+    var textColumn: [Named<TextCRDT>] = []
+    var setColumn: [Named<ORSet>] = []
+    var listColumn: [Named<AppendList>] = []
+    /// Per author, the latest change that edited a field, and the fields (table positions) it edited.
+    var marks: [AuthorMark] = []
+
+    public var registers: FieldMap<MVRegister> { FieldMap(table: table, kind: .register, column: registerColumn) }
+    public var texts: FieldMap<TextCRDT> { FieldMap(table: table, kind: .text, column: textColumn) }
+    public var sets: FieldMap<ORSet> { FieldMap(table: table, kind: .set, column: setColumn) }
+    public var lists: FieldMap<AppendList> { FieldMap(table: table, kind: .list, column: listColumn) }
+
     /// Per author, the latest change that edited a field, and the fields it edited.
-    public private(set) var editors: [ReplicaID: EditMark] = [:]
+    public var editors: [ReplicaID: EditMark] {
+        var out: [ReplicaID: EditMark] = [:]
+        for m in marks { out[m.author] = editMark(m) }
+        return out
+    }
+
+    func editMark(_ m: AuthorMark) -> EditMark {
+        EditMark(seq: m.seq, time: m.time, fields: Set(m.fields.list.map { table.entries[Int($0)].name }))
+    }
 
     public init(id: DocID, kind: String, created: Stamp) {
         self.id = id
@@ -107,28 +152,28 @@ public struct Document: Sendable {
     /// All field names with their kinds, sorted by name.
     public var fields: [(name: String, kind: FieldKind)] {
         var out: [(name: String, kind: FieldKind)] = []
-        for k in registers.keys { out.append((k, .register)) }
-        for k in texts.keys { out.append((k, .text)) }
-        for k in sets.keys { out.append((k, .set)) }
-        for k in lists.keys { out.append((k, .list)) }
+        for e in registerColumn { out.append((e.name, .register)) }
+        for e in textColumn { out.append((e.name, .text)) }
+        for e in setColumn { out.append((e.name, .set)) }
+        for e in listColumn { out.append((e.name, .list)) }
         return out.sorted { $0.name != $1.name ? $0.name < $1.name : $0.kind.rawValue < $1.kind.rawValue }
     }
 
+    /// The kind of the field (the first present of register, text, set, list), or nil.
     public func kind(of field: String) -> FieldKind? {
-        if registers[field] != nil { return .register }
-        if texts[field] != nil { return .text }
-        if sets[field] != nil { return .set }
-        if lists[field] != nil { return .list }
-        return nil
+        guard let p = table.find(field) else { return nil }
+        return table.entries[p].firstKind
     }
 
     /// The field's shown value as text: the register winner, the text, the set's sorted
     /// elements or the list's values, one per line for sets and lists.
     public func display(_ field: String) -> String? {
-        if let r = registers[field] { return r.winner?.value.description }
-        if let t = texts[field] { return t.string }
-        if let s = sets[field] { return s.values.joined(separator: "\n") }
-        if let l = lists[field] { return l.entries.map(\.value.description).joined(separator: "\n") }
+        guard let p = table.find(field) else { return nil }
+        let e = table.entries[p]
+        if e[.register] >= 0 { return registerColumn[Int(e[.register])].value.winner?.value.description }
+        if e[.text] >= 0 { return textColumn[Int(e[.text])].value.string }
+        if e[.set] >= 0 { return setColumn[Int(e[.set])].value.values.joined(separator: "\n") }
+        if e[.list] >= 0 { return listColumn[Int(e[.list])].value.entries.map(\.value.description).joined(separator: "\n") }
         return nil
     }
 
@@ -141,19 +186,20 @@ public struct Document: Sendable {
         }
         if isDeleted {
             var edits: [ReplicaID: EditMark] = [:]
-            for (author, mark) in editors {
+            for mark in marks {
                 let unseen = deletions.contains { d in
-                    (deletionSeen[d.stamp.op] ?? VersionVector())[author] < mark.seq
+                    (deletionSeen[d.stamp.op] ?? VersionVector())[mark.author] < mark.seq
                 }
-                if unseen { edits[author] = mark }
+                if unseen { edits[mark.author] = editMark(mark) }
             }
             if !edits.isEmpty { out.append(.deletion(deletions: deletions, concurrentEdits: edits)) }
         }
-        for k in registers.keys.sorted() where registers[k]!.isConflicted {
-            out.append(.register(field: k, values: registers[k]!.entries))
+        for e in registerColumn.sorted(by: { $0.name < $1.name }) where e.value.isConflicted {
+            out.append(.register(field: e.name, values: e.value.entries))
         }
-        for k in sets.keys.sorted() {
-            let s = sets[k]!
+        for e in setColumn.sorted(by: { $0.name < $1.name }) {
+            let k = e.name
+            let s = e.value
             for v in s.contestedValues {
                 for c in s.contested(v) {
                     out.append(.setRemoval(field: k, value: v, removal: c.removal.stamp, keptAdds: c.keptAdds))
@@ -181,23 +227,105 @@ public struct Document: Sendable {
             pruneDeletionSeen()
             return
         case .set(_, let f, let v, let pred):
-            registers[f, default: MVRegister()].apply(RegisterEntry(value: v, stamp: ctx.stamp(id)), pred: pred)
+            let (p, s) = Self.slot(f, .register, &table, &registerColumn, MVRegister.init)
+            registerColumn[s].value.apply(RegisterEntry(value: v, stamp: ctx.stamp(id)), pred: pred)
+            note(ctx.change, ctx.time, p)
         case .textInsert(_, let f, let ins):
-            texts[f, default: TextCRDT()].apply(ins)
+            let (p, s) = Self.slot(f, .text, &table, &textColumn, TextCRDT.init)
+            textColumn[s].value.apply(ins)
+            note(ctx.change, ctx.time, p)
         case .textDelete(_, let f, let del):
-            texts[f, default: TextCRDT()].apply(del)
+            let (p, s) = Self.slot(f, .text, &table, &textColumn, TextCRDT.init)
+            textColumn[s].value.apply(del)
+            note(ctx.change, ctx.time, p)
         case .setAdd(_, let f, let v, let clears):
-            sets[f, default: ORSet()].add(v, stamp: ctx.stamp(id), clears: clears)
+            let (p, s) = Self.slot(f, .set, &table, &setColumn, ORSet.init)
+            setColumn[s].value.add(v, stamp: ctx.stamp(id), clears: clears)
+            note(ctx.change, ctx.time, p)
         case .setRemove(_, let f, let v, let observed):
-            sets[f, default: ORSet()].remove(v, stamp: ctx.stamp(id), observed: observed, seen: ctx.clock)
+            let (p, s) = Self.slot(f, .set, &table, &setColumn, ORSet.init)
+            setColumn[s].value.remove(v, stamp: ctx.stamp(id), observed: observed, seen: ctx.clock)
+            note(ctx.change, ctx.time, p)
         case .listAppend(_, let f, let v):
-            lists[f, default: AppendList()].append(RegisterEntry(value: .string(v), stamp: ctx.stamp(id)))
+            let (p, s) = Self.slot(f, .list, &table, &listColumn, AppendList.init)
+            listColumn[s].value.append(RegisterEntry(value: .string(v), stamp: ctx.stamp(id)))
+            note(ctx.change, ctx.time, p)
         }
-        if let f = op.field { noteEdit(by: ctx.change, time: ctx.time, field: f) }
     }
 
-    mutating func noteEdit(by change: ChangeID, time: Int64, field: String) {
-        editors[change.author, default: EditMark(seq: 0, time: time, fields: [])].note(change.seq, time, field)
+    /// The table position of `name` and the column position of its field of `kind`, both made
+    /// when absent. One hash of the name.
+    @inline(__always)
+    static func slot<T>(
+        _ name: String, _ kind: FieldKind, _ table: inout FieldTable, _ column: inout [Named<T>], _ make: () -> T
+    ) -> (position: Int, slot: Int) {
+        let h = FieldTable.hash(name)
+        let p = table.find(name, hash: h) ?? table.append(name, hash: h)
+        let s = table.entries[p][kind]
+        if s >= 0 { return (p, Int(s)) }
+        column.append(Named(name: name, value: make()))
+        table.setSlot(p, kind, column.count - 1)
+        return (p, column.count - 1)
+    }
+
+    /// Runs `body` on the text field `name` (made when absent) and notes the edit.
+    mutating func editText<R>(_ name: String, context ctx: ChangeContext, _ body: (inout TextCRDT) -> R) -> R {
+        let (p, s) = Self.slot(name, .text, &table, &textColumn, TextCRDT.init)
+        let r = body(&textColumn[s].value)
+        note(ctx.change, ctx.time, p)
+        return r
+    }
+
+    /// A local register write superseding every value visible here: the same result as applying
+    /// `.set(…, pred: visibleIDs)`, with one lookup of the name. Returns the `pred` to send.
+    /// Refuses a field that holds another kind.
+    mutating func localSet(_ name: String, _ value: Value, id: OpID, context ctx: ChangeContext) throws(EditError)
+        -> [OpID]
+    {
+        let h = FieldTable.hash(name)
+        let p: Int
+        var s: Int
+        if let q = table.find(name, hash: h) {
+            p = q
+            s = Int(table.entries[q][.register])
+            if s < 0, let k = table.entries[q].firstKind { throw Self.kindMismatch(name, k, .register) }
+        } else {
+            p = table.append(name, hash: h)
+            s = -1
+        }
+        if s < 0 {
+            registerColumn.append(Named(name: name, value: MVRegister()))
+            s = registerColumn.count - 1
+            table.setSlot(p, .register, s)
+        }
+        let pred = registerColumn[s].value.supersedeAll(with: RegisterEntry(value: value, stamp: ctx.stamp(id)))
+        note(ctx.change, ctx.time, p)
+        return pred
+    }
+
+    static func kindMismatch(_ field: String, _ has: FieldKind, _ wanted: FieldKind) -> EditError {
+        EditError(.fieldKindMismatch, "field '\(field)' holds a \(has.rawValue), not a \(wanted.rawValue)")
+    }
+
+    /// Records that `change` edited the field at table position `position`.
+    mutating func note(_ change: ChangeID, _ time: Int64, _ position: Int) {
+        let p = Int32(truncatingIfNeeded: position)
+        var i = 0
+        while i < marks.count && marks[i].author != change.author { i += 1 }
+        if i == marks.count { marks.append(AuthorMark(author: change.author, seq: 0, time: time)) }
+        if change.seq > marks[i].seq {
+            marks[i].seq = change.seq
+            marks[i].time = time
+            marks[i].fields.reset(p)
+        } else if change.seq == marks[i].seq {
+            marks[i].fields.insert(p)
+        }
+    }
+
+    /// Sets a decoded field value (a later duplicate name replaces the earlier one).
+    private static func store<T>(_ name: String, _ value: T, _ kind: FieldKind, _ table: inout FieldTable, _ column: inout [Named<T>]) {
+        let (_, s) = slot(name, kind, &table, &column) { value }
+        column[s].value = value
     }
 
     private mutating func pruneDeletionSeen() {
@@ -226,40 +354,39 @@ public struct Document: Sendable {
             b.varint(t.index(k.replica))
             deletionSeen[k]!.encode(into: &b, &t)
         }
-        let rk = registers.keys.sorted()
+        let rk = registerColumn.sorted { $0.name < $1.name }
         b.varint(rk.count)
-        for k in rk {
-            b.string(k)
-            registers[k]!.encode(into: &b, &t)
+        for e in rk {
+            b.string(e.name)
+            e.value.encode(into: &b, &t)
         }
-        let sk = sets.keys.sorted()
+        let sk = setColumn.sorted { $0.name < $1.name }
         b.varint(sk.count)
-        for k in sk {
-            b.string(k)
-            sets[k]!.encode(into: &b, &t)
+        for e in sk {
+            b.string(e.name)
+            e.value.encode(into: &b, &t)
         }
-        let lk = lists.keys.sorted()
+        let lk = listColumn.sorted { $0.name < $1.name }
         b.varint(lk.count)
-        for k in lk {
-            b.string(k)
-            lists[k]!.encode(into: &b, &t)
+        for e in lk {
+            b.string(e.name)
+            e.value.encode(into: &b, &t)
         }
-        let ek = editors.keys.sorted()
+        let ek = marks.sorted { $0.author < $1.author }
         b.varint(ek.count)
-        for k in ek {
-            let m = editors[k]!
-            b.varint(t.index(k))
+        for m in ek {
+            b.varint(t.index(m.author))
             b.varint(m.seq)
             b.signed(m.time)
-            let fs = m.fields
+            let fs = m.fields.list.map { table.entries[Int($0)].name }.sorted()
             b.varint(fs.count)
             for f in fs { b.string(f) }
         }
-        let tk = texts.keys.sorted()
+        let tk = textColumn.sorted { $0.name < $1.name }
         b.varint(tk.count)
-        for k in tk {
-            b.string(k)
-            texts[k]!.encode(into: &b)
+        for e in tk {
+            b.string(e.name)
+            e.value.encode(into: &b)
         }
         var w = BinaryWriter(capacity: b.bytes.count + 16 * t.list.count + 8)
         w.byte(Document.snapshotVersion)
@@ -289,17 +416,17 @@ public struct Document: Sendable {
         let nr = try r.count(max: r.remaining / 2)
         for _ in 0..<nr {
             let k = try r.string()
-            d.registers[k] = try MVRegister.decode(from: &r, t)
+            store(k, try MVRegister.decode(from: &r, t), .register, &d.table, &d.registerColumn)
         }
         let ns = try r.count(max: r.remaining / 2)
         for _ in 0..<ns {
             let k = try r.string()
-            d.sets[k] = try ORSet.decode(from: &r, t)
+            store(k, try ORSet.decode(from: &r, t), .set, &d.table, &d.setColumn)
         }
         let nl = try r.count(max: r.remaining / 2)
         for _ in 0..<nl {
             let k = try r.string()
-            d.lists[k] = try AppendList.decode(from: &r, t)
+            store(k, try AppendList.decode(from: &r, t), .list, &d.table, &d.listColumn)
         }
         let ne = try r.count(max: r.remaining / 4)
         for _ in 0..<ne {
@@ -307,14 +434,19 @@ public struct Document: Sendable {
             let seq = try r.varint()
             let time = try r.signed()
             let nf = try r.count(max: r.remaining)
-            var fields = Set<String>()
-            for _ in 0..<nf { fields.insert(try r.string()) }
-            d.editors[a] = EditMark(seq: seq, time: time, fields: fields)
+            var fields = PositionSet()
+            for _ in 0..<nf {
+                let name = try r.string()
+                let h = FieldTable.hash(name)
+                fields.insert(Int32(d.table.find(name, hash: h) ?? d.table.append(name, hash: h)))
+            }
+            let mark = AuthorMark(author: a, seq: seq, time: time, fields: fields)
+            if let i = d.marks.firstIndex(where: { $0.author == a }) { d.marks[i] = mark } else { d.marks.append(mark) }
         }
         let nt = try r.count(max: r.remaining / 2)
         for _ in 0..<nt {
             let k = try r.string()
-            d.texts[k] = try TextCRDT.decode(from: &r)
+            store(k, try TextCRDT.decode(from: &r), .text, &d.table, &d.textColumn)
         }
         try r.expectEnd()
         return d

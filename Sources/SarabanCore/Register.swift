@@ -55,6 +55,20 @@ public struct MVRegister: Hashable, Sendable {
         entries.insert(entry, at: i)
     }
 
+    /// Applies a write that supersedes every visible entry (a local write): the same as
+    /// `apply(entry, pred: visibleIDs)`. Returns that `pred`.
+    mutating func supersedeAll(with entry: RegisterEntry) -> [OpID] {
+        if entries.isEmpty {
+            entries.append(entry)
+            return []
+        }
+        let pred = visibleIDs
+        if entries.contains(where: { $0.stamp.op == entry.stamp.op }) { return pred }
+        entries.removeAll(keepingCapacity: true)
+        entries.append(entry)
+        return pred
+    }
+
     func encode(into w: inout BinaryWriter, _ t: inout ReplicaTable) {
         RegisterEntry.encode(entries, into: &w, &t)
     }

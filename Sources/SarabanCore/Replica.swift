@@ -72,6 +72,8 @@ public struct MemoryStore: DocumentStore, Sendable {
 public struct Replica: Sendable {
     public let id: ReplicaID
     public private(set) var clock = VersionVector()
+    /// ``clock`` without this replica's own entry: the `deps` of its next change.
+    private var deps = VersionVector()
     /// The greatest Lamport counter seen.
     public private(set) var maxOp: UInt64 = 0
     public var store = MemoryStore()
@@ -87,7 +89,7 @@ public struct Replica: Sendable {
 
     /// A transaction for this replica's next change.
     public func transaction(time: Int64) -> Transaction {
-        Transaction(author: id, seq: clock[id] + 1, startOp: maxOp + 1, time: time, deps: clock)
+        Transaction(author: id, seq: clock[id] + 1, startOp: maxOp + 1, time: time, deps: deps)
     }
 
     /// Makes one local change atomically: if `body` throws, nothing changes.
@@ -128,6 +130,7 @@ public struct Replica: Sendable {
             for r in buffer.release(advancing: &next) {
                 try r.apply(to: &store)
                 clock[r.author] = r.seq
+                if r.author != id { deps[r.author] = r.seq }
                 maxOp = max(maxOp, r.maxOp)
                 log.append(r)
                 applied.append(r.id)

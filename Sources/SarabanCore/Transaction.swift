@@ -65,7 +65,7 @@ public struct Transaction: Sendable {
         self.startOp = startOp
         self.time = time
         var d = deps
-        if d[author] != 0 { d[author] = 0 }
+        if !d.entries.isEmpty && d[author] != 0 { d[author] = 0 }
         self.deps = d
         self.next = startOp
         self.context = ChangeContext(change: ChangeID(author: author, seq: seq), time: time, deps: d)
@@ -73,7 +73,8 @@ public struct Transaction: Sendable {
 
     /// The change, or nil when nothing was edited.
     public func finish() -> Change? {
-        ops.isEmpty ? nil : Change(author: author, seq: seq, startOp: startOp, time: time, deps: deps, ops: ops)
+        ops.isEmpty
+            ? nil : Change(normalized: author, seq: seq, startOp: startOp, time: time, deps: deps, ops: ops)
     }
 
     private mutating func record(_ op: Operation) -> OpID {
@@ -90,15 +91,14 @@ public struct Transaction: Sendable {
         _ docID: DocID, in store: inout S, allowDeleted: Bool = false, _ body: (inout Document) throws -> T
     ) throws -> T {
         try store.withDocument(docID) { doc in
-            guard var d = doc else {
+            if case .none = doc {
                 throw EditError(.unknownDocument, "no document \(docID); `saraban doc list` shows the documents here")
             }
-            if d.isDeleted && !allowDeleted {
+            if !allowDeleted && doc!.isDeleted {
                 throw EditError(.documentDeleted, "document \(docID) is deleted; restore it before editing")
             }
-            doc = nil  // keep the document uniquely referenced while it is edited
-            defer { doc = d }
-            return try body(&d)
+            // Edited in place through the optional: the document is never copied.
+            return try body(&doc!)
         }
     }
 
@@ -129,16 +129,10 @@ public struct Transaction: Sendable {
 
     /// Writes a register, superseding every value currently visible (this also resolves a conflict).
     public mutating func set<S: DocumentStore>(_ docID: DocID, field: String, value: Value, in store: inout S) throws {
-        try applyLocal(docID, in: &store) { d in
-            let pred: [OpID]
-            if let r = d.registers[field] {
-                pred = r.visibleIDs
-            } else {
-                try checkFieldKind(d, field, .register)
-                pred = []
-            }
-            return Operation.set(doc: docID, field: field, value: value, pred: pred)
-        }
+        let id = OpID(counter: next, replica: author)
+        let ctx = context
+        let pred = try edit(docID, in: &store) { d in try d.localSet(field, value, id: id, context: ctx) }
+        _ = record(.set(doc: docID, field: field, value: value, pred: pred))
     }
 
     /// Resolves a register conflict by keeping the value written by operation `keep`.
@@ -232,22 +226,16 @@ public struct Transaction: Sendable {
 extension Document {
     /// A local text insert: the text CRDT edits in place and returns the op to send.
     mutating func localInsert(_ field: String, at pos: Int, _ text: String, id: OpID, context ctx: ChangeContext) -> TextInsert {
-        let ins = texts[field, default: TextCRDT()].insert(at: pos, text, id: id)
-        noteEdit(by: ctx.change, time: ctx.time, field: field)
-        return ins
+        editText(field, context: ctx) { $0.insert(at: pos, text, id: id) }
     }
 
     /// A local text delete: the text CRDT edits in place and returns the op to send.
     mutating func localDelete(_ field: String, at pos: Int, count: Int, context ctx: ChangeContext) -> TextDelete {
-        let del = texts[field, default: TextCRDT()].delete(at: pos, count: count)
-        noteEdit(by: ctx.change, time: ctx.time, field: field)
-        return del
+        editText(field, context: ctx) { $0.delete(at: pos, count: count) }
     }
 }
 
 /// Refuses a local edit of `field` as `kind` when the field already holds another kind.
 private func checkFieldKind(_ d: Document, _ field: String, _ kind: FieldKind) throws {
-    if let k = d.kind(of: field), k != kind {
-        throw EditError(.fieldKindMismatch, "field '\(field)' holds a \(k.rawValue), not a \(kind.rawValue)")
-    }
+    if let k = d.kind(of: field), k != kind { throw Document.kindMismatch(field, k, kind) }
 }

@@ -88,6 +88,14 @@ struct ReplicaTable {
     }
 
     mutating func index(_ r: ReplicaID) -> Int {
+        // Most blobs name a handful of replicas: a scan beats hashing until the table grows.
+        if list.count <= 8 {
+            for i in list.indices where list[i] == r { return i }
+            if list.count == 8 { for (i, x) in list.enumerated() { indexOf[x] = i } } else {
+                list.append(r)
+                return list.count - 1
+            }
+        }
         if let i = indexOf[r] { return i }
         indexOf[r] = list.count
         list.append(r)

@@ -42,6 +42,10 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
     }
 
     func encode(into w: inout BinaryWriter, _ t: inout ReplicaTable) {
+        if entries.isEmpty {
+            w.varint(0)
+            return
+        }
         let s = sortedEntries
         w.varint(s.count)
         for e in s {

@@ -13,6 +13,10 @@ public struct LocalWriter {
     public var documents: DocumentsInTransaction
     /// This replica's version vector, including the changes made so far in this write.
     public private(set) var clock: VersionVector
+    /// ``clock`` without the author's own entry (the next change's `deps`) and that entry, kept
+    /// so that making a change neither copies nor rehashes the vector.
+    private let deps: VersionVector
+    private var ownSeq: UInt64
     /// The greatest op counter seen; the next change starts at `maxOp + 1`.
     public private(set) var maxOp: UInt64
     public let author: ReplicaID
@@ -23,6 +27,23 @@ public struct LocalWriter {
     let insert: ChangeLogInsert
     let authorBytes: [UInt8]
 
+    init(
+        documents: DocumentsInTransaction, clock: VersionVector, maxOp: UInt64, author: ReplicaID, space: SpaceID,
+        insert: ChangeLogInsert, authorBytes: [UInt8]
+    ) {
+        self.documents = documents
+        self.clock = clock
+        var deps = clock
+        deps[author] = 0
+        self.deps = deps
+        self.ownSeq = clock[author]
+        self.maxOp = maxOp
+        self.author = author
+        self.space = space
+        self.insert = insert
+        self.authorBytes = authorBytes
+    }
+
     /// Makes one change. `body` runs the core transaction's edits against ``documents``; a
     /// body that edits nothing produces no change (and consumes no sequence number).
     ///
@@ -31,13 +52,14 @@ public struct LocalWriter {
         time: Int64,
         _ body: (inout Transaction, inout DocumentsInTransaction) throws -> T
     ) throws -> (value: T, change: Change?) {
-        var tx = Transaction(author: author, seq: clock[author] + 1, startOp: maxOp + 1, time: time, deps: clock)
+        var tx = Transaction(author: author, seq: ownSeq + 1, startOp: maxOp + 1, time: time, deps: deps)
         documents.currentTime = time
         let value = try body(&tx, &documents)
         guard let change = tx.finish() else { return (value, nil) }
         try insert.insert(
             author: authorBytes, seq: change.seq, startOp: change.startOp, time: change.time, bytes: change.encoded())
         clock[author] = change.seq
+        ownSeq = change.seq
         maxOp = max(maxOp, change.maxOp)
         changes.append(change)
         return (value, change)
