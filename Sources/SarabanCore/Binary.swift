@@ -77,7 +77,7 @@ public struct BinaryWriter: Sendable {
     }
 
     public mutating func fixed64(_ v: UInt64) {
-        for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64(i)))) }
+        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
     }
 }
 

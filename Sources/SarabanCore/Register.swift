@@ -74,8 +74,20 @@ public struct MVRegister: Hashable, Sendable {
     }
 
     static func decode(from r: inout BinaryReader, _ t: ReplicaTable) throws(DecodingError) -> MVRegister {
+        let list = try RegisterEntry.decodeList(from: &r, t)
         var reg = MVRegister()
-        for e in try RegisterEntry.decodeList(from: &r, t) { reg.apply(e, pred: []) }
+        // Encoded winner first (strictly descending op ids): taken as it is, which is what
+        // applying each entry would build.
+        var descending = true
+        for i in list.indices.dropFirst() where !(list[i].stamp.op < list[i - 1].stamp.op) {
+            descending = false
+            break
+        }
+        if descending {
+            reg.entries = list
+        } else {
+            for e in list { reg.apply(e, pred: []) }
+        }
         return reg
     }
 }

@@ -65,6 +65,11 @@ public struct MemoryStore: DocumentStore, Sendable {
     public mutating func withDocument<T>(_ id: DocID, _ body: (inout Document?) throws -> T) throws -> T {
         try body(&documents[id])
     }
+
+    public mutating func withExistingDocument<T>(_ id: DocID, _ body: (inout Document) throws -> T) throws -> T? {
+        guard let i = documents.index(forKey: id) else { return nil }
+        return try body(&documents.values[i])
+    }
 }
 
 /// A whole replica in memory: documents, version vector, causal buffer and change log.

@@ -3,6 +3,19 @@
 public protocol DocumentStore {
     /// Runs `body` on the document (`nil` when absent); whatever `body` leaves is stored.
     mutating func withDocument<T>(_ id: DocID, _ body: (inout Document?) throws -> T) throws -> T
+
+    /// Runs `body` on the document in place, or returns nil when it is absent. Stores that can
+    /// reach the stored value directly implement this so an edit never copies the document.
+    mutating func withExistingDocument<T>(_ id: DocID, _ body: (inout Document) throws -> T) throws -> T?
+}
+
+extension DocumentStore {
+    public mutating func withExistingDocument<T>(_ id: DocID, _ body: (inout Document) throws -> T) throws -> T? {
+        try withDocument(id) { doc in
+            if case .none = doc { return nil }
+            return try body(&doc!)
+        }
+    }
 }
 
 /// Why a local edit was refused. Remote changes never fail this way: they apply deterministically.
@@ -90,16 +103,17 @@ public struct Transaction: Sendable {
     private func edit<S: DocumentStore, T>(
         _ docID: DocID, in store: inout S, allowDeleted: Bool = false, _ body: (inout Document) throws -> T
     ) throws -> T {
-        try store.withDocument(docID) { doc in
-            if case .none = doc {
-                throw EditError(.unknownDocument, "no document \(docID); `saraban doc list` shows the documents here")
-            }
-            if !allowDeleted && doc!.isDeleted {
+        // Edited in place: the document is never copied.
+        let result = try store.withExistingDocument(docID) { d -> T in
+            if !allowDeleted && d.isDeleted {
                 throw EditError(.documentDeleted, "document \(docID) is deleted; restore it before editing")
             }
-            // Edited in place through the optional: the document is never copied.
-            return try body(&doc!)
+            return try body(&d)
         }
+        guard let result else {
+            throw EditError(.unknownDocument, "no document \(docID); `saraban doc list` shows the documents here")
+        }
+        return result
     }
 
 

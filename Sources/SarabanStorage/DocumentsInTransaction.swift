@@ -27,26 +27,51 @@ public struct DocumentsInTransaction: DocumentStore {
     }
 
     public mutating func withDocument<T>(_ id: DocID, _ body: (inout Document?) throws -> T) throws -> T {
-        if current?.id != id {
-            if let previous = current { cache[previous.id] = previous.doc }
-            current = nil
-            let doc: Document?
-            if let cached = cache.removeValue(forKey: id) {
-                doc = cached
-            } else {
-                doc = try Store.loadDocument(db, id, path: path, space: space)
-            }
-            current = (id, doc)
-        }
+        try select(id)
         // Move the document out so `body` edits a uniquely referenced value in place; whatever
         // `body` leaves (even when it throws) goes back.
-        var doc = current!.doc
-        current!.doc = nil
+        var doc: Document? = nil
+        swap(&doc, &current!.doc)
         defer { current!.doc = doc }
         let result = try body(&doc)
-        if dirty[id] != currentTime { dirty[id] = currentTime }
+        markDirty(id)
         return result
     }
+
+    public mutating func withExistingDocument<T>(_ id: DocID, _ body: (inout Document) throws -> T) throws -> T? {
+        try select(id)
+        guard current!.doc != nil else { return nil }
+        // Edited where it is stored: the document is never copied.
+        let result = try body(&current!.doc!)
+        markDirty(id)
+        return result
+    }
+
+    /// Makes `id` the current document, loading it on first use.
+    private mutating func select(_ id: DocID) throws {
+        guard current?.id != id else { return }
+        if let previous = current { cache[previous.id] = previous.doc }
+        current = nil
+        lastDirty = nil
+        let doc: Document?
+        if let cached = cache.removeValue(forKey: id) {
+            doc = cached
+        } else {
+            doc = try Store.loadDocument(db, id, path: path, space: space)
+        }
+        current = (id, doc)
+    }
+
+    /// Records that the current document `id` was touched at ``currentTime`` (hashing `id` only
+    /// when the time changed since the last record for it).
+    private mutating func markDirty(_ id: DocID) {
+        if lastDirty == currentTime { return }
+        if dirty[id] != currentTime { dirty[id] = currentTime }
+        lastDirty = currentTime
+    }
+
+    /// The time last recorded in ``dirty`` for the current document, if any.
+    private var lastDirty: Int64?
 
     /// The wall-clock time recorded as `updated_at` for documents touched next.
     var currentTime: Int64 = 0
@@ -57,6 +82,7 @@ public struct DocumentsInTransaction: DocumentStore {
             cache[previous.id] = previous.doc
             current = nil
         }
+        lastDirty = nil
         guard !dirty.isEmpty else { return }
         let statement = try db.cachedStatement(
             sql: """
