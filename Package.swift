@@ -83,7 +83,7 @@ let package = Package(
         .target(name: "SarabanOffice", dependencies: ["SarabanCore"]),
         .testTarget(name: "SarabanOfficeTests", dependencies: ["SarabanOffice", "SarabanCore"]),
         // The deterministic simulator: many nodes, a relay and a faulty network in one process.
-        .target(name: "SarabanSim", dependencies: ["SarabanCore", "SarabanCrypto", "SarabanSync"]),
+        .target(name: "SarabanSim", dependencies: ["SarabanCore", "SarabanCrypto", "SarabanSync", "SarabanOffice"]),
         .executableTarget(name: "saraban-sim", dependencies: ["SarabanSim"]),
         .testTarget(name: "SarabanCoreTests", dependencies: ["SarabanCore"]),
         .testTarget(name: "SarabanSimTests", dependencies: ["SarabanSim", "SarabanSync", "SarabanCore", "SarabanCrypto"]),

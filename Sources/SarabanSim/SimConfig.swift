@@ -7,6 +7,9 @@ public enum PlantedBug: String, Sendable, CaseIterable {
     case dropEvery7thDelivery
     /// Local writes are acknowledged to the client before they are committed, so a crash loses them.
     case ackBeforeCommit
+    /// An office sometimes numbers from a stale view of its own register (the number before the
+    /// next), as a node allocating outside its write transaction would.
+    case staleRegisterRead
 }
 
 /// How often each fault happens (per step, in percent of the step's choice) and how bad it is.
@@ -170,6 +173,10 @@ public struct SimStats: Sendable, Hashable {
     public var refusals = 0
     public var violations = 0
     public var timeouts = 0
+    /// Register events (allocations, reservations, cancellations) written by offices.
+    public var registerEvents = 0
+    /// … of which written while the office had no open session with anyone.
+    public var offlineRegisterEvents = 0
 
     public init() {}
 }

@@ -89,6 +89,8 @@ public final class Simulation {
     var healing = false
     public internal(set) var acked: [AckedWrite] = []
     public internal(set) var ackedAppends: [AckedAppend] = []
+    /// Register numbers acknowledged to offices' clients (Registers.swift).
+    public internal(set) var ackedAllocations: [AckedAllocation] = []
     public internal(set) var failures: [String] = []
     public internal(set) var stats = SimStats()
     var digest: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -140,6 +142,7 @@ public final class Simulation {
             nodeLimits.append(l)
         }
         for l in links { linkLatency[l] = 1 + rng.next() % max(config.faults.maxLatency, 1) }
+        extraInvariants.append((name: "registers", check: Simulation.checkRegisters))
     }
 
     // MARK: Running
@@ -197,6 +200,8 @@ public final class Simulation {
             resetRandomConnection()
         } else if slot(12) {
             clientWrite()
+        } else if slot(5) {
+            clientAllocate()
         } else if slot(6) {
             reconnectSomething()
         } else {

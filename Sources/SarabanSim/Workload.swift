@@ -26,7 +26,8 @@ public enum Workload {
         _ replica: inout Replica, rng: inout SplitMix64, time: Int64, tag: String, appended: inout [String]
     ) -> Change? {
         func pick<T>(_ a: [T]) -> T { a[Int(rng.next() % UInt64(a.count))] }
-        let docs = replica.documents.keys.sorted()
+        // Registers are written only by their owner's numbering (Registers.swift), never by random edits.
+        let docs = replica.documents.filter { $0.value.kind != "register" }.keys.sorted()
         var pendingAppends: [String] = []
         let opCount = 1 + Int(rng.next() % 3)
         // Choose the ops up front from the current state, so the body itself is deterministic.

@@ -99,7 +99,7 @@ runner.run { r in
             "seed \(r.seed): \(r.passed ? "ok" : "FAILED") members \(r.members) steps \(s.steps)+\(s.healSteps) virtual \(s.virtualMilliseconds / 1000)s "
                 + "writes \(s.writes) acked \(s.changesAcknowledged) conns \(s.connections) frames \(s.framesSent)/\(s.framesDelivered) "
                 + "drop \(s.framesDropped) dup \(s.framesDuplicated) corrupt \(s.framesCorrupted) reorder \(s.framesReordered) "
-                + "crashes \(s.crashes) partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) violations \(s.violations) refusals \(s.refusals) digest \(String(r.traceDigest, radix: 16))"
+                + "registerEvents \(s.registerEvents) (offline \(s.offlineRegisterEvents)) crashes \(s.crashes) partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) violations \(s.violations) refusals \(s.refusals) digest \(String(r.traceDigest, radix: 16))"
         )
     }
 }
