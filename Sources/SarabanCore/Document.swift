@@ -323,9 +323,19 @@ public struct Document: Sendable {
     }
 
     /// Sets a decoded field value (a later duplicate name replaces the earlier one).
-    private static func store<T>(_ name: String, _ value: T, _ kind: FieldKind, _ table: inout FieldTable, _ column: inout [Named<T>]) {
-        let (_, s) = slot(name, kind, &table, &column) { value }
-        column[s].value = value
+    @inline(__always)
+    private static func store<T>(
+        _ name: String, _ value: consuming T, _ kind: FieldKind, _ table: inout FieldTable, _ column: inout [Named<T>]
+    ) {
+        let h = FieldTable.hash(name)
+        let p = table.find(name, hash: h) ?? table.append(name, hash: h)
+        let s = table.entries[p][kind]
+        if s >= 0 {
+            column[Int(s)].value = value
+        } else {
+            column.append(Named(name: name, value: value))
+            table.setSlot(p, kind, column.count - 1)
+        }
     }
 
     private mutating func pruneDeletionSeen() {
@@ -414,6 +424,9 @@ public struct Document: Sendable {
             d.deletionSeen[k] = try VersionVector.decode(from: &r, t)
         }
         let nr = try r.count(max: r.remaining / 2)
+        // Bounded: a hostile count must not make a large allocation up front.
+        d.table.reserve(Swift.min(nr, 1 << 16))
+        d.registerColumn.reserveCapacity(Swift.min(nr, 1 << 16))
         for _ in 0..<nr {
             let k = try r.string()
             store(k, try MVRegister.decode(from: &r, t), .register, &d.table, &d.registerColumn)

@@ -87,6 +87,18 @@ struct FieldTable: Sendable {
         return p
     }
 
+    /// Makes room for `n` more names without growing on the way.
+    mutating func reserve(_ n: Int) {
+        let want = entries.count + n
+        entries.reserveCapacity(want)
+        var size = Swift.max(8, buckets.count)
+        while want * 4 > size * 3 { size *= 2 }
+        if size > buckets.count {
+            buckets = [Int32](repeating: 0, count: size)
+            for p in entries.indices { place(p, entries[p].hash) }
+        }
+    }
+
     @inline(__always)
     mutating func setSlot(_ position: Int, _ kind: FieldKind, _ slot: Int) {
         entries[position][kind] = Int32(slot)

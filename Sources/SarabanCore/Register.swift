@@ -57,7 +57,7 @@ public struct MVRegister: Hashable, Sendable {
 
     /// Applies a write that supersedes every visible entry (a local write): the same as
     /// `apply(entry, pred: visibleIDs)`. Returns that `pred`.
-    mutating func supersedeAll(with entry: RegisterEntry) -> [OpID] {
+    mutating func supersedeAll(with entry: consuming RegisterEntry) -> [OpID] {
         if entries.isEmpty {
             entries.append(entry)
             return []

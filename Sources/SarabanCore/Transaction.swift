@@ -99,7 +99,9 @@ public struct Transaction: Sendable {
 
     private func stamp(_ id: OpID) -> Stamp { context.stamp(id) }
 
-    /// Runs `body` on a live document, refusing unknown and deleted ones.
+    /// Runs `body` on a live document, refusing unknown and deleted ones. Inlined so that `T` is
+    /// concrete at each call (no generic metadata looked up per edit).
+    @inline(__always)
     private func edit<S: DocumentStore, T>(
         _ docID: DocID, in store: inout S, allowDeleted: Bool = false, _ body: (inout Document) throws -> T
     ) throws -> T {

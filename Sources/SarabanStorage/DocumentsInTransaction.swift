@@ -50,9 +50,7 @@ public struct DocumentsInTransaction: DocumentStore {
     /// Makes `id` the current document, loading it on first use.
     private mutating func select(_ id: DocID) throws {
         guard current?.id != id else { return }
-        if let previous = current { cache[previous.id] = previous.doc }
-        current = nil
-        lastDirty = nil
+        settleCurrent()
         let doc: Document?
         if let cached = cache.removeValue(forKey: id) {
             doc = cached
@@ -62,27 +60,31 @@ public struct DocumentsInTransaction: DocumentStore {
         current = (id, doc)
     }
 
-    /// Records that the current document `id` was touched at ``currentTime`` (hashing `id` only
-    /// when the time changed since the last record for it).
+    /// Records that the current document was touched at ``currentTime``; it reaches ``dirty``
+    /// when another document becomes current or at ``flush()``, so `id` is not hashed per edit.
     private mutating func markDirty(_ id: DocID) {
-        if lastDirty == currentTime { return }
-        if dirty[id] != currentTime { dirty[id] = currentTime }
-        lastDirty = currentTime
+        currentDirty = currentTime
     }
 
-    /// The time last recorded in ``dirty`` for the current document, if any.
-    private var lastDirty: Int64?
+    /// Puts the current document back into the cache and its touch time into ``dirty``.
+    private mutating func settleCurrent() {
+        if let previous = current {
+            cache[previous.id] = previous.doc
+            if let t = currentDirty { dirty[previous.id] = t }
+        }
+        current = nil
+        currentDirty = nil
+    }
+
+    /// The latest time the current document was touched, not yet in ``dirty``.
+    private var currentDirty: Int64?
 
     /// The wall-clock time recorded as `updated_at` for documents touched next.
     var currentTime: Int64 = 0
 
     /// Writes every touched document's snapshot back.
     mutating func flush() throws {
-        if let previous = current {
-            cache[previous.id] = previous.doc
-            current = nil
-        }
-        lastDirty = nil
+        settleCurrent()
         guard !dirty.isEmpty else { return }
         let statement = try db.cachedStatement(
             sql: """

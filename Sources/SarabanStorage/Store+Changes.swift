@@ -12,11 +12,16 @@ public struct LocalWriter {
     /// The documents, read from and written back to the open transaction.
     public var documents: DocumentsInTransaction
     /// This replica's version vector, including the changes made so far in this write.
-    public private(set) var clock: VersionVector
-    /// ``clock`` without the author's own entry (the next change's `deps`) and that entry, kept
-    /// so that making a change neither copies nor rehashes the vector.
+    public var clock: VersionVector {
+        var v = deps
+        v[author] = ownSeq
+        return v
+    }
+    /// ``clock`` without the author's own entry (the next change's `deps`), and that entry, kept
+    /// apart so that making a change neither copies nor rehashes the vector.
     private let deps: VersionVector
-    private var ownSeq: UInt64
+    /// The author's latest sequence number, including the changes made so far in this write.
+    public private(set) var ownSeq: UInt64
     /// The greatest op counter seen; the next change starts at `maxOp + 1`.
     public private(set) var maxOp: UInt64
     public let author: ReplicaID
@@ -32,7 +37,6 @@ public struct LocalWriter {
         insert: ChangeLogInsert, authorBytes: [UInt8]
     ) {
         self.documents = documents
-        self.clock = clock
         var deps = clock
         deps[author] = 0
         self.deps = deps
@@ -58,7 +62,6 @@ public struct LocalWriter {
         guard let change = tx.finish() else { return (value, nil) }
         try insert.insert(
             author: authorBytes, seq: change.seq, startOp: change.startOp, time: change.time, bytes: change.encoded())
-        clock[author] = change.seq
         ownSeq = change.seq
         maxOp = max(maxOp, change.maxOp)
         changes.append(change)
@@ -141,10 +144,10 @@ extension Store {
                     let value = try body(&writer)
                     if !writer.changes.isEmpty {
                         try writer.documents.flush()
-                        try Self.setClock(db, space: spaceBytes, replica, writer.clock[replica])
+                        try Self.setClock(db, space: spaceBytes, replica, writer.ownSeq)
                         try db.execute(
                             sql: "UPDATE spaces SET next_seq = ? WHERE id = ?",
-                            arguments: [Int64(writer.clock[replica] + 1), spaceBytes])
+                            arguments: [Int64(writer.ownSeq + 1), spaceBytes])
                         try Self.setMeta(db, "max_op", writer.maxOp)
                         if let signer {
                             try self.sealLocal(db, space: space, changes: writer.changes, signer: signer)
