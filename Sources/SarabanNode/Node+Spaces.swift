@@ -297,11 +297,9 @@ extension Node {
 
     /// Node ids of the active members of every space this node is a member of (not itself).
     public func memberNodeIDs() throws(NodeError) -> Set<NodeID> {
-        var out = Set<NodeID>()
-        for s in try spaces() where s.role == .member {
-            for m in s.members where m.isActive && m.key != identity.publicKey { out.insert(m.nodeID) }
-        }
-        return out
+        let keys: Set<SigningPublicKey>
+        do { keys = try store.activeMemberKeys() } catch { throw NodeError(error) }
+        return Set(keys.lazy.filter { $0 != self.identity.publicKey }.map(\.nodeID))
     }
 
     // MARK: - Helpers

@@ -310,6 +310,11 @@ extension Store {
     /// changes match the header, and applies them through the space's pending buffer (membership
     /// changes take effect for the next envelope). Then it is stored and its author's head
     /// advanced. A refused envelope leaves no trace and does not stop the batch.
+    ///
+    /// Consecutive envelopes that pass the checks are applied together in one savepoint (one
+    /// pass through the pending buffer, each document loaded and written back once). If that
+    /// fails, or their changes touched the space's membership document, it is rolled back and
+    /// the run is redone one envelope per savepoint, each judged after the one before it.
     public func receiveEnvelopes(
         space: SpaceID, _ incoming: [Envelope], identity: SigningKeyPair?, receivedAt: Int64 = 0
     ) throws(StorageError) -> ReceiveReport {
@@ -328,6 +333,21 @@ extension Store {
         }
     }
 
+    /// What the checks of one received envelope found.
+    private enum Verdict {
+        case duplicate
+        case refused(EnvelopeError)
+        /// Verified (`trial` is the verifier having accepted it); on a member, opened into `changes`.
+        case ready(trial: FeedVerifier, changes: [Change]?)
+    }
+
+    /// One verified, opened envelope waiting to be applied with the others of its run.
+    private struct Opened {
+        var envelope: Envelope
+        var changes: [Change]
+        var trial: FeedVerifier
+    }
+
     private func receiveInTransaction(
         _ db: Database, space: SpaceID, _ incoming: [Envelope], identity: SigningKeyPair?, receivedAt: Int64
     ) throws -> ReceiveReport {
@@ -343,53 +363,61 @@ extension Store {
             }
             return report
         }
-        let member = roleValue == 0 && identity != nil
+        let me: SigningKeyPair? = roleValue == 0 ? identity : nil
+        let member = me != nil
         var keys = member ? try Self.loadKeys(db, space: sp) : [:]
         var members = try Self.loadMembers(db, space: sp)
         var verifier = FeedVerifier(
             spaceID: space.bytes, knownEpochs: Set(keys.keys), heads: try Self.loadHeads(db, space: sp))
         let existing = try db.cachedStatement(
             sql: "SELECT id FROM envelopes WHERE space = ? AND author = ? AND seq_start = ?")
+        let membershipDocument = member ? try String.fetchOne(db, sql: "SELECT doc FROM spaces WHERE id = ?", arguments: [sp]) : nil
+        var touched = Set<String>()
 
-        for e in incoming {
+        func merge(_ applied: ApplyReport) {
+            report.applied.applied += applied.applied
+            report.applied.duplicates += applied.duplicates
+            report.applied.waiting = applied.waiting
+            touched.formUnion(applied.documents)
+        }
+
+        /// Judges `e` against the current state (stored envelopes, members, `verifier`).
+        func check(_ e: Envelope) throws -> Verdict {
             let h = e.header
             guard h.spaceID == space.bytes else {
-                report.refused.append(
-                    (e, EnvelopeError(
+                return .refused(
+                    EnvelopeError(
                         .wrongSpace,
-                        "envelope \(e.id) belongs to space \(Hex.encode(h.spaceID)), not \(space.hex): route it to its space")))
-                continue
+                        "envelope \(e.id) belongs to space \(Hex.encode(h.spaceID)), not \(space.hex): route it to its space"))
             }
-            if let stored = try Data.fetchOne(
-                existing, arguments: [sp, Data(h.author.rawRepresentation), Int64(h.seqStart)])
+            // Each author's envelopes are stored in chain order and its head advanced with them, so
+            // only a position at or below the head can be stored already.
+            if h.seqStart <= verifier.head(of: h.author).lastSequence,
+                let stored = try Data.fetchOne(
+                    existing, arguments: [sp, Data(h.author.rawRepresentation), Int64(h.seqStart)])
             {
-                if [UInt8](stored) == e.id.bytes {
-                    report.duplicates.append(e)
-                } else {
-                    // (ForkProof's initialiser is internal to SarabanCrypto: the two ids are in the message,
-                    // and both signed envelopes, the stored one and this one, are the proof.)
-                    let storedID = try EnvelopeID(bytes: [UInt8](stored))
-                    report.refused.append(
-                        (e, EnvelopeError(
-                            .fork,
-                            "\(h.author) signed two different envelopes at seq \(h.seqStart) in space \(space.hex) "
-                                + "(stored \(storedID.hex), received \(e.id.hex)): the author forked its feed; keep both "
-                                + "envelopes as proof and alert an administrator")))
-                }
-                continue
+                if [UInt8](stored) == e.id.bytes { return .duplicate }
+                // (ForkProof's initialiser is internal to SarabanCrypto: the two ids are in the message,
+                // and both signed envelopes, the stored one and this one, are the proof.)
+                let storedID = try EnvelopeID(bytes: [UInt8](stored))
+                return .refused(
+                    EnvelopeError(
+                        .fork,
+                        "\(h.author) signed two different envelopes at seq \(h.seqStart) in space \(space.hex) "
+                            + "(stored \(storedID.hex), received \(e.id.hex)): the author forked its feed; keep both "
+                            + "envelopes as proof and alert an administrator"))
             }
             if member {
                 let m = members[h.author]
                 guard let m, m.removedEpoch.map({ h.epoch < $0 }) ?? true else {
-                    report.refused.append(
-                        (e, EnvelopeError(
+                    return .refused(
+                        EnvelopeError(
                             .notAMember,
                             m == nil
                                 ? "envelope \(e.id) is signed by \(h.author), who is not a member of space \(space.hex): "
                                     + "drop it (if it was just invited, its envelopes are accepted once the invitation's change arrives)"
                                 : "envelope \(e.id) by \(h.author) uses epoch \(h.epoch), but that node was removed from "
-                                    + "space \(space.hex) at epoch \(m!.removedEpoch!): drop it")))
-                    continue
+                                    + "space \(space.hex) at epoch \(m!.removedEpoch!): drop it"))
                 }
             } else {
                 verifier.knownEpochs.insert(h.epoch)
@@ -398,48 +426,122 @@ extension Store {
             do {
                 try trial.accept(e)
             } catch {
-                report.refused.append((e, Self.envelopeError(error, envelope: e, space: space, member: member)))
-                continue
+                return .refused(Self.envelopeError(error, envelope: e, space: space, member: member))
             }
-            if member, let identity, let key = keys[h.epoch] {
-                let changes: [Change]
+            if member, let key = keys[h.epoch] {
                 switch Self.openChanges(e, key: key) {
-                case .success(let c): changes = c
-                case .failure(let error):
-                    report.refused.append((e, error))
-                    continue
+                case .success(let c): return .ready(trial: trial, changes: c)
+                case .failure(let error): return .refused(error)
                 }
-                do {
-                    var applied = ApplyReport()
-                    try db.inSavepoint {
-                        applied = try self.applyInTransaction(db, space: sp, changes, receivedAt: receivedAt)
-                        try Self.insertEnvelope(db, space: sp, e)
-                        try self.refreshSpace(db, space: space, identity: identity, touched: nil)
-                        return .commit
-                    }
-                    report.applied.applied += applied.applied
-                    report.applied.duplicates += applied.duplicates
-                    report.applied.waiting = applied.waiting
-                    report.applied.documents = Array(Set(report.applied.documents).union(applied.documents)).sorted()
-                } catch let error as StorageError where error.code == .wrongSpace || error.code == .corrupt {
-                    report.refused.append(
-                        (e, EnvelopeError(.invalidContents, "envelope \(e.id) was refused: \(error.message)")))
-                    continue
-                } catch let error as EditError {
-                    report.refused.append(
-                        (e, EnvelopeError(.invalidContents, "envelope \(e.id) was refused: \(error)")))
-                    continue
-                }
-                keys = try Self.loadKeys(db, space: sp)
-                members = try Self.loadMembers(db, space: sp)
-                verifier = trial
-                verifier.knownEpochs.formUnion(keys.keys)
-            } else {
-                try Self.insertEnvelope(db, space: sp, e)
-                verifier = trial
             }
+            return .ready(trial: trial, changes: nil)
+        }
+
+        /// Applies one opened envelope in its own savepoint, then re-reads the membership (it may
+        /// have changed who may write next); a refusal is recorded in the report.
+        func applyOne(_ o: Opened) throws {
+            let e = o.envelope
+            do {
+                var applied = ApplyReport()
+                try db.inSavepoint {
+                    applied = try self.applyInTransaction(db, space: sp, o.changes, receivedAt: receivedAt)
+                    try Self.insertEnvelope(db, space: sp, e)
+                    try self.refreshSpace(db, space: space, identity: me!, touched: nil)
+                    return .commit
+                }
+                merge(applied)
+            } catch let error as StorageError where error.code == .wrongSpace || error.code == .corrupt {
+                report.refused.append((e, EnvelopeError(.invalidContents, "envelope \(e.id) was refused: \(error.message)")))
+                return
+            } catch let error as EditError {
+                report.refused.append((e, EnvelopeError(.invalidContents, "envelope \(e.id) was refused: \(error)")))
+                return
+            }
+            keys = try Self.loadKeys(db, space: sp)
+            members = try Self.loadMembers(db, space: sp)
+            verifier = o.trial
+            verifier.knownEpochs.formUnion(keys.keys)
             report.accepted.append(e)
         }
+
+        // Consecutive envelopes that verify and open are applied together: one pass through the
+        // pending buffer, each document loaded and written back once. Membership is read once for
+        // the run, so a run whose changes touch the membership document (or one that fails) is
+        // rolled back and redone one envelope at a time, each judged after the one before it.
+        var run: [Opened] = []
+        var runStart = verifier
+
+        func applyRun() throws {
+            guard !run.isEmpty else { return }
+            let batch = run
+            run.removeAll()
+            if batch.count > 1 {
+                var applied: ApplyReport?
+                do {
+                    try db.inSavepoint {
+                        let r = try self.applyInTransaction(db, space: sp, batch.flatMap(\.changes), receivedAt: receivedAt)
+                        if let membershipDocument, r.documents.contains(membershipDocument) { return .rollback }
+                        for o in batch { try Self.insertEnvelope(db, space: sp, o.envelope) }
+                        applied = r
+                        return .commit
+                    }
+                } catch let error as StorageError where error.code == .wrongSpace || error.code == .corrupt {
+                    applied = nil
+                } catch is EditError {
+                    applied = nil
+                }
+                if let applied {
+                    merge(applied)
+                    report.accepted += batch.map(\.envelope)
+                    return
+                }
+            }
+            verifier = runStart
+            try applyOne(batch[0])
+            for o in batch.dropFirst() {
+                switch try check(o.envelope) {
+                case .duplicate: report.duplicates.append(o.envelope)
+                case .refused(let error): report.refused.append((o.envelope, error))
+                case .ready(let trial, let changes?): try applyOne(Opened(envelope: o.envelope, changes: changes, trial: trial))
+                case .ready(let trial, nil):
+                    try Self.insertEnvelope(db, space: sp, o.envelope)
+                    verifier = trial
+                    report.accepted.append(o.envelope)
+                }
+            }
+        }
+
+        var i = 0
+        while i < incoming.count {
+            let e = incoming[i]
+            switch try check(e) {
+            case .duplicate:
+                report.duplicates.append(e)
+            case .refused(let error):
+                // Judged against a run not yet applied: apply it, then judge again.
+                if !run.isEmpty {
+                    try applyRun()
+                    continue
+                }
+                report.refused.append((e, error))
+            case .ready(let trial, let changes?):
+                if run.isEmpty { runStart = verifier }
+                run.append(Opened(envelope: e, changes: changes, trial: trial))
+                verifier = trial
+            case .ready(let trial, nil):
+                // A relay's (stored unopened, in order).
+                if !run.isEmpty {
+                    try applyRun()
+                    continue
+                }
+                try Self.insertEnvelope(db, space: sp, e)
+                verifier = trial
+                report.accepted.append(e)
+            }
+            i += 1
+        }
+        try applyRun()
+        report.applied.documents = touched.sorted()
         report.holds = try Self.loadFeedVector(db, space: sp)
         return report
     }

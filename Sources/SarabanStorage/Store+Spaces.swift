@@ -211,6 +211,24 @@ extension Store {
         return out.sorted { ($0.name, $0.id) < ($1.name, $1.id) }
     }
 
+    /// The active members (not removed) of every space this node is a member of, without the
+    /// per-space document counts of ``spaces()``: cheap enough for a daemon to call every few seconds.
+    public func activeMemberKeys() throws(StorageError) -> Set<SigningPublicKey> {
+        try read { db in
+            var out = Set<SigningPublicKey>()
+            for data in try Data.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT m.member FROM space_members m JOIN spaces s ON s.id = m.space
+                    WHERE s.role = 0 AND m.removed_epoch IS NULL
+                    """)
+            {
+                if let key = try? SigningPublicKey(rawRepresentation: [UInt8](data)) { out.insert(key) }
+            }
+            return out
+        }
+    }
+
     static func loadKeys(_ db: Database, space: Data) throws -> [UInt32: SymmetricKey] {
         var out: [UInt32: SymmetricKey] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT epoch, key FROM space_keys WHERE space = ?", arguments: [space]) {

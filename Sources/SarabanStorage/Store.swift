@@ -19,7 +19,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 1
+    public static let schemaVersion: Int32 = 2
 
     /// The database file.
     public let path: String
@@ -48,6 +48,15 @@ public final class Store: Sendable {
         replica: ReplicaID,
         create: Bool = false,
         logger: Logger = Logger(label: "saraban.storage")
+    ) throws(StorageError) -> Store {
+        try open(path: path, replica: replica, create: create, logger: logger, migratingUpTo: nil)
+    }
+
+    /// ``open(path:replica:create:logger:)`` running the migrations only up to `lastMigration`
+    /// (nil: all), so tests can build a database of an older schema and migrate it.
+    static func open(
+        path: String, replica: ReplicaID, create: Bool = false, logger: Logger = Logger(label: "saraban.storage"),
+        migratingUpTo lastMigration: String?
     ) throws(StorageError) -> Store {
         let fm = FileManager.default
         let exists = fm.fileExists(atPath: path)
@@ -78,7 +87,7 @@ public final class Store: Sendable {
         }
         do {
             try pool.read { db in try checkIdentity(db, path: path) }
-            try migrator.migrate(pool)
+            if let lastMigration { try migrator.migrate(pool, upTo: lastMigration) } else { try migrator.migrate(pool) }
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     if let stored = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'replica'") {
@@ -349,6 +358,32 @@ public final class Store: Sendable {
                     );
                     """)
             try db.execute(sql: "PRAGMA user_version = 1")
+        }
+        m.registerMigration("v2") { db in
+            // Envelopes move to a rowid table with their bytes last. In v1's WITHOUT ROWID table
+            // SQLite compared whole records while seeking, so every insert and lookup read the
+            // overflow pages of the large envelopes it passed; now seeks use a small key index.
+            // `log` joins the seq_end index so "where does a peer's catch-up start" reads no row.
+            try db.execute(
+                sql: """
+                    ALTER TABLE envelopes RENAME TO envelopes_v1;
+                    CREATE TABLE envelopes (
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq_start INTEGER NOT NULL,
+                        seq_end INTEGER NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        id BLOB NOT NULL,
+                        log INTEGER NOT NULL,
+                        bytes BLOB NOT NULL,
+                        PRIMARY KEY (space, author, seq_start)
+                    );
+                    INSERT INTO envelopes(space, author, seq_start, seq_end, epoch, id, log, bytes)
+                        SELECT space, author, seq_start, seq_end, epoch, id, log, bytes FROM envelopes_v1 ORDER BY log;
+                    DROP TABLE envelopes_v1;
+                    CREATE INDEX envelopes_by_end ON envelopes(space, author, seq_end, log);
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 2")
         }
         return m
     }()

@@ -1,0 +1,131 @@
+import Foundation
+import SarabanCore
+import SarabanCrypto
+@testable import SarabanStorage
+import SarabanSync
+import Testing
+
+/// A member store of one space whose only member (and writer) is `signer`.
+private func memberStore(_ path: String, signer: SigningKeyPair, space: SpaceID, key: SymmetricKey, upTo: String? = nil)
+    throws -> Store
+{
+    let store = try Store.open(
+        path: path, replica: ReplicaID(bytes: signer.publicKey.rawRepresentation.prefix(16)), create: true,
+        migratingUpTo: upTo)
+    try store.addSpace(
+        id: space, name: "s", role: .member, epoch: 0, keys: [0: key], members: [SpaceMember(key: signer.publicKey)])
+    return store
+}
+
+/// Writes `count` changes, each creating a document, in transactions of `perWrite`.
+private func write(_ store: Store, space: SpaceID, signer: SigningKeyPair, count: Int, perWrite: Int) throws {
+    var i = 0
+    while i < count {
+        let end = min(count, i + perWrite)
+        _ = try store.write(space: space, signer: signer) { w in
+            for j in i..<end {
+                _ = try w.change(time: Int64(j)) { tx, docs in
+                    let doc = try tx.createDocument(kind: "t", in: &docs)
+                    try tx.set(doc, field: "n", value: .int(Int64(j)), in: &docs)
+                }
+            }
+        }
+        i = end
+    }
+}
+
+private func allEnvelopes(_ store: Store, space: SpaceID) throws -> [Envelope] {
+    try store.envelopes(space: space, after: FeedVector(), maxEnvelopes: 1 << 20, maxBytes: 1 << 40).envelopes
+}
+
+@Suite struct EnvelopeStoreTests {
+    @Test func migratingV1KeepsEveryEnvelopeInStoreOrder() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let signer = SigningKeyPair.generate()
+        let space = SpaceID(bytes: [UInt8](repeating: 7, count: 16))!
+        let key = SymmetricKey.generate()
+        let v1 = try memberStore(dir.file("s.db"), signer: signer, space: space, key: key, upTo: "v1")
+        #expect(try v1.schemaInfo().migrations == ["v1"])
+        try write(v1, space: space, signer: signer, count: 30, perWrite: 3)
+        let before = try allEnvelopes(v1, space: space)
+        let vector = try v1.feedVector(space: space)
+        let position = try v1.envelopeLogPosition()
+        try v1.close()
+        #expect(before.count == 10)
+
+        let v2 = try Store.open(path: dir.file("s.db"), replica: ReplicaID(bytes: signer.publicKey.rawRepresentation.prefix(16)))
+        defer { try? v2.close() }
+        #expect(try v2.schemaInfo().migrations == ["v1", "v2"])
+        #expect(try allEnvelopes(v2, space: space).map(\.id) == before.map(\.id))
+        #expect(try v2.feedVector(space: space) == vector)
+        #expect(try v2.envelopeLogPosition() == position)
+        // Serving from the middle of a feed, and the chain continuing after the migration.
+        var half = FeedVector()
+        for e in before.prefix(4) { _ = half.add(e.header) }
+        #expect(try v2.envelopes(space: space, after: half).envelopes.map(\.id) == before.dropFirst(4).map(\.id))
+        try write(v2, space: space, signer: signer, count: 3, perWrite: 3)
+        let after = try allEnvelopes(v2, space: space)
+        #expect(after.count == 11 && after.last?.header.previousHash == before.last?.id)
+
+        // A second member receives the migrated feed: every envelope verifies and applies.
+        let other = SigningKeyPair.generate()
+        let receiver = try memberStore(dir.file("r.db"), signer: other, space: space, key: key)
+        defer { try? receiver.close() }
+        try receiver.addSpaceMember(space, SpaceMember(key: signer.publicKey))
+        let report = try receiver.receiveEnvelopes(space: space, after, identity: other)
+        #expect(report.refused.isEmpty)
+        #expect(report.accepted.count == 11 && report.applied.applied == 33)
+    }
+
+    /// Envelopes received in one batch are applied together; the report is the same as one at a time.
+    @Test func aBatchIsAppliedTogetherAndRefusalsStayPerEnvelope() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let writer = SigningKeyPair.generate()
+        let space = SpaceID(bytes: [UInt8](repeating: 9, count: 16))!
+        let key = SymmetricKey.generate()
+        let source = try memberStore(dir.file("w.db"), signer: writer, space: space, key: key)
+        defer { try? source.close() }
+        try write(source, space: space, signer: writer, count: 40, perWrite: 4)
+        let feed = try allEnvelopes(source, space: space)
+        #expect(feed.count == 10)
+
+        let me = SigningKeyPair.generate()
+        let batched = try memberStore(dir.file("a.db"), signer: me, space: space, key: key)
+        defer { try? batched.close() }
+        try batched.addSpaceMember(space, SpaceMember(key: writer.publicKey))
+        // A tampered copy of envelope 6 in the middle, a replay of 2, then the rest.
+        var bad = feed[5].bytes
+        bad[bad.count / 2] ^= 1
+        let tampered = try? Envelope.decode(bad)
+        var batch = Array(feed[0..<5])
+        if let tampered { batch.append(tampered) }
+        batch.append(feed[1])
+        batch += feed[5...]
+        let report = try batched.receiveEnvelopes(space: space, batch, identity: me)
+        #expect(report.accepted.map(\.id) == feed.map(\.id))
+        #expect(report.duplicates.map(\.id) == [feed[1].id])
+        #expect(report.refused.count == (tampered == nil ? 0 : 1))
+        #expect(report.refused.first?.error.code == .tampered)
+        #expect(report.applied.applied == 40 && report.applied.documents.count == 40)
+        #expect(report.holds[writer.publicKey] == 40)
+
+        // The same envelopes one at a time give the same documents.
+        let single = try memberStore(dir.file("b.db"), signer: me, space: space, key: key)
+        defer { try? single.close() }
+        try single.addSpaceMember(space, SpaceMember(key: writer.publicKey))
+        for e in feed { #expect(try single.receiveEnvelopes(space: space, [e], identity: me).accepted.count == 1) }
+        #expect(try single.documents().map { $0.encoded() } == batched.documents().map { $0.encoded() })
+        #expect(try single.documents().count == 40)
+
+        // A gap inside a batch: the envelopes after it are refused, those before it applied.
+        let gapped = try memberStore(dir.file("c.db"), signer: me, space: space, key: key)
+        defer { try? gapped.close() }
+        try gapped.addSpaceMember(space, SpaceMember(key: writer.publicKey))
+        let r = try gapped.receiveEnvelopes(space: space, Array(feed[0..<3]) + Array(feed[4...]), identity: me)
+        #expect(r.accepted.map(\.id) == feed[0..<3].map(\.id))
+        #expect(r.refused.count == 6 && r.refused.allSatisfy { $0.error.code == .gap })
+        #expect(try gapped.documents().count == 12)
+    }
+}
