@@ -78,8 +78,42 @@ public struct Change: Hashable, Sendable {
     /// Largest encoded change accepted by ``decode(_:)``.
     public static let maxEncodedSize = 16 << 20
 
-    /// The compact binary form: version, replica table, header, string table, operations.
-    public func encoded() -> [UInt8] {
+    /// The compact binary form: version, replica table, string table, header, operations.
+    ///
+    /// The tables are gathered first so everything is written into one buffer; should an
+    /// operation name something the gathering missed, the two-pass form below is used instead.
+    public func encoded() -> [UInt8] { encodedInOnePass() ?? encodedInTwoPasses() }
+
+    /// ``encoded()`` written into one buffer, or nil if the gathered tables missed something.
+    func encodedInOnePass() -> [UInt8]? {
+        var t = ReplicaTable()
+        _ = t.index(author)
+        var strings = StringTable()
+        if !deps.entries.isEmpty {
+            for e in deps.sortedEntries { _ = t.index(e.author) }
+        }
+        var stringBytes = 0
+        for op in ops { op.collect(&t, &strings) }
+        for s in strings.list { stringBytes += s.utf8.count + 2 }
+        let replicas = t.list.count
+        let names = strings.list.count
+        var w = BinaryWriter(capacity: 8 + 17 * replicas + stringBytes + 24 + ops.count * 24)
+        w.byte(Change.formatVersion)
+        t.encode(into: &w)
+        w.varint(names)
+        for s in strings.list { w.string(s) }
+        w.varint(seq)
+        w.varint(startOp)
+        w.signed(time)
+        deps.encode(into: &w, &t)
+        w.varint(ops.count)
+        for op in ops { op.encode(into: &w, &t, &strings) }
+        guard t.list.count == replicas && strings.list.count == names else { return nil }
+        return w.bytes
+    }
+
+    /// The same bytes as ``encoded()``, the body written before the tables are known.
+    func encodedInTwoPasses() -> [UInt8] {
         var t = ReplicaTable()
         _ = t.index(author)
         var strings = StringTable()

@@ -104,6 +104,37 @@ extension Operation {
         }
     }
 
+    /// Adds the replicas and strings ``encode(into:_:_:)`` refers to, in the order it refers to them.
+    func collect(_ t: inout ReplicaTable, _ strings: inout StringTable) {
+        switch self {
+        case .createDocument(let kind):
+            _ = strings.index(kind)
+        case .deleteDocument(let d, let pred), .restoreDocument(let d, let pred):
+            _ = t.index(d.op.replica)
+            for o in pred { _ = t.index(o.replica) }
+        case .set(let d, let f, _, let pred):
+            _ = t.index(d.op.replica)
+            _ = strings.index(f)
+            for o in pred { _ = t.index(o.replica) }
+        case .textInsert(let d, let f, let ins):
+            _ = t.index(d.op.replica)
+            _ = strings.index(f)
+            if let l = ins.originLeft { _ = t.index(l.replica) }
+            if let r = ins.originRight { _ = t.index(r.replica) }
+        case .textDelete(let d, let f, let del):
+            _ = t.index(d.op.replica)
+            _ = strings.index(f)
+            for s in del.spans { _ = t.index(s.start.replica) }
+        case .setAdd(let d, let f, _, let list), .setRemove(let d, let f, _, let list):
+            _ = t.index(d.op.replica)
+            _ = strings.index(f)
+            for o in list { _ = t.index(o.replica) }
+        case .listAppend(let d, let f, _):
+            _ = t.index(d.op.replica)
+            _ = strings.index(f)
+        }
+    }
+
     /// Decodes one operation; `id` is the id this operation receives (text inserts carry it).
     static func decode(from r: inout BinaryReader, _ t: ReplicaTable, _ strings: [String], id: OpID)
         throws(DecodingError) -> Operation

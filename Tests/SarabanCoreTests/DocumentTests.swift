@@ -201,6 +201,52 @@ private func sync(_ a: inout Replica, _ b: inout Replica) throws {
         #expect(try VersionVector.decode(v.encoded()) == v)
     }
 
+    /// The one-buffer encoder writes exactly the bytes of the two-pass one (the format's
+    /// reference), for changes of every operation kind, from several authors, with deps, with
+    /// more than eight replicas and field names (past the tables' linear scans) and in batches.
+    @Test func oneBufferEncodingMatchesTheTwoPassForm() throws {
+        let seed = UInt64(0x5eed_0e1c)
+        print("oneBufferEncodingMatchesTheTwoPassForm seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        var replicas = (0..<12).map { Replica(id: ReplicaID(hi: UInt64($0) * 0x1111, lo: UInt64($0))) }
+        var doc: DocID?
+        try replicas[0].edit(time: 1) { tx, s in
+            doc = try tx.createDocument(kind: "หนังสือ", in: &s)
+            try tx.insertText(doc!, field: "body", at: 0, "เรียน", in: &s)
+        }
+        let d = try #require(doc)
+        var all: [Change] = replicas[0].log
+        for step in 0..<600 {
+            let i = Int(rng.next() % UInt64(replicas.count))
+            for c in all { try replicas[i].receive(c) }
+            let roll = rng.next() % 8
+            let x = rng.next()
+            let c = try replicas[i].edit(time: Int64(step)) { tx, s in
+                let len = s.documents[d]!.texts["body"]?.count ?? 0
+                let batch = roll == 7 ? Int(x % 12) + 1 : 1
+                for b in 0..<batch {
+                    let f = "f\((x >> 8 &+ UInt64(b)) % 20)"
+                    switch roll {
+                    case 0: try tx.set(d, field: f, value: .string("ค่า \(step)"), in: &s)
+                    case 1: try tx.insertText(d, field: "body", at: Int(x % UInt64(len + 1)), "ก\(step)", in: &s)
+                    case 2 where len > 2: try tx.deleteText(d, field: "body", at: 0, count: 2, in: &s)
+                    case 3: try tx.addToSet(d, field: "s\(x % 3)", value: "v\(x % 5)", in: &s)
+                    case 4: try tx.append(d, field: "log", value: "e\(step)", in: &s)
+                    case 5: _ = try tx.createDocument(kind: "k\(x % 4)", in: &s)
+                    default: try tx.set(d, field: f, value: .int(Int64(step)), in: &s)
+                    }
+                }
+            }
+            if let c { all.append(c) }
+        }
+        #expect(all.count > 500)
+        for c in all {
+            let bytes = c.encoded()
+            #expect(c.encodedInOnePass() == c.encodedInTwoPasses(), "seed \(seed): change \(c.id)")
+            #expect(try Change.decode(bytes) == c)
+        }
+    }
+
     @Test func malformedChangesAreRejectedWithTypedErrors() throws {
         var a = Replica(id: alice)
         try a.edit(time: 1) { tx, s in
