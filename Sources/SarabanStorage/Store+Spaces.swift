@@ -290,7 +290,7 @@ extension Store {
         guard let row = try Row.fetchOne(db, sql: "SELECT doc, epoch FROM spaces WHERE id = ? AND role = 0", arguments: [sp]),
             let docText = row[0] as String?, let docID = DocID(docText)
         else { return }
-        if let touched, !touched.contains(where: { $0.documents.contains(docID) }) { return }
+        if let touched, !touched.contains(where: { Self.touches($0, docID) }) { return }
         guard let doc = try Self.loadDocument(db, docID, path: path) else { return }
         var docEpoch: UInt32 = 0
         if case .int(let e)? = doc.registers[SpaceDocument.epoch]?.winner?.value, e >= 0, e <= Int64(UInt32.max) {
@@ -338,6 +338,16 @@ extension Store {
         if docEpoch > epoch, keys[docEpoch] != nil {
             try db.execute(sql: "UPDATE spaces SET epoch = ? WHERE id = ?", arguments: [Int64(docEpoch), sp])
         }
+    }
+
+    /// Whether `change` touches `doc` (``Change/documents`` without building the list).
+    static func touches(_ change: Change, _ doc: DocID) -> Bool {
+        var counter = change.startOp
+        for op in change.ops {
+            if (op.document ?? DocID(OpID(counter: counter, replica: change.author))) == doc { return true }
+            counter += UInt64(op.width)
+        }
+        return false
     }
 
     // MARK: - Helpers

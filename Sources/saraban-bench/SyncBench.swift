@@ -202,12 +202,19 @@ func writeChanges(_ node: Node, space: SpaceID, count: Int, payload: Int, docume
                 _ = try w.change(time: Int64(j)) { tx, docs in
                     let doc: DocID
                     if let shared { doc = shared } else { doc = try tx.createDocument(kind: "bench", in: &docs) }
-                    try tx.set(doc, field: documents ? "body" : "k\(j % 1000)", value: .string(value + String(format: "%08d", j)), in: &docs)
+                    try tx.set(doc, field: documents ? "body" : "k\(j % 1000)", value: .string(value + zeroPadded(j, 8)), in: &docs)
                 }
             }
         }
         i = end
     }
+}
+
+/// `n` in decimal, left-padded with zeros to `width` digits (what `String(format: "%08d", n)` gives
+/// for width 8, without Foundation's formatter in the timed loop).
+func zeroPadded(_ n: Int, _ width: Int) -> String {
+    let digits = String(n)
+    return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
 }
 
 func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
