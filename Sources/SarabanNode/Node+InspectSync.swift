@@ -7,11 +7,12 @@ import SarabanTransport
 // `saraban inspect-sync PEER`: what a reconciliation with one peer would move, without moving it.
 //
 // Live, it dials the peer over the usual Noise transport and speaks the start of the sync
-// protocol (Sync/PROTOCOL.md): hello, then it waits for the peer's summary of every shared space,
-// answers with its own summary and a bye in one write, and hangs up. It never fetches, sends or
-// stores an envelope (the peer, receiving bye right behind our summary in the same Noise message,
-// closes before it sends any; were a huge summary split, a first batch it sent would go unread). Offline (`--offline`), it compares with the vectors the peer last announced, which every
-// sync session records in `peers.json` (`PeerStatus.summaries`).
+// protocol (Sync/PROTOCOL.md): hello, then it waits for the peer's summary of every shared space
+// and answers with a bye alone. It never fetches, sends or stores an envelope, and it never tells
+// the peer what it holds: a peer sends envelopes only for what a summary shows the other side
+// lacks, so without our summary it has nothing to send, however the frames are split or delayed.
+// Offline (`--offline`), it compares with the vectors the peer last announced, which every sync
+// session records in `peers.json` (`PeerStatus.summaries`).
 
 /// Changes (and, when known, envelopes) that would cross in one direction.
 public struct SyncMovement: Sendable, Hashable {
@@ -231,7 +232,7 @@ struct SummaryExchange: Sendable {
     var summaries: [SpaceID: FeedVector]
 
     /// Sends hello (receive window 1), reads the peer's hello and a summary of every shared space
-    /// (answering pings), then writes this node's summary and bye together. Nothing else is sent.
+    /// (answering pings), then says bye. Nothing else is sent: not even this node's summary.
     static func run(
         over channel: inout SecureChannel, role: NodeRole, local: [SpaceID: FeedVector], deadline: ContinuousClock.Instant
     ) async throws -> SummaryExchange {
@@ -282,14 +283,8 @@ struct SummaryExchange: Sendable {
                 }
             }
         }
-        // Our summary (so the peer learns the lag too), in messages of at most 64 spaces, and bye
-        // right behind it: the peer's session closes on the bye before it sends anything.
-        var out: [UInt8] = []
-        let ours = shared.sorted().map { SpaceVector(space: $0, vector: local[$0] ?? FeedVector()) }
-        for i in stride(from: 0, to: ours.count, by: 64) {
-            out += SyncMessage.summary(Array(ours[i..<min(i + 64, ours.count)])).framed()
-        }
-        out += SyncMessage.bye.framed()
+        // Bye alone: without our summary the peer has no gap to fill, so it sends no envelope.
+        let out = SyncMessage.bye.framed()
         try? await channel.writer.write(out)
         // Let the bye leave before the connection closes (see `HangUp`).
         try? await Task.sleep(for: .milliseconds(100))
