@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import SarabanCore
 
 /// The core's ``DocumentStore`` backed by an open SQLite write transaction: documents are loaded
@@ -9,21 +10,40 @@ public struct DocumentsInTransaction: DocumentStore {
     // The connection of the open transaction; never escapes the closure that received it.
     let db: Database
     let path: String
-    /// Loaded documents; `.some(nil)` records that the document is absent.
-    private var cache: [DocID: Document?] = [:]
-    private var dirty: [DocID: Int64] = [:]
+    /// A loaded document (nil: absent) and, if it was touched in this transaction and not yet
+    /// written back, the latest time it was touched.
+    private struct Entry {
+        var doc: Document?
+        var touched: Int64?
+    }
+    /// The documents loaded or made in this transaction, except ``current``.
+    private var entries: [DocID: Entry] = [:]
+    /// The greatest op counter of any id in ``entries`` or ``current``: an id above it and above
+    /// ``storedMaxOp`` is nowhere yet, so it is neither hashed nor looked up.
+    private var maxCounterSeen: UInt64 = 0
     /// The document used last, kept outside the dictionary: consecutive edits of one document
     /// (the common case) neither hash nor copy it.
-    private var current: (id: DocID, doc: Document?)?
+    private var current: (id: DocID, entry: Entry)?
 
     /// The space (16 bytes) of the changes being applied: new documents belong to it, and a
     /// document of another space is refused (a change never crosses spaces).
     let space: Data
 
-    init(db: Database, path: String, space: Data) {
+    /// The `max_op` meta value when the transaction began. Every stored document's id is the op
+    /// id of the `createDocument` that made it, and `max_op` is raised to cover every applied
+    /// change in the same transaction that writes its documents, so a document whose op counter
+    /// is above this value is not in the database: it is only in ``entries`` (made earlier in this
+    /// transaction) or nowhere, and looking it up would find nothing. (Holds on every path:
+    /// documents are written only by ``flush()``, inside ``Store/write(space:signer:_:)`` and
+    /// ``Store/apply(changes:space:receivedAt:)``, which both store the raised `max_op`; a
+    /// redelivered change's ids are at or below it, so it is looked up as before.)
+    let storedMaxOp: UInt64
+
+    init(db: Database, path: String, space: Data, storedMaxOp: UInt64) {
         self.db = db
         self.path = path
         self.space = space
+        self.storedMaxOp = storedMaxOp
     }
 
     public mutating func withDocument<T>(_ id: DocID, _ body: (inout Document?) throws -> T) throws -> T {
@@ -31,19 +51,19 @@ public struct DocumentsInTransaction: DocumentStore {
         // Move the document out so `body` edits a uniquely referenced value in place; whatever
         // `body` leaves (even when it throws) goes back.
         var doc: Document? = nil
-        swap(&doc, &current!.doc)
-        defer { current!.doc = doc }
+        swap(&doc, &current!.entry.doc)
+        defer { current!.entry.doc = doc }
         let result = try body(&doc)
-        markDirty(id)
+        current!.entry.touched = currentTime
         return result
     }
 
     public mutating func withExistingDocument<T>(_ id: DocID, _ body: (inout Document) throws -> T) throws -> T? {
         try select(id)
-        guard current!.doc != nil else { return nil }
+        guard current!.entry.doc != nil else { return nil }
         // Edited where it is stored: the document is never copied.
-        let result = try body(&current!.doc!)
-        markDirty(id)
+        let result = try body(&current!.entry.doc!)
+        current!.entry.touched = currentTime
         return result
     }
 
@@ -51,54 +71,122 @@ public struct DocumentsInTransaction: DocumentStore {
     private mutating func select(_ id: DocID) throws {
         guard current?.id != id else { return }
         settleCurrent()
-        let doc: Document?
-        if let cached = cache.removeValue(forKey: id) {
-            doc = cached
+        let counter = id.op.counter
+        let entry: Entry
+        if counter > maxCounterSeen && counter > storedMaxOp {
+            // A new document (its creation, typically): neither made earlier in this transaction nor stored.
+            entry = Entry(doc: nil, touched: nil)
+        } else if let cached = entries.removeValue(forKey: id) {
+            entry = cached
+        } else if counter > storedMaxOp {
+            entry = Entry(doc: nil, touched: nil)
         } else {
-            doc = try Store.loadDocument(db, id, path: path, space: space)
+            entry = Entry(doc: try Store.loadDocument(db, id, path: path, space: space), touched: nil)
         }
-        current = (id, doc)
+        maxCounterSeen = max(maxCounterSeen, counter)
+        current = (id, entry)
     }
 
-    /// Records that the current document was touched at ``currentTime``; it reaches ``dirty``
-    /// when another document becomes current or at ``flush()``, so `id` is not hashed per edit.
-    private mutating func markDirty(_ id: DocID) {
-        currentDirty = currentTime
-    }
-
-    /// Puts the current document back into the cache and its touch time into ``dirty``.
+    /// Puts the current document back into ``entries``.
     private mutating func settleCurrent() {
         if let previous = current {
-            cache[previous.id] = previous.doc
-            if let t = currentDirty { dirty[previous.id] = t }
+            current = nil
+            entries[previous.id] = previous.entry
         }
-        current = nil
-        currentDirty = nil
     }
 
-    /// The latest time the current document was touched, not yet in ``dirty``.
-    private var currentDirty: Int64?
+    /// The documents touched since the last ``flush()`` (absent ones too: an operation on a
+    /// document that does not exist still names it).
+    mutating func touchedIDs() -> [DocID] {
+        settleCurrent()
+        return entries.compactMap { $0.value.touched != nil ? $0.key : nil }
+    }
 
     /// The wall-clock time recorded as `updated_at` for documents touched next.
     var currentTime: Int64 = 0
 
-    /// Writes every touched document's snapshot back.
+    /// Writes every touched document's snapshot back, binding the values straight to the
+    /// cached statement (as ``ChangeLogInsert`` does): GRDB's `StatementArguments` boxing cost
+    /// as much as SQLite's own upsert.
     mutating func flush() throws {
         settleCurrent()
-        guard !dirty.isEmpty else { return }
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO documents(id, space, kind, deleted, snapshot, updated_at) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, deleted = excluded.deleted,
                     snapshot = excluded.snapshot, updated_at = max(updated_at, excluded.updated_at)
                 """)
-        for (id, time) in dirty {
-            guard let entry = cache[id], let doc = entry else { continue }
-            try statement.execute(arguments: [
-                id.description, space, doc.kind, doc.isDeleted, Data(doc.encoded()), time,
-            ])
+        let s = statement.sqliteStatement
+        let space = [UInt8](self.space)
+        var key = DocIDText()
+        for (id, entry) in entries {
+            guard let time = entry.touched, let doc = entry.doc else { continue }
+            let snapshot = doc.encoded()
+            var kind = doc.kind
+            let rc: Int32 = key.withText(id) { idText, idCount in
+                space.withUnsafeBytes { sp in
+                    snapshot.withUnsafeBytes { b in
+                        kind.withUTF8 { k in
+                            // SQLITE_STATIC (nil destructor): the buffers outlive the step below.
+                            sqlite3_bind_text(s, 1, idText, Int32(idCount), nil)
+                            sqlite3_bind_blob(s, 2, sp.baseAddress, Int32(sp.count), nil)
+                            let kindText = UnsafeRawPointer(k.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+                                .assumingMemoryBound(to: CChar.self)
+                            sqlite3_bind_text(s, 3, kindText, Int32(k.count), nil)
+                            sqlite3_bind_int64(s, 4, doc.isDeleted ? 1 : 0)
+                            sqlite3_bind_blob(s, 5, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
+                            sqlite3_bind_int64(s, 6, time)
+                            let rc = sqlite3_step(s)
+                            sqlite3_reset(s)
+                            sqlite3_clear_bindings(s)
+                            return rc
+                        }
+                    }
+                }
+            }
+            guard rc == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "cannot write document \(id)")
+            }
         }
-        dirty.removeAll(keepingCapacity: true)
+        // Written: untouched again, but kept (a document made in this transaction is above
+        // ``storedMaxOp``, so only this cache knows it exists).
+        var i = entries.values.startIndex
+        while i != entries.values.endIndex {
+            entries.values[i].touched = nil
+            entries.values.formIndex(after: &i)
+        }
+    }
+}
+
+/// A document id's text form (``DocID/description``: decimal counter, `-`, 32 hex digits of the
+/// replica) written into a reused buffer, the replica's hex kept from the previous id.
+struct DocIDText {
+    private var buffer = [CChar](repeating: 0, count: 20 + 1 + 32)
+    private var replica: ReplicaID?
+
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// Calls `body` with the UTF-8 text (not NUL-terminated) and its length.
+    mutating func withText<T>(_ id: DocID, _ body: (UnsafePointer<CChar>, Int) throws -> T) rethrows -> T {
+        // The counter's digits, right-aligned in the first 20 bytes.
+        var n = id.op.counter
+        var start = 20
+        repeat {
+            start -= 1
+            buffer[start] = CChar(bitPattern: UInt8(ascii: "0") + UInt8(n % 10))
+            n /= 10
+        } while n > 0
+        if replica != id.op.replica {
+            replica = id.op.replica
+            buffer[20] = CChar(bitPattern: UInt8(ascii: "-"))
+            let r = id.op.replica
+            for i in 0..<16 {
+                let byte = UInt8(truncatingIfNeeded: (i < 8 ? r.hi : r.lo) >> (56 - 8 * UInt64(i % 8)))
+                buffer[21 + 2 * i] = CChar(bitPattern: Self.digits[Int(byte >> 4)])
+                buffer[22 + 2 * i] = CChar(bitPattern: Self.digits[Int(byte & 0x0f)])
+            }
+        }
+        return try buffer.withUnsafeBufferPointer { p in try body(p.baseAddress! + start, 53 - start) }
     }
 }
 

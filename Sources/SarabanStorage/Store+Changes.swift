@@ -29,6 +29,8 @@ public struct LocalWriter {
     public let space: SpaceID
     /// The changes made so far in this write, in order.
     public private(set) var changes: [Change] = []
+    /// The logged encoding of each of ``changes`` (sealed as they are, not encoded again).
+    private(set) var encodedChanges: [[UInt8]] = []
     let insert: ChangeLogInsert
     let authorBytes: [UInt8]
 
@@ -60,11 +62,12 @@ public struct LocalWriter {
         documents.currentTime = time
         let value = try body(&tx, &documents)
         guard let change = tx.finish() else { return (value, nil) }
-        try insert.insert(
-            author: authorBytes, seq: change.seq, startOp: change.startOp, time: change.time, bytes: change.encoded())
+        let bytes = change.encoded()
+        try insert.insert(author: authorBytes, seq: change.seq, startOp: change.startOp, time: change.time, bytes: bytes)
         ownSeq = change.seq
         maxOp = max(maxOp, change.maxOp)
         changes.append(change)
+        encodedChanges.append(bytes)
         return (value, change)
     }
 }
@@ -138,7 +141,8 @@ extension Store {
                     if nextSeq > 0 && clock[replica] < UInt64(nextSeq) - 1 { clock[replica] = UInt64(nextSeq) - 1 }
                     maxOp = max(maxOp, 0)
                     var writer = LocalWriter(
-                        documents: DocumentsInTransaction(db: db, path: path, space: spaceBytes), clock: clock,
+                        documents: DocumentsInTransaction(db: db, path: path, space: spaceBytes, storedMaxOp: maxOp),
+                        clock: clock,
                         maxOp: maxOp, author: replica, space: space, insert: try ChangeLogInsert(db, space: spaceBytes),
                         authorBytes: replica.bytes)
                     let value = try body(&writer)
@@ -150,7 +154,8 @@ extension Store {
                             arguments: [Int64(writer.ownSeq + 1), spaceBytes])
                         try Self.setMeta(db, "max_op", writer.maxOp)
                         if let signer {
-                            try self.sealLocal(db, space: space, changes: writer.changes, signer: signer)
+                            try self.sealLocal(
+                                db, space: space, changes: writer.changes, encoded: writer.encodedChanges, signer: signer)
                             try self.refreshSpace(db, space: space, identity: signer, touched: writer.changes)
                         }
                     }
@@ -206,6 +211,16 @@ extension Store {
     func applyInTransaction(_ db: Database, space: Data, _ incoming: [Change], receivedAt: Int64) throws
         -> ApplyReport
     {
+        var (report, touched) = try applyChanges(db, space: space, incoming, receivedAt: receivedAt)
+        report.documents = touched.map(\.description).sorted()
+        return report
+    }
+
+    /// ``applyInTransaction(_:space:_:receivedAt:)`` without the report's document list: the
+    /// documents whose state changed come back as ids instead (unsorted, each once).
+    func applyChanges(_ db: Database, space: Data, _ incoming: [Change], receivedAt: Int64) throws
+        -> (report: ApplyReport, touched: [DocID])
+    {
         var report = ApplyReport()
         var clock = try Self.loadClock(db, space: space)
         let startClock = clock
@@ -235,10 +250,8 @@ extension Store {
             pending[c.author, default: [:]][c.seq] = c
         }
 
-        var documents = DocumentsInTransaction(db: db, path: path, space: space)
+        var documents = DocumentsInTransaction(db: db, path: path, space: space, storedMaxOp: maxOp)
         let insert = try ChangeLogInsert(db, space: space)
-        var touched = Set<DocID>()
-        var appliedIDs = Set<ChangeID>()
         var progress = true
         while progress {
             progress = false
@@ -251,8 +264,6 @@ extension Store {
                     clock[author] = c.seq
                     maxOp = max(maxOp, c.maxOp)
                     pending[author]![c.seq] = nil
-                    appliedIDs.insert(c.id)
-                    touched.formUnion(c.documents)
                     report.applied += 1
                     progress = true
                 }
@@ -260,6 +271,7 @@ extension Store {
             }
         }
 
+        let touched = documents.touchedIDs()
         try documents.flush()
         for (author, seq) in clock.entries where seq != startClock[author] {
             try Self.setClock(db, space: space, author, seq)
@@ -269,7 +281,7 @@ extension Store {
             sql: "UPDATE spaces SET next_seq = max(next_seq, ?) WHERE id = ?", arguments: [Int64(clock[replica] + 1), space])
         // Rewrite the buffer: drop what was applied (or already covered), add what waits.
         let delete = try db.cachedStatement(sql: "DELETE FROM pending WHERE space = ? AND author = ? AND seq = ?")
-        for id in storedPending where appliedIDs.contains(id) || clock.includes(id) {
+        for id in storedPending where clock.includes(id) {
             try delete.execute(arguments: [space, Data(id.author.bytes), Int64(id.seq)])
         }
         let add = try db.cachedStatement(
@@ -284,8 +296,7 @@ extension Store {
             }
         }
         report.waiting = waiting
-        report.documents = touched.map(\.description).sorted()
-        return report
+        return (report, touched)
     }
 
     // MARK: - Reading

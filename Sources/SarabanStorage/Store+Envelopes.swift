@@ -70,8 +70,11 @@ extension Store {
     // MARK: - Sealing local writes
 
     /// Seals `changes` (consecutive, this node's, in `space`) into envelopes chained on this
-    /// author's feed head and stores them, inside the caller's transaction.
-    func sealLocal(_ db: Database, space: SpaceID, changes: [Change], signer: SigningKeyPair) throws {
+    /// author's feed head and stores them, inside the caller's transaction. `encoded[i]` is
+    /// `changes[i].encoded()`, as logged.
+    func sealLocal(
+        _ db: Database, space: SpaceID, changes: [Change], encoded: [[UInt8]], signer: SigningKeyPair
+    ) throws {
         let sp = Data(space.bytes)
         guard let epoch64 = try Int64.fetchOne(db, sql: "SELECT epoch FROM spaces WHERE id = ?", arguments: [sp]) else {
             return
@@ -131,8 +134,7 @@ extension Store {
             batchBytes = 0
         }
 
-        for c in changes where c.author == replica {
-            let enc = c.encoded()
+        for (c, enc) in zip(changes, encoded) where c.author == replica {
             if !batch.isEmpty
                 && (batchBytes + enc.count + 10 > Self.plaintextBudget || batch.count >= Self.maximumChangesPerEnvelope)
             {
@@ -371,14 +373,18 @@ extension Store {
             spaceID: space.bytes, knownEpochs: Set(keys.keys), heads: try Self.loadHeads(db, space: sp))
         let existing = try db.cachedStatement(
             sql: "SELECT id FROM envelopes WHERE space = ? AND author = ? AND seq_start = ?")
-        let membershipDocument = member ? try String.fetchOne(db, sql: "SELECT doc FROM spaces WHERE id = ?", arguments: [sp]) : nil
-        var touched = Set<String>()
+        let membershipDocument =
+            member
+            ? try String.fetchOne(db, sql: "SELECT doc FROM spaces WHERE id = ?", arguments: [sp]).flatMap(DocID.init)
+            : nil
+        // Documents whose state changed, named (as text) once at the end.
+        var touched = Set<DocID>()
 
-        func merge(_ applied: ApplyReport) {
-            report.applied.applied += applied.applied
-            report.applied.duplicates += applied.duplicates
-            report.applied.waiting = applied.waiting
-            touched.formUnion(applied.documents)
+        func merge(_ applied: (report: ApplyReport, touched: [DocID])) {
+            report.applied.applied += applied.report.applied
+            report.applied.duplicates += applied.report.duplicates
+            report.applied.waiting = applied.report.waiting
+            touched.formUnion(applied.touched)
         }
 
         /// Judges `e` against the current state (stored envelopes, members, `verifier`).
@@ -442,9 +448,9 @@ extension Store {
         func applyOne(_ o: Opened) throws {
             let e = o.envelope
             do {
-                var applied = ApplyReport()
+                var applied: (report: ApplyReport, touched: [DocID]) = (ApplyReport(), [])
                 try db.inSavepoint {
-                    applied = try self.applyInTransaction(db, space: sp, o.changes, receivedAt: receivedAt)
+                    applied = try self.applyChanges(db, space: sp, o.changes, receivedAt: receivedAt)
                     try Self.insertEnvelope(db, space: sp, e)
                     try self.refreshSpace(db, space: space, identity: me!, touched: nil)
                     return .commit
@@ -476,11 +482,11 @@ extension Store {
             let batch = run
             run.removeAll()
             if batch.count > 1 {
-                var applied: ApplyReport?
+                var applied: (report: ApplyReport, touched: [DocID])?
                 do {
                     try db.inSavepoint {
-                        let r = try self.applyInTransaction(db, space: sp, batch.flatMap(\.changes), receivedAt: receivedAt)
-                        if let membershipDocument, r.documents.contains(membershipDocument) { return .rollback }
+                        let r = try self.applyChanges(db, space: sp, batch.flatMap(\.changes), receivedAt: receivedAt)
+                        if let membershipDocument, r.touched.contains(membershipDocument) { return .rollback }
                         for o in batch { try Self.insertEnvelope(db, space: sp, o.envelope) }
                         applied = r
                         return .commit
@@ -541,7 +547,7 @@ extension Store {
             i += 1
         }
         try applyRun()
-        report.applied.documents = touched.sorted()
+        report.applied.documents = touched.map(\.description).sorted()
         report.holds = try Self.loadFeedVector(db, space: sp)
         return report
     }
