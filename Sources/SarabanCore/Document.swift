@@ -350,8 +350,9 @@ public struct Document: Sendable {
 
     /// The materialised state, so loading a document never replays its history.
     public func encoded() -> [UInt8] {
+        // (Columns of 0 or 1 entries are used as they are: sorting would only copy them.)
         var t = ReplicaTable()
-        var b = BinaryWriter(capacity: 256)
+        var b = BinaryWriter(capacity: 512)
         b.varint(id.op.counter)
         b.varint(t.index(id.op.replica))
         b.string(kind)
@@ -364,25 +365,25 @@ public struct Document: Sendable {
             b.varint(t.index(k.replica))
             deletionSeen[k]!.encode(into: &b, &t)
         }
-        let rk = registerColumn.sorted { $0.name < $1.name }
+        let rk = registerColumn.count < 2 ? registerColumn : registerColumn.sorted { $0.name < $1.name }
         b.varint(rk.count)
         for e in rk {
             b.string(e.name)
             e.value.encode(into: &b, &t)
         }
-        let sk = setColumn.sorted { $0.name < $1.name }
+        let sk = setColumn.count < 2 ? setColumn : setColumn.sorted { $0.name < $1.name }
         b.varint(sk.count)
         for e in sk {
             b.string(e.name)
             e.value.encode(into: &b, &t)
         }
-        let lk = listColumn.sorted { $0.name < $1.name }
+        let lk = listColumn.count < 2 ? listColumn : listColumn.sorted { $0.name < $1.name }
         b.varint(lk.count)
         for e in lk {
             b.string(e.name)
             e.value.encode(into: &b, &t)
         }
-        let ek = marks.sorted { $0.author < $1.author }
+        let ek = marks.count < 2 ? marks : marks.sorted { $0.author < $1.author }
         b.varint(ek.count)
         for m in ek {
             b.varint(t.index(m.author))
@@ -392,7 +393,7 @@ public struct Document: Sendable {
             b.varint(fs.count)
             for f in fs { b.string(f) }
         }
-        let tk = textColumn.sorted { $0.name < $1.name }
+        let tk = textColumn.count < 2 ? textColumn : textColumn.sorted { $0.name < $1.name }
         b.varint(tk.count)
         for e in tk {
             b.string(e.name)

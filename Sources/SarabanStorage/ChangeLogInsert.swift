@@ -45,7 +45,9 @@ struct ChangeLogInsert {
         }
     }
 
-    func insert(_ c: Change) throws {
-        try insert(author: c.author.bytes, seq: c.seq, startOp: c.startOp, time: c.time, bytes: c.encoded())
+    /// Inserts `c`, logged as `bytes` when given (an encoding that decodes to `c`, as its author
+    /// sealed it), else as `c.encoded()`.
+    func insert(_ c: Change, bytes: [UInt8]? = nil) throws {
+        try insert(author: c.author.bytes, seq: c.seq, startOp: c.startOp, time: c.time, bytes: bytes ?? c.encoded())
     }
 }

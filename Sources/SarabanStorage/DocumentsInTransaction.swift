@@ -89,10 +89,9 @@ public struct DocumentsInTransaction: DocumentStore {
 
     /// Puts the current document back into ``entries``.
     private mutating func settleCurrent() {
-        if let previous = current {
-            current = nil
-            entries[previous.id] = previous.entry
-        }
+        // Moved out and in: copying an entry would retain every buffer of its document.
+        guard let previous = current.take() else { return }
+        entries[previous.id] = previous.entry
     }
 
     /// The documents touched since the last ``flush()`` (absent ones too: an operation on a
@@ -119,10 +118,15 @@ public struct DocumentsInTransaction: DocumentStore {
         let s = statement.sqliteStatement
         let space = [UInt8](self.space)
         var key = DocIDText()
-        for (id, entry) in entries {
-            guard let time = entry.touched, let doc = entry.doc else { continue }
-            let snapshot = doc.encoded()
-            var kind = doc.kind
+        var index = entries.startIndex
+        while index != entries.endIndex {
+            defer { entries.formIndex(after: &index) }
+            // Read in place (binding the entry would copy its document).
+            guard let time = entries.values[index].touched, entries.values[index].doc != nil else { continue }
+            let id = entries.keys[index]
+            let snapshot = entries.values[index].doc!.encoded()
+            let deleted = entries.values[index].doc!.isDeleted
+            var kind = entries.values[index].doc!.kind
             let rc: Int32 = key.withText(id) { idText, idCount in
                 space.withUnsafeBytes { sp in
                     snapshot.withUnsafeBytes { b in
@@ -133,7 +137,7 @@ public struct DocumentsInTransaction: DocumentStore {
                             let kindText = UnsafeRawPointer(k.baseAddress ?? UnsafePointer(bitPattern: 1)!)
                                 .assumingMemoryBound(to: CChar.self)
                             sqlite3_bind_text(s, 3, kindText, Int32(k.count), nil)
-                            sqlite3_bind_int64(s, 4, doc.isDeleted ? 1 : 0)
+                            sqlite3_bind_int64(s, 4, deleted ? 1 : 0)
                             sqlite3_bind_blob(s, 5, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
                             sqlite3_bind_int64(s, 6, time)
                             let rc = sqlite3_step(s)

@@ -218,16 +218,19 @@ extension Store {
 
     /// ``applyInTransaction(_:space:_:receivedAt:)`` without the report's document list: the
     /// documents whose state changed come back as ids instead (unsorted, each once).
-    func applyChanges(_ db: Database, space: Data, _ incoming: [Change], receivedAt: Int64) throws
-        -> (report: ApplyReport, touched: [DocID])
-    {
+    ///
+    /// `encoded`, if given, holds each incoming change's bytes as its author sealed them (they
+    /// decoded to it): they are logged as they are rather than encoded again.
+    func applyChanges(
+        _ db: Database, space: Data, _ incoming: [Change], encoded: [[UInt8]]? = nil, receivedAt: Int64
+    ) throws -> (report: ApplyReport, touched: [DocID]) {
         var report = ApplyReport()
         var clock = try Self.loadClock(db, space: space)
         let startClock = clock
         var maxOp = try Self.meta(db, "max_op")
 
-        // The pending buffer, per author by sequence number.
-        var pending: [ReplicaID: [UInt64: Change]] = [:]
+        // The pending buffer, per author by sequence number, each change with its logged bytes if known.
+        var pending: [ReplicaID: [UInt64: (change: Change, bytes: [UInt8]?)]] = [:]
         var storedPending = Set<ChangeID>()
         for row in try Row.fetchAll(db, sql: "SELECT author, seq, bytes FROM pending WHERE space = ?", arguments: [space]) {
             let bytes: Data = row[2]
@@ -239,15 +242,16 @@ extension Store {
                     arguments: [space, row[0], row[1]])
                 continue
             }
-            pending[c.author, default: [:]][c.seq] = c
+            pending[c.author, default: [:]][c.seq] = (c, [UInt8](bytes))
             storedPending.insert(c.id)
         }
-        for c in incoming {
+        precondition(encoded == nil || encoded!.count == incoming.count, "one encoding per change")
+        for (i, c) in incoming.enumerated() {
             if clock.includes(c.id) || pending[c.author]?[c.seq] != nil {
                 report.duplicates += 1
                 continue
             }
-            pending[c.author, default: [:]][c.seq] = c
+            pending[c.author, default: [:]][c.seq] = (c, encoded?[i])
         }
 
         var documents = DocumentsInTransaction(db: db, path: path, space: space, storedMaxOp: maxOp)
@@ -257,10 +261,10 @@ extension Store {
             progress = false
             // Deterministic order: authors sorted, each author's ready run in sequence.
             for author in pending.keys.sorted() {
-                while let c = pending[author]?[clock[author] + 1], clock.dominates(c.deps) {
+                while let (c, bytes) = pending[author]?[clock[author] + 1], clock.dominates(c.deps) {
                     documents.currentTime = c.time
                     try c.apply(to: &documents)
-                    try insert.insert(c)
+                    try insert.insert(c, bytes: bytes)
                     clock[author] = c.seq
                     maxOp = max(maxOp, c.maxOp)
                     pending[author]![c.seq] = nil
@@ -288,10 +292,12 @@ extension Store {
             sql: "INSERT OR IGNORE INTO pending(space, author, seq, bytes, received_at) VALUES (?, ?, ?, ?, ?)")
         var waiting = 0
         for (_, bySeq) in pending {
-            for (_, c) in bySeq where !clock.includes(c.id) {
+            for (_, (c, bytes)) in bySeq where !clock.includes(c.id) {
                 waiting += 1
                 if !storedPending.contains(c.id) {
-                    try add.execute(arguments: [space, Data(c.author.bytes), Int64(c.seq), Data(c.encoded()), receivedAt])
+                    try add.execute(arguments: [
+                        space, Data(c.author.bytes), Int64(c.seq), Data(bytes ?? c.encoded()), receivedAt,
+                    ])
                 }
             }
         }
@@ -397,7 +403,7 @@ extension Store {
     }
 
     /// Like ``changes(notIn:)`` but returns the stored encodings without decoding them (for
-    /// sending: the bytes are exactly what ``Change/encoded()`` produced at the author).
+    /// sending: the bytes its author logged and sealed, which ``Change/encoded()`` produced there).
     public func encodedChanges(notIn vector: VersionVector = VersionVector(), space: SpaceID? = nil) throws(StorageError)
         -> [(id: ChangeID, bytes: [UInt8])]
     {

@@ -340,13 +340,13 @@ extension Store {
         case duplicate
         case refused(EnvelopeError)
         /// Verified (`trial` is the verifier having accepted it); on a member, opened into `changes`.
-        case ready(trial: FeedVerifier, changes: [Change]?)
+        case ready(trial: FeedVerifier, changes: OpenedChanges?)
     }
 
     /// One verified, opened envelope waiting to be applied with the others of its run.
     private struct Opened {
         var envelope: Envelope
-        var changes: [Change]
+        var changes: OpenedChanges
         var trial: FeedVerifier
     }
 
@@ -450,7 +450,8 @@ extension Store {
             do {
                 var applied: (report: ApplyReport, touched: [DocID]) = (ApplyReport(), [])
                 try db.inSavepoint {
-                    applied = try self.applyChanges(db, space: sp, o.changes, receivedAt: receivedAt)
+                    applied = try self.applyChanges(
+                        db, space: sp, o.changes.changes, encoded: o.changes.bytes, receivedAt: receivedAt)
                     try Self.insertEnvelope(db, space: sp, e)
                     try self.refreshSpace(db, space: space, identity: me!, touched: nil)
                     return .commit
@@ -485,7 +486,9 @@ extension Store {
                 var applied: (report: ApplyReport, touched: [DocID])?
                 do {
                     try db.inSavepoint {
-                        let r = try self.applyChanges(db, space: sp, batch.flatMap(\.changes), receivedAt: receivedAt)
+                        let r = try self.applyChanges(
+                            db, space: sp, batch.flatMap(\.changes.changes), encoded: batch.flatMap(\.changes.bytes),
+                            receivedAt: receivedAt)
                         if let membershipDocument, r.touched.contains(membershipDocument) { return .rollback }
                         for o in batch { try Self.insertEnvelope(db, space: sp, o.envelope) }
                         applied = r
@@ -552,9 +555,15 @@ extension Store {
         return report
     }
 
+    /// The changes of an opened envelope and, for each, its bytes as the author sealed them.
+    struct OpenedChanges {
+        var changes: [Change] = []
+        var bytes: [[UInt8]] = []
+    }
+
     /// Decrypts an envelope and decodes its changes, checking they are exactly the header's
     /// author and sequence range.
-    static func openChanges(_ e: Envelope, key: SymmetricKey) -> Result<[Change], EnvelopeError> {
+    static func openChanges(_ e: Envelope, key: SymmetricKey) -> Result<OpenedChanges, EnvelopeError> {
         let plain: [UInt8]
         do { plain = try e.open(key: key) } catch {
             return .failure(EnvelopeError(
@@ -565,15 +574,18 @@ extension Store {
         let h = e.header
         let author = ReplicaID(bytes: h.author.rawRepresentation)
         var r = BinaryReader(plain)
-        var out: [Change] = []
+        var opened = OpenedChanges()
         do {
             while !r.isAtEnd {
-                out.append(try Change.decode(Array(try r.lengthPrefixed())))
+                let bytes = Array(try r.lengthPrefixed())
+                opened.changes.append(try Change.decode(bytes))
+                opened.bytes.append(bytes)
             }
         } catch {
             return .failure(
                 EnvelopeError(.invalidContents, "envelope \(e.id) holds changes that do not decode (\(error)); drop it"))
         }
+        let out = opened.changes
         guard UInt64(out.count) == h.changeCount,
             out.enumerated().allSatisfy({ $0.element.author == author && $0.element.seq == h.seqStart + UInt64($0.offset) })
         else {
@@ -582,7 +594,7 @@ extension Store {
                     .invalidContents,
                     "envelope \(e.id) claims changes \(h.seqStart)…\(h.seqEnd) of \(h.author) but holds others: drop it"))
         }
-        return .success(out)
+        return .success(opened)
     }
 
     static func envelopeError(_ error: CryptoError, envelope e: Envelope, space: SpaceID, member: Bool) -> EnvelopeError {

@@ -107,6 +107,10 @@ public final class Store: Sendable {
                     }
                     return .commit
                 }
+                // The writer's page cache (SQLite's default is 2 MiB): a sync batch touches the
+                // documents' id index and tables all over, and pages evicted between batches were
+                // read back from the file. Only this one connection; readers keep the default.
+                try db.execute(sql: "PRAGMA cache_size = -\(writerCacheKiB)")
             }
         } catch let error as StorageError {
             try? pool.close()
@@ -118,6 +122,9 @@ public final class Store: Sendable {
         logger.debug("opened database", metadata: ["path": "\(path)"])
         return Store(path: path, replica: replica, pool: pool, logger: logger)
     }
+
+    /// The writer connection's page cache, in KiB.
+    static let writerCacheKiB = 16 << 10
 
     /// Closes the connections. Further calls throw.
     public func close() throws(StorageError) {

@@ -129,3 +129,47 @@ private func allEnvelopes(_ store: Store, space: SpaceID) throws -> [Envelope] {
         #expect(try gapped.documents().count == 12)
     }
 }
+
+@Suite struct ReceivedChangeLogTests {
+    /// A receiver logs each change as its author sealed it: for an honest author those are the
+    /// bytes `Change.encoded()` gives, the same the author logged. Delivering the feed again
+    /// (after a reopen) is a no-op.
+    @Test func loggedBytesAreTheAuthorsAndRedeliveryIsANoOp() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let writer = SigningKeyPair.generate()
+        let space = SpaceID(bytes: [UInt8](repeating: 5, count: 16))!
+        let key = SymmetricKey.generate()
+        let source = try memberStore(dir.file("w.db"), signer: writer, space: space, key: key)
+        defer { try? source.close() }
+        try write(source, space: space, signer: writer, count: 50, perWrite: 7)
+        let feed = try allEnvelopes(source, space: space)
+        let written = try source.encodedChanges(space: space)
+        #expect(written.count == 50)
+
+        let me = SigningKeyPair.generate()
+        let path = dir.file("r.db")
+        let receiver = try memberStore(path, signer: me, space: space, key: key)
+        try receiver.addSpaceMember(space, SpaceMember(key: writer.publicKey))
+        // Split in two batches, the second overlapping the first.
+        let first = try receiver.receiveEnvelopes(space: space, Array(feed.prefix(4)), identity: me)
+        let second = try receiver.receiveEnvelopes(space: space, Array(feed.dropFirst(2)), identity: me)
+        #expect(first.refused.isEmpty && second.refused.isEmpty)
+        #expect(first.applied.applied + second.applied.applied == 50 && second.duplicates.count == 2)
+        let received = try receiver.encodedChanges(space: space)
+        #expect(received.map(\.id) == written.map(\.id))
+        #expect(received.map(\.bytes) == written.map(\.bytes))
+        for (c, r) in zip(try receiver.changes(space: space), received) { #expect(c.encoded() == r.bytes) }
+        let documents = try receiver.documents().map { $0.encoded() }
+        #expect(documents == (try source.documents().map { $0.encoded() }))
+        try receiver.close()
+
+        let again = try Store.open(path: path, replica: ReplicaID(bytes: me.publicKey.rawRepresentation.prefix(16)))
+        defer { try? again.close() }
+        let replay = try again.receiveEnvelopes(space: space, feed, identity: me)
+        #expect(replay.accepted.isEmpty && replay.refused.isEmpty && replay.duplicates.count == feed.count)
+        #expect(replay.applied.applied == 0 && replay.applied.documents.isEmpty)
+        #expect(try again.documents().map { $0.encoded() } == documents)
+        #expect(try again.encodedChanges(space: space).map(\.bytes) == written.map(\.bytes))
+    }
+}
