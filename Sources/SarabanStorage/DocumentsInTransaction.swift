@@ -50,10 +50,15 @@ public struct DocumentsInTransaction: DocumentStore {
         try select(id)
         // Move the document out so `body` edits a uniquely referenced value in place; whatever
         // `body` leaves (even when it throws) goes back.
-        var doc: Document? = nil
-        swap(&doc, &current!.entry.doc)
-        defer { current!.entry.doc = doc }
-        let result = try body(&doc)
+        var doc = current!.entry.doc.take()
+        let result: T
+        do {
+            result = try body(&doc)
+        } catch {
+            current!.entry.doc = doc
+            throw error
+        }
+        current!.entry.doc = doc
         current!.entry.touched = currentTime
         return result
     }
@@ -121,12 +126,13 @@ public struct DocumentsInTransaction: DocumentStore {
         var index = entries.startIndex
         while index != entries.endIndex {
             defer { entries.formIndex(after: &index) }
-            // Read in place (binding the entry would copy its document).
-            guard let time = entries.values[index].touched, entries.values[index].doc != nil else { continue }
+            // Moved out and back (binding the entry would copy its document).
+            guard let time = entries.values[index].touched, let doc = entries.values[index].doc.take() else { continue }
             let id = entries.keys[index]
-            let snapshot = entries.values[index].doc!.encoded()
-            let deleted = entries.values[index].doc!.isDeleted
-            var kind = entries.values[index].doc!.kind
+            let snapshot = doc.encoded()
+            let deleted = doc.isDeleted
+            var kind = doc.kind
+            entries.values[index].doc = doc
             let rc: Int32 = key.withText(id) { idText, idCount in
                 space.withUnsafeBytes { sp in
                     snapshot.withUnsafeBytes { b in
@@ -191,6 +197,21 @@ struct DocIDText {
             }
         }
         return try buffer.withUnsafeBufferPointer { p in try body(p.baseAddress! + start, 53 - start) }
+    }
+
+    /// ``DocID/description``, built in the buffer.
+    mutating func string(_ id: DocID) -> String {
+        withText(id) { p, n in
+            p.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
+        }
+    }
+
+    /// The text forms of `ids`, sorted (as ``ApplyReport/documents`` lists them).
+    static func sortedStrings<S: Sequence>(_ ids: S) -> [String] where S.Element == DocID {
+        var text = DocIDText()
+        var out = ids.map { text.string($0) }
+        out.sort()
+        return out
     }
 }
 

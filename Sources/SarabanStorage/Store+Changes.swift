@@ -212,7 +212,7 @@ extension Store {
         -> ApplyReport
     {
         var (report, touched) = try applyChanges(db, space: space, incoming, receivedAt: receivedAt)
-        report.documents = touched.map(\.description).sorted()
+        report.documents = DocIDText.sortedStrings(touched)
         return report
     }
 

@@ -550,7 +550,7 @@ extension Store {
             i += 1
         }
         try applyRun()
-        report.applied.documents = touched.map(\.description).sorted()
+        report.applied.documents = DocIDText.sortedStrings(touched)
         report.holds = try Self.loadFeedVector(db, space: sp)
         return report
     }
