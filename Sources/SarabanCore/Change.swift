@@ -90,7 +90,7 @@ public struct Change: Hashable, Sendable {
         _ = t.index(author)
         var strings = StringTable()
         if !deps.entries.isEmpty {
-            for e in deps.sortedEntries { _ = t.index(e.author) }
+            deps.forEachSorted { author, _ in _ = t.index(author) }
         }
         var stringBytes = 0
         for op in ops { op.collect(&t, &strings) }

@@ -46,12 +46,21 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
             w.varint(0)
             return
         }
-        let s = sortedEntries
-        w.varint(s.count)
-        for e in s {
-            w.varint(t.index(e.author))
-            w.varint(e.seq)
+        w.varint(entries.count)
+        forEachSorted { author, seq in
+            w.varint(t.index(author))
+            w.varint(seq)
         }
+    }
+
+    /// Calls `body` with each entry in author order (as ``sortedEntries``), without building
+    /// an array when there is only one.
+    func forEachSorted(_ body: (ReplicaID, UInt64) -> Void) {
+        if entries.count == 1, let e = entries.first {
+            body(e.key, e.value)
+            return
+        }
+        for e in sortedEntries { body(e.author, e.seq) }
     }
 
     static func decode(from r: inout BinaryReader, _ t: ReplicaTable) throws(DecodingError) -> VersionVector {

@@ -99,6 +99,12 @@ public struct DocumentsInTransaction: DocumentStore {
         entries[previous.id] = previous.entry
     }
 
+    /// Whether `id` was used in this transaction (every document a change touched was; one
+    /// looked for and found absent is too).
+    func hasLoaded(_ id: DocID) -> Bool {
+        current?.id == id || entries[id] != nil
+    }
+
     /// The documents touched since the last ``flush()`` (absent ones too: an operation on a
     /// document that does not exist still names it).
     mutating func touchedIDs() -> [DocID] {

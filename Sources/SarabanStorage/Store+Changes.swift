@@ -156,7 +156,8 @@ extension Store {
                         if let signer {
                             try self.sealLocal(
                                 db, space: space, changes: writer.changes, encoded: writer.encodedChanges, signer: signer)
-                            try self.refreshSpace(db, space: space, identity: signer, touched: writer.changes)
+                            // The transaction's documents name every document the changes touched.
+                            try self.refreshSpace(db, space: space, identity: signer) { writer.documents.hasLoaded($0) }
                         }
                     }
                     out = (value, writer.changes)

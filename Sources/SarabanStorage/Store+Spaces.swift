@@ -286,11 +286,19 @@ extension Store {
     /// current epoch (raised only once its key is held). With `touched`, does nothing unless one
     /// of those changes touched the document.
     func refreshSpace(_ db: Database, space: SpaceID, identity: SigningKeyPair, touched: [Change]?) throws {
+        try refreshSpace(db, space: space, identity: identity) { doc in touched?.contains { Self.touches($0, doc) } ?? true }
+    }
+
+    /// ``refreshSpace(_:space:identity:touched:)`` where `mayHaveTouched(doc)` says whether the
+    /// write may have touched the membership document `doc` (false only if it certainly did not).
+    func refreshSpace(
+        _ db: Database, space: SpaceID, identity: SigningKeyPair, mayHaveTouched: (DocID) -> Bool
+    ) throws {
         let sp = Data(space.bytes)
         guard let row = try Row.fetchOne(db, sql: "SELECT doc, epoch FROM spaces WHERE id = ? AND role = 0", arguments: [sp]),
             let docText = row[0] as String?, let docID = DocID(docText)
         else { return }
-        if let touched, !touched.contains(where: { Self.touches($0, docID) }) { return }
+        if !mayHaveTouched(docID) { return }
         guard let doc = try Self.loadDocument(db, docID, path: path) else { return }
         var docEpoch: UInt32 = 0
         if case .int(let e)? = doc.registers[SpaceDocument.epoch]?.winner?.value, e >= 0, e <= Int64(UInt32.max) {
