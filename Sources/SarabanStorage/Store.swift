@@ -111,6 +111,7 @@ public final class Store: Sendable {
                 // documents' id index and tables all over, and pages evicted between batches were
                 // read back from the file. Only this one connection; readers keep the default.
                 try db.execute(sql: "PRAGMA cache_size = -\(writerCacheKiB)")
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = \(walAutocheckpointPages)")
             }
         } catch let error as StorageError {
             try? pool.close()
@@ -125,6 +126,9 @@ public final class Store: Sendable {
 
     /// The writer connection's page cache, in KiB.
     static let writerCacheKiB = 16 << 10
+
+    /// WAL pages after which a commit checkpoints (SQLite's default is 1,000).
+    static let walAutocheckpointPages = 4096
 
     /// Closes the connections. Further calls throw.
     public func close() throws(StorageError) {
