@@ -80,12 +80,10 @@ public struct Change: Hashable, Sendable {
 
     /// The compact binary form: version, replica table, string table, header, operations.
     ///
-    /// The tables are gathered first so everything is written into one buffer; should an
-    /// operation name something the gathering missed, the two-pass form below is used instead.
-    public func encoded() -> [UInt8] { encodedInOnePass() ?? encodedInTwoPasses() }
-
-    /// ``encoded()`` written into one buffer, or nil if the gathered tables missed something.
-    func encodedInOnePass() -> [UInt8]? {
+    /// The tables are gathered first (``Operation/collect(_:_:)`` visits what
+    /// ``Operation/encode(into:_:_:)`` refers to, in the same order) so everything is written
+    /// into one buffer. The tests check the bytes against a two-pass reference encoder.
+    public func encoded() -> [UInt8] {
         var t = ReplicaTable()
         _ = t.index(author)
         var strings = StringTable()
@@ -108,28 +106,10 @@ public struct Change: Hashable, Sendable {
         deps.encode(into: &w, &t)
         w.varint(ops.count)
         for op in ops { op.encode(into: &w, &t, &strings) }
-        guard t.list.count == replicas && strings.list.count == names else { return nil }
-        return w.bytes
-    }
-
-    /// The same bytes as ``encoded()``, the body written before the tables are known.
-    func encodedInTwoPasses() -> [UInt8] {
-        var t = ReplicaTable()
-        _ = t.index(author)
-        var strings = StringTable()
-        var body = BinaryWriter(capacity: 32 + ops.count * 16)
-        body.varint(seq)
-        body.varint(startOp)
-        body.signed(time)
-        deps.encode(into: &body, &t)
-        body.varint(ops.count)
-        for op in ops { op.encode(into: &body, &t, &strings) }
-        var w = BinaryWriter(capacity: body.bytes.count + 16 * t.list.count + 16)
-        w.byte(Change.formatVersion)
-        t.encode(into: &w)
-        w.varint(strings.list.count)
-        for s in strings.list { w.string(s) }
-        w.raw(body.bytes)
+        // A table grown while writing the body would make indices the written table lacks.
+        precondition(
+            t.list.count == replicas && strings.list.count == names,
+            "Operation.collect missed a replica or string that Operation.encode refers to")
         return w.bytes
     }
 

@@ -242,7 +242,7 @@ private func sync(_ a: inout Replica, _ b: inout Replica) throws {
         #expect(all.count > 500)
         for c in all {
             let bytes = c.encoded()
-            #expect(c.encodedInOnePass() == c.encodedInTwoPasses(), "seed \(seed): change \(c.id)")
+            #expect(bytes == c.encodedInTwoPasses(), "seed \(seed): change \(c.id)")
             #expect(try Change.decode(bytes) == c)
         }
     }
@@ -280,5 +280,29 @@ private func sync(_ a: inout Replica, _ b: inout Replica) throws {
             m[i] ^= 0x5a
             if let c = try? Change.decode(m) { #expect(c.encoded() == m) }
         }
+    }
+}
+
+extension Change {
+    /// The reference for ``Change/encoded()``: the body written first, growing the tables as it
+    /// refers to replicas and strings, then the tables and the body copied after them.
+    fileprivate func encodedInTwoPasses() -> [UInt8] {
+        var t = ReplicaTable()
+        _ = t.index(author)
+        var strings = StringTable()
+        var body = BinaryWriter(capacity: 32 + ops.count * 16)
+        body.varint(seq)
+        body.varint(startOp)
+        body.signed(time)
+        deps.encode(into: &body, &t)
+        body.varint(ops.count)
+        for op in ops { op.encode(into: &body, &t, &strings) }
+        var w = BinaryWriter(capacity: body.bytes.count + 16 * t.list.count + 16)
+        w.byte(Change.formatVersion)
+        t.encode(into: &w)
+        w.varint(strings.list.count)
+        for s in strings.list { w.string(s) }
+        w.raw(body.bytes)
+        return w.bytes
     }
 }
