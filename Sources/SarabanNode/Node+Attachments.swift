@@ -239,9 +239,9 @@ extension Node {
                     .unreachable,
                     "no peers to fetch from; add one with `saraban peer add NODE_ID HOST:PORT` (a relay carrying the space, or a member)")
             }
-            let trusted = Set(settings.peers.map(\.nodeID)).union(peers.map(\.nodeID)).union(try storage.memberNodeIDs())
-            let transport = SecureTransport(
-                identity: identity, configuration: options.transport, logger: logger, trust: { trusted.contains($0) })
+            let transport = dialTransport(
+                settings: settings, dialling: peers, members: try storage.memberNodeIDs(),
+                configuration: options.transport, logger: logger)
             let driver = NodeSyncDriver(storage: storage, logger: logger)
             for peer in peers {
                 let targets = wanted.filter { attachmentChunksPresent($0).count < $0.chunks }
@@ -263,15 +263,8 @@ extension Node {
                     }
                 }
                 do {
-                    let report = try await transport.connect(
-                        host: peer.address.host, port: peer.address.port, expecting: peer.nodeID
-                    ) { channel in
-                        hangUp.arm(channel)
-                        return try await connection.run(over: &channel)
-                    }
-                    if !exchange.finished {
-                        result.error = report.transportError.map { "\($0)" } ?? report.storeError ?? "session ended: \(report.reason)"
-                    }
+                    let report = try await transport.run(connection, with: peer, hangUp: hangUp)
+                    if !exchange.finished { result.error = report.failure }
                 } catch {
                     result.error = "\(error)"
                 }

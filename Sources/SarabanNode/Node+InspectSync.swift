@@ -111,12 +111,11 @@ extension Node {
     ) async throws(NodeError) -> SyncPreview {
         let settings = try syncSettings()
         let local = try carriedSpaces()
-        let trusted = Set(settings.peers.map(\.nodeID)).union([peer.nodeID]).union(try memberNodeIDs())
         var config = configuration ?? TransportConfiguration()
         config.idleTimeout = min(config.idleTimeout, timeout)
         config.connectTimeout = min(config.connectTimeout, timeout)
-        let transport = SecureTransport(
-            identity: identity, configuration: config, logger: logger, trust: { trusted.contains($0) })
+        let transport = dialTransport(
+            settings: settings, dialling: [peer], members: try memberNodeIDs(), configuration: config, logger: logger)
         let role = self.role
         let start = ContinuousClock.now
         let exchange: SummaryExchange

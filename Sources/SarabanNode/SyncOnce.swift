@@ -97,9 +97,9 @@ extension Node {
     ) async throws -> [OneShotResult] {
         let settings = try syncSettings()
         let peers = only ?? settings.peers
-        let trusted = Set(settings.peers.map(\.nodeID)).union(peers.map(\.nodeID)).union(try storage.memberNodeIDs())
-        let transport = SecureTransport(
-            identity: identity, configuration: options.transport, logger: logger, trust: { trusted.contains($0) })
+        let transport = dialTransport(
+            settings: settings, dialling: peers, members: try storage.memberNodeIDs(), configuration: options.transport,
+            logger: logger)
         let status = PeerStatusBook(directory: dataDirectory)
         status.loadFromDisk()
         let driver = NodeSyncDriver(storage: storage, logger: logger)
@@ -126,12 +126,7 @@ extension Node {
                         peer: label, nodeID: peer.nodeID.text, address: peer.address.description, synced: false)
                     let start = Date()
                     do {
-                        let report = try await transport.connect(
-                            host: peer.address.host, port: peer.address.port, expecting: peer.nodeID
-                        ) { channel in
-                            hangUp.arm(channel)
-                            return try await connection.run(over: &channel)
-                        }
+                        let report = try await transport.run(connection, with: peer, hangUp: hangUp)
                         result.synced = report.wasSynced
                         result.envelopesSent = report.stats.envelopesSent
                         result.envelopesReceived = report.stats.envelopesReceived
@@ -141,10 +136,7 @@ extension Node {
                         let c = counting.counts
                         result.changesSent = report.stats.envelopesSent == 0 ? 0 : c.fetched
                         result.changesReceived = c.accepted
-                        if !report.wasSynced {
-                            result.error =
-                                report.transportError.map { "\($0)" } ?? report.storeError ?? "session ended: \(report.reason)"
-                        }
+                        if !report.wasSynced { result.error = report.failure }
                     } catch {
                         result.error = "\(error)"
                         status.recordFailure(peer.nodeID, "\(error)")
@@ -161,6 +153,34 @@ extension Node {
         let order = Dictionary(uniqueKeysWithValues: peers.enumerated().map { ($1.nodeID.text, $0) })
         return results.sorted { (order[$0.nodeID] ?? 0) < (order[$1.nodeID] ?? 0) }
     }
+}
+
+extension Node {
+    /// The transport a dial from this node uses: it accepts the configured peers, those dialled
+    /// and every member of a space carried here (`saraban sync`, `attachment fetch`, `inspect-sync`).
+    func dialTransport(
+        settings: SyncSettings, dialling peers: [ConfiguredPeer], members: Set<NodeID>,
+        configuration: TransportConfiguration, logger: Logger
+    ) -> SecureTransport {
+        let trusted = Set(settings.peers.map(\.nodeID)).union(peers.map(\.nodeID)).union(members)
+        return SecureTransport(
+            identity: identity, configuration: configuration, logger: logger, trust: { trusted.contains($0) })
+    }
+}
+
+extension SecureTransport {
+    /// Dials `peer` and runs `connection` over the channel, arming `hangUp` with it.
+    func run(_ connection: PeerConnection, with peer: ConfiguredPeer, hangUp: HangUp) async throws -> PeerReport {
+        try await connect(host: peer.address.host, port: peer.address.port, expecting: peer.nodeID) { channel in
+            hangUp.arm(channel)
+            return try await connection.run(over: &channel)
+        }
+    }
+}
+
+extension PeerReport {
+    /// Why the session ended short of its goal: the transport or store failure, else the close reason.
+    var failure: String { transportError.map { "\($0)" } ?? storeError ?? "session ended: \(reason)" }
 }
 
 /// Per-space lag of one session, summed for the progress line.
