@@ -56,7 +56,7 @@ public struct AttachmentManifest: Hashable, Sendable {
 }
 
 /// What this node holds of one attachment of a letter (`letter show`, `attachment status`).
-public struct AttachmentStatus: Sendable, Codable, Hashable {
+public struct AttachmentStatus: Sendable, Encodable, Hashable {
     public var hash: String
     public var name: String
     public var size: Int
@@ -77,16 +77,6 @@ public struct AttachmentStatus: Sendable, Codable, Hashable {
         try c.encode(held, forKey: .held)
         try c.encode(root, forKey: .root)
         try c.encode(complete, forKey: .complete)
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        hash = try c.decode(String.self, forKey: .hash)
-        name = try c.decode(String.self, forKey: .name)
-        size = try c.decode(Int.self, forKey: .size)
-        chunks = try c.decode(Int.self, forKey: .chunks)
-        held = try c.decode(Int.self, forKey: .held)
-        root = try c.decode(String.self, forKey: .root)
     }
 
     init(_ a: AttachmentRef, held: Int) {
