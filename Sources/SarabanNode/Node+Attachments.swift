@@ -167,15 +167,6 @@ extension Node {
         return (0..<m.hashes.count).filter { !FileManager.default.fileExists(atPath: dir + "/\($0)") }
     }
 
-    /// Roots of the attachments of `space` held completely here (offered to relays).
-    func completeAttachmentRoots(in space: SpaceID) -> [[UInt8]] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: attachmentsDirectory)) ?? []
-        return names.sorted().compactMap { name -> [UInt8]? in
-            guard name.count == 64, let m = manifest(root: name), m.space == space, missingChunks(m).isEmpty else { return nil }
-            return m.root
-        }
-    }
-
     // MARK: - Status
 
     /// What this node holds of each attachment of the letter.
@@ -327,7 +318,8 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     private var received = 0
     private var rejected = 0
     private var doneFired = false
-    private var offered = Set<[UInt8]>()
+    /// Attachment directories (root hex) offered in this session or of a space not shared: not read again.
+    private var settled = Set<String>()
     private var offerTask: Task<Void, Never>?
     /// How often a member looks for newly complete attachments to offer a relay.
     static let offerInterval: Duration = .seconds(1)
@@ -373,12 +365,13 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         }
         if node.role == .member && role == .relay {
             // Offer what is complete here now, and what becomes complete while the session lasts.
-            offerNew(sharedSpaces)
+            let spaces = Set(sharedSpaces)
+            offerNew(spaces)
             let task = Task { [weak self] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: Self.offerInterval)
                     guard let self, !Task.isCancelled else { break }
-                    self.offerNew(sharedSpaces)
+                    self.offerNew(spaces)
                 }
             }
             lock.withLock { offerTask = task }
@@ -426,10 +419,23 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         sink.finish()
     }
 
-    /// Offers the roots complete here and not yet offered in this session.
-    private func offerNew(_ spaces: [SpaceID]) {
-        for s in spaces {
-            let roots = node.completeAttachmentRoots(in: s).filter { r in lock.withLock { offered.insert(r).inserted } }
+    /// Offers the roots complete here and not yet offered in this session. One listing of the
+    /// attachments directory per call; an attachment already offered, or of a space the peer does
+    /// not share, is settled and its manifest not read again (this runs every ``offerInterval``).
+    private func offerNew(_ spaces: Set<SpaceID>) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: node.attachmentsDirectory)) ?? []
+        var complete: [SpaceID: [[UInt8]]] = [:]
+        for name in names.sorted() where name.count == 64 && !lock.withLock({ settled.contains(name) }) {
+            guard let m = node.manifest(root: name) else { continue }  // not (yet) a stored attachment
+            guard let space = m.space, spaces.contains(space) else {
+                lock.withLock { _ = settled.insert(name) }
+                continue
+            }
+            guard node.missingChunks(m).isEmpty else { continue }
+            lock.withLock { _ = settled.insert(name) }
+            complete[space, default: []].append(m.root)
+        }
+        for (s, roots) in complete.sorted(by: { $0.key < $1.key }) {
             var i = 0
             while i < roots.count {
                 let n = min(AttachmentMessage.maximumRoots, roots.count - i)
