@@ -453,7 +453,7 @@ extension Store {
                     applied = try self.applyChanges(
                         db, space: sp, o.changes.changes, encoded: o.changes.bytes, receivedAt: receivedAt)
                     try Self.insertEnvelope(db, space: sp, e)
-                    try self.refreshSpace(db, space: space, identity: me!, touched: nil)
+                    try self.refreshSpace(db, space: space, identity: me!)
                     return .commit
                 }
                 merge(applied)

@@ -283,16 +283,10 @@ extension Store {
 
     /// Re-reads the space's membership document inside the open transaction: members (added,
     /// removed at the document's epoch), offices, epoch keys sealed to `identity`, and the
-    /// current epoch (raised only once its key is held). With `touched`, does nothing unless one
-    /// of those changes touched the document.
-    func refreshSpace(_ db: Database, space: SpaceID, identity: SigningKeyPair, touched: [Change]?) throws {
-        try refreshSpace(db, space: space, identity: identity) { doc in touched?.contains { Self.touches($0, doc) } ?? true }
-    }
-
-    /// ``refreshSpace(_:space:identity:touched:)`` where `mayHaveTouched(doc)` says whether the
-    /// write may have touched the membership document `doc` (false only if it certainly did not).
+    /// current epoch (raised only once its key is held). Does nothing if `mayHaveTouched(doc)`
+    /// says the write certainly did not touch the membership document `doc`.
     func refreshSpace(
-        _ db: Database, space: SpaceID, identity: SigningKeyPair, mayHaveTouched: (DocID) -> Bool
+        _ db: Database, space: SpaceID, identity: SigningKeyPair, mayHaveTouched: (DocID) -> Bool = { _ in true }
     ) throws {
         let sp = Data(space.bytes)
         guard let row = try Row.fetchOne(db, sql: "SELECT doc, epoch FROM spaces WHERE id = ? AND role = 0", arguments: [sp]),
@@ -346,16 +340,6 @@ extension Store {
         if docEpoch > epoch, keys[docEpoch] != nil {
             try db.execute(sql: "UPDATE spaces SET epoch = ? WHERE id = ?", arguments: [Int64(docEpoch), sp])
         }
-    }
-
-    /// Whether `change` touches `doc` (``Change/documents`` without building the list).
-    static func touches(_ change: Change, _ doc: DocID) -> Bool {
-        var counter = change.startOp
-        for op in change.ops {
-            if (op.document ?? DocID(OpID(counter: counter, replica: change.author))) == doc { return true }
-            counter += UInt64(op.width)
-        }
-        return false
     }
 
     // MARK: - Helpers
