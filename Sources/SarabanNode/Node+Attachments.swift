@@ -55,7 +55,7 @@ public struct AttachmentManifest: Hashable, Sendable {
     }
 }
 
-/// What this node holds of one attachment of a letter (`letter show`, `attachment status`).
+/// What this node holds of one attachment of a letter (`letter show`, `letter fetch`).
 public struct AttachmentStatus: Sendable, Encodable, Hashable {
     public var hash: String
     public var name: String
@@ -89,7 +89,7 @@ public struct AttachmentStatus: Sendable, Encodable, Hashable {
     }
 }
 
-/// How fetching from one peer went (`saraban attachment fetch`).
+/// How fetching from one peer went (`saraban letter fetch`).
 public struct AttachmentFetchResult: Sendable, Codable {
     public var peer: String
     public var nodeID: String
@@ -281,7 +281,7 @@ struct FetchingDriver: SyncStoreDriver {
 /// Every node answers `want`s from what it holds. A member offers the roots it holds
 /// completely to a relay when a session with it opens; a relay pulls what it lacks of every
 /// offer (so it can serve members while the attaching office is offline); a member pulls only
-/// the attachments it was asked to fetch (lazily: `saraban attachment fetch`). Pulls keep at
+/// the attachments it was asked to fetch (lazily: `saraban letter fetch`). Pulls keep at
 /// most ``window`` chunks outstanding, skip chunks already held (resuming a broken transfer) and
 /// check each chunk against the manifest (and, on a member, decrypt it) before storing it.
 final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {

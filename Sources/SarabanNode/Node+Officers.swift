@@ -285,7 +285,7 @@ extension Node {
         attachmentsDirectory + "/" + (a.root.isEmpty ? a.hash : a.root)
     }
 
-    /// Which chunks of an attachment are held here (`saraban attachment fetch` gets the rest).
+    /// Which chunks of an attachment are held here (`saraban letter fetch` gets the rest).
     public func attachmentChunksPresent(_ a: AttachmentRef) -> [Int] {
         let dir = attachmentDirectory(a)
         return (0..<a.chunks).filter { FileManager.default.fileExists(atPath: dir + "/\($0)") }
@@ -304,7 +304,7 @@ extension Node {
                 throw NodeError(
                     .unknownDocument,
                     "chunk \(i + 1) of \(a.chunks) of \(a.name) is not on this node yet; "
-                        + "fetch it with `saraban attachment fetch LETTER \(a.hash.prefix(12))`")
+                        + "fetch it with `saraban letter fetch LETTER \(a.hash.prefix(12))`")
             }
             out += try Self.openChunk([UInt8](d), key: key, hash: hash, index: i, count: a.chunks, name: a.name)
         }

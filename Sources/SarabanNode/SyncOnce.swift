@@ -157,7 +157,7 @@ extension Node {
 
 extension Node {
     /// The transport a dial from this node uses: it accepts the configured peers, those dialled
-    /// and every member of a space carried here (`saraban sync`, `attachment fetch`, `inspect-sync`).
+    /// and every member of a space carried here (`saraban sync`, `letter fetch`, `inspect-sync`).
     func dialTransport(
         settings: SyncSettings, dialling peers: [ConfiguredPeer], members: Set<NodeID>,
         configuration: TransportConfiguration, logger: Logger
