@@ -163,8 +163,12 @@ extension Node {
 
     /// Indices of the chunks of `m` not held here.
     func missingChunks(_ m: AttachmentManifest) -> [Int] {
-        let dir = attachmentDirectory(root: m.rootHex)
-        return (0..<m.hashes.count).filter { !FileManager.default.fileExists(atPath: dir + "/\($0)") }
+        chunkIndices(in: attachmentDirectory(root: m.rootHex), count: m.hashes.count, held: false)
+    }
+
+    /// The indices below `count` whose chunk file is (`held`) or is not in `dir`.
+    func chunkIndices(in dir: String, count: Int, held: Bool) -> [Int] {
+        (0..<count).filter { FileManager.default.fileExists(atPath: dir + "/\($0)") == held }
     }
 
     // MARK: - Status

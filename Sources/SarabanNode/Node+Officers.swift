@@ -282,13 +282,12 @@ extension Node {
     /// The directory holding an attachment's chunks: `attachments/<root>` (`attachments/<hash>`
     /// for refs written before roots existed).
     public func attachmentDirectory(_ a: AttachmentRef) -> String {
-        attachmentsDirectory + "/" + (a.root.isEmpty ? a.hash : a.root)
+        attachmentDirectory(root: a.root.isEmpty ? a.hash : a.root)
     }
 
     /// Which chunks of an attachment are held here (`saraban letter fetch` gets the rest).
     public func attachmentChunksPresent(_ a: AttachmentRef) -> [Int] {
-        let dir = attachmentDirectory(a)
-        return (0..<a.chunks).filter { FileManager.default.fileExists(atPath: dir + "/\($0)") }
+        chunkIndices(in: attachmentDirectory(a), count: a.chunks, held: true)
     }
 
     /// Decrypts an attachment and checks its hash.
