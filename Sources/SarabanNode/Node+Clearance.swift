@@ -203,7 +203,9 @@ extension Node {
         var all = try carriedSpaces()
         guard role == .member else { return all }
         for (space, _) in all {
-            guard let info = try spaceInfo(space), info.role == .member, try declaredClearance(of: space) > .none else { continue }
+            guard let info = try spaceInfo(space), info.role == .member,
+                try declaredClearance(of: space, configName: info.name) > .none
+            else { continue }
             let member = info.members.contains { $0.isActive && $0.key == peer.publicKey }
             if !member && !designatedRelays(space).contains(peer) { all[space] = nil }
         }
