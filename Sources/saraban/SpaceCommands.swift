@@ -89,10 +89,7 @@ extension Saraban.SpaceCommand {
         var cleared: String?
 
         func run() async throws {
-            let invitee: NodeID
-            do { invitee = try NodeID(parsing: nodeID) } catch {
-                throw NodeError(.invalidArgument, error.message)
-            }
+            let invitee = try parseNodeID(nodeID)
             let node = try options.openNode()
             defer { node.close() }
             let s = try node.resolveSpace(space)
@@ -203,10 +200,7 @@ extension Saraban.SpaceCommand {
         @Argument(help: "The node id to remove.") var nodeID: String
 
         func run() async throws {
-            let member: NodeID
-            do { member = try NodeID(parsing: nodeID) } catch {
-                throw NodeError(.invalidArgument, error.message)
-            }
+            let member = try parseNodeID(nodeID)
             let node = try options.openNode()
             defer { node.close() }
             let s = try node.resolveSpace(space)
@@ -267,9 +261,7 @@ extension Saraban.SpaceCommand {
             defer { node.close() }
             let s = try node.resolveSpace(space)
             if let member {
-                let id: NodeID
-                do { id = try NodeID(parsing: member) } catch { throw NodeError(.invalidArgument, error.message) }
-                try node.setMemberClearance(s.id, member: id, to: l)
+                try node.setMemberClearance(s.id, member: try parseNodeID(member), to: l)
             } else {
                 try node.setSpaceClearance(s.id, to: l)
             }
@@ -285,13 +277,17 @@ extension Saraban.SpaceCommand {
         @Argument(help: "The relay's node id (`saraban id` on the relay).") var nodeID: String
 
         func run() async throws {
-            let id: NodeID
-            do { id = try NodeID(parsing: nodeID) } catch { throw NodeError(.invalidArgument, error.message) }
+            let id = try parseNodeID(nodeID)
             let node = try options.openNode()
             defer { node.close() }
             try node.designateRelay(try node.resolveSpace(space).id, relay: id)
         }
     }
+}
+
+/// A node id given on the command line (`sb…`), or `.invalidArgument` saying what is wrong with it.
+func parseNodeID(_ text: String) throws(NodeError) -> NodeID {
+    do { return try NodeID(parsing: text) } catch { throw NodeError(.invalidArgument, error.message) }
 }
 
 func parseSecrecy(_ text: String) throws(NodeError) -> Secrecy {
