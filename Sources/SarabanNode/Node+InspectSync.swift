@@ -285,8 +285,8 @@ struct SummaryExchange: Sendable {
         // Bye alone: without our summary the peer has no gap to fill, so it sends no envelope.
         let out = SyncMessage.bye.framed()
         try? await channel.writer.write(out)
-        // Let the bye leave before the connection closes (see `HangUp`).
-        try? await Task.sleep(for: .milliseconds(100))
+        // Let the bye leave before the connection closes.
+        try? await Task.sleep(for: HangUp.byeGrace)
         return SummaryExchange(hello: hello!, summaries: summaries)
     }
 }

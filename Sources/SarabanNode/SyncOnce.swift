@@ -202,6 +202,9 @@ final class LagBox: @unchecked Sendable {
 /// connection, and the peer's session, having received bye, waits for us: both sit until the
 /// idle timeout (90 s). Closing our side once the bye is written ends both at once.
 final class HangUp: @unchecked Sendable {
+    /// How long a bye written just before is given to leave before the connection is closed.
+    static let byeGrace: Duration = .milliseconds(100)
+
     private let lock = NSLock()
     private var channel: SecureChannel?
     private var fired = false
@@ -219,7 +222,7 @@ final class HangUp: @unchecked Sendable {
         guard let channel else { return }
         Task {
             // Let the bye frame, written right after the synced event, leave first.
-            try? await Task.sleep(for: .milliseconds(100))
+            try? await Task.sleep(for: HangUp.byeGrace)
             channel.close()
         }
     }
