@@ -7,8 +7,8 @@ import SarabanCore
 /// values straight to SQLite (GRDB's `StatementArguments` cost about a microsecond per row,
 /// as much as SQLite's own insert).
 ///
-/// The statement is GRDB's cached statement for this connection; only this type steps it, and
-/// always leaves it reset, so GRDB's bookkeeping is unaffected.
+/// The statement is GRDB's cached statement for this connection; only this type steps it, through
+/// ``GRDB/Statement/stepBound(_:_:)``, which always leaves it reset.
 struct ChangeLogInsert {
     let statement: Statement
     /// The space (16 bytes) every row of this insert belongs to.
@@ -22,26 +22,19 @@ struct ChangeLogInsert {
 
     /// Inserts one change (a change already logged is left as it is).
     func insert(author: [UInt8], seq: UInt64, startOp: UInt64, time: Int64, bytes: [UInt8]) throws {
-        let s = statement.sqliteStatement
-        let rc: Int32 = space.withUnsafeBytes { sp in
-            author.withUnsafeBytes { a in
-                bytes.withUnsafeBytes { b in
-                    // SQLITE_STATIC (nil destructor): the buffers outlive the step below.
-                    sqlite3_bind_blob(s, 1, sp.baseAddress, Int32(sp.count), nil)
-                    sqlite3_bind_blob(s, 2, a.baseAddress, Int32(a.count), nil)
-                    sqlite3_bind_int64(s, 3, Int64(bitPattern: seq))
-                    sqlite3_bind_int64(s, 4, Int64(bitPattern: startOp))
-                    sqlite3_bind_int64(s, 5, time)
-                    sqlite3_bind_blob(s, 6, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
-                    let rc = sqlite3_step(s)
-                    sqlite3_reset(s)
-                    sqlite3_clear_bindings(s)
-                    return rc
+        try space.withUnsafeBytes { sp in
+            try author.withUnsafeBytes { a in
+                try bytes.withUnsafeBytes { b in
+                    try statement.stepBound("cannot append to the change log") { s in
+                        sqlite3_bind_blob(s, 1, sp.baseAddress, Int32(sp.count), nil)
+                        sqlite3_bind_blob(s, 2, a.baseAddress, Int32(a.count), nil)
+                        sqlite3_bind_int64(s, 3, Int64(bitPattern: seq))
+                        sqlite3_bind_int64(s, 4, Int64(bitPattern: startOp))
+                        sqlite3_bind_int64(s, 5, time)
+                        sqlite3_bind_blob(s, 6, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
+                    }
                 }
             }
-        }
-        guard rc == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "cannot append to the change log")
         }
     }
 
@@ -49,5 +42,21 @@ struct ChangeLogInsert {
     /// sealed it), else as `c.encoded()`.
     func insert(_ c: Change, bytes: [UInt8]? = nil) throws {
         try insert(author: c.author.bytes, seq: c.seq, startOp: c.startOp, time: c.time, bytes: bytes ?? c.encoded())
+    }
+}
+
+extension Statement {
+    /// Steps this (cached) statement once with the values `bind` binds straight to its SQLite
+    /// handle, then resets it and clears the bindings, so GRDB's bookkeeping is unaffected.
+    /// `bind` binds with SQLITE_STATIC (nil destructor): the buffers it binds must outlive this call.
+    func stepBound(_ what: @autoclosure () -> String, _ bind: (OpaquePointer) -> Void) throws {
+        let s = sqliteStatement
+        bind(s)
+        let rc = sqlite3_step(s)
+        sqlite3_reset(s)
+        sqlite3_clear_bindings(s)
+        guard rc == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: what())
+        }
     }
 }

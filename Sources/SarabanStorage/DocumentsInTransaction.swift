@@ -126,7 +126,6 @@ public struct DocumentsInTransaction: DocumentStore {
                 ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, deleted = excluded.deleted,
                     snapshot = excluded.snapshot, updated_at = max(updated_at, excluded.updated_at)
                 """)
-        let s = statement.sqliteStatement
         let space = [UInt8](self.space)
         var key = DocIDText()
         var index = entries.startIndex
@@ -139,29 +138,23 @@ public struct DocumentsInTransaction: DocumentStore {
             let deleted = doc.isDeleted
             var kind = doc.kind
             entries.values[index].doc = doc
-            let rc: Int32 = key.withText(id) { idText, idCount in
-                space.withUnsafeBytes { sp in
-                    snapshot.withUnsafeBytes { b in
-                        kind.withUTF8 { k in
-                            // SQLITE_STATIC (nil destructor): the buffers outlive the step below.
-                            sqlite3_bind_text(s, 1, idText, Int32(idCount), nil)
-                            sqlite3_bind_blob(s, 2, sp.baseAddress, Int32(sp.count), nil)
-                            let kindText = UnsafeRawPointer(k.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-                                .assumingMemoryBound(to: CChar.self)
-                            sqlite3_bind_text(s, 3, kindText, Int32(k.count), nil)
-                            sqlite3_bind_int64(s, 4, deleted ? 1 : 0)
-                            sqlite3_bind_blob(s, 5, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
-                            sqlite3_bind_int64(s, 6, time)
-                            let rc = sqlite3_step(s)
-                            sqlite3_reset(s)
-                            sqlite3_clear_bindings(s)
-                            return rc
+            try key.withText(id) { idText, idCount in
+                try space.withUnsafeBytes { sp in
+                    try snapshot.withUnsafeBytes { b in
+                        try kind.withUTF8 { k in
+                            try statement.stepBound("cannot write document \(id)") { s in
+                                sqlite3_bind_text(s, 1, idText, Int32(idCount), nil)
+                                sqlite3_bind_blob(s, 2, sp.baseAddress, Int32(sp.count), nil)
+                                let kindText = UnsafeRawPointer(k.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+                                    .assumingMemoryBound(to: CChar.self)
+                                sqlite3_bind_text(s, 3, kindText, Int32(k.count), nil)
+                                sqlite3_bind_int64(s, 4, deleted ? 1 : 0)
+                                sqlite3_bind_blob(s, 5, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
+                                sqlite3_bind_int64(s, 6, time)
+                            }
                         }
                     }
                 }
-            }
-            guard rc == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "cannot write document \(id)")
             }
         }
         // Written: untouched again, but kept (a document made in this transaction is above
