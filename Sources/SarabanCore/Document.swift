@@ -261,11 +261,19 @@ public struct Document: Sendable {
     ) -> (position: Int, slot: Int) {
         let h = FieldTable.hash(name)
         let p = table.find(name, hash: h) ?? table.append(name, hash: h)
+        return (p, slot(at: p, kind, &table, &column, make))
+    }
+
+    /// The column position of the field of `kind` at table position `p`, made when absent.
+    @inline(__always)
+    static func slot<T>(
+        at p: Int, _ kind: FieldKind, _ table: inout FieldTable, _ column: inout [Named<T>], _ make: () -> T
+    ) -> Int {
         let s = table.entries[p][kind]
-        if s >= 0 { return (p, Int(s)) }
-        column.append(Named(name: name, value: make()))
+        if s >= 0 { return Int(s) }
+        column.append(Named(name: table.entries[p].name, value: make()))
         table.setSlot(p, kind, column.count - 1)
-        return (p, column.count - 1)
+        return column.count - 1
     }
 
     /// Runs `body` on the text field `name` (made when absent) and notes the edit.
@@ -284,20 +292,15 @@ public struct Document: Sendable {
     {
         let h = FieldTable.hash(name)
         let p: Int
-        var s: Int
         if let q = table.find(name, hash: h) {
+            if table.entries[q][.register] < 0, let k = table.entries[q].firstKind {
+                throw Self.kindMismatch(name, k, .register)
+            }
             p = q
-            s = Int(table.entries[q][.register])
-            if s < 0, let k = table.entries[q].firstKind { throw Self.kindMismatch(name, k, .register) }
         } else {
             p = table.append(name, hash: h)
-            s = -1
         }
-        if s < 0 {
-            registerColumn.append(Named(name: name, value: MVRegister()))
-            s = registerColumn.count - 1
-            table.setSlot(p, .register, s)
-        }
+        let s = Self.slot(at: p, .register, &table, &registerColumn, MVRegister.init)
         let pred = registerColumn[s].value.supersedeAll(with: RegisterEntry(value: value, stamp: ctx.stamp(id)))
         note(ctx.change, ctx.time, p)
         return pred
