@@ -210,22 +210,4 @@ extension Operation {
 }
 
 /// Field names and kinds written once per change.
-struct StringTable {
-    private(set) var list: [String] = []
-    private var indexOf: [String: Int] = [:]
-
-    mutating func index(_ s: String) -> Int {
-        // Most changes name a few fields: a scan beats hashing until the table grows.
-        if list.count <= 8 {
-            for i in list.indices where list[i] == s { return i }
-            if list.count == 8 { for (i, x) in list.enumerated() { indexOf[x] = i } } else {
-                list.append(s)
-                return list.count - 1
-            }
-        }
-        if let i = indexOf[s] { return i }
-        indexOf[s] = list.count
-        list.append(s)
-        return list.count - 1
-    }
-}
+typealias StringTable = IndexedList<String>

@@ -77,30 +77,42 @@ public struct Stamp: Hashable, Sendable, Comparable {
     }
 }
 
+/// Distinct values in first-seen order, each referred to by its index (the replica and string
+/// tables of an encoded blob).
+struct IndexedList<Element: Hashable> {
+    private(set) var list: [Element] = []
+    private var indexOf: [Element: Int] = [:]
+
+    init() {}
+
+    /// The index of `x`, appended when new.
+    mutating func index(_ x: Element) -> Int {
+        // Most blobs name a handful of replicas and fields: a scan beats hashing until the table grows.
+        if list.count <= 8 {
+            for i in list.indices where list[i] == x { return i }
+            if list.count == 8 { for (i, y) in list.enumerated() { indexOf[y] = i } } else {
+                list.append(x)
+                return list.count - 1
+            }
+        }
+        if let i = indexOf[x] { return i }
+        indexOf[x] = list.count
+        list.append(x)
+        return list.count - 1
+    }
+}
+
 /// Replicas written once per encoded blob and referred to by index.
 struct ReplicaTable {
-    private(set) var list: [ReplicaID] = []
-    private var indexOf: [ReplicaID: Int] = [:]
+    private var table = IndexedList<ReplicaID>()
+    var list: [ReplicaID] { table.list }
 
     init() {}
     init(_ list: [ReplicaID]) {
         for r in list { _ = index(r) }
     }
 
-    mutating func index(_ r: ReplicaID) -> Int {
-        // Most blobs name a handful of replicas: a scan beats hashing until the table grows.
-        if list.count <= 8 {
-            for i in list.indices where list[i] == r { return i }
-            if list.count == 8 { for (i, x) in list.enumerated() { indexOf[x] = i } } else {
-                list.append(r)
-                return list.count - 1
-            }
-        }
-        if let i = indexOf[r] { return i }
-        indexOf[r] = list.count
-        list.append(r)
-        return list.count - 1
-    }
+    mutating func index(_ r: ReplicaID) -> Int { table.index(r) }
 
     func read(_ r: inout BinaryReader) throws(DecodingError) -> ReplicaID {
         let at = r.offset
