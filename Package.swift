@@ -5,6 +5,7 @@
 //   SarabanOffice     the e-Saraban domain over the core: letters, registers, Thai dates (pure)
 //   CSodium           system library: libsodium through pkg-config
 //   SarabanCrypto     the only importer of CSodium
+//   CSQLiteTuning     C: the process-wide sqlite3_config call Swift cannot make (variadic)
 //   SarabanStorage    GRDB on SQLite: change log, materialised documents, spaces, envelopes, migrations
 //   SarabanSync       sans-IO sync state machine and wire codec (no sockets, no clocks)
 //   SarabanTransport  SwiftNIO TCP framing under the Noise session
@@ -38,10 +39,11 @@ let package = Package(
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
         .target(name: "SarabanCrypto", dependencies: ["CSodium"]),
+        .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "SarabanStorage",
             dependencies: [
-                "SarabanCore", "SarabanCrypto", "SarabanSync",
+                "SarabanCore", "SarabanCrypto", "SarabanSync", "CSQLiteTuning",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,5 +1,7 @@
+import CSQLiteTuning
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import SarabanCore
 
@@ -67,6 +69,7 @@ public final class Store: Sendable {
             throw StorageError(.io, "a database already exists at \(path); refusing to overwrite it", path: path)
         }
         if exists { try checkHeader(path: path) }
+        _ = processWideSettings
 
         var config = Configuration()
         config.label = "saraban"
@@ -123,6 +126,15 @@ public final class Store: Sendable {
         logger.debug("opened database", metadata: ["path": "\(path)"])
         return Store(path: path, replica: replica, pool: pool, logger: logger)
     }
+
+    /// SQLite's process-wide settings, made once before the first connection opens: memory
+    /// statistics off. With them on (the system library's default), every SQLite allocation takes
+    /// one process-wide mutex, so the writer and the readers of a node, and every node of a
+    /// simulation, contend for it. The result is SQLITE_OK, or SQLITE_MISUSE when SQLite was
+    /// already initialised by someone else, which leaves the default in place and is harmless.
+    /// Code that opens its own SQLite connections in a process that also runs a Store (tests'
+    /// integrity probes) reads this first, so the settings hold whichever opens first.
+    public static let processWideSettings: Int32 = saraban_sqlite_disable_memstatus()
 
     /// The writer connection's page cache, in KiB.
     static let writerCacheKiB = 16 << 10
@@ -408,6 +420,9 @@ public struct SchemaInfo: Sendable, Hashable {
     public var tables: [String]
     public var journalMode: String
     public var synchronous: Int
+    /// Whether SQLite keeps process-wide memory statistics (``Store/processWideSettings`` turns
+    /// them off; with them off, the bytes SQLite reports in use stay 0).
+    public var memoryStatistics: Bool
 }
 
 extension Store {
@@ -420,7 +435,8 @@ extension Store {
                 tables: try String.fetchAll(
                     db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"),
                 journalMode: try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
-                synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+                synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
+                memoryStatistics: sqlite3_memory_used() > 0)
         }
     }
 }

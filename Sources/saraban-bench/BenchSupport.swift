@@ -68,6 +68,7 @@ struct BenchReport {
     var facts: [String: String] = [:]
 
     mutating func add(_ name: String, _ runs: [Double], unit: String, note: String? = nil) {
+        guard !runs.isEmpty else { return }  // a part that was not asked for
         rows.append(BenchRow(name: name, median: median(runs), unit: unit, runs: runs, note: note))
     }
 

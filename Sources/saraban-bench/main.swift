@@ -12,7 +12,8 @@ let usage = """
       trace FILE [--json] [--runs N]   replay an editing trace ({endContent, txns:[{patches}]}, .json or .json.gz)
       crdt [--json] [--runs N]         register writes in memory and persisted; concurrent merges
       crypto [--json] [--runs N]       seal+sign and verify+open of 1 KiB changes in batches; Noise handshake
-      sync [--json] [--runs N]         two nodes on loopback: 100k changes end to end, wire overhead, catch-up, memory
+      sync [PART…] [--json] [--runs N] two nodes on loopback: 100k changes end to end, wire overhead, catch-up,
+                                       memory; PART is e2e, transfer, ten or week (all when none)
     """
 
 guard let suite = args.first else {

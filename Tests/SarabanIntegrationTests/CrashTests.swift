@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import SarabanCore
 import SarabanNode
+import SarabanStorage
 import SarabanSync
 import Testing
 
@@ -261,6 +262,7 @@ func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws
 func integrityCheck(_ path: String) throws -> String {
     var config = Configuration()
     config.busyMode = .timeout(10)
+    _ = Store.processWideSettings  // before this process's first SQLite connection, as Store does
     let db = try DatabaseQueue(path: path, configuration: config)
     defer { try? db.close() }
     return try db.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }.joined(separator: "; ")
@@ -274,6 +276,7 @@ final class WriteLockProbe {
     init(_ path: String) throws {
         var config = Configuration()
         config.busyMode = .immediateError
+        _ = Store.processWideSettings  // before this process's first SQLite connection, as Store does
         queue = try DatabaseQueue(path: path, configuration: config)
     }
 

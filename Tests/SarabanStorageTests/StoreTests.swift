@@ -14,6 +14,8 @@ import Testing
         #expect(info.migrations == ["v1", "v2"])
         #expect(info.journalMode == "wal")
         #expect(info.synchronous == 1)  // NORMAL
+        // Off before the first connection opened: no process-wide mutex around SQLite's allocations.
+        #expect(!info.memoryStatistics)
         for t in ["meta", "changes", "documents", "clock", "pending"] { #expect(info.tables.contains(t)) }
         try store.close()
     }
