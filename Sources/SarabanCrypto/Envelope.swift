@@ -257,6 +257,18 @@ public struct Envelope: Hashable, Sendable {
     /// - Throws: ``CryptoError/Code/envelopeMalformed``, ``CryptoError/Code/envelopeUnsupportedVersion``
     ///   or ``CryptoError/Code/envelopeTooLarge``.
     public static func decode(_ bytes: [UInt8]) throws(CryptoError) -> Envelope {
+        try decode(bytes, storedID: nil)
+    }
+
+    /// ``decode(_:)`` for an envelope read back from this node's own store, with the ``id`` the
+    /// store computed when it stored the envelope (after verifying it): the same checks, without
+    /// hashing the whole envelope again. Only for ids this process or its store computed; bytes
+    /// from a peer go through ``decode(_:)``, and a receiver recomputes the id whatever it is sent.
+    public static func decode(_ bytes: [UInt8], storedID: EnvelopeID) throws(CryptoError) -> Envelope {
+        try decode(bytes, storedID: Optional(storedID))
+    }
+
+    private static func decode(_ bytes: [UInt8], storedID: EnvelopeID?) throws(CryptoError) -> Envelope {
         guard bytes.count <= maximumByteCount else {
             throw CryptoError(
                 .envelopeTooLarge, "an envelope of \(bytes.count) bytes exceeds \(maximumByteCount): refuse it")
@@ -277,6 +289,7 @@ public struct Envelope: Hashable, Sendable {
             do throws(CryptoError) {
                 let header = try EnvelopeHeader.decode(
                     UnsafeRawBufferPointer(rebasing: all[0..<EnvelopeHeader.byteCount]))
+                if let storedID { return .success((header, storedID.bytes)) }
                 let digest = BLAKE2b.digest(UnsafeRawBufferPointer(rebasing: all[0..<signedLen]), outputLength: 32)
                 return .success((header, digest))
             } catch {

@@ -16,14 +16,16 @@ public struct DocumentsInTransaction: DocumentStore {
         var doc: Document?
         var touched: Int64?
     }
-    /// The documents loaded or made in this transaction, except ``current``.
+    /// The documents loaded or made in this transaction, except the current one.
     private var entries: [DocID: Entry] = [:]
-    /// The greatest op counter of any id in ``entries`` or ``current``: an id above it and above
+    /// The greatest op counter of any id in ``entries`` or ``currentID``: an id above it and above
     /// ``storedMaxOp`` is nowhere yet, so it is neither hashed nor looked up.
     private var maxCounterSeen: UInt64 = 0
-    /// The document used last, kept outside the dictionary: consecutive edits of one document
-    /// (the common case) neither hash nor copy it.
-    private var current: (id: DocID, entry: Entry)?
+    /// The document used last (``currentEntry``), kept outside the dictionary: consecutive edits
+    /// of one document (the common case) neither hash nor copy it. Two stored properties rather
+    /// than an optional pair, so its document moves in and out without a copy.
+    private var currentID: DocID?
+    private var currentEntry = Entry(doc: nil, touched: nil)
 
     /// The space (16 bytes) of the changes being applied: new documents belong to it, and a
     /// document of another space is refused (a change never crosses spaces).
@@ -50,31 +52,37 @@ public struct DocumentsInTransaction: DocumentStore {
         try select(id)
         // Move the document out so `body` edits a uniquely referenced value in place; whatever
         // `body` leaves (even when it throws) goes back.
-        var doc = current!.entry.doc.take()
+        var doc = currentEntry.doc.take()
         let result: T
         do {
             result = try body(&doc)
         } catch {
-            current!.entry.doc = doc
+            currentEntry.doc = doc
             throw error
         }
-        current!.entry.doc = doc
-        current!.entry.touched = currentTime
+        currentEntry.doc = doc
+        currentEntry.touched = currentTime
         return result
     }
 
     public mutating func withExistingDocument<T>(_ id: DocID, _ body: (inout Document) throws -> T) throws -> T? {
         try select(id)
-        guard current!.entry.doc != nil else { return nil }
+        guard currentEntry.doc != nil else { return nil }
         // Edited where it is stored: the document is never copied.
-        let result = try body(&current!.entry.doc!)
-        current!.entry.touched = currentTime
+        let result = try body(&currentEntry.doc!)
+        currentEntry.touched = currentTime
         return result
+    }
+
+    /// Makes room for `count` more documents in this transaction (a batch of received changes
+    /// knows how many documents it may touch), so the table is not regrown as they arrive.
+    mutating func reserve(_ count: Int) {
+        entries.reserveCapacity(entries.count + count)
     }
 
     /// Makes `id` the current document, loading it on first use.
     private mutating func select(_ id: DocID) throws {
-        guard current?.id != id else { return }
+        guard currentID != id else { return }
         settleCurrent()
         let counter = id.op.counter
         let entry: Entry
@@ -89,20 +97,23 @@ public struct DocumentsInTransaction: DocumentStore {
             entry = Entry(doc: try Store.loadDocument(db, id, path: path, space: space), touched: nil)
         }
         maxCounterSeen = max(maxCounterSeen, counter)
-        current = (id, entry)
+        currentID = id
+        currentEntry = entry
     }
 
     /// Puts the current document back into ``entries``.
     private mutating func settleCurrent() {
+        guard let id = currentID.take() else { return }
         // Moved out and in: copying an entry would retain every buffer of its document.
-        guard let previous = current.take() else { return }
-        entries[previous.id] = previous.entry
+        var entry = Entry(doc: nil, touched: nil)
+        swap(&entry, &currentEntry)
+        entries[id] = entry
     }
 
     /// Whether `id` was used in this transaction (every document a change touched was; one
     /// looked for and found absent is too).
     func hasLoaded(_ id: DocID) -> Bool {
-        current?.id == id || entries[id] != nil
+        currentID == id || entries[id] != nil
     }
 
     /// The documents touched since the last ``flush()`` (absent ones too: an operation on a
@@ -131,13 +142,13 @@ public struct DocumentsInTransaction: DocumentStore {
         var index = entries.startIndex
         while index != entries.endIndex {
             defer { entries.formIndex(after: &index) }
-            // Moved out and back (binding the entry would copy its document).
-            guard let time = entries.values[index].touched, let doc = entries.values[index].doc.take() else { continue }
+            // Read where it is stored: binding the document (or moving it out of the dictionary's
+            // values and back) would copy it, retaining every buffer it holds.
+            guard let time = entries.values[index].touched, entries.values[index].doc != nil else { continue }
             let id = entries.keys[index]
-            let snapshot = doc.encoded()
-            let deleted = doc.isDeleted
-            var kind = doc.kind
-            entries.values[index].doc = doc
+            let snapshot = entries.values[index].doc!.encoded()
+            let deleted = entries.values[index].doc!.isDeleted
+            var kind = entries.values[index].doc!.kind
             try key.withText(id) { idText, idCount in
                 try space.withUnsafeBytes { sp in
                     try snapshot.withUnsafeBytes { b in

@@ -247,29 +247,43 @@ extension Store {
             storedPending.insert(c.id)
         }
         precondition(encoded == nil || encoded!.count == incoming.count, "one encoding per change")
+        var documents = DocumentsInTransaction(db: db, path: path, space: space, storedMaxOp: maxOp)
+        documents.reserve(incoming.count)
+        let insert = try ChangeLogInsert(db, space: space)
+        func apply(_ c: Change, bytes: [UInt8]?) throws {
+            documents.currentTime = c.time
+            try c.apply(to: &documents)
+            try insert.insert(c, bytes: bytes)
+            clock[c.author] = c.seq
+            maxOp = max(maxOp, c.maxOp)
+            report.applied += 1
+        }
+        // While nothing waits, a change that is causally ready as it comes is applied straight
+        // away (the usual batch: one author's run, in sequence); from the first that is not,
+        // the rest go through the buffer below. Either way each change is applied once its
+        // author's previous change and its dependencies are, so the result is the same.
+        var direct = pending.isEmpty
         for (i, c) in incoming.enumerated() {
             if clock.includes(c.id) || pending[c.author]?[c.seq] != nil {
                 report.duplicates += 1
                 continue
             }
+            if direct && c.seq == clock[c.author] + 1 && clock.dominates(c.deps) {
+                try apply(c, bytes: encoded?[i])
+                continue
+            }
+            direct = false
             pending[c.author, default: [:]][c.seq] = (c, encoded?[i])
         }
 
-        var documents = DocumentsInTransaction(db: db, path: path, space: space, storedMaxOp: maxOp)
-        let insert = try ChangeLogInsert(db, space: space)
         var progress = true
         while progress {
             progress = false
             // Deterministic order: authors sorted, each author's ready run in sequence.
             for author in pending.keys.sorted() {
                 while let (c, bytes) = pending[author]?[clock[author] + 1], clock.dominates(c.deps) {
-                    documents.currentTime = c.time
-                    try c.apply(to: &documents)
-                    try insert.insert(c, bytes: bytes)
-                    clock[author] = c.seq
-                    maxOp = max(maxOp, c.maxOp)
+                    try apply(c, bytes: bytes)
                     pending[author]![c.seq] = nil
-                    report.applied += 1
                     progress = true
                 }
                 if pending[author]?.isEmpty == true { pending[author] = nil }

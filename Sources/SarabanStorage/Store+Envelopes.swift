@@ -240,7 +240,7 @@ extension Store {
             let cursor = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT e.author, e.seq_end, e.bytes FROM envelope_log l
+                    SELECT e.author, e.seq_end, e.bytes, e.id FROM envelope_log l
                     JOIN envelopes e ON e.space = l.space AND e.author = l.author AND e.seq_start = l.seq_start
                     WHERE l.space = ? AND l.n >= ? ORDER BY l.n
                     """,
@@ -255,7 +255,7 @@ extension Store {
                 }
                 guard UInt64(row[1] as Int64) > after[key] else { continue }
                 if !out.isEmpty && (out.count >= max(maxEnvelopes, 1) || bytes >= maxBytes) { return (out, false) }
-                let e = try Envelope.decode([UInt8](row[2] as Data))
+                let e = try Self.storedEnvelope(bytes: row[2], id: row[3])
                 bytes += e.bytes.count
                 out.append(e)
             }
@@ -287,17 +287,23 @@ extension Store {
             for row in try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT l.n, l.space, e.bytes FROM envelope_log l
+                    SELECT l.n, l.space, e.bytes, e.id FROM envelope_log l
                     JOIN envelopes e ON e.space = l.space AND e.author = l.author AND e.seq_start = l.seq_start
                     WHERE l.n > ? ORDER BY l.n LIMIT ?
                     """, arguments: [position, max(limit, 1)])
             {
                 last = row[0]
                 guard let s = SpaceID(bytes: [UInt8](row[1] as Data)) else { continue }
-                out.append((s, try Envelope.decode([UInt8](row[2] as Data))))
+                out.append((s, try Self.storedEnvelope(bytes: row[2], id: row[3])))
             }
             return (out, last)
         }
+    }
+
+    /// An envelope read back from the `envelopes` table with the id stored beside it (computed
+    /// when it was sealed or verified on receipt), so serving a peer does not hash it again.
+    static func storedEnvelope(bytes: Data, id: Data) throws -> Envelope {
+        try Envelope.decode([UInt8](bytes), storedID: EnvelopeID(bytes: [UInt8](id)))
     }
 
     // MARK: - Receiving

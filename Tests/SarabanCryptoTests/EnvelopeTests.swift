@@ -39,6 +39,8 @@ struct Author {
             #expect(decoded == envelope)
             #expect(decoded.id == envelope.id)
             #expect(decoded.header == envelope.header)
+            // Read back from a store with the id it computed: the same envelope, no hashing.
+            #expect(try Envelope.decode(envelope.bytes, storedID: envelope.id) == decoded)
             try decoded.verifySignature()
             #expect(try decoded.open(key: author.key) == plaintext)
             // The id is BLAKE2b-256 of everything before the signature, and the signature signs it.
@@ -108,6 +110,10 @@ struct Author {
         for i in 49..<57 { zeroSeq[i] = 0 }
         #expect(errorCode { try Envelope.decode(zeroSeq) } == .envelopeMalformed)
         #expect(errorCode { try envelope.open(key: .generate()) } == .authenticationFailed)
+        // A stored id skips only the hash: every structural check still runs.
+        for bad in [[], Array(envelope.bytes.dropLast()), version, zeroSeq] {
+            #expect(errorCode { try Envelope.decode(bad, storedID: envelope.id) } == errorCode { try Envelope.decode(bad) })
+        }
     }
 
     @Test func sealRefusesBadHeaders() throws {

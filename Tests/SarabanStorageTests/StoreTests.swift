@@ -238,6 +238,66 @@ import Testing
         try b2.close()
     }
 
+    /// Two authors edit shared documents, each seeing some of the other's changes, so changes
+    /// depend across authors. Delivered to a third store in random batches (runs in order, runs
+    /// shuffled, repeats), the store ends exactly as one that received everything in order:
+    /// changes ready as they come are applied at once, the rest wait in the buffer.
+    @Test func anyDeliveryOrderEndsInTheSameState() throws {
+        let seeds: [UInt64] =
+            ProcessInfo.processInfo.environment["SARABAN_SEED"].flatMap { UInt64($0) }.map { [$0] } ?? Array(1...20)
+        for seed in seeds {
+            print("StoreTests.anyDeliveryOrderEndsInTheSameState: seed \(seed) (replay: SARABAN_SEED=\(seed))")
+            var rng = SplitMix64(seed: seed)
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            let a = try Store.open(path: dir.file("a.db"), replica: replicaA, create: true)
+            let b = try Store.open(path: dir.file("b.db"), replica: replicaB, create: true)
+            var docs: [DocID] = []
+            var logs: [[Change]] = [[], []]
+            for step in 0..<120 {
+                let (store, k) = Bool.random(using: &rng) ? (a, 0) : (b, 1)
+                let pick = docs.isEmpty ? nil : docs[Int.random(in: 0..<docs.count, using: &rng)]
+                let value = Int64.random(in: 0..<1000, using: &rng)
+                let r = try store.change(time: Int64(step)) { tx, d -> DocID? in
+                    // The picked document may not have reached this author yet: then make a new one.
+                    if let pick, (try? tx.set(pick, field: "n", value: .int(value), in: &d)) != nil { return nil }
+                    let id = try tx.createDocument(kind: "memo", in: &d)
+                    try tx.set(id, field: "n", value: .int(value), in: &d)
+                    return id
+                }
+                if let id = r.value { docs.append(id) }
+                if let c = r.change { logs[k].append(c) }
+                // Now and then one side catches up with the other, so later changes depend on it.
+                if Int.random(in: 0..<8, using: &rng) == 0 {
+                    _ = try (k == 0 ? b : a).apply(changes: logs[k])
+                    _ = try (k == 0 ? a : b).apply(changes: logs[1 - k])
+                }
+            }
+            _ = try a.apply(changes: logs[1])
+            let all = logs[0] + logs[1]
+            var delivery = all
+            delivery.shuffle(using: &rng)
+            // Keep some runs in order (the direct path), repeat a few changes.
+            delivery += (0..<10).map { _ in all[Int.random(in: 0..<all.count, using: &rng)] }
+            let c = try Store.open(path: dir.file("c.db"), replica: ReplicaID(hi: 0xC3, lo: 3), create: true)
+            var applied = 0
+            var rest = Bool.random(using: &rng) ? logs[0] + delivery : delivery
+            while !rest.isEmpty {
+                let n = min(rest.count, Int.random(in: 1...40, using: &rng))
+                let batch = Array(rest.prefix(n))
+                rest.removeFirst(n)
+                applied += try c.apply(changes: batch).applied
+            }
+            #expect(applied == all.count, "seed \(seed)")
+            #expect(try c.stats().pendingChanges == 0, "seed \(seed)")
+            #expect(try c.clock() == a.clock(), "seed \(seed)")
+            #expect(try c.documents().map(\.view) == a.documents().map(\.view), "seed \(seed)")
+            try a.close()
+            try b.close()
+            try c.close()
+        }
+    }
+
     @Test func concurrentWritesAreKeptAsAConflictOnBothSides() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
