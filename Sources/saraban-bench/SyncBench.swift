@@ -50,6 +50,7 @@ func syncBench(_ args: [String]) async throws -> Int32 {
             let db = try await BenchDaemon.start(b)
             try b.addPeer(nodeID: a.nodeID.text, address: "127.0.0.1:\(da.port)", name: "A")
             try await Task.sleep(for: .milliseconds(300))
+            settleDisk()
             let t0 = now()
             try writeChanges(b, space: space, count: 100_000, payload: 200, documents: true)
             let target = try b.feedVector(space: space)
@@ -74,6 +75,7 @@ func syncBench(_ args: [String]) async throws -> Int32 {
                 .envelopes.reduce(0) { $0 + $1.bytes.count }
             let db = try await BenchDaemon.start(b)
             try a.addPeer(nodeID: b.nodeID.text, address: "127.0.0.1:\(db.port)", name: "B")
+            settleDisk()
             let t0 = now()
             let results = try await a.syncOnce(storage: a.envelopeStorage())
             let dt = now() - t0
@@ -119,11 +121,13 @@ func syncBench(_ args: [String]) async throws -> Int32 {
         if wanted("week") {
             let (a, b, space) = try makePair(root.appendingPathComponent("week"))
             try writeChanges(a, space: space, count: 10_000, payload: 200, documents: true)
+            settleDisk()
             let w0 = now()
             try writeChanges(b, space: space, count: 100_000, payload: 200, documents: true)
             localWrites.append(100_000 / (now() - w0))
             let db = try await BenchDaemon.start(b)
             try a.addPeer(nodeID: b.nodeID.text, address: "127.0.0.1:\(db.port)", name: "B")
+            settleDisk()
             let t0 = now()
             let results = try await a.syncOnce(storage: a.envelopeStorage())
             guard results.first?.synced == true else { throw BenchError("catch-up did not sync: \(results)") }
@@ -266,4 +270,10 @@ struct BenchDaemon {
         task.cancel()
         _ = try? await task.value
     }
+}
+
+/// Writes the kernel's dirty pages out before a timed part, so its flusher threads do not write
+/// back the earlier parts' hundreds of megabytes on the same two cores while the part runs.
+func settleDisk() {
+    sync()
 }
