@@ -224,7 +224,7 @@ extension Node {
         let space = try space(ofDocument: id)
         let all: [Change]
         do { all = try store.changes(space: space) } catch { throw NodeError(error) }
-        return (space, all, Self.causalOrder(all.filter { Self.touches($0, id) }))
+        return (space, all, Self.causalOrder(all.filter { $0.documents.contains(id) }))
     }
 
     /// Sorts changes into a causal order that every node computes alike: by `startOp`, then
@@ -232,11 +232,6 @@ extension Node {
     /// so everything in its causal past has a smaller `startOp`.
     public static func causalOrder(_ changes: [Change]) -> [Change] {
         changes.sorted { a, b in a.startOp != b.startOp ? a.startOp < b.startOp : a.author < b.author }
-    }
-
-    static func touches(_ c: Change, _ id: DocID) -> Bool {
-        for (opID, op) in c.identifiedOps where (op.document ?? DocID(opID)) == id { return true }
-        return false
     }
 
     /// Every change that touched the document, in causal order; with `field`, only those that
@@ -248,7 +243,7 @@ extension Node {
         return touching.compactMap { c in
             var ops: [OperationSummary] = []
             var fields = Set<String>()
-            for (opID, op) in c.identifiedOps where (op.document ?? DocID(opID)) == id {
+            for (_, op) in c.operations(on: id) {
                 ops.append(Self.summary(op))
                 if let f = op.field { fields.insert(f) }
             }

@@ -161,6 +161,29 @@ private func sync(_ a: inout Replica, _ b: inout Replica) throws {
     }
 }
 
+@Suite struct ChangeDocumentsTests {
+    @Test func operationsOnADocumentAreThoseNamingItOrCreatingIt() throws {
+        var a = Replica(id: alice)
+        var first: DocID?
+        try a.edit(time: 1) { tx, s in first = try tx.createDocument(kind: "k", in: &s) }
+        let d1 = try #require(first)
+        var second: DocID?
+        let c = try #require(
+            try a.edit(time: 2) { tx, s in
+                try tx.set(d1, field: "f", value: .int(1), in: &s)
+                second = try tx.createDocument(kind: "k", in: &s)
+                try tx.set(second!, field: "g", value: .int(2), in: &s)
+                try tx.addToSet(d1, field: "h", value: "x", in: &s)
+            })
+        let d2 = try #require(second)
+        #expect(c.documents == [d1, d2])
+        #expect(c.operations(on: d1).map(\.op.field) == ["f", "h"])
+        #expect(c.operations(on: d2).map(\.op.field) == [nil, "g"])
+        #expect(c.operations(on: d2).first?.id == d2.op)
+        #expect(c.operations(on: DocID(OpID(counter: 99, replica: alice))).isEmpty)
+    }
+}
+
 @Suite struct CausalityTests {
     @Test func changesWaitForTheirCausalPastAndDuplicatesAreNoOps() throws {
         var a = Replica(id: alice)

@@ -259,6 +259,30 @@ import Testing
         #expect(refused?.code == .refused)
     }
 
+    @Test func historyListsExactlyTheChangesTouchingTheDocument() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let n = try node(dir)
+        defer { n.close() }
+        let a = try n.createDocument(kind: "letter", fields: [("subject", "ก")])
+        let b = try n.createDocument(kind: "memo", fields: [("subject", "ข")])
+        // One change touching both: only its operations on `a` belong to a's history.
+        let both = try n.edit { tx, docs in
+            try tx.set(b, field: "to", value: .string("กองคลัง"), in: &docs)
+            try tx.set(a, field: "urgency", value: .string("ด่วน"), in: &docs)
+            try tx.addToSet(b, field: "tags", value: "ลับ", in: &docs)
+        }.change
+        #expect(both?.seq == 3)
+        try n.set(b, field: "subject", value: .string("ค"))
+        let history = try n.history(of: a)
+        #expect(history.map(\.change.seq) == [1, 3])
+        #expect(history.last?.operations.map(\.description) == [#"set urgency = "ด่วน""#])
+        #expect(history.last?.fields == ["urgency"])
+        #expect(try n.history(of: b).map(\.change.seq) == [2, 3, 4])
+        #expect(try n.history(of: b, field: "tags").map(\.change.seq) == [3])
+        #expect(try n.history(of: a, field: "subject").map(\.change.seq) == [1])
+    }
+
     @Test func exportAndMergeConvergeWithAKeptConflict() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
