@@ -175,7 +175,12 @@ extension Node {
 
     /// What this node holds of each attachment of the letter.
     public func attachmentStatus(_ id: DocID) throws(NodeError) -> [AttachmentStatus] {
-        try letter(id).attachments.map { AttachmentStatus($0, held: attachmentChunksPresent($0).count) }
+        attachmentStatus(try letter(id).attachments)
+    }
+
+    /// What this node holds of each of `refs`.
+    func attachmentStatus(_ refs: [AttachmentRef]) -> [AttachmentStatus] {
+        refs.map { AttachmentStatus($0, held: attachmentChunksPresent($0).count) }
     }
 
     /// The letter's attachments matching `hash` (a prefix of the content hash or of the root; all when nil).
@@ -197,7 +202,8 @@ extension Node {
     /// `peers` (all configured peers when nil), one peer after another until every one is
     /// complete. Chunks already held are never asked for again, so a broken transfer resumes
     /// where it stopped. Each chunk is checked against the manifest committed by the letter's
-    /// root and opened with the space key before it is stored.
+    /// root and opened with the space key before it is stored. Returns each peer's result and
+    /// what this node now holds of those attachments (the letter is read once, when it starts).
     public func fetchAttachments(
         _ id: DocID, hash: String? = nil, storage: any EnvelopeStorage, peers only: [ConfiguredPeer]? = nil,
         options: ServeOptions = ServeOptions(), stallTimeout: Duration = .seconds(30),
@@ -260,7 +266,7 @@ extension Node {
                 results.append(result)
             }
         }
-        return (results, try attachmentStatus(id).filter { s in refs.contains { $0.hash == s.hash } })
+        return (results, attachmentStatus(refs))
     }
 }
 
