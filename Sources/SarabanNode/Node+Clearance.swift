@@ -28,7 +28,13 @@ extension Node {
 
     /// The space's membership document, if this node holds it.
     func spaceDocument(_ space: SpaceID) -> Document? {
-        guard let info = try? spaceInfo(space), let d = info.document else { return nil }
+        guard let info = try? spaceInfo(space) else { return nil }
+        return spaceDocument(info)
+    }
+
+    /// The membership document of the space `info` describes, if this node holds it.
+    func spaceDocument(_ info: SpaceInfo) -> Document? {
+        guard let d = info.document else { return nil }
         return try? document(d)
     }
 
@@ -41,7 +47,12 @@ extension Node {
     /// `configName`: the key looked up in `space_clearance` ("" for a letter given no `--space`:
     /// the default space is uncleared unless config.json says so under "").
     func declaredClearance(of space: SpaceID, configName: String) throws(NodeError) -> Secrecy {
-        if let d = spaceDocument(space), let c = d.display(Self.clearanceField), let s = try? Secrecy(parsing: c) { return s }
+        declaredClearance(of: space, configName: configName, document: spaceDocument(space))
+    }
+
+    /// The same, given the space's membership document (nil: not held yet) already read.
+    func declaredClearance(of space: SpaceID, configName: String, document: Document?) -> Secrecy {
+        if let d = document, let c = d.display(Self.clearanceField), let s = try? Secrecy(parsing: c) { return s }
         // Before the membership document arrives: what the invitation said.
         if let c = (try? store.setting(Self.invitedClearanceKey(space))) ?? nil, let s = try? Secrecy(parsing: c) { return s }
         if let c = config.spaceClearance?[configName], let s = try? Secrecy(parsing: c) { return s }
@@ -189,7 +200,12 @@ extension Node {
 
     /// The relays designated for `space`.
     public func designatedRelays(_ space: SpaceID) -> Set<NodeID> {
-        var texts = spaceDocument(space).map { $0.view.sets[Self.relaysField] ?? [] } ?? []
+        designatedRelays(space, document: spaceDocument(space))
+    }
+
+    /// The same, given the space's membership document (nil: not held yet) already read.
+    func designatedRelays(_ space: SpaceID, document: Document?) -> Set<NodeID> {
+        var texts = document.map { $0.view.sets[Self.relaysField] ?? [] } ?? []
         if let r = (try? store.setting(Self.invitedRelaysKey(space))) ?? nil { texts += r.split(separator: ",").map(String.init) }
         return Set(texts.compactMap { try? NodeID(parsing: $0) })
     }
@@ -198,16 +214,17 @@ extension Node {
 
     /// The spaces to sync with `peer`: every carried space, except that a cleared space
     /// (declared above ปกติ) is synced only with its active members and designated relays, so its
-    /// envelopes never reach another peer even though they are encrypted.
+    /// envelopes never reach another peer even though they are encrypted. Called once per
+    /// session; each member space's membership document is read and decoded once.
     public func carriedSpaces(for peer: NodeID) throws(NodeError) -> [SpaceID: FeedVector] {
         var all = try carriedSpaces()
         guard role == .member else { return all }
         for (space, _) in all {
-            guard let info = try spaceInfo(space), info.role == .member,
-                try declaredClearance(of: space, configName: info.name) > .none
-            else { continue }
+            guard let info = try spaceInfo(space), info.role == .member else { continue }
+            let document = spaceDocument(info)
+            guard declaredClearance(of: space, configName: info.name, document: document) > .none else { continue }
             let member = info.members.contains { $0.isActive && $0.key == peer.publicKey }
-            if !member && !designatedRelays(space).contains(peer) { all[space] = nil }
+            if !member && !designatedRelays(space, document: document).contains(peer) { all[space] = nil }
         }
         return all
     }
