@@ -88,6 +88,9 @@ public final class PeerStatusBook: @unchecked Sendable {
     private var entries: [String: PeerStatus] = [:]
     /// Per peer, per space, the lag of the current session (summed when saved).
     private var lags: [String: [SpaceID: (peer: UInt64, we: UInt64)]] = [:]
+    /// Per peer, per space, the vector the peer holds as of the latest progress event, not yet
+    /// written into `entries` (turned into a ``RecordedSummary`` only when saved).
+    private var pendingSummaries: [String: [SpaceID: (vector: FeedVector, at: Int64)]] = [:]
     private var dirty: Set<String> = []
 
     public init(directory: DataDirectory, now: @escaping @Sendable () -> Int64 = Node.systemClock) {
@@ -129,14 +132,13 @@ public final class PeerStatusBook: @unchecked Sendable {
         case .progress(let peer, let status):
             lock.lock()
             lags[peer.text, default: [:]][status.space] = (status.changesPeerLacks, status.changesWeLack)
+            pendingSummaries[peer.text, default: [:]][status.space] = (status.peerHolds, t)
             let all = lags[peer.text]!.values
             lock.unlock()
             update(peer) {
                 $0.lastContact = t
                 $0.changesPeerLacks = all.reduce(0) { $0 + $1.peer }
                 $0.changesWeLack = all.reduce(0) { $0 + $1.we }
-                $0.summaries = ($0.summaries ?? [:]).merging(
-                    [status.space.hex: RecordedSummary(at: t, vector: status.peerHolds)]) { _, new in new }
             }
         case .synced(let peer, _):
             update(peer) {
@@ -176,6 +178,7 @@ public final class PeerStatusBook: @unchecked Sendable {
     /// Writes what changed to `peers.json`, merging with entries other processes wrote. Best effort.
     public func save() {
         lock.lock()
+        flushSummaries()
         let changed = dirty
         let mine = entries
         dirty = []
@@ -196,6 +199,16 @@ public final class PeerStatusBook: @unchecked Sendable {
             dirty.formUnion(changed)
             lock.unlock()
         }
+    }
+
+    /// Writes the peers' latest vectors into their entries' `summaries` (the lock is held).
+    private func flushSummaries() {
+        for (peer, spaces) in pendingSummaries {
+            var summaries = entries[peer]?.summaries ?? [:]
+            for (space, held) in spaces { summaries[space.hex] = RecordedSummary(at: held.at, vector: held.vector) }
+            entries[peer, default: PeerStatus(nodeID: peer)].summaries = summaries
+        }
+        pendingSummaries = [:]
     }
 
     /// Starts from what the file says (so counters accumulate across runs).
