@@ -26,48 +26,28 @@ enum When {
 }
 
 /// One value in a conflict, with everything an auditor needs to know about where it came from.
+/// Every key is always present (null when unknown or not applicable), so the shape is stable.
 struct ConflictValueJSON: Encodable {
     /// `write` (a register value), `add` / `remove` (set), `delete` / `restore` / `edit` (document).
     var action: String
-    /// The value written, or the set element; absent for delete, restore and edit.
-    var value: ValueJSON?
+    /// The value written, or the set element; null for delete, restore and edit.
+    @OrNull var value: ValueJSON?
     /// Fields edited (for `edit`: edits made concurrently with a deletion).
-    var fields: [String]?
+    @OrNull var fields: [String]?
     /// Whether this is the value shown (the deterministic winner).
     var shown: Bool
     /// Replica id (32 hex digits) of the author.
     var author: String
     /// The author's office name when known, else null.
-    var office: String?
+    @OrNull var office: String?
     /// The author's full node id when known (this node, configured peers), else null.
-    var nodeID: String?
+    @OrNull var nodeID: String?
     var change: String
-    /// The operation id (absent for `edit`, which stands for a whole change).
-    var op: String?
+    /// The operation id (null for `edit`, which stands for a whole change).
+    @OrNull var op: String?
     var time: Int64
     var timeISO: String
     var timeThai: String
-
-    enum CodingKeys: String, CodingKey {
-        case action, value, fields, shown, author, office, nodeID, change, op, time, timeISO, timeThai
-    }
-
-    /// Every key is always present (null when unknown or not applicable), so the shape is stable.
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(action, forKey: .action)
-        try c.encode(value, forKey: .value)
-        try c.encode(fields, forKey: .fields)
-        try c.encode(shown, forKey: .shown)
-        try c.encode(author, forKey: .author)
-        try c.encode(office, forKey: .office)
-        try c.encode(nodeID, forKey: .nodeID)
-        try c.encode(change, forKey: .change)
-        try c.encode(op, forKey: .op)
-        try c.encode(time, forKey: .time)
-        try c.encode(timeISO, forKey: .timeISO)
-        try c.encode(timeThai, forKey: .timeThai)
-    }
 
     init(
         action: String, value: Value? = nil, fields: [String]? = nil, shown: Bool = false, author: AuthorInfo,
@@ -94,32 +74,19 @@ struct ConflictValueJSON: Encodable {
     }
 }
 
-/// One conflict of `saraban conflicts --json`.
+/// One conflict of `saraban conflicts --json`. Every key is always present (`field` and `title`
+/// null when not applicable).
 struct ConflictEntryJSON: Encodable {
     var document: String
     var kind: String
-    var title: String?
+    @OrNull var title: String?
     /// `register`, `setRemoval`, `deletion` or `lifecycle` (see Docs/CRDT.md).
     var type: String
     /// The field (register and set conflicts).
-    var field: String?
+    @OrNull var field: String?
     var values: [ConflictValueJSON]
     /// How to settle it, as a command line.
     var resolve: String
-
-    enum CodingKeys: String, CodingKey { case document, kind, title, type, field, values, resolve }
-
-    /// Every key is always present (`field` and `title` null when not applicable).
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(document, forKey: .document)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(title, forKey: .title)
-        try c.encode(type, forKey: .type)
-        try c.encode(field, forKey: .field)
-        try c.encode(values, forKey: .values)
-        try c.encode(resolve, forKey: .resolve)
-    }
 
     init(_ d: Document, _ c: Conflict, _ dir: AuthorDirectory) {
         document = d.id.description

@@ -5,12 +5,13 @@ import SarabanNode
 
 // `saraban history`, `saraban diff` and `saraban doc show --at` (issue 7).
 
-/// One change of `saraban history --json`.
+/// One change of `saraban history --json`. Every key is always present (`office`, `nodeID` null
+/// when unknown).
 struct HistoryEntryJSON: Encodable {
     var change: String
     var author: String
-    var office: String?
-    var nodeID: String?
+    @OrNull var office: String?
+    @OrNull var nodeID: String?
     var seq: UInt64
     var time: Int64
     var timeISO: String
@@ -28,27 +29,6 @@ struct HistoryEntryJSON: Encodable {
         var field: String?
         var value: String?
         var count: Int?
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case change, author, office, nodeID, seq, time, timeISO, timeThai, fields, operations, deps, signature
-    }
-
-    /// Every key is always present (`office`, `nodeID` null when unknown).
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(change, forKey: .change)
-        try c.encode(author, forKey: .author)
-        try c.encode(office, forKey: .office)
-        try c.encode(nodeID, forKey: .nodeID)
-        try c.encode(seq, forKey: .seq)
-        try c.encode(time, forKey: .time)
-        try c.encode(timeISO, forKey: .timeISO)
-        try c.encode(timeThai, forKey: .timeThai)
-        try c.encode(fields, forKey: .fields)
-        try c.encode(operations, forKey: .operations)
-        try c.encode(deps, forKey: .deps)
-        try c.encode(signature, forKey: .signature)
     }
 
     init(_ e: HistoryEntry) {

@@ -59,10 +59,17 @@ enum Output {
 }
 
 /// An optional that encodes as JSON `null` instead of leaving its key out, so that a documented
-/// `--json` shape has every key whatever is known.
+/// `--json` shape has every key whatever is known. Also a property wrapper: `@OrNull var office: String?`
+/// in a struct whose `Encodable` conformance is synthesized.
+@propertyWrapper
 struct OrNull<Wrapped: Encodable>: Encodable {
     var value: Wrapped?
     init(_ value: Wrapped?) { self.value = value }
+    init(wrappedValue: Wrapped?) { value = wrappedValue }
+    var wrappedValue: Wrapped? {
+        get { value }
+        set { value = newValue }
+    }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
