@@ -5,23 +5,12 @@ import SarabanOffice
 import Glibc
 #endif
 
-/// Registers (ทะเบียนหนังสือ): one document of kind `register` per office, book and year.
-///
-/// A register document holds `book`, `year`, `owner` (the owning replica, hex), `office`,
-/// `code` and the append list `events` of ``RegisterEvent``s. Only the owner allocates: the
-/// next number is computed from the register state read inside the node's SQLite write
-/// transaction and the event is appended in that same transaction, so two allocations on one
-/// node are serialised by SQLite and two nodes never number the same register. Other nodes
-/// receive the events by sync and fold only the owner's, in sequence (``RegisterState``).
-public enum RegisterDocument {
-    public static let kind = "register"
-    public static let book = "book"
-    public static let year = "year"
-    public static let owner = "owner"
-    public static let office = "office"
-    public static let code = "code"
-    public static let events = "events"
-}
+// Registers (ทะเบียนหนังสือ): one document of kind `register` per office, book and year, with the
+// fields named in ``RegisterDocument`` (SarabanOffice). Only the owner allocates: the next number
+// is computed from the register state read inside the node's SQLite write transaction and the
+// event is appended in that same transaction, so two allocations on one node are serialised by
+// SQLite and two nodes never number the same register. Other nodes receive the events by sync
+// and fold only the owner's, in sequence (``RegisterState``).
 
 /// A register as this node sees it.
 public struct RegisterView: Sendable {

@@ -21,7 +21,6 @@ public struct AckedAllocation: Hashable, Sendable {
 /// registers) demands zero collisions and zero gaps per book, no owner event ignored, the same
 /// lines on every member, and every acknowledged number present.
 extension Simulation {
-    static let registerKind = "register"
     static let simBooks: [RegisterBook] = [.receive, .send]
 
     /// The owner's register document for (book, year) in `docs`, if any (the oldest id).
@@ -29,8 +28,8 @@ extension Simulation {
         in docs: [DocID: Document], owner: ReplicaID, book: RegisterBook, year: Int
     ) -> DocID? {
         docs.filter { (_, d) in
-            d.kind == registerKind && d.display("owner") == owner.hex && d.display("book") == book.rawValue
-                && d.display("year") == String(year)
+            d.kind == RegisterDocument.kind && d.display(RegisterDocument.owner) == owner.hex
+                && d.display(RegisterDocument.book) == book.rawValue && d.display(RegisterDocument.year) == String(year)
         }.keys.min()
     }
 
@@ -60,13 +59,13 @@ extension Simulation {
                 if let existing = Self.registerDocument(in: st.documents, owner: owner, book: book, year: year) {
                     id = existing
                 } else {
-                    id = try tx.createDocument(kind: Self.registerKind, in: &st)
-                    try tx.set(id, field: "book", value: .string(book.rawValue), in: &st)
-                    try tx.set(id, field: "year", value: .string(String(year)), in: &st)
-                    try tx.set(id, field: "owner", value: .string(owner.hex), in: &st)
+                    id = try tx.createDocument(kind: RegisterDocument.kind, in: &st)
+                    try tx.set(id, field: RegisterDocument.book, value: .string(book.rawValue), in: &st)
+                    try tx.set(id, field: RegisterDocument.year, value: .string(String(year)), in: &st)
+                    try tx.set(id, field: RegisterDocument.owner, value: .string(owner.hex), in: &st)
                 }
                 let state = RegisterState(
-                    events: st.documents[id]?.lists["events"]?.entries ?? [], owner: owner, now: Int64(now))
+                    events: st.documents[id]?.lists[RegisterDocument.events]?.entries ?? [], owner: owner, now: Int64(now))
                 let next = stale && state.nextNumber > 1 ? state.nextNumber - 1 : state.nextNumber
                 let event: RegisterEvent
                 if roll < 8, let line = state.lines.first(where: { $0.state == .used }) {
@@ -80,7 +79,7 @@ extension Simulation {
                     event = .allocate(number: next, letter: letter, date: date, time: "10:00", summary: "เรื่อง \(letter)")
                     acknowledged = next
                 }
-                try tx.append(id, field: "events", value: event.encoded, in: &st)
+                try tx.append(id, field: RegisterDocument.events, value: event.encoded, in: &st)
             }
         } catch {
             change = nil
@@ -122,10 +121,10 @@ extension Simulation {
             for m in sim.nodes where m.isMember {
                 guard let r = m.spaces[s]?.replica else { continue }
                 var seen: [Key: DocID] = [:]
-                for (id, d) in r.documents.sorted(by: { $0.key < $1.key }) where d.kind == registerKind {
-                    guard let o = d.display("owner").flatMap({ ReplicaID(hex: $0) }),
-                        let b = d.display("book").flatMap({ try? RegisterBook(parsing: $0) }),
-                        let y = d.display("year").flatMap({ Int($0) })
+                for (id, d) in r.documents.sorted(by: { $0.key < $1.key }) where d.kind == RegisterDocument.kind {
+                    guard let o = d.display(RegisterDocument.owner).flatMap({ ReplicaID(hex: $0) }),
+                        let b = d.display(RegisterDocument.book).flatMap({ try? RegisterBook(parsing: $0) }),
+                        let y = d.display(RegisterDocument.year).flatMap({ Int($0) })
                     else {
                         out.append("\(m.name): register document \(id) without owner/book/year")
                         continue
@@ -137,7 +136,7 @@ extension Simulation {
                     }
                     seen[key] = id
                     if d.created.change.author != o { out.append("\(m.name): \(key) created by \(d.created.change.author.short)") }
-                    let state = RegisterState(events: d.lists["events"]?.entries ?? [], owner: o, now: Int64(sim.now))
+                    let state = RegisterState(events: d.lists[RegisterDocument.events]?.entries ?? [], owner: o, now: Int64(sim.now))
                     let (collisions, gaps) = state.collisionsAndGaps
                     if !collisions.isEmpty { out.append("\(m.name): \(key) numbers used twice: \(collisions.prefix(5))") }
                     if !gaps.isEmpty { out.append("\(m.name): \(key) gaps at \(gaps.prefix(5))") }

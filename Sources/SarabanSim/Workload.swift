@@ -1,4 +1,5 @@
 import SarabanCore
+import SarabanOffice
 
 /// Random client operations of every field type, with Thai text and plaintext markers.
 ///
@@ -27,7 +28,7 @@ public enum Workload {
     ) -> Change? {
         func pick<T>(_ a: [T]) -> T { a[Int(rng.next() % UInt64(a.count))] }
         // Registers are written only by their owner's numbering (Registers.swift), never by random edits.
-        let docs = replica.documents.filter { $0.value.kind != "register" }.keys.sorted()
+        let docs = replica.documents.filter { $0.value.kind != RegisterDocument.kind }.keys.sorted()
         var pendingAppends: [String] = []
         let opCount = 1 + Int(rng.next() % 3)
         // Choose the ops up front from the current state, so the body itself is deterministic.
