@@ -16,16 +16,19 @@ public struct DocumentsInTransaction: DocumentStore {
         var doc: Document?
         var touched: Int64?
     }
-    /// The documents loaded or made in this transaction, except the current one.
-    private var entries: [DocID: Entry] = [:]
-    /// The greatest op counter of any id in ``entries`` or ``currentID``: an id above it and above
-    /// ``storedMaxOp`` is nowhere yet, so it is neither hashed nor looked up.
+    /// The documents loaded or made in this transaction, in the order first used, with their
+    /// ids beside them; ``slot`` finds an id's position. Kept in arrays so a document is edited
+    /// and read where it is stored (an element of a dictionary's values is copied, with a
+    /// retain of every buffer of its document, whenever it is read).
+    private var entries: [Entry] = []
+    private var ids: [DocID] = []
+    private var slot: [DocID: Int] = [:]
+    /// The greatest op counter of any id in ``ids``: an id above it and above ``storedMaxOp`` is
+    /// nowhere yet, so it is neither hashed nor looked up before it is added.
     private var maxCounterSeen: UInt64 = 0
-    /// The document used last (``currentEntry``), kept outside the dictionary: consecutive edits
-    /// of one document (the common case) neither hash nor copy it. Two stored properties rather
-    /// than an optional pair, so its document moves in and out without a copy.
-    private var currentID: DocID?
-    private var currentEntry = Entry(doc: nil, touched: nil)
+    /// The position of the document used last: consecutive edits of one document (the common
+    /// case) do not hash its id again.
+    private var current = -1
 
     /// The space (16 bytes) of the changes being applied: new documents belong to it, and a
     /// document of another space is refused (a change never crosses spaces).
@@ -49,78 +52,62 @@ public struct DocumentsInTransaction: DocumentStore {
     }
 
     public mutating func withDocument<T>(_ id: DocID, _ body: (inout Document?) throws -> T) throws -> T {
-        try select(id)
-        // Move the document out so `body` edits a uniquely referenced value in place; whatever
-        // `body` leaves (even when it throws) goes back.
-        var doc = currentEntry.doc.take()
-        let result: T
-        do {
-            result = try body(&doc)
-        } catch {
-            currentEntry.doc = doc
-            throw error
-        }
-        currentEntry.doc = doc
-        currentEntry.touched = currentTime
-        return result
+        let i = try select(id)
+        // Edited where it is stored: `body` gets a uniquely referenced value and whatever it
+        // leaves (even when it throws) stays.
+        defer { entries[i].touched = currentTime }
+        return try body(&entries[i].doc)
     }
 
     public mutating func withExistingDocument<T>(_ id: DocID, _ body: (inout Document) throws -> T) throws -> T? {
-        try select(id)
-        guard currentEntry.doc != nil else { return nil }
-        // Edited where it is stored: the document is never copied.
-        let result = try body(&currentEntry.doc!)
-        currentEntry.touched = currentTime
-        return result
+        let i = try select(id)
+        guard entries.withUnsafeBufferPointer({ $0[i].doc != nil }) else { return nil }
+        defer { entries[i].touched = currentTime }
+        return try body(&entries[i].doc!)
     }
 
     /// Makes room for `count` more documents in this transaction (a batch of received changes
-    /// knows how many documents it may touch), so the table is not regrown as they arrive.
+    /// knows how many documents it may touch), so the tables are not regrown as they arrive.
     mutating func reserve(_ count: Int) {
         entries.reserveCapacity(entries.count + count)
+        ids.reserveCapacity(ids.count + count)
+        slot.reserveCapacity(slot.count + count)
     }
 
-    /// Makes `id` the current document, loading it on first use.
-    private mutating func select(_ id: DocID) throws {
-        guard currentID != id else { return }
-        settleCurrent()
+    /// The position of `id`'s entry, loading the document on first use.
+    private mutating func select(_ id: DocID) throws -> Int {
+        if current >= 0 && ids[current] == id { return current }
         let counter = id.op.counter
-        let entry: Entry
+        let doc: Document?
         if counter > maxCounterSeen && counter > storedMaxOp {
             // A new document (its creation, typically): neither made earlier in this transaction nor stored.
-            entry = Entry(doc: nil, touched: nil)
-        } else if let cached = entries.removeValue(forKey: id) {
-            entry = cached
+            doc = nil
+        } else if let i = slot[id] {
+            current = i
+            return i
         } else if counter > storedMaxOp {
-            entry = Entry(doc: nil, touched: nil)
+            doc = nil
         } else {
-            entry = Entry(doc: try Store.loadDocument(db, id, path: path, space: space), touched: nil)
+            doc = try Store.loadDocument(db, id, path: path, space: space)
         }
         maxCounterSeen = max(maxCounterSeen, counter)
-        currentID = id
-        currentEntry = entry
-    }
-
-    /// Puts the current document back into ``entries``.
-    private mutating func settleCurrent() {
-        guard let id = currentID.take() else { return }
-        // Moved out and in: copying an entry would retain every buffer of its document.
-        var entry = Entry(doc: nil, touched: nil)
-        swap(&entry, &currentEntry)
-        entries[id] = entry
+        current = entries.count
+        slot[id] = current
+        ids.append(id)
+        entries.append(Entry(doc: doc, touched: nil))
+        return current
     }
 
     /// Whether `id` was used in this transaction (every document a change touched was; one
     /// looked for and found absent is too).
     func hasLoaded(_ id: DocID) -> Bool {
-        currentID == id || entries[id] != nil
+        (current >= 0 && ids[current] == id) || slot[id] != nil
     }
 
     /// The documents touched since the last ``flush()`` (absent ones too: an operation on a
     /// document that does not exist still names it).
-    mutating func touchedIDs() -> [DocID] {
-        settleCurrent()
-        return entries.compactMap { $0.value.touched != nil ? $0.key : nil }
+    func touchedIDs() -> [DocID] {
+        entries.withUnsafeBufferPointer { entries in entries.indices.compactMap { entries[$0].touched != nil ? ids[$0] : nil } }
     }
 
     /// The wall-clock time recorded as `updated_at` for documents touched next.
@@ -130,7 +117,6 @@ public struct DocumentsInTransaction: DocumentStore {
     /// cached statement (as ``ChangeLogInsert`` does): GRDB's `StatementArguments` boxing cost
     /// as much as SQLite's own upsert.
     mutating func flush() throws {
-        settleCurrent()
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO documents(id, space, kind, deleted, snapshot, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -139,29 +125,29 @@ public struct DocumentsInTransaction: DocumentStore {
                 """)
         let space = [UInt8](self.space)
         var key = DocIDText()
-        var index = entries.startIndex
-        while index != entries.endIndex {
-            defer { entries.formIndex(after: &index) }
-            // Read where it is stored: binding the document (or moving it out of the dictionary's
-            // values and back) would copy it, retaining every buffer it holds.
-            guard let time = entries.values[index].touched, entries.values[index].doc != nil else { continue }
-            let id = entries.keys[index]
-            let snapshot = entries.values[index].doc!.encoded()
-            let deleted = entries.values[index].doc!.isDeleted
-            var kind = entries.values[index].doc!.kind
-            try key.withText(id) { idText, idCount in
-                try space.withUnsafeBytes { sp in
-                    try snapshot.withUnsafeBytes { b in
-                        try kind.withUTF8 { k in
-                            try statement.stepBound("cannot write document \(id)") { s in
-                                sqlite3_bind_text(s, 1, idText, Int32(idCount), nil)
-                                sqlite3_bind_blob(s, 2, sp.baseAddress, Int32(sp.count), nil)
-                                let kindText = UnsafeRawPointer(k.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-                                    .assumingMemoryBound(to: CChar.self)
-                                sqlite3_bind_text(s, 3, kindText, Int32(k.count), nil)
-                                sqlite3_bind_int64(s, 4, deleted ? 1 : 0)
-                                sqlite3_bind_blob(s, 5, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
-                                sqlite3_bind_int64(s, 6, time)
+        // Read where they are stored, through a buffer pointer: the array's own subscript
+        // getter copies the element, and with it retains every buffer of its document.
+        try entries.withUnsafeBufferPointer { entries in
+            for index in entries.indices {
+                // Optional chaining reads the stored document; `!` or `!= nil` made a copy.
+                guard let time = entries[index].touched, let snapshot = entries[index].doc?.encoded() else { continue }
+                let id = ids[index]
+                let deleted = entries[index].doc?.isDeleted ?? false
+                var kind = entries[index].doc?.kind ?? ""
+                try key.withText(id) { idText, idCount in
+                    try space.withUnsafeBytes { sp in
+                        try snapshot.withUnsafeBytes { b in
+                            try kind.withUTF8 { k in
+                                try statement.stepBound("cannot write document \(id)") { s in
+                                    sqlite3_bind_text(s, 1, idText, Int32(idCount), nil)
+                                    sqlite3_bind_blob(s, 2, sp.baseAddress, Int32(sp.count), nil)
+                                    let kindText = UnsafeRawPointer(k.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+                                        .assumingMemoryBound(to: CChar.self)
+                                    sqlite3_bind_text(s, 3, kindText, Int32(k.count), nil)
+                                    sqlite3_bind_int64(s, 4, deleted ? 1 : 0)
+                                    sqlite3_bind_blob(s, 5, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
+                                    sqlite3_bind_int64(s, 6, time)
+                                }
                             }
                         }
                     }
@@ -170,11 +156,7 @@ public struct DocumentsInTransaction: DocumentStore {
         }
         // Written: untouched again, but kept (a document made in this transaction is above
         // ``storedMaxOp``, so only this cache knows it exists).
-        var i = entries.values.startIndex
-        while i != entries.values.endIndex {
-            entries.values[i].touched = nil
-            entries.values.formIndex(after: &i)
-        }
+        for i in entries.indices { entries[i].touched = nil }
     }
 }
 
