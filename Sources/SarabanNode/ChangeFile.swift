@@ -1,14 +1,34 @@
 import SarabanCore
+import SarabanCrypto
+import SarabanSync
 
 /// The change file that `saraban doc export` writes and `saraban doc merge` reads (carried
 /// between offices on a USB stick).
 ///
-/// Layout: the magic `SRBNCHGS` (8 bytes), a format version byte (1), a varint count, then
-/// each change as a varint length followed by the change's own encoding (``Change/encoded()``).
-/// Nothing may follow the last change.
+/// Both formats start with the magic `SRBNCHGS` (8 bytes) and a format version byte; nothing
+/// may follow the last item.
+/// - Version 1, for a document of the node's default space (which never syncs): a varint count,
+///   then each change as a varint length followed by the change's own encoding
+///   (``Change/encoded()``).
+/// - Version 2, for a document of a synced space: the space id (16 bytes), a varint count, then
+///   each envelope as a varint length followed by its bytes, as its author signed and encrypted
+///   it. The receiving office verifies them exactly as it verifies envelopes received by sync
+///   (signature, hash chain, membership) and keeps them to forward, so nothing unsigned enters a
+///   synced space and the file reveals nothing without the space key.
 public enum ChangeFile {
     public static let magic: [UInt8] = Array("SRBNCHGS".utf8)
+    /// The format of a default-space change file.
     public static let version: UInt8 = 1
+    /// The format of a synced space's change file (sealed envelopes).
+    public static let envelopeVersion: UInt8 = 2
+
+    /// What a change file holds.
+    public enum Contents: Sendable {
+        /// Default-space changes (version 1).
+        case changes([Change])
+        /// A synced space's envelopes, in the order they apply (version 2).
+        case envelopes(space: SpaceID, [Envelope])
+    }
 
     public static func encode(_ changes: [Change]) -> [UInt8] {
         var w = BinaryWriter(capacity: 64 * changes.count + 16)
@@ -19,25 +39,48 @@ public enum ChangeFile {
         return w.bytes
     }
 
-    public static func decode(_ bytes: [UInt8], path: String = "the change file") throws(NodeError) -> [Change] {
+    public static func encode(space: SpaceID, envelopes: [Envelope]) -> [UInt8] {
+        var w = BinaryWriter(capacity: envelopes.reduce(32) { $0 + $1.bytes.count + 5 })
+        w.raw(magic)
+        w.byte(envelopeVersion)
+        w.raw(space.bytes)
+        w.varint(envelopes.count)
+        for e in envelopes { w.lengthPrefixed(e.bytes) }
+        return w.bytes
+    }
+
+    /// Decodes either format (envelopes are decoded strictly; their signatures are checked when
+    /// they are received). Damaged or unknown files throw ``NodeError/Code/invalidFile``.
+    public static func read(_ bytes: [UInt8], path: String = "the change file") throws(NodeError) -> Contents {
         guard bytes.count >= magic.count + 1, Array(bytes[0..<magic.count]) == magic else {
             throw NodeError(.invalidFile, "\(path) is not a saraban change file (made by `saraban doc export`)")
         }
-        guard bytes[magic.count] == version else {
+        let format = bytes[magic.count]
+        guard format == version || format == envelopeVersion else {
             throw NodeError(
                 .invalidFile,
-                "\(path) is a change file of format \(bytes[magic.count]); this build reads \(version): upgrade saraban")
+                "\(path) is a change file of format \(format); this build reads \(version) and \(envelopeVersion): "
+                    + "upgrade saraban")
         }
         var r = BinaryReader(Array(bytes[(magic.count + 1)...]))
         do {
-            let n = try r.count(max: r.remaining)
-            var out: [Change] = []
-            out.reserveCapacity(n)
-            for _ in 0..<n {
-                out.append(try Change.decode(Array(try r.lengthPrefixed())))
+            if format == version {
+                let n = try r.count(max: r.remaining)
+                var out: [Change] = []
+                out.reserveCapacity(n)
+                for _ in 0..<n { out.append(try Change.decode(Array(try r.lengthPrefixed()))) }
+                try r.expectEnd()
+                return .changes(out)
             }
+            guard let space = SpaceID(bytes: try r.raw(SpaceID.byteCount)) else {
+                throw NodeError(.invalidFile, "\(path) names no space; nothing was applied")
+            }
+            let n = try r.count(max: r.remaining)
+            var out: [Envelope] = []
+            out.reserveCapacity(n)
+            for _ in 0..<n { out.append(try Envelope.decode(Array(try r.lengthPrefixed()))) }
             try r.expectEnd()
-            return out
+            return .envelopes(space: space, out)
         } catch {
             throw NodeError(.invalidFile, "\(path) is damaged: \(error); nothing was applied")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import SarabanCore
+import SarabanCrypto
 import SarabanStorage
 import SarabanSync
 
@@ -177,32 +178,84 @@ extension Node {
         }
     }
 
-    /// Writes the changes that touch `id`, with their causal past, to a new change file.
-    /// Returns how many changes were written. Never overwrites an existing file.
+    /// What ``exportDocument(_:to:)`` wrote.
+    public struct ExportReport: Sendable {
+        /// The changes the file carries (for a synced space, every change in its envelopes).
+        public var changes: Int
+        /// The signed envelopes it carries (0 for a default-space file, which carries changes).
+        public var envelopes: Int
+        /// The synced space the document belongs to; nil for the default space.
+        public var space: SpaceID?
+    }
+
+    /// Writes the changes that touch `id`, with their causal past, to a new change file (see
+    /// ``ChangeFile``): for a document of the default space the changes themselves; for one of
+    /// a synced space the envelopes that hold them, as their authors signed them, each author's
+    /// from its first. Never overwrites an existing file.
     @discardableResult
-    public func exportDocument(_ id: DocID, to path: String) throws(NodeError) -> Int {
+    public func exportDocument(_ id: DocID, to path: String) throws(NodeError) -> ExportReport {
         _ = try document(id)
+        let space = try space(ofDocument: id)
         let changes: [Change]
-        do { changes = try store.changesForExport(id) } catch { throw NodeError(error) }
-        let bytes = ChangeFile.encode(changes)
+        let isDefault: Bool
+        do {
+            changes = try store.changesForExport(id)
+            isDefault = try store.defaultSpace() == space
+        } catch { throw NodeError(error) }
+        let bytes: [UInt8]
+        let report: ExportReport
+        if isDefault {
+            bytes = ChangeFile.encode(changes)
+            report = ExportReport(changes: changes.count, envelopes: 0, space: nil)
+        } else {
+            // Per author, the last change needed; whole envelopes up to it (an envelope is
+            // signed as a whole, so its later changes come along).
+            var upTo: [ReplicaID: UInt64] = [:]
+            for c in changes { upTo[c.author] = max(upTo[c.author] ?? 0, c.seq) }
+            let all = try envelopes(space: space, after: FeedVector(), limit: FetchLimit(envelopes: .max, bytes: .max))
+            let needed = all.envelopes.filter { e in
+                e.header.seqStart <= upTo[ReplicaID(bytes: e.header.author.rawRepresentation), default: 0]
+            }
+            bytes = ChangeFile.encode(space: space, envelopes: needed)
+            report = ExportReport(
+                changes: needed.reduce(0) { $0 + Int($1.header.changeCount) }, envelopes: needed.count, space: space)
+        }
         do {
             try Node.writeNew(Data(bytes), to: path, mode: 0o644)
         } catch where error.code == .alreadyInitialized {
             throw NodeError(.invalidArgument, "\(path) already exists; choose another file name or remove it first")
         }
-        logger.info("exported document", metadata: ["doc": "\(id)", "changes": "\(changes.count)", "file": "\(path)"])
-        return changes.count
+        logger.info(
+            "exported document",
+            metadata: ["doc": "\(id)", "changes": "\(report.changes)", "envelopes": "\(report.envelopes)", "file": "\(path)"])
+        return report
     }
 
-    /// Reads a change file and applies its changes (idempotent).
+    /// Reads a change file and applies it (idempotent). A synced space's file is received like
+    /// envelopes from a peer: verified, stored (to forward) and applied; if any is refused, the
+    /// error says how many were and why, and the others stay applied.
     public func merge(file path: String) throws(NodeError) -> ApplyReport {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NodeError(
                 FileManager.default.fileExists(atPath: path) ? .readOnly : .invalidArgument,
                 "cannot read \(path): \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")")
         }
-        let changes = try ChangeFile.decode([UInt8](data), path: path)
-        return try apply(changes: changes)
+        switch try ChangeFile.read([UInt8](data), path: path) {
+        case .changes(let changes):
+            return try apply(changes: changes)
+        case .envelopes(let space, let envelopes):
+            let r = try receiveEnvelopes(space: space, envelopes)
+            if let first = r.refused.first {
+                throw NodeError(
+                    .invalidFile,
+                    "\(path): \(r.refused.count) of its \(envelopes.count) envelopes were refused (first: \(first.error.message)); "
+                        + "the \(r.accepted.count) others were verified and applied")
+            }
+            var applied = r.applied
+            // Envelopes already stored are duplicates as a whole: count their changes.
+            applied.duplicates += r.duplicates.reduce(0) { $0 + Int($1.header.changeCount) }
+            return applied
+        }
     }
 }
 

@@ -244,7 +244,11 @@ extension Saraban.Doc {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the changes of a document (with their causal past) to a change file.",
-            discussion: "Carry the file to another office and run `saraban doc merge FILE` there.")
+            discussion: """
+                Carry the file to another office and run `saraban doc merge FILE` there. For a document \
+                of a synced space the file holds the space's signed, encrypted envelopes, which the \
+                other office verifies as it would over sync.
+                """)
 
         @OptionGroup var options: DataOptions
         @OptionGroup var output: JSONOption
@@ -255,16 +259,21 @@ extension Saraban.Doc {
             let node = try options.openNode()
             defer { node.close() }
             let id = try node.resolveDocument(doc)
-            let n = try node.exportDocument(id, to: file)
+            let r = try node.exportDocument(id, to: file)
             if output.json {
                 struct Out: Encodable {
                     var document: String
                     var file: String
                     var changes: Int
+                    var envelopes: Int
+                    @OrNull var space: String?
                 }
-                try Output.json(Out(document: id.description, file: file, changes: n))
+                try Output.json(
+                    Out(document: id.description, file: file, changes: r.changes, envelopes: r.envelopes, space: r.space?.hex))
             } else {
-                Output.line("exported \(n) change\(n == 1 ? "" : "s") of \(id) to \(file)")
+                let n = r.changes
+                let sealed = r.space.map { " (\(r.envelopes) signed envelope\(r.envelopes == 1 ? "" : "s") of space \($0.hex))" } ?? ""
+                Output.line("exported \(n) change\(n == 1 ? "" : "s") of \(id) to \(file)\(sealed)")
             }
         }
     }

@@ -341,6 +341,70 @@ import Testing
         #expect(try a.document(id).conflicts.isEmpty)
     }
 
+    /// A document of a synced space travels as its authors' signed, encrypted envelopes: the
+    /// other member verifies and applies them as over sync (and can forward them), the file holds
+    /// no plaintext, a tampered envelope is refused with the state unchanged, and a node outside
+    /// the space is told it does not carry it.
+    @Test func aSpaceDocumentTravelsAsSignedEnvelopes() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = try Node.initialize(dataDir: DataDirectory(path: dir.file("a")), office: "อำเภอเมือง", logger: quiet)
+        let b = try Node.initialize(dataDir: DataDirectory(path: dir.file("b")), office: "อบต.หนองบัว", logger: quiet)
+        let c = try Node.initialize(dataDir: DataDirectory(path: dir.file("c")), office: "อบต.บ้านใหม่", logger: quiet)
+        defer {
+            a.close()
+            b.close()
+            c.close()
+        }
+        let space = try a.createSpace(name: "สารบรรณ").id
+        _ = try b.join(Invitation.parse(a.invite(space: space, invitee: b.nodeID, office: "อบต.หนองบัว").text))
+        let marker = "ลับเฉพาะ-เครื่องหมาย-7781"
+        let id = try a.createDocument(kind: "letter", fields: [("subject", marker)], space: space)
+        try a.set(id, field: "urgency", value: .string("ด่วน"))
+        _ = try a.createDocument(kind: "letter", fields: [("subject", "อีกฉบับ")], space: space)
+
+        let export = try a.exportDocument(id, to: dir.file("s.changes"))
+        #expect(export.space == space && export.envelopes >= 1)
+        let file = try Data(contentsOf: URL(fileURLWithPath: dir.file("s.changes")))
+        #expect(file.range(of: Data(marker.utf8)) == nil)
+        #expect(file.range(of: Data(id.description.utf8)) == nil)
+
+        guard case .envelopes(let fileSpace, let envelopes) = try ChangeFile.read([UInt8](file)) else {
+            Issue.record("a synced space's document was exported as plain changes")
+            return
+        }
+        #expect(fileSpace == space)
+        #expect(envelopes.allSatisfy { $0.header.author == a.identity.publicKey })
+        // It stops at the document's causal past: the later document is not in it.
+        let fileEnd = envelopes.map(\.header.seqEnd).max() ?? 0
+        #expect(try fileEnd < a.feedVector(space: space)[a.identity.publicKey])
+
+        // Tampered: one byte of the first envelope's ciphertext. It is refused, and so is every
+        // later one of its author (the chain is broken there); B holds nothing new.
+        var tampered = file
+        let first = try #require(file.range(of: Data(envelopes[0].bytes)))
+        tampered[first.lowerBound + 101 + 24 + 3] ^= 0x01  // past the header (101) and nonce (24)
+        try tampered.write(to: URL(fileURLWithPath: dir.file("t.changes")))
+        let before = try b.feedVector(space: space)
+        let refused = #expect(throws: NodeError.self) { try b.merge(file: dir.file("t.changes")) }
+        #expect(refused?.code == .invalidFile)
+        #expect(refused?.message.contains("refused") == true)
+        #expect(try b.feedVector(space: space) == before)
+
+        let r = try b.merge(file: dir.file("s.changes"))
+        #expect(r.applied + r.duplicates == export.changes && r.applied > 0 && r.waiting == 0)
+        #expect(try b.document(id).view == a.document(id).view)
+        #expect(try b.space(ofDocument: id) == space)
+        // B stored the envelopes as it would from sync: it holds A's feed as far as the file went.
+        #expect(try b.feedVector(space: space)[a.identity.publicKey] == fileEnd)
+        // Merging again changes nothing.
+        let again = try b.merge(file: dir.file("s.changes"))
+        #expect(again.applied == 0 && again.duplicates == export.changes)
+        // A node outside the space cannot take it.
+        let outside = #expect(throws: NodeError.self) { try c.merge(file: dir.file("s.changes")) }
+        #expect(outside?.message.contains("does not carry space") == true)
+    }
+
     @Test func mergeRefusesADamagedFile() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
