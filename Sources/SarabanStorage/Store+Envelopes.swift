@@ -409,6 +409,15 @@ extension Store {
                     existing, arguments: [sp, Data(h.author.rawRepresentation), Int64(h.seqStart)])
             {
                 if [UInt8](stored) == e.id.bytes { return .duplicate }
+                // Only an envelope its author really signed proves a fork; anything else at a stored
+                // position was altered on the way (or forged) and is refused as such.
+                guard e.isSignatureValid() else {
+                    return .refused(
+                        EnvelopeError(
+                            .tampered,
+                            "envelope at seq \(h.seqStart) of \(h.author) in space \(space.hex) differs from the stored "
+                                + "one and its signature does not verify: it was altered on the way or forged; drop it"))
+                }
                 // (ForkProof's initialiser is internal to SarabanCrypto: the two ids are in the message,
                 // and both signed envelopes, the stored one and this one, are the proof.)
                 let storedID = try EnvelopeID(bytes: [UInt8](stored))

@@ -82,6 +82,49 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         }
     }
 
+    /// `doc export` of a space document writes its signed envelopes (JSON names the space and
+    /// counts them); `doc merge` applies them at another member (exit 0, then all duplicates),
+    /// refuses a node outside the space and a tampered file with exit 65.
+    @Test func spaceDocumentExportAndMerge() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = dir.path + "/a"
+        let b = dir.path + "/b"
+        let c = dir.path + "/c"
+        _ = try initNode(a, office: "อำเภอเมือง")
+        let bID = try initNode(b, office: "อบต.หนองบัว")
+        _ = try initNode(c, office: "อบต.บ้านใหม่")
+        let space = try run(["space", "create", "สารบรรณ", "--data", a]).stdout.trimmingCharacters(in: .newlines)
+        #expect(try run(["space", "invite", space, bID, "--out", dir.file("inv.txt"), "--data", a]).status == 0)
+        #expect(try run(["space", "join", dir.file("inv.txt"), "--data", b]).status == 0)
+        let made = try run(["doc", "new", "--data", a, "--space", "สารบรรณ", "--set", "subject=" + thai])
+        #expect(made.status == 0, "\(made.stderr)")
+        let doc = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? ""
+
+        let exported = try run(["doc", "export", "--json", "--data", a, doc, dir.file("s.changes")])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let e = try #require(try json(exported.stdout) as? [String: Any])
+        #expect(e["space"] as? String == space)
+        #expect((e["envelopes"] as? Int ?? 0) >= 1)
+        let changes = try #require(e["changes"] as? Int)
+
+        let merged = try run(["doc", "merge", "--json", "--data", b, dir.file("s.changes")])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        let m = try #require(try json(merged.stdout) as? [String: Any])
+        #expect((m["applied"] as? Int ?? 0) + (m["duplicates"] as? Int ?? 0) == changes)
+        #expect(try run(["doc", "get", "--data", b, doc, "subject"]).stdout == thai + "\n")
+        let again = try run(["doc", "merge", "--data", b, dir.file("s.changes")])
+        #expect(again.stdout == "applied 0, duplicate \(changes), waiting 0\n")
+
+        let outside = try run(["doc", "merge", "--data", c, dir.file("s.changes")])
+        #expect(outside.status == 65 && outside.stderr.contains("does not carry space"), "\(outside.stderr)")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir.file("s.changes")))
+        bytes[bytes.count - 100] ^= 0x01  // inside the last envelope's ciphertext (before its tag and signature)
+        try bytes.write(to: URL(fileURLWithPath: dir.file("t.changes")))
+        let tampered = try run(["doc", "merge", "--data", b, dir.file("t.changes")])
+        #expect(tampered.status == 65 && tampered.stderr.contains("altered"), "\(tampered.stderr)")
+    }
+
     @Test func relayInitCarriesWithoutKeys() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

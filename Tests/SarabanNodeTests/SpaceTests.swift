@@ -195,6 +195,12 @@ func pair(_ office: Office) throws -> (a: Node, b: Node, space: SpaceID) {
         let fork = try Envelope.seal(
             plaintext: [], header: first.header, key: key, signer: a.identity)
         #expect(try b.receiveEnvelopes(space: space, [fork]).refused.first?.error.code == .fork)
+        // A stored envelope altered on the way is not a fork (its author never signed it).
+        var altered = first.bytes
+        altered[altered.count - 100] ^= 0x01
+        let notAFork = try b.receiveEnvelopes(space: space, [try Envelope.decode(altered)]).refused.first?.error
+        #expect(notAFork?.code == .tampered)
+        #expect(notAFork?.forkProof == nil)
     }
 }
 
