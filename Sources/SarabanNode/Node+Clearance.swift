@@ -80,8 +80,13 @@ extension Node {
 
     /// The class `member` is cleared for in `space` (this node: the space's declared class).
     public func memberClearance(_ member: NodeID, in space: SpaceID) throws(NodeError) -> Secrecy {
+        memberClearance(member, document: spaceDocument(space))
+    }
+
+    /// The same, given the space's membership document (nil: not held yet) already read.
+    func memberClearance(_ member: NodeID, document: Document?) -> Secrecy {
         if member.publicKey == identity.publicKey { return .topSecret }  // bounded by the space's declared class
-        guard let d = spaceDocument(space), let c = d.display(Self.clearedField(member)), let s = try? Secrecy(parsing: c)
+        guard let d = document, let c = d.display(Self.clearedField(member)), let s = try? Secrecy(parsing: c)
         else { return .none }
         return s
     }
@@ -94,10 +99,11 @@ extension Node {
 
     func effectiveClearance(of space: SpaceID, declared: Secrecy) throws(NodeError) -> (Secrecy, uncleared: [SpaceMember]) {
         guard declared > .none, let info = try spaceInfo(space) else { return (declared, []) }
+        let document = spaceDocument(space)  // read once, not once per member
         var eff = declared
         var low: [SpaceMember] = []
         for m in info.members where m.isActive {
-            let c = try memberClearance(m.nodeID, in: space)
+            let c = memberClearance(m.nodeID, document: document)
             if c < declared { low.append(m) }
             eff = min(eff, c)
         }
