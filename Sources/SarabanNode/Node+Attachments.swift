@@ -293,7 +293,10 @@ struct FetchingDriver: SyncStoreDriver {
 /// offer (so it can serve members while the attaching office is offline); a member pulls only
 /// the attachments it was asked to fetch (lazily: `saraban letter fetch`). Pulls keep at
 /// most ``window`` chunks outstanding, skip chunks already held (resuming a broken transfer) and
-/// check each chunk against the manifest (and, on a member, decrypt it) before storing it.
+/// check each chunk against the manifest (and, on a member, decrypt it) before storing it. A
+/// relay answers each root a member offered once it holds it completely (an `offer` back) or
+/// gives up on it (`missing`), so a one-shot sync's exchange (``init(node:pushingWithin:logger:onDone:)``)
+/// knows when it may hang up.
 final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     struct Pull {
         var space: SpaceID
@@ -305,6 +308,9 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         var outstanding = Set<Int>()
         /// This peer lacks it, or sent something that failed the checks: stop asking it.
         var failed = false
+        /// The peer (a member) offered it: answer once it is complete here or the pull failed.
+        var offered = false
+        var answered = false
         var done: Bool { failed || (manifest != nil && needed.isEmpty && outstanding.isEmpty) }
     }
 
@@ -317,6 +323,8 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     let logger: Logger
     let targets: [(SpaceID, AttachmentRef)]
     let fetchMode: Bool
+    /// A one-shot sync's push: how long the relay may stay silent before the exchange settles anyway.
+    let pushStallTimeout: Duration?
     let onDone: @Sendable () -> Void
     let outgoing: AsyncStream<AttachmentMessage>
     private let sink: AsyncStream<AttachmentMessage>.Continuation
@@ -334,10 +342,28 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     /// How often a member looks for newly complete attachments to offer a relay.
     static let offerInterval: Duration = .seconds(1)
     private var lastProgress = ContinuousClock.now
+    private var peerRole = NodeRole.member
+    /// Roots offered to a relay by a push and not yet answered (held, or given up).
+    private var unanswered = Set<[UInt8]>()
+    private var offeredCount = 0
+    private var confirmedCount = 0
+    private var chunksSent = 0
+    /// Nothing holds the session open any more (always, except for a push still waiting).
+    private var isSettled: Bool
+    private var settleWaiters: [CheckedContinuation<Void, Never>] = []
+    private var watchdog: Task<Void, Never>?
 
     /// A serving exchange (the daemon's sessions).
     convenience init(node: Node, logger: Logger) {
         self.init(node: node, fetching: [], fetchMode: false, logger: logger, onDone: {})
+    }
+
+    /// A one-shot sync's exchange: serves wants, offers a relay once what is complete here, and
+    /// settles (calling `onDone`) when the relay has answered every offered root, when there is
+    /// nothing to offer or the peer is no relay, or when nothing came or went for `stallTimeout`
+    /// (a relay that does not answer offers).
+    convenience init(node: Node, pushingWithin stallTimeout: Duration, logger: Logger, onDone: @escaping @Sendable () -> Void) {
+        self.init(node: node, fetching: [], fetchMode: false, push: stallTimeout, logger: logger, onDone: onDone)
     }
 
     /// A fetching exchange: pulls `targets`, then calls `onDone`.
@@ -348,12 +374,14 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     }
 
     private init(
-        node: Node, fetching targets: [(SpaceID, AttachmentRef)], fetchMode: Bool, logger: Logger,
+        node: Node, fetching targets: [(SpaceID, AttachmentRef)], fetchMode: Bool, push: Duration? = nil, logger: Logger,
         onDone: @escaping @Sendable () -> Void
     ) {
         self.node = node
         self.targets = targets
         self.fetchMode = fetchMode
+        pushStallTimeout = push
+        isSettled = push == nil
         self.logger = logger
         self.onDone = onDone
         (outgoing, sink) = AsyncStream.makeStream(of: AttachmentMessage.self)
@@ -366,14 +394,24 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
 
     func stalled(for limit: Duration) -> Bool { lock.withLock { !doneFired && ContinuousClock.now - lastProgress > limit } }
 
+    /// A push's roots offered, those the relay said it now holds completely, and chunks sent.
+    var pushCounts: (offered: Int, confirmed: Int, chunksSent: Int) {
+        lock.withLock { (offeredCount, confirmedCount, chunksSent) }
+    }
+
     // MARK: AttachmentHandler
 
     func opened(role: NodeRole, sharedSpaces: [SpaceID]) async {
         lock.withLock {
             shared = Set(sharedSpaces)
             lastProgress = .now
+            peerRole = role
         }
-        if node.role == .member && role == .relay {
+        if let limit = pushStallTimeout {
+            // A one-shot push: offer once, then wait for the relay's answers (or a stall).
+            if node.role == .member && role == .relay { offerNew(Set(sharedSpaces)) }
+            if lock.withLock({ unanswered.isEmpty }) { settle() } else { startWatchdog(limit) }
+        } else if node.role == .member && role == .relay {
             // Offer what is complete here now, and what becomes complete while the session lasts.
             let spaces = Set(sharedSpaces)
             offerNew(spaces)
@@ -397,8 +435,10 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         lock.withLock { lastProgress = .now }
         switch message {
         case .offer(let space, let roots):
-            guard node.role == .relay else { return }  // members fetch lazily, when asked
-            for r in roots where lock.withLock({ pulls[r] == nil }) { startPull(space: space, root: r, ref: nil) }
+            // To a member, a relay's offer answers its own: the relay now holds these roots.
+            guard node.role == .relay else { return answered(roots, held: true) }  // members fetch lazily, when asked
+            let held = roots.filter { startPull(space: space, root: $0, ref: nil, offered: true) }
+            if !held.isEmpty && lock.withLock({ peerRole == .member }) { sink.yield(.offer(space: space, roots: held)) }
             pump()
         case .want(let space, let root, let wantsManifest, let indices):
             await serve(space: space, root: root, manifest: wantsManifest, indices: indices)
@@ -417,16 +457,78 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
                 pulls[root] = p
             }
             pump()
+            if node.role == .member { answered([root], held: false) }  // the relay gave up on an offered root
         }
     }
 
     func sent(_ message: AttachmentMessage) {
-        if case .chunk(_, _, _, let b) = message { lock.withLock { backlog -= b.count } }
+        lock.withLock {
+            lastProgress = .now
+            if case .chunk(_, _, _, let b) = message {
+                backlog -= b.count
+                chunksSent += 1
+            }
+        }
     }
 
     func closed() {
         lock.withLock { offerTask }?.cancel()
         sink.finish()
+        settle()
+    }
+
+    func settled() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if isSettled { return true }
+                settleWaiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    // MARK: Pushing (one-shot sync)
+
+    /// The relay answered offered `roots`: it holds them completely (`held`) or gave up on them.
+    private func answered(_ roots: [[UInt8]], held: Bool) {
+        guard pushStallTimeout != nil else { return }
+        let all = lock.withLock { () -> Bool in
+            for r in roots where unanswered.remove(r) != nil && held { confirmedCount += 1 }
+            return unanswered.isEmpty
+        }
+        if all { settle() }
+    }
+
+    /// Ends a push's wait: wakes ``settled()`` and calls `onDone` (once).
+    private func settle() {
+        let (waiters, task, first) = lock.withLock { () -> ([CheckedContinuation<Void, Never>], Task<Void, Never>?, Bool) in
+            let first = !isSettled
+            isSettled = true
+            defer { settleWaiters = [] }
+            return (settleWaiters, watchdog, first)
+        }
+        task?.cancel()
+        for w in waiters { w.resume() }
+        if first { onDone() }
+    }
+
+    /// Settles a push that neither received nor sent anything for `limit`.
+    private func startWatchdog(_ limit: Duration) {
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                guard let self else { return }
+                let (stalled, left) = self.lock.withLock { (ContinuousClock.now - self.lastProgress > limit, self.unanswered.count) }
+                if stalled {
+                    self.logger.notice(
+                        "the relay did not answer \(left) offered attachment(s) within \(limit); hanging up (it may not answer offers)")
+                    self.settle()
+                    return
+                }
+            }
+        }
+        lock.withLock { watchdog = task }
     }
 
     /// Offers the roots complete here and not yet offered in this session. One listing of the
@@ -444,6 +546,12 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
             guard node.missingChunks(m).isEmpty else { continue }
             lock.withLock { _ = settled.insert(name) }
             complete[space, default: []].append(m.root)
+        }
+        if pushStallTimeout != nil {
+            lock.withLock {
+                for roots in complete.values { unanswered.formUnion(roots) }
+                offeredCount += complete.values.reduce(0) { $0 + $1.count }
+            }
         }
         for (s, roots) in complete.sorted(by: { $0.key < $1.key }) {
             var i = 0
@@ -483,18 +591,33 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
 
     // MARK: Pulling
 
-    private func startPull(space: SpaceID, root: [UInt8], ref: AttachmentRef?) {
-        guard lock.withLock({ shared.contains(space) && pulls[root] == nil }) else { return }
-        var p = Pull(space: space, root: root, ref: ref)
+    /// Starts pulling `root` unless it is being pulled already (then, when `offered`, it is
+    /// answered again once over); returns whether it is already complete here.
+    @discardableResult
+    private func startPull(space: SpaceID, root: [UInt8], ref: AttachmentRef?, offered: Bool = false) -> Bool {
+        let fresh = lock.withLock { () -> Bool in
+            guard shared.contains(space) else { return false }
+            guard pulls[root] == nil else {
+                if offered {
+                    pulls[root]?.offered = true
+                    pulls[root]?.answered = false
+                }
+                return false
+            }
+            return true
+        }
+        guard fresh else { return false }
+        var p = Pull(space: space, root: root, ref: ref, offered: offered)
         if let m = node.manifest(root: Hex.encode(root)) {
             p.manifest = m
             p.needed = node.missingChunks(m)
         }
-        if p.manifest != nil && p.needed.isEmpty { return }
+        if p.manifest != nil && p.needed.isEmpty { return true }
         lock.withLock {
             pulls[root] = p
             pullOrder.append(root)
         }
+        return false
     }
 
     private func acceptManifest(space: SpaceID, root: [UInt8], hashes: [[UInt8]]) {
@@ -550,30 +673,43 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         }
     }
 
-    /// Sends wants while the window allows; in fetch mode, calls `onDone` once every pull is over.
+    /// Sends wants while the window allows; answers a member's offered roots once they are over
+    /// (a relay); in fetch mode, calls `onDone` once every pull is over.
     private func pump() {
         var out: [AttachmentMessage] = []
+        var gaveUp: [Pull] = []
         var fire = false
         lock.withLock {
             var outstanding = pulls.values.reduce(0) { $0 + $1.outstanding.count }
+            let answers = node.role == .relay && peerRole == .member
             for root in pullOrder {
-                guard var p = pulls[root], !p.failed else { continue }
-                if p.manifest == nil {
+                guard var p = pulls[root] else { continue }
+                if p.failed {
+                    // Given up: nothing more to ask.
+                } else if p.manifest == nil {
                     if !p.askedManifest {
                         p.askedManifest = true
                         out.append(.want(space: p.space, root: root, manifest: true, indices: []))
                     }
-                    pulls[root] = p
-                    continue
+                } else {
+                    var take: [Int] = []
+                    while outstanding < Self.window, !p.needed.isEmpty {
+                        let i = p.needed.removeFirst()
+                        p.outstanding.insert(i)
+                        take.append(i)
+                        outstanding += 1
+                    }
+                    if !take.isEmpty { out.append(.want(space: p.space, root: root, manifest: false, indices: take)) }
                 }
-                var take: [Int] = []
-                while outstanding < Self.window, !p.needed.isEmpty {
-                    let i = p.needed.removeFirst()
-                    p.outstanding.insert(i)
-                    take.append(i)
-                    outstanding += 1
+                if answers && p.offered && !p.answered && p.outstanding.isEmpty {
+                    if p.failed {
+                        p.answered = true
+                        gaveUp.append(p)
+                    } else if p.manifest != nil && p.needed.isEmpty {
+                        p.answered = true
+                        out.append(.offer(space: p.space, roots: [root]))
+                    }
                 }
-                if !take.isEmpty { out.append(.want(space: p.space, root: root, manifest: false, indices: take)) }
                 pulls[root] = p
             }
             if fetchMode && !doneFired && pulls.values.allSatisfy({ $0.done || ($0.failed && $0.outstanding.isEmpty) })
@@ -584,6 +720,15 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
             }
         }
         for m in out { sink.yield(m) }
+        for p in gaveUp {
+            // What is still lacking here (all of it without a manifest); complete after all: held.
+            let lacking = p.manifest.map { node.missingChunks($0) } ?? []
+            if p.manifest != nil && lacking.isEmpty {
+                sink.yield(.offer(space: p.space, roots: [p.root]))
+            } else {
+                sink.yield(.missing(space: p.space, root: p.root, indices: lacking))
+            }
+        }
         if fire { onDone() }
     }
 }

@@ -21,6 +21,12 @@ public struct OneShotResult: Sendable, Codable {
     public var bytesReceived = 0
     public var seconds = 0.0
     public var sharedSpaces = 0
+    /// Attachments (roots held completely here) offered to the peer, a relay; 0 with a member.
+    public var attachmentsOffered = 0
+    /// Of those, the ones the relay said it now holds completely before the session closed.
+    public var attachmentsConfirmed = 0
+    /// Attachment chunks sent to the peer (pulled by a relay).
+    public var attachmentChunksSent = 0
 
     enum CodingKeys: String, CodingKey {
         case peer, address, synced, error, seconds
@@ -32,6 +38,9 @@ public struct OneShotResult: Sendable, Codable {
         case bytesSent = "bytes_sent"
         case bytesReceived = "bytes_received"
         case sharedSpaces = "shared_spaces"
+        case attachmentsOffered = "attachments_offered"
+        case attachmentsConfirmed = "attachments_confirmed"
+        case attachmentChunksSent = "attachment_chunks_sent"
     }
 }
 
@@ -42,14 +51,21 @@ public struct OneShotProgress: Sendable {
     public var changesWeLack: UInt64
 }
 
-/// Counts the changes inside envelopes read for sending and accepted from the peer.
+/// Counts the changes inside envelopes read for sending and accepted from the peer, and runs
+/// the session's attachment exchange, if any.
 final class CountingDriver: SyncStoreDriver, @unchecked Sendable {
     let inner: NodeSyncDriver
+    let attachments: AttachmentExchange?
     private let lock = NSLock()
     private(set) var changesFetched: UInt64 = 0
     private(set) var changesAccepted: UInt64 = 0
 
-    init(_ inner: NodeSyncDriver) { self.inner = inner }
+    init(_ inner: NodeSyncDriver, attachments: AttachmentExchange? = nil) {
+        self.inner = inner
+        self.attachments = attachments
+    }
+
+    func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { attachments }
 
     private var vectors: [SpaceID: FeedVector] = [:]
 
@@ -88,10 +104,12 @@ final class CountingDriver: SyncStoreDriver, @unchecked Sendable {
 
 extension Node {
     /// Dials `peers` (all configured peers when `nil`) at once, syncs every shared space both ways
-    /// and closes each session when it is caught up (`saraban sync`).
+    /// and closes each session when it is caught up (`saraban sync`). A member also offers a
+    /// relay the attachments it holds completely and closes only once the relay has answered
+    /// every offer (it holds the root, or gave up), or nothing moved for `attachmentStallTimeout`.
     public func syncOnce(
         storage: any EnvelopeStorage, peers only: [ConfiguredPeer]? = nil,
-        options: ServeOptions = ServeOptions(),
+        options: ServeOptions = ServeOptions(), attachmentStallTimeout: Duration = .seconds(30),
         logger: Logger = Logger(label: "saraban.sync"),
         progress: @escaping @Sendable (OneShotProgress) -> Void = { _ in }
     ) async throws -> [OneShotResult] {
@@ -106,17 +124,20 @@ extension Node {
         let results = await withTaskGroup(of: OneShotResult.self) { group in
             for peer in peers {
                 group.addTask {
-                    let counting = CountingDriver(driver)
                     let label = peer.label
                     let lags = LagBox()
                     let hangUp = HangUp()
+                    let gate = HangUpGate(hangUp)
+                    let exchange = AttachmentExchange(
+                        node: self, pushingWithin: attachmentStallTimeout, logger: logger, onDone: { gate.settled() })
+                    let counting = CountingDriver(driver, attachments: exchange)
                     let connection = PeerConnection(
                         store: counting,
                         configuration: .init(role: storage.role, limits: options.limits, closeWhenSynced: true),
                         logger: logger
                     ) { event in
                         status.record(event)
-                        if case .synced = event { hangUp.fire() }
+                        if case .synced = event { gate.synced() }
                         if case .progress(_, let s) = event {
                             let (p, w) = lags.set(s.space, s.changesPeerLacks, s.changesWeLack)
                             progress(OneShotProgress(peer: label, changesPeerLacks: p, changesWeLack: w))
@@ -141,6 +162,8 @@ extension Node {
                         result.error = "\(error)"
                         status.recordFailure(peer.nodeID, "\(error)")
                     }
+                    (result.attachmentsOffered, result.attachmentsConfirmed, result.attachmentChunksSent) =
+                        exchange.pushCounts
                     result.seconds = Date().timeIntervalSince(start)
                     return result
                 }
@@ -193,6 +216,24 @@ final class LagBox: @unchecked Sendable {
         defer { lock.unlock() }
         lags[space] = (peer, we)
         return lags.values.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+    }
+}
+
+/// Fires `hangUp` once a one-shot session is synced and its attachment exchange settled.
+final class HangUpGate: @unchecked Sendable {
+    let hangUp: HangUp
+    private let lock = NSLock()
+    private var isSynced = false
+    private var isSettled = false
+
+    init(_ hangUp: HangUp) { self.hangUp = hangUp }
+
+    func synced() {
+        if lock.withLock({ isSynced = true; return isSettled }) { hangUp.fire() }
+    }
+
+    func settled() {
+        if lock.withLock({ isSettled = true; return isSynced }) { hangUp.fire() }
     }
 }
 

@@ -17,6 +17,15 @@ public protocol AttachmentHandler: Sendable {
     func sent(_ message: AttachmentMessage)
     /// The session ended: finish ``outgoing``.
     func closed()
+    /// Returns once the handler no longer needs the session (for example: the peer answered
+    /// everything it was offered). A connection with `closeWhenSynced` says bye only once the
+    /// session is synced and this has returned; it must return at the latest on ``closed()``.
+    func settled() async
+}
+
+extension AttachmentHandler {
+    /// Nothing of the handler's holds the session open.
+    public func settled() async {}
 }
 
 extension SyncStoreDriver {

@@ -99,7 +99,8 @@ public struct PeerConnection: Sendable {
         public var role: NodeRole
         /// Batching, window, ping and protocol timeouts of the session.
         public var limits: SyncLimits
-        /// Say bye as soon as the session is synced (a one-shot `saraban sync`).
+        /// Say bye as soon as the session is synced and its attachment handler, if any, settled
+        /// (a one-shot `saraban sync`).
         public var closeWhenSynced: Bool
 
         public init(role: NodeRole, limits: SyncLimits = SyncLimits(), closeWhenSynced: Bool = false) {
@@ -133,6 +134,8 @@ public struct PeerConnection: Sendable {
         case stored(SpaceID, FeedVector)
         case storeFailed(String)
         case attachmentOut(AttachmentMessage)
+        /// The attachment handler's ``AttachmentHandler/settled()`` returned.
+        case attachmentsSettled
     }
 
     enum AttachmentJob: Sendable {
@@ -196,6 +199,13 @@ public struct PeerConnection: Sendable {
                 group.addTask {
                     for await m in attachments.outgoing { sink.yield(.attachmentOut(m)) }
                     return nil
+                }
+                if configuration.closeWhenSynced {
+                    group.addTask {
+                        await attachments.settled()
+                        sink.yield(.attachmentsSettled)
+                        return nil
+                    }
                 }
             }
             group.addTask {
@@ -273,6 +283,8 @@ public struct PeerConnection: Sendable {
         var storeError: String?
         var wasOpen = false
         var wasSynced = false
+        // With closeWhenSynced, bye waits for the attachment handler too (a one-shot push).
+        var attachmentsSettled = attachments == nil
         let peer = session.peer.nodeID
         let metadata: Logger.Metadata = ["peer": "\(peer)"]
 
@@ -297,7 +309,7 @@ public struct PeerConnection: Sendable {
                 case .synced:
                     wasSynced = true
                     onEvent(.synced(peer: peer, stats: session.stats))
-                    if configuration.closeWhenSynced { actions += session.close() }
+                    if configuration.closeWhenSynced && attachmentsSettled { actions += session.close() }
                 case .attachment(let m):
                     attachments?.1.yield(.received(m))
                 case .close:
@@ -344,6 +356,9 @@ public struct PeerConnection: Sendable {
             case .attachmentOut(let m):
                 actions = session.sendAttachment(m)
                 attachments?.0.sent(m)
+            case .attachmentsSettled:
+                attachmentsSettled = true
+                actions = configuration.closeWhenSynced && wasSynced ? session.close() : []
             case .storeFailed(let message):
                 storeError = message
                 logger.error("store failure, closing the session: \(message)", metadata: metadata)

@@ -91,7 +91,12 @@ extension Saraban {
                     }
                     line += "sent \(r.envelopesSent) envelopes (\(r.changesSent) changes, \(Output.bytes(Int64(r.bytesSent)))), "
                     line += "received \(r.envelopesReceived) envelopes (\(r.changesReceived) changes, "
-                    line += "\(Output.bytes(Int64(r.bytesReceived)))) in \(String(format: "%.2f", r.seconds)) s"
+                    line += "\(Output.bytes(Int64(r.bytesReceived))))"
+                    if r.attachmentsOffered > 0 {
+                        line += ", relay confirmed holding \(r.attachmentsConfirmed) of \(r.attachmentsOffered) attachments offered "
+                        line += "(\(r.attachmentChunksSent) chunks sent)"
+                    }
+                    line += " in \(String(format: "%.2f", r.seconds)) s"
                     Output.line(line)
                 }
                 let total = Date().timeIntervalSince(started)

@@ -103,6 +103,77 @@ struct AttachmentSyncTests {
         }
     }
 
+    /// An office that only ever runs one-shot `saraban sync` (no daemon) still gets its
+    /// attachment to the relay: the sync hangs up only once the relay holds every chunk, so B
+    /// fetches identical bytes from the relay after A has closed for good.
+    @Test func oneShotSyncPushesAttachmentsToTheRelay() async throws {
+        let net = try Net("att-oneshot")
+        defer { try? FileManager.default.removeItem(at: net.root) }
+        let (a, b, relay) = (net.a, net.b, net.relay)
+        try await withNodes([relay]) {
+            // The relay trusts A and B; they never listen (port 1 refuses its dials).
+            try relay.addPeer(a, via: 1)
+            try relay.addPeer(b, via: 1)
+            try await relay.start()
+            try a.addPeer(relay)
+            try b.addPeer(relay)
+            let id = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกนจากสำนักงานที่ไม่เปิดตลอด")], space: "สารบรรณ")
+            let bytes = try Self.scan(5 * 256 * 1024 + 321, at: net.root.path + "/scan.pdf")
+            let ref = try a.node.attach(id, file: net.root.path + "/scan.pdf")
+            #expect(ref.chunks == 6)
+
+            // A syncs once (no daemon) and closes.
+            let pushed = try await a.node.syncOnce(
+                storage: a.node.envelopeStorage(), attachmentStallTimeout: .seconds(60), logger: testLogger("sync"))
+            #expect(pushed.count == 1 && pushed[0].synced && pushed[0].error == nil, "\(pushed)")
+            // The relay said it holds the attachment (not the stall timeout ending the wait).
+            #expect(pushed[0].attachmentsOffered == 1 && pushed[0].attachmentsConfirmed == 1)
+            #expect(pushed[0].attachmentChunksSent == 6)
+            a.node.close()
+            // The relay already holds every chunk when the one-shot sync returns.
+            for i in 0..<ref.chunks {
+                #expect(FileManager.default.fileExists(atPath: relay.dir.path + "/attachments/\(ref.root)/\(i)"), "chunk \(i)")
+            }
+
+            // B (also one-shot) gets the letter, then the chunks, from the relay alone.
+            let got = try await b.node.syncOnce(storage: b.node.envelopeStorage(), logger: testLogger("sync"))
+            #expect(got.count == 1 && got[0].synced && got[0].attachmentsOffered == 0)
+            #expect(try b.node.attachmentStatus(id).map(\.held) == [0])
+            let (results, status) = try await b.node.fetchAttachments(
+                id, storage: b.node.envelopeStorage(), stallTimeout: .seconds(10), logger: testLogger("fetch"))
+            #expect(results.count == 1 && results[0].error == nil && results[0].chunksReceived == 6)
+            #expect(status.count == 1 && status[0].complete)
+            #expect(try b.node.readAttachment(ref) == bytes)
+        }
+    }
+
+    /// A relay that gives up on an offered root (A's own chunk is damaged, the relay refuses it)
+    /// says so, and the one-shot sync ends at once instead of waiting out the stall timeout.
+    @Test func oneShotSyncEndsWhenTheRelayGivesUpOnAnOffer() async throws {
+        let net = try Net("att-oneshot-refused")
+        defer { try? FileManager.default.removeItem(at: net.root) }
+        let (a, relay) = (net.a, net.relay)
+        try await withNodes([relay]) {
+            try relay.addPeer(a, via: 1)
+            try await relay.start()
+            try a.addPeer(relay)
+            let id = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกน")], space: "สารบรรณ")
+            _ = try Self.scan(3 * 256 * 1024, at: net.root.path + "/scan.pdf")
+            let ref = try a.node.attach(id, file: net.root.path + "/scan.pdf")
+            let aChunk1 = a.node.attachmentDirectory(ref) + "/1"
+            var damaged = [UInt8](FileManager.default.contents(atPath: aChunk1)!)
+            damaged[100] ^= 0x08
+            try Data(damaged).write(to: URL(fileURLWithPath: aChunk1))
+
+            let results = try await a.node.syncOnce(
+                storage: a.node.envelopeStorage(), attachmentStallTimeout: .seconds(60), logger: testLogger("sync"))
+            #expect(results.count == 1 && results[0].synced, "\(results)")
+            #expect(results[0].attachmentsOffered == 1 && results[0].attachmentsConfirmed == 0)
+            #expect(results[0].seconds < 30)
+            #expect(!FileManager.default.fileExists(atPath: relay.dir.path + "/attachments/\(ref.root)/1"))
+        }
+    }
+
     /// A transfer cut by connection resets resumes: the next fetch asks only for the chunks not
     /// yet held, and the bytes extracted are the original.
     @Test func brokenTransferResumesWithoutRefetchingHeldChunks() async throws {
