@@ -37,6 +37,13 @@ struct AttachmentSyncTests {
         }
 
         var nodes: [TestNode] { [relay, a, b] }
+
+        /// A's new letter in the space with a scan of `size` bytes attached: its id, the attachment, the bytes.
+        func letterWithScan(_ size: Int, subject: String = "ผลสแกน") throws -> (DocID, AttachmentRef, [UInt8]) {
+            let id = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", subject)], space: "สารบรรณ")
+            let bytes = try AttachmentSyncTests.scan(size, at: root.path + "/scan.pdf")
+            return (id, try a.node.attach(id, file: root.path + "/scan.pdf"), bytes)
+        }
     }
 
     static let marker = Array("%PDF-1.7 ข้อความลับในไฟล์สแกน MARKER-5e1f".utf8)
@@ -52,6 +59,13 @@ struct AttachmentSyncTests {
         }
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return bytes
+    }
+
+    /// Flips `mask` in byte `index` (from the end when negative) of the file at `path`: a chunk damaged on disk.
+    static func damage(_ path: String, at index: Int, mask: UInt8) throws {
+        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        bytes[index < 0 ? bytes.count + index : index] ^= mask
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
     /// Every file under `dir`, read whole.
@@ -117,9 +131,7 @@ struct AttachmentSyncTests {
             try await relay.start()
             try a.addPeer(relay)
             try b.addPeer(relay)
-            let id = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกนจากสำนักงานที่ไม่เปิดตลอด")], space: "สารบรรณ")
-            let bytes = try Self.scan(5 * 256 * 1024 + 321, at: net.root.path + "/scan.pdf")
-            let ref = try a.node.attach(id, file: net.root.path + "/scan.pdf")
+            let (id, ref, bytes) = try net.letterWithScan(5 * 256 * 1024 + 321, subject: "ผลสแกนจากสำนักงานที่ไม่เปิดตลอด")
             #expect(ref.chunks == 6)
 
             // A syncs once (no daemon) and closes.
@@ -157,13 +169,8 @@ struct AttachmentSyncTests {
             try relay.addPeer(a, via: 1)
             try await relay.start()
             try a.addPeer(relay)
-            let id = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกน")], space: "สารบรรณ")
-            _ = try Self.scan(3 * 256 * 1024, at: net.root.path + "/scan.pdf")
-            let ref = try a.node.attach(id, file: net.root.path + "/scan.pdf")
-            let aChunk1 = a.node.attachmentDirectory(ref) + "/1"
-            var damaged = [UInt8](FileManager.default.contents(atPath: aChunk1)!)
-            damaged[100] ^= 0x08
-            try Data(damaged).write(to: URL(fileURLWithPath: aChunk1))
+            let (_, ref, _) = try net.letterWithScan(3 * 256 * 1024)
+            try Self.damage(a.node.attachmentDirectory(ref) + "/1", at: 100, mask: 0x08)
 
             let results = try await a.node.syncOnce(
                 storage: a.node.envelopeStorage(), attachmentStallTimeout: .seconds(60), logger: testLogger("sync"))
@@ -172,6 +179,34 @@ struct AttachmentSyncTests {
             #expect(results[0].seconds < 30)
             #expect(!FileManager.default.fileExists(atPath: relay.dir.path + "/attachments/\(ref.root)/1"))
         }
+    }
+
+    /// A relay that never answers offers (here: one ignoring attachment messages, as a relay
+    /// predating the answers never says it is done) does not hold a one-shot sync open forever:
+    /// the stall timeout ends the wait and the sync still reports synced, with nothing confirmed.
+    @Test func oneShotSyncStopsWaitingForASilentRelay() async throws {
+        let net = try Net("att-oneshot-silent")
+        defer { try? FileManager.default.removeItem(at: net.root) }
+        let (a, relay) = (net.a, net.relay)
+        _ = try net.letterWithScan(300 * 1024)
+
+        // The relay's node behind a listener whose sessions have no attachment exchange.
+        let aID = a.id
+        let transport = SecureTransport(identity: relay.node.identity, logger: testLogger("silent"), trust: { $0 == aID })
+        let listener = try await transport.listen(host: "127.0.0.1", port: 0)
+        let sessions = PeerConnection(
+            store: NodeSyncDriver(storage: try relay.node.envelopeStorage(relay: true), logger: testLogger("silent")),
+            configuration: .init(role: .relay), logger: testLogger("silent"))
+        let serving = Task { try await listener.run { channel in _ = try await sessions.run(over: &channel) } }
+        defer { serving.cancel() }
+        try a.addPeer(relay, via: listener.port)
+
+        let results = try await a.node.syncOnce(
+            storage: a.node.envelopeStorage(), attachmentStallTimeout: .seconds(1), logger: testLogger("sync"))
+        #expect(results.count == 1 && results[0].synced && results[0].envelopesSent > 0, "\(results)")
+        #expect(results[0].attachmentsOffered == 1 && results[0].attachmentsConfirmed == 0)
+        #expect(results[0].attachmentChunksSent == 0)
+        #expect(results[0].seconds >= 1 && results[0].seconds < 20)
     }
 
     /// A transfer cut by connection resets resumes: the next fetch asks only for the chunks not
@@ -218,14 +253,9 @@ struct AttachmentSyncTests {
         let net = try Net("att-tamper")
         defer { try? FileManager.default.removeItem(at: net.root) }
         let (a, b, relay) = (net.a, net.b, net.relay)
-        let id = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกน")], space: "สารบรรณ")
-        _ = try Self.scan(3 * 256 * 1024, at: net.root.path + "/scan.pdf")
-        let ref = try a.node.attach(id, file: net.root.path + "/scan.pdf")
+        let (id, ref, _) = try net.letterWithScan(3 * 256 * 1024)
         // A's own copy of chunk 1 is damaged before the relay ever sees it.
-        let aChunk1 = a.node.attachmentDirectory(ref) + "/1"
-        var damaged = [UInt8](FileManager.default.contents(atPath: aChunk1)!)
-        damaged[200] ^= 0x40
-        try Data(damaged).write(to: URL(fileURLWithPath: aChunk1))
+        try Self.damage(a.node.attachmentDirectory(ref) + "/1", at: 200, mask: 0x40)
         try await withNodes(net.nodes) {
             try await net.start()
             try await eventually("the relay holds the good chunks") {
@@ -237,10 +267,7 @@ struct AttachmentSyncTests {
             #expect(!FileManager.default.fileExists(atPath: relay.dir.path + "/attachments/\(ref.root)/1"))
 
             // The relay's chunk 2 is damaged on its disk: B refuses it and keeps only chunk 0.
-            let rChunk2 = relay.dir.path + "/attachments/\(ref.root)/2"
-            var bad = [UInt8](FileManager.default.contents(atPath: rChunk2)!)
-            bad[bad.count - 1] ^= 1
-            try Data(bad).write(to: URL(fileURLWithPath: rChunk2))
+            try Self.damage(relay.dir.path + "/attachments/\(ref.root)/2", at: -1, mask: 1)
             await a.stop()
             let (results, status) = try await b.node.fetchAttachments(
                 id, storage: b.node.envelopeStorage(), stallTimeout: .seconds(10), logger: testLogger("fetch"))
