@@ -11,6 +11,16 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         return r.stdout.trimmingCharacters(in: .newlines)
     }
 
+    /// Data directories a, b and c under `dir`, initialised for the three offices; returns them
+    /// with b's node id (the one the tests invite).
+    func threeNodes(_ dir: TempDir, offices: (String, String, String)) throws -> (String, String, String, String) {
+        let (a, b, c) = (dir.path + "/a", dir.path + "/b", dir.path + "/c")
+        _ = try initNode(a, office: offices.0)
+        let bID = try initNode(b, office: offices.1)
+        _ = try initNode(c, office: offices.2)
+        return (a, b, c, bID)
+    }
+
     @Test func noiseVectorsPassAndAFailureExitsOne() throws {
         let r = try run(["dev", "noise-vectors", noiseFixture])
         #expect(r.status == 0, "\(r.stderr)")
@@ -34,12 +44,7 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     @Test func createInviteJoinListRemove() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let a = dir.path + "/a"
-        let b = dir.path + "/b"
-        let c = dir.path + "/c"
-        _ = try initNode(a, office: "กรมการปกครอง")
-        let bID = try initNode(b, office: "อำเภอเมือง")
-        _ = try initNode(c, office: "อำเภออื่น")
+        let (a, b, c, bID) = try threeNodes(dir, offices: ("กรมการปกครอง", "อำเภอเมือง", "อำเภออื่น"))
 
         let created = try run(["space", "create", "กองคลัง", "--data", a])
         #expect(created.status == 0, "\(created.stderr)")
@@ -88,12 +93,7 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     @Test func spaceDocumentExportAndMerge() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let a = dir.path + "/a"
-        let b = dir.path + "/b"
-        let c = dir.path + "/c"
-        _ = try initNode(a, office: "อำเภอเมือง")
-        let bID = try initNode(b, office: "อบต.หนองบัว")
-        _ = try initNode(c, office: "อบต.บ้านใหม่")
+        let (a, b, c, bID) = try threeNodes(dir, offices: ("อำเภอเมือง", "อบต.หนองบัว", "อบต.บ้านใหม่"))
         let space = try run(["space", "create", "สารบรรณ", "--data", a]).stdout.trimmingCharacters(in: .newlines)
         #expect(try run(["space", "invite", space, bID, "--out", dir.file("inv.txt"), "--data", a]).status == 0)
         #expect(try run(["space", "join", dir.file("inv.txt"), "--data", b]).status == 0)
