@@ -144,12 +144,16 @@ public final class NodeDaemon: Sendable {
         try driver.primeBaseline()
     }
 
-    /// Re-reads the configured peers and the spaces' members into the trust list.
+    /// Re-reads the configured peers and the spaces' members into the trust list, and closes the
+    /// open sessions of every node no longer in it (its next handshake is refused).
     func refreshTrust() throws {
         var ids = Set(try node.syncSettings().peers.map(\.nodeID))
         ids.formUnion(try driver.storage.memberNodeIDs())
         ids.remove(node.nodeID)
         trust.replace(ids)
+        for peer in transport.closeUntrusted() {
+            logger.notice("closed the sessions of a node no longer trusted (removed from the peers and spaces)", metadata: ["peer": "\(peer)"])
+        }
     }
 
     /// Runs until SIGTERM/SIGINT (with ``ServeOptions/handleSignals``) or until the calling task

@@ -25,6 +25,7 @@ public final class SecureTransport: Sendable {
     let group: any EventLoopGroup
     let logger: Logger
     let limiters: RateLimiterRegistry
+    let channels = OpenChannels()
 
     /// - Parameters:
     ///   - trust: whether a peer that proved its node id may connect (both directions).
@@ -44,6 +45,18 @@ public final class SecureTransport: Sendable {
 
     /// How often reads from `peer` waited for its rate limit, and for how long in total.
     public func throttling(of peer: NodeID) -> (count: Int, total: Duration) { limiters.throttling(of: peer) }
+
+    /// Closes every open channel (either direction) whose peer the trust policy now refuses, for
+    /// example after a peer was removed from the configuration or from a space: its sessions end
+    /// with ``TransportError/Code/peerUntrusted`` and its next handshake is refused. Call it after
+    /// every change to what the trust closure accepts. Returns the node ids whose channels were closed.
+    @discardableResult
+    public func closeUntrusted() -> [NodeID] {
+        channels.close { !trust($0) }
+    }
+
+    /// The node ids with a channel open now (either direction), one entry per channel.
+    public var openChannelPeers: [NodeID] { channels.peers }
 
     /// Binds a listening socket (port 0 picks a free port: read ``SecureListener/port``).
     public func listen(host: String = "127.0.0.1", port: Int = 0) async throws -> SecureListener {
@@ -95,8 +108,23 @@ public final class SecureTransport: Sendable {
                 log(handshake: error, remote: "\(host):\(port)")
                 throw error
             }
+            try admit(channel, remote: "\(host):\(port)")
             logger.debug("secure channel open", metadata: ["peer": "\(channel.peer)", "remote": "\(host):\(port)"])
             return try await body(&channel)
+        }
+    }
+
+    /// Registers an established channel so ``closeUntrusted()`` can reach it, then checks trust
+    /// once more: trust revoked while the handshake ran (after its check) refuses the channel here.
+    func admit(_ channel: SecureChannel, remote: String) throws(TransportError) {
+        channels.register(channel)
+        guard trust(channel.peer) else {
+            let error = TransportError(
+                .peerUntrusted, "node \(channel.peer) proved its identity but is no longer trusted here", peer: channel.peer)
+            channel.monitor.fail(error)
+            channel.close()
+            log(handshake: error, remote: remote)
+            throw error
         }
     }
 
@@ -207,6 +235,12 @@ public struct SecureListener: Sendable {
                     transport.log(handshake: error, remote: remote)
                     return
                 }
+                do throws(TransportError) {
+                    try transport.admit(channel, remote: remote)
+                } catch {
+                    stats.withLockedValue { $0.refusedUntrusted += 1 }
+                    return
+                }
                 stats.withLockedValue { $0.established += 1 }
                 logger.debug("secure channel open", metadata: ["peer": "\(channel.peer)", "remote": "\(remote)"])
                 do {
@@ -221,5 +255,41 @@ public struct SecureListener: Sendable {
         } catch {
             logger.debug("connection closed with an error: \(error)", metadata: ["remote": "\(remote)"])
         }
+    }
+}
+
+/// The established channels of one ``SecureTransport``, so that revoking trust can close them.
+/// A channel leaves when it closes.
+final class OpenChannels: Sendable {
+    private struct Entry {
+        let peer: NodeID
+        let channel: any Channel
+        let monitor: ConnectionMonitor
+    }
+    private let entries = NIOLockedValueBox<[ObjectIdentifier: Entry]>([:])
+
+    func register(_ channel: SecureChannel) {
+        let key = ObjectIdentifier(channel.channel)
+        entries.withLockedValue {
+            $0[key] = Entry(peer: channel.peer, channel: channel.channel, monitor: channel.monitor)
+        }
+        channel.channel.closeFuture.whenComplete { [entries] _ in
+            _ = entries.withLockedValue { $0.removeValue(forKey: key) }
+        }
+    }
+
+    var peers: [NodeID] { entries.withLockedValue { $0.values.map(\.peer) } }
+
+    /// Closes the channels whose peer `refused` selects; returns those peers (once each).
+    func close(where refused: (NodeID) -> Bool) -> [NodeID] {
+        let all = entries.withLockedValue { Array($0.values) }
+        var closed: [NodeID] = []
+        for e in all where refused(e.peer) {
+            e.monitor.fail(
+                TransportError(.peerUntrusted, "node \(e.peer) is no longer trusted here: its session was closed", peer: e.peer))
+            e.channel.close(promise: nil)
+            if !closed.contains(e.peer) { closed.append(e.peer) }
+        }
+        return closed
     }
 }
