@@ -121,7 +121,7 @@ public final class NodeDaemon: Sendable {
         self.status = status
         let trust = self.trust
         self.transport = SecureTransport(
-            identity: node.identity, configuration: options.transport, logger: logger,
+            identity: node.identity, configuration: try node.syncSettings().applied(to: options.transport), logger: logger,
             trust: { trust.contains($0) })
         let log = logger
         self.connection = PeerConnection(

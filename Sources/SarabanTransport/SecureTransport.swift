@@ -60,20 +60,23 @@ public final class SecureTransport: Sendable {
 
     /// Binds a listening socket (port 0 picks a free port: read ``SecureListener/port``).
     public func listen(host: String = "127.0.0.1", port: Int = 0) async throws -> SecureListener {
+        let pending = PendingHandshakes(configuration: configuration, logger: logger)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try RawChannel(wrappingChannelSynchronously: channel)
+                    // Counted from the moment it is accepted, before anything is read from it.
+                    let ticket = pending.admit(channel)
+                    return AcceptedConnection(raw: try RawChannel(wrappingChannelSynchronously: channel), pending: ticket)
                 }
             }
         guard let address = server.channel.localAddress else {
             throw TransportError(.connectFailed, "the listening socket has no address")
         }
         logger.info("listening", metadata: ["address": "\(address)", "node": "\(nodeID)"])
-        return SecureListener(transport: self, server: server, localAddress: address)
+        return SecureListener(transport: self, server: server, localAddress: address, pending: pending)
     }
 
     /// Dials `host:port`, runs the handshake as initiator and calls `body` with the channel; the
@@ -155,26 +158,46 @@ public struct ListenerStatistics: Hashable, Sendable {
     public var failedSessions = 0
     /// Connections being handled now.
     public var active = 0
+    /// Accepted connections whose handshake has not finished, now.
+    public var pendingHandshakes = 0
+    /// Connections closed before their handshake finished because newer ones came beyond
+    /// ``TransportConfiguration/maximumPendingHandshakes`` or its per-address cap.
+    public var closedOverPendingCap = 0
+}
+
+/// A connection as the listener accepted it, with its place among the pending handshakes.
+struct AcceptedConnection: Sendable {
+    let raw: RawChannel
+    let pending: PendingHandshake
 }
 
 /// A bound listening socket of a ``SecureTransport``.
 public struct SecureListener: Sendable {
     let transport: SecureTransport
-    let server: NIOAsyncChannel<RawChannel, Never>
+    let server: NIOAsyncChannel<AcceptedConnection, Never>
     /// The bound address.
     public let localAddress: SocketAddress
     private let stats = NIOLockedValueBox(ListenerStatistics())
+    let pending: PendingHandshakes
 
-    init(transport: SecureTransport, server: NIOAsyncChannel<RawChannel, Never>, localAddress: SocketAddress) {
+    init(
+        transport: SecureTransport, server: NIOAsyncChannel<AcceptedConnection, Never>, localAddress: SocketAddress,
+        pending: PendingHandshakes
+    ) {
         self.transport = transport
         self.server = server
         self.localAddress = localAddress
+        self.pending = pending
     }
 
     /// The bound port.
     public var port: Int { localAddress.port ?? 0 }
 
-    public var statistics: ListenerStatistics { stats.withLockedValue { $0 } }
+    public var statistics: ListenerStatistics {
+        var s = stats.withLockedValue { $0 }
+        (s.pendingHandshakes, s.closedOverPendingCap) = pending.counts
+        return s
+    }
 
     /// Accepts connections until the listening socket closes or the calling task is cancelled.
     /// Each connection runs in its own child task (a discarding task group): its handshake, then
@@ -207,7 +230,10 @@ public struct SecureListener: Sendable {
     /// Closes the listening socket: ``run(_:)`` then returns once its connections have ended.
     public func close() { server.channel.close(promise: nil) }
 
-    private func handle(_ raw: RawChannel, _ handler: @Sendable (inout SecureChannel) async throws -> Void) async {
+    private func handle(
+        _ accepted: AcceptedConnection, _ handler: @Sendable (inout SecureChannel) async throws -> Void
+    ) async {
+        let raw = accepted.raw
         stats.withLockedValue {
             $0.accepted += 1
             $0.active += 1
@@ -224,7 +250,11 @@ public struct SecureListener: Sendable {
                         raw: raw,
                         iterator: inbound.makeAsyncIterator(), outbound: outbound,
                         configuration: transport.configuration, limiters: transport.limiters)
+                    accepted.pending.release()
                 } catch {
+                    accepted.pending.release()
+                    // Closed to make room under the pending-handshake caps: counted there, logged once.
+                    if accepted.pending.wasEvicted { return }
                     stats.withLockedValue {
                         switch error.code {
                         case .peerUntrusted, .unexpectedPeer: $0.refusedUntrusted += 1
