@@ -54,12 +54,13 @@ struct BackpressureTests {
                     iterator: inbound.makeAsyncIterator(), outbound: outbound, configuration: config,
                     limiters: RateLimiterRegistry(limit: nil))
                 var writer = channel.writer
-                // 1. Hello, then pings: the node answers each with a pong the attacker never reads,
-                //    until the node's writes wait on it.
+                // 1. Hello, then pings: the node answers each with a pong the attacker never reads.
+                //    7.8 MB of pongs is more than the node's socket buffer (at most 4 MiB here), NIO's
+                //    and the attacker's hold, so the node's driver ends up waiting on a write.
                 try await writer.write(SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [])).framed())
                 let pings = (0..<5_000).flatMap { SyncMessage.ping(nonce: UInt64($0)).framed() }
                 var pingBytes = 0
-                for _ in 0..<20 {
+                for _ in 0..<200 {
                     try await writer.write(pings)
                     pingBytes += pings.count
                 }
