@@ -121,8 +121,8 @@ public final class NodeDaemon: Sendable {
         self.status = status
         let trust = self.trust
         self.transport = SecureTransport(
-            identity: node.identity, configuration: try node.syncSettings().applied(to: options.transport), logger: logger,
-            trust: { trust.contains($0) })
+            identity: node.identity, configuration: try node.syncSettings().applied(to: options.transport),
+            logger: logger, trust: { trust.contains($0) })
         let log = logger
         self.connection = PeerConnection(
             store: driver, configuration: .init(role: storage.role, limits: options.limits), logger: logger
@@ -152,7 +152,9 @@ public final class NodeDaemon: Sendable {
         ids.remove(node.nodeID)
         trust.replace(ids)
         for peer in transport.closeUntrusted() {
-            logger.notice("closed the sessions of a node no longer trusted (removed from the peers and spaces)", metadata: ["peer": "\(peer)"])
+            logger.notice(
+                "closed the sessions of a node no longer trusted (removed from the peers and spaces)",
+                metadata: ["peer": "\(peer)"])
         }
     }
 
