@@ -84,8 +84,8 @@ struct HandshakeCapTests {
         // The trusted peer comes from the flood's own address: its connection pushes out the oldest idle one.
         let elapsed = try await idleFlood(300, from: ["127.0.0.1"], configuration: config, kept: 16)
         print("sync with 300 idle connections from the same address took \(elapsed)")
-        // Generous for a loaded 2-core machine; the process figure is HandshakeCapProcessTests'.
-        #expect(elapsed < .seconds(2))
+        // Milliseconds alone; generous for a loaded 2-core machine (see HandshakeCapProcessTests).
+        #expect(elapsed < .seconds(5))
     }
 
     @Test("idle connections from many addresses: the overall cap closes the oldest, and a peer still syncs")
@@ -94,7 +94,7 @@ struct HandshakeCapTests {
         config.maximumPendingHandshakes = 64
         let sources = (2..<32).map { "127.0.0.\($0)" }  // 30 addresses, 10 connections each: under 16
         let elapsed = try await idleFlood(300, from: sources, configuration: config, kept: 64)
-        #expect(elapsed < .seconds(2))
+        #expect(elapsed < .seconds(5))
     }
 
     @Test("the per-address key: IPv4, IPv4-mapped IPv6 as IPv4, other IPv6 by /64")
