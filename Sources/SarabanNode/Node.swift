@@ -116,7 +116,7 @@ public final class Node: Sendable {
                 throw NodeError(error)
             }
             try setUpSpaces(
-                store: store, identity: identity, office: office, relay: relay, path: dataDir.databasePath)
+                store: store, identity: identity, office: office, relay: relay, path: dataDir.databasePath, now: now())
             let config = NodeConfig(office: office, letterCode: letterCode, nodeID: identity.publicKey.nodeID.text)
             try writeNew(config.encoded(), to: dataDir.configPath, mode: 0o644)
             created.append(dataDir.configPath)
