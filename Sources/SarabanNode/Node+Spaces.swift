@@ -140,6 +140,11 @@ extension Node {
         do { return try store.authority(space) } catch { throw NodeError(error) }
     }
 
+    /// Received changes of `space` refused with no effect, newest first.
+    public func refusedChanges(_ space: SpaceID) throws(NodeError) -> [RefusedChange] {
+        do { return try store.refusedChanges(space) } catch { throw NodeError(error) }
+    }
+
     /// Refuses unless this node is an admin of the space (a space made before the membership
     /// log becomes one when its creator opens it: see ``upgradeSpaces()``).
     func requireAdmin(_ info: SpaceInfo, to action: String) throws(NodeError) -> SpaceAuthority {
@@ -420,8 +425,10 @@ extension Node {
     /// with the legacy epochs they held, the relays designated), as a control change every node
     /// and relay can read. Run when the node opens; others follow when the change reaches them.
     public func upgradeSpaces() {
-        guard role == .member, let all = try? spaces() else { return }
-        for info in all where info.role == .member {
+        guard role == .member, let ids = try? store.memberSpacesWithoutLog(), !ids.isEmpty else { return }
+        for id in ids {
+            // A space of this version whose log is left for later (the default space) waits.
+            guard ((try? store.setting(Self.saltKey(id))) ?? nil) == nil, let info = try? spaceInfo(id) else { continue }
             do { try upgradeSpace(info) } catch {
                 logger.warning("could not give a space its membership log", metadata: ["space": "\(info.id.hex)", "error": "\(error)"])
             }
@@ -509,8 +516,34 @@ extension Node {
                         "first": "\(r.refused[0].error.code.rawValue)",
                     ])
             }
+            if !r.refusedChanges.isEmpty {
+                logger.warning(
+                    "refused changes (logged with no effect)",
+                    metadata: [
+                        "space": "\(space.hex)", "refused": "\(r.refusedChanges.count)",
+                        "first": "\(r.refusedChanges[0].change): \(r.refusedChanges[0].reason)",
+                    ])
+            }
+            if !r.held.isEmpty {
+                logger.info(
+                    "held envelopes until their authors are admitted or their keys arrive",
+                    metadata: ["space": "\(space.hex)", "held": "\(r.held.count)", "first": "\(r.held[0].reason)"])
+            }
+            // An admin mends what the batch revealed: a removed node holding the current key, a
+            // member lacking one.
+            if role == .member, r.accepted.contains(where: { $0.header.epoch == ControlEntry.publicEpoch }) {
+                do { try healAuthority(space) } catch {
+                    logger.warning("could not rotate or share the space's key", metadata: ["space": "\(space.hex)", "error": "\(error)"])
+                }
+            }
             return r
-        } catch { throw NodeError(error) }
+        } catch let error as NodeError {
+            throw error
+        } catch let error as StorageError {
+            throw NodeError(error)
+        } catch {
+            throw NodeError(.io, "\(error)")
+        }
     }
 
     /// Per author, the envelopes of `space` above `after`, in store order (see ``Store/envelopes(space:after:limit:)``).

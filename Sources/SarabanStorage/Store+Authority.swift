@@ -241,6 +241,19 @@ extension Store {
         }
     }
 
+    /// Member spaces that have no membership log yet (made before it, or left for later).
+    public func memberSpacesWithoutLog() throws(StorageError) -> [SpaceID] {
+        try read { db in
+            try Data.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM spaces WHERE role = 0
+                    AND NOT EXISTS (SELECT 1 FROM controls c WHERE c.space = spaces.id AND c.verdict = 1)
+                    """
+            ).compactMap { SpaceID(bytes: [UInt8]($0)) }
+        }
+    }
+
     /// The space's roster as stored (for the node's own decisions: is this node an admin, who
     /// lacks which key).
     public func roster(_ space: SpaceID) throws(StorageError) -> Roster {
