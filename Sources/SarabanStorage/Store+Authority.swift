@@ -68,7 +68,10 @@ extension Store {
     /// The space's roster, rebuilt from its stored control log (verdicts are not judged again).
     static func loadRoster(_ db: Database, space: SpaceID, replica: ReplicaID) throws -> Roster {
         let sp = Data(space.bytes)
-        var roster = Roster(space: space, legacyCreator: try legacyCreator(db, space: sp, replica: replica))
+        let creator = try legacyCreator(db, space: sp, replica: replica)
+        var roster = Roster(space: space, legacyCreator: creator)
+        // A relay with no pin takes the first legacy genesis its trusted peers bring (Docs/CLI.md, space carry).
+        roster.trustFirstLegacyGenesis = creator == nil
         let rows = try Row.fetchAll(
             db, sql: "SELECT author, seq, deps, entries, verdict, reason FROM controls WHERE space = ? AND verdict IS NOT NULL ORDER BY n",
             arguments: [sp])
