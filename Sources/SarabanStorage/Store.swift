@@ -31,6 +31,8 @@ public final class Store: Sendable {
     // DatabasePool is Sendable; it serialises writes and runs reads concurrently (WAL).
     let pool: DatabasePool
     let logger: Logger
+    /// Rosters folded from the membership logs, reused while their log is unchanged.
+    let rosters = RosterCache()
 
     private init(path: String, replica: ReplicaID, pool: DatabasePool, logger: Logger) {
         self.path = path
