@@ -82,18 +82,24 @@ struct HandshakeCapProcessTests {
         }
         print("idle connections closed by the node: \(idle.closedByPeer) of 1,100")
 
+        // The trusted member syncs with `saraban sync` (its own process, as an office would run it).
         let clock = ContinuousClock()
         let start = clock.now
-        let results = try await b.node.syncOnce(storage: try b.node.envelopeStorage(), options: fastOptions())
-        let elapsed = clock.now - start
-        print("trusted sync with 1,100 idle connections open: \(elapsed) (\(results.map { $0.seconds }) s in the session)")
-        #expect(results.count == 1 && results.allSatisfy(\.synced), "\(results.map { $0.error ?? "" })")
+        let sync = try saraban(["sync", "--data", b.dir.path, "--json"])
+        let wall = clock.now - start
+        #expect(sync.status == 0, "saraban sync exited \(sync.status): \(sync.err)")
+        let json = try JSONSerialization.jsonObject(with: Data(sync.out.utf8))
+        let result = ((json as? [[String: Any]])?.first ?? json as? [String: Any]) ?? [:]
+        let seconds = result["seconds"] as? Double ?? .infinity
+        print("trusted sync with 1,100 idle connections open: \(seconds) s from dial to close (\(wall) with process start)")
+        #expect(result["synced"] as? Bool == true)
         #expect(try b.vector(space) == a.vector(space))
-        // Issue 13 asks for under 0.2 s: 0.09 s here on a quiet machine (debug build). The bound
-        // leaves room for a loaded 2-core machine (3.4 s once, during a full parallel test run at
-        // load 13, when another process test ran 70 times slower than alone) and stays well under
-        // the 10 s handshake timeout that a node without caps waits for to free descriptors.
-        #expect(elapsed < .seconds(5))
+        // Issue 13 asks for under 0.2 s: 0.05 s here on a quiet machine (debug build; 0.13 s with
+        // the process start). The bound leaves room for a loaded 2-core machine (an in-process sync
+        // once took 4.3 s during a full parallel test run at load 8-13) and stays under the 10 s
+        // handshake timeout that a node without caps waits for to free descriptors (the old code:
+        // nothing closed, the sync 2.9 s after a 5 s wait).
+        #expect(seconds < 5)
         #expect(serve.log.contains("too many connections without a finished handshake"))
     }
 }
