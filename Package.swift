@@ -108,7 +108,8 @@ let package = Package(
         .testTarget(
             name: "SarabanNodeTests",
             dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanOffice"]),
-        .testTarget(name: "SarabanCLITests", dependencies: ["saraban"]),
+        // SarabanCrypto: the officer tests read a sealed key file by its documented layout.
+        .testTarget(name: "SarabanCLITests", dependencies: ["saraban", "SarabanCrypto"]),
         // Nodes syncing over loopback: in-process daemons, FaultProxy links and real `saraban serve` processes.
         .testTarget(
             name: "SarabanIntegrationTests",

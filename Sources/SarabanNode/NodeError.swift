@@ -8,7 +8,7 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
             case notInitialized, alreadyInitialized, readOnly, corruptKey, insecureKey, badConfig
             case foreignDatabase, newerSchema, storage, busy
             case unknownDocument, ambiguousDocument, unknownField, invalidArgument, invalidFile, io, refused
-            case unreachable
+            case unreachable, wrongPassphrase
         }
 
         private let value: Internal
@@ -51,6 +51,8 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
         public static var io: Self { .init(.io) }
         /// A peer could not be reached or the sync with it did not finish (`saraban sync`).
         public static var unreachable: Self { .init(.unreachable) }
+        /// The passphrase does not open the officer's key (or the key file was modified): nothing signed.
+        public static var wrongPassphrase: Self { .init(.wrongPassphrase) }
 
         public var description: String { value.rawValue }
 
@@ -66,7 +68,7 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
             case .alreadyInitialized: return 73
             case .io, .storage: return 74
             case .busy: return 75
-            case .readOnly: return 77
+            case .readOnly, .wrongPassphrase: return 77
             case .corruptKey, .insecureKey, .badConfig: return 78
             case .foreignDatabase, .newerSchema: return 79
             }

@@ -21,7 +21,12 @@ import Testing
         let b = dir.path + "/b"
         _ = try ok(["init", "--data", a, "--office", "สำนักงานจังหวัดนครสวรรค์", "--code", "นว 0017"])
         _ = try ok(["init", "--data", b, "--office", "ที่ทำการปกครองอำเภอบรรพตพิสัย", "--code", "นว 0318"])
-        _ = try ok(["officer", "add", "--data", a, "นายสมมติ ใจดีเสมอ", "--position", "ผู้ว่าราชการจังหวัดนครสวรรค์"])
+        let pass = dir.file("passphrase")
+        FileManager.default.createFile(atPath: pass, contents: Data("ผู้ว่าฯ ลงนามเอง\n".utf8), attributes: [.posixPermissions: 0o600])
+        _ = try ok([
+            "officer", "add", "--data", a, "นายสมมติ ใจดีเสมอ", "--position", "ผู้ว่าราชการจังหวัดนครสวรรค์",
+            "--passphrase-file", pass,
+        ])
 
         // Validation errors: non-zero exit, Thai and English.
         let bad = try run(["letter", "new", "--data", a, "--kind", "ภายนอก", "--urgency", "เร็วจี๋"], env: env)
@@ -48,7 +53,7 @@ import Testing
         _ = try ok(["letter", "edit", "--data", a, id, "position", "ผู้ว่าราชการจังหวัดนครสวรรค์"])
         let registered = try ok(["letter", "register", "--data", a, id])
         #expect(registered.contains("ที่ นว 0017/1") && registered.contains("13 มิถุนายน 2568"))
-        _ = try ok(["letter", "sign", "--data", a, id, "--officer", "นายสมมติ ใจดีเสมอ"])
+        _ = try ok(["letter", "sign", "--data", a, id, "--officer", "นายสมมติ ใจดีเสมอ", "--passphrase-file", pass])
         let sent = try json(try ok(["letter", "send", "--data", a, id, "--json"])) as! [String: Any]
         #expect(sent["letterNumber"] as? String == "นว 0017/1")
         #expect(sent["status"] as? String == "ส่งแล้ว")
