@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 //
 // Saraban: an offline-first e-Office node. Targets are split by what they may touch:
 //   SarabanCore       pure CRDTs and changes, standard library only (no `import` at all)
@@ -12,6 +12,8 @@
 //   SarabanSync       sans-IO sync state machine and wire codec (no sockets, no clocks)
 //   SarabanTransport  SwiftNIO TCP framing under the Noise session
 //   SarabanNode       the node: config, identity, services, high-level operations
+//   SarabanWeb        the clerks' web app and JSON API (Hummingbird), a service of `saraban serve`;
+//                     the only target that links Hummingbird, so the pure modules stay free of it
 //   saraban           the one executable: CLI and daemon (`saraban serve`)
 //   saraban-bench     release-build benchmarks
 //   SarabanSim        deterministic simulator (library) and `saraban-sim` (its runner)
@@ -32,6 +34,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The web app (SarabanWeb only). Hummingbird without its default traits: no swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "SarabanCore"),
@@ -70,10 +77,23 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "SarabanWeb",
+            dependencies: [
+                "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "SarabanStorage", "SarabanSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "saraban",
             dependencies: [
                 "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "SarabanStorage", "SarabanSync",
+                "SarabanWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -110,6 +130,11 @@ let package = Package(
             dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanOffice"]),
         // SarabanCrypto: the officer tests read a sealed key file by its documented layout.
         .testTarget(name: "SarabanCLITests", dependencies: ["saraban", "SarabanCrypto"]),
+        // The web app over real sockets (a small HTTP client of its own: no HummingbirdTesting, which
+        // would build swift-nio-ssl and async-http-client).
+        .testTarget(
+            name: "SarabanWebTests",
+            dependencies: ["SarabanWeb", "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "saraban"]),
         // Nodes syncing over loopback: in-process daemons, FaultProxy links and real `saraban serve` processes.
         .testTarget(
             name: "SarabanIntegrationTests",

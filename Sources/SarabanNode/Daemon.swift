@@ -159,8 +159,11 @@ public final class NodeDaemon: Sendable {
     }
 
     /// Runs until SIGTERM/SIGINT (with ``ServeOptions/handleSignals``) or until the calling task
-    /// is cancelled; `onReady` is called once the listening socket is bound.
-    public func run(onReady: @escaping @Sendable (ServeReady) -> Void = { _ in }) async throws {
+    /// is cancelled; `onReady` is called once the listening socket is bound. `services` run in the
+    /// same group (the web app), started after the listener is bound and stopped with the node.
+    public func run(
+        services extra: [any Service] = [], onReady: @escaping @Sendable (ServeReady) -> Void = { _ in }
+    ) async throws {
         let address = try options.listen ?? node.syncSettings().listen
         let listener = try await transport.listen(host: address.host, port: address.port)
         let ready = ServeReady(nodeID: node.nodeID, role: role, address: PeerAddress(host: address.host, port: listener.port))
@@ -170,7 +173,7 @@ public final class NodeDaemon: Sendable {
             ListenerService(daemon: self, listener: listener),
             GossipService(daemon: self),
             PollerService(daemon: self),
-        ]
+        ] + extra
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },

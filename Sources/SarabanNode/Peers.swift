@@ -167,7 +167,7 @@ extension Node {
     }
 
     /// Writes `data` to a temporary file beside `path`, fsyncs it and renames it over `path`.
-    static func replaceFile(_ path: String, with data: Data, mode: mode_t) throws(NodeError) {
+    public static func replaceFile(_ path: String, with data: Data, mode: mode_t) throws(NodeError) {
         let tmp = path + ".tmp-\(getpid())"
         unlink(tmp)
         try writeNew(data, to: tmp, mode: mode)
@@ -187,8 +187,8 @@ extension Node {
 
 /// An advisory lock (flock) on `DIR/.lock`, serialising read-modify-write of the node's small files
 /// (config.json, peers.json) between processes.
-enum ConfigFileLock {
-    static func withLock<T>(_ dir: DataDirectory, _ body: () throws(NodeError) -> T) throws(NodeError) -> T {
+public enum ConfigFileLock {
+    public static func withLock<T>(_ dir: DataDirectory, _ body: () throws(NodeError) -> T) throws(NodeError) -> T {
         let fd = Glibc.open(dir.path + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw NodeError(.io, "cannot open \(dir.path)/.lock: \(String(cString: strerror(errno)))")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SarabanCrypto
 import SarabanNode
+import SarabanWeb
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,6 +27,7 @@ extension Saraban {
         var relay = false
         @Option(help: ArgumentHelp("Longest wait between redials of an unreachable peer.", valueName: "SECONDS"))
         var maxBackoff: Double = 30
+        @OptionGroup var web: WebServeOptions
 
         func run() async throws {
             var serve = ServeOptions()
@@ -41,8 +43,10 @@ extension Saraban {
             let node = try options.openNode()
             defer { node.close() }
             let storage = try node.envelopeStorage(relay: relay)
-            let daemon = try NodeDaemon(node: node, storage: storage, options: serve)
-            try await daemon.run { ready in
+            let metrics = WebMetrics()
+            let daemon = try NodeDaemon(node: node, storage: storage, options: serve, onEvent: { metrics.record($0) })
+            let web = try web.services(node: node, daemon: daemon, relay: relay, metrics: metrics)
+            try await daemon.run(services: web) { ready in
                 Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role))")
             }
         }
