@@ -156,7 +156,10 @@ public final class NodeDaemon: Sendable {
     /// is cancelled; `onReady` is called once the listening socket is bound.
     public func run(onReady: @escaping @Sendable (ServeReady) -> Void = { _ in }) async throws {
         let address = try options.listen ?? node.syncSettings().listen
-        let listener = try await transport.listen(host: address.host, port: address.port)
+        let listener: SecureListener
+        do { listener = try await transport.listen(host: address.host, port: address.port) } catch {
+            throw NetworkFailure.listening(error, address: address)
+        }
         let ready = ServeReady(nodeID: node.nodeID, role: role, address: PeerAddress(host: address.host, port: listener.port))
         logger.notice("ready", metadata: ["node": "\(node.nodeID)", "listen": "\(ready.address)", "role": "\(role)"])
         onReady(ready)
@@ -202,14 +205,21 @@ public final class NodeDaemon: Sendable {
                     failures = 0
                 } else {
                     failures += 1
+                    if NetworkFailure.isRefusal(report) {
+                        let message = NetworkFailure.refusal(peer: peer.label, address: peer.address, me: node.nodeID)
+                        status.recordFailure(peer.nodeID, message)
+                        if failures == 1 { logger.warning("\(message)", metadata: meta) }
+                    }
                 }
             } catch {
                 failures += 1
-                status.recordFailure(peer.nodeID, "\(error)")
+                let message = NetworkFailure.describe(
+                    error, peer: peer.label, address: peer.address, configuration: options.transport)
+                status.recordFailure(peer.nodeID, message)
                 if failures == 1 {
-                    logger.notice("cannot reach peer: \(error)", metadata: meta)
+                    logger.notice("cannot reach peer: \(message)", metadata: meta)
                 } else {
-                    logger.debug("cannot reach peer: \(error)", metadata: meta)
+                    logger.debug("cannot reach peer: \(message)", metadata: meta)
                 }
             }
             if Task.isCancelled { break }

@@ -87,7 +87,7 @@ extension Saraban {
                     if r.synced {
                         line += "synced \(r.sharedSpaces) space\(r.sharedSpaces == 1 ? "" : "s"); "
                     } else {
-                        line += "FAILED: \(r.error ?? "did not finish"); "
+                        line += "FAILED; "
                     }
                     line += "sent \(r.envelopesSent) envelopes (\(r.changesSent) changes, \(Output.bytes(Int64(r.bytesSent)))), "
                     line += "received \(r.envelopesReceived) envelopes (\(r.changesReceived) changes, "
@@ -97,6 +97,7 @@ extension Saraban {
                         line += "(\(r.attachmentChunksSent) chunks sent)"
                     }
                     line += " in \(String(format: "%.2f", r.seconds)) s"
+                    if !r.synced { line += "\n  \(r.error ?? "the session did not finish")" }
                     Output.line(line)
                 }
                 let total = Date().timeIntervalSince(started)
@@ -107,15 +108,17 @@ extension Saraban {
             if !failed.isEmpty {
                 throw NodeError(
                     .unreachable,
-                    "could not sync with " + failed.map { "\($0.peer) (\($0.address)): \($0.error ?? "did not finish")" }
-                        .joined(separator: "; "))
+                    "could not sync with \(failed.count) of \(results.count) peer\(results.count == 1 ? "" : "s"): "
+                        + failed.map { $0.error ?? "\($0.peer) (\($0.address)): the session did not finish" }
+                        .joined(separator: "\n"))
             }
         }
     }
 
     struct Peer: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add and list the peers this node dials and trusts.", subcommands: [Add.self, List.self])
+            abstract: "Add, remove and list the peers this node dials and trusts.",
+            subcommands: [Add.self, Remove.self, List.self])
     }
 }
 
@@ -135,6 +138,32 @@ extension Saraban.Peer {
             defer { node.close() }
             let isNew = try node.addPeer(nodeID: nodeID, address: address, name: name)
             Output.note("\(isNew ? "added" : "updated") peer \(name ?? nodeID) at \(address)")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a peer from config.json: this node stops dialling and trusting it.",
+            discussion: """
+                PEER is the peer's node id (or a unique prefix), its name or its HOST:PORT. A node that is still a
+                member of a space this node carries may still connect (remove it from the space with
+                `saraban space remove`). A running `saraban serve` picks the change up within seconds.
+                """)
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The peer to remove: node id (or a unique prefix), name or HOST:PORT.") var peer: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let removed = try node.removePeer(matching: peer)
+            var note = "removed peer \(removed.name.map { "\($0) (\(removed.nodeID.text))" } ?? removed.nodeID.text) "
+            note += "at \(removed.address)"
+            if try node.envelopeStorage(relay: node.role == .relay).memberNodeIDs().contains(removed.nodeID) {
+                note += "; it is still a member of a space carried here, so it may still connect: "
+                note += "`saraban space remove SPACE \(removed.nodeID.text)` to stop that"
+            }
+            Output.note(note)
         }
     }
 
