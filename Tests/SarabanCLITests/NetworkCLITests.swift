@@ -105,6 +105,22 @@ struct NetworkCLITests {
         #expect(second.stdout.isEmpty)
     }
 
+    /// A second `serve` on one data directory is refused (exit 75) naming the running daemon's
+    /// pid, on whatever port it was asked to listen; once the first stops, serve starts again.
+    @Test func secondServeOnOneDataDirectoryIsRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (a, _) = try twoNodes(dir)
+        let first = try ServeForTest(data: a.data)
+        let second = try run(["serve", "--data", a.data, "--listen", "127.0.0.1:0"])
+        #expect(second.status == 75, "\(second.stderr)")
+        #expect(second.stderr.contains("already running on") && second.stderr.contains("pid \(first.process.processIdentifier)"), "\(second.stderr)")
+        #expect(second.stderr.contains("--data") && second.stdout.isEmpty, "\(second.stderr)")
+        first.stop()
+        let again = try ServeForTest(data: a.data)
+        again.stop()
+    }
+
     /// `serve` dialling a peer where nothing listens records the same words for `peer list`.
     @Test func serveRecordsWhyAPeerIsUnreachable() throws {
         let dir = TempDir()
