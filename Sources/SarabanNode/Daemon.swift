@@ -263,6 +263,7 @@ public final class NodeDaemon: Sendable {
                     }
                 }
             } catch {
+                if Task.isCancelled { break }  // shutting down: not the peer's failure
                 failures += 1
                 let message = NetworkFailure.describe(
                     error, peer: peer.label, address: peer.address, configuration: options.transport)

@@ -45,6 +45,32 @@ extension Saraban {
             try await daemon.run { ready in
                 Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role))")
             }
+            Self.sayWhereItStopped(node)
+        }
+
+        /// After a SIGTERM or SIGINT: the sessions said bye; per configured peer, how far apart the
+        /// two nodes were at the last contact; and that nothing is lost.
+        static func sayWhereItStopped(_ node: Node) {
+            Output.note("serve stopped: open sessions said bye and closed.")
+            let status = PeerStatusBook.load(node.dataDirectory)
+            for p in (try? node.syncSettings().peers) ?? [] {
+                let s = status[p.nodeID.text]
+                var line = "  \(p.label) (\(p.address)): "
+                if let at = s?.lastContact {
+                    let lacks = s?.changesPeerLacks ?? 0
+                    let weLack = s?.changesWeLack ?? 0
+                    line += lacks == 0 && weLack == 0
+                        ? "in sync at the last contact (\(Output.time(at)))"
+                        : "at the last contact (\(Output.time(at))) it lacked \(lacks) of our changes and we \(weLack) of its"
+                } else {
+                    line += "never contacted"
+                    if let e = s?.lastError { line += " (\(e))" }
+                }
+                Output.note(line)
+            }
+            Output.note(
+                "nothing is lost: every change written or received is stored in \(node.dataDirectory.path); what a peer "
+                    + "lacks goes at the next contact (`saraban serve` again, or `saraban sync`).")
         }
     }
 
@@ -72,12 +98,34 @@ extension Saraban {
             let storage = try node.envelopeStorage(relay: relay)
             let tty = isatty(STDERR_FILENO) == 1 && !output.json
             let started = Date()
-            let results = try await node.syncOnce(storage: storage, peers: peers) { p in
-                guard tty else { return }
-                let line = "\r\u{1B}[Ksyncing with \(p.peer): \(p.changesPeerLacks) changes to send, \(p.changesWeLack) to receive"
-                FileHandle.standardError.write(Data(line.utf8))
+            let lags = LatestProgress()
+            let interruption = Interruption()
+            let results = try await interruption.run {
+                try await node.syncOnce(storage: storage, peers: peers) { p in
+                    lags.record(p)
+                    guard tty else { return }
+                    let line = "\r\u{1B}[Ksyncing with \(p.peer): \(p.changesPeerLacks) changes to send, \(p.changesWeLack) to receive"
+                    FileHandle.standardError.write(Data(line.utf8))
+                }
             }
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if let signal = interruption.signal {
+                // Where it stopped, per peer, and that nothing is lost.
+                Output.note("sync interrupted by \(Interruption.name(signal)); open sessions said bye.")
+                for r in results where !r.synced {
+                    var line = "  \(r.peer) (\(r.address)): stopped after receiving \(r.changesReceived) changes "
+                        + "(\(r.envelopesReceived) envelopes, stored) and sending \(r.changesSent)"
+                    if let lag = lags[r.peer] {
+                        line += "; \(lag.changesWeLack) changes still to receive and \(lag.changesPeerLacks) to send"
+                    }
+                    Output.note(line)
+                }
+                for r in results where r.synced { Output.note("  \(r.peer) (\(r.address)): synced before the interruption") }
+                Output.note(
+                    "nothing is lost: what was received is stored (each batch in one transaction, nothing half-applied) "
+                        + "and local data was not touched; run `saraban sync` again to go on from here.")
+                throw ExitCode(Interruption.exitStatus(signal))
+            }
             let failed = results.filter { !$0.synced }
             if output.json {
                 try Output.json(results)
@@ -113,6 +161,15 @@ extension Saraban {
                         .joined(separator: "\n"))
             }
         }
+    }
+
+    /// The latest progress line of each peer of a one-shot sync (what it still lacked each way).
+    final class LatestProgress: @unchecked Sendable {
+        private let lock = NSLock()
+        private var latest: [String: OneShotProgress] = [:]
+
+        func record(_ p: OneShotProgress) { lock.withLock { latest[p.peer] = p } }
+        subscript(peer: String) -> OneShotProgress? { lock.withLock { latest[peer] } }
     }
 
     struct Peer: AsyncParsableCommand {

@@ -137,6 +137,57 @@ struct NetworkCLITests {
         }
     }
 
+    /// Ctrl-C during a one-shot sync (here stuck in a handshake that never ends): the sync
+    /// stops at once, says where it stopped per peer and that nothing is lost, exit 130.
+    @Test func ctrlCOnSyncSaysWhereItStopped() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (a, b) = try twoNodes(dir)
+        let silent = try SilentListener()
+        try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(silent.port)", "--name", "มหาดไทย"])
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: sarabanBinary)
+        p.arguments = ["sync", "--data", b.data]
+        let err = dir.file("sync.err")
+        FileManager.default.createFile(atPath: err, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        usleep(1_500_000)
+        let sent = Date()
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(Date().timeIntervalSince(sent) < 5, "the sync went on after Ctrl-C")
+        let text = try String(contentsOfFile: err, encoding: .utf8)
+        #expect(p.terminationStatus == 130, "\(text)")
+        #expect(text.contains("sync interrupted by SIGINT") && text.contains("มหาดไทย (127.0.0.1:\(silent.port)): stopped after"), "\(text)")
+        #expect(text.contains("nothing is lost") && text.contains("saraban sync"), "\(text)")
+    }
+
+    /// SIGTERM (as Ctrl-C) on `serve`: exit 0, and it says where each peer stood and that nothing is lost.
+    @Test func sigtermOnServeSaysWhereItStopped() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (a, b) = try twoNodes(dir)
+        try a.sar(["peer", "add", b.nodeID, "127.0.0.1:9", "--name", "เชียงใหม่"])
+        let serveB = try ServeForTest(data: b.data)
+        defer { serveB.stop() }
+        try b.sar(["peer", "add", a.nodeID, "127.0.0.1:9", "--name", "มหาดไทย"])
+        try a.sar(["peer", "add", b.nodeID, "127.0.0.1:\(serveB.port)", "--name", "เชียงใหม่"])
+        let log = dir.file("a.log")
+        let serveA = try ServeForTest(data: a.data, log: log)
+        try eventually("A met B") { try a.out(["peer", "list"]).contains("last contact") }
+        for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+            let server = signal == SIGINT ? serveA : try ServeForTest(data: a.data, log: log)
+            if signal == SIGTERM { try eventually("A met B again") { try a.out(["peer", "list"]).contains("last contact") } }
+            #expect(server.stop(signal: signal) == 0, "\(name)")
+            let text = try String(contentsOfFile: log, encoding: .utf8)
+            #expect(text.contains("serve stopped"), "\(name): \(text)")
+            #expect(text.contains("เชียงใหม่ (127.0.0.1:\(serveB.port)): in sync at the last contact"), "\(name): \(text)")
+            #expect(text.contains("nothing is lost"), "\(name): \(text)")
+        }
+    }
+
     /// `peer remove` by name, by id prefix; an unknown one is exit 64 and changes nothing.
     @Test func peerRemove() throws {
         let dir = TempDir()
