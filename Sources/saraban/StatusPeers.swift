@@ -25,13 +25,15 @@ struct StatusPeerJSON: Encodable {
 struct StatusJSON: Encodable {
     var status: NodeStatus
     var peers: [StatusPeerJSON]
+    var spaces: [StatusSpaceJSON] = []
 
-    enum Key: String, CodingKey { case peers }
+    enum Key: String, CodingKey { case peers, spaces }
 
     func encode(to encoder: any Encoder) throws {
         try status.encode(to: encoder)
         var c = encoder.container(keyedBy: Key.self)
         try c.encode(peers, forKey: .peers)
+        try c.encode(spaces, forKey: .spaces)
     }
 }
 
