@@ -112,10 +112,26 @@ struct NetworkCLITests {
         defer { dir.cleanup() }
         let (a, _) = try twoNodes(dir)
         let first = try ServeForTest(data: a.data)
-        let second = try run(["serve", "--data", a.data, "--listen", "127.0.0.1:0"])
-        #expect(second.status == 75, "\(second.stderr)")
-        #expect(second.stderr.contains("already running on") && second.stderr.contains("pid \(first.process.processIdentifier)"), "\(second.stderr)")
-        #expect(second.stderr.contains("--data") && second.stdout.isEmpty, "\(second.stderr)")
+        // Before the lock the second one served too: stop it rather than wait for ever.
+        let log = dir.file("second.log")
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: sarabanBinary)
+        second.arguments = ["serve", "--data", a.data, "--listen", "127.0.0.1:0"]
+        FileManager.default.createFile(atPath: log, contents: nil)
+        second.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        second.standardOutput = FileHandle.nullDevice
+        try second.run()
+        let deadline = Date().addingTimeInterval(15)
+        while second.isRunning && Date() < deadline { usleep(50_000) }
+        if second.isRunning {
+            Issue.record("a second serve runs on the same data directory")
+            kill(second.processIdentifier, SIGKILL)
+        }
+        second.waitUntilExit()
+        let stderr = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(second.terminationStatus == 75, "\(stderr)")
+        #expect(stderr.contains("already running on") && stderr.contains("pid \(first.process.processIdentifier)"), "\(stderr)")
+        #expect(stderr.contains("--data"), "\(stderr)")
         first.stop()
         let again = try ServeForTest(data: a.data)
         again.stop()
