@@ -46,6 +46,13 @@ final class ServeForTest: @unchecked Sendable {
 
     struct ServeFailure: Error { let line: String; init(_ l: String) { line = l } }
 
+    /// A port where `data`'s node served and then stopped: nothing listens there now.
+    static func freedPort(_ data: String) throws -> Int {
+        let server = try ServeForTest(data: data)
+        server.stop()
+        return server.port
+    }
+
     func stop() {
         _ = stop(signal: SIGTERM)
     }

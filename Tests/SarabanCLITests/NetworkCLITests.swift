@@ -30,24 +30,13 @@ final class SilentListener {
 /// Network failures as a clerk meets them (issue 14): each says what failed and what to try, exit 69.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct NetworkCLITests {
-    func twoNodes(_ dir: TempDir) throws -> (a: TestNode, b: TestNode) {
-        let clock = FakeMinutes()
-        return (
-            try TestNode(dir.file("a"), office: "กระทรวงมหาดไทย", clock: clock),
-            try TestNode(dir.file("b"), office: "สำนักงานจังหวัดเชียงใหม่", clock: clock)
-        )
-    }
-
     /// Nothing listening, an unknown host name and a peer that never finishes the handshake:
     /// `sync` and `inspect-sync` name the failure in words (no errno, no NIO type) and the next step.
     @Test func unreachablePeersSayWhatFailedAndWhatToTry() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b) = try twoNodes(dir)
-        let server = try ServeForTest(data: a.data)
-        let port = server.port
-        server.stop()
-
+        let (a, b) = try twoOffices(dir)
+        let port = try ServeForTest.freedPort(a.data)
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(port)", "--name", "มหาดไทย"])
         let refused = try b.sar(["sync"], expect: 69)
         #expect(refused.stdout.contains("FAILED"))
@@ -73,7 +62,7 @@ struct NetworkCLITests {
     @Test func untrustedNodeIsToldThePeerRefusedIt() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b) = try twoNodes(dir)
+        let (a, b) = try twoOffices(dir)
         let server = try ServeForTest(data: a.data)
         defer { server.stop() }
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(server.port)", "--name", "มหาดไทย"])
@@ -95,7 +84,7 @@ struct NetworkCLITests {
     @Test func portInUseExits69() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b) = try twoNodes(dir)
+        let (a, b) = try twoOffices(dir)
         let server = try ServeForTest(data: a.data)
         defer { server.stop() }
         let second = try run(["serve", "--data", b.data, "--listen", "127.0.0.1:\(server.port)"])
@@ -110,7 +99,7 @@ struct NetworkCLITests {
     @Test func secondServeOnOneDataDirectoryIsRefused() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, _) = try twoNodes(dir)
+        let (a, _) = try twoOffices(dir)
         let first = try ServeForTest(data: a.data)
         // Before the lock the second one served too: stop it rather than wait for ever.
         let log = dir.file("second.log")
@@ -141,10 +130,8 @@ struct NetworkCLITests {
     @Test func serveRecordsWhyAPeerIsUnreachable() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b) = try twoNodes(dir)
-        let gone = try ServeForTest(data: b.data)
-        let port = gone.port
-        gone.stop()
+        let (a, b) = try twoOffices(dir)
+        let port = try ServeForTest.freedPort(b.data)
         try a.sar(["peer", "add", b.nodeID, "127.0.0.1:\(port)", "--name", "เชียงใหม่"])
         let server = try ServeForTest(data: a.data)
         defer { server.stop() }
@@ -158,7 +145,7 @@ struct NetworkCLITests {
     @Test func ctrlCOnSyncSaysWhereItStopped() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b) = try twoNodes(dir)
+        let (a, b) = try twoOffices(dir)
         let silent = try SilentListener()
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(silent.port)", "--name", "มหาดไทย"])
         let p = Process()
@@ -184,7 +171,7 @@ struct NetworkCLITests {
     @Test func sigtermOnServeSaysWhereItStopped() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b) = try twoNodes(dir)
+        let (a, b) = try twoOffices(dir)
         try a.sar(["peer", "add", b.nodeID, "127.0.0.1:9", "--name", "เชียงใหม่"])
         let serveB = try ServeForTest(data: b.data)
         defer { serveB.stop() }
@@ -208,7 +195,7 @@ struct NetworkCLITests {
     @Test func peerRemove() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b) = try twoNodes(dir)
+        let (a, b) = try twoOffices(dir)
         let c = try TestNode(dir.file("c"), office: "อำเภอเมือง", clock: FakeMinutes())
         try a.sar(["peer", "add", b.nodeID, "10.0.0.2:7420", "--name", "เชียงใหม่"])
         try a.sar(["peer", "add", c.nodeID, "10.0.0.3:7420"])
