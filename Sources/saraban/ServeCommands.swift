@@ -15,8 +15,10 @@ extension Saraban {
             discussion: """
                 Prints one line when ready: `serving NODE_ID on HOST:PORT (member|relay)` (port 0 picks a free
                 port; the line names the real one). Logs go to stderr (level: $SARABAN_LOG_LEVEL, default info).
-                SIGTERM or SIGINT stops it gracefully (exit 0). A write made with the CLI on the same data
-                directory while it runs reaches connected peers within about a second.
+                SIGTERM or SIGINT stops it gracefully (exit 0), saying where each peer stood. A write made with the
+                CLI on the same data directory while it runs reaches connected peers within about a second; a space
+                joined or created meanwhile is synced too. One daemon per data directory: a second one exits 75.
+                A port in use exits 69.
                 """)
 
         @OptionGroup var options: DataOptions
@@ -78,8 +80,9 @@ extension Saraban {
         static let configuration = CommandConfiguration(
             abstract: "Sync once with every configured peer (or one), then print a summary.",
             discussion: """
-                PEER is a configured peer's name, node id (or a unique prefix) or HOST:PORT. Exits non-zero,
-                naming the peer, when a peer was unreachable or the sync did not finish.
+                PEER is a configured peer's name, node id (or a unique prefix) or HOST:PORT. Exits 69, naming the
+                peer, what failed and what to try, when a peer was unreachable or the sync did not finish. Ctrl-C
+                stops it, saying where it stopped (nothing is lost): exit 130 (143 for SIGTERM).
                 """)
 
         @OptionGroup var options: DataOptions
