@@ -47,10 +47,9 @@ public final class WebMetrics: Sendable {
             Meter(label: "saraban_sync_sessions_open", factory: factory).increment()
         case .closed(let report):
             Meter(label: "saraban_sync_sessions_open", factory: factory).decrement()
-            Counter(label: "saraban_sync_envelopes_total", dimensions: [("direction", "in")], factory: factory)
-                .increment(by: report.stats.envelopesReceived)
-            Counter(label: "saraban_sync_envelopes_total", dimensions: [("direction", "out")], factory: factory)
-                .increment(by: report.stats.envelopesSent)
+            // Named like the relay's saraban_relay_envelopes_sent_total (issue 16), one counter per direction.
+            Counter(label: "saraban_sync_envelopes_received_total", factory: factory).increment(by: report.stats.envelopesReceived)
+            Counter(label: "saraban_sync_envelopes_sent_total", factory: factory).increment(by: report.stats.envelopesSent)
             Counter(label: "saraban_sync_sessions_closed_total", dimensions: [("synced", report.wasSynced ? "true" : "false")], factory: factory)
                 .increment()
         case .progress, .synced:

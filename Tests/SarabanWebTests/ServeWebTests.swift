@@ -215,7 +215,7 @@ import Glibc
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let m = try await HTTP.request(port, "GET", "/metrics", headers: [("Authorization", "Bearer \(token)")])
         #expect(m.text.contains("saraban_sync_sessions_total 1") || m.text.contains("saraban_sync_sessions_total 2"), "\(m.text)")
-        #expect(m.text.contains(#"saraban_sync_envelopes_total{direction="in"}"#))
+        #expect(m.text.contains("saraban_sync_envelopes_received_total ") && m.text.contains("saraban_sync_envelopes_sent_total "))
         #expect(m.text.contains(#"saraban_peer_lag_changes{peer="อำเภอเมืองน่าน",direction="we_lack"}"#))
         #expect(serve.stop() == 0)
     }
