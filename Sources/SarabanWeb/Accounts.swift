@@ -127,13 +127,14 @@ public final class AccountStore: @unchecked Sendable {
             if errno == ENOENT { return Contents() }
             throw NodeError(.io, "cannot read \(path): \(String(cString: strerror(errno)))")
         }
+        // The mode is checked at every read (the stat is made anyway), so a chmod is seen at once.
+        try checkOwnerOnly(st)
         lock.lock()
         if let c = cached, c.mtime.tv_sec == st.st_mtim.tv_sec, c.mtime.tv_nsec == st.st_mtim.tv_nsec, c.size == Int(st.st_size) {
             lock.unlock()
             return c.contents
         }
         lock.unlock()
-        try checkOwnerOnly()
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NodeError(.readOnly, "cannot read \(path): check its owner and permissions")
         }
@@ -307,9 +308,8 @@ public final class AccountStore: @unchecked Sendable {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    func checkOwnerOnly() throws(NodeError) {
-        var st = stat()
-        guard stat(path, &st) == 0, st.st_mode & 0o077 != 0 else { return }
+    func checkOwnerOnly(_ st: stat) throws(NodeError) {
+        guard st.st_mode & 0o077 != 0 else { return }
         throw NodeError(
             .insecureKey,
             "\(path) (the web app's password hashes and token hashes) can be read by group or others; it is refused: "

@@ -34,6 +34,11 @@ struct AuthMiddleware: RouterMiddleware {
         var context = context
         context.web.lang = request.cookie("lang") == "en" ? .en : .th
         context.web.secure = app.options.tlsProxy
+        if app.options.tlsProxy, ["127.0.0.1", "::1"].contains(context.peerAddress),
+            let client = request.headers[values: .xForwardedFor].last?.split(separator: ",").last
+        {
+            context.remoteKey = LoginThrottle.addressKey(client.trimmingCharacters(in: .whitespaces))
+        }
         let path = request.uri.path
         if !request.isSafeMethod {
             try Self.checkOrigin(request)

@@ -50,12 +50,17 @@ struct WebState: Sendable {
 public struct WebContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     var web = WebState()
-    /// The client's address (for login rate limiting): IPv4, or IPv6 by its /64.
-    let remoteKey: String
+    /// The client's address (for login rate limiting): IPv4, or IPv6 by its /64. Behind the
+    /// operator's TLS proxy (`--tls-proxy`, the proxy on this machine) it is the address the proxy
+    /// appended to `X-Forwarded-For` (``AuthMiddleware`` sets it), else every client would share one.
+    var remoteKey: String
+    /// The peer of the TCP connection.
+    let peerAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        remoteKey = LoginThrottle.addressKey(source.channel.remoteAddress?.ipAddress ?? "unknown")
+        peerAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        remoteKey = LoginThrottle.addressKey(peerAddress)
     }
 
     /// 1 MiB: forms and JSON bodies (attachments stream through their own route).

@@ -66,11 +66,18 @@ public struct WebError: Error, Sendable {
         case .busy: (status, code) = (.serviceUnavailable, "busy")
         default: (status, code) = (.internalServerError, "node-error")
         }
+        if status == .internalServerError {
+            // The node's message may name files of the server: it goes to the log, not to the client.
+            self.init(
+                status, code, th: "เครื่องทำรายการนี้ไม่สำเร็จ ข้อมูลไม่ได้ถูกเปลี่ยน ดูรายละเอียดในบันทึกของเครื่อง",
+                en: "the node could not do this and nothing was changed; its log says why")
+            return
+        }
         let parts = e.message.components(separatedBy: " / ")
         if parts.count >= 2, parts[0].unicodeScalars.contains(where: { (0x0E00...0x0E7F).contains($0.value) }) {
             self.init(status, code, th: parts[0], en: parts.dropFirst().joined(separator: " / "))
         } else {
-            self.init(status, code, th: status == .internalServerError ? "เกิดข้อผิดพลาดในระบบ" : "ทำรายการไม่สำเร็จ", en: e.message)
+            self.init(status, code, th: "ทำรายการไม่สำเร็จ", en: e.message)
         }
     }
 
@@ -132,7 +139,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case let e as NodeError:
             let w = WebError(e)
             if w.status == .internalServerError {
-                logger.error("node error", metadata: ["path": "\(request.uri.path)", "error": "\(e.code)"])
+                logger.error("node error", metadata: ["path": "\(request.uri.path)", "error": "\(e.code)", "message": "\(e.message)"])
             }
             return w
         case let e as HTTPError:

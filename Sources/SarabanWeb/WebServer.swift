@@ -16,8 +16,9 @@ public struct WebOptions: Sendable {
     /// Whether the operator named the address (`--http`): then a port in use stops `serve`
     /// (exit 69); the default address that is taken only costs a warning.
     public var explicitAddress = false
-    /// The app is reached through a TLS-terminating reverse proxy (`--tls-proxy`): cookies are
-    /// marked `Secure`, so a browser never sends them over plain HTTP.
+    /// The app is reached through a TLS-terminating reverse proxy on this machine (`--tls-proxy`):
+    /// cookies are marked `Secure`, so a browser never sends them over plain HTTP, and the client
+    /// address for login rate limiting is the last `X-Forwarded-For` entry of requests from loopback.
     public var tlsProxy = false
     /// A session ends after this long without a request...
     public var sessionIdle: Duration = .seconds(30 * 60)
@@ -186,4 +187,5 @@ extension HTTPField.Name {
     static let xFrameOptions = Self("X-Frame-Options")!
     static let xCSRFToken = Self("X-CSRF-Token")!
     static let referrerPolicy = Self("Referrer-Policy")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
 }

@@ -109,6 +109,32 @@ import Testing
             "/login", form: [("_csrf", csrf), ("name", "somsri"), ("password", password)], cookies: ["saraban_login": csrf])
         let set = try #require(ok.all("set-cookie").first { $0.hasPrefix("saraban_session=") })
         #expect(set.contains("Secure") && set.contains("HttpOnly") && set.contains("SameSite=Strict"))
+        // Behind the proxy every client comes from loopback: the lock-out goes by X-Forwarded-For.
+        try w.addUser("somchai", role: .clerk, password: "อีกบัญชีหนึ่ง")
+        func attempt(_ name: String, _ pass: String, from client: String) async throws -> Int {
+            let csrf = try await w.loginForm()
+            return try await w.post(
+                "/login", form: [("_csrf", csrf), ("name", name), ("password", pass)], cookies: ["saraban_login": csrf],
+                headers: [("X-Forwarded-For", "203.0.113.9, \(client)")]
+            ).status
+        }
+        for i in 0..<20 { #expect(try await attempt("somsri", "ผิด \(i)", from: "10.1.1.1") == 401) }
+        #expect(try await attempt("somchai", "อีกบัญชีหนึ่ง", from: "10.1.1.1") == 429)
+        #expect(try await attempt("somchai", "อีกบัญชีหนึ่ง", from: "10.1.1.2") == 303)
+    }
+
+    @Test func aNodeFailureIsA500ThatNamesNoFileOfTheServer() async throws {
+        let w = try WebNode()
+        try await w.start()
+        defer { Task { await w.stop() } }
+        let password = try w.addUser("somsri", role: .clerk)
+        let (cookie, _) = try await w.login("somsri", password)
+        chmod(w.app.accounts.path, 0o644)
+        let r = try await w.get("/api/v1/me", cookies: ["saraban_session": cookie])
+        #expect(r.status == 500 && r.json?["code"] as? String == "node-error")
+        #expect(!r.text.contains(w.dir) && !r.text.contains("web-accounts"))
+        let page = try await w.get("/", cookies: ["saraban_session": cookie])
+        #expect(page.status == 500 && page.text.contains("ข้อมูลไม่ได้ถูกเปลี่ยน") && !page.text.contains(w.dir))
     }
 
     @Test func anIdleOrOldSessionExpires() async throws {
