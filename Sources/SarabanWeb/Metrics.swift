@@ -58,7 +58,7 @@ public final class WebMetrics: Sendable {
     }
 
     /// Gauges read when scraped: the store's size on disk and each configured peer's lag.
-    func collect(node: Node, peers: PeerStatusBook?) {
+    func collect(node: Node) {
         var bytes: Int64 = 0
         for suffix in ["", "-wal"] {
             if let a = try? FileManager.default.attributesOfItem(atPath: node.dataDirectory.databasePath + suffix),

@@ -139,16 +139,19 @@ public enum OpenAPI {
               },
               "Peer": {
                 "type": "object",
-                "required": ["node_id", "address", "changes_peer_lacks", "changes_we_lack"],
+                "description": "As `saraban peer list --json`: lag and times are absent before the first contact",
+                "required": ["node_id", "address", "envelopes_sent", "envelopes_received"],
                 "properties": {
                   "name": { "type": "string" },
                   "node_id": { "type": "string" },
                   "address": { "type": "string" },
-                  "last_contact": { "type": "integer", "description": "Milliseconds since 1970" },
-                  "last_synced": { "type": "integer", "description": "Milliseconds since 1970" },
+                  "last_contact": { "type": "string", "format": "date-time" },
+                  "last_synced": { "type": "string", "format": "date-time" },
                   "last_error": { "type": "string" },
                   "changes_peer_lacks": { "type": "integer" },
-                  "changes_we_lack": { "type": "integer" }
+                  "changes_we_lack": { "type": "integer" },
+                  "envelopes_sent": { "type": "integer" },
+                  "envelopes_received": { "type": "integer" }
                 }
               }
             }

@@ -19,7 +19,7 @@ extension WebApp {
                 body: .init(byteBuffer: ByteBuffer(string: why + "\n")))
         }
         router.get("/metrics") { [self] _, _ in
-            metrics.collect(node: node, peers: daemon?.status)
+            metrics.collect(node: node)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
@@ -144,17 +144,7 @@ extension WebApp {
                     office: s.office, letter_code: s.letterCode, node_id: s.nodeID, documents: s.documents,
                     database_bytes: s.databaseBytes))
         }
-        router.get("/api/v1/peers") { [self] _, _ in
-            let book = PeerStatusBook.load(node.dataDirectory)
-            let rows = try node.syncSettings().peers.map { p in
-                let s = book[p.nodeID.text]
-                return PeerInfo(
-                    name: p.name, node_id: p.nodeID.text, address: p.address.description, last_contact: s?.lastContact,
-                    last_synced: s?.lastSynced, last_error: s?.lastError, changes_peer_lacks: s?.changesPeerLacks ?? 0,
-                    changes_we_lack: s?.changesWeLack ?? 0)
-            }
-            return try Self.json(rows)
-        }
+        router.get("/api/v1/peers") { [self] _, _ in try Self.json(try node.peerList()) }
     }
 
     struct PasswordChange: Decodable {
@@ -211,17 +201,6 @@ extension WebApp {
         var node_id: String
         var documents: Int
         var database_bytes: Int64
-    }
-
-    struct PeerInfo: Encodable {
-        var name: String?
-        var node_id: String
-        var address: String
-        var last_contact: Int64?
-        var last_synced: Int64?
-        var last_error: String?
-        var changes_peer_lacks: UInt64
-        var changes_we_lack: UInt64
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -241,29 +241,7 @@ extension Saraban.Peer {
         func run() async throws {
             let node = try options.openNode()
             defer { node.close() }
-            let settings = try node.syncSettings()
-            let status = PeerStatusBook.load(node.dataDirectory)
-            struct Row: Encodable {
-                var name: String?
-                var node_id: String
-                var address: String
-                var last_contact: String?
-                var last_synced: String?
-                var last_error: String?
-                var changes_peer_lacks: UInt64?
-                var changes_we_lack: UInt64?
-                var envelopes_sent: Int
-                var envelopes_received: Int
-            }
-            let rows = settings.peers.map { p in
-                let s = status[p.nodeID.text]
-                return Row(
-                    name: p.name, node_id: p.nodeID.text, address: p.address.description,
-                    last_contact: s?.lastContact.map(Output.time), last_synced: s?.lastSynced.map(Output.time),
-                    last_error: s?.lastError, changes_peer_lacks: s?.lastContact == nil ? nil : s?.changesPeerLacks,
-                    changes_we_lack: s?.lastContact == nil ? nil : s?.changesWeLack,
-                    envelopes_sent: s?.envelopesSent ?? 0, envelopes_received: s?.envelopesReceived ?? 0)
-            }
+            let rows = try node.peerList()
             if output.json {
                 try Output.json(rows)
                 return

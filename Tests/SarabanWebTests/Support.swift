@@ -41,11 +41,7 @@ enum HTTP {
     static func request(
         _ port: Int, _ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8] = []
     ) async throws -> HTTPReply {
-        try await withCheckedThrowingContinuation { c in
-            Thread {
-                c.resume(with: Result { try blocking(port, method, target, headers: headers, body: body) })
-            }.start()
-        }
+        try await offThread { try blocking(port, method, target, headers: headers, body: body) }
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -60,13 +56,7 @@ enum HTTP {
         defer { close(fd) }
         var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let rc = loopback(port) { connect(fd, $0, $1) }
         guard rc == 0 else { throw Failure(description: "connect to \(port): errno \(errno)") }
         var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
@@ -88,6 +78,17 @@ enum HTTP {
             data += buf[0..<n]
         }
         return try parse(data)
+    }
+
+    /// Calls `body` with the address 127.0.0.1:`port` (as connect(2) and bind(2) take it).
+    static func loopback(_ port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
     }
 
     static func parse(_ data: [UInt8]) throws -> HTTPReply {
@@ -117,6 +118,12 @@ enum HTTP {
         }
         return HTTPReply(status: status, headers: headers, body: body)
     }
+}
+
+/// Runs blocking work (a socket, a child process) on a thread of its own, so a test waiting for it
+/// never holds one of the few cooperative threads the servers and the other tests need.
+func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in Thread { c.resume(with: Result { try body() }) }.start() }
 }
 
 /// A wall clock the test moves.
