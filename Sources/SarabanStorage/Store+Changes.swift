@@ -124,7 +124,7 @@ extension Store {
         do {
             return try pool.writeWithoutTransaction { db in
                 var out: (value: T, changes: [Change])?
-                try db.inTransaction(.immediate) {
+                try Self.inDurableTransaction(db) {
                     let space = try space ?? Self.defaultSpace(db, path: path)
                     let spaceBytes = Data(space.bytes)
                     guard let nextSeq = try Int64.fetchOne(
