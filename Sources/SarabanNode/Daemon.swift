@@ -113,12 +113,13 @@ public final class NodeDaemon: Sendable {
         self.options = options
         self.logger = logger
         self.role = storage.role
-        let driver = NodeSyncDriver(
-            storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) })
-        self.driver = driver
         let status = PeerStatusBook(directory: node.dataDirectory)
         status.loadFromDisk()
         self.status = status
+        let driver = NodeSyncDriver(
+            storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) },
+            onFork: { status.recordFork($0) }, now: node.now)
+        self.driver = driver
         let trust = self.trust
         self.transport = SecureTransport(
             identity: node.identity, configuration: options.transport, logger: logger,

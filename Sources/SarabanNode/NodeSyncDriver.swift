@@ -16,8 +16,20 @@ public protocol EnvelopeStorage: Sendable {
     /// order, at most `limit.envelopes` and about `limit.bytes` (at least one); `complete` when none are left.
     func envelopes(space: SpaceID, after: FeedVector, limit: FetchLimit) throws -> (envelopes: [Envelope], complete: Bool)
     /// Verifies, stores and (on a member) opens and applies `envelopes` in one transaction;
-    /// returns those accepted (new and valid) and what the node holds of `space` afterwards.
-    func receive(space: SpaceID, envelopes: [Envelope]) throws -> (accepted: [Envelope], vector: FeedVector)
+    /// returns those accepted (new and valid), what the node holds of `space` afterwards, and the
+    /// forks among those refused (per envelope: the position, the envelope held there and the
+    /// conflicting one's id).
+    func receive(space: SpaceID, envelopes: [Envelope]) throws -> (
+        accepted: [Envelope], vector: FeedVector,
+        forks: [(author: SigningPublicKey, sequence: UInt64, held: EnvelopeID, conflicting: EnvelopeID)]
+    )
+    /// This node's id (to tell a fork of its own feed in reports).
+    var nodeID: NodeID { get }
+    /// Per space, per author, the stored envelope ending at the author's entry of `spaces`.
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) throws -> [SpaceID: [SigningPublicKey: FeedHead]]
+    /// The stored envelope of `author` in `space` covering `seq`, or nil when less is held.
+    func storedEnvelope(space: SpaceID, author: SigningPublicKey, covering seq: UInt64) throws
+        -> (seqEnd: UInt64, id: EnvelopeID)?
     /// A number that changes whenever anything was written to the envelope store, by any process
     /// (cheap enough to call every few hundred milliseconds).
     func changeProbe() throws -> Int64
@@ -101,14 +113,21 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// Makes each session's attachment-chunk exchange (the daemon's, see Node+Attachments.swift);
     /// nil: the peer's attachment messages are ignored.
     let attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)?
+    /// Called with each fork found, after it is logged (the peer status book records it).
+    let onFork: (@Sendable (FeedFork) -> Void)?
+    /// Milliseconds since 1970, for the time a fork was found.
+    let now: @Sendable () -> Int64
 
     public init(
         storage: any EnvelopeStorage, logger: Logger = Logger(label: "saraban.sync"),
-        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil
+        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil,
+        onFork: (@Sendable (FeedFork) -> Void)? = nil, now: @escaping @Sendable () -> Int64 = Node.systemClock
     ) {
         self.storage = storage
         self.logger = logger
         self.attachments = attachments
+        self.onFork = onFork
+        self.now = now
     }
 
     public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { attachments?(peer) }
@@ -141,6 +160,14 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     public func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
         let storage = self.storage
         let r = try await blocking { try storage.receive(space: space, envelopes: envelopes) }
+        if !r.forks.isEmpty {
+            report(
+                r.forks.map {
+                    fork(
+                        space: space, author: $0.author, sequence: $0.sequence, held: $0.held, peerHolds: $0.conflicting.hex,
+                        peer: peer.nodeID, via: "envelope")
+                })
+        }
         if !r.accepted.isEmpty {
             lock.withLock {
                 for e in r.accepted { _ = announced[space, default: FeedVector()].add(e.header) }
@@ -151,6 +178,29 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     }
 
     public func localChanges() -> AsyncStream<StoredEnvelopes> { broadcast.subscribe() }
+
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        let storage = self.storage
+        return try await blocking { try storage.feedHeads(spaces) }
+    }
+
+    /// Compares the peer's head tags with the envelopes held at the same positions; reports forks.
+    public func peerHeads(_ summary: SpaceVector, from peer: NodeID) async {
+        let storage = self.storage
+        do {
+            let found = try await blocking {
+                try summary.mismatches { try storage.storedEnvelope(space: summary.space, author: $0, covering: $1) }
+            }
+            report(
+                found.map {
+                    fork(
+                        space: summary.space, author: $0.author, sequence: $0.sequence, held: $0.held,
+                        peerHolds: $0.peerTag.description, peer: peer, via: "summary")
+                })
+        } catch {
+            logger.warning("cannot compare the peer's head tags with this node's envelopes: \(error)", metadata: ["peer": "\(peer)"])
+        }
+    }
 
     // MARK: Local writes (this process or another)
 

@@ -77,8 +77,9 @@ extension Saraban {
             defer { node.close() }
             let s = try node.status()
             let peers = StatusPeers.rows(node)
+            let forks = StatusForks.rows(node)
             if output.json {
-                try Output.json(StatusJSON(status: s, peers: peers))
+                try Output.json(StatusJSON(status: s, peers: peers, forks: forks))
                 return
             }
             Output.line("office:     \(s.office)\(s.letterCode.map { " (\($0))" } ?? "")")
@@ -88,6 +89,7 @@ extension Saraban {
             Output.line("changes:    \(s.changes)\(s.pendingChanges > 0 ? " (\(s.pendingChanges) waiting)" : "")")
             Output.line("database:   \(Output.bytes(s.databaseBytes))")
             for l in StatusPeers.render(peers) { Output.line(l) }
+            for l in StatusForks.render(forks) { Output.line(l) }
         }
     }
 }
