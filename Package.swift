@@ -23,6 +23,8 @@ let package = Package(
         .executable(name: "saraban-bench", targets: ["saraban-bench"]),
         .executable(name: "saraban-sim", targets: ["saraban-sim"]),
         .library(name: "SarabanCore", targets: ["SarabanCore"]),
+        // Test support, never linked: LD_PRELOADed into `saraban` processes by PowerLossTests.
+        .library(name: "SarabanPowerLoss", type: .dynamic, targets: ["CPowerLoss"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -79,6 +81,7 @@ let package = Package(
             name: "saraban-bench",
             dependencies: [
                 "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode", "SarabanSync", "SarabanTransport",
+                "SarabanOffice",
             ]
         ),
         // The e-Saraban domain: letters, registers, Thai dates (pure, standard library + core).
@@ -105,6 +108,8 @@ let package = Package(
             name: "SarabanNodeTests",
             dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanOffice"]),
         .testTarget(name: "SarabanCLITests", dependencies: ["saraban"]),
+        // Keeps each watched file as of its last fsync, to model a power cut (Docs/TESTING.md).
+        .target(name: "CPowerLoss", path: "Tests/CPowerLoss"),
         // Nodes syncing over loopback: in-process daemons, FaultProxy links and real `saraban serve` processes.
         .testTarget(
             name: "SarabanIntegrationTests",

@@ -308,6 +308,8 @@ final class CrashDaemon: @unchecked Sendable {
     let nodeID: String
     var port = 0
     var child: Child?
+    /// Added to the daemon's environment at each start (PowerLossTests preload a library).
+    var environment: [String: String] = [:]
     var starts = 0
     var portChanges = 0
     /// Where this run's log starts in the (appended) log file.
@@ -331,7 +333,7 @@ final class CrashDaemon: @unchecked Sendable {
             let listen = attempt < 2 ? port : 0
             let c = try Child.spawn(
                 ["serve", "--data", data, "--listen", "127.0.0.1:\(listen)", "--max-backoff", "0.5"],
-                stderrFile: log, environment: ["SARABAN_LOG_LEVEL": "info"])
+                stderrFile: log, environment: environment.merging(["SARABAN_LOG_LEVEL": "info"]) { a, _ in a })
             // The ready line: `serving NODE_ID on HOST:PORT (role)`.
             if let line = c.readLine(timeout: 30),
                 let r = line.range(of: #":(\d+) \("#, options: .regularExpression),
