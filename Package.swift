@@ -6,6 +6,8 @@
 //   CSodium           system library: libsodium through pkg-config
 //   SarabanCrypto     the only importer of CSodium
 //   CSQLiteTuning     C: the process-wide sqlite3_config call Swift cannot make (variadic)
+//   SarabanFeed       what a space's feed is, written once: SpaceID, FeedVector, limits, the envelope
+//                     payload codec, receive refusals (pure: Core + Crypto)
 //   SarabanStorage    GRDB on SQLite: change log, materialised documents, spaces, envelopes, migrations
 //   SarabanSync       sans-IO sync state machine and wire codec (no sockets, no clocks)
 //   SarabanTransport  SwiftNIO TCP framing under the Noise session
@@ -45,12 +47,13 @@ let package = Package(
         .target(
             name: "SarabanStorage",
             dependencies: [
-                "SarabanCore", "SarabanCrypto", "SarabanSync", "CSQLiteTuning",
+                "SarabanCore", "SarabanCrypto", "SarabanFeed", "CSQLiteTuning",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "SarabanSync", dependencies: ["SarabanCore", "SarabanCrypto"]),
+        .target(name: "SarabanFeed", dependencies: ["SarabanCore", "SarabanCrypto"]),
+        .target(name: "SarabanSync", dependencies: ["SarabanCore", "SarabanCrypto", "SarabanFeed"]),
         .target(
             name: "SarabanTransport",
             dependencies: [
@@ -103,7 +106,8 @@ let package = Package(
         ),
         .testTarget(name: "SarabanCryptoTests", dependencies: ["SarabanCrypto"]),
         .testTarget(name: "SarabanSyncTests", dependencies: ["SarabanSync", "SarabanCore", "SarabanCrypto"]),
-        .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore", "SarabanCrypto", "SarabanSync"]),
+        .testTarget(name: "SarabanFeedTests", dependencies: ["SarabanFeed", "SarabanCore", "SarabanCrypto"]),
+        .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore", "SarabanCrypto", "SarabanFeed"]),
         .testTarget(
             name: "SarabanNodeTests",
             dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanOffice"]),

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import SarabanCore
 import SarabanCrypto
-import SarabanSync
+import SarabanFeed
 
 /// Local changes being made inside one SQLite write transaction (see ``Store/write(_:)``).
 ///

@@ -2,47 +2,7 @@ import Foundation
 import GRDB
 import SarabanCore
 import SarabanCrypto
-import SarabanSync
-
-/// Why ``Store/receiveEnvelopes(space:_:identity:receivedAt:)`` refused an envelope. Nothing of a
-/// refused envelope is stored; a refusal never affects the other envelopes of the batch.
-public struct EnvelopeError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable, Hashable, CaseIterable {
-        /// This node does not carry the space (not a member, not configured as its relay).
-        case spaceNotCarried
-        /// The envelope's header names another space than the batch.
-        case wrongSpace
-        /// The author is not (or, for this epoch, no longer) a member of the space.
-        case notAMember
-        /// The signature does not verify: modified bytes, or signed by someone other than its author.
-        case tampered
-        /// It starts after the author's next expected sequence number: earlier envelopes are missing.
-        case gap
-        /// It overlaps what was accepted without being a stored envelope: out of order.
-        case reordered
-        /// The author signed a different envelope for a stored position (``forkProof``).
-        case fork
-        /// This node holds no key for the envelope's epoch (removed from the space, or rekey not yet received).
-        case wrongEpoch
-        /// Signed by a member but does not decrypt with the epoch key.
-        case undecryptable
-        /// Decrypts, but the changes inside do not match the header (author, sequence range) or do not decode,
-        /// or touch a document of another space.
-        case invalidContents
-    }
-
-    public let code: Code
-    public let message: String
-    public let forkProof: ForkProof?
-
-    public init(_ code: Code, _ message: String, forkProof: ForkProof? = nil) {
-        self.code = code
-        self.message = message
-        self.forkProof = forkProof
-    }
-
-    public var description: String { "\(code.rawValue): \(message)" }
-}
+import SarabanFeed
 
 /// What a batch of received envelopes did.
 public struct ReceiveReport: Sendable {
@@ -63,8 +23,8 @@ public struct ReceiveReport: Sendable {
 extension Store {
     /// The largest plaintext sealed into one envelope, leaving room for padding and framing so every
     /// envelope fits one sync frame (``SyncLimits/maximumEnvelopeByteCount``).
-    static let plaintextBudget = SyncLimits.maximumEnvelopeByteCount - Envelope.minimumByteCount
-        - (SyncLimits.maximumEnvelopeByteCount >> 4)
+    static let plaintextBudget = FeedLimits.maximumEnvelopeByteCount - Envelope.minimumByteCount
+        - (FeedLimits.maximumEnvelopeByteCount >> 4)
     static let maximumChangesPerEnvelope = 4096
 
     // MARK: - Sealing local writes
@@ -107,8 +67,7 @@ extension Store {
 
         func flush() throws {
             guard !batch.isEmpty else { return }
-            var w = BinaryWriter(capacity: batchBytes + 8 * batch.count)
-            for b in batch { w.lengthPrefixed(b) }
+            let plaintext = EnvelopePayload.encode(batch, capacity: batchBytes + 8 * batch.count)
             let seqEnd = firstSeq + UInt64(batch.count) - 1
             guard firstSeq == head.lastSequence + 1 else {
                 throw StorageError(
@@ -120,12 +79,12 @@ extension Store {
             let header = EnvelopeHeader(
                 spaceID: space.bytes, author: author, seqStart: firstSeq, seqEnd: seqEnd, epoch: epoch,
                 previousHash: head.lastID)
-            let envelope = try Envelope.seal(plaintext: w.bytes, header: header, key: key, signer: signer)
-            guard envelope.bytes.count <= SyncLimits.maximumEnvelopeByteCount else {
+            let envelope = try Envelope.seal(plaintext: plaintext, header: header, key: key, signer: signer)
+            guard envelope.bytes.count <= FeedLimits.maximumEnvelopeByteCount else {
                 throw StorageError(
                     .io,
                     "a change of \(batchBytes) bytes is too large to sync (envelopes are at most "
-                        + "\(SyncLimits.maximumEnvelopeByteCount) bytes): split the edit",
+                        + "\(FeedLimits.maximumEnvelopeByteCount) bytes): split the edit",
                     path: path)
             }
             try Self.insertEnvelope(db, space: sp, envelope)
@@ -346,13 +305,13 @@ extension Store {
         case duplicate
         case refused(EnvelopeError)
         /// Verified (`trial` is the verifier having accepted it); on a member, opened into `changes`.
-        case ready(trial: FeedVerifier, changes: OpenedChanges?)
+        case ready(trial: FeedVerifier, changes: EnvelopePayload.Opened?)
     }
 
     /// One verified, opened envelope waiting to be applied with the others of its run.
     private struct Opened {
         var envelope: Envelope
-        var changes: OpenedChanges
+        var changes: EnvelopePayload.Opened
         var trial: FeedVerifier
     }
 
@@ -450,9 +409,8 @@ extension Store {
                 return .refused(Self.envelopeError(error, envelope: e, space: space, member: member))
             }
             if member, let key = keys[h.epoch] {
-                switch Self.openChanges(e, key: key) {
-                case .success(let c): return .ready(trial: trial, changes: c)
-                case .failure(let error): return .refused(error)
+                do { return .ready(trial: trial, changes: try EnvelopePayload.open(e, key: key)) } catch {
+                    return .refused(error)
                 }
             }
             return .ready(trial: trial, changes: nil)
@@ -568,48 +526,6 @@ extension Store {
         report.applied.documents = DocIDText.sortedStrings(touched)
         report.holds = try Self.loadFeedVector(db, space: sp)
         return report
-    }
-
-    /// The changes of an opened envelope and, for each, its bytes as the author sealed them.
-    struct OpenedChanges {
-        var changes: [Change] = []
-        var bytes: [[UInt8]] = []
-    }
-
-    /// Decrypts an envelope and decodes its changes, checking they are exactly the header's
-    /// author and sequence range.
-    static func openChanges(_ e: Envelope, key: SymmetricKey) -> Result<OpenedChanges, EnvelopeError> {
-        let plain: [UInt8]
-        do { plain = try e.open(key: key) } catch {
-            return .failure(EnvelopeError(
-                .undecryptable,
-                "envelope \(e.id) by \(e.header.author) does not decrypt with the epoch \(e.header.epoch) key: "
-                    + "its author's software is faulty or it was sealed with another key; drop it"))
-        }
-        let h = e.header
-        let author = ReplicaID(bytes: h.author.rawRepresentation)
-        var r = BinaryReader(plain)
-        var opened = OpenedChanges()
-        do {
-            while !r.isAtEnd {
-                let bytes = Array(try r.lengthPrefixed())
-                opened.changes.append(try Change.decode(bytes))
-                opened.bytes.append(bytes)
-            }
-        } catch {
-            return .failure(
-                EnvelopeError(.invalidContents, "envelope \(e.id) holds changes that do not decode (\(error)); drop it"))
-        }
-        let out = opened.changes
-        guard UInt64(out.count) == h.changeCount,
-            out.enumerated().allSatisfy({ $0.element.author == author && $0.element.seq == h.seqStart + UInt64($0.offset) })
-        else {
-            return .failure(
-                EnvelopeError(
-                    .invalidContents,
-                    "envelope \(e.id) claims changes \(h.seqStart)…\(h.seqEnd) of \(h.author) but holds others: drop it"))
-        }
-        return .success(opened)
     }
 
     static func envelopeError(_ error: CryptoError, envelope e: Envelope, space: SpaceID, member: Bool) -> EnvelopeError {

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import SarabanCore
 import SarabanCrypto
-import SarabanSync
+import SarabanFeed
 
 /// The reserved document that records a space's membership, as ordinary signed changes in the
 /// space itself (so membership replicates and merges like any other edit).

@@ -40,7 +40,8 @@ extension Duration {
 public struct SyncLimits: Hashable, Sendable {
     /// The largest envelope a session can send: one envelope alone in an `envelopes` frame.
     /// Envelopes are sealed by their author; the node must seal batches no larger than this.
-    public static let maximumEnvelopeByteCount = Frame.maximumPayloadByteCount - SyncMessage.envelopesOverhead - 4
+    /// (``FeedLimits/maximumEnvelopeByteCount``: the store seals below it; a test checks the two agree.)
+    public static let maximumEnvelopeByteCount = FeedLimits.maximumEnvelopeByteCount
 
     /// The most envelopes in one `envelopes` message (and the `fetch` count limit).
     public var batchEnvelopes: Int
@@ -97,17 +98,6 @@ public struct SyncConfiguration: Sendable {
         self.spaces = spaces
         self.heads = heads
         self.limits = limits
-    }
-}
-
-/// How many envelopes (and bytes) a `fetch` may return.
-public struct FetchLimit: Hashable, Sendable {
-    public var envelopes: Int
-    public var bytes: Int
-
-    public init(envelopes: Int, bytes: Int) {
-        self.envelopes = envelopes
-        self.bytes = bytes
     }
 }
 

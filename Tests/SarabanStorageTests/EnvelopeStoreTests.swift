@@ -2,7 +2,7 @@ import Foundation
 import SarabanCore
 import SarabanCrypto
 @testable import SarabanStorage
-import SarabanSync
+import SarabanFeed
 import Testing
 
 /// A member store of one space whose only member (and writer) is `signer`.

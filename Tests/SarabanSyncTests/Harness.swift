@@ -71,7 +71,7 @@ final class TestNode {
         precondition(role == .member && s.key != nil)
         var made: [Envelope] = []
         for _ in 0..<envelopes {
-            var plain: [UInt8] = []
+            var encoded: [[UInt8]] = []
             var first: UInt64 = 0
             var last: UInt64 = 0
             for _ in 0..<changesPerEnvelope {
@@ -83,14 +83,12 @@ final class TestNode {
                 }!
                 if first == 0 { first = c.seq }
                 last = c.seq
-                let enc = c.encoded()
-                let n = UInt32(enc.count)
-                plain += [UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
-                plain += enc
+                encoded.append(c.encoded())
             }
             let header = EnvelopeHeader(
                 spaceID: id.bytes, author: author, seqStart: first, seqEnd: last, epoch: 1, previousHash: s.lastOwnID)
-            let e = try! Envelope.seal(plaintext: plain, header: header, key: s.key!, signer: keys)
+            let e = try! Envelope.seal(
+                plaintext: EnvelopePayload.encode(encoded), header: header, key: s.key!, signer: keys)
             try! s.verifier.accept(e)
             s.lastOwnID = e.id
             s.log.append(e)
@@ -117,13 +115,7 @@ final class TestNode {
             if e.header.author == author { s.lastOwnID = e.id }  // its own, fetched back (a restored node)
             accepted.append(e)
             if let key = s.key {
-                var plain = try! e.open(key: key)
-                while !plain.isEmpty {
-                    let n = Int(plain[0]) << 24 | Int(plain[1]) << 16 | Int(plain[2]) << 8 | Int(plain[3])
-                    let c = try! Change.decode(Array(plain[4..<(4 + n)]))
-                    try! s.replica!.receive(c)
-                    plain.removeFirst(4 + n)
-                }
+                for c in try! EnvelopePayload.open(e, key: key).changes { try! s.replica!.receive(c) }
             }
         }
         spaces[id] = s

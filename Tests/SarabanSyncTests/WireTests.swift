@@ -1,7 +1,7 @@
 import Foundation
 import SarabanCore
 import SarabanCrypto
-import SarabanSync
+@testable import SarabanSync
 import Testing
 
 private let fixtures = repositoryRoot.appendingPathComponent("Fixtures/wire")
@@ -238,6 +238,10 @@ private func samples() throws -> [(name: String, comment: String, message: SyncM
     @Test func aBatchNeverExceedsTheFrameLimit() throws {
         // The largest envelope the session may send fits in one frame with its batch header.
         #expect(SyncLimits.maximumEnvelopeByteCount + 2 + 16 + 4 <= Frame.maximumPayloadByteCount)
+        // The feed's limit (what the store seals below) is exactly one envelope alone in a frame.
+        #expect(
+            FeedLimits.maximumEnvelopeByteCount
+                == Frame.maximumPayloadByteCount - SyncMessage.envelopesOverhead - 4)  // 4: the envelope's own length prefix
         let l = SyncLimits(batchEnvelopes: 1 << 30, batchBytes: 1 << 30, window: 1000)
         #expect(l.batchBytes == SyncLimits.maximumEnvelopeByteCount && l.window == Hello.maximumWindow)
     }
