@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import SarabanCrypto
-import SarabanSync
+import SarabanFeed
 
 // What sync's fork check at equal vectors reads (Sync/PROTOCOL.md, "summary with head tags"):
 // the envelope that ends at a vector entry, and the one covering a position of a peer's summary.
