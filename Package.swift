@@ -15,6 +15,8 @@
 //   saraban           the one executable: CLI and daemon (`saraban serve`)
 //   saraban-bench     release-build benchmarks
 //   SarabanSim        deterministic simulator (library) and `saraban-sim` (its runner)
+//   CPowerLoss        test support (Tests/CPowerLoss): libSarabanPowerLoss.so, preloaded into `saraban`
+//                     processes by PowerLossTests to keep each database file as of its last fsync; never linked
 import PackageDescription
 
 let package = Package(

@@ -78,7 +78,7 @@ public final class Store: Sendable {
             // WAL + NORMAL for what this node receives: a commit survives a crash of this
             // process, but the last ones may be lost on power loss until the next checkpoint;
             // they are fetched again from peers. Local writes switch to FULL for their
-            // transaction (``durably(_:_:)``): nothing they make leaves before it is on disk.
+            // transaction (``inDurableTransaction(_:_:)``): nothing they make leaves before it is on disk.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }

@@ -266,7 +266,13 @@ public enum SyncMessage: Hashable, Sendable {
         switch tag {
         case .hello: message = .hello(try decodeHello(&r))
         case .summary: message = .summary(try decodeSummary(&r, withHeads: false))
-        case .summaryWithHeads: message = .summary(try decodeSummary(&r, withHeads: true))
+        case .summaryWithHeads:
+            let items = try decodeSummary(&r, withHeads: true)
+            // Without a single tag it is a `summary` (one encoding per message).
+            guard items.contains(where: { !$0.heads.isEmpty }) else {
+                throw WireError(.invalidValue, at: 1, "a summary with head tags carries no tag: send it as a summary")
+            }
+            message = .summary(items)
         case .envelopes:
             let space = try decodeSpace(&r)
             let n = try r.count(

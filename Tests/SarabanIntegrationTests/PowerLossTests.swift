@@ -180,17 +180,7 @@ struct PowerLossTests {
     /// On the old code (local writes at `synchronous=NORMAL`) the cut lost the sent letter: the
     /// next letter took number 1 again and A's next change reused the sequence number B held.
     @Test func aLetterPushedBeforeAPowerCutSurvivesIt() async throws {
-        let reaper = DaemonReaper()
-        let root = temporaryDirectory("powercut")
-        do {
-            try await onThread("powercut") { try runPowerCut(root: root, reaper: reaper) }
-        } catch {
-            reaper.killAll()
-            print("PowerLossTests: FAILED; data kept in \(root.path)")
-            throw error
-        }
-        reaper.killAll()
-        try? FileManager.default.removeItem(at: root)
+        try await withRealProcesses("powercut", failure: "PowerLossTests", runPowerCut)
     }
 
     /// Issue 17's measured scenario as a restored backup: A's database goes back to a copy taken
@@ -201,17 +191,7 @@ struct PowerLossTests {
     ///
     /// On the old code nothing was reported: silent, permanent divergence.
     @Test func aRestoredBackupThatWritesAgainIsReportedAsAFork() async throws {
-        let reaper = DaemonReaper()
-        let root = temporaryDirectory("restored")
-        do {
-            try await onThread("restored") { try runRestoredBackup(root: root, reaper: reaper) }
-        } catch {
-            reaper.killAll()
-            print("PowerLossTests: FAILED; data kept in \(root.path)")
-            throw error
-        }
-        reaper.killAll()
-        try? FileManager.default.removeItem(at: root)
+        try await withRealProcesses("restored", failure: "PowerLossTests", runRestoredBackup)
     }
 }
 

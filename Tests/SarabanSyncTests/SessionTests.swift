@@ -271,6 +271,16 @@ private func members(_ count: Int, spaces: [SpaceID]) -> [TestNode] {
     }
 }
 
+/// A session of `node` (its vectors and heads) with some peer, not started.
+private func session(of node: TestNode) -> SyncSession {
+    SyncSession(
+        configuration: SyncConfiguration(role: .member, spaces: node.configuration, heads: node.heads),
+        peer: deterministicKeys(9).publicKey)
+}
+
+/// The frames among `actions`.
+private func frames(_ actions: [SyncAction]) -> [[UInt8]] { actions.compactMap { if case .send(let b) = $0 { b } else { nil } } }
+
 @Suite struct HeadTagTests {
     /// A node restored from an old copy of its database writes again: its feed and a peer's copy
     /// of it diverge at one position while the two vectors stay equal. Nothing is sent either way,
@@ -335,15 +345,11 @@ private func members(_ count: Int, spaces: [SpaceID]) -> [TestNode] {
     @Test func anOlderPeerGetsAndSendsSummariesWithoutTags() throws {
         let a = members(1, spaces: [s1])[0]
         a.write(s1, envelopes: 2)
-        var s = SyncSession(
-            configuration: SyncConfiguration(role: .member, spaces: a.configuration, heads: a.heads),
-            peer: deterministicKeys(9).publicKey)
-        let hello = s.start(now: .seconds(1))
-        guard case .send(let h) = hello.first else { Issue.record("\(hello)"); return }
-        #expect(try SyncMessage.decode(Array(h.dropFirst(4))) == .hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: .headTags)))
+        var s = session(of: a)
+        let hello = frames(s.start(now: .seconds(1)))
+        #expect(try SyncMessage.decode(Array(hello[0].dropFirst(4))) == .hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: .headTags)))
 
-        let old = s.receive(SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1])).framed(), now: .seconds(1))
-        let sent = old.compactMap { if case .send(let b) = $0 { b } else { nil } }
+        let sent = frames(s.receive(SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1])).framed(), now: .seconds(1)))
         #expect(sent.count == 1 && sent[0][5] == 0x02, "an untagged summary (tag 0x02)")
         #expect(try SyncMessage.decode(Array(sent[0].dropFirst(4))) == .summary([SpaceVector(space: s1, vector: a.spaces[s1]!.vector)]))
 
@@ -356,15 +362,12 @@ private func members(_ count: Int, spaces: [SpaceID]) -> [TestNode] {
     @Test func envelopesPushedBeforeTheHelloAreTaggedToo() throws {
         let a = members(1, spaces: [s1])[0]
         a.write(s1, envelopes: 1)
-        var s = SyncSession(
-            configuration: SyncConfiguration(role: .member, spaces: a.configuration, heads: a.heads),
-            peer: deterministicKeys(9).publicKey)
+        var s = session(of: a)
         _ = s.start(now: .seconds(1))
         let later = a.write(s1, envelopes: 1)
         #expect(s.localEnvelopes(space: s1, later).isEmpty)
-        let out = s.receive(
-            SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: .headTags)).framed(), now: .seconds(1))
-        let sent = out.compactMap { if case .send(let b) = $0 { b } else { nil } }
+        let sent = frames(s.receive(
+            SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: .headTags)).framed(), now: .seconds(1)))
         #expect(sent.count == 1 && sent[0][5] == 0x0A, "a summary with head tags (tag 0x0A)")
         let summary = try SyncMessage.decode(Array(sent[0].dropFirst(4)))
         #expect(summary == .summary([SpaceVector(space: s1, vector: FeedVector([a.author: 2]), heads: [a.author: HeadTag(later[0].id)])]))

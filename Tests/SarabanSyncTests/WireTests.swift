@@ -153,6 +153,11 @@ private func samples() throws -> [(name: String, comment: String, message: SyncM
         #expect(code([1, 2, 1] + a + [1] + sp + [1, 1, 5]) == .countOutOfRange)
         #expect(code([1, 2, 1] + a + [1] + sp + [2, 0, 5, 0, 6]) == .countOutOfRange)  // 2 entries, table of 1
         #expect(code([1, 2, 0, 0]) == .countOutOfRange)  // a summary lists at least one space
+        // Summary with head tags: an entry whose tag is cut short (its count is refused first: an
+        // entry takes 10 bytes), and one whose every tag is "unknown" (that is a `summary`).
+        #expect(code([1, 10, 1] + a + [1] + sp + [1, 0, 5, 1, 2, 3]) == .countOutOfRange)
+        #expect(code([1, 10, 1] + a + [1] + sp + [1, 0, 5] + [UInt8](repeating: 0, count: 8)) == .invalidValue)
+        #expect(code([1, 10, 1] + a + [1] + sp + [1, 0, 5] + Array(1...8)) == nil)
         // Ack with the same author twice.
         #expect(code([1, 4] + sp + [2] + a + [1] + a + [2]) == .invalidValue)
         // Error text that is not UTF-8.
