@@ -3,7 +3,8 @@
 // leave (Docs/TESTING.md, "Power loss").
 //
 // Loaded with LD_PRELOAD into `saraban` processes. SARABAN_POWERLOSS_FILES lists the watched
-// paths, separated by ':'. When a process calls fsync(fd) or fdatasync(fd) on one of them, the
+// paths, separated by ':'; one ending in '/' watches every file under that directory. When a
+// process calls fsync(fd) or fdatasync(fd) on one of them, the
 // file's current bytes are first copied to PATH.synced (through PATH.synced.tmp.PID and a
 // rename, under an flock of PATH.synced.lock so that copies by two processes do not interleave),
 // then the real call runs. The copy is taken before the sync, so a write that races with it is
@@ -33,6 +34,7 @@ static int watched(const char *path) {
         const char *end = strchr(p, ':');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == n && strncmp(p, path, n) == 0) return 1;
+        if (len > 0 && p[len - 1] == '/' && len < n && strncmp(p, path, len) == 0) return 1;
         if (!end) break;
         p = end + 1;
     }

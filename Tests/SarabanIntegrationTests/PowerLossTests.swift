@@ -19,14 +19,28 @@ import Glibc
 let powerLossLibrary: String = URL(fileURLWithPath: sarabanBinary).deletingLastPathComponent()
     .appendingPathComponent("libSarabanPowerLoss.so").path
 
-/// A node's database files as a power cut would leave them: its processes run with
-/// libSarabanPowerLoss preloaded (``environment``), which copies each file to `FILE.synced` just
-/// before every fsync of it; ``cut()`` puts those copies back.
+/// A node's files as a power cut would leave them: its processes run with libSarabanPowerLoss
+/// preloaded (``environment``), which copies each watched file (the database, its WAL, every
+/// file under `attachments/`) to `FILE.synced` just before every fsync of it; ``cut()`` puts those
+/// copies back.
 struct PowerLossDisk {
     let data: String
-    var files: [String] { [data + "/saraban.db", data + "/saraban.db-wal"] }
+    var database: [String] { [data + "/saraban.db", data + "/saraban.db-wal"] }
+    var attachments: String { data + "/attachments" }
     var environment: [String: String] {
-        ["LD_PRELOAD": powerLossLibrary, "SARABAN_POWERLOSS_FILES": files.joined(separator: ":")]
+        ["LD_PRELOAD": powerLossLibrary, "SARABAN_POWERLOSS_FILES": (database + [attachments + "/"]).joined(separator: ":")]
+    }
+
+    /// The watched files now: the database's and every file under `attachments/` (not the copies).
+    var files: [String] {
+        let under = (FileManager.default.enumerator(atPath: attachments)?.allObjects as? [String] ?? [])
+            .map { attachments + "/" + $0 }
+            .filter { path in
+                var isDir: ObjCBool = false
+                return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && !isDir.boolValue
+                    && !path.hasSuffix(".synced") && !path.hasSuffix(".synced.lock")
+            }
+        return database + under
     }
 
     /// Every process of the node stopped cleanly: what the files hold now is on the disk.
@@ -46,7 +60,7 @@ struct PowerLossDisk {
     /// rebuilt from the files on the next open).
     func cut() throws {
         let fm = FileManager.default
-        for f in files {
+        for f in Set(files + database) {
             try? fm.removeItem(atPath: f)
             if fm.fileExists(atPath: f + ".synced") { try fm.moveItem(atPath: f + ".synced", toPath: f) }
             try? fm.removeItem(atPath: f + ".synced.lock")
@@ -219,7 +233,17 @@ func runPowerCut(root: URL, reaper: DaemonReaper) throws {
     try restart(a, peer: b)
     let walBefore = disk.synced(a.database + "-wal")
 
-    // The clerk sends the first letter: its number is printed; A's daemon pushes it to B.
+    // The clerk attaches a scan to the first letter and sends it: its number is printed; A's
+    // daemon pushes it to B. (Each command prints, then waits for its closing checkpoint, which
+    // the pinned snapshot holds off: it is killed at the cut, or at once for the attach.)
+    let scan = root.appendingPathComponent("scan.pdf")
+    var rng = CrashRNG(17)
+    try Data((0..<600_000).map { _ in UInt8.random(in: 0...255, using: &rng) }).write(to: scan)
+    let attach = try Child.spawn(["letter", "attach", "--data", a.data, first, scan.path], environment: disk.environment)
+    guard let attached = attach.readLine(timeout: 30), attached.contains("scan.pdf") else {
+        throw TestFailure("`letter attach` printed no attachment: \(attach.collect(deadline: 5))")
+    }
+    attach.killNow()
     let send = try Child.spawn(["letter", "send", "--data", a.data, first], environment: disk.environment)
     defer { send.killNow() }
     guard let line = send.readLine(timeout: 30), let number = registerNumber(line) else {
@@ -249,6 +273,13 @@ func runPowerCut(root: URL, reaper: DaemonReaper) throws {
     check.that(registerNumber(next) == 2, "the next letter's number: \(next)")
     let firstAtA = try withNodeAt(a.data) { try $0.letter($0.resolveDocument(first)).fields["ที่"] }
     check.that(firstAtA == "นว/1", "after the cut A holds the first letter as \(firstAtA ?? "unnumbered"), not นว/1")
+    // The scan it names survived too (its chunks were on disk before the letter named them).
+    let extracted = root.appendingPathComponent("extracted.pdf").path
+    let extract = try Child.spawn(["letter", "extract", "--data", a.data, first, "scan.pdf", extracted]).collect(deadline: 60)
+    let original = try Data(contentsOf: scan)
+    check.that(
+        extract.end == .exited(0) && FileManager.default.contents(atPath: extracted) == original,
+        "after the cut A cannot give back the scan it sent (\(extract.end)): \(extract.err)")
 
     // B returns: the two converge, with no fork on either side.
     try restart(b, peer: a)
