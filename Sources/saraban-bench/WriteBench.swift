@@ -1,5 +1,8 @@
 import Foundation
 import SarabanCore
+#if canImport(Glibc)
+import Glibc
+#endif
 import SarabanNode
 import SarabanOffice
 
@@ -21,6 +24,8 @@ func writeBench(_ args: [String]) throws -> Int32 {
     report.facts["doc set"] = "\(sets) writes of one 40-byte field per run, after 50 not timed"
     report.facts["letter send"] = "\(letters) drafted internal letters sent one by one per run"
 
+    var syncP50: [Double] = []
+    var syncP99: [Double] = []
     var setP50: [Double] = []
     var setP99: [Double] = []
     var sendP50: [Double] = []
@@ -33,6 +38,11 @@ func writeBench(_ args: [String]) throws -> Int32 {
             dataDir: DataDirectory(path: root.appendingPathComponent("node").path), office: "สำนักงานจังหวัดนครสวรรค์",
             letterCode: "นว 0017")
         defer { node.close() }
+
+        // What one fsync costs on this disk now (the rows below pay it once per transaction).
+        let probe = try fsyncLatencies(root.appendingPathComponent("fsync-probe").path, count: 200)
+        syncP50.append(percentile(probe, 0.50))
+        syncP99.append(percentile(probe, 0.99))
 
         let doc = try node.createDocument(kind: "memo", fields: [("เรื่อง", "ขออนุมัติเดินทางไปราชการ")])
         let value = String(repeating: "ก", count: 40)
@@ -72,12 +82,36 @@ func writeBench(_ args: [String]) throws -> Int32 {
         sendP50.append(percentile(times, 0.50))
         sendP99.append(percentile(times, 0.99))
     }
+    report.add("fdatasync of a 4 KiB write on this disk, p50", syncP50, unit: "ms")
+    report.add("fdatasync of a 4 KiB write on this disk, p99", syncP99, unit: "ms")
     report.add("doc set (one change, one transaction), p50", setP50, unit: "ms")
     report.add("doc set (one change, one transaction), p99", setP99, unit: "ms")
     report.add("letter send (allocate + number, date, status), p50", sendP50, unit: "ms")
     report.add("letter send (allocate + number, date, status), p99", sendP99, unit: "ms")
     report.print(json: opts.json)
     return 0
+}
+
+/// `count` times: write 4 KiB at the next offset of a 4 KiB-aligned file at `path` and time the
+/// fdatasync that follows (ms each).
+func fsyncLatencies(_ path: String, count: Int) throws -> [Double] {
+    let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw BenchError("cannot create \(path): \(String(cString: strerror(errno)))") }
+    defer {
+        close(fd)
+        unlink(path)
+    }
+    let page = [UInt8](repeating: 0x5A, count: 4096)
+    var out: [Double] = []
+    for i in 0..<count {
+        guard page.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, off_t(i * 4096)) }) == 4096 else {
+            throw BenchError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        let t0 = now()
+        guard fdatasync(fd) == 0 else { throw BenchError("fdatasync \(path): \(String(cString: strerror(errno)))") }
+        out.append((now() - t0) * 1000)
+    }
+    return out
 }
 
 /// The `q` quantile of `xs` (nearest rank).
