@@ -37,6 +37,8 @@ struct NodeEnvelopeStorage: EnvelopeStorage {
 
     var nodeID: NodeID { node.nodeID }
 
+    func makeDurable() throws { try node.store.syncWAL() }
+
     func feedHeads(_ spaces: [SpaceID: FeedVector]) throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
         try node.store.feedHeads(spaces)
     }

@@ -30,6 +30,8 @@ public protocol EnvelopeStorage: Sendable {
     /// The stored envelope of `author` in `space` covering `seq`, or nil when less is held.
     func storedEnvelope(space: SpaceID, author: SigningPublicKey, covering seq: UInt64) throws
         -> (seqEnd: UInt64, id: EnvelopeID)?
+    /// Makes everything stored so far (by any process) survive a power cut (fsyncs the WAL).
+    func makeDurable() throws
     /// A number that changes whenever anything was written to the envelope store, by any process
     /// (cheap enough to call every few hundred milliseconds).
     func changeProbe() throws -> Int64
@@ -107,6 +109,9 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// What was last announced (or known) per space: the poller announces what lies beyond.
     private var announced: [SpaceID: FeedVector] = [:]
     private var lastProbe: Int64?
+    /// The store position (``EnvelopeStorage/changeProbe()``) up to which everything is known to
+    /// be on disk: ``ensureDurable()`` syncs only when the store has moved past it.
+    private var durableProbe: Int64 = -1
     /// The largest number of envelopes the poller announces per space in one message.
     let announceChunk = 2048
 
@@ -153,8 +158,23 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         envelopes: [Envelope], complete: Bool
     ) {
         let storage = self.storage
-        let r = try await blocking { try storage.envelopes(space: space, after: after, limit: limit) }
+        let r = try await blocking { [self] in
+            let r = try storage.envelopes(space: space, after: after, limit: limit)
+            let me = storage.nodeID.publicKey
+            if r.envelopes.contains(where: { $0.header.author == me }) { try ensureDurable() }
+            return r
+        }
         return (r.envelopes, r.complete)
+    }
+
+    /// Before this node's own envelopes leave (pushed or served): fsyncs the WAL, unless nothing
+    /// was stored since the last time. A local write through `Node` is already on disk (its
+    /// commit synced); a bulk write made with `Store.write(durable: false)` is made so here.
+    func ensureDurable() throws {
+        let probe = try storage.changeProbe()
+        if lock.withLock({ probe <= durableProbe }) { return }
+        try storage.makeDurable()
+        lock.withLock { durableProbe = max(durableProbe, probe) }
     }
 
     public func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
@@ -224,6 +244,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
                 let (batch, complete) = try storage.envelopes(
                     space: space, after: from, limit: FetchLimit(envelopes: announceChunk, bytes: 4 << 20))
                 if batch.isEmpty { break }
+                try ensureDurable()
                 for e in batch { _ = from.add(e.header) }
                 lock.lock()
                 announced[space, default: FeedVector()].merge(from)

@@ -4,6 +4,9 @@ import GRDB
 import GRDBSQLite
 import Logging
 import SarabanCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The node's SQLite database: the append-only change log, the materialised documents, the
 /// causal clock and the buffer of changes that are not yet causally ready.
@@ -143,9 +146,33 @@ public final class Store: Sendable {
     /// (envelopes pushed to peers, register numbers shown to a clerk) and cannot be fetched back
     /// from anyone. A transaction that wrote nothing costs no fsync.
     static func inDurableTransaction(_ db: Database, _ body: () throws -> Database.TransactionCompletion) throws {
+        try inTransaction(db, durable: true, body)
+    }
+
+    /// ``inDurableTransaction(_:_:)`` when `durable`, else a plain `BEGIN IMMEDIATE` transaction.
+    static func inTransaction(
+        _ db: Database, durable: Bool, _ body: () throws -> Database.TransactionCompletion
+    ) throws {
+        guard durable else { return try db.inTransaction(.immediate, body) }
         try db.execute(sql: "PRAGMA synchronous = FULL")
         defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
         try db.inTransaction(.immediate, body)
+    }
+
+    /// Makes every commit so far, by any connection or process, survive a power cut: fsyncs the
+    /// WAL (the database file itself is synced by each checkpoint before the WAL is reused; no WAL
+    /// file: nothing waits in it). The sync driver calls it before this node's own envelopes leave.
+    public func syncWAL() throws(StorageError) {
+        let wal = path + "-wal"
+        let fd = Glibc.open(wal, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return }
+            throw StorageError(.io, "cannot open \(wal) to sync it: \(String(cString: strerror(errno)))", path: path)
+        }
+        defer { Glibc.close(fd) }
+        guard fdatasync(fd) == 0 else {
+            throw StorageError(.io, "cannot sync \(wal): \(String(cString: strerror(errno)))", path: path)
+        }
     }
 
     /// The writer connection's page cache, in KiB.

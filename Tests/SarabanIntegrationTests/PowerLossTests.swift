@@ -197,6 +197,15 @@ struct PowerLossTests {
         try await withRealProcesses("powercut", failure: "PowerLossTests", runPowerCut)
     }
 
+    /// A bulk writer (an import: `Store.write(durable: false)`, no fsync per transaction) writes
+    /// while the daemon runs; the daemon pushes its envelopes to B; A loses power. The daemon made
+    /// them durable before it pushed them (it fsyncs the WAL before this node's own envelopes
+    /// leave), so they survive, and A's next write reuses nothing. Without that fsync the cut
+    /// lost them and A forked its feed.
+    @Test func aBulkWritePushedBeforeAPowerCutSurvivesIt() async throws {
+        try await withRealProcesses("bulkcut", failure: "PowerLossTests", runBulkCut)
+    }
+
     /// Issue 17's measured scenario as a restored backup: A's database goes back to a copy taken
     /// before document D4 (already pushed to B) and, with B out of reach, A writes D5 at the
     /// position D4 holds. When they meet the two feed vectors are equal, so nothing moves, but the
@@ -282,6 +291,7 @@ func runPowerCut(root: URL, reaper: DaemonReaper) throws {
         "after the cut A cannot give back the scan it sent (\(extract.end)): \(extract.err)")
 
     // B returns: the two converge, with no fork on either side.
+    try check.finish()
     try restart(b, peer: a)
     try crashEventually("A and B converge after the cut", seed: 0, timeout: 60) {
         let va = try withNodeAt(a.data) { try $0.feedVector(space: spaceID) }
@@ -386,5 +396,63 @@ func runRestoredBackup(root: URL, reaper: DaemonReaper) throws {
     check.that(
         forkLines.contains { $0.contains(a.nodeID) && $0.contains("seq \(seq)") && $0.contains(heldByB.id.hex) && $0.contains(heldByA.id.description) },
         "B's log names no fork with A's feed, seq \(seq) and both envelopes: \(forkLines)")
+    try check.finish()
+}
+
+func runBulkCut(root: URL, reaper: DaemonReaper) throws {
+    let check = Checks()
+    let (a, b, space) = try powerLossPair(root: root, reaper: reaper)
+    let spaceID = try withNodeAt(a.data) { try $0.resolveSpace(space).id }
+    guard a.terminate() == .exited(0) else { throw TestFailure("A's daemon did not stop cleanly:\n\(a.logTail())") }
+    let disk = PowerLossDisk(data: a.data)
+    try disk.markDurable()
+    let pin = try SnapshotPin(a.database)
+    var pinned = true
+    defer { if pinned { pin.release() } }
+    a.environment = disk.environment
+    try restart(a, peer: b)
+
+    // The import: 50 documents in one transaction, committed without an fsync, in this process.
+    let importer = try Node.open(dataDir: DataDirectory(path: a.data), logger: testLogger("saraban.powerloss"))
+    var imported: [DocID] = []
+    _ = try importer.store.write(space: spaceID, signer: importer.identity, durable: false) { w in
+        for i in 0..<50 {
+            _ = try w.change(time: Int64(i)) { tx, docs in
+                let d = try tx.createDocument(kind: "memo", in: &docs)
+                try tx.set(d, field: "w", value: .string("IMPORTED-\(i)"), in: &docs)
+                imported.append(d)
+            }
+        }
+    }
+    try crashEventually("B holds the import", seed: 0, timeout: 30) {
+        try withNodeAt(b.data) { n in imported.allSatisfy { (try? n.document($0)) != nil } }
+    }
+
+    // The cut (the importer's connections close first: they must not touch the restored files).
+    try a.kill9(seed: 0)
+    pin.release()
+    pinned = false
+    importer.close()
+    try disk.cut()
+    let integrity = try integrityCheck(a.database)
+    guard integrity == "ok" else { throw TestFailure("after the cut, A's PRAGMA integrity_check: \(integrity)") }
+
+    guard b.terminate() == .exited(0) else { throw TestFailure("B's daemon did not stop cleanly:\n\(b.logTail())") }
+    a.environment = [:]
+    try a.start(seed: 0)
+    let held = try withNodeAt(a.data) { n in imported.filter { (try? n.document($0)) != nil }.count }
+    check.that(held == imported.count, "after the cut A holds \(held) of the \(imported.count) documents it pushed")
+    _ = try crashCLI(["doc", "new", "--data", a.data, "--space", space, "--kind", "memo", "--set", "w=AFTER"], seed: 0)
+
+    try check.finish()
+    try restart(b, peer: a)
+    try crashEventually("A and B converge after the cut", seed: 0, timeout: 60) {
+        try withNodeAt(a.data) { try $0.feedVector(space: spaceID) } == withNodeAt(b.data) { try $0.feedVector(space: spaceID) }
+    }
+    let forks = (try statusForks(a.data), try statusForks(b.data))
+    check.that(forks.0?.isEmpty == true && forks.1?.isEmpty == true, "forks reported: A \(forks.0 ?? []), B \(forks.1 ?? [])")
+    for d in [a, b] {
+        guard d.terminate() == .exited(0) else { throw TestFailure("\(d.name)'s daemon did not stop cleanly:\n\(d.logTail())") }
+    }
     try check.finish()
 }
