@@ -74,6 +74,7 @@ public enum SpaceBinding {
 /// | `genesis NODE COMMIT SALT` | the space's first entry: NODE (the author) is its creator and first admin; COMMIT is the epoch-0 key's commitment; SALT binds the space id (``SpaceBinding``) |
 /// | `genesis-legacy NODE EPOCH` | the first entry of a space made before this log existed: NODE (the creator, who writes it) is its first admin; epochs 0…EPOCH keep their keys without commitments |
 /// | `add NODE ROLE KEYS` | NODE joins as `member` or `admin`; KEYS (comma-separated ``KeyRef``s, or `-`) are the epoch keys its invitation carried |
+/// | `former NODE KEYS` | only in a legacy genesis: NODE was removed before the log existed and keeps the legacy epochs KEYS |
 /// | `remove NODE` | NODE leaves; only in a change that also rekeys |
 /// | `role NODE ROLE` | makes a member an admin or an admin a member |
 /// | `rekey EPOCH PARENT COMMIT` | a new key for EPOCH, the next after PARENT (the key of the epoch before it), committed to by COMMIT |
@@ -84,6 +85,9 @@ public enum ControlEntry: Hashable, Sendable {
     case genesis(creator: NodeID, commitment: [UInt8], salt: [UInt8])
     case genesisLegacy(creator: NodeID, epoch: UInt32)
     case add(NodeID, admin: Bool, keys: [KeyRef])
+    /// Only in a legacy genesis: a node removed before the log existed, which keeps the right to
+    /// the legacy epochs it held (its old envelopes stay valid) without being a member.
+    case former(NodeID, keys: [KeyRef])
     case remove(NodeID)
     case role(NodeID, admin: Bool)
     case rekey(epoch: UInt32, parent: KeyRef, commitment: [UInt8])
@@ -102,6 +106,7 @@ public enum ControlEntry: Hashable, Sendable {
         case .genesisLegacy(let n, let e): "genesis-legacy \(n.text) \(e)"
         case .add(let n, let admin, let keys):
             "add \(n.text) \(admin ? "admin" : "member") \(keys.isEmpty ? "-" : keys.map(\.description).joined(separator: ","))"
+        case .former(let n, let keys): "former \(n.text) \(keys.isEmpty ? "-" : keys.map(\.description).joined(separator: ","))"
         case .remove(let n): "remove \(n.text)"
         case .role(let n, let admin): "role \(n.text) \(admin ? "admin" : "member")"
         case .rekey(let e, let p, let c): "rekey \(e) \(p) \(Hex.encode(c))"
@@ -138,6 +143,16 @@ public enum ControlEntry: Hashable, Sendable {
                 }
             }
             self = .add(n, admin: admin, keys: keys)
+        case "former":
+            guard t.count == 3, let n = node(1) else { return nil }
+            var keys: [KeyRef] = []
+            if t[2] != "-" {
+                for part in t[2].split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let k = KeyRef(parsing: part) else { return nil }
+                    keys.append(k)
+                }
+            }
+            self = .former(n, keys: keys)
         case "remove":
             guard t.count == 2, let n = node(1) else { return nil }
             self = .remove(n)

@@ -163,6 +163,8 @@ public struct Roster: Sendable {
                     memberTags[n.publicKey, default: []].insert(c.id)
                     if admin { adminTags[n.publicKey, default: []].insert(c.id) }
                     for k in ks { holders[k, default: []].insert(n.publicKey) }
+                case .former(let n, let ks):
+                    for k in ks { holders[k, default: []].insert(n.publicKey) }
                 case .remove(let n):
                     voidTags(&memberTags, n.publicKey)
                     voidTags(&adminTags, n.publicKey)
@@ -221,6 +223,7 @@ public struct Roster: Sendable {
 
     /// Accepted control changes, in the order applied (a causal order).
     public private(set) var accepted: [ControlChange] = []
+    private var acceptedIDs = Set<ChangeID>()
     public private(set) var refused: [ChangeID: ControlRefusal] = [:]
     /// The roster of every accepted change.
     public private(set) var current = State()
@@ -235,22 +238,35 @@ public struct Roster: Sendable {
     @discardableResult
     public mutating func receive(_ c: ControlChange) -> ControlRefusal? {
         if let r = refused[c.id] { return r }
-        if accepted.contains(where: { $0.id == c.id }) { return nil }
-        let past: State
-        if accepted.allSatisfy({ c.past.includes($0.id) }) {
-            past = current
-        } else {
-            var s = State()
-            for a in accepted where c.past.includes(a.id) { s.apply(a) }
-            past = s
-        }
-        if let r = judge(c, past: past) {
+        if acceptedIDs.contains(c.id) { return nil }
+        if let r = judge(c, past: state(inPastOf: c.past)) {
             refused[c.id] = r
             return r
         }
         accepted.append(c)
+        acceptedIDs.insert(c.id)
         current.apply(c)
         return nil
+    }
+
+    /// Puts back a change judged earlier (a store reloading its log): no judging again.
+    public mutating func restore(_ c: ControlChange, refusal: ControlRefusal?) {
+        if let refusal {
+            refused[c.id] = refusal
+        } else {
+            accepted.append(c)
+            acceptedIDs.insert(c.id)
+            current.apply(c)
+        }
+    }
+
+    /// The roster in the causal past of `ctx` (the current one when that past holds every
+    /// accepted change).
+    public func state(inPastOf ctx: ChangeContext) -> State {
+        if accepted.allSatisfy({ ctx.includes($0.id) }) { return current }
+        var s = State()
+        for a in accepted where ctx.includes(a.id) { s.apply(a) }
+        return s
     }
 
     /// Why `c` is not a valid control change given the roster `p` of its causal past; nil if it is.
@@ -262,16 +278,19 @@ public struct Roster: Sendable {
         var keyEntries: [(epoch: UInt32, node: SigningPublicKey)] = []
         var roles: [(SigningPublicKey, Bool)] = []
         var genesis = false
+        var genesisKeys = Set<KeyRef>()
         for e in c.entries {
             switch e {
-            case .genesis(let n, _, let salt):
+            case .genesis(let n, let commitment, let salt):
+                genesisKeys.insert(KeyCommitment.ref(commitment))
                 guard !p.hasGenesis, !genesis else { return ControlRefusal("the space already has a genesis") }
                 guard n.publicKey == author else { return ControlRefusal("a genesis must name its own author as creator") }
                 guard SpaceBinding.spaceID(creator: author, salt: salt) == space else {
                     return ControlRefusal("the genesis does not bind to space \(space.hex): another node's genesis")
                 }
                 genesis = true
-            case .genesisLegacy(let n, _):
+            case .genesisLegacy(let n, let epoch):
+                for e in 0...epoch { genesisKeys.insert(.legacy(e)) }
                 guard !p.hasGenesis, !genesis else { return ControlRefusal("the space already has a genesis") }
                 guard n.publicKey == author else { return ControlRefusal("a genesis must name its own author as creator") }
                 guard legacyCreator.map({ $0 == ReplicaID(bytes: author.rawRepresentation) }) ?? trustFirstLegacyGenesis else {
@@ -282,10 +301,14 @@ public struct Roster: Sendable {
                 guard !p.isMember(n.publicKey), adds[n.publicKey] == nil else {
                     return ControlRefusal("\(n) is already a member")
                 }
-                for k in ks where p.keys[k] == nil && !(genesis && k.isLegacy) {
+                for k in ks where p.keys[k] == nil && !genesisKeys.contains(k) {
                     return ControlRefusal("\(n) is said to hold key \(k), which the space does not have")
                 }
                 adds[n.publicKey] = admin
+            case .former(_, let ks):
+                guard genesis, ks.allSatisfy({ $0.isLegacy && genesisKeys.contains($0) }) else {
+                    return ControlRefusal("a former member is listed only in a legacy genesis, with legacy keys")
+                }
             case .remove(let n):
                 guard p.isMember(n.publicKey) else { return ControlRefusal("\(n) is not a member") }
                 guard n.publicKey != author else { return ControlRefusal("an admin cannot remove itself") }

@@ -209,10 +209,8 @@ extension Node {
     /// The key for attachments of letter `id`: the current key of its space when it has one,
     /// else the node-local key. Returns the key and its reference as stored in the letter.
     func attachmentKey(for id: DocID) throws(NodeError) -> (SymmetricKey, String) {
-        if let s = try? store.space(ofDocument: id), let keys = try? store.spaceKeys(s), let epoch = keys.keys.max(),
-            let k = keys[epoch]
-        {
-            return (k, "space:\(s.hex):\(epoch)")
+        if let s = try? store.space(ofDocument: id), let k = try? store.sealingKey(s) {
+            return (k.key, "space:\(s.hex):\(k.ref)")
         }
         return (try localAttachmentKey(), "node")
     }
@@ -220,10 +218,12 @@ extension Node {
     func key(forReference ref: String) throws(NodeError) -> SymmetricKey {
         if ref == "node" { return try localAttachmentKey() }
         let p = ref.split(separator: ":")
+        // space:HEX:REF (a key reference), or space:HEX:EPOCH as written before keys had references.
         if p.count == 3, p[0] == "space", let b = Hex.decode(String(p[1])), let s = SpaceID(bytes: b),
-            let e = UInt32(p[2]), let k = try? store.spaceKey(s, epoch: e)
+            let ring = try? store.spaceKeys(s),
+            let k = KeyRef(parsing: p[2]).flatMap({ ring[$0] }) ?? UInt32(p[2]).flatMap({ ring[.legacy($0)] })
         {
-            return k
+            return k.key
         }
         throw NodeError(.unknownDocument, "the key \(ref) of this attachment is not on this node")
     }

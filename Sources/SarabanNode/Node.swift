@@ -116,7 +116,7 @@ public final class Node: Sendable {
                 throw NodeError(error)
             }
             try setUpSpaces(
-                store: store, identity: identity, office: office, relay: relay, path: dataDir.databasePath)
+                store: store, identity: identity, office: office, relay: relay, path: dataDir.databasePath, now: now())
             let config = NodeConfig(office: office, letterCode: letterCode, nodeID: identity.publicKey.nodeID.text)
             try writeNew(config.encoded(), to: dataDir.configPath, mode: 0o644)
             created.append(dataDir.configPath)
@@ -192,7 +192,10 @@ public final class Node: Sendable {
             throw NodeError(error)
         }
         logger.debug("opened node", metadata: ["node": "\(config.nodeID)", "dir": "\(dir)"])
-        return Node(dataDirectory: dataDir, config: config, identity: identity, store: store, logger: logger, now: now)
+        let node = Node(dataDirectory: dataDir, config: config, identity: identity, store: store, logger: logger, now: now)
+        // A space made before the membership log gets one from its creator (a no-op otherwise).
+        node.upgradeSpaces()
+        return node
     }
 
     /// Closes the database.

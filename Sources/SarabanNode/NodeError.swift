@@ -88,6 +88,7 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
         case .readOnly: self.init(.readOnly, error.message)
         case .busy: self.init(.busy, error.message)
         case .notFound: self.init(.notInitialized, error.message)
+        case .notAllowed: self.init(.refused, error.message)
         default: self.init(.storage, error.description)
         }
     }

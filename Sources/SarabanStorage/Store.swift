@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 2
+    public static let schemaVersion: Int32 = 3
 
     /// The database file.
     public let path: String
@@ -34,6 +34,8 @@ public final class Store: Sendable {
     // DatabasePool is Sendable; it serialises writes and runs reads concurrently (WAL).
     let pool: DatabasePool
     let logger: Logger
+    /// Rosters folded from the membership logs, reused while their log is unchanged.
+    let rosters = RosterCache()
 
     private init(path: String, replica: ReplicaID, pool: DatabasePool, logger: Logger) {
         self.path = path
@@ -446,6 +448,69 @@ public final class Store: Sendable {
                     CREATE INDEX envelopes_by_end ON envelopes(space, author, seq_end, log);
                     """)
             try db.execute(sql: "PRAGMA user_version = 2")
+        }
+        m.registerMigration("v3") { db in
+            // Authority (Docs/SECURITY.md): keys by reference (concurrent rekeys can make several
+            // keys for one epoch; a space made earlier keeps its keys as `legacy-EPOCH`), the
+            // membership log with each control change's verdict, received changes refused, and
+            // envelopes held until their author is admitted or their key arrives.
+            try db.execute(
+                sql: """
+                    CREATE TABLE keyring (
+                        space BLOB NOT NULL,
+                        ref TEXT NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        key BLOB NOT NULL,
+                        PRIMARY KEY (space, ref)
+                    ) WITHOUT ROWID;
+                    INSERT INTO keyring(space, ref, epoch, key) SELECT space, 'legacy-' || epoch, epoch, key FROM space_keys;
+                    DROP TABLE space_keys;
+
+                    -- Control changes (the membership log) in the order judged; verdict 1 accepted,
+                    -- 0 refused (reason), NULL pending (a relay waiting for the change's past).
+                    CREATE TABLE controls (
+                        n INTEGER PRIMARY KEY AUTOINCREMENT,
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq INTEGER NOT NULL,
+                        deps BLOB NOT NULL,
+                        entries TEXT NOT NULL,
+                        verdict INTEGER,
+                        reason TEXT,
+                        UNIQUE (space, author, seq)
+                    );
+
+                    -- Received changes that had no effect (not an owner, not an admin, malformed control).
+                    CREATE TABLE refused_changes (
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq INTEGER NOT NULL,
+                        document TEXT,
+                        reason TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        PRIMARY KEY (space, author, seq)
+                    ) WITHOUT ROWID;
+
+                    -- Verified envelopes waiting for their author to be admitted or their key to arrive.
+                    CREATE TABLE held (
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq_start INTEGER NOT NULL,
+                        seq_end INTEGER NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        id BLOB NOT NULL,
+                        reason TEXT NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        bytes BLOB NOT NULL,
+                        PRIMARY KEY (space, author, seq_start)
+                    );
+
+                    ALTER TABLE spaces ADD COLUMN key_ref TEXT;
+                    ALTER TABLE spaces ADD COLUMN seal_wait TEXT;
+                    ALTER TABLE space_members ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE space_members ADD COLUMN rights TEXT NOT NULL DEFAULT '';
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 3")
         }
         return m
     }()

@@ -41,18 +41,20 @@ struct StatusForkJSON: Encodable {
     var via: String
 }
 
-/// `saraban status --json`: the node status plus `peers` and `forks`.
+/// `saraban status --json`: the node status plus `peers`, `spaces` and `forks`.
 struct StatusJSON: Encodable {
     var status: NodeStatus
     var peers: [StatusPeerJSON]
-    var forks: [StatusForkJSON]
+    var spaces: [StatusSpaceJSON] = []
+    var forks: [StatusForkJSON] = []
 
-    enum Key: String, CodingKey { case peers, forks }
+    enum Key: String, CodingKey { case peers, spaces, forks }
 
     func encode(to encoder: any Encoder) throws {
         try status.encode(to: encoder)
         var c = encoder.container(keyedBy: Key.self)
         try c.encode(peers, forKey: .peers)
+        try c.encode(spaces, forKey: .spaces)
         try c.encode(forks, forKey: .forks)
     }
 }
