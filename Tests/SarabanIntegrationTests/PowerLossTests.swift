@@ -104,7 +104,12 @@ final class SnapshotPin: @unchecked Sendable {
         if let failure { throw failure }
     }
 
+    private var isReleased = false
+
+    /// Ends the read transaction (once; later calls do nothing).
     func release() {
+        guard !isReleased else { return }
+        isReleased = true
         released.signal()
         done.wait()
     }
@@ -151,6 +156,28 @@ func powerLossPair(root: URL, reaper: DaemonReaper) throws -> (a: CrashDaemon, b
     try crashCLI(["peer", "add", "--data", a.data, b.nodeID, "127.0.0.1:\(b.port)", "--name", "B"], seed: 0)
     try crashCLI(["peer", "add", "--data", b.data, a.nodeID, "127.0.0.1:\(a.port)", "--name", "A"], seed: 0)
     return (a, b, "จังหวัด")
+}
+
+/// SIGTERM, and the daemon must exit 0.
+func stopCleanly(_ d: CrashDaemon) throws {
+    guard d.terminate() == .exited(0) else { throw TestFailure("\(d.name)'s daemon did not stop cleanly:\n\(d.logTail())") }
+}
+
+/// Prepares a cut of `a`: it stops cleanly (what its files hold now is the durable state), a
+/// snapshot is pinned on its database, and it starts again with libSarabanPowerLoss. Release the
+/// pin before the cut.
+func armPowerCut(_ a: CrashDaemon, peer b: CrashDaemon) throws -> (disk: PowerLossDisk, pin: SnapshotPin) {
+    try requirePowerLossLibrary()
+    try stopCleanly(a)
+    let disk = PowerLossDisk(data: a.data)
+    try disk.markDurable()
+    let pin = try SnapshotPin(a.database)
+    a.environment = disk.environment
+    do { try restart(a, peer: b) } catch {
+        pin.release()
+        throw error
+    }
+    return (disk, pin)
 }
 
 /// Starts `d` again; when its port changed, tells `peer`.
@@ -227,7 +254,6 @@ func requirePowerLossLibrary() throws {
 }
 
 func runPowerCut(root: URL, reaper: DaemonReaper) throws {
-    try requirePowerLossLibrary()
     let check = Checks()
     let (a, b, space) = try powerLossPair(root: root, reaper: reaper)
     let spaceID = try withNodeAt(a.data) { try $0.resolveSpace(space).id }
@@ -238,14 +264,8 @@ func runPowerCut(root: URL, reaper: DaemonReaper) throws {
     }
 
     // Everything so far is on the disk: A stops cleanly, and that is the durable state.
-    guard a.terminate() == .exited(0) else { throw TestFailure("A's daemon did not stop cleanly:\n\(a.logTail())") }
-    let disk = PowerLossDisk(data: a.data)
-    try disk.markDurable()
-    let pin = try SnapshotPin(a.database)
-    var pinned = true
-    defer { if pinned { pin.release() } }
-    a.environment = disk.environment
-    try restart(a, peer: b)
+    let (disk, pin) = try armPowerCut(a, peer: b)
+    defer { pin.release() }
     let walBefore = disk.synced(a.database + "-wal")
 
     // The clerk attaches a scan to the first letter and sends it: its number is printed; A's
@@ -275,13 +295,12 @@ func runPowerCut(root: URL, reaper: DaemonReaper) throws {
     try a.kill9(seed: 0)
     send.killNow()
     pin.release()
-    pinned = false
     try disk.cut()
     let integrity = try integrityCheck(a.database)
     guard integrity == "ok" else { throw TestFailure("after the cut, A's PRAGMA integrity_check: \(integrity)") }
 
     // B is out of reach; A comes back and the clerk sends the next letter.
-    guard b.terminate() == .exited(0) else { throw TestFailure("B's daemon did not stop cleanly:\n\(b.logTail())") }
+    try stopCleanly(b)
     a.environment = [:]
     try a.start(seed: 0)
     let next = try crashCLI(["letter", "send", "--data", a.data, second], seed: 0)
@@ -308,9 +327,7 @@ func runPowerCut(root: URL, reaper: DaemonReaper) throws {
     check.that(secondAtB == "นว/2", "B holds the second letter as \(secondAtB ?? "unnumbered"), not นว/2")
     let forks = (try statusForks(a.data), try statusForks(b.data))
     check.that(forks.0?.isEmpty == true && forks.1?.isEmpty == true, "forks reported: A \(forks.0 ?? []), B \(forks.1 ?? [])")
-    for d in [a, b] {
-        guard d.terminate() == .exited(0) else { throw TestFailure("\(d.name)'s daemon did not stop cleanly:\n\(d.logTail())") }
-    }
+    for d in [a, b] { try stopCleanly(d) }
     let logB = (try? String(contentsOfFile: b.log, encoding: .utf8)) ?? ""
     check.that(!logB.contains("fork"), "B logged a fork:\n\(b.logTail())")
     try check.finish()
@@ -333,7 +350,7 @@ func runRestoredBackup(root: URL, reaper: DaemonReaper) throws {
     }
 
     // The backup: A stopped, its database copied.
-    guard a.terminate() == .exited(0) else { throw TestFailure("A's daemon did not stop cleanly:\n\(a.logTail())") }
+    try stopCleanly(a)
     let backup = root.appendingPathComponent("backup").path
     try fm.createDirectory(atPath: backup, withIntermediateDirectories: true)
     for suffix in ["", "-wal"] where fm.fileExists(atPath: a.database + suffix) {
@@ -346,9 +363,7 @@ func runRestoredBackup(root: URL, reaper: DaemonReaper) throws {
     try crashEventually("B holds D4", seed: 0, timeout: 60) { try bHolds(d4) }
 
     // A's database goes back to the backup; B is out of reach; A writes D5.
-    for d in [a, b] {
-        guard d.terminate() == .exited(0) else { throw TestFailure("\(d.name)'s daemon did not stop cleanly:\n\(d.logTail())") }
-    }
+    for d in [a, b] { try stopCleanly(d) }
     for suffix in ["", "-wal", "-shm"] {
         try? fm.removeItem(atPath: a.database + suffix)
         if fm.fileExists(atPath: backup + "/saraban.db" + suffix) {
@@ -368,9 +383,7 @@ func runRestoredBackup(root: URL, reaper: DaemonReaper) throws {
         return !forksB.isEmpty && !forksA.isEmpty
     }
     let textB = try crashCLI(["status", "--data", b.data], seed: 0)
-    for d in [a, b] {
-        guard d.terminate() == .exited(0) else { throw TestFailure("\(d.name)'s daemon did not stop cleanly:\n\(d.logTail())") }
-    }
+    for d in [a, b] { try stopCleanly(d) }
 
     let author = try NodeID(parsing: a.nodeID).publicKey
     let (vectorA, vectorB) = (
@@ -406,18 +419,11 @@ func runRestoredBackup(root: URL, reaper: DaemonReaper) throws {
 }
 
 func runBulkCut(root: URL, reaper: DaemonReaper) throws {
-    try requirePowerLossLibrary()
     let check = Checks()
     let (a, b, space) = try powerLossPair(root: root, reaper: reaper)
     let spaceID = try withNodeAt(a.data) { try $0.resolveSpace(space).id }
-    guard a.terminate() == .exited(0) else { throw TestFailure("A's daemon did not stop cleanly:\n\(a.logTail())") }
-    let disk = PowerLossDisk(data: a.data)
-    try disk.markDurable()
-    let pin = try SnapshotPin(a.database)
-    var pinned = true
-    defer { if pinned { pin.release() } }
-    a.environment = disk.environment
-    try restart(a, peer: b)
+    let (disk, pin) = try armPowerCut(a, peer: b)
+    defer { pin.release() }
 
     // The import: 50 documents in one transaction, committed without an fsync, in this process.
     let importer = try Node.open(dataDir: DataDirectory(path: a.data), logger: testLogger("saraban.powerloss"))
@@ -438,13 +444,12 @@ func runBulkCut(root: URL, reaper: DaemonReaper) throws {
     // The cut (the importer's connections close first: they must not touch the restored files).
     try a.kill9(seed: 0)
     pin.release()
-    pinned = false
     importer.close()
     try disk.cut()
     let integrity = try integrityCheck(a.database)
     guard integrity == "ok" else { throw TestFailure("after the cut, A's PRAGMA integrity_check: \(integrity)") }
 
-    guard b.terminate() == .exited(0) else { throw TestFailure("B's daemon did not stop cleanly:\n\(b.logTail())") }
+    try stopCleanly(b)
     a.environment = [:]
     try a.start(seed: 0)
     let held = try withNodeAt(a.data) { n in imported.filter { (try? n.document($0)) != nil }.count }
@@ -458,8 +463,6 @@ func runBulkCut(root: URL, reaper: DaemonReaper) throws {
     }
     let forks = (try statusForks(a.data), try statusForks(b.data))
     check.that(forks.0?.isEmpty == true && forks.1?.isEmpty == true, "forks reported: A \(forks.0 ?? []), B \(forks.1 ?? [])")
-    for d in [a, b] {
-        guard d.terminate() == .exited(0) else { throw TestFailure("\(d.name)'s daemon did not stop cleanly:\n\(d.logTail())") }
-    }
+    for d in [a, b] { try stopCleanly(d) }
     try check.finish()
 }
