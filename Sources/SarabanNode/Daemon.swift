@@ -122,8 +122,8 @@ public final class NodeDaemon: Sendable {
         self.driver = driver
         let trust = self.trust
         self.transport = SecureTransport(
-            identity: node.identity, configuration: options.transport, logger: logger,
-            trust: { trust.contains($0) })
+            identity: node.identity, configuration: try node.syncSettings().applied(to: options.transport),
+            logger: logger, trust: { trust.contains($0) })
         let log = logger
         self.connection = PeerConnection(
             store: driver, configuration: .init(role: storage.role, limits: options.limits), logger: logger
@@ -145,12 +145,18 @@ public final class NodeDaemon: Sendable {
         try driver.primeBaseline()
     }
 
-    /// Re-reads the configured peers and the spaces' members into the trust list.
+    /// Re-reads the configured peers and the spaces' members into the trust list, and closes the
+    /// open sessions of every node no longer in it (its next handshake is refused).
     func refreshTrust() throws {
         var ids = Set(try node.syncSettings().peers.map(\.nodeID))
         ids.formUnion(try driver.storage.memberNodeIDs())
         ids.remove(node.nodeID)
         trust.replace(ids)
+        for peer in transport.closeUntrusted() {
+            logger.notice(
+                "closed the sessions of a node no longer trusted (removed from the peers and spaces)",
+                metadata: ["peer": "\(peer)"])
+        }
     }
 
     /// Runs until SIGTERM/SIGINT (with ``ServeOptions/handleSignals``) or until the calling task

@@ -1,5 +1,6 @@
 import Foundation
 import SarabanCrypto
+import SarabanTransport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,6 +53,17 @@ public struct ConfiguredPeer: Hashable, Sendable {
 public struct SyncSettings: Sendable {
     public var listen: PeerAddress
     public var peers: [ConfiguredPeer]
+    /// `max_pending_handshakes` and `max_pending_handshakes_per_address`, when set.
+    public var maximumPendingHandshakes: Int?
+    public var maximumPendingHandshakesPerAddress: Int?
+
+    /// `configuration` with the caps this file sets.
+    public func applied(to configuration: TransportConfiguration) -> TransportConfiguration {
+        var c = configuration
+        if let n = maximumPendingHandshakes { c.maximumPendingHandshakes = n }
+        if let n = maximumPendingHandshakesPerAddress { c.maximumPendingHandshakesPerAddress = n }
+        return c
+    }
 
     /// Checks `config` read from `path`; every error names the file and the field at fault.
     public static func validate(_ config: NodeConfig, path: String) throws(NodeError) -> SyncSettings {
@@ -79,7 +91,15 @@ public struct SyncSettings: Sendable {
             guard seen.insert(id).inserted else { throw fail("peers[\(i)].node_id", "repeats an earlier peer") }
             peers.append(ConfiguredPeer(nodeID: id, address: address, name: p.name))
         }
-        return SyncSettings(listen: listen, peers: peers)
+        for (field, value) in [
+            ("max_pending_handshakes", config.maxPendingHandshakes),
+            ("max_pending_handshakes_per_address", config.maxPendingHandshakesPerAddress),
+        ] {
+            if let value, value < 1 { throw fail(field, "is \(value), expected a whole number of at least 1 (or no field: the default)") }
+        }
+        return SyncSettings(
+            listen: listen, peers: peers, maximumPendingHandshakes: config.maxPendingHandshakes,
+            maximumPendingHandshakesPerAddress: config.maxPendingHandshakesPerAddress)
     }
 
     /// Finds the configured peer named by `query`: a node id (or a unique prefix), a name, or an address.

@@ -74,6 +74,7 @@ public final class Store: Sendable {
             throw StorageError(.io, "a database already exists at \(path); refusing to overwrite it", path: path)
         }
         if exists { try checkHeader(path: path) }
+        if create { try createOwnerOnly(path) } else { restrictToOwner(path, logger: logger) }
         _ = processWideSettings
 
         var config = Configuration()
