@@ -180,6 +180,18 @@ func armPowerCut(_ a: CrashDaemon, peer b: CrashDaemon) throws -> (disk: PowerLo
     return (disk, pin)
 }
 
+/// The cut of `a`, once every process of it is dead and its pin released: its files go back to
+/// their last fsync and must pass `PRAGMA integrity_check`; then `b` stops (out of reach) and `a`
+/// starts again alone, without the library.
+func cutAndRestartAlone(_ a: CrashDaemon, disk: PowerLossDisk, away b: CrashDaemon) throws {
+    try disk.cut()
+    let integrity = try integrityCheck(a.database)
+    guard integrity == "ok" else { throw TestFailure("after the cut, A's PRAGMA integrity_check: \(integrity)") }
+    try stopCleanly(b)
+    a.environment = [:]
+    try a.start(seed: 0)
+}
+
 /// Starts `d` again; when its port changed, tells `peer`.
 func restart(_ d: CrashDaemon, peer: CrashDaemon) throws {
     if try d.start(seed: 0) {
@@ -295,14 +307,8 @@ func runPowerCut(root: URL, reaper: DaemonReaper) throws {
     try a.kill9(seed: 0)
     send.killNow()
     pin.release()
-    try disk.cut()
-    let integrity = try integrityCheck(a.database)
-    guard integrity == "ok" else { throw TestFailure("after the cut, A's PRAGMA integrity_check: \(integrity)") }
-
     // B is out of reach; A comes back and the clerk sends the next letter.
-    try stopCleanly(b)
-    a.environment = [:]
-    try a.start(seed: 0)
+    try cutAndRestartAlone(a, disk: disk, away: b)
     let next = try crashCLI(["letter", "send", "--data", a.data, second], seed: 0)
     check.that(registerNumber(next) == 2, "the next letter's number: \(next)")
     let firstAtA = try withNodeAt(a.data) { try $0.letter($0.resolveDocument(first)).fields["ที่"] }
@@ -445,13 +451,7 @@ func runBulkCut(root: URL, reaper: DaemonReaper) throws {
     try a.kill9(seed: 0)
     pin.release()
     importer.close()
-    try disk.cut()
-    let integrity = try integrityCheck(a.database)
-    guard integrity == "ok" else { throw TestFailure("after the cut, A's PRAGMA integrity_check: \(integrity)") }
-
-    try stopCleanly(b)
-    a.environment = [:]
-    try a.start(seed: 0)
+    try cutAndRestartAlone(a, disk: disk, away: b)
     let held = try withNodeAt(a.data) { n in imported.filter { (try? n.document($0)) != nil }.count }
     check.that(held == imported.count, "after the cut A holds \(held) of the \(imported.count) documents it pushed")
     _ = try crashCLI(["doc", "new", "--data", a.data, "--space", space, "--kind", "memo", "--set", "w=AFTER"], seed: 0)
