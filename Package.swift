@@ -17,6 +17,8 @@
 //   saraban           the one executable: CLI and daemon (`saraban serve`)
 //   saraban-bench     release-build benchmarks
 //   SarabanSim        deterministic simulator (library) and `saraban-sim` (its runner)
+//   CPowerLoss        test support (Tests/CPowerLoss): libSarabanPowerLoss.so, preloaded into `saraban`
+//                     processes by PowerLossTests to keep each database file as of its last fsync; never linked
 import PackageDescription
 
 let package = Package(
@@ -27,6 +29,8 @@ let package = Package(
         .executable(name: "saraban-bench", targets: ["saraban-bench"]),
         .executable(name: "saraban-sim", targets: ["saraban-sim"]),
         .library(name: "SarabanCore", targets: ["SarabanCore"]),
+        // Test support, never linked: LD_PRELOADed into `saraban` processes by PowerLossTests.
+        .library(name: "SarabanPowerLoss", type: .dynamic, targets: ["CPowerLoss"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -102,6 +106,7 @@ let package = Package(
             name: "saraban-bench",
             dependencies: [
                 "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode", "SarabanSync", "SarabanTransport",
+                "SarabanOffice",
             ]
         ),
         // The e-Saraban domain: letters, registers, Thai dates (pure, standard library + core).
@@ -135,6 +140,8 @@ let package = Package(
         .testTarget(
             name: "SarabanWebTests",
             dependencies: ["SarabanWeb", "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "saraban"]),
+        // Keeps each watched file as of its last fsync, to model a power cut (Docs/TESTING.md).
+        .target(name: "CPowerLoss", path: "Tests/CPowerLoss"),
         // Nodes syncing over loopback: in-process daemons, FaultProxy links and real `saraban serve` processes.
         .testTarget(
             name: "SarabanIntegrationTests",

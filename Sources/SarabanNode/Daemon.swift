@@ -143,6 +143,9 @@ public final class NodeDaemon: Sendable {
         self.role = storage.role
         let sessions = OpenSessions()
         self.sessions = sessions
+        let status = PeerStatusBook(directory: node.dataDirectory)
+        status.loadFromDisk()
+        self.status = status
         let driver = NodeSyncDriver(
             storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) },
             carriedSpacesChanged: { added, removed in
@@ -153,11 +156,9 @@ public final class NodeDaemon: Sendable {
                         "added": "\(added.map(\.description).sorted())", "removed": "\(removed.map(\.description).sorted())",
                         "sessions": "\(n)",
                     ])
-            })
+            },
+            onFork: { status.recordFork($0) }, now: node.now)
         self.driver = driver
-        let status = PeerStatusBook(directory: node.dataDirectory)
-        status.loadFromDisk()
-        self.status = status
         let trust = self.trust
         self.transport = SecureTransport(
             identity: node.identity, configuration: try node.syncSettings().applied(to: options.transport),

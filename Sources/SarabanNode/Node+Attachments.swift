@@ -288,6 +288,10 @@ struct FetchingDriver: SyncStoreDriver {
     }
     func localChanges() -> AsyncStream<StoredEnvelopes> { inner.localChanges() }
     func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { exchange }
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        try await inner.feedHeads(spaces)
+    }
+    func peerHeads(_ summary: SpaceVector, from peer: NodeID) async { await inner.peerHeads(summary, from: peer) }
 }
 
 /// One session's attachment-chunk exchange (Sync/PROTOCOL.md, "Attachment chunks").

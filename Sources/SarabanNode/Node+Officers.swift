@@ -273,6 +273,10 @@ extension Node {
         let manifest = AttachmentManifest(space: space, hashes: try sealedChunks.map(Self.chunkHash))
         try storeManifest(manifest)
         for (i, c) in sealedChunks.enumerated() { try storeChunk(c, index: i, of: manifest) }
+        // On disk before the letter names them (the edit below, which peers may fetch them for).
+        let dir = attachmentDirectory(root: manifest.rootHex)
+        try Self.syncToDisk(
+            (0..<count).map { dir + "/\($0)" } + [dir + "/manifest", dir, attachmentsDirectory, dataDirectory.path])
         let ref_ = AttachmentRef(
             hash: hex, name: name ?? (path as NSString).lastPathComponent, size: bytes.count, chunks: count, key: ref,
             root: manifest.rootHex)

@@ -95,6 +95,12 @@ final class CountingDriver: SyncStoreDriver, @unchecked Sendable {
 
     func localChanges() -> AsyncStream<StoredEnvelopes> { inner.localChanges() }
 
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        try await inner.feedHeads(spaces)
+    }
+
+    func peerHeads(_ summary: SpaceVector, from peer: NodeID) async { await inner.peerHeads(summary, from: peer) }
+
     var counts: (fetched: UInt64, accepted: UInt64) {
         lock.lock()
         defer { lock.unlock() }
@@ -120,7 +126,7 @@ extension Node {
             logger: logger)
         let status = PeerStatusBook(directory: dataDirectory)
         status.loadFromDisk()
-        let driver = NodeSyncDriver(storage: storage, logger: logger)
+        let driver = NodeSyncDriver(storage: storage, logger: logger, onFork: { status.recordFork($0) }, now: now)
         let results = await withTaskGroup(of: OneShotResult.self) { group in
             for peer in peers {
                 group.addTask {

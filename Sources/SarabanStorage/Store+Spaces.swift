@@ -381,7 +381,7 @@ extension Store {
     func writeTransaction(_ what: String, _ body: (Database) throws -> Void) throws(StorageError) {
         do {
             try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
+                try Self.inDurableTransaction(db) {
                     try body(db)
                     return .commit
                 }

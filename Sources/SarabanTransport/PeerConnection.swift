@@ -44,6 +44,24 @@ public protocol SyncStoreDriver: Sendable {
     /// The attachment-chunk exchange for a new connection with `peer`, or `nil` to ignore the
     /// peer's attachment messages (the default, see `AttachmentHandler.swift`).
     func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)?
+
+    /// Per space, per author, the envelope held that ends at the author's entry of `spaces`: the
+    /// head tags of this node's summary (Sync/PROTOCOL.md, "summary with head tags"). Default:
+    /// none, and the summary goes without tags.
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]]
+
+    /// The peer's summary of a space carried head tags (``SyncAction/peerHeads(_:)``): compare
+    /// them with the envelopes held and report any fork. Called off the session's path (a slow
+    /// store does not hold the session up). Default: ignored.
+    func peerHeads(_ summary: SpaceVector, from peer: NodeID) async
+}
+
+extension SyncStoreDriver {
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        [:]
+    }
+
+    public func peerHeads(_ summary: SpaceVector, from peer: NodeID) async {}
 }
 
 /// What a ``PeerConnection`` reports while it runs (for `saraban peer list` and `saraban sync`).
@@ -176,12 +194,19 @@ public struct PeerConnection: Sendable {
         let peer = channel.peer
         let updates = store.localChanges()
         let spaces = try await store.carriedSpaces(for: peer)
+        var heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:]
+        do { heads = try await store.feedHeads(spaces) } catch {
+            // Only the fork check at equal vectors needs them: sync without.
+            logger.warning("cannot read the feed heads, summarising without head tags: \(error)", metadata: ["peer": "\(peer)"])
+        }
         let session = SyncSession(
-            configuration: SyncConfiguration(role: configuration.role, spaces: spaces, limits: configuration.limits),
+            configuration: SyncConfiguration(
+                role: configuration.role, spaces: spaces, heads: heads, limits: configuration.limits),
             peer: peer.publicKey)
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let (fetchJobs, fetchSink) = AsyncStream.makeStream(of: FetchJob.self)
         let (deliverJobs, deliverSink) = AsyncStream.makeStream(of: DeliverJob.self)
+        let (headJobs, headSink) = AsyncStream.makeStream(of: SpaceVector.self)
         let attachments = store.attachmentHandler(for: peer)
         let (attachmentJobs, attachmentSink) = AsyncStream.makeStream(of: AttachmentJob.self)
         let writer = channel.writer
@@ -196,8 +221,8 @@ public struct PeerConnection: Sendable {
         return await withTaskGroup(of: PeerReport?.self) { group in
             group.addTask {
                 let report = await drive(
-                    session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, closer: closer,
-                    budget: budget, attachments: attachments.map { ($0, attachmentSink) })
+                    session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, heads: headSink,
+                    closer: closer, budget: budget, attachments: attachments.map { ($0, attachmentSink) })
                 attachmentSink.finish()
                 attachments?.closed()
                 return report
@@ -248,6 +273,10 @@ public struct PeerConnection: Sendable {
                         sink.yield(.storeFailed("fetch in space \(job.space) failed: \(error)"))
                     }
                 }
+                return nil
+            }
+            group.addTask {
+                for await summary in headJobs { await store.peerHeads(summary, from: peer) }
                 return nil
             }
             group.addTask {
@@ -304,7 +333,7 @@ public struct PeerConnection: Sendable {
     private func drive(
         _ session: SyncSession, events: AsyncStream<Event>, writer: SecureWriter,
         fetches: AsyncStream<FetchJob>.Continuation, deliveries: AsyncStream<DeliverJob>.Continuation,
-        closer: ChannelCloser, budget: ReceiveBudget,
+        heads: AsyncStream<SpaceVector>.Continuation, closer: ChannelCloser, budget: ReceiveBudget,
         attachments: (any AttachmentHandler, AsyncStream<AttachmentJob>.Continuation)?
     ) async -> PeerReport {
         var session = session
@@ -336,6 +365,8 @@ public struct PeerConnection: Sendable {
                     deliveries.yield(DeliverJob(space: space, envelopes: envelopes, from: from))
                 case .peerProgress(let space, _):
                     if let status = session.status(of: space) { onEvent(.progress(peer: peer, status: status)) }
+                case .peerHeads(let summary):
+                    heads.yield(summary)
                 case .synced:
                     wasSynced = true
                     onEvent(.synced(peer: peer, stats: session.stats))
@@ -413,6 +444,7 @@ public struct PeerConnection: Sendable {
         closer.close()
         fetches.finish()
         deliveries.finish()
+        heads.finish()
         let reason = session.closeReason ?? .connectionLost
         if let transportError {
             logger.notice("session closed: \(reason); \(transportError)", metadata: metadata)

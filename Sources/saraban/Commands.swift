@@ -79,8 +79,9 @@ extension Saraban {
             let s = try node.status()
             let peers = StatusPeers.rows(node)
             let spaces = StatusSpaces.rows(node)
+            let forks = StatusForks.rows(node)
             if output.json {
-                try Output.json(StatusJSON(status: s, peers: peers, spaces: spaces))
+                try Output.json(StatusJSON(status: s, peers: peers, spaces: spaces, forks: forks))
                 return
             }
             Output.line("office:     \(s.office)\(s.letterCode.map { " (\($0))" } ?? "")")
@@ -91,6 +92,7 @@ extension Saraban {
             Output.line("database:   \(Output.bytes(s.databaseBytes))")
             for l in StatusPeers.render(peers) { Output.line(l) }
             for l in StatusSpaces.render(spaces) { Output.line(l) }
+            for l in StatusForks.render(forks) { Output.line(l) }
         }
     }
 }
