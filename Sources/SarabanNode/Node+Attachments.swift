@@ -72,6 +72,21 @@ public struct AttachmentFetchResult: Sendable, Codable {
     }
 }
 
+/// A process-wide counter naming temporary files apart.
+final class TemporaryNames: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: UInt64 = 0
+
+    func next() -> UInt64 {
+        lock.withLock {
+            last &+= 1
+            return last
+        }
+    }
+}
+
+let temporaryNames = TemporaryNames()
+
 extension Node {
     // MARK: - Chunk store (members and relays alike)
 
@@ -82,9 +97,11 @@ extension Node {
 
     func attachmentDirectory(root: String) -> String { attachmentsDirectory + "/" + root }
 
-    /// Writes `bytes` to `path` through a temporary file and a rename (a crash leaves the old file or the new one).
+    /// Writes `bytes` to `path` through a temporary file and a rename (a crash leaves the old file
+    /// or the new one). Concurrent writes of one path (two sessions storing the same chunk) each
+    /// use their own temporary file, so each succeeds and the last rename wins.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws(NodeError) {
-        let tmp = path + ".tmp.\(getpid())"
+        let tmp = path + ".tmp.\(getpid()).\(temporaryNames.next())"
         guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes), attributes: [.posixPermissions: 0o600]),
             rename(tmp, path) == 0
         else {
