@@ -110,7 +110,8 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.tickInterval)
                 guard let self, !Task.isCancelled else { return }
-                self.input { $0.tick(now: self.now) }
+                let t = self.now
+                self.input { $0.tick(now: t) }
             }
         }
         let closed = lock.withLock {

@@ -208,7 +208,7 @@ public struct AttachmentSession: Sendable {
         var phase = Phase.loading
         var manifest: AttachmentManifest?
         var held = Set<Int>()
-        /// Not held and not asked, ascending.
+        /// Not held and not asked, descending (the next to ask is last).
         var needed: [Int] = []
         var outstanding = Set<Int>()
         /// Checked, handed to the driver, not yet stored.
@@ -223,7 +223,7 @@ public struct AttachmentSession: Sendable {
         mutating func start(_ m: AttachmentManifest, held indices: [Int]) {
             manifest = m
             held = Set(indices.filter { m.hashes.indices.contains($0) })
-            needed = m.hashes.indices.filter { !held.contains($0) }
+            needed = m.hashes.indices.reversed().filter { !held.contains($0) }
             phase = needed.isEmpty ? .complete : .pulling
         }
 
@@ -717,7 +717,7 @@ public struct AttachmentSession: Sendable {
             case .pulling:
                 var take: [Int] = []
                 while inFlight < configuration.window, !p.needed.isEmpty {
-                    take.append(p.needed.removeFirst())
+                    take.append(p.needed.removeLast())
                     inFlight += 1
                 }
                 if !take.isEmpty {
