@@ -63,24 +63,6 @@ public struct AttachmentRef: Sendable, Hashable, Codable {
     public var root: String = ""
 }
 
-/// What an officer signed, stored as JSON in the letter's `ลายมือชื่อ` list.
-public struct SignatureRecord: Sendable, Hashable, Codable {
-    public var version: Int
-    public var officer: String
-    public var position: String
-    public var officerKey: String
-    /// The certifying node's public key (hex).
-    public var nodeKey: String
-    /// The node's signature over ``Node/certificateMessage(officerKey:name:position:)`` (hex).
-    public var certificate: String
-    /// The officer's signature over ``canonicalLetterBytes(kind:fields:attachmentHashes:)`` (hex).
-    public var signature: String
-    public var kind: String
-    public var fields: [String: String]
-    public var attachments: [String]
-    public var time: Int64
-}
-
 /// A letter as this node sees it.
 public struct LetterView: Sendable {
     public var id: DocID

@@ -98,10 +98,11 @@ extension Node {
 
     // MARK: - Signing
 
-    /// The fields and attachment hashes a signature covers, as the letter holds them now.
+    /// The fields and attachment hashes a signature covers, as the letter holds them now: its
+    /// content (``LetterField/content``: ที่, วันที่ and สถานะ are the register's, signed by its stamp).
     static func signedContent(_ v: LetterView) -> (fields: [String: String], attachments: [String]) {
-        var f = v.fields
-        f[LetterField.status.rawValue] = nil
+        var f: [String: String] = [:]
+        for c in LetterField.content { f[c.rawValue] = v.fields[c.rawValue] }
         return (f, v.attachments.map(\.hash).sorted())
     }
 
@@ -124,9 +125,9 @@ extension Node {
             let doc = try docs.withDocument(id) { $0 }
             guard let doc, let v = Self.letterView(doc) else { throw NodeError(.unknownDocument, "\(id) is not a letter") }
             let (fields, atts) = Self.signedContent(v)
-            let bytes = canonicalLetterBytes(kind: v.kind, fields: fields, attachmentHashes: atts)
+            let bytes = canonicalLetterContent(kind: v.kind, fields: fields, attachmentHashes: atts)
             let rec = SignatureRecord(
-                version: 1, officer: officer.name, position: officer.position, officerKey: officer.publicKey,
+                version: 2, officer: officer.name, position: officer.position, officerKey: officer.publicKey,
                 nodeKey: nodeKey, certificate: officer.certificate, signature: Hex.encode(pair.sign(bytes)),
                 kind: v.kind.rawValue, fields: fields, attachments: atts, time: t)
             let enc = JSONEncoder()
@@ -143,7 +144,7 @@ extension Node {
     public func verifyLetter(_ id: DocID) throws(NodeError) -> [SignatureCheck] {
         let d = try document(id)
         guard let v = Self.letterView(d) else { throw NodeError(.unknownDocument, "\(id) is not a letter") }
-        let (current, currentAtts) = Self.signedContent(v)
+        let currentAtts = v.attachments.map(\.hash).sorted()
         var out: [SignatureCheck] = []
         for e in d.lists[LetterDocument.signatures]?.entries ?? [] {
             guard let s = e.value.string, let rec = try? JSONDecoder().decode(SignatureRecord.self, from: Data(s.utf8)) else {
@@ -159,7 +160,7 @@ extension Node {
             if let nk = Hex.decode(rec.nodeKey), let nodeKey = try? SigningPublicKey(rawRepresentation: nk),
                 let ok = Hex.decode(rec.officerKey), let officerKey = try? SigningPublicKey(rawRepresentation: ok),
                 let cert = Hex.decode(rec.certificate), let sig = Hex.decode(rec.signature),
-                let kind = try? LetterKind(parsing: rec.kind)
+                let signed = rec.signedBytes
             {
                 certifiedBy = nodeKey.nodeID.text
                 // The certificate must come from the node that wrote the signature into the letter.
@@ -168,10 +169,9 @@ extension Node {
                     recorder
                     && nodeKey.isValidSignature(
                         cert, for: Self.certificateMessage(officerKey: rec.officerKey, name: rec.officer, position: rec.position))
-                sigOK = officerKey.isValidSignature(
-                    sig, for: canonicalLetterBytes(kind: kind, fields: rec.fields, attachmentHashes: rec.attachments))
+                sigOK = officerKey.isValidSignature(sig, for: signed)
             }
-            var changed = changedSignedFields(signed: rec.fields, current: current)
+            var changed = rec.changedFields(current: v.fields)
             if rec.kind != v.kind.rawValue { changed.insert(LetterDocument.kindField, at: 0) }
             if rec.attachments.sorted() != currentAtts { changed.append(LetterDocument.attachments) }
             out.append(
