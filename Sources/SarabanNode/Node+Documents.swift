@@ -69,6 +69,11 @@ extension Node {
         do { return try store.documents() } catch { throw NodeError(error) }
     }
 
+    /// The documents of `kind` (deleted ones too), in `space` when given: only those are read.
+    public func documents(ofKind kind: String, in space: SpaceID? = nil) throws(NodeError) -> [Document] {
+        do { return try store.documents(kind: kind, space: space) } catch { throw NodeError(error) }
+    }
+
     // MARK: - Local edits
 
     /// Makes one local change in `space` (nil: the default space): `body` edits through the core

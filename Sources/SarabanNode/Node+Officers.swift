@@ -163,8 +163,11 @@ extension Node {
                 let signed = rec.signedBytes
             {
                 certifiedBy = nodeKey.nodeID.text
-                // The certificate must come from the node that wrote the signature into the letter.
-                let recorder = ReplicaID(bytes: nodeKey.nodeID.replicaBytes) == e.stamp.change.author
+                // The certificate must come from the node that wrote the signature into the letter;
+                // on a letter received by dispatch, from the node that sent it.
+                let recorder =
+                    v.origin.map { $0.node == nodeKey.nodeID.text }
+                    ?? (ReplicaID(bytes: nodeKey.nodeID.replicaBytes) == e.stamp.change.author)
                 certOK =
                     recorder
                     && nodeKey.isValidSignature(
@@ -180,6 +183,26 @@ extension Node {
                     signatureValid: sigOK, changedFields: changed, signedAt: rec.time))
         }
         return out
+    }
+
+    /// Checks the registry's stamp on the letter (nil when it has none): signed by the node it
+    /// names (on a received letter, the node that sent it), naming the letter's ที่ and วันที่, and
+    /// bound to its content: a content change after the stamp counts once the letter was sent
+    /// or received (a registered letter is stamped again when it is sent).
+    public func verifyStamp(_ id: DocID) throws(NodeError) -> StampCheck? {
+        let v = try letter(id)
+        guard let s = v.stamp else { return nil }
+        let key = try? NodeID(parsing: s.node)
+        let signatureValid = key.map { $0.publicKey.isValidSignature(s.signature, for: s.signedBytes) } ?? false
+        let byOrigin = v.origin.map { $0.node == s.node } ?? true
+        var mismatched: [String] = []
+        if v.fields[LetterField.number.rawValue] != s.letterNumber { mismatched.append(LetterField.number.rawValue) }
+        if v.fields[LetterField.date.rawValue] != s.date { mismatched.append(LetterField.date.rawValue) }
+        let fixed = v.status != .draft && v.status != .registered
+        let contentChanged = fixed && Self.contentHash(v) != s.contentHash
+        return StampCheck(
+            registeredBy: s.node, office: s.office, letterNumber: s.letterNumber, date: s.date,
+            signatureValid: signatureValid && byOrigin, mismatchedFields: mismatched, contentChanged: contentChanged)
     }
 
     // MARK: - Attachments
@@ -218,6 +241,10 @@ extension Node {
     func key(forReference ref: String) throws(NodeError) -> SymmetricKey {
         if ref == "node" { return try localAttachmentKey() }
         let p = ref.split(separator: ":")
+        // dispatch:SPACE:DOC: the key of the dispatch DOC, from this node's box.
+        if p.count == 3, p[0] == "dispatch", let d = DocID(String(p[2])) {
+            return try correspondence.dispatchKey(try document(d))
+        }
         // space:HEX:REF (a key reference), or space:HEX:EPOCH as written before keys had references.
         if p.count == 3, p[0] == "space", let b = Hex.decode(String(p[1])), let s = SpaceID(bytes: b),
             let ring = try? store.spaceKeys(s),
@@ -239,8 +266,18 @@ extension Node {
     /// (`attachments/<root>/manifest`, see Node+Attachments.swift), so sync can move them blind.
     /// The same content attached twice to one letter is listed and stored once.
     @discardableResult
-    public func attach(_ id: DocID, file path: String, name: String? = nil) throws(NodeError) -> AttachmentRef {
+    public func attach(_ id: DocID, file path: String, name: String? = nil, allowReceived: Bool = false) throws(NodeError)
+        -> AttachmentRef
+    {
         let v = try letter(id)
+        if !allowReceived && (v.origin != nil || v.receiveEntry != nil) {
+            throw NodeError(
+                .refused, "หนังสือรับแนบไฟล์เพิ่มไม่ได้ / a received letter keeps the attachments it came with; attach to a new letter")
+        }
+        if v.status == .sent || v.status == .circulating {
+            throw NodeError(
+                .refused, "หนังสือส่งแล้ว แนบไฟล์เพิ่มไม่ได้ / the letter was sent as it is; attach the file to a new letter")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NodeError(.invalidArgument, "cannot read \(path): no such file or permission denied")
         }
@@ -251,6 +288,24 @@ extension Node {
         if let existing = v.attachments.first(where: { $0.hash == hex }) { return existing }
         let (key, ref) = try attachmentKey(for: id)
         let space = try? store.space(ofDocument: id)
+        let (root, count) = try storeSealedAttachment(bytes, hash: hash, key: key, space: space)
+        let ref_ = AttachmentRef(
+            hash: hex, name: name ?? (path as NSString).lastPathComponent, size: bytes.count, chunks: count, key: ref,
+            root: root)
+        let value = [ref_.hash, ref_.name, String(ref_.size), String(ref_.chunks), ref_.key, ref_.root].map(escapeTab)
+            .joined(separator: "\t")
+        try editLetterDocument(id) { tx, docs in
+            try tx.append(id, field: LetterDocument.attachments, value: value, in: &docs)
+        }
+        return ref_
+    }
+
+    /// Seals `bytes` (whose BLAKE2b-256 is `hash`) under `key` in 256 KiB chunks, stores them and
+    /// their manifest (of `space`: nil for node-local) and returns the attachment's root (hex) and
+    /// chunk count.
+    func storeSealedAttachment(_ bytes: [UInt8], hash: [UInt8], key: SymmetricKey, space: SpaceID?) throws(NodeError)
+        -> (root: String, chunks: Int)
+    {
         let count = max(1, (bytes.count + Self.attachmentChunkSize - 1) / Self.attachmentChunkSize)
         var sealedChunks: [[UInt8]] = []
         sealedChunks.reserveCapacity(count)
@@ -268,15 +323,7 @@ extension Node {
         let manifest = AttachmentManifest(space: space, hashes: try sealedChunks.map(Self.chunkHash))
         try storeManifest(manifest)
         for (i, c) in sealedChunks.enumerated() { try storeChunk(c, index: i, of: manifest) }
-        let ref_ = AttachmentRef(
-            hash: hex, name: name ?? (path as NSString).lastPathComponent, size: bytes.count, chunks: count, key: ref,
-            root: manifest.rootHex)
-        let value = [ref_.hash, ref_.name, String(ref_.size), String(ref_.chunks), ref_.key, ref_.root].map(escapeTab)
-            .joined(separator: "\t")
-        try editLetterDocument(id) { tx, docs in
-            try tx.append(id, field: LetterDocument.attachments, value: value, in: &docs)
-        }
-        return ref_
+        return (manifest.rootHex, count)
     }
 
     /// The directory holding an attachment's chunks: `attachments/<root>` (`attachments/<hash>`
