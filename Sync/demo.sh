@@ -6,6 +6,8 @@
 # Exits 0 only if everything converged. Cleans up its processes and files on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What the build needs from the system: installed here as root, else the one command to run (exit 69).
+Scripts/system-packages.sh
 
 # SARABAN_BUILD_ARGS passes extra flags to swift build (for example --scratch-path DIR).
 read -r -a BUILD_ARGS <<<"${SARABAN_BUILD_ARGS:-}"

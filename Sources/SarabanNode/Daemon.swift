@@ -85,6 +85,33 @@ final class ConnectedPeers: @unchecked Sendable {
     }
 }
 
+/// The channels of the open sessions (either direction), so the daemon can end them when what
+/// they carry changed: a space joined or left (their hellos are out of date; both sides redial at
+/// once and exchange new hellos), or a peer no longer trusted.
+final class OpenSessions: @unchecked Sendable {
+    private let lock = NSLock()
+    private var channels: [Int: SecureChannel] = [:]
+    private var next = 0
+
+    func add(_ channel: SecureChannel) -> Int {
+        lock.withLock {
+            next += 1
+            channels[next] = channel
+            return next
+        }
+    }
+
+    func remove(_ token: Int) { lock.withLock { channels[token] = nil } }
+
+    /// Closes the connections of the sessions whose peer matches; returns how many.
+    @discardableResult
+    func close(where matches: (NodeID) -> Bool) -> Int {
+        let doomed = lock.withLock { channels.values.filter { matches($0.peer) } }
+        for c in doomed { c.close() }
+        return doomed.count
+    }
+}
+
 /// The running node: a listener, a dialler per configured peer (gossip), and the poller that
 /// pushes writes made by other processes, as services of one `ServiceGroup`.
 ///
@@ -101,6 +128,7 @@ public final class NodeDaemon: Sendable {
     let connection: PeerConnection
     let trust = TrustList()
     let connected = ConnectedPeers()
+    let sessions: OpenSessions
     let logger: Logger
     let role: NodeRole
 
@@ -113,8 +141,19 @@ public final class NodeDaemon: Sendable {
         self.options = options
         self.logger = logger
         self.role = storage.role
+        let sessions = OpenSessions()
+        self.sessions = sessions
         let driver = NodeSyncDriver(
-            storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) })
+            storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) },
+            carriedSpacesChanged: { added, removed in
+                let n = sessions.close { _ in true }
+                logger.notice(
+                    "carried spaces changed: reopening the sessions so that their hellos list them",
+                    metadata: [
+                        "added": "\(added.map(\.description).sorted())", "removed": "\(removed.map(\.description).sorted())",
+                        "sessions": "\(n)",
+                    ])
+            })
         self.driver = driver
         let status = PeerStatusBook(directory: node.dataDirectory)
         status.loadFromDisk()
@@ -160,9 +199,17 @@ public final class NodeDaemon: Sendable {
 
     /// Runs until SIGTERM/SIGINT (with ``ServeOptions/handleSignals``) or until the calling task
     /// is cancelled; `onReady` is called once the listening socket is bound.
+    ///
+    /// - Throws: `NodeError` `.busy` when another daemon runs on the same data directory
+    ///   (`serve.lock`), `.unreachable` when the address cannot be listened on.
     public func run(onReady: @escaping @Sendable (ServeReady) -> Void = { _ in }) async throws {
+        let lock = try ServeLock.acquire(node.dataDirectory)
+        defer { lock.release() }
         let address = try options.listen ?? node.syncSettings().listen
-        let listener = try await transport.listen(host: address.host, port: address.port)
+        let listener: SecureListener
+        do { listener = try await transport.listen(host: address.host, port: address.port) } catch {
+            throw NetworkFailure.listening(error, address: address)
+        }
         let ready = ServeReady(nodeID: node.nodeID, role: role, address: PeerAddress(host: address.host, port: listener.port))
         logger.notice("ready", metadata: ["node": "\(node.nodeID)", "listen": "\(ready.address)", "role": "\(role)"])
         onReady(ready)
@@ -186,7 +233,11 @@ public final class NodeDaemon: Sendable {
     func serve(_ channel: inout SecureChannel) async throws -> PeerReport {
         let peer = channel.peer
         connected.enter(peer)
-        defer { connected.leave(peer) }
+        let token = sessions.add(channel)
+        defer {
+            sessions.remove(token)
+            connected.leave(peer)
+        }
         return try await connection.run(over: &channel)
     }
 
@@ -208,14 +259,22 @@ public final class NodeDaemon: Sendable {
                     failures = 0
                 } else {
                     failures += 1
+                    if NetworkFailure.isRefusal(report) {
+                        let message = NetworkFailure.refusal(peer: peer.label, address: peer.address, me: node.nodeID)
+                        status.recordFailure(peer.nodeID, message)
+                        if failures == 1 { logger.warning("\(message)", metadata: meta) }
+                    }
                 }
             } catch {
+                if Task.isCancelled { break }  // shutting down: not the peer's failure
                 failures += 1
-                status.recordFailure(peer.nodeID, "\(error)")
+                let message = NetworkFailure.describe(
+                    error, peer: peer.label, address: peer.address, configuration: options.transport)
+                status.recordFailure(peer.nodeID, message)
                 if failures == 1 {
-                    logger.notice("cannot reach peer: \(error)", metadata: meta)
+                    logger.notice("cannot reach peer: \(message)", metadata: meta)
                 } else {
-                    logger.debug("cannot reach peer: \(error)", metadata: meta)
+                    logger.debug("cannot reach peer: \(message)", metadata: meta)
                 }
             }
             if Task.isCancelled { break }

@@ -255,9 +255,13 @@ extension Node {
                 }
                 do {
                     let report = try await transport.run(connection, with: peer, hangUp: hangUp)
-                    if !exchange.finished { result.error = report.failure }
+                    if !exchange.finished {
+                        result.error = NetworkFailure.isRefusal(report)
+                            ? NetworkFailure.refusal(peer: peer.label, address: peer.address, me: nodeID) : report.failure
+                    }
                 } catch {
-                    result.error = "\(error)"
+                    result.error = NetworkFailure.describe(
+                        error, peer: peer.label, address: peer.address, configuration: options.transport)
                 }
                 watchdog.cancel()
                 let (got, bad) = exchange.counts

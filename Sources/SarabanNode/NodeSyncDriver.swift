@@ -101,14 +101,22 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// Makes each session's attachment-chunk exchange (the daemon's, see Node+Attachments.swift);
     /// nil: the peer's attachment messages are ignored.
     let attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)?
+    /// Told by ``poll()`` when the set of carried spaces changed since the baseline or the last
+    /// change (a space joined, created, carried or left, by this process or another): spaces
+    /// added, spaces removed. Open sessions carry the spaces of their hello only.
+    let carriedSpacesChanged: (@Sendable (_ added: Set<SpaceID>, _ removed: Set<SpaceID>) -> Void)?
+    /// The carried spaces as last seen by ``primeBaseline()`` or ``poll()``.
+    private var knownSpaces: Set<SpaceID>?
 
     public init(
         storage: any EnvelopeStorage, logger: Logger = Logger(label: "saraban.sync"),
-        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil
+        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil,
+        carriedSpacesChanged: (@Sendable (_ added: Set<SpaceID>, _ removed: Set<SpaceID>) -> Void)? = nil
     ) {
         self.storage = storage
         self.logger = logger
         self.attachments = attachments
+        self.carriedSpacesChanged = carriedSpacesChanged
     }
 
     public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { attachments?(peer) }
@@ -120,6 +128,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         lock.lock()
         announced = spaces
         lastProbe = probe
+        knownSpaces = Set(spaces.keys)
         lock.unlock()
     }
 
@@ -164,6 +173,13 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         lock.unlock()
         if unchanged && !force { return 0 }
         let spaces = try storage.carriedSpaces()
+        let now = Set(spaces.keys)
+        let change: (Set<SpaceID>, Set<SpaceID>)? = lock.withLock {
+            defer { knownSpaces = now }
+            guard let known = knownSpaces, known != now else { return nil }
+            return (now.subtracting(known), known.subtracting(now))
+        }
+        if let change { carriedSpacesChanged?(change.0, change.1) }
         var count = 0
         for (space, vector) in spaces.sorted(by: { $0.key < $1.key }) {
             lock.lock()

@@ -166,6 +166,20 @@ extension Node {
         }
     }
 
+    /// Removes the configured peer named by `query` (a node id or unique prefix, a name or an
+    /// address, as ``SyncSettings/peer(matching:)``) from `config.json`, replacing the file
+    /// atomically; returns the peer removed. A running daemon stops dialling it within its config
+    /// interval and closes its sessions with it unless it is still a member of a carried space.
+    public func removePeer(matching query: String) throws(NodeError) -> ConfiguredPeer {
+        try ConfigFileLock.withLock(dataDirectory) { () throws(NodeError) -> ConfiguredPeer in
+            var config = try currentConfig()
+            let peer = try SyncSettings.validate(config, path: dataDirectory.configPath).peer(matching: query)
+            config.peers.removeAll { $0.nodeID.flatMap { try? NodeID(parsing: $0) } == peer.nodeID }
+            try Self.replaceFile(dataDirectory.configPath, with: config.encoded(), mode: 0o644)
+            return peer
+        }
+    }
+
     /// Writes `data` to a temporary file beside `path`, fsyncs it and renames it over `path`.
     static func replaceFile(_ path: String, with data: Data, mode: mode_t) throws(NodeError) {
         let tmp = path + ".tmp-\(getpid())"

@@ -157,10 +157,15 @@ extension Node {
                         let c = counting.counts
                         result.changesSent = report.stats.envelopesSent == 0 ? 0 : c.fetched
                         result.changesReceived = c.accepted
-                        if !report.wasSynced { result.error = report.failure }
+                        if !report.wasSynced {
+                            result.error = NetworkFailure.describe(
+                                report, peer: label, address: peer.address, me: self.nodeID, configuration: options.transport)
+                            if NetworkFailure.isRefusal(report) { status.recordFailure(peer.nodeID, result.error!) }
+                        }
                     } catch {
-                        result.error = "\(error)"
-                        status.recordFailure(peer.nodeID, "\(error)")
+                        result.error = NetworkFailure.describe(
+                            error, peer: label, address: peer.address, configuration: options.transport)
+                        status.recordFailure(peer.nodeID, result.error!)
                     }
                     (result.attachmentsOffered, result.attachmentsConfirmed, result.attachmentChunksSent) =
                         exchange.pushCounts

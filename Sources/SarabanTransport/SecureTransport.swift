@@ -59,19 +59,26 @@ public final class SecureTransport: Sendable {
     public var openChannelPeers: [NodeID] { channels.peers }
 
     /// Binds a listening socket (port 0 picks a free port: read ``SecureListener/port``).
+    ///
+    /// - Throws: ``TransportError`` `.addressInUse` when another socket holds the address, else `.cannotListen`.
     public func listen(host: String = "127.0.0.1", port: Int = 0) async throws -> SecureListener {
         let pending = PendingHandshakes(configuration: configuration, logger: logger)
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    // Counted from the moment it is accepted, before anything is read from it.
-                    let ticket = pending.admit(channel)
-                    return AcceptedConnection(raw: try RawChannel(wrappingChannelSynchronously: channel), pending: ticket)
+        let server: NIOAsyncChannel<AcceptedConnection, Never>
+        do {
+            server = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 256)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // Counted from the moment it is accepted, before anything is read from it.
+                        let ticket = pending.admit(channel)
+                        return AcceptedConnection(raw: try RawChannel(wrappingChannelSynchronously: channel), pending: ticket)
+                    }
                 }
-            }
+        } catch {
+            throw TransportError(listening: error, host: host, port: port)
+        }
         guard let address = server.channel.localAddress else {
             throw TransportError(.connectFailed, "the listening socket has no address")
         }
@@ -83,7 +90,8 @@ public final class SecureTransport: Sendable {
     /// connection is closed when `body` returns.
     ///
     /// - Parameter expecting: the node id that must answer (``TransportError/Code/unexpectedPeer`` otherwise).
-    /// - Throws: ``TransportError`` (`.connectFailed`, `.handshakeFailed`, `.handshakeTimeout`,
+    /// - Throws: ``TransportError`` (`.connectionRefused`, `.hostUnreachable`, `.connectTimeout`,
+    ///   `.hostNotFound`, `.connectFailed`, `.handshakeFailed`, `.handshakeTimeout`,
     ///   `.peerUntrusted`, `.unexpectedPeer`) or what `body` throws.
     public func connect<Result>(
         host: String, port: Int, expecting: NodeID? = nil,
@@ -98,7 +106,7 @@ public final class SecureTransport: Sendable {
                     channel.eventLoop.makeCompletedFuture { try RawChannel(wrappingChannelSynchronously: channel) }
                 }
         } catch {
-            throw TransportError(.connectFailed, "cannot connect to \(host):\(port): \(error)")
+            throw TransportError(connecting: error, host: host, port: port)
         }
         return try await raw.executeThenClose { inbound, outbound in
             var channel: SecureChannel

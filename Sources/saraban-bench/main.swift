@@ -9,7 +9,10 @@ import Glibc
 let args = Array(CommandLine.arguments.dropFirst())
 let usage = """
     usage: saraban-bench SUITE [options]
-      trace FILE [--json] [--runs N]   replay an editing trace ({endContent, txns:[{patches}]}, .json or .json.gz)
+      trace FILE [--json] [--runs N] [--peers]
+                                       replay an editing trace (.json or .json.gz): sequential
+                                       ({endContent, txns:[{patches}]}) or concurrent (kind "concurrent",
+                                       txns with parents and agent); --peers adds Loro/Yrs from the same run
       crdt [--json] [--runs N]         register writes in memory and persisted; concurrent merges
       crypto [--json] [--runs N]       seal+sign and verify+open of 1 KiB changes in batches; Noise handshake
       sync [PART…] [--json] [--runs N] two nodes on loopback: 100k changes end to end, wire overhead, catch-up,

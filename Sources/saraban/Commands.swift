@@ -11,6 +11,7 @@ struct Saraban: AsyncParsableCommand {
             Every command takes --data DIR (default: $SARABAN_HOME, else ./saraban-data).
             Exit statuses are listed in Docs/CLI.md.
             """,
+        version: SarabanVersion.line,
         subcommands: [
             Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self,
             Conflicts.self, Resolve.self, History.self, Diff.self,

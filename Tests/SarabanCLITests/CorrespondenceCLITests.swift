@@ -210,7 +210,7 @@ struct CorrespondenceCLITests {
         let r = try #require(
             try b.jsonOut([
                 "letter", "intake", "--from", "สำนักงานที่ดินจังหวัดนครสวรรค์", "--number", "นว 0020/ว 455", "--date",
-                "6 ธันวาคม 2569", "--subject", "แจ้งผลการรังวัดที่ดิน", "--to", "นายก อบต.หนองบัว", "--via", "ไปรษณีย์",
+                "6/12/2569", "--subject", "แจ้งผลการรังวัดที่ดิน", "--to", "นายก อบต.หนองบัว", "--via", "ไปรษณีย์",
                 "--scan", dir.file("scan.pdf"),
             ]) as? [String: Any])
         #expect(r["number"] as? Int == 1 && r["book"] as? String == "receive")
