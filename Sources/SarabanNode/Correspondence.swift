@@ -727,7 +727,7 @@ public struct Correspondence: Sendable {
     /// the scan, if given, as an attachment.
     public func intake(
         kind: LetterKind = .external, from: String, number: String, date: String, subject: String, to: String? = nil,
-        via: String? = nil, scan: String? = nil
+        via: String? = nil, secrecy: Secrecy = .none, scan: String? = nil
     ) throws(NodeError) -> ReceiveResult {
         func need(_ s: String, _ th: String, _ en: String) throws(NodeError) -> String {
             let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -739,6 +739,7 @@ public struct Correspondence: Sendable {
         let subject = try need(subject, "เรื่อง", "--subject")
         let dated: String
         do { dated = try ThaiDate(parsing: date.trimmingCharacters(in: .whitespaces)).formatted() } catch { throw NodeError(error) }
+        try node.checkClearance(secrecy, space: nil, action: "register")
         if let scan, !FileManager.default.isReadableFile(atPath: scan) {
             throw NodeError(.invalidArgument, "cannot read \(scan): no such file or permission denied; nothing was registered")
         }
@@ -757,6 +758,9 @@ public struct Correspondence: Sendable {
                 try tx.set(rid, field: LetterField.recipient.rawValue, value: .string(recipient), in: &docs)
             }
             if let channel, !channel.isEmpty { try tx.set(rid, field: LetterDocument.channel, value: .string(channel), in: &docs) }
+            if secrecy > .none {
+                try tx.set(rid, field: LetterField.secrecy.rawValue, value: .string(secrecy.rawValue), in: &docs)
+            }
             try tx.set(rid, field: LetterField.status.rawValue, value: .string(LetterStatus.received.rawValue), in: &docs)
             let a = try node.allocate(.receive, in: regID, letter: rid, summary: subject, reserved: nil, at: t, tx: &tx, docs: &docs)
             let entry = ReceiveEntry(number: a.number, year: a.year, date: a.date, time: a.time)

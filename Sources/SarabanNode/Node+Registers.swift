@@ -57,13 +57,7 @@ extension Node {
     public var currentMillis: Int64 { now() }
 
     /// `HH:MM` in Thai time (UTC+7).
-    static func thaiTime(_ millis: Int64) -> String {
-        let secs = (millis >= 0 ? millis / 1000 : (millis - 999) / 1000) + 7 * 3600
-        let s = ((secs % 86400) + 86400) % 86400
-        let h = s / 3600
-        let m = (s % 3600) / 60
-        return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
-    }
+    static func thaiTime(_ millis: Int64) -> String { ThaiDate.clock(unixMillis: millis) }
 
     // MARK: - Reading registers
 

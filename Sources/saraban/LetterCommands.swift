@@ -333,16 +333,18 @@ extension LetterCommand {
         @Option(help: "เรื่อง.") var subject: String
         @Option(help: "To whom it is addressed (ถึง).") var to: String?
         @Option(help: "How it came: ไปรษณีย์, มือ, อีเมล… (free text).") var via: String?
+        @Option(help: "ชั้นความลับ: ลับ or ลับมาก (the office's space must be cleared for it).") var secrecy: String?
         @Option(help: "A scan of it, attached to the record.") var scan: String?
         @Option(help: "The letter's kind (default ภายนอก).") var kind: String = LetterKind.external.rawValue
 
         func run() async throws {
             let k: LetterKind
             do { k = try LetterKind(parsing: kind) } catch { throw NodeError(error) }
+            let s = try secrecy.map { c throws(NodeError) in try parseSecrecy(c) } ?? .none
             let node = try options.openNode()
             defer { node.close() }
             let r = try node.correspondence.intake(
-                kind: k, from: from, number: number, date: date, subject: subject, to: to, via: via, scan: scan)
+                kind: k, from: from, number: number, date: date, subject: subject, to: to, via: via, secrecy: s, scan: scan)
             let a = r.allocation
             if output.json {
                 try Output.json(AllocationJSON(a, letter: r.record, number: String(a.number), status: .received))

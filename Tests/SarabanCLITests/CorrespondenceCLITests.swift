@@ -277,4 +277,57 @@ struct CorrespondenceCLITests {
         #expect(shown.contains("ส่งถึง อบต.หนองบัว  ส่งคืน: ส่งผิดหน่วยงาน"), "\(shown)")
         #expect(shown.contains("ส่งถึง อำเภอบรรพตพิสัย  ยังไม่รับ"), "\(shown)")
     }
+
+    /// Why 9: the receive register lacked ลงวันที่ and การปฏิบัติ, showed internal ids, had no UTF-8
+    /// BOM, listed a ลับ letter's full subject and showed reservations in UTC Gregorian time. The
+    /// registers now print as the official forms.
+    @Test func why9_theRegistersAreTheOfficialForms() throws {
+        let p = try Province()
+        defer { p.stop() }
+        let id = try p.draft()
+        try p.a.sar(["letter", "sign", id, "--officer", Province.officer])
+        try p.a.sar(["letter", "send", id, "--to", "อบต.หนองบัว"])
+        try p.sync(p.b)
+        let dispatch = try #require(try p.inbox(p.b).first?["dispatch"] as? String)
+        let record = try #require((try p.b.jsonOut(["letter", "receive", dispatch]) as? [String: Any])?["letter"] as? String)
+        try p.b.sar(["letter", "route", record, "--to", "ปลัด อบต.", "--note", "เพื่อโปรดพิจารณา"])
+        try p.b.sar([
+            "letter", "intake", "--from", "สำนักงานที่ดินจังหวัด", "--number", "นว 0020/455", "--date", "6/12/2569",
+            "--subject", "แจ้งผลการรังวัด", "--to", "นายก อบต.หนองบัว", "--via", "ไปรษณีย์",
+        ])
+        try p.b.sar(["space", "clearance", "office", "ลับ"])
+        try p.b.sar([
+            "letter", "intake", "--from", "กองกำลังป้องกันชายแดน", "--number", "กห 0401/ลับ 9", "--date", "7/12/2569",
+            "--subject", "กำหนดการตรวจพื้นที่ชายแดน", "--secrecy", "ลับ",
+        ])
+        try p.b.sar(["register", "reserve", "receive", "--until", "2026-12-31"])
+
+        let csv = try p.b.sar(["register", "show", "receive", "--year", "2569", "--csv"])
+        #expect(csv.stdoutBytes.starts(with: [0xEF, 0xBB, 0xBF]), "no UTF-8 byte-order mark")
+        let lines = csv.stdout.dropFirst().components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.first == "เลขทะเบียนรับ,ที่,ลงวันที่,จาก,ถึง,เรื่อง,การปฏิบัติ,หมายเหตุ,วันที่ลงทะเบียน,เวลา")
+        #expect(lines.count == 5)
+        #expect(lines[1].hasPrefix("1,นว 0017/1,"))
+        #expect(lines[1].contains(",สำนักงานจังหวัดนครสวรรค์,นายก อบต.หนองบัว,ขอเชิญประชุมคณะกรรมการ,→ ปลัด อบต.: เพื่อโปรดพิจารณา,"))
+        #expect(lines[2].hasPrefix("2,นว 0020/455,6 ธันวาคม 2569,สำนักงานที่ดินจังหวัด,นายก อบต.หนองบัว,แจ้งผลการรังวัด,,ไปรษณีย์,"))
+        // The secret letter: numbered and listed, its subject withheld.
+        #expect(lines[3].hasPrefix("3,กห 0401/ลับ 9,7 ธันวาคม 2569,กองกำลังป้องกันชายแดน,,ลับ,,ชั้นความลับ ลับ,"))
+        #expect(!csv.stdout.contains("กำหนดการตรวจพื้นที่ชายแดน"))
+        #expect(lines[4].hasPrefix("4,,,,,,,จองไว้ถึง 31 ธันวาคม 2569 23:59 น."), "\(lines[4])")
+        // No internal ids anywhere in the form.
+        for doc in [record, dispatch] { #expect(!csv.stdout.contains(doc)) }
+        let cleared = try p.b.sar(["register", "show", "receive", "--year", "2569", "--csv", "--clearance", "ลับ"])
+        #expect(cleared.stdout.contains("กำหนดการตรวจพื้นที่ชายแดน"))
+
+        let text = try p.b.sar(["register", "show", "receive", "--year", "2569"]).stdout
+        #expect(text.hasPrefix("ทะเบียนหนังสือรับ ปี 2569  อบต.หนองบัว\n"))
+        #expect(text.contains("เลขทะเบียนรับ") && text.contains("ลงวันที่") && text.contains("จาก") && text.contains("การปฏิบัติ"))
+        #expect(!text.contains(record) && !text.contains("กำหนดการตรวจพื้นที่ชายแดน"))
+
+        // The sender's send book: to whom, and the receipt, once it came back.
+        try p.sync(p.b)
+        let sendCSV = try p.a.sar(["register", "show", "send", "--year", "2569", "--csv"]).stdout
+        #expect(sendCSV.contains("\r\n1,นว 0017/1,"))
+        #expect(sendCSV.contains(",สำนักงานจังหวัดนครสวรรค์,อบต.หนองบัว,ขอเชิญประชุมคณะกรรมการ,อบต.หนองบัว รับแล้ว เลขรับ 1,"))
+    }
 }
