@@ -698,6 +698,16 @@ public struct Correspondence: Sendable {
                 bySpace[dl.space] = try sp.map { s throws(NodeError) in try receipts(in: s) } ?? [:]
             }
             var status = DeliveryStatus(delivery: dl, state: .pending, receiptValid: true)
+            // A letter of the shared-letter model: its acknowledgements are its receipts.
+            if let legacy = DocID(dl.dispatch), let shared = try? node.document(legacy), let lv = Node.letterView(shared) {
+                let replicas = Set(dl.nodes.compactMap { try? NodeID(parsing: $0) }.map { ReplicaID(bytes: $0.replicaBytes).hex })
+                if let ack = lv.acknowledgements.first(where: { replicas.contains($0.node) }) {
+                    let date = (try? ThaiDate(parsing: ack.date))?.formatted() ?? ack.date
+                    status.state = .received(number: ack.number, year: ack.year, date: date, time: ack.time)
+                }
+                out.append(status)
+                continue
+            }
             for r in bySpace[dl.space]?[dl.dispatch] ?? [] {
                 guard let fromText = r.display(ReceiptDocument.from), dl.nodes.contains(fromText),
                     let from = try? NodeID(parsing: fromText), Self.authored(r, by: from)

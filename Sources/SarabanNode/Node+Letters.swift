@@ -68,6 +68,8 @@ public struct LetterView: Sendable {
     public var receiveEntry: ReceiveEntry?
     /// How a letter taken in from paper came (`letter intake --via`).
     public var channel: String?
+    /// On a record migrated from the shared-letter model: the shared letter's id.
+    public var legacy: DocID?
     /// The name of the space it lives in, nil for the office's own space (set by ``Node/letter(_:)``).
     public var home: String?
 
@@ -190,6 +192,7 @@ extension Node {
         v.origin = d.display(LetterDocument.origin).flatMap(Origin.init(encoded:))
         v.receiveEntry = d.display(LetterDocument.receiveEntry).flatMap(ReceiveEntry.init(encoded:))
         v.channel = d.display(LetterDocument.channel)
+        v.legacy = d.display(LetterDocument.legacy).flatMap(DocID.init)
         return v
     }
 

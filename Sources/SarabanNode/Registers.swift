@@ -22,8 +22,15 @@ public struct Registers: Sendable {
         }
         var letters: [String: RegisterForm.Letter] = [:]
         let wanted = Set(reg.state.lines.compactMap(\.letter))
-        for v in try node.letters() where wanted.contains(v.id.description) {
+        // A line of the shared-letter model names the shared letter: this office's record of it
+        // (migrated, ``Correspondence/migrateSharedLetters()``) stands for it.
+        let all = try node.letters()
+        for v in all where wanted.contains(v.id.description) && letters[v.id.description] == nil {
             letters[v.id.description] = try entry(v, book: book, office: reg.office)
+        }
+        for v in all {
+            guard let l = v.legacy?.description, wanted.contains(l) else { continue }
+            letters[l] = try entry(v, book: book, office: reg.office)
         }
         return RegisterForm(
             book: book, year: year, office: reg.office, code: reg.code, state: reg.state, letters: letters,

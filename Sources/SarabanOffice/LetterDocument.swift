@@ -27,6 +27,9 @@ public enum LetterDocument {
     public static let receiveEntry = "ทะเบียนรับ"
     /// On a letter taken in from paper (`letter intake`): how it came (ไปรษณีย์, มือ, อีเมล…).
     public static let channel = "ช่องทาง"
+    /// On this office's record of a letter of the shared-letter model (before dispatches): the id
+    /// of that shared letter, which stays readable where it is.
+    public static let legacy = "ฉบับเดิม"
 }
 
 /// One dispatch of a letter, as the sender's record lists it (`การส่ง`): to which office and

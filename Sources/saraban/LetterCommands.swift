@@ -138,7 +138,10 @@ extension LetterCommand {
             if let status { do { s = try LetterStatus(parsing: status) } catch { throw NodeError(error) } }
             let node = try options.openNode()
             defer { node.close() }
-            let letters = try node.letters(status: s)
+            // A shared letter of the earlier model is listed through this office's record of it.
+            let all = try node.letters(status: s)
+            let superseded = Swift.Set(try node.letters().compactMap(\.legacy))
+            let letters = all.filter { !superseded.contains($0.id) }
             if output.json {
                 try Output.json(letters.map { LetterSummaryJSON($0) })
                 return
