@@ -520,16 +520,18 @@ public struct Correspondence: Sendable {
 
     // MARK: - Receive and return
 
-    /// This office's receipt for dispatch `id` in `space`, if it wrote one (opened).
-    func ownReceipt(_ id: DocID, in space: SpaceID) throws(NodeError) -> ReceiptBody? {
-        let mine = try ownNodes()
-        for r in try receipts(in: space)[id.description] ?? [] {
+    /// This office's receipt for dispatch `id` among `receipts` (of its space), if it wrote one
+    /// (opened when it can be: `nil` body for one sealed to another node of this office).
+    func ownReceipt(_ id: DocID, among receipts: [String: [Document]], mine: Set<NodeID>) -> (found: Bool, body: ReceiptBody?) {
+        var found = false
+        for r in receipts[id.description] ?? [] {
             guard let from = r.display(ReceiptDocument.from).flatMap({ try? NodeID(parsing: $0) }), mine.contains(from),
                 Self.authored(r, by: from)
             else { continue }
-            if let body = try? openReceipt(r, from: from) { return body }
+            found = true
+            if let body = try? openReceipt(r, from: from) { return (true, body) }
         }
-        return nil
+        return (found, nil)
     }
 
     /// Takes dispatch `id` in: this office's own record of the letter (in its workspace, status
@@ -537,95 +539,144 @@ public struct Correspondence: Sendable {
     /// the receipt back to the sender. Receiving again writes nothing new (a missing receipt is
     /// written: the repair after a crash between the two writes).
     public func receive(_ id: DocID) throws(NodeError) -> ReceiveResult {
-        let d = try node.document(id)
-        let space = try node.space(ofDocument: id)
-        let o = try open(d, space: space)
-        let mine = try ownNodes()
-        if mine.contains(o.from) {
-            throw NodeError(.refused, "หนังสือนี้ส่งจากสำนักงานนี้เอง / this office sent dispatch \(id); only its recipients receive it")
-        }
-        if let r = try ownReceipt(id, in: space), r.status == .returned {
-            throw NodeError(
-                .refused, "หนังสือนี้ส่งคืนไปแล้ว (\(r.reason)) / this office returned dispatch \(id) (\(r.reason)); it cannot be received")
-        }
-        var existing = true
-        let record: LetterView
-        let allocation: Allocation
-        if let r = try receivedRecords()[id.description], let e = r.receiveEntry {
-            record = r
-            allocation = Allocation(
-                register: try node.ensureRegister(.receive, year: e.year), book: .receive, year: e.year, number: e.number,
-                date: e.date, time: e.time, existing: true)
-        } else {
-            existing = false
-            let (rid, a) = try takeIn(o)
-            record = try node.letter(rid)
-            allocation = a
-        }
-        var receipt: DocID?
-        if try ownReceipt(id, in: space) == nil {
-            receipt = try answer(
-                o, status: .received, number: allocation.number, year: allocation.year, date: allocation.date,
-                time: allocation.time, reason: "")
-        }
-        return ReceiveResult(record: record.id, allocation: allocation, existing: existing, receipt: receipt)
+        try receive([id])[0]
     }
 
-    /// Writes this office's record of a dispatched letter and its receive number, in one change.
-    func takeIn(_ o: OpenedDispatch) throws(NodeError) -> (DocID, Allocation) {
+    /// Takes several dispatches in, in the order given: every record and receive number in ONE
+    /// write of this office's space (one change per letter), then every receipt in one write per
+    /// exchange space. Each dispatch is checked first; nothing is written if one is refused.
+    public func receive(_ ids: [DocID]) throws(NodeError) -> [ReceiveResult] {
+        let mine = try ownNodes()
+        let records = try receivedRecords()
+        var receiptsBySpace: [SpaceID: [String: [Document]]] = [:]
+        var opened: [(OpenedDispatch, LetterView?, answered: Bool)] = []
+        for id in ids {
+            let d = try node.document(id)
+            let space = try node.space(ofDocument: id)
+            let o = try open(d, space: space)
+            if mine.contains(o.from) {
+                throw NodeError(.refused, "หนังสือนี้ส่งจากสำนักงานนี้เอง / this office sent dispatch \(id); only its recipients receive it")
+            }
+            if receiptsBySpace[space] == nil { receiptsBySpace[space] = try receipts(in: space) }
+            let own = ownReceipt(id, among: receiptsBySpace[space]!, mine: mine)
+            if let r = own.body, r.status == .returned {
+                throw NodeError(
+                    .refused, "หนังสือนี้ส่งคืนไปแล้ว (\(r.reason)) / this office returned dispatch \(id) (\(r.reason)); it cannot be received")
+            }
+            let record = records[id.description].flatMap { $0.receiveEntry == nil ? nil : $0 }
+            opened.append((o, record, own.found))
+        }
+        // The records and receive numbers, in one write of this office's space.
         let t = node.currentMillis
-        let regID = try node.ensureRegister(.receive, year: node.registerYear(at: t))
-        let l = o.letter
-        let subject = l.fields[LetterField.subject.rawValue] ?? ""
-        let origin = Origin(
-            dispatch: o.id.description, space: o.space.hex, node: o.from.text, office: l.sender.office, code: l.sender.code)
-        let keyRef = "dispatch:\(o.space.hex):\(o.id)"
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var sigs: [String] = []
-        for s in l.signatures {
-            guard let j = try? enc.encode(s) else { continue }
-            sigs.append(String(decoding: j, as: UTF8.self))
-        }
-        let atts = l.attachments.map {
-            TabFields.join([$0.hash, $0.name, String($0.size), String($0.chunks), keyRef, $0.root])
-        }
-        return try node.edit { tx, docs throws -> (DocID, Allocation) in
-            let rid = try tx.createDocument(kind: LetterDocument.kind, in: &docs)
-            try tx.set(rid, field: LetterDocument.kindField, value: .string(l.kind.rawValue), in: &docs)
-            for f in LetterField.allCases where f != .status {
-                guard let value = l.fields[f.rawValue] else { continue }
-                if f == .body {
-                    if !value.isEmpty { try tx.insertText(rid, field: f.rawValue, at: 0, value, in: &docs) }
-                } else {
-                    try tx.set(rid, field: f.rawValue, value: .string(value), in: &docs)
+        let fresh = opened.filter { $0.1 == nil }.map(\.0)
+        var taken: [String: (DocID, Allocation)] = [:]
+        if !fresh.isEmpty {
+            let regID = try node.ensureRegister(.receive, year: node.registerYear(at: t))
+            let prepared = fresh.map(RecordContent.init)
+            let made = try node.write { w throws -> [(DocID, Allocation)] in
+                try prepared.map { p in
+                    try w.change(time: t) { tx, docs in try takeIn(p, register: regID, at: t, tx: &tx, docs: &docs) }.value
                 }
             }
-            try tx.set(rid, field: LetterField.status.rawValue, value: .string(LetterStatus.received.rawValue), in: &docs)
-            try tx.set(rid, field: LetterDocument.origin, value: .string(origin.encoded), in: &docs)
-            try tx.set(rid, field: LetterDocument.stamp, value: .bytes(l.stamp.encoded()), in: &docs)
-            for s in sigs { try tx.append(rid, field: LetterDocument.signatures, value: s, in: &docs) }
-            for a in atts { try tx.append(rid, field: LetterDocument.attachments, value: a, in: &docs) }
-            let a = try node.allocate(.receive, in: regID, letter: rid, summary: subject, reserved: nil, at: t, tx: &tx, docs: &docs)
-            let entry = ReceiveEntry(number: a.number, year: a.year, date: a.date, time: a.time)
-            try tx.set(rid, field: LetterDocument.receiveEntry, value: .string(entry.encoded), in: &docs)
-            return (rid, a)
-        }.value
+            for (o, r) in zip(fresh, made) { taken[o.id.description] = r }
+        }
+        var results: [ReceiveResult] = []
+        var answers: [SpaceID: [(Int, PreparedReceipt)]] = [:]
+        for (i, (o, record, answered)) in opened.enumerated() {
+            let result: ReceiveResult
+            if let r = record, let e = r.receiveEntry {
+                let a = Allocation(
+                    register: try node.ensureRegister(.receive, year: e.year), book: .receive, year: e.year, number: e.number,
+                    date: e.date, time: e.time, existing: true)
+                result = ReceiveResult(record: r.id, allocation: a, existing: true)
+            } else {
+                let (rid, a) = taken[o.id.description]!
+                result = ReceiveResult(record: rid, allocation: a, existing: false)
+            }
+            results.append(result)
+            if !answered {
+                let a = result.allocation
+                answers[o.space, default: []].append(
+                    (i, try prepareReceipt(o, status: .received, number: a.number, year: a.year, date: a.date, time: a.time, reason: "")))
+            }
+        }
+        // The receipts, in one write per exchange space.
+        for (space, list) in answers {
+            let ids = try node.write(in: space) { w throws -> [DocID] in
+                try list.map { (_, p) in try w.change(time: t) { tx, docs in try writeReceipt(p, tx: &tx, docs: &docs) }.value }
+            }
+            for ((i, _), rid) in zip(list, ids) { results[i].receipt = rid }
+        }
+        return results
     }
 
-    /// Publishes this office's answer to dispatch `o`: a sealed receipt in its space, the body
-    /// signed by this node and sealed to the sender's nodes (and to this node).
-    @discardableResult
-    func answer(
+    /// What this office's record of a dispatched letter holds, prepared outside the write.
+    struct RecordContent {
+        var letter: SentLetter
+        var origin: Origin
+        var signatures: [String]
+        var attachments: [String]
+
+        init(_ o: OpenedDispatch) {
+            letter = o.letter
+            origin = Origin(
+                dispatch: o.id.description, space: o.space.hex, node: o.from.text, office: o.letter.sender.office,
+                code: o.letter.sender.code)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            signatures = o.letter.signatures.compactMap { s in (try? enc.encode(s)).map { String(decoding: $0, as: UTF8.self) } }
+            let keyRef = "dispatch:\(o.space.hex):\(o.id)"
+            attachments = o.letter.attachments.map {
+                TabFields.join([$0.hash, $0.name, String($0.size), String($0.chunks), keyRef, $0.root])
+            }
+        }
+    }
+
+    /// This office's record of a dispatched letter and its receive number, in the open change.
+    func takeIn(
+        _ p: RecordContent, register regID: DocID, at t: Int64, tx: inout Transaction, docs: inout DocumentsInTransaction
+    ) throws -> (DocID, Allocation) {
+        let l = p.letter
+        let rid = try tx.createDocument(kind: LetterDocument.kind, in: &docs)
+        try tx.set(rid, field: LetterDocument.kindField, value: .string(l.kind.rawValue), in: &docs)
+        for f in LetterField.allCases where f != .status {
+            guard let value = l.fields[f.rawValue] else { continue }
+            if f == .body {
+                if !value.isEmpty { try tx.insertText(rid, field: f.rawValue, at: 0, value, in: &docs) }
+            } else {
+                try tx.set(rid, field: f.rawValue, value: .string(value), in: &docs)
+            }
+        }
+        try tx.set(rid, field: LetterField.status.rawValue, value: .string(LetterStatus.received.rawValue), in: &docs)
+        try tx.set(rid, field: LetterDocument.origin, value: .string(p.origin.encoded), in: &docs)
+        try tx.set(rid, field: LetterDocument.stamp, value: .bytes(l.stamp.encoded()), in: &docs)
+        for s in p.signatures { try tx.append(rid, field: LetterDocument.signatures, value: s, in: &docs) }
+        for a in p.attachments { try tx.append(rid, field: LetterDocument.attachments, value: a, in: &docs) }
+        let subject = l.fields[LetterField.subject.rawValue] ?? ""
+        let a = try node.allocate(.receive, in: regID, letter: rid, summary: subject, reserved: nil, at: t, tx: &tx, docs: &docs)
+        let entry = ReceiveEntry(number: a.number, year: a.year, date: a.date, time: a.time)
+        try tx.set(rid, field: LetterDocument.receiveEntry, value: .string(entry.encoded), in: &docs)
+        return (rid, a)
+    }
+
+    /// A receipt ready to write: its clear fields and the signed body sealed to each node.
+    struct PreparedReceipt {
+        var dispatch: String
+        var to: [String]
+        var boxes: [(String, [UInt8])]
+    }
+
+    /// This office's answer to dispatch `o`, the body signed by this node and sealed to the
+    /// sender's nodes (the sender and the other boxes that are not recipients) and to this node.
+    func prepareReceipt(
         _ o: OpenedDispatch, status: ReceiptBody.Status, number: Int, year: Int, date: ThaiDate, time: String, reason: String
-    ) throws(NodeError) -> DocID {
+    ) throws(NodeError) -> PreparedReceipt {
         var body = ReceiptBody(
             status: status, dispatch: o.id.description, office: node.config.office, code: node.config.letterCode ?? "",
             node: node.nodeID.text, number: number, year: year, date: date.iso, time: time, reason: reason,
             at: node.currentMillis)
         body.signature = node.identity.sign(body.signedBytes)
         let bytes = body.encoded()
-        // The sender's nodes: the sender and the other boxes that are not recipients.
         let recipients = Set(o.to)
         var to = [o.from] + o.boxes.filter { $0 != o.from && !recipients.contains($0) && $0 != node.nodeID }
         to = to.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
@@ -635,15 +686,17 @@ public struct Correspondence: Sendable {
                 throw NodeError(.io, "cannot seal the receipt to \(n.text): \(error.message)")
             }
         }
-        let me = node.nodeID.text
-        return try node.edit(in: o.space) { tx, docs in
-            let r = try tx.createDocument(kind: ReceiptDocument.kind, owners: [], in: &docs)
-            try tx.set(r, field: ReceiptDocument.dispatch, value: .string(o.id.description), in: &docs)
-            try tx.set(r, field: ReceiptDocument.from, value: .string(me), in: &docs)
-            try tx.set(r, field: ReceiptDocument.to, value: .string(to.map(\.text).joined(separator: " ")), in: &docs)
-            for (n, b) in boxes { try tx.set(r, field: ReceiptDocument.box(n), value: .bytes(b), in: &docs) }
-            return r
-        }.value
+        return PreparedReceipt(dispatch: o.id.description, to: to.map(\.text), boxes: boxes)
+    }
+
+    /// Writes a prepared receipt: a sealed document (no owner) in the open change.
+    func writeReceipt(_ p: PreparedReceipt, tx: inout Transaction, docs: inout DocumentsInTransaction) throws -> DocID {
+        let r = try tx.createDocument(kind: ReceiptDocument.kind, owners: [], in: &docs)
+        try tx.set(r, field: ReceiptDocument.dispatch, value: .string(p.dispatch), in: &docs)
+        try tx.set(r, field: ReceiptDocument.from, value: .string(node.nodeID.text), in: &docs)
+        try tx.set(r, field: ReceiptDocument.to, value: .string(p.to.joined(separator: " ")), in: &docs)
+        for (n, b) in p.boxes { try tx.set(r, field: ReceiptDocument.box(n), value: .bytes(b), in: &docs) }
+        return r
     }
 
     /// Sends dispatch `id` back (ส่งคืน) with `reason`: a receipt saying so, no receive number.
@@ -657,7 +710,8 @@ public struct Correspondence: Sendable {
         let d = try node.document(id)
         let space = try node.space(ofDocument: id)
         let o = try open(d, space: space)
-        if try ownNodes().contains(o.from) {
+        let mine = try ownNodes()
+        if mine.contains(o.from) {
             throw NodeError(.refused, "หนังสือนี้ส่งจากสำนักงานนี้เอง / this office sent dispatch \(id); only its recipients return it")
         }
         if let r = try receivedRecords()[id.description] {
@@ -667,9 +721,11 @@ public struct Correspondence: Sendable {
                 "รับหนังสือนี้แล้ว\(n) ส่งคืนไม่ได้ / this office already received dispatch \(id)\(n); a received letter is not "
                     + "returned (write to the sender instead)")
         }
-        if try ownReceipt(id, in: space) != nil { return nil }
+        if ownReceipt(id, among: try receipts(in: space), mine: mine).found { return nil }
         let t = node.currentMillis
-        return try answer(o, status: .returned, number: 0, year: 0, date: ThaiDate(unixMillis: t), time: Node.thaiTime(t), reason: reason)
+        let p = try prepareReceipt(
+            o, status: .returned, number: 0, year: 0, date: ThaiDate(unixMillis: t), time: Node.thaiTime(t), reason: reason)
+        return try node.edit(in: space) { tx, docs in try writeReceipt(p, tx: &tx, docs: &docs) }.value
     }
 
     /// Opens a receipt's body with this node's box and checks it: signed by the node it names,

@@ -102,6 +102,22 @@ extension Node {
         }
     }
 
+    /// Several local changes in `space` (nil: the default space) in ONE SQLite transaction: `body`
+    /// makes each with ``LocalWriter/change(time:_:)``; they are logged, applied and sealed together.
+    public func write<T>(in space: SpaceID? = nil, _ body: (inout LocalWriter) throws -> T) throws(NodeError) -> T {
+        do {
+            return try store.write(space: space, signer: identity, body).value
+        } catch let error as EditError {
+            throw NodeError(error)
+        } catch let error as StorageError {
+            throw NodeError(error)
+        } catch let error as NodeError {
+            throw error
+        } catch {
+            throw NodeError(.io, "\(error)")
+        }
+    }
+
     /// Creates a document of `kind` with string register fields, in one change, in `space`
     /// (nil: the default space).
     public func createDocument(

@@ -258,44 +258,57 @@ extension LetterCommand {
 
     struct Receive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Take in a letter from another office: this office's record, its receive number, a receipt back.",
+            abstract: "Take in letters from other offices: this office's record, its receive number, a receipt back.",
             discussion: """
-                ID is a dispatch from `letter inbox`: this office gets its own record of the letter (its routing and
-                status are this office's), the next number of its receive book, and the sender is sent a signed receipt
-                (office, เลขรับ, date, time). Receiving again writes nothing new. A letter of the shared-letter model
-                (made in a shared space) is acknowledged on the letter itself, as before.
+                ID is a dispatch from `letter inbox` (several may be given, or --all for the whole inbox, most urgent
+                first): this office gets its own record of the letter (its routing and status are this office's), the
+                next number of its receive book, and the sender is sent a signed receipt (office, เลขรับ, date, time).
+                Receiving again writes nothing new. A letter of the shared-letter model (made in a shared space) is
+                acknowledged on the letter itself, as before.
                 """)
 
         @OptionGroup var options: DataOptions
         @OptionGroup var output: JSONOption
-        @Argument(help: "The dispatch id (or a unique prefix).") var doc: String
+        @Argument(help: "The dispatch ids (or unique prefixes).") var docs: [String] = []
+        @Flag(help: "Receive everything in the inbox.") var all = false
 
         func run() async throws {
             let node = try options.openNode()
             defer { node.close() }
-            let id = try resolveLetter(node, doc)
-            if try node.document(id).kind == DispatchDocument.kind {
-                let r = try node.correspondence.receive(id)
-                let a = r.allocation
+            if all != docs.isEmpty {
+                throw NodeError(.invalidArgument, "give the dispatch ids to receive, or --all for the whole inbox (not both)")
+            }
+            var ids: [DocID] = []
+            for d in docs { ids.append(try resolveLetter(node, d)) }
+            if all { ids = try node.correspondence.inbox().map(\.dispatch.id) }
+            if ids.count == 1, try node.document(ids[0]).kind == LetterDocument.kind {
+                let a = try node.receiveLetter(ids[0])
                 if output.json {
-                    var j = AllocationJSON(a, letter: r.record, number: String(a.number), status: .received)
-                    j.dispatch = id.description
-                    j.receipt = r.receipt?.description
-                    j.existing = r.existing
-                    try Output.json(j)
+                    try Output.json(AllocationJSON(a, letter: ids[0], number: String(a.number), status: nil))
                 } else {
                     Output.line(
-                        "เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.  หนังสือ \(r.record)"
-                            + (r.existing ? "  (รับไว้แล้ว / already received)" : ""))
+                        "เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.\(a.existing ? "  (รับไว้แล้ว / already received)" : "")")
                 }
                 return
             }
-            let a = try node.receiveLetter(id)
+            let results = try node.correspondence.receive(ids)
+            let json = zip(ids, results).map { id, r in
+                var j = AllocationJSON(r.allocation, letter: r.record, number: String(r.allocation.number), status: .received)
+                j.dispatch = id.description
+                j.receipt = r.receipt?.description
+                j.existing = r.existing
+                return j
+            }
             if output.json {
-                try Output.json(AllocationJSON(a, letter: id, number: String(a.number), status: nil))
-            } else {
+                if all || ids.count != 1 { try Output.json(json) } else { try Output.json(json[0]) }
+                return
+            }
+            if all && results.isEmpty { Output.note("ไม่มีหนังสือเข้า / nothing waiting") }
+            for r in results {
+                let a = r.allocation
                 Output.line(
-                    "เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.\(a.existing ? "  (รับไว้แล้ว / already received)" : "")")
+                    "เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.  หนังสือ \(r.record)"
+                        + (r.existing ? "  (รับไว้แล้ว / already received)" : ""))
             }
         }
     }

@@ -161,9 +161,15 @@ func externalLetter(_ n: Node, _ subject: String = "ขอเชิญประ�
         #expect(try b.correspondence.receive(try #require(sent["ธรรมดา 2"])).allocation.number == 1)
         #expect(try b.correspondence.receive(try #require(sent["ด่วนที่สุด"])).allocation.number == 2)
         #expect(try b.correspondence.inbox().count == 2)
+        // The rest in one go, in inbox order; again: nothing new.
+        let rest = try b.correspondence.receive(try b.correspondence.inbox().map(\.dispatch.id))
+        #expect(rest.map(\.allocation.number) == [3, 4] && rest.allSatisfy { !$0.existing && $0.receipt != nil })
+        let again = try b.correspondence.receive(Array(sent.values))
+        #expect(again.allSatisfy { $0.existing && $0.receipt == nil })
+        #expect(try b.correspondence.inbox().isEmpty)
         let book = try #require(try b.register(.receive, year: 2569))
         #expect(book.state.collisionsAndGaps.collisions.isEmpty && book.state.collisionsAndGaps.gaps.isEmpty)
-        #expect(book.state.lines.count == 2)
+        #expect(book.state.lines.count == 4)
     }
 
     @Test func aSecretLetterGoesOnlyThroughASpaceClearedForIt() throws {
