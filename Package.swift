@@ -82,6 +82,7 @@ let package = Package(
             name: "saraban-bench",
             dependencies: [
                 "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode", "SarabanSync", "SarabanTransport",
+                "SarabanOffice",
             ]
         ),
         // The e-Saraban domain: letters, registers, Thai dates (pure, standard library + core).

@@ -17,6 +17,9 @@ let usage = """
       crypto [--json] [--runs N]       seal+sign and verify+open of 1 KiB changes in batches; Noise handshake
       sync [PART…] [--json] [--runs N] two nodes on loopback: 100k changes end to end, wire overhead, catch-up,
                                        memory; PART is e2e, transfer, ten or week (all when none)
+      correspondence [--json] [--runs N]
+                                       letter send to 100 offices; 1,000 dispatches received in one sync and
+                                       registered
     """
 
 guard let suite = args.first else {
@@ -31,6 +34,7 @@ do {
     case "crdt": code = try crdtBench(rest)
     case "crypto": code = try cryptoBench(rest)
     case "sync": code = try await syncBench(rest)
+    case "correspondence": code = try correspondenceBench(rest)
     case "sync-rss": code = try await syncRSS(rest)
     case "-h", "--help", "help":
         print(usage)
