@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 3
+    public static let schemaVersion: Int32 = 4
 
     /// The database file.
     public let path: String
@@ -512,6 +512,12 @@ public final class Store: Sendable {
                     ALTER TABLE space_members ADD COLUMN rights TEXT NOT NULL DEFAULT '';
                     """)
             try db.execute(sql: "PRAGMA user_version = 3")
+        }
+        m.registerMigration("v4") { db in
+            // Correspondence (Docs/ESARABAN.md): the inbox, receipts and registers read documents by
+            // kind (dispatch, receipt, letter, register) instead of decoding every document.
+            try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
+            try db.execute(sql: "PRAGMA user_version = 4")
         }
         return m
     }()
