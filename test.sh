@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 Scripts/system-packages.sh
 swift build --build-tests
-if [[ $# -gt 0 ]]; then exec swift test --skip-build "$@"; fi
+if [[ $# -gt 0 ]]; then exec swift test "$@"; fi
 
 processes='^(SarabanCLITests|SarabanIntegrationTests)\.'
 ( swift test --skip-build --filter "$processes" 2>&1 | sed -u 's/^/[processes] /'; exit "${PIPESTATUS[0]}" ) &
