@@ -31,8 +31,9 @@ public final class Store: Sendable {
     /// The replica (first 16 bytes of the node's public key) that authors local changes.
     public let replica: ReplicaID
 
-    // DatabasePool is Sendable; it serialises writes and runs reads concurrently (WAL).
-    let pool: DatabasePool
+    // DatabasePool serialises writes and runs reads concurrently (WAL); the gate makes closing
+    // safe while other tasks still use the store.
+    let pool: GatedPool
     let logger: Logger
     /// Rosters folded from the membership logs, reused while their log is unchanged.
     let rosters = RosterCache()
@@ -40,7 +41,7 @@ public final class Store: Sendable {
     private init(path: String, replica: ReplicaID, pool: DatabasePool, logger: Logger) {
         self.path = path
         self.replica = replica
-        self.pool = pool
+        self.pool = GatedPool(pool, path: path)
         self.logger = logger
     }
 
@@ -192,8 +193,9 @@ public final class Store: Sendable {
             // not TRUNCATE: GRDB writes a dummy table into a database whose WAL is empty when it
             // opens a pool, so an empty WAL would make every later open (even of a command
             // that then fails) touch the file.
-            try? pool.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(FULL)") }
-            try pool.close()
+            try pool.close { pool in
+                try? pool.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(FULL)") }
+            }
         } catch { throw Self.mapError(error, path: path, doing: "close the database") }
     }
 
