@@ -25,6 +25,9 @@ public struct ServeOptions: Sendable {
     public var handleSignals = true
     /// Dial configured peers (off for a node that only listens).
     public var dial = true
+    /// How much older than a session's start a head claim must be to show what the peer did not
+    /// deliver (ms; Docs/SECURITY.md, "Withholding").
+    public var withholdingGrace: Int64 = NodeSyncDriver.defaultWithholdingGrace
 
     public init(listen: PeerAddress? = nil) { self.listen = listen }
 }
@@ -157,7 +160,8 @@ public final class NodeDaemon: Sendable {
                         "sessions": "\(n)",
                     ])
             },
-            onFork: { status.recordFork($0) }, now: node.now)
+            onFork: { status.recordFork($0) }, onWithholding: { status.recordWithholding($0, spaces: $1, $2) },
+            withholdingGrace: options.withholdingGrace, now: node.now)
         self.driver = driver
         let trust = self.trust
         self.transport = SecureTransport(

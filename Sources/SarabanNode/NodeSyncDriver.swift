@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import SarabanCrypto
+import SarabanStorage
 import SarabanSync
 import SarabanTransport
 
@@ -40,10 +41,22 @@ public protocol EnvelopeStorage: Sendable {
     /// The carried spaces to sync with `peer` (a cleared space only with its members and
     /// designated relays, see Node+Clearance.swift); all carried spaces by default.
     func carriedSpaces(for peer: NodeID) throws -> [SpaceID: FeedVector]
+    /// Makes this node's head claims of `spaces` where what it holds (`heads`) changed, and
+    /// returns the claims held of them (the latest per claimant). Default: none.
+    func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]]
+    /// The claims held of `spaces`. Default: none.
+    func heldClaims(_ spaces: [SpaceID]) throws -> [SpaceID: [HeadClaim]]
+    /// Verifies and keeps received claims (an older claim never replaces a newer one).
+    func keepClaims(space: SpaceID, _ claims: [HeadClaim]) throws -> ClaimReceipt
 }
 
 extension EnvelopeStorage {
     public func carriedSpaces(for peer: NodeID) throws -> [SpaceID: FeedVector] { try carriedSpaces() }
+    public func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]] {
+        [:]
+    }
+    public func heldClaims(_ spaces: [SpaceID]) throws -> [SpaceID: [HeadClaim]] { [:] }
+    public func keepClaims(space: SpaceID, _ claims: [HeadClaim]) throws -> ClaimReceipt { ClaimReceipt() }
 }
 
 /// Hands each subscriber every ``StoredEnvelopes`` published after it subscribed.
@@ -105,7 +118,16 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     public let storage: any EnvelopeStorage
     let logger: Logger
     let broadcast = EnvelopeBroadcast()
-    private let lock = NSLock()
+    let lock = NSLock()
+    /// When the current session with each peer started (ms since 1970): claims made before it,
+    /// less ``withholdingGrace``, are compared with what the node holds once the session settles.
+    var sessionStarts: [NodeID: Int64] = [:]
+    /// How much older than the session's start a claim must be to count (ms): what was written
+    /// just before may still be on its way to the peer.
+    let withholdingGrace: Int64
+    /// Called after each settled session with the peer, the shared spaces and what the peer did
+    /// not deliver in them (the peer status book records it).
+    let onWithholding: (@Sendable (NodeID, Set<SpaceID>, [WithheldFeed]) -> Void)?
     /// What was last announced (or known) per space: the poller announces what lies beyond.
     private var announced: [SpaceID: FeedVector] = [:]
     private var lastProbe: Int64?
@@ -133,8 +155,13 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         storage: any EnvelopeStorage, logger: Logger = Logger(label: "saraban.sync"),
         attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil,
         carriedSpacesChanged: (@Sendable (_ added: Set<SpaceID>, _ removed: Set<SpaceID>) -> Void)? = nil,
-        onFork: (@Sendable (FeedFork) -> Void)? = nil, now: @escaping @Sendable () -> Int64 = Node.systemClock
+        onFork: (@Sendable (FeedFork) -> Void)? = nil,
+        onWithholding: (@Sendable (NodeID, Set<SpaceID>, [WithheldFeed]) -> Void)? = nil,
+        withholdingGrace: Int64 = NodeSyncDriver.defaultWithholdingGrace,
+        now: @escaping @Sendable () -> Int64 = Node.systemClock
     ) {
+        self.onWithholding = onWithholding
+        self.withholdingGrace = withholdingGrace
         self.storage = storage
         self.logger = logger
         self.attachments = attachments
@@ -142,6 +169,9 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         self.onFork = onFork
         self.now = now
     }
+
+    /// The default of ``withholdingGrace``: two minutes.
+    public static let defaultWithholdingGrace: Int64 = 120_000
 
     public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { attachments?(peer) }
 

@@ -54,6 +54,22 @@ public protocol SyncStoreDriver: Sendable {
     /// them with the envelopes held and report any fork. Called off the session's path (a slow
     /// store does not hold the session up). Default: ignored.
     func peerHeads(_ summary: SpaceVector, from peer: NodeID) async
+
+    /// The head claims to offer `peer` for `spaces` (held: `heads`), per space: the latest
+    /// verified claim per claimant, this node's own made afresh first where what it holds
+    /// changed (Docs/SECURITY.md, "Withholding"). Called once per session, after
+    /// ``feedHeads(_:)``. Default: none.
+    func headClaims(for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]) async throws
+        -> [SpaceID: [HeadClaim]]
+
+    /// The peer sent head claims (``SyncAction/claims(space:claims:from:)``): verify and keep the
+    /// latest per claimant. Default: ignored.
+    func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async
+
+    /// The session just settled (``SyncAction/synced``): `spaces` is where each shared space
+    /// stands. The node compares what it holds with the claims it knows (the withholding report).
+    /// Default: nothing.
+    func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async
 }
 
 extension SyncStoreDriver {
@@ -62,6 +78,14 @@ extension SyncStoreDriver {
     }
 
     public func peerHeads(_ summary: SpaceVector, from peer: NodeID) async {}
+
+    public func headClaims(
+        for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
+    ) async throws -> [SpaceID: [HeadClaim]] { [:] }
+
+    public func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async {}
+
+    public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {}
 }
 
 /// What a ``PeerConnection`` reports while it runs (for `saraban peer list` and `saraban sync`).
@@ -199,9 +223,14 @@ public struct PeerConnection: Sendable {
             // Only the fork check at equal vectors needs them: sync without.
             logger.warning("cannot read the feed heads, summarising without head tags: \(error)", metadata: ["peer": "\(peer)"])
         }
+        var claims: [SpaceID: [HeadClaim]] = [:]
+        do { claims = try await store.headClaims(for: peer, spaces: spaces, heads: heads) } catch {
+            // Only the withholding report needs them: sync without.
+            logger.warning("cannot read or make head claims, syncing without: \(error)", metadata: ["peer": "\(peer)"])
+        }
         let session = SyncSession(
             configuration: SyncConfiguration(
-                role: configuration.role, spaces: spaces, heads: heads, limits: configuration.limits),
+                role: configuration.role, spaces: spaces, heads: heads, claims: claims, limits: configuration.limits),
             peer: peer.publicKey)
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let (fetchJobs, fetchSink) = AsyncStream.makeStream(of: FetchJob.self)
@@ -367,8 +396,14 @@ public struct PeerConnection: Sendable {
                     if let status = session.status(of: space) { onEvent(.progress(peer: peer, status: status)) }
                 case .peerHeads(let summary):
                     heads.yield(summary)
+                case .claims(let space, let claims, _):
+                    // Inline (claims come rarely, and a one-shot sync must have kept them before it says bye).
+                    await store.receiveClaims(space: space, claims: claims, from: peer)
                 case .synced:
                     wasSynced = true
+                    await store.settled(
+                        with: peer, role: session.peerHello?.role ?? .member,
+                        spaces: session.sharedSpaces.compactMap { session.status(of: $0) })
                     onEvent(.synced(peer: peer, stats: session.stats))
                     if configuration.closeWhenSynced && attachmentsSettled { actions += session.close() }
                 case .attachment(let m):

@@ -1,0 +1,202 @@
+import Foundation
+import SarabanCrypto
+import SarabanStorage
+import SarabanSync
+
+// Withholding is visible (Docs/SECURITY.md, "Withholding"): members sign head claims, every node
+// keeps and passes on the latest per claimant, and after a session settles the node compares
+// what it holds with the claims made before the session: an author it holds less of than a claim
+// says exists was not delivered by that peer. Members whose latest claim is old show as stale.
+
+/// One author's envelopes a peer did not deliver though a claim made before the session says
+/// they exist: recorded per peer in `peers.json` and shown by `status`, `inspect-sync` and
+/// `peer list --json`.
+public struct WithheldFeed: Codable, Sendable, Hashable {
+    /// The space (32 hex digits).
+    public var space: String
+    /// The author's node id.
+    public var author: String
+    /// The sequence number this node holds of the author after the session.
+    public var held: UInt64
+    /// The sequence number the claim says exists.
+    public var claimed: UInt64
+    /// Who claimed it (node id) and when (its clock, ms since 1970).
+    public var claimant: String
+    public var claimTime: Int64
+    /// When the session that did not deliver it settled (ms since 1970).
+    public var detectedAt: Int64
+
+    /// How far behind: changes of the author that exist and were not delivered.
+    public var behind: UInt64 { claimed - held }
+
+    enum CodingKeys: String, CodingKey {
+        case space, author, held, claimed, claimant, behind
+        case claimTime = "claim_time"
+        case detectedAt = "detected_at"
+    }
+
+    public init(space: String, author: String, held: UInt64, claimed: UInt64, claimant: String, claimTime: Int64, detectedAt: Int64) {
+        self.space = space
+        self.author = author
+        self.held = held
+        self.claimed = claimed
+        self.claimant = claimant
+        self.claimTime = claimTime
+        self.detectedAt = detectedAt
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            space: try c.decode(String.self, forKey: .space), author: try c.decode(String.self, forKey: .author),
+            held: try c.decode(UInt64.self, forKey: .held), claimed: try c.decode(UInt64.self, forKey: .claimed),
+            claimant: try c.decode(String.self, forKey: .claimant), claimTime: try c.decode(Int64.self, forKey: .claimTime),
+            detectedAt: try c.decode(Int64.self, forKey: .detectedAt))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(space, forKey: .space)
+        try c.encode(author, forKey: .author)
+        try c.encode(held, forKey: .held)
+        try c.encode(claimed, forKey: .claimed)
+        try c.encode(behind, forKey: .behind)
+        try c.encode(claimant, forKey: .claimant)
+        try c.encode(claimTime, forKey: .claimTime)
+        try c.encode(detectedAt, forKey: .detectedAt)
+    }
+
+    /// Per (space, author), the largest shortfall `claims` show against `held` for claims made
+    /// at or before `cutoff` (ms, the claimants' clocks).
+    public static func find(
+        claims: [HeadClaim], held: FeedVector, cutoff: Int64, detectedAt: Int64
+    ) -> [WithheldFeed] {
+        var worst: [SigningPublicKey: WithheldFeed] = [:]
+        for c in claims where c.time <= cutoff {
+            for s in c.shortfall(of: held) where s.claimed > worst[s.author]?.claimed ?? 0 {
+                worst[s.author] = WithheldFeed(
+                    space: c.space.hex, author: s.author.nodeID.text, held: s.held, claimed: s.claimed,
+                    claimant: c.claimant.nodeID.text, claimTime: c.time, detectedAt: detectedAt)
+            }
+        }
+        return worst.values.sorted { $0.author < $1.author }
+    }
+}
+
+/// A member of a space not heard from: its latest head claim is older than `stale_after`.
+public struct StaleMember: Codable, Sendable, Hashable {
+    public var space: String
+    public var spaceName: String
+    public var member: String
+    /// Its latest claim's time (ms since 1970, its clock).
+    public var lastClaim: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case space, member
+        case spaceName = "space_name"
+        case lastClaim = "last_claim"
+    }
+}
+
+extension NodeSyncDriver {
+    /// Makes this node's claims where what it holds changed and returns the claims held of `spaces`;
+    /// the session's start (for the withholding check's cutoff) is taken now.
+    public func headClaims(
+        for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
+    ) async throws -> [SpaceID: [HeadClaim]] {
+        let start = now()
+        lock.withLock { sessionStarts[peer] = start }
+        let storage = self.storage
+        return try await blocking { try storage.headClaims(spaces: Set(spaces.keys), heads: heads) }
+    }
+
+    public func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async {
+        let storage = self.storage
+        do {
+            let r = try await blocking { try storage.keepClaims(space: space, claims) }
+            for why in r.refused {
+                logger.warning("head claim refused: \(why)", metadata: ["peer": "\(peer)", "space": "\(space.hex)"])
+            }
+        } catch {
+            logger.warning("cannot keep the peer's head claims: \(error)", metadata: ["peer": "\(peer)"])
+        }
+    }
+
+    /// Compares what this node holds of each shared space with the claims made before the session
+    /// started (less the grace); reports what the peer did not deliver.
+    public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {
+        let storage = self.storage
+        let t = now()
+        let start = lock.withLock { sessionStarts[peer] } ?? t
+        let cutoff = start - withholdingGrace
+        do {
+            let claims = try await blocking { try storage.heldClaims(spaces.map(\.space)) }
+            var found: [WithheldFeed] = []
+            for s in spaces {
+                found += WithheldFeed.find(claims: claims[s.space] ?? [], held: s.local, cutoff: cutoff, detectedAt: t)
+            }
+            for w in found {
+                logger.warning(
+                    "\(role) \(peer) did not deliver \(w.behind) change(s) of \(w.author) in space \(w.space) that \(w.claimant)'s claim says exist (held \(w.held), claimed \(w.claimed))",
+                    metadata: ["peer": "\(peer)", "space": "\(w.space)", "author": "\(w.author)"])
+            }
+            onWithholding?(peer, Set(spaces.map(\.space)), found)
+        } catch {
+            logger.warning("cannot compare the head claims with what this node holds: \(error)", metadata: ["peer": "\(peer)"])
+        }
+    }
+}
+
+extension PeerStatusBook {
+    /// Replaces what `peer` withheld in `spaces` by `found` (the latest settled session's view)
+    /// and writes `peers.json` when it changed.
+    public func recordWithholding(_ peer: NodeID, spaces: Set<SpaceID>, _ found: [WithheldFeed]) {
+        let hexes = Set(spaces.map(\.hex))
+        var changed = false
+        update(peer) {
+            var list = ($0.withheld ?? []).filter { !hexes.contains($0.space) }
+            list += found
+            let before = $0.withheld ?? []
+            // Kept when only the time it was found again changed.
+            changed = before.map(\.key) != list.map(\.key)
+            if changed { $0.withheld = list.isEmpty ? nil : list }
+        }
+        if changed { save() }
+    }
+}
+
+extension WithheldFeed {
+    var key: [String] { [space, author, "\(held)", "\(claimed)", claimant, "\(claimTime)"] }
+}
+
+extension Node {
+    /// The storage behind sync for head claims: this node's claims and those it verified.
+    func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]] {
+        var made = try store.refreshClaims(
+            heads: heads.filter { spaces.contains($0.key) }, signer: identity, now: now(), refreshAfter: Self.claimRefresh)
+        for (space, claims) in try store.headClaims(spaces.subtracting(made.keys)) { made[space] = claims }
+        return made
+    }
+
+    /// A claim of unchanged holdings is made again after this long (ms), so members that sync
+    /// but write nothing do not turn stale.
+    public static let claimRefresh: Int64 = 3_600_000
+
+    /// Members (this node left out) whose latest head claim is older than `stale_after`, per space.
+    public func staleMembers() throws(NodeError) -> [StaleMember] {
+        let limit = (try? currentConfig())?.staleAfterMilliseconds ?? config.staleAfterMilliseconds
+        let t = now()
+        let names = Dictionary(try spaces().map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let times: [ClaimTime]
+        do { times = try store.claimTimes(excluding: identity.publicKey) } catch { throw NodeError(error) }
+        return times.compactMap { c in
+            guard let time = c.time, t - time > limit else { return nil }
+            return StaleMember(space: c.space.hex, spaceName: names[c.space] ?? "", member: c.member.nodeID.text, lastClaim: time)
+        }
+    }
+
+    /// What each peer did not deliver that claims say exists, as `peers.json` recorded it.
+    public func withheldByPeer() -> [(peer: String, withheld: [WithheldFeed])] {
+        PeerStatusBook.load(dataDirectory).values.compactMap { s in s.withheld.map { (s.nodeID, $0) } }.sorted { $0.peer < $1.peer }
+    }
+}
