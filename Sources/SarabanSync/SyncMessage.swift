@@ -390,8 +390,9 @@ public enum SyncMessage: Hashable, Sendable {
             for _ in 0..<n {
                 let len = try r.count("claim length", minimum: HeadClaim.minimumByteCount, maximum: r.remaining)
                 let at = r.offset
+                let raw = Array(try r.raw(len))
                 let c: HeadClaim
-                do { c = try HeadClaim.decode(Array(try r.raw(len))) } catch {
+                do { c = try HeadClaim.decode(raw) } catch {
                     throw WireError(.invalidValue, at: at, "head claim: \(error)")
                 }
                 guard c.space == space else {
