@@ -122,6 +122,9 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// When the current session with each peer started (ms since 1970): claims made before it,
     /// less ``withholdingGrace``, are compared with what the node holds once the session settles.
     var sessionStarts: [NodeID: Int64] = [:]
+    /// Per peer, per space, claims refused because their claimant was not known as a member:
+    /// tried again when the session settles.
+    var pendingClaims: [NodeID: [SpaceID: [HeadClaim]]] = [:]
     /// How much older than the session's start a claim must be to count (ms): what was written
     /// just before may still be on its way to the peer.
     let withholdingGrace: Int64

@@ -110,11 +110,16 @@ extension NodeSyncDriver {
         return try await blocking { try storage.headClaims(spaces: Set(spaces.keys), heads: heads) }
     }
 
+    /// Keeps the claims that verify. Those of claimants not known as members yet wait for the
+    /// session to settle (the envelopes that admit them may still be on the way) and are tried
+    /// once more then; what is still refused is logged.
     public func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async {
         let storage = self.storage
         do {
             let r = try await blocking { try storage.keepClaims(space: space, claims) }
-            for why in r.refused {
+            if !r.notMembers.isEmpty { lock.withLock { pendingClaims[peer, default: [:]][space, default: []] += r.notMembers } }
+            let waiting = Set(r.notMembers.map { $0.claimant.nodeID.text })
+            for why in r.refused where !waiting.contains(where: { why.hasPrefix($0 + ":") }) {
                 logger.warning("head claim refused: \(why)", metadata: ["peer": "\(peer)", "space": "\(space.hex)"])
             }
         } catch {
@@ -122,9 +127,26 @@ extension NodeSyncDriver {
         }
     }
 
+    /// Tries once more the claims of `peer` that waited for their claimants' membership.
+    func retryPendingClaims(_ peer: NodeID) async {
+        guard let pending = lock.withLock({ pendingClaims.removeValue(forKey: peer) }) else { return }
+        let storage = self.storage
+        for (space, claims) in pending {
+            do {
+                let r = try await blocking { try storage.keepClaims(space: space, claims) }
+                for why in r.refused {
+                    logger.warning("head claim refused: \(why)", metadata: ["peer": "\(peer)", "space": "\(space.hex)"])
+                }
+            } catch {
+                logger.warning("cannot keep the peer's head claims: \(error)", metadata: ["peer": "\(peer)"])
+            }
+        }
+    }
+
     /// Compares what this node holds of each shared space with the claims made before the session
     /// started (less the grace); reports what the peer did not deliver.
     public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {
+        await retryPendingClaims(peer)
         let storage = self.storage
         let t = now()
         let start = lock.withLock { sessionStarts[peer] } ?? t

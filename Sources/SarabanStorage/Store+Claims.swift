@@ -14,6 +14,9 @@ public struct ClaimReceipt: Sendable, Hashable {
     public var older = 0
     /// Claims refused, and why: a signature that does not verify, a claimant not a member.
     public var refused: [String] = []
+    /// The refused claims whose only fault is a claimant not (yet) a member as far as this node
+    /// knows: its membership may arrive later in the same session, so the node tries them again.
+    public var notMembers: [HeadClaim] = []
 
     public init() {}
 }
@@ -39,6 +42,7 @@ extension Store {
             for c in claims {
                 if let why = Self.claimRefusal(c, space: space, members: members) {
                     receipt.refused.append("\(c.claimant.nodeID): \(why)")
+                    if members != nil && c.space == space && c.hasValidSignature { receipt.notMembers.append(c) }
                     continue
                 }
                 if try Self.saveClaim(db, c, receivedAt: receivedAt) { receipt.kept += 1 } else { receipt.older += 1 }
