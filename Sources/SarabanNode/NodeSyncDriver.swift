@@ -59,14 +59,14 @@ extension EnvelopeStorage {
     public func keepClaims(space: SpaceID, _ claims: [HeadClaim]) throws -> ClaimReceipt { ClaimReceipt() }
 }
 
-/// Hands each subscriber every ``StoredEnvelopes`` published after it subscribed.
-final class EnvelopeBroadcast: @unchecked Sendable {
+/// Hands each subscriber every item (``StoredEnvelopes``, ``StoredClaims``) published after it subscribed.
+final class Broadcast<Item: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var subscribers: [Int: AsyncStream<StoredEnvelopes>.Continuation] = [:]
+    private var subscribers: [Int: AsyncStream<Item>.Continuation] = [:]
     private var next = 0
 
-    func subscribe() -> AsyncStream<StoredEnvelopes> {
-        let (stream, continuation) = AsyncStream.makeStream(of: StoredEnvelopes.self)
+    func subscribe() -> AsyncStream<Item> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Item.self)
         lock.lock()
         let id = next
         next += 1
@@ -81,8 +81,7 @@ final class EnvelopeBroadcast: @unchecked Sendable {
         return stream
     }
 
-    func publish(_ update: StoredEnvelopes) {
-        guard !update.envelopes.isEmpty else { return }
+    func publish(_ update: Item) {
         lock.lock()
         let all = Array(subscribers.values)
         lock.unlock()
@@ -117,16 +116,15 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     public let storage: any EnvelopeStorage
     let logger: Logger
-    let broadcast = EnvelopeBroadcast()
+    let broadcast = Broadcast<StoredEnvelopes>()
+    /// Head claims made or kept, for the open sessions to pass on.
+    let claimBroadcast = Broadcast<StoredClaims>()
     let lock = NSLock()
-    /// When the current session with each peer started (ms since 1970): claims made before it,
-    /// less ``withholdingGrace``, are compared with what the node holds once the session settles.
-    var sessionStarts: [NodeID: Int64] = [:]
-    /// Per peer, per space, claims refused because their claimant was not known as a member:
-    /// tried again when the session settles.
-    var pendingClaims: [NodeID: [SpaceID: [HeadClaim]]] = [:]
-    /// How much older than the session's start a claim must be to count (ms): what was written
-    /// just before may still be on its way to the peer.
+    /// Per space, claims refused because their claimant was not known as a member (the newest
+    /// per claimant): tried again when envelopes of the space are accepted and when a session settles.
+    var pendingClaims: [SpaceID: [SigningPublicKey: HeadClaim]] = [:]
+    /// How old a claim must be to count when a session settles (ms): what was written just
+    /// before may still be on its way to the peer.
     let withholdingGrace: Int64
     /// Called after each settled session with the peer, the shared spaces and what the peer did
     /// not deliver in them (the peer status book records it).
@@ -235,6 +233,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
                 for e in r.accepted { _ = announced[space, default: FeedVector()].add(e.header) }
             }
             broadcast.publish(StoredEnvelopes(space: space, envelopes: r.accepted))
+            await retryPendingClaims(space)
         }
         return r.vector
     }
@@ -325,5 +324,8 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     }
 
     /// Ends every open session's subscription.
-    public func finish() { broadcast.finishAll() }
+    public func finish() {
+        broadcast.finishAll()
+        claimBroadcast.finishAll()
+    }
 }

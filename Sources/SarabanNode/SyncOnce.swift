@@ -115,6 +115,8 @@ final class CountingDriver: SyncStoreDriver, @unchecked Sendable {
         await inner.settled(with: peer, role: role, spaces: spaces)
     }
 
+    func localClaims() -> AsyncStream<StoredClaims> { inner.localClaims() }
+
     var counts: (fetched: UInt64, accepted: UInt64) {
         lock.lock()
         defer { lock.unlock() }

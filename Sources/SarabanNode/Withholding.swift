@@ -2,6 +2,7 @@ import Foundation
 import SarabanCrypto
 import SarabanStorage
 import SarabanSync
+import SarabanTransport
 
 // Withholding is visible (Docs/SECURITY.md, "Withholding"): members sign head claims, every node
 // keeps and passes on the latest per claimant, and after a session settles the node compares
@@ -99,58 +100,95 @@ public struct StaleMember: Codable, Sendable, Hashable {
 }
 
 extension NodeSyncDriver {
-    /// Makes this node's claims where what it holds changed and returns the claims held of `spaces`;
-    /// the session's start (for the withholding check's cutoff) is taken now.
+    /// Makes this node's claims where what it holds changed and returns the claims held of `spaces`.
     public func headClaims(
         for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
     ) async throws -> [SpaceID: [HeadClaim]] {
-        let start = now()
-        lock.withLock { sessionStarts[peer] = start }
         let storage = self.storage
         return try await blocking { try storage.headClaims(spaces: Set(spaces.keys), heads: heads) }
     }
 
-    /// Keeps the claims that verify. Those of claimants not known as members yet wait for the
-    /// session to settle (the envelopes that admit them may still be on the way) and are tried
-    /// once more then; what is still refused is logged.
+    public func localClaims() -> AsyncStream<StoredClaims> { claimBroadcast.subscribe() }
+
+    /// Makes this node's claims of its spaces where what it holds changed (or the last grew old)
+    /// and passes the new ones to the open sessions: long-running sessions (`serve`) keep other
+    /// nodes hearing from this one. Returns how many were made.
+    @discardableResult
+    public func refreshOwnClaims() throws -> Int {
+        let t = now()
+        let spaces = try storage.carriedSpaces()
+        let made = try storage.headClaims(spaces: Set(spaces.keys), heads: try storage.feedHeads(spaces))
+        let me = storage.nodeID.publicKey
+        var count = 0
+        for (space, claims) in made.sorted(by: { $0.key < $1.key }) {
+            let fresh = claims.filter { $0.claimant == me && $0.time >= t }
+            guard !fresh.isEmpty else { continue }
+            count += fresh.count
+            claimBroadcast.publish(StoredClaims(space: space, claims: fresh, from: nil))
+        }
+        return count
+    }
+
+    /// Keeps this node's claims fresh every `interval` until cancelled (see ``refreshOwnClaims()``).
+    public func runClaimRefresher(interval: Duration) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { break }
+            do { _ = try await blocking { [self] in try refreshOwnClaims() } } catch {
+                logger.warning("making this node's head claims failed: \(error)")
+            }
+        }
+    }
+
+    /// Keeps the claims that verify and passes the new ones on. Those of claimants not known as
+    /// members yet wait (at most ``maximumPendingClaims`` per space, the newest per claimant) and
+    /// are tried again whenever envelopes of the space are accepted (the change that admits them
+    /// may still be on the way) and when a session settles; other refusals are logged.
     public func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async {
+        await keep(space: space, claims, from: peer)
+    }
+
+    /// The most claims per space waiting for their claimants' membership.
+    static let maximumPendingClaims = 1024
+
+    func keep(space: SpaceID, _ claims: [HeadClaim], from peer: NodeID?) async {
         let storage = self.storage
         do {
             let r = try await blocking { try storage.keepClaims(space: space, claims) }
-            if !r.notMembers.isEmpty { lock.withLock { pendingClaims[peer, default: [:]][space, default: []] += r.notMembers } }
+            if !r.keptClaims.isEmpty { claimBroadcast.publish(StoredClaims(space: space, claims: r.keptClaims, from: peer)) }
             let waiting = Set(r.notMembers.map { $0.claimant.nodeID.text })
+            lock.withLock {
+                var pending = pendingClaims[space] ?? [:]
+                for c in r.keptClaims { pending[c.claimant] = nil }
+                for c in r.notMembers where c.time > pending[c.claimant]?.time ?? .min {
+                    if pending[c.claimant] == nil && pending.count >= Self.maximumPendingClaims { continue }
+                    pending[c.claimant] = c
+                }
+                pendingClaims[space] = pending.isEmpty ? nil : pending
+            }
             for why in r.refused where !waiting.contains(where: { why.hasPrefix($0 + ":") }) {
-                logger.warning("head claim refused: \(why)", metadata: ["peer": "\(peer)", "space": "\(space.hex)"])
+                logger.warning("head claim refused: \(why)", metadata: ["peer": "\(peer.map(\.text) ?? "-")", "space": "\(space.hex)"])
             }
         } catch {
-            logger.warning("cannot keep the peer's head claims: \(error)", metadata: ["peer": "\(peer)"])
+            logger.warning("cannot keep head claims: \(error)", metadata: ["peer": "\(peer.map(\.text) ?? "-")"])
         }
     }
 
-    /// Tries once more the claims of `peer` that waited for their claimants' membership.
-    func retryPendingClaims(_ peer: NodeID) async {
-        guard let pending = lock.withLock({ pendingClaims.removeValue(forKey: peer) }) else { return }
-        let storage = self.storage
-        for (space, claims) in pending {
-            do {
-                let r = try await blocking { try storage.keepClaims(space: space, claims) }
-                for why in r.refused {
-                    logger.warning("head claim refused: \(why)", metadata: ["peer": "\(peer)", "space": "\(space.hex)"])
-                }
-            } catch {
-                logger.warning("cannot keep the peer's head claims: \(error)", metadata: ["peer": "\(peer)"])
-            }
-        }
+    /// Tries once more the claims of `space` that waited for their claimants' membership.
+    func retryPendingClaims(_ space: SpaceID) async {
+        guard let pending = lock.withLock({ pendingClaims.removeValue(forKey: space) }) else { return }
+        await keep(space: space, Array(pending.values), from: nil)
     }
 
-    /// Compares what this node holds of each shared space with the claims made before the session
-    /// started (less the grace); reports what the peer did not deliver.
+    /// Compares what this member holds of each shared space with the claims made at least the
+    /// grace before now (in a session that just settled, the peer has given everything it
+    /// announced, and pushes what it stores at once); reports what the peer did not deliver.
     public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {
-        await retryPendingClaims(peer)
+        for s in spaces { await retryPendingClaims(s.space) }
+        guard storage.role == .member else { return }
         let storage = self.storage
         let t = now()
-        let start = lock.withLock { sessionStarts[peer] } ?? t
-        let cutoff = start - withholdingGrace
+        let cutoff = t - withholdingGrace
         do {
             let claims = try await blocking { try storage.heldClaims(spaces.map(\.space)) }
             var found: [WithheldFeed] = []

@@ -9,7 +9,8 @@ import SarabanFeed
 /// What the store did with head claims received from a peer.
 public struct ClaimReceipt: Sendable, Hashable {
     /// Claims kept (newer than the one held of their claimant, or the first).
-    public var kept = 0
+    public var keptClaims: [HeadClaim] = []
+    public var kept: Int { keptClaims.count }
     /// Claims no newer than the one held (an older claim never replaces a newer one).
     public var older = 0
     /// Claims refused, and why: a signature that does not verify, a claimant not a member.
@@ -45,7 +46,7 @@ extension Store {
                     if members != nil && c.space == space && c.hasValidSignature { receipt.notMembers.append(c) }
                     continue
                 }
-                if try Self.saveClaim(db, c, receivedAt: receivedAt) { receipt.kept += 1 } else { receipt.older += 1 }
+                if try Self.saveClaim(db, c, receivedAt: receivedAt) { receipt.keptClaims.append(c) } else { receipt.older += 1 }
             }
         }
         return receipt

@@ -357,6 +357,18 @@ public struct SyncSession: Sendable {
         return out
     }
 
+    /// Claims made or received by the node since the session started (its own made afresh, or
+    /// another peer's it verified and kept): sent at once to a peer that exchanges claims, after
+    /// the claims digest (a long-running session keeps passing them on). Nothing otherwise.
+    public mutating func localClaims(space: SpaceID, _ claims: [HeadClaim]) -> [SyncAction] {
+        guard phase == .open, peerExchangesClaims, spaces[space] != nil else { return [] }
+        let mine = claims.filter { $0.space == space }
+        guard !mine.isEmpty else { return [] }
+        var out: [SyncAction] = []
+        sendClaims(space, mine, &out)
+        return out
+    }
+
     /// Sends an attachment message of the node (Sync/PROTOCOL.md, "Attachment chunks"); nothing
     /// before hellos are exchanged, after close, or for a space the peer does not carry.
     public mutating func sendAttachment(_ message: AttachmentMessage) -> [SyncAction] {
@@ -519,9 +531,9 @@ public struct SyncSession: Sendable {
             guard spaces[space] != nil else {
                 return fail(.violation(SyncError(.spaceNotShared, "claims for space \(space), which is not shared")), &out)
             }
-            guard claimDigestsReceived == 2, spaces[space]!.claimsOwed else {
-                return fail(
-                    .violation(SyncError(.unexpectedMessage, "claims for space \(space) where the digests did not differ")), &out)
+            // Owed (the digests differed), or pushed later in the session (``localClaims(space:_:)``).
+            guard claimDigestsReceived > 0 else {
+                return fail(.violation(SyncError(.unexpectedMessage, "claims for space \(space) before the claims digest")), &out)
             }
             owedClock = nil
             if last { spaces[space]!.claimsOwed = false }

@@ -15,6 +15,21 @@ public struct StoredEnvelopes: Sendable {
     }
 }
 
+/// Head claims the node has just made or kept (Docs/SECURITY.md, "Withholding"): every open
+/// ``PeerConnection`` but the one they came from passes them on at once.
+public struct StoredClaims: Sendable {
+    public var space: SpaceID
+    public var claims: [HeadClaim]
+    /// The peer they came from (nil: made by this node).
+    public var from: NodeID?
+
+    public init(space: SpaceID, claims: [HeadClaim], from: NodeID?) {
+        self.space = space
+        self.claims = claims
+        self.from = from
+    }
+}
+
 /// The node's side of sync: what a ``PeerConnection`` asks of the store.
 ///
 /// Calls for one connection never overlap for `fetch`, nor for `deliver` (each runs its own
@@ -70,6 +85,10 @@ public protocol SyncStoreDriver: Sendable {
     /// stands. The node compares what it holds with the claims it knows (the withholding report).
     /// Default: nothing.
     func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async
+
+    /// A new subscription to head claims made or kept from now on (passed on to the peer during
+    /// the session). Called once per connection. Default: none.
+    func localClaims() -> AsyncStream<StoredClaims>
 }
 
 extension SyncStoreDriver {
@@ -86,6 +105,8 @@ extension SyncStoreDriver {
     public func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async {}
 
     public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {}
+
+    public func localClaims() -> AsyncStream<StoredClaims> { AsyncStream { $0.finish() } }
 }
 
 /// What a ``PeerConnection`` reports while it runs (for `saraban peer list` and `saraban sync`).
@@ -176,6 +197,7 @@ public struct PeerConnection: Sendable {
         case inboundEnded(TransportError?)
         case tick
         case local(StoredEnvelopes)
+        case localClaims(StoredClaims)
         case fetched(SpaceID, [Envelope], complete: Bool)
         case stored(SpaceID, FeedVector)
         case storeFailed(String)
@@ -217,6 +239,7 @@ public struct PeerConnection: Sendable {
     public func run(over channel: inout SecureChannel) async throws -> PeerReport {
         let peer = channel.peer
         let updates = store.localChanges()
+        let claimUpdates = store.localClaims()
         let spaces = try await store.carriedSpaces(for: peer)
         var heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:]
         do { heads = try await store.feedHeads(spaces) } catch {
@@ -290,6 +313,10 @@ public struct PeerConnection: Sendable {
             }
             group.addTask {
                 for await update in updates { sink.yield(.local(update)) }
+                return nil
+            }
+            group.addTask {
+                for await update in claimUpdates where update.from != peer { sink.yield(.localClaims(update)) }
                 return nil
             }
             group.addTask {
@@ -399,6 +426,12 @@ public struct PeerConnection: Sendable {
                 case .claims(let space, let claims, _):
                     // Inline (claims come rarely, and a one-shot sync must have kept them before it says bye).
                     await store.receiveClaims(space: space, claims: claims, from: peer)
+                    if session.isSettled && !actions[index...].contains(where: { if case .synced = $0 { true } else { false } }) {
+                        // Pushed to a settled session: compare again with what is held.
+                        await store.settled(
+                            with: peer, role: session.peerHello?.role ?? .member,
+                            spaces: session.sharedSpaces.compactMap { session.status(of: $0) })
+                    }
                 case .synced:
                     wasSynced = true
                     await store.settled(
@@ -447,6 +480,7 @@ public struct PeerConnection: Sendable {
                 taken = bytes.count
             case .tick: actions = session.tick(now: now)
             case .local(let update): actions = session.localEnvelopes(space: update.space, update.envelopes)
+            case .localClaims(let update): actions = session.localClaims(space: update.space, update.claims)
             case .fetched(let space, let envelopes, let complete):
                 actions = session.fetched(space: space, envelopes: envelopes, complete: complete)
             case .stored(let space, let vector):

@@ -119,4 +119,41 @@ struct WithholdingTests {
             }
         }
     }
+
+    /// Sessions of `serve` last for days: a member's daemon makes fresh claims as it goes and its
+    /// open sessions pass them on at once, through the relay to the other members, so a member
+    /// that keeps syncing never turns stale.
+    @Test func claimsMadeDuringLongSessionsReachOtherMembersThroughTheRelay() async throws {
+        let root = temporaryDirectory("claims-live")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let relay = try TestNode("relay", relay: true, root: root)
+        let a = try TestNode("A", root: root)
+        let b = try TestNode("B", root: root)
+        let space = try shareSpace("สารบรรณ", creator: a, members: [b], relays: [relay])
+        for n in [relay, a, b] { n.options.claimInterval = .milliseconds(200) }
+        let opens = Locked(0)
+        b.onEvent = { if case .opened = $0 { opens.withLock { $0 += 1 } } }
+        try await withNodes([relay, a, b]) {
+            for n in [relay, a, b] { try await n.start() }
+            for o in [a, b] {
+                try relay.addPeer(o)
+                try o.addPeer(relay)
+            }
+            func claimOfA(at n: TestNode) throws -> HeadClaim? {
+                try n.node.store.headClaims([space])[space]?.first { $0.claimant == a.id.publicKey }
+            }
+            try await eventually("B holds A's claim") { try claimOfA(at: b) != nil }
+            let before = try #require(try claimOfA(at: b))
+            // A writes while the sessions stay open: its next claim reaches B without a new session.
+            try await Task.sleep(for: .milliseconds(500))  // both sides' dials have settled
+            let opened = opens.withLock { $0 }
+            _ = try a.node.createDocument(kind: "memo", fields: [("เรื่อง", "ระหว่างเชื่อมต่อ")], space: space)
+            let held = try a.vector(space)
+            try await eventually("B holds A's newer claim") {
+                guard let c = try claimOfA(at: b) else { return false }
+                return c.time > before.time && c.vector == held
+            }
+            #expect(opens.withLock { $0 } == opened, "the claim came through the open session")
+        }
+    }
 }
