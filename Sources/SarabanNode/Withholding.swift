@@ -27,8 +27,8 @@ public struct WithheldFeed: Codable, Sendable, Hashable {
     /// When the session that did not deliver it settled (ms since 1970).
     public var detectedAt: Int64
 
-    /// How far behind: changes of the author that exist and were not delivered.
-    public var behind: UInt64 { claimed - held }
+    /// How far behind: changes of the author that exist and were not delivered (`claimed − held`).
+    public var behind: UInt64
 
     enum CodingKeys: String, CodingKey {
         case space, author, held, claimed, claimant, behind
@@ -44,27 +44,7 @@ public struct WithheldFeed: Codable, Sendable, Hashable {
         self.claimant = claimant
         self.claimTime = claimTime
         self.detectedAt = detectedAt
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(
-            space: try c.decode(String.self, forKey: .space), author: try c.decode(String.self, forKey: .author),
-            held: try c.decode(UInt64.self, forKey: .held), claimed: try c.decode(UInt64.self, forKey: .claimed),
-            claimant: try c.decode(String.self, forKey: .claimant), claimTime: try c.decode(Int64.self, forKey: .claimTime),
-            detectedAt: try c.decode(Int64.self, forKey: .detectedAt))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(space, forKey: .space)
-        try c.encode(author, forKey: .author)
-        try c.encode(held, forKey: .held)
-        try c.encode(claimed, forKey: .claimed)
-        try c.encode(behind, forKey: .behind)
-        try c.encode(claimant, forKey: .claimant)
-        try c.encode(claimTime, forKey: .claimTime)
-        try c.encode(detectedAt, forKey: .detectedAt)
+        behind = claimed > held ? claimed - held : 0
     }
 
     /// Per (space, author), the largest shortfall `claims` show against `held` for claims made

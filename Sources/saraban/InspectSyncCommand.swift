@@ -113,17 +113,7 @@ struct InspectSyncJSON: Encodable {
         }
     }
 
-    /// What the peer did not deliver in its last settled session (peers.json).
-    struct Withheld: Encodable {
-        var space: String
-        var author: String
-        var behind: UInt64
-        var held: UInt64
-        var claimed: UInt64
-        var claimant: String
-        var claimTime: String
-        var detectedAt: String
-    }
+
 
     struct Named: Encodable {
         var space: String
@@ -142,7 +132,8 @@ struct InspectSyncJSON: Encodable {
     var peerOnlySpaces: OrNull<Int>
     var toPeer: Movement
     var fromPeer: Movement
-    var withheld: [Withheld]
+    /// What the peer did not deliver in its last settled session (peers.json), as `status` shows it.
+    var withheld: [StatusWithheldJSON]
 
     init(_ p: SyncPreview) {
         peer = p.peer.label
@@ -157,11 +148,7 @@ struct InspectSyncJSON: Encodable {
                 space: s.space.hex, name: s.name, toPeer: Movement(s.toPeer), fromPeer: Movement(s.fromPeer),
                 authors: s.authors.map(Author.init), claimedAhead: s.claimedAhead.map(Claimed.init))
         }
-        withheld = p.withheld.map {
-            Withheld(
-                space: $0.space, author: $0.author, behind: $0.behind, held: $0.held, claimed: $0.claimed, claimant: $0.claimant,
-                claimTime: Output.time($0.claimTime), detectedAt: Output.time($0.detectedAt))
-        }
+        withheld = p.withheld.map { StatusWithheldJSON(peer: p.peer.nodeID.text, peerName: p.peer.name, $0) }
         notShared = p.notShared.map { Named(space: $0.space.hex, name: $0.name) }
         peerOnlySpaces = OrNull(p.peerOnlySpaces)
         toPeer = Movement(p.toPeer)

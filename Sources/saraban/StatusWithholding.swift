@@ -19,6 +19,19 @@ struct StatusWithheldJSON: Encodable {
     var claimTime: String
     /// When the session that did not deliver them settled.
     var detectedAt: String
+
+    init(peer: String, peerName: String?, _ w: WithheldFeed) {
+        self.peer = peer
+        self.peerName = OrNull(peerName)
+        space = w.space
+        author = w.author
+        behind = w.behind
+        held = w.held
+        claimed = w.claimed
+        claimant = w.claimant
+        claimTime = Output.time(w.claimTime)
+        detectedAt = Output.time(w.detectedAt)
+    }
 }
 
 /// One member of a space whose latest head claim is older than `stale_after` (`stale`).
@@ -35,12 +48,7 @@ enum StatusWithholding {
         let names = Dictionary(
             ((try? node.syncSettings())?.peers ?? []).map { ($0.nodeID.text, $0.name) }, uniquingKeysWith: { a, _ in a })
         return node.withheldByPeer().flatMap { entry in
-            entry.withheld.map {
-                StatusWithheldJSON(
-                    peer: entry.peer, peerName: OrNull(names[entry.peer] ?? nil), space: $0.space, author: $0.author,
-                    behind: $0.behind, held: $0.held, claimed: $0.claimed, claimant: $0.claimant,
-                    claimTime: Output.time($0.claimTime), detectedAt: Output.time($0.detectedAt))
-            }
+            entry.withheld.map { StatusWithheldJSON(peer: entry.peer, peerName: names[entry.peer] ?? nil, $0) }
         }
     }
 
