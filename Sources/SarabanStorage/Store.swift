@@ -513,7 +513,13 @@ public final class Store: Sendable {
                     """)
             try db.execute(sql: "PRAGMA user_version = 3")
         }
-        // v4 is the PostgreSQL relay's peer status rows (branch relay); this one takes 5.
+        m.registerMigration("v4") { db in
+            // Correspondence (Docs/ESARABAN.md): the inbox, receipts and registers read documents by
+            // kind (dispatch, receipt, letter, register) instead of decoding every document.
+            try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
+            try db.execute(sql: "PRAGMA user_version = 4")
+        }
+        // Head claims take v5 (the PostgreSQL relay's peer status rows, branch relay, are numbered on merge).
         m.registerMigration("v5") { db in
             // Head claims (Docs/SECURITY.md, "Withholding"): the latest verified claim per
             // (space, claimant), its encoding as signed; `time` is the claimant's clock.
