@@ -175,7 +175,14 @@ extension NodeSyncDriver {
             for s in spaces {
                 found += WithheldFeed.find(claims: claims[s.space] ?? [], held: s.local, cutoff: cutoff, detectedAt: t)
             }
-            for w in found {
+            // Logged once per peer and finding (the report stays in peers.json until it clears).
+            let keys = Set(found.map(\.key))
+            let seen = lock.withLock {
+                let before = reported[peer] ?? []
+                reported[peer] = keys.union(before.filter { k in !spaces.contains { $0.space.hex == k[0] } })
+                return before
+            }
+            for w in found where !seen.contains(w.key) {
                 logger.warning(
                     "\(role) \(peer) did not deliver \(w.behind) change(s) of \(w.author) in space \(w.space) that \(w.claimant)'s claim says exist (held \(w.held), claimed \(w.claimed))",
                     metadata: ["peer": "\(peer)", "space": "\(w.space)", "author": "\(w.author)"])

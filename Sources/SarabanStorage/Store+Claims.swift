@@ -108,8 +108,9 @@ extension Store {
     public func refreshClaims(
         heads: [SpaceID: [SigningPublicKey: FeedHead]], signer: SigningKeyPair, now: Int64, refreshAfter: Int64
     ) throws(StorageError) -> [SpaceID: [HeadClaim]] {
-        var result: [SpaceID: [HeadClaim]] = [:]
-        try writeTransaction("make head claims") { db in
+        // Read first: most sessions find nothing changed and write nothing (no fsync).
+        var due: [HeadClaim] = []
+        let held = try read { db in
             for (space, h) in heads.sorted(by: { $0.key < $1.key }) {
                 guard try Int.fetchOne(db, sql: "SELECT role FROM spaces WHERE id = ?", arguments: [Data(space.bytes)]) == 0,
                     try claimants(db, space: space)?.contains(signer.publicKey) == true
@@ -120,9 +121,14 @@ extension Store {
                 ).flatMap { try? HeadClaim.decode([UInt8]($0)) }
                 if let mine, mine.matches(h), now - mine.time < refreshAfter { continue }
                 // Never older than the last (a clock set back): a claim must replace it.
-                let time = max(now, (mine?.time ?? 0) + 1)
-                _ = try Self.saveClaim(db, HeadClaim.make(space: space, signer: signer, time: time, heads: h), receivedAt: now)
+                due.append(HeadClaim.make(space: space, signer: signer, time: max(now, (mine?.time ?? 0) + 1), heads: h))
             }
+            return try Self.loadClaims(db, heads.keys)
+        }
+        guard !due.isEmpty else { return held }
+        var result: [SpaceID: [HeadClaim]] = [:]
+        try writeTransaction("make head claims") { db in
+            for c in due { _ = try Self.saveClaim(db, c, receivedAt: now) }
             result = try Self.loadClaims(db, heads.keys)
         }
         return result
