@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 4
+    public static let schemaVersion: Int32 = 5
 
     /// The database file.
     public let path: String
@@ -520,6 +520,23 @@ public final class Store: Sendable {
             // kind (dispatch, receipt, letter, register) instead of decoding every document.
             try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
             try db.execute(sql: "PRAGMA user_version = 4")
+        }
+        // Head claims take v5 (the PostgreSQL relay's peer status rows, branch relay, are numbered on merge).
+        m.registerMigration("v5") { db in
+            // Head claims (Docs/SECURITY.md, "Withholding"): the latest verified claim per
+            // (space, claimant), its encoding as signed; `time` is the claimant's clock.
+            try db.execute(
+                sql: """
+                    CREATE TABLE head_claims (
+                        space BLOB NOT NULL,
+                        claimant BLOB NOT NULL,
+                        time INTEGER NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        bytes BLOB NOT NULL,
+                        PRIMARY KEY (space, claimant)
+                    ) WITHOUT ROWID;
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 5")
         }
         return m
     }()
