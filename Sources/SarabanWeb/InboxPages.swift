@@ -79,14 +79,14 @@ extension WebApp {
         let d = i.dispatch
         let f = d.letter.fields
         let secrecy = LetterAccess.secrecy(f)
-        return [
+        return Self.dropEmpty([
             "id": d.id.description, "urgency": d.urgency.rawValue, "urgency_en": d.urgency.english,
             "secrecy": secrecy == .none ? "" : secrecy.rawValue, "from": d.office,
             "number": d.letter.stamp.letterNumber, "date": d.letter.stamp.date,
             "subject": LetterAccess.subject(f, clearance: clearance),
             "attachments": d.letter.attachments.map(\.name).joined(separator: ", "),
             "sent": PageRenderer.beDateTime(d.sent, lang), "csrf": csrf,
-        ]
+        ])
     }
 }
 

@@ -84,12 +84,12 @@ extension WebApp {
             let pages = max(1, (total + perPage - 1) / perPage)
             let items: [[String: Any]] = slice.map { v in
                 let sec = LetterAccess.secrecy(v.fields)
-                return [
+                return Self.dropEmpty([
                     "id": v.id.description, "number": v.fields[LetterField.number.rawValue] ?? "",
                     "subject": LetterAccess.subject(v.fields, clearance: clearance),
                     "secrecy": sec == .none ? "" : sec.rawValue, "status": lang == .th ? v.status.rawValue : v.status.english,
                     "from": v.origin?.office ?? node.config.office,
-                ]
+                ])
             }
             var values: [String: Any] = ["items": items, "year": year, "page": page, "pages": pages]
             if page > 1 { values["prev"] = page - 1 }
@@ -204,11 +204,18 @@ extension WebApp {
             },
             "t": t,
         ]
+        values = Self.dropEmpty(values)
         if secrecy > .none { values["secrecy"] = secrecy.rawValue }
         if urgency > .normal { values["urgency"] = urgency.rawValue }
         if let r = v.receiveEntry { values["receive"] = "\(r.number)/\(r.year) (\(r.date.formatted()) \(r.time))" }
         if let o = v.origin { values["origin"] = o.office }
         return values
+    }
+
+    /// `values` without its empty strings: a Mustache section (`{{#x}}`) shows for an empty string
+    /// too, so a field the letter does not have is left out, not shown blank.
+    static func dropEmpty(_ values: [String: Any]) -> [String: Any] {
+        values.filter { !(($0.value as? String)?.isEmpty ?? false) }
     }
 
     /// An attachment's name from the URL: percent-decoded strictly (invalid UTF-8: 400), and

@@ -25,14 +25,14 @@ extension WebApp {
             let rows = Self.filter(form, search: search, state: state)
             let stateNames: [(String, String)] = [("", t["all"]!)] + RegisterLine.State.allStates.map { ($0.rawValue, $0.rawValue) }
             let years = Set((try node.registers()).filter { $0.book == book }.map(\.year) + [year, node.registerYear(at: now)])
-            let values: [String: Any] = [
+            let values = Self.dropEmpty([
                 "book": book.english, "book_thai": book.thaiName, "year": year, "q": search,
                 "columns": RegisterForm.columns(book), "rows": rows.map { ["state": $0.state.rawValue, "cells": form.cells($0)] },
                 "shown": rows.count, "total": form.rows.count,
                 "books": RegisterBook.allCases.map { ["key": $0.english, "name": $0.thaiName, "current": $0 == book, "year": year] },
                 "years": years.sorted(by: >).map { ["y": $0, "selected": $0 == year] },
                 "states": stateNames.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == state] },
-            ]
+            ])
             return pages.html(pages.page("registers", title: book.thaiName, lang: lang, user: user, csrf: s.csrf, values: values))
         }
         router.get("/registers/{book}/print") { [self] request, context in

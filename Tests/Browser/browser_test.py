@@ -7,6 +7,7 @@ Screenshots go to $SARABAN_ARTIFACTS (default .build/artifacts/web), kept by CI.
 """
 
 import os
+import re
 import sys
 import unittest
 import urllib.parse
@@ -224,7 +225,13 @@ class CorrespondenceInABrowser(unittest.TestCase):
         import base64
         pdf = base64.b64decode(self.b.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True})["data"])
         (ARTIFACTS / "letter-print.pdf").write_bytes(pdf)
-        self.assertRegex(pdf.decode("latin-1"), r"/MediaBox \[0 0 595\.\d+ 841\.\d+\]")  # A4 in points
+        text = pdf.decode("latin-1")
+        box = re.search(r"/MediaBox \[0 0 ([0-9.]+) ([0-9.]+)\]", text)
+        self.assertIsNotNone(box, "no page in the PDF")
+        # A4 is 595.28 x 841.89 points; the letter's text is set in the embedded Laksaman.
+        self.assertAlmostEqual(float(box.group(1)), 595.28, delta=1, msg=box.group(0))
+        self.assertAlmostEqual(float(box.group(2)), 841.89, delta=1, msg=box.group(0))
+        self.assertIn("+Laksaman", text[text.find("/FontName"):][:40])
 
     def test_2_a_user_without_clearance_cannot_open_a_secret_letter_by_url(self):
         net = self.net
@@ -238,7 +245,7 @@ class CorrespondenceInABrowser(unittest.TestCase):
         self.assertIn("ไม่ได้รับอนุญาต", err.text)
         self.assertNotIn("แผนรักษาความปลอดภัย", self.b.page_source)
         self.shot("secret-refused")
-        self.b.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+        self.b.delete_all_cookies()
         self.login(self.a_url, "malee", f"/letters/{letter}")
         sheet = self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "article.sheet")))
         self.assertIn("แผนรักษาความปลอดภัยสถานที่ราชการ", sheet.text)

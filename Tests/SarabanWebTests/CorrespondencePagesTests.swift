@@ -76,6 +76,7 @@ final class TwoOffices: @unchecked Sendable {
         #expect(page.status == 200)
         let a = try #require(page.text.range(of: "ขอข้อมูลด่วน")), b = try #require(page.text.range(of: "ขอเชิญประชุมประจำเดือน"))
         #expect(a.lowerBound < b.lowerBound, "ด่วนที่สุด first")
+        #expect(!page.text.contains("badge secret") && !page.text.contains("สิ่งที่แนบ:"))
         #expect(page.text.contains("action=\"/inbox/\(urgent)/receive\"") && page.text.contains("name=\"_csrf\" value=\"\(csrf)\""))
         // Without the token, or with a forged one: 403 and nothing received.
         let bare = try await t.w.post("/inbox/\(urgent)/receive", cookies: ["saraban_session": cookie])
@@ -136,6 +137,8 @@ final class TwoOffices: @unchecked Sendable {
         #expect(after.text.contains("ส่งถึง อำเภอเมืองน่าน") && after.text.contains("รับแล้ว เลขรับ 2"))
         // The official layout: the sheet with ที่, เรื่อง, เรียน and the body's paragraphs.
         #expect(after.text.contains("class=\"sheet kind-external\"") && after.text.contains("<p>จึงเรียนมาเพื่อโปรดทราบ</p>"))
+        // Lines the letter does not have (อ้างถึง, สิ่งที่ส่งมาด้วย, a secrecy class) are left out, not shown blank.
+        #expect(!after.text.contains("อ้างถึง") && !after.text.contains("สิ่งที่ส่งมาด้วย") && !after.text.contains("class=\"secrecy"))
         let print = try await t.w.get("/letters/\(letter)/print", cookies: ["saraban_session": cookie])
         #expect(print.status == 200 && print.text.contains("body class=\"print-letter\"") && !print.text.contains("<header"))
         let (_, token) = try t.w.app.accounts.createToken(name: "vendor-x", scope: .read)
