@@ -36,6 +36,9 @@ final class LiveEvents: @unchecked Sendable {
     /// The inbox's dispatch ids and the receipts' states (`dispatch → state`) at the last look.
     private var inbox: Set<String>?
     private var receipts: [String: String] = [:]
+    /// Letters whose every recipient has answered (received or returned: final): not looked at again.
+    private var settled: Set<String> = []
+    private var dirty = false
     private var watcher: Task<Void, Never>?
 
     init(node: Node, daemon: NodeDaemon?) {
@@ -69,42 +72,57 @@ final class LiveEvents: @unchecked Sendable {
         return subscribers.count
     }
 
-    /// Waits for the store to change: the sync driver's announcements, else the change probe.
-    private func watch() async {
-        if let daemon {
-            for await _ in daemon.driver.localChanges() {
-                if listeners > 0 { try? check() }
-            }
-            return
-        }
-        guard let storage = try? node.envelopeStorage() else { return }
-        var last = try? storage.changeProbe()
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(300))
-            guard listeners > 0 else { continue }
-            let probe = try? storage.changeProbe()
-            if probe != last {
-                last = probe
-                try? check()
-            }
-        }
+    /// Marks the store as changed: the next tick looks (several announcements, one look).
+    private func markDirty() {
+        lock.lock()
+        dirty = true
+        lock.unlock()
     }
 
-    func stop() {
+    private func takeDirty() -> Bool {
         lock.lock()
-        watcher?.cancel()
-        let all = Array(subscribers.values)
-        subscribers = [:]
-        lock.unlock()
-        for c in all { c.finish() }
+        defer { lock.unlock() }
+        guard dirty, !subscribers.isEmpty else { return false }
+        dirty = false
+        return true
+    }
+
+    /// Every 300 ms, looks when the store changed since the last look and a page listens. Changes
+    /// are known from the sync driver's announcements (with a daemon) or the change probe (without).
+    private func watch() async {
+        let storage = daemon == nil ? try? node.envelopeStorage() : nil
+        var last = try? storage?.changeProbe()
+        let feeder: Task<Void, Never>? = daemon.map { d in
+            Task { [weak self] in
+                for await _ in d.driver.localChanges() { self?.markDirty() }
+            }
+        }
+        defer { feeder?.cancel() }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(300))
+            if let storage {
+                let probe = try? storage.changeProbe()
+                if probe != last {
+                    last = probe
+                    markDirty()
+                }
+            }
+            if takeDirty() { try? check() }
+        }
     }
 
     /// Compares the inbox and the receipts with the last look and tells every listener what is new.
     func check() throws {
         let items = try node.correspondence.inbox()
         var states: [String: (letter: String, office: String, state: String, number: String, reason: String)] = [:]
-        for v in try node.letters() where !v.deliveries.isEmpty {
-            for d in try node.correspondence.deliveryStatus(v) {
+        lock.lock()
+        let skip = settled
+        lock.unlock()
+        var nowSettled: Set<String> = []
+        for v in try node.letters() where !v.deliveries.isEmpty && !skip.contains(v.id.description) {
+            let all = try node.correspondence.deliveryStatus(v)
+            if all.allSatisfy({ $0.state != .pending }) { nowSettled.insert(v.id.description) }
+            for d in all {
                 let key = d.delivery.dispatch + " " + d.delivery.office
                 switch d.state {
                 case .pending: continue
@@ -134,7 +152,8 @@ final class LiveEvents: @unchecked Sendable {
                     name: "receipt",
                     data: ["letter": s.letter, "office": s.office, "state": s.state, "number": s.number, "reason": s.reason]))
         }
-        receipts = states.mapValues(\.state)
+        receipts.merge(states.mapValues(\.state)) { _, new in new }
+        settled.formUnion(nowSettled)
         let all = Array(subscribers.values)
         lock.unlock()
         for e in events {

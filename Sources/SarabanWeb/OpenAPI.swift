@@ -155,7 +155,7 @@ public enum OpenAPI {
             "/api/v1/registers/{book}": {
               "get": {
                 "operationId": "getRegister",
-                "summary": "A register as the official form (as `saraban register show --json`), subjects above the caller's clearance withheld",
+                "summary": "A register as the official form (the columns of `saraban register show`), subjects above the caller's clearance withheld",
                 "parameters": [
                   { "name": "book", "in": "path", "required": true, "schema": { "type": "string", "enum": ["receive", "send", "circular", "order"] } },
                   { "$ref": "#/components/parameters/Year" }

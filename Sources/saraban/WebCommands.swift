@@ -104,7 +104,9 @@ struct UserCommand: AsyncParsableCommand {
                 Output.line("no web users; add one with `saraban user add NAME --role admin`")
             } else {
                 for u in users {
-                    Output.line("\(u.name)  \(u.role.rawValue)  \(u.displayName)" + (u.disabled ? "  (disabled)" : ""))
+                    Output.line(
+                        "\(u.name)  \(u.role.rawValue)  \(u.displayName)" + (u.disabled ? "  (disabled)" : "")
+                            + (u.clearance.map { "  (cleared: \($0))" } ?? ""))
                 }
             }
         }

@@ -192,6 +192,26 @@ final class TwoOffices: @unchecked Sendable {
         #expect(rows.count == 5)
     }
 
+    @Test func clearancesAreSetWithTheCLI() async throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/saraban-clearance-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = ["--data", dir + "/data"]
+        _ = try await ServeWebTests.ok(["init", "--office", "สำนักงานจังหวัดน่าน"] + data)
+        _ = try await ServeWebTests.ok(
+            ["user", "add", "malee", "--role", "clerk", "--clearance", "ลับ", "--password-file", "-"] + data, stdin: "รหัสผ่านยาวพอ\n")
+        _ = try await ServeWebTests.ok(["user", "add", "somsri", "--role", "admin", "--password-file", "-"] + data, stdin: "รหัสผ่านยาวพอ\n")
+        #expect(try await ServeWebTests.ok(["user", "list"] + data).contains("malee  clerk  malee  (cleared: ลับ)"))
+        _ = try await ServeWebTests.ok(["user", "clearance", "somsri", "secret"] + data)
+        _ = try await ServeWebTests.ok(["user", "clearance", "malee", "ปกติ"] + data)
+        let list = try await ServeWebTests.ok(["user", "list", "--json"] + data)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [[String: Any]])
+        #expect(rows.first { $0["name"] as? String == "somsri" }?["clearance"] as? String == "ลับมาก")
+        #expect(rows.first { $0["name"] as? String == "malee" }?["clearance"] == nil)
+        #expect(try await ServeWebTests.saraban(["user", "clearance", "malee", "ลับที่สุด"] + data).status == 68)
+        #expect(try await ServeWebTests.saraban(["user", "clearance", "malee", "สูง"] + data).status == 64)
+        #expect(try await ServeWebTests.saraban(["user", "clearance", "nobody", "ลับ"] + data).status == 67)
+    }
+
     @Test func theRegisterCSVIsByteForByteTheCLIs() async throws {
         let t = try TwoOffices()
         try await t.w.start()
