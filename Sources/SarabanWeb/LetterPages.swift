@@ -120,14 +120,20 @@ extension WebApp {
             let name = try Self.attachmentName(context.parameters.get("name") ?? "")
             guard let a = v.attachments.first(where: { $0.name == name }) else { throw WebError.notFound }
             try authorize(v, context, via: "attachment")
-            let bytes = try node.readAttachment(a)
+            // Streamed a chunk at a time (each authenticated on its own): no whole file in memory.
+            let reader = try node.attachmentReader(a)
+            let first = reader.chunks > 0 ? try reader.chunk(0) : []
             return Response(
                 status: .ok,
                 headers: [
                     .contentType: "application/octet-stream", .contentDisposition: Self.contentDisposition(a.name),
-                    .cacheControl: "no-store",
+                    .contentLength: String(a.size), .cacheControl: "no-store",
                 ],
-                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                body: ResponseBody(contentLength: a.size) { writer in
+                    try await writer.write(ByteBuffer(bytes: first))
+                    for i in 1..<max(1, reader.chunks) { try await writer.write(ByteBuffer(bytes: try reader.chunk(i))) }
+                    try await writer.finish(nil)
+                })
         }
         router.get("/api/v1/letters") { [self] request, context in
             let (year, page, perPage) = try listParameters(request)

@@ -265,9 +265,11 @@ final class TwoOffices: @unchecked Sendable {
         defer { Task { await t.stop() } }
         let id = try t.w.node.createLetter(kind: .record, fields: [("เรื่อง", "แนบไฟล์"), ("ข้อความ", "ดูไฟล์แนบ")])
         let file = t.w.dir + "/scan.pdf"
-        let bytes = Data((0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        // Three chunks of 256 KiB or less: streamed out one at a time.
+        let bytes = Data((0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
         try bytes.write(to: URL(fileURLWithPath: file))
-        _ = try t.w.node.attach(id, file: file, name: "หนังสือ \"เชิญ\".pdf")
+        let ref = try t.w.node.attach(id, file: file, name: "หนังสือ \"เชิญ\".pdf")
+        #expect(ref.chunks == 3)
         let pw = try t.w.addUser("somsri", role: .clerk)
         let (cookie, _) = try await t.w.login("somsri", pw)
         let page = try await t.w.get("/letters/\(id)", cookies: ["saraban_session": cookie])
@@ -280,6 +282,13 @@ final class TwoOffices: @unchecked Sendable {
             r.header("content-disposition")
                 == "attachment; filename=\"_______ ______.pdf\"; filename*=UTF-8''"
                 + "%E0%B8%AB%E0%B8%99%E0%B8%B1%E0%B8%87%E0%B8%AA%E0%B8%B7%E0%B8%AD%20%22%E0%B9%80%E0%B8%8A%E0%B8%B4%E0%B8%8D%22.pdf")
+        #expect(r.header("content-length") == "600000")
+        // A chunk not on this node yet: refused before any byte is sent.
+        let chunk = t.w.node.attachmentDirectory(ref) + "/1"
+        try FileManager.default.moveItem(atPath: chunk, toPath: chunk + ".away")
+        let partial = try await t.w.get(url, cookies: ["saraban_session": cookie])
+        #expect(partial.status == 404 && partial.text.contains("ยังมาไม่ครบ"))
+        try FileManager.default.moveItem(atPath: chunk + ".away", toPath: chunk)
         for bad in ["..%2F..%2Fnode.key", "%2e%2e", "..", "a%5C..%5Cnode.key", "%00x", "%ff"] {
             let b = try await t.w.get("/letters/\(id)/attachments/\(bad)", cookies: ["saraban_session": cookie])
             #expect(b.status == 400 || b.status == 404, "\(bad): \(b.status)")
