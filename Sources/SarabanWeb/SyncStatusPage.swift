@@ -22,7 +22,7 @@ extension WebApp {
             let book = PeerStatusBook.load(node.dataDirectory)
             var relayKeys = Set<String>()
             for sp in try node.spaces() {
-                if let a = try? node.authority(sp.id) { relayKeys.formUnion(a.relays.map { NodeID(publicKey: $0).text }) }
+                relayKeys.formUnion(node.designatedRelays(sp.id).map(\.text))
             }
             let now = self.now
             let peers: [[String: Any]] = try node.syncSettings().peers.map { p in

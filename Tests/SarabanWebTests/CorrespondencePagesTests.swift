@@ -321,6 +321,36 @@ final class TwoOffices: @unchecked Sendable {
         #expect(stream.text.contains("\"office\":\"อำเภอเมืองน่าน\"") && stream.text.contains("\"state\":\"received\""))
     }
 
+    @Test func theSyncPageShowsPeersRelaysForksAndHealth() async throws {
+        let t = try TwoOffices()
+        try await t.w.start()
+        defer { Task { await t.stop() } }
+        let relay = try Node.initialize(
+            dataDir: DataDirectory(path: t.w.dir + "/relay"), office: "คลาวด์กลาง", relay: true, logger: quiet)
+        defer { relay.close() }
+        _ = try t.w.node.addPeer(nodeID: t.o.nodeID.text, address: "10.0.0.2:7420", name: "อำเภอเมืองน่าน")
+        _ = try t.w.node.addPeer(nodeID: relay.nodeID.text, address: "10.0.0.9:7420", name: "คลาวด์")
+        try t.o.designateRelay(t.space, relay: relay.nodeID)
+        try t.sync()
+        let book = PeerStatusBook(directory: t.w.node.dataDirectory)
+        book.recordFork(
+            FeedFork(
+                space: t.space.hex, author: t.o.nodeID.text, sequence: 7, held: String(repeating: "a", count: 64),
+                peerHolds: String(repeating: "b", count: 64), peer: t.o.nodeID.text, detectedAt: t.w.clock.now, via: "envelope"))
+        let pw = try t.w.addUser("somsri", role: .clerk)
+        let (cookie, _) = try await t.w.login("somsri", pw)
+        let page = try await t.w.get("/sync", cookies: ["saraban_session": cookie])
+        #expect(page.status == 200 && page.text.contains("พร้อม"))
+        #expect(page.text.contains("ตัวกลาง (relay)") && page.text.contains("เครื่องสำนักงาน"))
+        #expect(page.text.contains("10.0.0.9:7420") && page.text.contains("ขาดการติดต่อ"))  // never contacted: stale
+        #expect(page.text.contains("<td class=\"num\">7</td>") && page.text.contains(t.o.nodeID.text))
+        // English on request.
+        let en = try await t.w.get("/sync", cookies: ["saraban_session": cookie, "lang": "en"])
+        #expect(en.text.contains("Sync status") && en.text.contains("relay") && en.text.contains("Fork reports"))
+        let inbox = try await t.w.get("/inbox", cookies: ["saraban_session": cookie, "lang": "en"])
+        #expect(inbox.text.contains("Inbox: awaiting receipt"))
+    }
+
     @Test func theInboxAPIReceivesWithAWriteTokenOnly() async throws {
         let t = try TwoOffices()
         try await t.w.start()
