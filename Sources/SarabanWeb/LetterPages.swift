@@ -115,26 +115,8 @@ extension WebApp {
             values["t"] = PageRenderer.strings(context.web.lang)
             return pages.html(ByteBuffer(string: pages.library.render(values, withTemplate: "letter_print") ?? ""))
         }
-        router.get("/letters/{id}/attachments/{name}") { [self] _, context in
-            let v = try routeLetter(context)
-            let name = try Self.attachmentName(context.parameters.get("name") ?? "")
-            guard let a = v.attachments.first(where: { $0.name == name }) else { throw WebError.notFound }
-            try authorize(v, context, via: "attachment")
-            // Streamed a chunk at a time (each authenticated on its own): no whole file in memory.
-            let reader = try node.attachmentReader(a)
-            let first = reader.chunks > 0 ? try reader.chunk(0) : []
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: "application/octet-stream", .contentDisposition: Self.contentDisposition(a.name),
-                    .contentLength: String(a.size), .cacheControl: "no-store",
-                ],
-                body: ResponseBody(contentLength: a.size) { writer in
-                    try await writer.write(ByteBuffer(bytes: first))
-                    for i in 1..<max(1, reader.chunks) { try await writer.write(ByteBuffer(bytes: try reader.chunk(i))) }
-                    try await writer.finish(nil)
-                })
-        }
+        router.get("/letters/{id}/attachments/{name}") { [self] _, context in try attachment(context) }
+        router.get("/api/v1/letters/{id}/attachments/{name}") { [self] _, context in try attachment(context) }
         router.get("/api/v1/letters") { [self] request, context in
             let (year, page, perPage) = try listParameters(request)
             let (slice, total) = try lettersPage(year: year, page: page, perPage: perPage)
@@ -149,6 +131,31 @@ extension WebApp {
             try authorize(v, context, via: "api")
             return try Self.json(try LetterJSON(v: v, app: self, clearance: .secret, full: true))
         }
+    }
+
+    /// An attachment of the route's letter, by name (a browser under `/letters`, a program under
+    /// `/api/v1/letters`): the name checked first (400), then the caller's clearance (403, audited),
+    /// then the letter's attachments (404), so nothing about a secret letter's files is told to
+    /// the uncleared.
+    func attachment(_ context: WebContext) throws -> Response {
+        let v = try routeLetter(context)
+        let name = try Self.attachmentName(context.parameters.get("name") ?? "")
+        try authorize(v, context, via: "attachment")
+        guard let a = v.attachments.first(where: { $0.name == name }) else { throw WebError.notFound }
+        // Streamed a chunk at a time (each authenticated on its own): no whole file in memory.
+        let reader = try node.attachmentReader(a)
+        let first = reader.chunks > 0 ? try reader.chunk(0) : []
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "application/octet-stream", .contentDisposition: Self.contentDisposition(a.name),
+                .contentLength: String(a.size), .cacheControl: "no-store",
+            ],
+            body: ResponseBody(contentLength: a.size) { writer in
+                try await writer.write(ByteBuffer(bytes: first))
+                for i in 1..<max(1, reader.chunks) { try await writer.write(ByteBuffer(bytes: try reader.chunk(i))) }
+                try await writer.finish(nil)
+            })
     }
 
     /// `year` (BE, default the current register year), `page` (from 1) and `per_page` (1–200, default 50).
@@ -322,7 +329,7 @@ struct LetterJSON: Encodable {
         attachments = v.attachments.map {
             AttachmentJSON(
                 name: $0.name, size: $0.size, hash: $0.hash,
-                url: "/letters/\(v.id)/attachments/\(WebApp.segment($0.name))")
+                url: "/api/v1/letters/\(v.id)/attachments/\(WebApp.segment($0.name))")
         }
         deliveries = try app.node.correspondence.deliveryStatus(v).map { d in
             var j = DeliveryJSON(office: d.delivery.office, dispatch: d.delivery.dispatch, state: "pending")

@@ -152,6 +152,23 @@ public enum OpenAPI {
                 }
               }
             },
+            "/api/v1/letters/{id}/attachments/{name}": {
+              "get": {
+                "operationId": "getAttachment",
+                "summary": "An attachment's bytes, streamed; `Content-Disposition` with the exact name (RFC 6266). A name that could be a path (`/`, `\\`, `..`, control characters) is refused with 400; a secret letter needs a cleared user (403, audited)",
+                "parameters": [
+                  { "$ref": "#/components/parameters/DocumentID" },
+                  { "name": "name", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The attachment's name, percent-encoded" }
+                ],
+                "responses": {
+                  "200": { "description": "The file", "content": { "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
             "/api/v1/registers/{book}": {
               "get": {
                 "operationId": "getRegister",

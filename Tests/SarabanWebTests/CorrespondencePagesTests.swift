@@ -167,6 +167,9 @@ final class TwoOffices: @unchecked Sendable {
             let r = try await t.w.get(path, cookies: ["saraban_session": clerk])
             #expect(r.status == 403 && !r.text.contains("แผนรักษาความปลอดภัย"), "\(path): \(r.status)")
         }
+        // Probing a secret letter's attachment names tells nothing: 403 whatever the name.
+        let probe = try await t.w.get("/letters/\(letter)/attachments/no-such.pdf", cookies: ["saraban_session": clerk])
+        #expect(probe.status == 403)
         let (_, token) = try t.w.app.accounts.createToken(name: "vendor-x", scope: .write)
         let byToken = try await t.w.get("/api/v1/letters/\(letter)", headers: [("Authorization", "Bearer \(token)")])
         #expect(byToken.status == 403 && byToken.json?["code"] as? String == "not-cleared")
@@ -175,9 +178,9 @@ final class TwoOffices: @unchecked Sendable {
         #expect(list.text.contains("(ลับ)") && !list.text.contains("แผนรักษาความปลอดภัย"))
         let ok = try await t.w.get("/letters/\(letter)", cookies: ["saraban_session": cleared])
         #expect(ok.status == 200 && ok.text.contains("แผนรักษาความปลอดภัย") && ok.text.contains("class=\"secrecy top\">ลับ<"))
-        // The audit list: four refusals and one view, owner-only, newest first.
+        // The audit list: five refusals and one view, owner-only, newest first.
         let entries = t.w.app.audit.entries()
-        #expect(entries.count == 5 && entries.filter(\.allowed).map(\.who) == ["user:somchai"])
+        #expect(entries.count == 6 && entries.filter(\.allowed).map(\.who) == ["user:somchai"])
         #expect(entries.last?.who == "user:somsri" && entries.last?.via == "page" && entries.allSatisfy { $0.letter == letter.description })
         var st = stat()
         #expect(stat(t.w.app.audit.path, &st) == 0 && st.st_mode & 0o077 == 0)
@@ -189,7 +192,7 @@ final class TwoOffices: @unchecked Sendable {
         #expect(page.status == 200 && page.text.contains(letter.description) && page.text.contains("user:somsri"))
         let api = try await t.w.get("/api/v1/audit", cookies: ["saraban_session": admin])
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(api.body)) as? [[String: Any]])
-        #expect(rows.count == 5)
+        #expect(rows.count == 6)
     }
 
     @Test func clearancesAreSetWithTheCLI() async throws {
@@ -283,6 +286,13 @@ final class TwoOffices: @unchecked Sendable {
                 == "attachment; filename=\"_______ ______.pdf\"; filename*=UTF-8''"
                 + "%E0%B8%AB%E0%B8%99%E0%B8%B1%E0%B8%87%E0%B8%AA%E0%B8%B7%E0%B8%AD%20%22%E0%B9%80%E0%B8%8A%E0%B8%B4%E0%B8%8D%22.pdf")
         #expect(r.header("content-length") == "600000")
+        // Programs fetch it under /api/v1 with a token, at the URL the letter's JSON gives.
+        let (_, token) = try t.w.app.accounts.createToken(name: "vendor-x", scope: .read)
+        let json = try await t.w.get("/api/v1/letters/\(id)", headers: [("Authorization", "Bearer \(token)")])
+        let apiURL = try #require((json.json?["attachments"] as? [[String: Any]])?.first?["url"] as? String)
+        #expect(apiURL == "/api/v1" + url)
+        let byToken = try await t.w.get(apiURL, headers: [("Authorization", "Bearer \(token)")])
+        #expect(byToken.status == 200 && Data(byToken.body) == bytes)
         // A chunk not on this node yet: refused before any byte is sent.
         let chunk = t.w.node.attachmentDirectory(ref) + "/1"
         try FileManager.default.moveItem(atPath: chunk, toPath: chunk + ".away")
