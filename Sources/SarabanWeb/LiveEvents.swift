@@ -25,7 +25,7 @@ struct LiveEvent: Sendable, Equatable {
 /// envelope stored (delivered by a peer, or written by this or another process on this data
 /// directory: its poller notices those), and the web app's own writes call ``check()``. Without a
 /// daemon (tests run the web app alone) the store's change probe is polled instead. Nothing is
-/// looked at while no browser listens.
+/// looked at, and no task runs, while no browser listens.
 final class LiveEvents: @unchecked Sendable {
     let node: Node
     let daemon: NodeDaemon?
@@ -60,6 +60,14 @@ final class LiveEvents: @unchecked Sendable {
             guard let self else { return }
             self.lock.lock()
             self.subscribers[id] = nil
+            if self.subscribers.isEmpty {
+                // The last page left: stop watching, and look afresh when one comes back.
+                self.watcher?.cancel()
+                self.watcher = nil
+                self.inbox = nil
+                self.receipts = [:]
+                self.settled = []
+            }
             self.lock.unlock()
         }
         if start { try? check() }
