@@ -111,8 +111,7 @@ extension WebApp {
             _ = try context.web.sessionUser()
             let v = try routeLetter(context)
             try authorize(v, context, via: "print")
-            var values = try letterValues(v, lang: context.web.lang)
-            values["t"] = PageRenderer.strings(context.web.lang)
+            let values = try letterValues(v, lang: context.web.lang)
             return pages.html(ByteBuffer(string: pages.library.render(values, withTemplate: "letter_print") ?? ""))
         }
         router.get("/letters/{id}/attachments/{name}") { [self] _, context in try attachment(context) }

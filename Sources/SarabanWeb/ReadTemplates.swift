@@ -60,7 +60,7 @@ enum ReadTemplates {
             <caption class="visually-hidden">{{book_thai}} {{year}}</caption>
             <thead><tr>{{#columns}}<th scope="col">{{.}}</th>{{/columns}}</tr></thead>
             <tbody>
-            {{#rows}}<tr class="state-{{state}}">{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/rows}}
+            {{#rows}}<tr class="state-{{state}}">{{#cells}}<td>{{#link}}<a href="{{link}}">{{text}}</a>{{/link}}{{^link}}{{text}}{{/link}}</td>{{/cells}}</tr>{{/rows}}
             </tbody>
           </table>
           </div>

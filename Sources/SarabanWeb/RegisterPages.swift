@@ -27,7 +27,7 @@ extension WebApp {
             let years = Set((try node.registers()).filter { $0.book == book }.map(\.year) + [year, node.registerYear(at: now)])
             let values = Self.dropEmpty([
                 "book": book.english, "book_thai": book.thaiName, "year": year, "q": search,
-                "columns": RegisterForm.columns(book), "rows": rows.map { ["state": $0.state.rawValue, "cells": form.cells($0)] },
+                "columns": RegisterForm.columns(book), "rows": rows.map { ["state": $0.state.rawValue, "cells": Self.linkedCells(form, $0)] },
                 "shown": rows.count, "total": form.rows.count,
                 "books": RegisterBook.allCases.map { ["key": $0.english, "name": $0.thaiName, "current": $0 == book, "year": year] },
                 "years": years.sorted(by: >).map { ["y": $0, "selected": $0 == year] },
@@ -78,6 +78,15 @@ extension WebApp {
         let (year, _, _) = try listParameters(request)
         let form = try node.registerForms.form(book, year: year, clearance: context.web.principal?.clearance ?? .none)
         return (book, year, form)
+    }
+
+    /// A row's cells for the page: the subject links to the letter's page when the line names one.
+    static func linkedCells(_ form: RegisterForm, _ r: RegisterForm.Row) -> [[String: String]] {
+        form.cells(r).enumerated().map { i, text in
+            var cell = ["text": text]
+            if i == 5, let letter = r.letter { cell["link"] = "/letters/\(segment(letter))" }
+            return cell
+        }
     }
 
     /// The rows whose cells contain `search` (any part of any column, case-insensitive: Thai has no

@@ -249,6 +249,9 @@ final class TwoOffices: @unchecked Sendable {
         let (cookie, _) = try await t.w.login("somsri", pw)
         let all = try await t.w.get("/registers/receive", cookies: ["saraban_session": cookie])
         #expect(all.text.contains("ขอเชิญประชุมคณะกรรมการ") && all.text.contains("รายงานผลการดำเนินงาน"))
+        // Each subject links to this office's record of the letter.
+        let record = try #require(try t.w.node.letters().first { $0.fields["เรื่อง"] == "รายงานผลการดำเนินงาน" })
+        #expect(all.text.contains("<a href=\"/letters/\(record.id)\">รายงานผลการดำเนินงาน</a>"))
         let q = WebNode.encode("กรรมการ")  // inside a word: Thai has no spaces
         let some = try await t.w.get("/registers/receive?q=\(q)", cookies: ["saraban_session": cookie])
         #expect(some.text.contains("ขอเชิญประชุมคณะกรรมการ") && !some.text.contains("รายงานผลการดำเนินงาน"))
