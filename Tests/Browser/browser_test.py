@@ -174,6 +174,8 @@ class CorrespondenceInABrowser(unittest.TestCase):
         self.wait.until(EC.presence_of_element_located((By.ID, "name"))).send_keys(name)
         self.b.find_element(By.ID, "password").send_keys(CLERK_PASSWORD)
         self.b.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
+        # Logged in once the browser left the login page (a next of "/" is in every URL).
+        self.wait.until(lambda b: urllib.parse.urlparse(b.current_url).path != "/login")
         self.wait.until(EC.url_contains(next_path.split("?")[0]))
 
     def assert_thai_font(self, selector):
