@@ -42,7 +42,7 @@ enum Assets {
     }
 
     static func response(_ name: String) -> Response? {
-        guard let f = files[name] else { return nil }
+        guard let f = files[name] ?? readFiles[name] else { return nil }
         return Response(
             status: .ok, headers: [.contentType: f.contentType, .cacheControl: "public, max-age=3600"],
             body: .init(byteBuffer: f.bytes))

@@ -77,9 +77,131 @@ public enum OpenAPI {
                   "401": { "$ref": "#/components/responses/Unauthenticated" }
                 }
               }
+            },
+            "/api/v1/inbox": {
+              "get": {
+                "operationId": "listInbox",
+                "summary": "Dispatches awaiting receipt at this office, most urgent first (ด่วนที่สุด), then oldest",
+                "description": "The subject of a secret letter (ลับ, ลับมาก) above the caller's clearance is withheld (`withheld`: true, the class in its place); API tokens have no clearance.",
+                "responses": {
+                  "200": { "description": "The inbox", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/InboxItem" } } } } },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" }
+                }
+              }
+            },
+            "/api/v1/inbox/{id}/receive": {
+              "post": {
+                "operationId": "receiveDispatch",
+                "summary": "Receive (ลงรับ) a dispatch: this office's record, its receive number, the receipt back to the sender. Repeating it writes nothing new",
+                "parameters": [{ "$ref": "#/components/parameters/DocumentID" }],
+                "responses": {
+                  "200": { "description": "Received", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Received" } } } },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" },
+                  "409": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/inbox/{id}/return": {
+              "post": {
+                "operationId": "returnDispatch",
+                "summary": "Return (ส่งคืน) a dispatch to its sender with a reason; refused once it was received",
+                "parameters": [{ "$ref": "#/components/parameters/DocumentID" }],
+                "requestBody": {
+                  "required": true,
+                  "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ReturnReason" } } }
+                },
+                "responses": {
+                  "200": { "description": "Returned", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Returned" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" },
+                  "409": { "$ref": "#/components/responses/Problem" },
+                  "413": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/letters": {
+              "get": {
+                "operationId": "listLetters",
+                "summary": "This office's letters of one register year, newest first, a page at a time",
+                "parameters": [
+                  { "$ref": "#/components/parameters/Year" },
+                  { "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000000, "default": 1 } },
+                  { "name": "per_page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 } }
+                ],
+                "responses": {
+                  "200": { "description": "One page", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LetterPage" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" }
+                }
+              }
+            },
+            "/api/v1/letters/{id}": {
+              "get": {
+                "operationId": "getLetter",
+                "summary": "One letter: fields, attachments, where it was sent and the receipts. A secret letter needs a user cleared for it (403 otherwise); every look at one is audited",
+                "parameters": [{ "$ref": "#/components/parameters/DocumentID" }],
+                "responses": {
+                  "200": { "description": "The letter", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Letter" } } } },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/letters/{id}/attachments/{name}": {
+              "get": {
+                "operationId": "getAttachment",
+                "summary": "An attachment's bytes, streamed; `Content-Disposition` with the exact name (RFC 6266). A name that could be a path (`/`, `\\`, `..`, control characters) is refused with 400; a secret letter needs a cleared user (403, audited)",
+                "parameters": [
+                  { "$ref": "#/components/parameters/DocumentID" },
+                  { "name": "name", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The attachment's name, percent-encoded" }
+                ],
+                "responses": {
+                  "200": { "description": "The file", "content": { "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/registers/{book}": {
+              "get": {
+                "operationId": "getRegister",
+                "summary": "A register as the official form (the columns of `saraban register show`), subjects above the caller's clearance withheld",
+                "parameters": [
+                  { "name": "book", "in": "path", "required": true, "schema": { "type": "string", "enum": ["receive", "send", "circular", "order"] } },
+                  { "$ref": "#/components/parameters/Year" }
+                ],
+                "responses": {
+                  "200": { "description": "The register", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Register" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "404": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/audit": {
+              "get": {
+                "operationId": "listAudit",
+                "summary": "Every view of a secret letter (and every refused attempt), newest first: a logged-in admin only",
+                "responses": {
+                  "200": { "description": "The audit list", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/AuditEntry" } } } } },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" }
+                }
+              }
             }
           },
           "components": {
+            "parameters": {
+              "DocumentID": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "A document id (as `saraban letter list` and the inbox show it)" },
+              "Year": { "name": "year", "in": "query", "schema": { "type": "integer", "minimum": 2400, "maximum": 2800 }, "description": "Buddhist-Era register year (default: the current one)" }
+            },
             "securitySchemes": {
               "token": { "type": "http", "scheme": "bearer", "description": "An API token, `sbt_…`. A read token may only GET." },
               "session": { "type": "apiKey", "in": "cookie", "name": "saraban_session", "description": "A browser session; calls that change something also send `X-CSRF-Token`." }
@@ -95,6 +217,121 @@ public enum OpenAPI {
               }
             },
             "schemas": {
+              "InboxItem": {
+                "type": "object",
+                "required": ["id", "from_office", "from_node", "urgency", "urgency_en", "secrecy", "sent", "letter_number", "date", "subject", "withheld", "attachments"],
+                "properties": {
+                  "id": { "type": "string" },
+                  "from_office": { "type": "string" },
+                  "from_node": { "type": "string" },
+                  "urgency": { "type": "string", "enum": ["ปกติ", "ด่วน", "ด่วนมาก", "ด่วนที่สุด"] },
+                  "urgency_en": { "type": "string", "enum": ["normal", "urgent", "very-urgent", "most-urgent"] },
+                  "secrecy": { "type": "string", "enum": ["none", "confidential", "secret"] },
+                  "sent": { "type": "string", "format": "date-time" },
+                  "letter_number": { "type": "string" },
+                  "date": { "type": "string" },
+                  "subject": { "type": "string" },
+                  "withheld": { "type": "boolean" },
+                  "attachments": { "type": "array", "items": { "$ref": "#/components/schemas/Attachment" } }
+                }
+              },
+              "Attachment": {
+                "type": "object",
+                "required": ["name", "size", "hash"],
+                "properties": { "name": { "type": "string" }, "size": { "type": "integer" }, "hash": { "type": "string" }, "url": { "type": "string" } }
+              },
+              "Received": {
+                "type": "object",
+                "required": ["record", "number", "year", "existing"],
+                "properties": {
+                  "record": { "type": "string", "description": "This office's record of the letter" },
+                  "number": { "type": "integer", "description": "เลขรับ" },
+                  "year": { "type": "integer" },
+                  "existing": { "type": "boolean", "description": "Received before: nothing new was written" }
+                }
+              },
+              "ReturnReason": {
+                "type": "object",
+                "required": ["reason"],
+                "properties": { "reason": { "type": "string", "minLength": 1, "maxLength": 500 } }
+              },
+              "Returned": { "type": "object", "properties": { "receipt": { "type": "string" } } },
+              "LetterPage": {
+                "type": "object",
+                "required": ["year", "page", "per_page", "total", "items"],
+                "properties": {
+                  "year": { "type": "integer" }, "page": { "type": "integer" }, "per_page": { "type": "integer" }, "total": { "type": "integer" },
+                  "items": { "type": "array", "items": { "$ref": "#/components/schemas/Letter" } }
+                }
+              },
+              "Letter": {
+                "type": "object",
+                "required": ["id", "kind", "status", "year", "subject", "secrecy", "urgency", "withheld"],
+                "properties": {
+                  "id": { "type": "string" },
+                  "kind": { "type": "string" },
+                  "status": { "type": "string" },
+                  "year": { "type": "integer" },
+                  "number": { "type": "string" },
+                  "date": { "type": "string" },
+                  "subject": { "type": "string" },
+                  "secrecy": { "type": "string", "enum": ["none", "confidential", "secret"] },
+                  "urgency": { "type": "string", "enum": ["normal", "urgent", "very-urgent", "most-urgent"] },
+                  "withheld": { "type": "boolean" },
+                  "from_office": { "type": "string" },
+                  "receive_number": { "type": "integer" },
+                  "fields": { "type": "object", "additionalProperties": { "type": "string" } },
+                  "attachments": { "type": "array", "items": { "$ref": "#/components/schemas/Attachment" } },
+                  "deliveries": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "required": ["office", "dispatch", "state"],
+                      "properties": {
+                        "office": { "type": "string" },
+                        "dispatch": { "type": "string" },
+                        "state": { "type": "string", "enum": ["pending", "received", "returned"] },
+                        "receive_number": { "type": "integer" },
+                        "receive_year": { "type": "integer" },
+                        "reason": { "type": "string" }
+                      }
+                    }
+                  }
+                }
+              },
+              "Register": {
+                "type": "object",
+                "required": ["book", "book_thai", "year", "office", "columns", "lines"],
+                "properties": {
+                  "book": { "type": "string" }, "book_thai": { "type": "string" }, "year": { "type": "integer" }, "office": { "type": "string" },
+                  "columns": { "type": "array", "items": { "type": "string" } },
+                  "lines": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "required": ["number", "state", "letter_number", "date", "from", "to", "subject", "withheld", "action", "note"],
+                      "properties": {
+                        "number": { "type": "integer" }, "state": { "type": "string" }, "letter": { "type": "string" },
+                        "letter_number": { "type": "string" }, "date": { "type": "string" }, "from": { "type": "string" }, "to": { "type": "string" },
+                        "subject": { "type": "string" }, "withheld": { "type": "boolean" }, "action": { "type": "string" }, "note": { "type": "string" },
+                        "registered": { "type": "string", "format": "date" }, "time": { "type": "string" }
+                      }
+                    }
+                  }
+                }
+              },
+              "AuditEntry": {
+                "type": "object",
+                "required": ["time", "who", "letter", "secrecy", "via", "allowed"],
+                "properties": {
+                  "time": { "type": "integer", "description": "ms since 1970" },
+                  "who": { "type": "string", "description": "user:NAME or token:NAME" },
+                  "letter": { "type": "string" },
+                  "secrecy": { "type": "string" },
+                  "via": { "type": "string", "enum": ["page", "print", "api", "attachment"] },
+                  "allowed": { "type": "boolean" }
+                }
+              },
               "Problem": {
                 "type": "object",
                 "required": ["type", "title", "status", "code", "detail", "detail_th"],

@@ -7,6 +7,7 @@ Screenshots go to $SARABAN_ARTIFACTS (default .build/artifacts/web), kept by CI.
 """
 
 import os
+import re
 import sys
 import unittest
 import urllib.parse
@@ -132,6 +133,127 @@ class WebAppInABrowser(unittest.TestCase):
         self.wait.until(EC.url_contains("/?from=bookmark"))
         self.assertIn("ยินดีต้อนรับ", self.b.find_element(By.TAG_NAME, "h1").text)
         self.logout()
+
+
+# --- Correspondence pages (the reading half of issue 15): two offices and a relay -------------
+
+class CorrespondenceInABrowser(unittest.TestCase):
+    """Office A sends (with the CLI until the drafting pages land), office B's clerk watches the
+    inbox: the dispatch appears without a reload (server-sent events), B receives it in the
+    browser, A's letter page shows the receipt with B's เลขรับ; the letter's print view, the
+    register page; a ลับ letter refused by URL to a user without clearance. A is opened as
+    `localhost`, B as `127.0.0.1`, so the two sessions' cookies never mix."""
+
+    @classmethod
+    def setUpClass(cls):
+        from offices import Offices
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        cls.net = Offices()
+        cls.net.b.cli("user", "add", "somsri", "--role", "clerk", "--display", "นางสาวสมศรี ใจดี",
+                      "--password-file", "-", stdin=CLERK_PASSWORD + "\n")
+        for name, clearance in (("somchai", None), ("malee", "ลับ")):
+            args = ["user", "add", name, "--role", "clerk", "--password-file", "-"]
+            if clearance:
+                args += ["--clearance", clearance]
+            cls.net.a.cli(*args, stdin=CLERK_PASSWORD + "\n")
+        cls.a_url = cls.net.a.url.replace("127.0.0.1", "localhost")
+        cls.b_url = cls.net.b.url
+        cls.b = browser()
+        cls.wait = WebDriverWait(cls.b, 60)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.b.quit()
+        cls.net.stop()
+
+    def shot(self, name):
+        self.b.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+    def login(self, url, name, next_path):
+        self.b.get(url + "/login?next=" + urllib.parse.quote(next_path))
+        self.wait.until(EC.presence_of_element_located((By.ID, "name"))).send_keys(name)
+        self.b.find_element(By.ID, "password").send_keys(CLERK_PASSWORD)
+        self.b.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
+        # Logged in once the browser left the login page (a next of "/" is in every URL).
+        self.wait.until(lambda b: urllib.parse.urlparse(b.current_url).path != "/login")
+        self.wait.until(EC.url_contains(next_path.split("?")[0]))
+
+    def assert_thai_font(self, selector):
+        """The node's Thai face (Laksaman) is loaded and used, and draws letters, not boxes."""
+        self.b.execute_async_script("document.fonts.ready.then(arguments[arguments.length - 1]);")
+        family = self.b.execute_script(f"return getComputedStyle(document.querySelector('{selector}')).fontFamily;")
+        self.assertTrue(family.replace('"', "").startswith("SarabanThai"), family)
+        self.assertTrue(self.b.execute_script("return document.fonts.check('16pt SarabanThai', 'หนังสือราชการ');"))
+        widths = self.b.execute_script(
+            "const c = document.createElement('canvas').getContext('2d'); c.font = '40px SarabanThai';"
+            "return [...'กขคงจฉชซญดตถทธนบปผพฟมยรลวสหอฮ'].map(ch => c.measureText(ch).width);")
+        self.assertGreaterEqual(len(set(round(w, 1) for w in widths)), 6, widths)
+
+    def test_1_a_dispatch_appears_live_is_received_and_the_sender_sees_the_receipt(self):
+        net = self.net
+        self.login(self.b_url, "somsri", "/inbox")
+        self.wait.until(lambda b: b.find_element(By.TAG_NAME, "html").get_attribute("data-live-state") == "open")
+        self.b.execute_script("window.__notReloaded = true;")
+        letter = net.letter(net.a, "ขอเชิญประชุมคณะกรรมการจังหวัด", urgency="ด่วนที่สุด")
+        net.send(net.a, letter, net.b.office)
+        # No reload: the row arrives through /events and the page's marker survives.
+        row = self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr[data-dispatch]")))
+        self.assertIn("ขอเชิญประชุมคณะกรรมการจังหวัด", row.text)
+        self.assertIn("ด่วนที่สุด", row.text)
+        self.assertTrue(self.b.execute_script("return window.__notReloaded === true;"))
+        self.assertGreaterEqual(int(self.b.find_element(By.TAG_NAME, "html").get_attribute("data-live-events")), 1)
+        self.assert_thai_font("table.inbox td")
+        self.shot("inbox")
+        row.find_element(By.CSS_SELECTOR, "button.receive").click()
+        notice = self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.notice")))
+        self.assertIn("ลงรับแล้ว เลขรับ 1", notice.text)
+        # The register page shows it under receive number 1.
+        self.b.get(self.b_url + "/registers/receive")
+        table = self.wait.until(EC.presence_of_element_located((By.ID, "register-rows")))
+        self.assertIn("ขอเชิญประชุมคณะกรรมการจังหวัด", table.text)
+        self.assert_thai_font("#register-rows td")
+        self.shot("register")
+        # A's record of the letter: the receipt with B's receive number, live.
+        self.login(self.a_url, "somchai", f"/letters/{letter}")
+        self.wait.until(lambda b: "รับแล้ว เลขรับ 1" in b.find_element(By.ID, "letter-facts").text)
+        self.assertIn("ส่งถึง อำเภอเมืองน่าน", self.b.find_element(By.ID, "letter-facts").text)
+        self.shot("letter")
+        # The print view: A4 with the Regulation's margins, in the Thai font; Chromium's PDF of it.
+        self.b.get(self.a_url + f"/letters/{letter}/print")
+        sheet = self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "article.sheet")))
+        self.assertIn("ขอเชิญประชุมคณะกรรมการจังหวัด", sheet.text)
+        self.assert_thai_font("article.sheet")
+        self.shot("letter-print")
+        import base64
+        pdf = base64.b64decode(self.b.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True})["data"])
+        (ARTIFACTS / "letter-print.pdf").write_bytes(pdf)
+        text = pdf.decode("latin-1")
+        box = re.search(r"/MediaBox \[0 0 ([0-9.]+) ([0-9.]+)\]", text)
+        self.assertIsNotNone(box, "no page in the PDF")
+        # A4 is 595.28 x 841.89 points; the letter's text is set in the embedded Laksaman.
+        self.assertAlmostEqual(float(box.group(1)), 595.28, delta=1, msg=box.group(0))
+        self.assertAlmostEqual(float(box.group(2)), 841.89, delta=1, msg=box.group(0))
+        self.assertIn("+Laksaman", text[text.find("/FontName"):][:40])
+
+    def test_2_a_user_without_clearance_cannot_open_a_secret_letter_by_url(self):
+        net = self.net
+        net.a.cli("space", "create", "ลับ-จังหวัด")
+        net.a.cli("space", "clearance", "ลับ-จังหวัด", "ลับ")
+        letter = net.letter(net.a, "แผนรักษาความปลอดภัยสถานที่ราชการ", secrecy="ลับ", space="ลับ-จังหวัด")
+        self.b.delete_all_cookies()
+        self.login(self.a_url, "somchai", "/")
+        self.b.get(self.a_url + f"/letters/{letter}")
+        err = self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.error")))
+        self.assertIn("ไม่ได้รับอนุญาต", err.text)
+        self.assertNotIn("แผนรักษาความปลอดภัย", self.b.page_source)
+        self.shot("secret-refused")
+        self.b.delete_all_cookies()
+        self.login(self.a_url, "malee", f"/letters/{letter}")
+        sheet = self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "article.sheet")))
+        self.assertIn("แผนรักษาความปลอดภัยสถานที่ราชการ", sheet.text)
+        self.assertIn("ลับ", self.b.find_element(By.CSS_SELECTOR, "p.secrecy.top").text)
+
+# --- end of the correspondence pages ---------------------------------------------------------
 
 
 if __name__ == "__main__":
