@@ -31,6 +31,9 @@ public final class Store: Sendable {
     // DatabasePool is Sendable; it serialises writes and runs reads concurrently (WAL).
     let pool: DatabasePool
     let logger: Logger
+    /// A simulator's planted bugs (``StoreTestHooks``); nil in the node. Set once, right after
+    /// opening, before any other call.
+    nonisolated(unsafe) public var testHooks: StoreTestHooks?
 
     private init(path: String, replica: ReplicaID, pool: DatabasePool, logger: Logger) {
         self.path = path

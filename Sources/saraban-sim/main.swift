@@ -42,6 +42,8 @@ var steps: Int?
 var verbose = false
 var plant: PlantedBug?
 var chaos = false
+var powerLoss = false
+var trace = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     func value() -> String {
@@ -55,6 +57,8 @@ while let a = args.popFirst() {
     case "--steps": guard let v = Int(value()), v >= 0 else { usage() }; steps = v
     case "--verbose", "-v": verbose = true
     case "--chaos": chaos = true
+    case "--power-loss": powerLoss = true
+    case "--trace": trace = true
     case "--plant": guard let v = PlantedBug(rawValue: value()) else { usage() }; plant = v
     case "--help", "-h": usage()
     case "--write-fuzz-corpus":
@@ -83,6 +87,8 @@ var passed = 0
 var failed = 0
 var runner = SeedRunner(start: start, count: seeds, members: members, steps: steps, plantedBug: plant)
 runner.chaos = chaos
+runner.powerLoss = powerLoss
+runner.trace = trace
 runner.run { r in
     if r.passed {
         passed += 1
@@ -90,7 +96,7 @@ runner.run { r in
         failed += 1
         print("FAIL seed \(r.seed): \(r.failures.first ?? "")")
         for f in r.failures.dropFirst().prefix(4) { print("     \(f)") }
-        print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")\(chaos ? " --chaos" : "")")
+        print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")\(chaos ? " --chaos" : "")\(powerLoss ? " --power-loss" : "")")
         fflush(nil)
     }
     if verbose {

@@ -25,8 +25,9 @@ func decodeOutcome(_ bytes: [UInt8]) -> String {
     } catch { return "DecodingError.\(error.code.rawValue)" }
 }
 
-func outcome(_ codes: [CryptoError.Code]) -> String {
-    codes.isEmpty ? "accepted" : codes.map { "CryptoError.\($0.rawValue)" }.joined(separator: ",")
+/// What the real receive path did with delivered envelopes (``Simulation/deliver(_:to:space:)``).
+func outcome(_ results: [String]) -> String {
+    results.joined(separator: ",")
 }
 
 func outcome(_ reason: CloseReason?) -> String {
@@ -134,12 +135,14 @@ func deleteOp(length: UInt64) -> [UInt8] {
     return w.bytes
 }
 
-/// An envelope by node `author` of the simulation, with any header, sealed for real.
+/// An envelope by node `author` of the simulation, with any header, sealed for real (by default
+/// in the epoch and with the key its node seals with now).
 func craft(
-    _ sim: Simulation, author: Int = 0, space: SpaceID? = nil, seqStart: UInt64, seqEnd: UInt64? = nil, epoch: UInt32 = 1,
+    _ sim: Simulation, author: Int = 0, space: SpaceID? = nil, seqStart: UInt64, seqEnd: UInt64? = nil, epoch: UInt32? = nil,
     previous: EnvelopeID, key: SymmetricKey? = nil, text: String = "forged"
 ) -> Envelope {
     let me = sim.identity(author)
+    let sealing = sim.sealing(at: author)
     let plain = EnvelopePayload.encode(
         changes: (seqStart...(seqEnd ?? seqStart)).map { seq in
             Change(
@@ -147,9 +150,9 @@ func craft(
                 deps: VersionVector(), ops: [.createDocument(kind: text)])
         })
     let h = EnvelopeHeader(
-        spaceID: (space ?? sim.space).bytes, author: me.publicKey, seqStart: seqStart, seqEnd: seqEnd ?? seqStart, epoch: epoch,
-        previousHash: previous)
-    return try! Envelope.seal(plaintext: plain, header: h, key: key ?? sim.spaceKey(sim.space), signer: me)
+        spaceID: (space ?? sim.space).bytes, author: me.publicKey, seqStart: seqStart, seqEnd: seqEnd ?? seqStart,
+        epoch: epoch ?? sealing.epoch, previousHash: previous)
+    return try! Envelope.seal(plaintext: plain, header: h, key: key ?? sealing.key, signer: me)
 }
 
 /// Node 0's latest envelope and last sequence number.
