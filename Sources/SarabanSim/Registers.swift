@@ -38,8 +38,8 @@ extension Simulation {
         let ups = (0..<config.members).filter { nodes[$0].isUp }
         guard !ups.isEmpty else { return }
         let n = nodes[ups[below(ups.count)]]
-        // An office keeps its registers in one space: the first it may write in.
-        guard let space = writableSpaces(n).first else { return }
+        // An office keeps its registers in one space: the first it is a member of.
+        guard let space = memberSpaces(n).first(where: { isMember(n, of: $0) }) else { return }
         let owner = n.replica
         let book = Self.simBooks[below(Self.simBooks.count)]
         let year = below(4) == 0 ? 2569 : 2568

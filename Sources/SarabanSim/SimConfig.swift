@@ -44,6 +44,9 @@ public struct FaultModel: Sendable, Hashable {
     /// Latency per frame in milliseconds: a base per link plus jitter; `slow` percent of frames take seconds.
     public var maxLatency: UInt64 = 80
     public var slow = 2
+    /// Percent of fetches whose envelopes a peer sends in another order the protocol allows
+    /// (authors interleaved at random, each author's in chain order).
+    public var shuffle = 0
     /// Percent of received batches and local writes run with a crash armed inside their
     /// transaction (the node dies at its k-th disk write, or just after the commit, before the ack).
     public var midTransactionCrash = 0
@@ -170,6 +173,7 @@ public struct SimConfig: Sendable {
         c.admins = 1 + below(3)
         c.faults.midTransactionCrash = below(3) == 0 ? 5 + below(20) : 0
         c.faults.intruder = below(4) == 0 ? 1 + below(3) : 0
+        c.faults.shuffle = below(2) == 0 ? 20 + below(60) : 0
         c.powerLoss = powerLoss
         if chaos {
             // Every fault at once and often: raw stream faults up to 10 %, frequent crashes,
@@ -245,6 +249,10 @@ public struct SimStats: Sendable, Hashable {
     public var concurrentRekeys = 0
     /// Envelopes an intruder with a stolen key pushed to members.
     public var intruderEnvelopes = 0
+    /// Spaces left without an admin in the end (concurrent demotions or removals of admins).
+    public var adminless = 0
+    /// Decisions of the real receive path a planted bug changed.
+    public var plantedBugFired = 0
 
     public init() {}
 }

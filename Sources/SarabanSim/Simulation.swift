@@ -119,6 +119,9 @@ public final class Simulation {
     /// The intruder's feeds, per space (Membership.swift).
     var intruders: [SpaceID: Intruder] = [:]
     let hooks: StoreTestHooks?
+    let plantCounter = PlantCounter()
+    /// Decisions of the real receive path the planted bug changed so far.
+    public var plantedBugFired: Int { plantCounter.fired }
 
     /// Extra invariants checked at the end (e-Saraban: register numbers never collide).
     public var extraInvariants: [(name: String, check: (Simulation) -> [String])] = []
@@ -127,7 +130,7 @@ public final class Simulation {
         self.config = config
         self.faults = config.faults
         rng = SplitMix64(seed: config.seed)
-        hooks = Self.plant(config.plantedBug)
+        hooks = Self.plant(config.plantedBug, plantCounter)
         relayIndex = config.members
         do {
             try setUp()
@@ -141,20 +144,33 @@ public final class Simulation {
         for n in nodes { n.dispose() }
     }
 
-    /// The hooks that plant `bug` in the real receive path (nil: none).
-    static func plant(_ bug: PlantedBug?) -> StoreTestHooks? {
+    /// Counts the times a planted bug changed a decision of the real receive path.
+    final class PlantCounter: @unchecked Sendable {
+        var fired = 0
+    }
+
+    /// The hooks that plant `bug` in the real receive path (nil: none); `counter` counts the
+    /// decisions they changed.
+    static func plant(_ bug: PlantedBug?, _ counter: PlantCounter) -> StoreTestHooks? {
         let h = StoreTestHooks()
         switch bug {
         case .applyBeforeDependencies:
-            h.applyBeforeDependencies = { _ in true }
+            h.applyBeforeDependencies = { _ in
+                counter.fired += 1
+                return true
+            }
         case .headWithoutChanges:
             var stored = 0
             h.appliesChanges = { _ in
                 stored += 1
+                if stored % 7 == 0 { counter.fired += 1 }
                 return stored % 7 != 0
             }
         case .admitAnyone:
-            h.admission = { _, _ in nil }
+            h.admission = { _, verdict in
+                if verdict != nil { counter.fired += 1 }
+                return nil
+            }
         case .ackBeforeCommit, .staleRegisterRead, nil:
             return nil
         }
@@ -238,6 +254,7 @@ public final class Simulation {
             if failures.isEmpty { checkFinal() }
         }
         stats.virtualMilliseconds = now
+        stats.plantedBugFired = plantCounter.fired
         return SimResult(seed: config.seed, members: config.members, failures: failures, traceDigest: digest, stats: stats)
     }
 
@@ -500,7 +517,12 @@ public final class Simulation {
             case .fetch(let space, let after, let limit):
                 note(6, c.id, side)
                 do {
-                    let r = try n.live.envelopes(space: space, after: after, limit: limit)
+                    var r: (envelopes: [Envelope], complete: Bool)
+                    if !healing && percent(faults.shuffle) {
+                        r = reordered(try n.live.envelopes(space: space, after: after, limit: limit.scaled(4)), limit)
+                    } else {
+                        r = try n.live.envelopes(space: space, after: after, limit: limit)
+                    }
                     perform(c.sessions[side].fetched(space: space, envelopes: r.envelopes, complete: r.complete), c, side)
                 } catch {
                     fail("\(n.name): serving a fetch failed: \(error)")
@@ -510,6 +532,38 @@ public final class Simulation {
                 deliver(envs, space: space, to: n, c, side)
             }
         }
+    }
+
+    /// Another answer to a fetch the protocol allows (a peer need not send in its store order):
+    /// from a larger read, the authors interleaved at random, each author's envelopes still in
+    /// chain order, cut to `limit`. A change may then come before another author's change it
+    /// depends on.
+    func reordered(_ read: (envelopes: [Envelope], complete: Bool), _ limit: FetchLimit) -> (envelopes: [Envelope], complete: Bool) {
+        var out: [Envelope] = []
+        var bytes = 0
+        for e in interleave(read.envelopes) {
+            if !out.isEmpty && (out.count >= limit.envelopes || bytes + e.bytes.count > limit.bytes) { return (out, false) }
+            out.append(e)
+            bytes += e.bytes.count
+        }
+        return (out, read.complete)
+    }
+
+    func interleave(_ envelopes: [Envelope]) -> [Envelope] {
+        var queues: [SigningPublicKey: ArraySlice<Envelope>] = [:]
+        var authors: [SigningPublicKey] = []
+        for e in envelopes {
+            if queues[e.header.author] == nil { authors.append(e.header.author) }
+            queues[e.header.author, default: []].append(e)
+        }
+        var out: [Envelope] = []
+        while !authors.isEmpty {
+            let i = below(authors.count)
+            let a = authors[i]
+            out.append(queues[a]!.removeFirst())
+            if queues[a]!.isEmpty { authors.remove(at: i) }
+        }
+        return out
     }
 
     /// A session's delivery: the node verifies, stores and applies the batch in one transaction
@@ -575,9 +629,15 @@ public final class Simulation {
             }
             guard !batch.envelopes.isEmpty else { return }
             nodes[n].logPosition = batch.position
+            var stored = batch.envelopes
+            if !healing && percent(faults.shuffle) {
+                // Pushed in another order the protocol allows (each author's in chain order).
+                let order = interleave(stored.map(\.envelope))
+                stored = order.map { e in (stored.first { $0.envelope.id == e.id }!.space, e) }
+            }
             var bySpace: [SpaceID: [Envelope]] = [:]
             var order: [SpaceID] = []
-            for (s, e) in batch.envelopes {
+            for (s, e) in stored {
                 if bySpace[s] == nil { order.append(s) }
                 bySpace[s, default: []].append(e)
             }
@@ -590,20 +650,18 @@ public final class Simulation {
 
     // MARK: Clients
 
-    /// The spaces `n` may write in, as it sees them (a removed node knows it cannot).
-    func writableSpaces(_ n: SimNode) -> [SpaceID] {
-        guard let node = n.node, let spaces = try? node.spaces() else { return [] }
-        return spaces.filter { info in
-            info.role == .member && spaceIDs.contains(info.id)
-                && info.members.contains { $0.key == n.publicKey && $0.isActive }
-        }.map(\.id).sorted()
+    /// The simulated spaces `n` carries as a member (it may have been removed from some: its
+    /// writes there are refused, and not acknowledged).
+    func memberSpaces(_ n: SimNode) -> [SpaceID] {
+        guard n.isMember, let node = n.node, let carried = try? node.carriedSpaces() else { return [] }
+        return spaceIDs.filter { carried[$0] != nil }
     }
 
     func clientWrite() {
         let ups = (0..<config.members).filter { nodes[$0].isUp }
         guard !ups.isEmpty else { return }
         let n = nodes[ups[below(ups.count)]]
-        let carried = writableSpaces(n)
+        let carried = memberSpaces(n)
         guard !carried.isEmpty else { return }
         let space = carried[below(carried.count)]
         let grouped = below(2) == 0
@@ -936,6 +994,12 @@ public final class Simulation {
             }
         }
         return false
+    }
+}
+
+extension FetchLimit {
+    func scaled(_ k: Int) -> FetchLimit {
+        FetchLimit(envelopes: envelopes.multipliedReportingOverflow(by: k).overflow ? .max : envelopes * k, bytes: bytes.multipliedReportingOverflow(by: k).overflow ? .max : bytes * k)
     }
 }
 

@@ -152,8 +152,22 @@ struct Receiver {
             return report
         }
         try process(incoming, fromHeld: false)
-        // Held envelopes get another chance whenever the batch may have admitted their authors
-        // or brought their keys; repeat while that releases something.
+        try releaseHeld()
+        // A key shared in a change still waiting for its past, once the roster knows its rekey.
+        if member, rosterEverChanged, try adoptWaitingShares() { try releaseHeld() }
+        if !member {
+            try judgePendingControls()
+            if rosterDirty { try refreshAuthority() }
+        }
+        if rosterEverChanged, let me { try store.sealBacklog(db, space: space, signer: me) }
+        report.applied.documents = DocIDText.sortedStrings(touched)
+        report.holds = try Store.loadFeedVector(db, space: sp)
+        return report
+    }
+
+    /// Held envelopes get another chance whenever the batch may have admitted their authors
+    /// or brought their keys; repeats while that releases something.
+    mutating func releaseHeld() throws {
         var rounds = 0
         while heldCount > 0 && (rosterChanged || !report.accepted.isEmpty) && rounds < 64 {
             rounds += 1
@@ -169,14 +183,6 @@ struct Receiver {
             try process(envelopes, fromHeld: true)
             if report.released == before && !rosterChanged { break }
         }
-        if !member {
-            try judgePendingControls()
-            if rosterDirty { try refreshAuthority() }
-        }
-        if rosterEverChanged, let me { try store.sealBacklog(db, space: space, signer: me) }
-        report.applied.documents = DocIDText.sortedStrings(touched)
-        report.holds = try Store.loadFeedVector(db, space: sp)
-        return report
     }
 
     /// Checks and stores `incoming` in order, applying consecutive opened envelopes together.
@@ -211,6 +217,7 @@ struct Receiver {
                 }
                 try hold(e, reason: reason, fromHeld: fromHeld)
             case .ready(let trial, let changes?) where member:
+                if e.header.epoch == ControlEntry.publicEpoch { try adoptSharedKeys(changes) }
                 if run.isEmpty { runStart = verifier }
                 run.append(Opened(envelope: e, changes: changes, trial: trial))
                 verifier = trial
@@ -445,6 +452,43 @@ struct Receiver {
             verifier = trial
             report.accepted.append(o.envelope)
         }
+    }
+
+    /// Takes at once the keys a control envelope shares with this node (`share` entries) whose
+    /// commitment the roster already holds (an accepted rekey made them), before its changes are
+    /// applied: a share depends on everything its admin had seen, which may include envelopes
+    /// sealed with that very key, so waiting for its causal past would wait for ever. The box
+    /// must open to exactly the committed key, so whoever sent it, it is that epoch's key.
+    @discardableResult
+    mutating func adoptSharedKeys(_ opened: EnvelopePayload.Opened) throws -> Bool {
+        try adoptSharedKeys(opened.changes)
+    }
+
+    /// ``adoptSharedKeys(_:)`` for the changes of the space waiting in the pending buffer.
+    mutating func adoptWaitingShares() throws -> Bool {
+        let rows = try Data.fetchAll(db, sql: "SELECT bytes FROM pending WHERE space = ?", arguments: [sp])
+        return try adoptSharedKeys(rows.compactMap { try? Change.decode([UInt8]($0)) })
+    }
+
+    mutating func adoptSharedKeys(_ changes: [Change]) throws -> Bool {
+        guard let me, let doc = document else { return false }
+        var adopted = false
+        for c in changes {
+            guard let (entries, malformed) = ControlChange.entries(of: c, document: doc), !malformed else { continue }
+            for case .share(let ref, let node, let box) in entries where node.publicKey == me.publicKey && ring[ref] == nil {
+                guard let info = roster.current.keys[ref], let commitment = info.commitment,
+                    var raw = try? SealedBox.open(box, with: me)
+                else { continue }
+                defer { for i in raw.indices { raw[i] = 0 } }
+                guard let key = try? SymmetricKey(SecureBytes(raw)), KeyCommitment.commit(key) == commitment else { continue }
+                try Store.insertKey(db, space: sp, ref: ref, epoch: info.epoch, key: key)
+                ring[ref] = (info.epoch, key)
+                keys = Store.keysByEpoch(ring, canonical: roster.current.canonical)
+                rosterChanged = true  // held envelopes sealed with it get another chance
+                adopted = true
+            }
+        }
+        return adopted
     }
 
     /// Whether `o`'s changes are applied as it is stored (always, unless a simulator planted a bug).

@@ -105,7 +105,10 @@ runner.run { r in
             "seed \(r.seed): \(r.passed ? "ok" : "FAILED") members \(r.members) steps \(s.steps)+\(s.healSteps) virtual \(s.virtualMilliseconds / 1000)s "
                 + "writes \(s.writes) acked \(s.changesAcknowledged) conns \(s.connections) frames \(s.framesSent)/\(s.framesDelivered) "
                 + "drop \(s.framesDropped) dup \(s.framesDuplicated) corrupt \(s.framesCorrupted) reorder \(s.framesReordered) "
-                + "registerEvents \(s.registerEvents) (offline \(s.offlineRegisterEvents)) crashes \(s.crashes) partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) violations \(s.violations) refusals \(s.refusals) digest \(String(r.traceDigest, radix: 16))"
+                + "registerEvents \(s.registerEvents) (offline \(s.offlineRegisterEvents)) crashes \(s.crashes) (mid-transaction \(s.midTransactionCrashes), power \(s.powerLosses)) integrity \(s.integrityChecks) "
+                + "partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) violations \(s.violations) refusals \(s.refusals) held \(s.held) "
+                + "adds \(s.adds) removals \(s.removals) roles \(s.roleChanges) epochs \(s.epochs) (concurrent \(s.concurrentRekeys)) intruder \(s.intruderEnvelopes) adminless \(s.adminless) renewals \(s.renewals) planted \(s.plantedBugFired) "
+                + "digest \(String(r.traceDigest, radix: 16))"
         )
     }
 }

@@ -58,4 +58,40 @@ import Testing
         #expect(r.refused.count == 0, "\(r.refused.map(\.error.description))")
         #expect(try relay.feedVector(space: s) == a.feedVector(space: s))
     }
+
+    /// An admin invites D while another admin, apart, removes a member and rotates the key; D's
+    /// invitation carries only the old epoch's key. When the first admin learns of the rotation
+    /// it shares the new key with D, but that share (a control change) depends on everything the
+    /// admin had seen, including the other admin's envelopes sealed with the new key: D could not
+    /// apply the share before opening them, nor open them before applying the share. It held
+    /// them for good and never read the space again. (`saraban-sim --seeds 1 --start 143`.) With
+    /// `sharesFirst`, D gets A's envelopes (the share) before C's (the rekey and what follows).
+    @Test(arguments: [false, true]) func aKeySharedAfterItsOwnEnvelopesStillArrives(sharesFirst: Bool) throws {
+        let office = Office()
+        defer { office.close() }
+        let a = try office.node("a")
+        let b = try office.node("b")
+        let c = try office.node("c")
+        let s = try a.createSpace(name: "s").id
+        try b.join(try Invitation.parse(try a.invite(space: s, invitee: b.nodeID).text))
+        try c.join(try Invitation.parse(try a.invite(space: s, invitee: c.nodeID, admin: true).text))
+        try syncAll([a, b, c], s)
+        // Apart: C removes B (epoch 1, sealed to A and C) and writes; A invites D (epoch 0 keys).
+        try c.removeMember(space: s, member: b.nodeID)
+        let later = try c.createDocument(fields: [("subject", "ยุคใหม่")], space: s)
+        let d = try office.node("d")
+        try d.join(try Invitation.parse(try a.invite(space: s, invitee: d.nodeID).text))
+        // A learns of the rotation and shares the epoch-1 key with D; D then syncs with A.
+        try exchange(c, a, s)
+        #expect(try a.authority(s).lacking.isEmpty)
+        if sharesFirst {
+            let mine = try a.envelopes(space: s, after: try d.feedVector(space: s), limit: all).envelopes
+                .filter { $0.header.author == a.identity.publicKey }
+            _ = try d.receiveEnvelopes(space: s, mine)
+        }
+        try exchange(a, d, s)
+        #expect(try d.authority(s).held == 0)
+        #expect(try d.document(later).display("subject") == "ยุคใหม่")
+        #expect(try d.feedVector(space: s) == a.feedVector(space: s))
+    }
 }
