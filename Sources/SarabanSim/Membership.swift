@@ -70,13 +70,17 @@ extension Simulation {
         renewSessions(of: c.index)
     }
 
+    /// The simulated offices keep each space's creator an admin: concurrent demotions or
+    /// removals of admins can otherwise leave a space with no admin at all, a gap of the
+    /// authority rules (Docs/TESTING.md, Findings) that would then block its writers for good.
     /// An admin removes another member (and rotates the key, in the same control change).
     func removeMember() {
         let s = spaceIDs[below(spaceIDs.count)]
         let admins = upAdmins(s)
         guard !admins.isEmpty else { return }
         let a = admins[below(admins.count)]
-        let targets = members(of: s, seenBy: a).filter { $0.index != a.index }
+        let creator = (try? a.live.authority(s))?.creator
+        let targets = members(of: s, seenBy: a).filter { $0.index != a.index && $0.publicKey != creator }
         guard !targets.isEmpty else { return }
         let m = targets[below(targets.count)]
         do { try a.live.removeMember(space: s, member: m.nodeID) } catch {
@@ -95,8 +99,9 @@ extension Simulation {
         let admins = upAdmins(s)
         guard !admins.isEmpty else { return }
         let a = admins[below(admins.count)]
-        let targets = members(of: s, seenBy: a)
-        guard !targets.isEmpty, let seen = try? a.live.authority(s) else { return }
+        guard let seen = try? a.live.authority(s) else { return }
+        let targets = members(of: s, seenBy: a).filter { $0.publicKey != seen.creator }
+        guard !targets.isEmpty else { return }
         let m = targets[below(targets.count)]
         let admin = !seen.admins.contains(m.publicKey)
         // The node refuses to demote the last admin it knows of; so does the simulated client.

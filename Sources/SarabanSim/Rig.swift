@@ -46,6 +46,18 @@ extension Simulation {
         return made
     }
 
+    /// A client on member `node` sets a field of `document` (which it must hold): returns the change.
+    @discardableResult
+    public func edit(at node: Int, document: DocID) -> Change {
+        let n = nodes[node]
+        let change = try! n.live.store.change(space: space, signer: n.keys, time: clock.wallMillis) { tx, st in
+            try tx.set(document, field: "เรียน", value: .string("\(Workload.marker) ผู้ว่าราชการจังหวัด"), in: &st)
+        }.change!
+        acknowledge([change], in: space, by: n)
+        announce(node)
+        return change
+    }
+
     /// Connects every link, runs to quiescence and checks every invariant; returns the failures.
     public func settle() -> [String] {
         failures = []

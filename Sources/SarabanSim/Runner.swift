@@ -9,6 +9,8 @@ public struct SeedRunner {
     public var chaos = false
     /// One line per event on stderr (``SimConfig/trace``).
     public var trace = false
+    /// Renew stale sessions (``SimConfig/renewSessions``); false: as the daemon does today.
+    public var renewSessions = true
     /// Power loss among the crashes (`saraban-sim --power-loss`, ``SimConfig/powerLoss``).
     public var powerLoss = false
 
@@ -29,6 +31,7 @@ public struct SeedRunner {
                 seed: start &+ UInt64(i), members: members, steps: steps, chaos: chaos, powerLoss: powerLoss)
             config.plantedBug = plantedBug
             config.trace = trace
+            config.renewSessions = renewSessions
             let r = Simulation(config).run()
             if !r.passed { failed.append(r) }
             report(r)

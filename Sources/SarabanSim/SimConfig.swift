@@ -249,8 +249,6 @@ public struct SimStats: Sendable, Hashable {
     public var concurrentRekeys = 0
     /// Envelopes an intruder with a stolen key pushed to members.
     public var intruderEnvelopes = 0
-    /// Spaces left without an admin in the end (concurrent demotions or removals of admins).
-    public var adminless = 0
     /// Decisions of the real receive path a planted bug changed.
     public var plantedBugFired = 0
 

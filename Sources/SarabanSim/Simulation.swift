@@ -123,6 +123,10 @@ public final class Simulation {
     /// Decisions of the real receive path the planted bug changed so far.
     public var plantedBugFired: Int { plantCounter.fired }
 
+    /// Envelopes a member may still hold back at the end beyond the intruder's (the bad-input
+    /// catalogue's forgeries).
+    public var toleratedHeld = 0
+
     /// Extra invariants checked at the end (e-Saraban: register numbers never collide).
     public var extraInvariants: [(name: String, check: (Simulation) -> [String])] = []
 

@@ -44,6 +44,7 @@ var plant: PlantedBug?
 var chaos = false
 var powerLoss = false
 var trace = false
+var renew = true
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     func value() -> String {
@@ -59,6 +60,7 @@ while let a = args.popFirst() {
     case "--chaos": chaos = true
     case "--power-loss": powerLoss = true
     case "--trace": trace = true
+    case "--no-renew": renew = false
     case "--plant": guard let v = PlantedBug(rawValue: value()) else { usage() }; plant = v
     case "--help", "-h": usage()
     case "--write-fuzz-corpus":
@@ -89,6 +91,7 @@ var runner = SeedRunner(start: start, count: seeds, members: members, steps: ste
 runner.chaos = chaos
 runner.powerLoss = powerLoss
 runner.trace = trace
+runner.renewSessions = renew
 runner.run { r in
     if r.passed {
         passed += 1
@@ -96,7 +99,7 @@ runner.run { r in
         failed += 1
         print("FAIL seed \(r.seed): \(r.failures.first ?? "")")
         for f in r.failures.dropFirst().prefix(4) { print("     \(f)") }
-        print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")\(chaos ? " --chaos" : "")\(powerLoss ? " --power-loss" : "")")
+        print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")\(chaos ? " --chaos" : "")\(powerLoss ? " --power-loss" : "")\(renew ? "" : " --no-renew")")
         fflush(nil)
     }
     if verbose {
@@ -107,7 +110,7 @@ runner.run { r in
                 + "drop \(s.framesDropped) dup \(s.framesDuplicated) corrupt \(s.framesCorrupted) reorder \(s.framesReordered) "
                 + "registerEvents \(s.registerEvents) (offline \(s.offlineRegisterEvents)) crashes \(s.crashes) (mid-transaction \(s.midTransactionCrashes), power \(s.powerLosses)) integrity \(s.integrityChecks) "
                 + "partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) violations \(s.violations) refusals \(s.refusals) held \(s.held) "
-                + "adds \(s.adds) removals \(s.removals) roles \(s.roleChanges) epochs \(s.epochs) (concurrent \(s.concurrentRekeys)) intruder \(s.intruderEnvelopes) adminless \(s.adminless) renewals \(s.renewals) planted \(s.plantedBugFired) "
+                + "adds \(s.adds) removals \(s.removals) roles \(s.roleChanges) epochs \(s.epochs) (concurrent \(s.concurrentRekeys)) intruder \(s.intruderEnvelopes) renewals \(s.renewals) planted \(s.plantedBugFired) "
                 + "digest \(String(r.traceDigest, radix: 16))"
         )
     }

@@ -6,8 +6,9 @@ import SarabanStorage
 import SarabanSync
 import Testing
 
-/// Defects of the receive path found by the simulator (Docs/TESTING.md, "Findings"), each shown
-/// on two or three in-process nodes; each test fails on the code before its fix.
+/// Defects found by the simulator (Docs/TESTING.md, "Findings"), each shown on a few in-process
+/// nodes. The fixed ones fail on the code before their fix; the open ones are wrapped in
+/// `withKnownIssue`, so the suite stays green while they are open and flags the day they are fixed.
 @Suite struct SimulatorFindingsTests {
     /// A member that joins a space receives its inviter's feed in chain order. When a batch ends
     /// after the genesis (a session with small batches, or an inviter whose feed before the
@@ -93,5 +94,65 @@ import Testing
         #expect(try d.authority(s).held == 0)
         #expect(try d.document(later).display("subject") == "ยุคใหม่")
         #expect(try d.feedVector(space: s) == a.feedVector(space: s))
+    }
+
+    /// Open: a member that has not received its space's genesis yet (it joined and has not
+    /// synced) takes any control envelope, from anyone: the roster refuses its change, but the
+    /// envelope is stored in the feed and served, and the member's next changes depend on it, so
+    /// every node that (rightly) refuses the outsider's envelope waits for ever for that
+    /// member's changes. An outsider that can reach a fresh member blocks its feed everywhere.
+    @Test func anOutsidersControlEnvelopeBeforeTheGenesisIsHeld() throws {
+        let office = Office()
+        defer { office.close() }
+        let a = try office.node("a")
+        let b = try office.node("b")
+        let outsider = try office.node("x")
+        let s = try a.createSpace(name: "s").id
+        try b.join(try Invitation.parse(try a.invite(space: s, invitee: b.nodeID).text))
+        let doc = try #require(try a.spaceInfo(s)?.document)
+        let entry = ControlEntry.add(outsider.nodeID, admin: true, keys: [])
+        let change = Change(
+            author: outsider.replica, seq: 1, startOp: 1, time: 0, deps: VersionVector(),
+            ops: [.listAppend(doc: doc, field: ControlEntry.field, value: entry.text)])
+        let forged = try Envelope.seal(
+            plaintext: EnvelopePayload.encode(changes: [change]),
+            header: EnvelopeHeader(
+                spaceID: s.bytes, author: outsider.identity.publicKey, seqStart: 1, seqEnd: 1, epoch: ControlEntry.publicEpoch,
+                previousHash: .zero),
+            key: ControlKey.key(for: s), signer: outsider.identity)
+        let r = try b.receiveEnvelopes(space: s, [forged])
+        withKnownIssue("a member without its space's genesis stores any control envelope") {
+            #expect(r.accepted.count == 0)
+        }
+        try exchange(a, b, s)
+        let fromB = try b.createDocument(fields: [("subject", "จากบี")], space: s)
+        try exchange(b, a, s)
+        let seen = try? a.document(fromB).display("subject")
+        withKnownIssue("the member's next changes depend on the outsider's, which the others refuse") {
+            #expect(seen == "จากบี")
+        }
+    }
+
+    /// Open: each control change is judged against its own causal past, so two admins that,
+    /// apart, demote or remove each other both succeed, and the space is left with no admin:
+    /// nobody can add, remove, rotate or grant again, and when the surviving rekey is the one
+    /// the other removed admin holds, nobody may seal anything any more (`saraban-sim --seeds 1
+    /// --start 723`, before its offices were told never to demote or remove a space's creator).
+    @Test func twoAdminsRemovingEachOtherLeaveTheSpaceWithoutAdmin() throws {
+        let office = Office()
+        defer { office.close() }
+        let a = try office.node("a")
+        let c = try office.node("c")
+        let s = try a.createSpace(name: "s").id
+        try c.join(try Invitation.parse(try a.invite(space: s, invitee: c.nodeID, admin: true).text))
+        try syncAll([a, c], s)
+        try a.setAdmin(space: s, member: c.nodeID, admin: false)
+        try c.removeMember(space: s, member: a.nodeID)
+        try syncAll([a, c], s)
+        let admins = try c.authority(s).admins
+        #expect(try a.authority(s).admins == admins)
+        withKnownIssue("concurrent demotions or removals can leave a space without an admin") {
+            #expect(!admins.isEmpty)
+        }
     }
 }

@@ -57,4 +57,35 @@ import Testing
         #expect(code == .timeout)
         #expect(text.contains("5 changes missing in 1 space(s)"), "\(text)")
     }
+
+    /// Open (the daemon): a sync session's spaces are fixed when it opens, and what a node
+    /// refused in a session is not sent again in it (it counts as received). So a space joined
+    /// while the daemon runs, a relay that learns of a new member after the member connected, or
+    /// envelopes a node refused until their author's addition or key arrived, do not sync until
+    /// the connection is made again, which on a steady link is never. The simulator renews such
+    /// sessions (``SimConfig/renewSessions``, a model of the fix); without it 11 of seeds 1–40
+    /// do not converge (`saraban-sim --seeds 40 --no-renew`), seed 8 among them.
+    @Test func sessionsThatKeepTheirSpacesLeaveNodesBehind() {
+        var c = SimConfig.derived(seed: 8)
+        c.renewSessions = false
+        let r = Simulation(c).run()
+        withKnownIssue("the daemon does not renew sessions when its spaces or roster change") {
+            #expect(r.passed, "\(r.failures.prefix(2))")
+        }
+        #expect(SeedResults.shared.result(8).passed, "with renewed sessions the seed converges")
+    }
+
+    /// Open (issue 17, the durability work): with `synchronous=NORMAL` a node's last commits are
+    /// not durable, yet they are acknowledged to the client and sent to peers; a power loss
+    /// rewinds the node (`--power-loss`: the simulator's disk keeps each file as of its last
+    /// fsync), so an acknowledged write is lost and the node may reuse its sequence numbers (a
+    /// fork at its peers). Seed 1 shows it. Once local writes are durable before they leave,
+    /// this passes and power loss joins the CI run.
+    @Test func powerLossLosesAcknowledgedWrites() {
+        let r = Simulation.run(seed: 1, powerLoss: true)
+        #expect(r.stats.powerLosses > 0)
+        withKnownIssue("local writes are not durable before they are acknowledged and sent") {
+            #expect(r.passed, "\(r.failures.prefix(2))")
+        }
+    }
 }
