@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 //
 // Saraban: an offline-first e-Office node. Targets are split by what they may touch:
 //   SarabanCore       pure CRDTs and changes, standard library only (no `import` at all)
@@ -12,10 +12,14 @@
 //   SarabanSync       sans-IO sync state machine and wire codec (no sockets, no clocks)
 //   SarabanTransport  SwiftNIO TCP framing under the Noise session
 //   SarabanNode       the node: config, identity, services, high-level operations
+//   SarabanWeb        the clerks' web app and JSON API (Hummingbird), a service of `saraban serve`;
+//                     the only target that links Hummingbird, so the pure modules stay free of it
 //   saraban           the one executable: CLI and daemon (`saraban serve`)
 //   saraban-bench     release-build benchmarks
 //   SarabanSim        deterministic simulator of real nodes (library) and `saraban-sim` (its runner)
 //   CSimDisk          C: the simulator's disk (an SQLite VFS shim for crashes and power loss)
+//   CPowerLoss        test support (Tests/CPowerLoss): libSarabanPowerLoss.so, preloaded into `saraban`
+//                     processes by PowerLossTests to keep each database file as of its last fsync; never linked
 import PackageDescription
 
 let package = Package(
@@ -26,6 +30,8 @@ let package = Package(
         .executable(name: "saraban-bench", targets: ["saraban-bench"]),
         .executable(name: "saraban-sim", targets: ["saraban-sim"]),
         .library(name: "SarabanCore", targets: ["SarabanCore"]),
+        // Test support, never linked: LD_PRELOADed into `saraban` processes by PowerLossTests.
+        .library(name: "SarabanPowerLoss", type: .dynamic, targets: ["CPowerLoss"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -33,6 +39,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The web app (SarabanWeb only). Hummingbird without its default traits: no swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "SarabanCore"),
@@ -71,10 +82,23 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "SarabanWeb",
+            dependencies: [
+                "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "SarabanStorage", "SarabanSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "saraban",
             dependencies: [
                 "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "SarabanStorage", "SarabanSync",
+                "SarabanWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -83,6 +107,7 @@ let package = Package(
             name: "saraban-bench",
             dependencies: [
                 "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode", "SarabanSync", "SarabanTransport",
+                "SarabanOffice",
             ]
         ),
         // The e-Saraban domain: letters, registers, Thai dates (pure, standard library + core).
@@ -118,7 +143,15 @@ let package = Package(
         .testTarget(
             name: "SarabanNodeTests",
             dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanOffice"]),
-        .testTarget(name: "SarabanCLITests", dependencies: ["saraban"]),
+        // SarabanCrypto: the officer tests read a sealed key file by its documented layout.
+        .testTarget(name: "SarabanCLITests", dependencies: ["saraban", "SarabanCrypto"]),
+        // The web app over real sockets (a small HTTP client of its own: no HummingbirdTesting, which
+        // would build swift-nio-ssl and async-http-client).
+        .testTarget(
+            name: "SarabanWebTests",
+            dependencies: ["SarabanWeb", "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "saraban"]),
+        // Keeps each watched file as of its last fsync, to model a power cut (Docs/TESTING.md).
+        .target(name: "CPowerLoss", path: "Tests/CPowerLoss"),
         // Nodes syncing over loopback: in-process daemons, FaultProxy links and real `saraban serve` processes.
         .testTarget(
             name: "SarabanIntegrationTests",

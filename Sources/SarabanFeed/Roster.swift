@@ -223,6 +223,7 @@ public struct Roster: Sendable {
 
     /// Accepted control changes, in the order applied (a causal order).
     public private(set) var accepted: [ControlChange] = []
+    private var acceptedIDs = Set<ChangeID>()
     public private(set) var refused: [ChangeID: ControlRefusal] = [:]
     /// The roster of every accepted change.
     public private(set) var current = State()
@@ -237,12 +238,13 @@ public struct Roster: Sendable {
     @discardableResult
     public mutating func receive(_ c: ControlChange) -> ControlRefusal? {
         if let r = refused[c.id] { return r }
-        if accepted.contains(where: { $0.id == c.id }) { return nil }
+        if acceptedIDs.contains(c.id) { return nil }
         if let r = judge(c, past: state(inPastOf: c.past)) {
             refused[c.id] = r
             return r
         }
         accepted.append(c)
+        acceptedIDs.insert(c.id)
         current.apply(c)
         return nil
     }
@@ -253,6 +255,7 @@ public struct Roster: Sendable {
             refused[c.id] = refusal
         } else {
             accepted.append(c)
+            acceptedIDs.insert(c.id)
             current.apply(c)
         }
     }

@@ -26,6 +26,9 @@ public struct PeerStatus: Codable, Sendable, Hashable {
     /// `saraban inspect-sync --offline` and `saraban status` can compare without dialling. Absent in
     /// files written before it existed.
     public var summaries: [String: RecordedSummary]?
+    /// Forks this peer showed (its envelope differs from this node's at one position of a feed),
+    /// oldest first, at most ``PeerStatusBook/maximumForks``. Absent when none was ever found.
+    public var forks: [FeedFork]?
 
     public init(nodeID: String) { self.nodeID = nodeID }
 
@@ -51,7 +54,7 @@ public struct PeerStatus: Codable, Sendable, Hashable {
         case envelopesReceived = "envelopes_received"
         case bytesSent = "bytes_sent"
         case bytesReceived = "bytes_received"
-        case sessions, summaries
+        case sessions, summaries, forks
     }
 }
 
@@ -163,6 +166,31 @@ public final class PeerStatusBook: @unchecked Sendable {
                 }
             }
             save()
+        }
+    }
+
+    /// The most forks kept per peer (the oldest go first).
+    public static let maximumForks = 100
+
+    /// Records a fork found in a session with `fork.peer`, once, and writes `peers.json` at once.
+    public func recordFork(_ fork: FeedFork) {
+        guard let peer = try? NodeID(parsing: fork.peer) else { return }
+        var added = false
+        update(peer) {
+            var list = $0.forks ?? []
+            guard !list.contains(where: { $0.isSame(as: fork) }) else { return }
+            list.append(fork)
+            if list.count > Self.maximumForks { list.removeFirst(list.count - Self.maximumForks) }
+            $0.forks = list
+            added = true
+        }
+        if added { save() }
+    }
+
+    /// Every fork recorded in `peers.json`, oldest first.
+    public static func forks(_ directory: DataDirectory) -> [FeedFork] {
+        load(directory).values.flatMap { $0.forks ?? [] }.sorted {
+            ($0.detectedAt, $0.space, $0.author, $0.sequence) < ($1.detectedAt, $1.space, $1.author, $1.sequence)
         }
     }
 

@@ -65,10 +65,32 @@ extension Store {
         return nil
     }
 
+    /// The space's roster: the cached one while the stored log is unchanged, else rebuilt. A load
+    /// made after this transaction wrote control rows passes `cache: false` (a rolled-back row's
+    /// number can be used again, so only committed states may be remembered).
+    func loadRoster(_ db: Database, space: SpaceID, cache: Bool = true) throws -> Roster {
+        let sp = Data(space.bytes)
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT coalesce(max(n), 0), count(verdict), (SELECT doc FROM spaces WHERE id = ?)
+                FROM controls WHERE space = ?
+                """,
+            arguments: [sp, sp])
+        let key = RosterCache.Key(last: row?[0] ?? 0, judged: row?[1] ?? 0, document: row?[2])
+        if let r = rosters.get(space, key) { return r }
+        let r = try Self.loadRoster(db, space: space, replica: replica)
+        if cache { rosters.put(space, key, r) }
+        return r
+    }
+
     /// The space's roster, rebuilt from its stored control log (verdicts are not judged again).
     static func loadRoster(_ db: Database, space: SpaceID, replica: ReplicaID) throws -> Roster {
         let sp = Data(space.bytes)
-        var roster = Roster(space: space, legacyCreator: try legacyCreator(db, space: sp, replica: replica))
+        let creator = try legacyCreator(db, space: sp, replica: replica)
+        var roster = Roster(space: space, legacyCreator: creator)
+        // A relay with no pin takes the first legacy genesis its trusted peers bring (Docs/CLI.md, space carry).
+        roster.trustFirstLegacyGenesis = creator == nil
         let rows = try Row.fetchAll(
             db, sql: "SELECT author, seq, deps, entries, verdict, reason FROM controls WHERE space = ? AND verdict IS NOT NULL ORDER BY n",
             arguments: [sp])
@@ -217,7 +239,7 @@ extension Store {
     public func authority(_ space: SpaceID) throws(StorageError) -> SpaceAuthority {
         try read { db in
             let sp = Data(space.bytes)
-            let roster = try Self.loadRoster(db, space: space, replica: replica)
+            let roster = try loadRoster(db, space: space)
             let r = roster.current
             var lacking: [SigningPublicKey: [KeyRef]] = [:]
             for (m, k) in r.lacking { lacking[m, default: []].append(k) }
@@ -257,7 +279,7 @@ extension Store {
     /// The space's roster as stored (for the node's own decisions: is this node an admin, who
     /// lacks which key).
     public func roster(_ space: SpaceID) throws(StorageError) -> Roster {
-        try read { db in try Self.loadRoster(db, space: space, replica: replica) }
+        try read { db in try loadRoster(db, space: space) }
     }
 
     /// Received changes of `space` that had no effect, newest first.
@@ -288,7 +310,7 @@ extension Store {
         let stored = try String.fetchOne(db, sql: "SELECT doc FROM spaces WHERE id = ?", arguments: [sp]).flatMap(DocID.init)
         let genesisDoc = changes.lazy.compactMap(Receiver.genesisDocument).first
         guard let doc = stored ?? genesisDoc, touched(doc) || genesisDoc != nil else { return false }
-        var roster = try Self.loadRoster(db, space: space, replica: replica)
+        var roster = try loadRoster(db, space: space)
         for c in changes {
             if let (entries, malformed) = ControlChange.entries(of: c, document: doc) {
                 guard !malformed, Receiver.onlyControl(c, document: doc) else {
@@ -308,5 +330,31 @@ extension Store {
             }
         }
         return true
+    }
+}
+
+/// Rosters by space, each with the state of the log it was folded from (last row, rows judged,
+/// the membership document): a batch reuses the fold while nothing was added to the log.
+final class RosterCache: @unchecked Sendable {
+    struct Key: Hashable {
+        var last: Int64
+        var judged: Int64
+        var document: String?
+    }
+
+    private let lock = NSLock()
+    private var entries: [SpaceID: (key: Key, roster: Roster)] = [:]
+
+    func get(_ space: SpaceID, _ key: Key) -> Roster? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let e = entries[space], e.key == key else { return nil }
+        return e.roster
+    }
+
+    func put(_ space: SpaceID, _ key: Key, _ roster: Roster) {
+        lock.lock()
+        defer { lock.unlock() }
+        entries[space] = (key, roster)
     }
 }

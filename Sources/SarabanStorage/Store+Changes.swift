@@ -121,13 +121,20 @@ extension Store {
     /// key and stored, with the author's feed head, in the SAME transaction (see
     /// ``Store/envelopes(space:after:limit:)``); the space's membership document, if touched, is
     /// re-read (members, keys sealed to `signer`, epoch).
+    ///
+    /// `durable` (the default): the commit fsyncs the WAL before this returns, so whatever the
+    /// caller shows a person (a register number, a document id) survives a power cut. A bulk
+    /// writer that shows nothing (an import, a benchmark) may pass false and pay no fsync per
+    /// transaction: its envelopes still reach peers only once on disk, because the sync driver
+    /// calls ``syncWAL()`` before it sends this node's own envelopes (Docs/ARCHITECTURE.md,
+    /// "Durability").
     public func write<T>(
-        space: SpaceID? = nil, signer: SigningKeyPair? = nil, _ body: (inout LocalWriter) throws -> T
+        space: SpaceID? = nil, signer: SigningKeyPair? = nil, durable: Bool = true, _ body: (inout LocalWriter) throws -> T
     ) throws -> (value: T, changes: [Change]) {
         do {
             return try pool.writeWithoutTransaction { db in
                 var out: (value: T, changes: [Change])?
-                try db.inTransaction(.immediate) {
+                try Self.inTransaction(db, durable: durable) {
                     let space = try space ?? Self.defaultSpace(db, path: path)
                     let spaceBytes = Data(space.bytes)
                     guard let nextSeq = try Int64.fetchOne(

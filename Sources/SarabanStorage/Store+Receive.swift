@@ -96,7 +96,7 @@ struct Receiver {
         self.receivedAt = receivedAt
         let role = try Int.fetchOne(db, sql: "SELECT role FROM spaces WHERE id = ?", arguments: [sp])
         me = role == 0 ? identity : nil
-        roster = try Store.loadRoster(db, space: space, replica: store.replica)
+        roster = try store.loadRoster(db, space: space)
         ring = role == 0 ? try Store.loadKeyring(db, space: sp) : [:]
         keys = Store.keysByEpoch(ring, canonical: roster.current.canonical)
         legacyMembers = try Store.loadMembers(db, space: sp)

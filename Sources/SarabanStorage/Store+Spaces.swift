@@ -320,7 +320,7 @@ extension Store {
             let docText = row[0] as String?, let docID = DocID(docText)
         else { return }
         if !mayHaveTouched(docID) { return }
-        let roster = try Self.loadRoster(db, space: space, replica: replica)
+        let roster = try loadRoster(db, space: space, cache: false)
         if roster.current.hasGenesis {
             try materialize(db, space: space, roster: roster, identity: identity)
             return
@@ -381,7 +381,7 @@ extension Store {
     func writeTransaction(_ what: String, _ body: (Database) throws -> Void) throws(StorageError) {
         do {
             try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
+                try Self.inDurableTransaction(db) {
                     try body(db)
                     return .commit
                 }

@@ -4,6 +4,9 @@ import GRDB
 import GRDBSQLite
 import Logging
 import SarabanCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The node's SQLite database: the append-only change log, the materialised documents, the
 /// causal clock and the buffer of changes that are not yet causally ready.
@@ -31,6 +34,8 @@ public final class Store: Sendable {
     // DatabasePool is Sendable; it serialises writes and runs reads concurrently (WAL).
     let pool: DatabasePool
     let logger: Logger
+    /// Rosters folded from the membership logs, reused while their log is unchanged.
+    let rosters = RosterCache()
     /// A simulator's planted bugs (``StoreTestHooks``); nil in the node. Set once, right after
     /// opening, before any other call.
     nonisolated(unsafe) public var testHooks: StoreTestHooks?
@@ -72,16 +77,17 @@ public final class Store: Sendable {
             throw StorageError(.io, "a database already exists at \(path); refusing to overwrite it", path: path)
         }
         if exists { try checkHeader(path: path) }
+        if create { try createOwnerOnly(path) } else { restrictToOwner(path, logger: logger) }
         _ = processWideSettings
 
         var config = Configuration()
         config.label = "saraban"
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
-            // WAL + NORMAL: a commit survives a crash of this process (the WAL is on disk before
-            // the write returns) but the last commits may be lost on power loss until the next
-            // checkpoint. Every change is also held by its author and re-synced, so a lost tail
-            // is recovered from peers; FULL would cost an fsync per transaction. See Docs.
+            // WAL + NORMAL for what this node receives: a commit survives a crash of this
+            // process, but the last ones may be lost on power loss until the next checkpoint;
+            // they are fetched again from peers. Local writes switch to FULL for their
+            // transaction (``inDurableTransaction(_:_:)``): nothing they make leaves before it is on disk.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
@@ -138,6 +144,42 @@ public final class Store: Sendable {
     /// Code that opens its own SQLite connections in a process that also runs a Store (tests'
     /// integrity probes) reads this first, so the settings hold whichever opens first.
     public static let processWideSettings: Int32 = saraban_sqlite_disable_memstatus()
+
+    /// `db.inTransaction(.immediate, body)` on the writer connection with `synchronous = FULL`
+    /// (back to NORMAL after; SQLite refuses to change it inside a transaction): the commit
+    /// fsyncs the WAL before it returns, and other connections see it only then, so it and every
+    /// earlier commit survive a power loss. Local writes use it: what they make leaves the node
+    /// (envelopes pushed to peers, register numbers shown to a clerk) and cannot be fetched back
+    /// from anyone. A transaction that wrote nothing costs no fsync.
+    static func inDurableTransaction(_ db: Database, _ body: () throws -> Database.TransactionCompletion) throws {
+        try inTransaction(db, durable: true, body)
+    }
+
+    /// ``inDurableTransaction(_:_:)`` when `durable`, else a plain `BEGIN IMMEDIATE` transaction.
+    static func inTransaction(
+        _ db: Database, durable: Bool, _ body: () throws -> Database.TransactionCompletion
+    ) throws {
+        guard durable else { return try db.inTransaction(.immediate, body) }
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+        defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        try db.inTransaction(.immediate, body)
+    }
+
+    /// Makes every commit so far, by any connection or process, survive a power cut: fsyncs the
+    /// WAL (the database file itself is synced by each checkpoint before the WAL is reused; no WAL
+    /// file: nothing waits in it). The sync driver calls it before this node's own envelopes leave.
+    public func syncWAL() throws(StorageError) {
+        let wal = path + "-wal"
+        let fd = Glibc.open(wal, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return }
+            throw StorageError(.io, "cannot open \(wal) to sync it: \(String(cString: strerror(errno)))", path: path)
+        }
+        defer { Glibc.close(fd) }
+        guard fdatasync(fd) == 0 else {
+            throw StorageError(.io, "cannot sync \(wal): \(String(cString: strerror(errno)))", path: path)
+        }
+    }
 
     /// The writer connection's page cache, in KiB.
     static let writerCacheKiB = 16 << 10

@@ -84,11 +84,19 @@ public struct SyncConfiguration: Sendable {
     /// belongs to, a relay the spaces it is configured for. Spaces the peer does not also carry
     /// are never summarised or sent.
     public var spaces: [SpaceID: FeedVector]
+    /// Per space, per author, the envelope that ends at the author's entry of `spaces` (its id
+    /// goes into the summary as a ``HeadTag`` when the peer reads them). Entries without one are
+    /// summarised without a tag; none at all: a summary without tags.
+    public var heads: [SpaceID: [SigningPublicKey: FeedHead]]
     public var limits: SyncLimits
 
-    public init(role: NodeRole, spaces: [SpaceID: FeedVector], limits: SyncLimits = SyncLimits()) {
+    public init(
+        role: NodeRole, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:],
+        limits: SyncLimits = SyncLimits()
+    ) {
         self.role = role
         self.spaces = spaces
+        self.heads = heads
         self.limits = limits
     }
 }
@@ -152,6 +160,12 @@ public enum SyncAction: Sendable {
     case deliver(space: SpaceID, envelopes: [Envelope], from: SigningPublicKey)
     /// The peer holds at least `peerHolds` of `space` (for status: lag each way).
     case peerProgress(space: SpaceID, peerHolds: FeedVector)
+    /// The peer's summary of a space came with head tags: for each of its entries this node also
+    /// holds, compare the tag with the envelope this node holds ending at that sequence number. A
+    /// different envelope there (or none ending there) is a fork of that author's feed, which no
+    /// vector shows when the two are equal (for example a node restored from an old copy of its
+    /// database that wrote again). Nothing is exchanged for it; the node reports it.
+    case peerHeads(SpaceVector)
     /// Every shared space is caught up both ways, nothing in flight. A one-shot sync may now
     /// call ``SyncSession/close()``. Emitted each time the session becomes settled.
     case synced

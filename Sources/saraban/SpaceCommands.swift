@@ -367,7 +367,7 @@ func parseSecrecy(_ text: String) throws(NodeError) -> Secrecy {
 extension Saraban {
     struct Dev: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Developer tools.", subcommands: [NoiseVectorsCommand.self])
+            abstract: "Developer tools.", subcommands: [NoiseVectorsCommand.self, OpenAPICommand.self])
     }
 }
 
