@@ -147,6 +147,7 @@ extension Simulation {
         checkReadsEverything(s, current)
         if let reader = current.first?.node { checkRemovedMembers(s, roster: judge.roster, reader: reader) }
         checkAdmission(s, roster: roster, current + holdings.filter { $0.node.role == .relay })
+        checkRogues(s, holdings: current + holdings.filter { $0.node.role == .relay })
         checkAcknowledged(s, current: current.map(\.node), holdings: current + holdings.filter { $0.node.role == .relay })
     }
 
@@ -217,6 +218,39 @@ extension Simulation {
                         fail("\(space): \(r.name) opens envelope \(e.id) of \(nodeName(e.header.author)) (epoch \(e.header.epoch)) sealed after its removal, with key \(ref)")
                     }
                 }
+            }
+        }
+    }
+
+    /// Nothing a non-admin did to the membership takes effect, on any current member or the
+    /// relay: no rogue change is in a roster's accepted log, no key a rogue planted is a key of
+    /// the space or on a member's disk, the admins are nodes an admin made admins, and no node an
+    /// admin removed is a member again (the simulated admins never invite a node twice).
+    func checkRogues(_ s: SpaceID, holdings: [Holding]) {
+        let space = "space \(s.hex.prefix(8))"
+        let rogue = rogueChanges.filter { $0.space == s }
+        let admins = everAdmins[s] ?? []
+        let removed = removedByAdmins[s] ?? []
+        for h in holdings {
+            let accepted = Set(h.roster.accepted.map(\.id))
+            for c in rogue where accepted.contains(c.change) {
+                fail("\(space): \(h.node.name) accepted \(nodes[c.author].name)'s membership change \(c.change) (\(c.text)), made with no right to it")
+            }
+            let ring = h.node.isMember ? ((try? h.node.live.store.spaceKeys(s)) ?? [:]) : [:]
+            for c in rogue {
+                guard let k = c.plantedKey else { continue }
+                if h.roster.current.keys[k] != nil || ring[k] != nil && h.node.index != c.author {
+                    fail("\(space): \(h.node.name) took the key \(k) that \(nodes[c.author].name) planted")
+                }
+            }
+            for key in h.roster.current.admins {
+                guard let n = nodes.first(where: { $0.publicKey == key }), admins.contains(n.index) else {
+                    fail("\(space): \(h.node.name) has \(nodeName(key)) as an admin, whom no admin made one")
+                    continue
+                }
+            }
+            for i in removed where h.roster.current.isMember(nodes[i].publicKey) {
+                fail("\(space): \(h.node.name) has \(nodes[i].name) as a member again after an admin removed it")
             }
         }
     }

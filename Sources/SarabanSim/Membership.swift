@@ -52,8 +52,9 @@ extension Simulation {
         guard !candidates.isEmpty else { return }
         let c = nodes[candidates[below(candidates.count)]]
         let invitation: Invitation
+        let admin = below(3) == 0
         do {
-            invitation = try a.live.invite(space: s, invitee: c.nodeID, office: c.name, admin: below(3) == 0)
+            invitation = try a.live.invite(space: s, invitee: c.nodeID, office: c.name, admin: admin)
         } catch {
             fail("\(a.name): inviting \(c.name) to space \(s.hex) failed: \(error)")
             return
@@ -67,6 +68,7 @@ extension Simulation {
             return
         }
         everMembers[s, default: []].insert(c.index)
+        if admin { everAdmins[s, default: []].insert(c.index) }
         renewSessions(of: c.index)
     }
 
@@ -88,6 +90,7 @@ extension Simulation {
             return
         }
         note(19, a.index, m.index)
+        removedByAdmins[s, default: []].insert(m.index)
         trace("\(a.name) removes \(m.name) from \(s.hex.prefix(6))")
         stats.removals += 1
         announce(a.index)
@@ -111,6 +114,7 @@ extension Simulation {
             return
         }
         note(20, a.index, m.index)
+        if admin { everAdmins[s, default: []].insert(m.index) }
         trace("\(a.name) makes \(m.name) \(admin ? "an admin" : "a member") of \(s.hex.prefix(6))")
         stats.roleChanges += 1
         announce(a.index)
@@ -160,5 +164,92 @@ extension Simulation {
             fail("\(v.name): receiving the intruder's envelope failed: \(error)")
         }
         announce(v.index)
+    }
+}
+
+/// A membership change a rogue node signed without the right to it: no node may let it take effect.
+struct RogueChange {
+    var space: SpaceID
+    var change: ChangeID
+    var author: Int
+    /// The key the rogue's rekey committed to (a planted key), if it wrote one.
+    var plantedKey: KeyRef?
+    var text: String
+}
+
+extension Simulation {
+    /// A member that is not an admin in its own view (or a node removed from the space) tries to
+    /// change the membership: first through its node, which must refuse it, then as a modified
+    /// node that skips its own checks (``SarabanStorage/StoreTestHooks/skipsLocalAuthority``):
+    /// it signs a control change that promotes or re-adds itself, demotes an admin, or removes a
+    /// member and rotates to a key of its own, and pushes it to its peers like any other write.
+    /// The change's causal past is what the rogue holds, in which it is no admin, so every node's
+    /// real receive path must refuse it (Invariants.swift: `checkRogues`).
+    func rogueMembership() {
+        var candidates: [(SpaceID, SimNode)] = []
+        for s in spaceIDs {
+            for n in nodes where n.isMember && n.isUp && (try? n.live.spaceInfo(s)) != nil {
+                if let a = try? n.live.authority(s), a.hasLog, !a.admins.contains(n.publicKey) { candidates.append((s, n)) }
+            }
+        }
+        guard !candidates.isEmpty else { return }
+        let (s, r) = candidates[below(candidates.count)]
+        let others = (0..<config.members).filter { $0 != r.index }.map { nodes[$0] }
+        guard !others.isEmpty, let doc = try? r.live.spaceInfo(s)?.document else { return }
+        let victim = others[below(others.count)]
+        let kind = below(4)
+        // Through its own node: refused.
+        do {
+            switch kind {
+            case 0: try r.live.setAdmin(space: s, member: r.nodeID, admin: true)
+            case 1: _ = try r.live.invite(space: s, invitee: victim.nodeID, office: victim.name, admin: true)
+            case 2: try r.live.setAdmin(space: s, member: victim.nodeID, admin: false)
+            default: try r.live.removeMember(space: s, member: victim.nodeID)
+            }
+            fail("\(r.name), no admin of space \(s.hex.prefix(8)) in its own view, changed its membership through its node")
+            return
+        } catch {}
+        stats.rogueRefusedLocally += 1
+        // As a modified node.
+        var entries: [ControlEntry]
+        var planted: KeyRef?
+        switch kind {
+        case 0, 1:
+            entries = [.add(r.nodeID, admin: true, keys: [])]
+        case 2:
+            entries = [.role(victim.nodeID, admin: false)]
+        default:
+            guard let roster = try? r.live.store.roster(s), let epoch = roster.current.epoch, let parent = roster.current.currentKey
+            else { return }
+            let key = SimKeys.space(config.seed &+ UInt64(stats.rogueChanges) &* 7919)
+            guard let box = try? key.secret.withUnsafeBytes({ k throws(CryptoError) in try SealedBox.seal(Array(k), to: r.publicKey) })
+            else { return }
+            planted = KeyCommitment.ref(of: key)
+            entries = [
+                .remove(victim.nodeID), .rekey(epoch: epoch + 1, parent: parent, commitment: KeyCommitment.commit(key)),
+                .key(epoch: epoch + 1, r.nodeID, box: box),
+            ]
+        }
+        let hooks = self.hooks
+        hooks.skipsLocalAuthority = true
+        defer { hooks.skipsLocalAuthority = false }
+        let time = clock.wallMillis
+        let written: Change?
+        do {
+            written = try r.live.store.change(space: s, signer: r.keys, time: time) { tx, docs in
+                for e in entries { try tx.append(doc, field: ControlEntry.field, value: e.text, in: &docs) }
+            }.change
+        } catch {
+            // A removed node may no longer seal at all: that is a refusal too.
+            trace("\(r.name) (rogue) could not write in \(s.hex.prefix(6)): \(error)")
+            return
+        }
+        guard let c = written else { return }
+        let text = entries.map { String($0.text.prefix(24)) }.joined(separator: " | ")
+        rogueChanges.append(RogueChange(space: s, change: c.id, author: r.index, plantedKey: planted, text: text))
+        stats.rogueChanges += 1
+        note(22, r.index, victim.index)
+        trace("\(r.name) (rogue) signs \(text) in \(s.hex.prefix(6))")
+        announce(r.index)
     }
 }

@@ -11,8 +11,8 @@ public struct SeedRunner {
     public var trace = false
     /// Renew stale sessions (``SimConfig/renewSessions``); false: as the daemon does today.
     public var renewSessions = true
-    /// Power loss among the crashes (`saraban-sim --power-loss`, ``SimConfig/powerLoss``).
-    public var powerLoss = false
+    /// Power loss among the crashes (``SimConfig/powerLoss``; `saraban-sim --no-power-loss` turns it off).
+    public var powerLoss = true
 
     public init(start: UInt64, count: Int, members: Int? = nil, steps: Int? = nil, plantedBug: PlantedBug? = nil) {
         self.start = start

@@ -59,6 +59,9 @@ public struct FaultModel: Sendable, Hashable {
     public var role = 1
     /// An intruder holding a stolen space key pushes envelopes of its own to a member.
     public var intruder = 0
+    /// A member that is no admin (or was removed) signs membership changes it has no right to,
+    /// as a modified node would (Membership.swift, `rogueMembership`).
+    public var rogue = 0
 
     public init() {}
 
@@ -69,7 +72,7 @@ public struct FaultModel: Sendable, Hashable {
     public static var none: FaultModel {
         var f = FaultModel()
         f.crash = 0; f.restart = 0; f.partition = 0; f.clog = 0; f.reset = 0
-        f.add = 0; f.remove = 0; f.role = 0
+        f.add = 0; f.remove = 0; f.role = 0; f.rogue = 0
         return f
     }
 }
@@ -96,9 +99,9 @@ public struct SimConfig: Sendable {
     public var plantedBug: PlantedBug?
     /// Power loss: some crashes rewind a node's files to their last fsync, and the invariants
     /// then include that no node forks its own feed, loses a write it acknowledged or gives a
-    /// register number twice. Off until local writes are durable before they leave (issue 17):
-    /// with today's `synchronous=NORMAL` a node forks its feed after a power loss.
-    public var powerLoss = false
+    /// register number twice (local writes are durable before they leave: `synchronous=FULL`).
+    /// On by default; `saraban-sim --no-power-loss` turns it off.
+    public var powerLoss = true
     /// A session's spaces are fixed when it opens; renew (close and reopen) sessions whose
     /// node now carries other spaces for that peer: after a join, and in the heal for a relay
     /// that learned a new member. The daemon does not yet (Docs/TESTING.md, Findings).
@@ -135,7 +138,7 @@ public struct SimConfig: Sendable {
     /// topology and churn, so a range of seeds covers many shapes. `members` and `steps`
     /// override the draw.
     public static func derived(
-        seed: UInt64, members: Int? = nil, steps: Int? = nil, chaos: Bool = false, powerLoss: Bool = false
+        seed: UInt64, members: Int? = nil, steps: Int? = nil, chaos: Bool = false, powerLoss: Bool = true
     ) -> SimConfig {
         var r = SplitMix64(seed: seed ^ 0xC0DE_5EED_0000_0000)
         func below(_ n: Int) -> Int { Int(r.next() % UInt64(n)) }
@@ -185,6 +188,8 @@ public struct SimConfig: Sendable {
             c.faults.crash = 3 + below(4)
             c.faults.midTransactionCrash = 20 + below(40)
         }
+        // Drawn last, so the draws above stay those of earlier versions.
+        c.faults.rogue = churn == 0 || below(2) == 0 ? 0 : 3 + below(6)
         return c
     }
 }
@@ -249,6 +254,9 @@ public struct SimStats: Sendable, Hashable {
     public var concurrentRekeys = 0
     /// Envelopes an intruder with a stolen key pushed to members.
     public var intruderEnvelopes = 0
+    /// Membership changes a rogue member tried: refused by its own node, then signed anyway.
+    public var rogueRefusedLocally = 0
+    public var rogueChanges = 0
     /// Decisions of the real receive path a planted bug changed.
     public var plantedBugFired = 0
 

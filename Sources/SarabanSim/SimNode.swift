@@ -69,7 +69,7 @@ public final class SimNode {
     let dataDirectory: DataDirectory
     let clock: SimClock
     let entropy: SimEntropy
-    /// The planted bug's hooks (nil: the real receive path, untouched).
+    /// The store's hooks (a planted bug, the rogue's skipped checks; with none set, the real path).
     let hooks: StoreTestHooks?
     /// The running node; nil while crashed.
     public private(set) var node: Node?

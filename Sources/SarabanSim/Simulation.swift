@@ -118,7 +118,14 @@ public final class Simulation {
     var lostPower = Set<Int>()
     /// The intruder's feeds, per space (Membership.swift).
     var intruders: [SpaceID: Intruder] = [:]
-    let hooks: StoreTestHooks?
+    /// The store hooks of every node: a planted bug, and the rogue's skipped checks.
+    let hooks: StoreTestHooks
+    /// Membership changes rogue members signed (Membership.swift).
+    var rogueChanges: [RogueChange] = []
+    var rogueRoundDone = false
+    /// Per space, the nodes admins made admins (the creator included) and those they removed.
+    var everAdmins: [SpaceID: Set<Int>] = [:]
+    var removedByAdmins: [SpaceID: Set<Int>] = [:]
     let plantCounter = PlantCounter()
     /// Decisions of the real receive path the planted bug changed so far.
     public var plantedBugFired: Int { plantCounter.fired }
@@ -153,9 +160,9 @@ public final class Simulation {
         var fired = 0
     }
 
-    /// The hooks that plant `bug` in the real receive path (nil: none); `counter` counts the
+    /// The hooks that plant `bug` in the real receive path (none set without one); `counter` counts the
     /// decisions they changed.
-    static func plant(_ bug: PlantedBug?, _ counter: PlantCounter) -> StoreTestHooks? {
+    static func plant(_ bug: PlantedBug?, _ counter: PlantCounter) -> StoreTestHooks {
         let h = StoreTestHooks()
         switch bug {
         case .applyBeforeDependencies:
@@ -176,7 +183,7 @@ public final class Simulation {
                 return nil
             }
         case .ackBeforeCommit, .staleRegisterRead, nil:
-            return nil
+            break
         }
         return h
     }
@@ -206,6 +213,7 @@ public final class Simulation {
             let info = try creator.live.createSpace(name: "space\(k)")
             spaceIDs.append(info.id)
             everMembers[info.id] = [creator.index]
+            everAdmins[info.id] = [creator.index]
             var admins = 1
             for i in joins[k] where i != creator.index {
                 let admin = admins < config.admins
@@ -214,6 +222,7 @@ public final class Simulation {
                     space: info.id, invitee: nodes[i].nodeID, office: nodes[i].name, admin: admin)
                 try nodes[i].live.join(invitation)
                 everMembers[info.id]!.insert(i)
+                if admin { everAdmins[info.id]!.insert(i) }
             }
             try nodes[relayIndex].live.carry(space: info.id, name: "space\(k)")
         }
@@ -312,6 +321,8 @@ public final class Simulation {
             changeRole()
         } else if slot(faults.intruder) {
             intrude()
+        } else if slot(faults.rogue) {
+            rogueMembership()
         } else if slot(12) {
             clientWrite()
         } else if slot(5) {
@@ -951,6 +962,13 @@ public final class Simulation {
             if runOneEvent() { continue }
             if quiescent() {
                 if renewSessions(behind: true) { continue }
+                // Once converged (every member holds the membership log), rogue members try
+                // again, and the network heals once more.
+                if faults.rogue > 0 && !rogueRoundDone {
+                    rogueRoundDone = true
+                    for _ in 0...below(3) { rogueMembership() }
+                    continue
+                }
                 return
             }
             // Nothing due: jump to the next due packet (or a second, for ticks and timeouts).
@@ -1011,7 +1029,7 @@ extension Simulation {
     /// Runs one seed with the derived configuration.
     public static func run(
         seed: UInt64, members: Int? = nil, steps: Int? = nil, plantedBug: PlantedBug? = nil, chaos: Bool = false,
-        powerLoss: Bool = false
+        powerLoss: Bool = true
     ) -> SimResult {
         var config = SimConfig.derived(seed: seed, members: members, steps: steps, chaos: chaos, powerLoss: powerLoss)
         config.plantedBug = plantedBug

@@ -165,8 +165,12 @@ extension Store {
                         try Self.setMeta(db, "max_op", writer.maxOp)
                         if let signer {
                             // The transaction's documents name every document the changes touched.
-                            let touchedMembership = try self.judgeLocal(
-                                db, space: space, writer.changes, signer: signer, touched: { writer.documents.hasLoaded($0) })
+                            // A simulated rogue node (a modified binary) skips its own check.
+                            let touchedMembership =
+                                testHooks?.skipsLocalAuthority == true
+                                ? false
+                                : try self.judgeLocal(
+                                    db, space: space, writer.changes, signer: signer, touched: { writer.documents.hasLoaded($0) })
                             if touchedMembership { try self.refreshSpace(db, space: space, identity: signer) }
                             try self.sealLocal(
                                 db, space: space, changes: writer.changes, encoded: writer.encodedChanges, signer: signer)

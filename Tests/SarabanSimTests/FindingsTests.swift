@@ -75,17 +75,15 @@ import Testing
         #expect(SeedResults.shared.result(8).passed, "with renewed sessions the seed converges")
     }
 
-    /// Open (issue 17, the durability work): with `synchronous=NORMAL` a node's last commits are
-    /// not durable, yet they are acknowledged to the client and sent to peers; a power loss
-    /// rewinds the node (`--power-loss`: the simulator's disk keeps each file as of its last
-    /// fsync), so an acknowledged write is lost and the node may reuse its sequence numbers (a
-    /// fork at its peers). Seed 1 shows it. Once local writes are durable before they leave,
-    /// this passes and power loss joins the CI run.
-    @Test func powerLossLosesAcknowledgedWrites() {
-        let r = Simulation.run(seed: 1, powerLoss: true)
+    /// Fixed (issue 17, the durability work): with `synchronous=NORMAL` a node's last commits
+    /// were not durable, yet they were acknowledged to the client and sent to peers; a power loss
+    /// rewinds the node (the simulator's disk keeps each file as of its last fsync), so seed 1
+    /// lost an acknowledged write (and a node writing again reused its sequence numbers: a fork
+    /// at its peers). Local writes are now durable before they leave (`synchronous=FULL`), and
+    /// power loss is part of every seed. Before the durability merge this seed failed.
+    @Test func powerLossKeepsAcknowledgedWrites() {
+        let r = Simulation.run(seed: 1)
         #expect(r.stats.powerLosses > 0)
-        withKnownIssue("local writes are not durable before they are acknowledged and sent") {
-            #expect(r.passed, "\(r.failures.prefix(2))")
-        }
+        #expect(r.passed, "\(r.failures.prefix(2))")
     }
 }

@@ -116,6 +116,9 @@ func describe(_ r: SimResult) -> String {
             total.epochs += r.stats.epochs
             total.intruderEnvelopes += r.stats.intruderEnvelopes
             total.held += r.stats.held
+            total.rogueRefusedLocally += r.stats.rogueRefusedLocally
+            total.rogueChanges += r.stats.rogueChanges
+            total.powerLosses += r.stats.powerLosses
         }
         #expect(total.crashes > 20)
         #expect(total.midTransactionCrashes > 10, "crashes inside receive batches and writes")
@@ -130,6 +133,8 @@ func describe(_ r: SimResult) -> String {
         #expect(total.epochs > 10)
         #expect(total.intruderEnvelopes > 5)
         #expect(total.held > 0, "envelopes held until their authors are admitted")
+        #expect(total.powerLosses > 5, "power losses: \(total.powerLosses)")
+        #expect(total.rogueRefusedLocally > 5 && total.rogueChanges > 5, "rogue members: \(total)")
     }
 
     /// The relay's plaintext check finds a marker when there is one (and only then).
