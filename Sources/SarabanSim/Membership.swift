@@ -248,7 +248,7 @@ extension Simulation {
         let text = entries.map { String($0.text.prefix(24)) }.joined(separator: " | ")
         rogueChanges.append(RogueChange(space: s, change: c.id, author: r.index, plantedKey: planted, text: text))
         stats.rogueChanges += 1
-        note(22, r.index, victim.index)
+        note(23, r.index, victim.index)
         trace("\(r.name) (rogue) signs \(text) in \(s.hex.prefix(6))")
         announce(r.index)
     }

@@ -48,7 +48,7 @@ extension Simulation {
         let letter = "sim-\(config.seed)-\(writeCounter)"
         let time = clock.wallMillis
         let date = ThaiDate(unixMillis: time)
-        let stale = config.plantedBug == .staleRegisterRead && below(3) == 0
+        let stale = config.plantedBug == .staleRegisterRead
         let key = RegisterKey(space: space, owner: n.index, book: book, year: year)
         let known = registerDocs[key]
         var acknowledged: Int?

@@ -17,7 +17,7 @@ public enum PlantedBug: String, Sendable, CaseIterable {
     /// Local writes are acknowledged to the client before they are committed (the write's
     /// transaction then dies in a crash).
     case ackBeforeCommit
-    /// An office sometimes numbers from a stale view of its own register (the number before the
+    /// An office numbers from a stale view of its own register (the number before the
     /// next), as a node allocating outside its write transaction would.
     case staleRegisterRead
 }

@@ -19,7 +19,7 @@ import Testing
             events += r.stats.registerEvents
             offline += r.stats.offlineRegisterEvents
         }
-        for seed: UInt64 in [7, 21] {
+        for seed: UInt64 in [7, 21, 33] {
             let sim = Simulation(SimConfig.derived(seed: seed, members: 4, steps: 200))
             let r = sim.run()
             #expect(r.passed, "\(describe(r))")
