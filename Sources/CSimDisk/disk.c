@@ -493,29 +493,19 @@ void sim_disk_freeze(const char *dir) {
     pthread_mutex_unlock(&mu);
 }
 
-int sim_disk_is_frozen(const char *dir) {
-    pthread_mutex_lock(&mu);
-    Root *r = root_named(dir);
-    int frozen = r ? r->frozen : 0;
-    pthread_mutex_unlock(&mu);
-    return frozen;
-}
+/* One field of the root named `dir`, read under the lock (0 for a directory not tracked). */
+#define ROOT_FIELD_GETTER(type, name, field)      \
+    type name(const char *dir) {                  \
+        pthread_mutex_lock(&mu);                  \
+        Root *r = root_named(dir);                \
+        type value = r ? (type)r->field : 0;      \
+        pthread_mutex_unlock(&mu);                \
+        return value;                             \
+    }
 
-int sim_disk_open_files(const char *dir) {
-    pthread_mutex_lock(&mu);
-    Root *r = root_named(dir);
-    int n = r ? r->open_files : 0;
-    pthread_mutex_unlock(&mu);
-    return n;
-}
-
-long sim_disk_syncs(const char *dir) {
-    pthread_mutex_lock(&mu);
-    Root *r = root_named(dir);
-    long n = r ? r->syncs : 0;
-    pthread_mutex_unlock(&mu);
-    return n;
-}
+ROOT_FIELD_GETTER(int, sim_disk_is_frozen, frozen)
+ROOT_FIELD_GETTER(int, sim_disk_open_files, open_files)
+ROOT_FIELD_GETTER(long, sim_disk_syncs, syncs)
 
 int sim_disk_thaw(const char *dir) {
     pthread_mutex_lock(&mu);
