@@ -228,6 +228,10 @@ public final class Node: Sendable {
             dataDirectory: dataDir, config: config, identity: identity, store: store, logger: logger, now: now, random: random)
         // A space made before the membership log gets one from its creator (a no-op otherwise).
         node.upgradeSpaces()
+        // Letters of the shared-letter model get this office's records, once (Correspondence+Migration.swift).
+        do { try node.correspondence.migrateSharedLetters() } catch {
+            logger.warning("could not give the letters of the shared-letter model their records", metadata: ["error": "\(error)"])
+        }
         return node
     }
 

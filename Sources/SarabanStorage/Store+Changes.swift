@@ -369,14 +369,37 @@ extension Store {
         }
     }
 
+    /// The documents of `kind` (deleted ones too), in `space` when given, sorted by id: only their
+    /// rows are read and decoded (index `documents_by_kind`).
+    public func documents(kind: String, space: SpaceID? = nil) throws(StorageError) -> [Document] {
+        try read { db in
+            let rows: [Data]
+            if let space {
+                rows = try Data.fetchAll(
+                    db, sql: "SELECT snapshot FROM documents WHERE kind = ? AND space = ? ORDER BY id",
+                    arguments: [kind, Data(space.bytes)])
+            } else {
+                rows = try Data.fetchAll(db, sql: "SELECT snapshot FROM documents WHERE kind = ? ORDER BY id", arguments: [kind])
+            }
+            return try rows.map { data in
+                do { return try Document.decode([UInt8](data)) } catch {
+                    throw StorageError(.corrupt, "a stored snapshot in \(path) is damaged (\(error))", path: path)
+                }
+            }
+        }
+    }
+
     /// Id, kind, deletion flag and update time of every document, sorted by id.
     public func documentSummaries() throws(StorageError) -> [DocumentSummary] {
+        // A cursor, not Row.fetchAll: 100k rows would be held twice (rows, then summaries) at the peak.
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, kind, deleted, updated_at FROM documents ORDER BY id").compactMap {
-                row in
-                guard let id = DocID(row[0] as String) else { return nil }
-                return DocumentSummary(id: id, kind: row[1], deleted: row[2], updatedAt: row[3])
+            var out: [DocumentSummary] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, kind, deleted, updated_at FROM documents ORDER BY id")
+            while let row = try rows.next() {
+                guard let id = DocID(row[0] as String) else { continue }
+                out.append(DocumentSummary(id: id, kind: row[1], deleted: row[2], updatedAt: row[3]))
             }
+            return out
         }
     }
 

@@ -19,6 +19,9 @@ let usage = """
                                        memory; PART is e2e, transfer, ten or week (all when none)
       write [--json] [--runs N]        a local write's latency (fsynced before it returns): p50/p99 of doc set
                                        and of letter send
+      correspondence [--json] [--runs N]
+                                       letter send to 100 offices; 1,000 dispatches received in one sync and
+                                       registered
     """
 
 guard let suite = args.first else {
@@ -33,6 +36,7 @@ do {
     case "crdt": code = try crdtBench(rest)
     case "crypto": code = try cryptoBench(rest)
     case "sync": code = try await syncBench(rest)
+    case "correspondence": code = try correspondenceBench(rest)
     case "sync-rss": code = try await syncRSS(rest)
     case "write": code = try writeBench(rest)
     case "-h", "--help", "help":

@@ -15,7 +15,8 @@ struct Saraban: AsyncParsableCommand {
         subcommands: [
             Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self,
             Conflicts.self, Resolve.self, History.self, Diff.self,
-            LetterCommand.self, RegisterCommand.self, OfficerCommand.self, UserCommand.self, TokenCommand.self,
+            LetterCommand.self, RegisterCommand.self, OfficerCommand.self, OfficeCommand.self, UserCommand.self,
+            TokenCommand.self,
             Serve.self, Sync.self, InspectSync.self, Peer.self,
             SpaceCommand.self, Dev.self,
         ]
