@@ -165,8 +165,12 @@ extension Store {
                         try Self.setMeta(db, "max_op", writer.maxOp)
                         if let signer {
                             // The transaction's documents name every document the changes touched.
-                            let touchedMembership = try self.judgeLocal(
-                                db, space: space, writer.changes, signer: signer, touched: { writer.documents.hasLoaded($0) })
+                            // A simulated rogue node (a modified binary) skips its own check.
+                            let touchedMembership =
+                                testHooks?.skipsLocalAuthority == true
+                                ? false
+                                : try self.judgeLocal(
+                                    db, space: space, writer.changes, signer: signer, touched: { writer.documents.hasLoaded($0) })
                             if touchedMembership { try self.refreshSpace(db, space: space, identity: signer) }
                             try self.sealLocal(
                                 db, space: space, changes: writer.changes, encoded: writer.encodedChanges, signer: signer)
@@ -288,12 +292,13 @@ extension Store {
         // the rest go through the buffer below. Either way each change is applied once its
         // author's previous change and its dependencies are, so the result is the same.
         var direct = pending.isEmpty
+        let early = testHooks?.applyBeforeDependencies
         for (i, c) in incoming.enumerated() {
             if clock.includes(c.id) || pending[c.author]?[c.seq] != nil {
                 report.duplicates += 1
                 continue
             }
-            if direct && c.seq == clock[c.author] + 1 && clock.dominates(c.deps) {
+            if direct && c.seq == clock[c.author] + 1 && (clock.dominates(c.deps) || early?(c) == true) {
                 try apply(c, bytes: encoded?[i])
                 continue
             }
@@ -306,7 +311,7 @@ extension Store {
             progress = false
             // Deterministic order: authors sorted, each author's ready run in sequence.
             for author in pending.keys.sorted() {
-                while let (c, bytes) = pending[author]?[clock[author] + 1], clock.dominates(c.deps) {
+                while let (c, bytes) = pending[author]?[clock[author] + 1], clock.dominates(c.deps) || early?(c) == true {
                     try apply(c, bytes: bytes)
                     pending[author]![c.seq] = nil
                     progress = true

@@ -37,6 +37,9 @@ public final class Store: Sendable {
     let logger: Logger
     /// Rosters folded from the membership logs, reused while their log is unchanged.
     let rosters = RosterCache()
+    /// A simulator's planted bugs (``StoreTestHooks``); nil in the node. Set once, right after
+    /// opening, before any other call.
+    nonisolated(unsafe) public var testHooks: StoreTestHooks?
 
     private init(path: String, replica: ReplicaID, pool: DatabasePool, logger: Logger) {
         self.path = path
