@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 4
+    public static let schemaVersion: Int32 = 5
 
     /// The database file.
     public let path: String
@@ -518,6 +518,12 @@ public final class Store: Sendable {
             // kind (dispatch, receipt, letter, register) instead of decoding every document.
             try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
             try db.execute(sql: "PRAGMA user_version = 4")
+        }
+        m.registerMigration("v5") { db in
+            // Search (Docs/WEB.md): an FTS5 trigram index of letters and dispatches, kept current by
+            // triggers on `documents` (Store+Search.swift).
+            try db.execute(sql: searchMigration)
+            try db.execute(sql: "PRAGMA user_version = 5")
         }
         return m
     }()

@@ -23,6 +23,7 @@ enum Templates {
           <div class="brand"><span class="app">{{t.app}}</span> <span class="office">{{office}}</span></div>
           <nav aria-label="{{t.app}}">
             {{#user}}<a href="/">{{t.home}}</a>{{/user}}
+            {{#user}}<a href="/letters/new">{{t.new_letter}}</a> <a href="/work">{{t.work}}</a> <a href="/conflicts">{{t.conflicts}}</a> <a href="/search">{{t.search}}</a>{{/user}}
           </nav>
           <div class="who">
             <span class="today" title="{{t.today}}">{{today}}</span>

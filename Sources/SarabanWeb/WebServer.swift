@@ -84,6 +84,7 @@ public final class WebApp: Sendable {
         addAssets(router)
         addPages(router)
         addAPI(router)
+        addWriting(router)
         return router
     }
 
