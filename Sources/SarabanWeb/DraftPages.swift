@@ -229,7 +229,7 @@ extension WebApp {
         let editable = !received && [.draft, .registered, .returned].contains(v.status)
         var extra: [String: Any] = [
             "id": id.description, "status": lang == .th ? v.status.rawValue : v.status.english,
-            "number": v.fields[LetterField.number.rawValue] ?? "", "editable": editable,
+            "editable": editable,
             "body_base": editable ? BodyToken.seal(id, body.base) : "",
             "can_register": !received && v.status == .draft && Self.drafters.contains(user.role),
             "can_sign": !received && v.kind.isSigned && editable && Self.signers.contains(user.role),
@@ -237,6 +237,7 @@ extension WebApp {
             "can_route": user.role == .head,
             "due_example": ThaiDate(unixMillis: now).formatted(),
         ]
+        if let number = v.fields[LetterField.number.rawValue] { extra["number"] = number }
         if (extra["can_sign"] as? Bool) == true {
             extra["officers"] = try node.officers().map { ["name": $0.name, "position": $0.position] }
         }
@@ -286,6 +287,7 @@ extension WebApp {
             return row
         }
         var values = extra
+        if values["editable"] == nil { values["editable"] = true }  // a new letter's form
         values["fields"] = rows
         values["kind"] = kind.english
         values["action"] = action

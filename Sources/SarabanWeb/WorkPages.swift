@@ -47,7 +47,7 @@ extension WebApp {
             let (s, user) = try Self.sessionUser(context)
             let lang = context.web.lang
             let done = try request.query()["done"] == "resolved"
-            var values: [String: Any] = ["conflicts": try conflictRows(lang, user: user)]
+            var values: [String: Any] = ["conflicts": try conflictRows(lang, user: user), "csrf": s.csrf]
             if done { values["notice"] = WriteL10n.text("resolved", lang) }
             return pages.html(
                 pages.page("conflicts", title: WriteL10n.text("conflicts", lang), lang: lang, user: user, csrf: s.csrf, values: values))
