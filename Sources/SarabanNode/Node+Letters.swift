@@ -420,10 +420,7 @@ extension Node {
     static func minimalReplacement(_ old: String, _ new: String) -> (Int, Int, String) {
         let a = Array(old.unicodeScalars)
         let b = Array(new.unicodeScalars)
-        var p = 0
-        while p < a.count, p < b.count, a[p] == b[p] { p += 1 }
-        var s = 0
-        while s < a.count - p, s < b.count - p, a[a.count - 1 - s] == b[b.count - 1 - s] { s += 1 }
+        let (p, s) = TextDiff.commonEnds(a, b)
         var ins = String.UnicodeScalarView()
         ins.append(contentsOf: b[p..<(b.count - s)])
         return (p, a.count - p - s, String(ins))

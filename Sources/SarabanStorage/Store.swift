@@ -520,7 +520,7 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA user_version = 4")
         }
         m.registerMigration("v5") { db in
-            // Search (Docs/WEB.md): an FTS5 trigram index of letters and dispatches, kept current by
+            // Search (Docs/WEB.md): an FTS5 trigram index of letters (received ones included), kept current by
             // triggers on `documents` (Store+Search.swift).
             try db.execute(sql: searchMigration)
             try db.execute(sql: "PRAGMA user_version = 5")

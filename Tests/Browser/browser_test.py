@@ -290,6 +290,10 @@ class WritingInABrowser(unittest.TestCase):
         hop = self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "ol.routing li")))
         self.assertIn("นางสาวสมใจ รักงาน", hop.text)
         self.shot("routed")
+        # The officer's passphrase, right or wrong, never reaches the node's log.
+        log = open(os.path.join(self.a.dir, "serve.log"), encoding="utf-8").read()
+        self.assertNotIn(OFFICER_PASSPHRASE, log)
+        self.assertNotIn("ผิดรหัส", log)
 
     def test_2_a_conflict_of_two_nodes_of_one_office_is_resolved_from_the_conflicts_page(self):
         self.login(self.a, "somsri", CLERK_PASSWORD)

@@ -24,10 +24,7 @@ public enum TextDiff {
     public static func hunks(_ old: String, _ new: String, maxEdits: Int = 2000) -> [TextHunk] {
         let a = Array(old.unicodeScalars)
         let b = Array(new.unicodeScalars)
-        var p = 0
-        while p < a.count, p < b.count, a[p] == b[p] { p += 1 }
-        var s = 0
-        while s < a.count - p, s < b.count - p, a[a.count - 1 - s] == b[b.count - 1 - s] { s += 1 }
+        let (p, s) = commonEnds(a, b)
         let am = Array(a[p..<(a.count - s)])
         let bm = Array(b[p..<(b.count - s)])
         if am.isEmpty && bm.isEmpty { return [] }
@@ -60,6 +57,15 @@ public enum TextDiff {
             out.append(TextHunk(position: p + start, deleted: i - start, inserted: text(bm[insStart..<j])))
         }
         return out
+    }
+
+    /// The length of the common prefix of `a` and `b`, and of their common suffix after it.
+    public static func commonEnds(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar]) -> (prefix: Int, suffix: Int) {
+        var p = 0
+        while p < a.count, p < b.count, a[p] == b[p] { p += 1 }
+        var s = 0
+        while s < a.count - p, s < b.count - p, a[a.count - 1 - s] == b[b.count - 1 - s] { s += 1 }
+        return (p, s)
     }
 
     enum Step { case keep, delete, insert }
