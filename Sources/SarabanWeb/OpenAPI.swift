@@ -278,7 +278,7 @@ public enum OpenAPI {
                   "type": { "type": "string", "description": "urn:saraban:problem:CODE" },
                   "title": { "type": "string" },
                   "status": { "type": "integer" },
-                  "code": { "type": "string", "description": "Stable code: unauthenticated, session-expired, csrf, forbidden, read-only-token, invalid-token, not-found, invalid, invalid-utf8, too-large, locked-out, busy, conflict…" },
+                  "code": { "type": "string", "description": "Stable code: unauthenticated, session-expired, csrf, forbidden, read-only-token, invalid-token, not-found, invalid, invalid-utf8, too-large, locked-out, busy, conflict, stale-form, wrong-passphrase, not-cleared, no-conflict, refused…" },
                   "detail": { "type": "string", "description": "English" },
                   "detail_th": { "type": "string", "description": "Thai" }
                 }
