@@ -85,6 +85,10 @@ extension Store {
     @discardableResult
     public func refreshSearch(_ extract: (Document) -> SearchRow?) throws(StorageError) -> Int {
         let path = self.path
+        // Nothing noted (the usual case for a search): no write transaction, so concurrent
+        // searches do not queue behind the writer.
+        let noted = try read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM search_dirty)") ?? false }
+        if !noted { return 0 }
         do {
             return try pool.write { db in
                 let ids = try String.fetchAll(db, sql: "SELECT doc FROM search_dirty")

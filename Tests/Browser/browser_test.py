@@ -291,7 +291,8 @@ class WritingInABrowser(unittest.TestCase):
         self.assertIn("นางสาวสมใจ รักงาน", hop.text)
         self.shot("routed")
         # The officer's passphrase, right or wrong, never reaches the node's log.
-        log = open(os.path.join(self.a.dir, "serve.log"), encoding="utf-8").read()
+        with open(os.path.join(self.a.dir, "serve.log"), encoding="utf-8") as f:
+            log = f.read()
         self.assertNotIn(OFFICER_PASSPHRASE, log)
         self.assertNotIn("ผิดรหัส", log)
 
