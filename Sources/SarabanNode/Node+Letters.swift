@@ -347,31 +347,7 @@ extension Node {
         let v = try letter(id)
         let f: LetterField
         do { f = try LetterField(parsing: name) } catch { throw NodeError(error) }
-        if f == .number {
-            throw NodeError(
-                .refused, "ที่ ได้จากทะเบียนเท่านั้น / the number (ที่) is given by the register: `saraban letter send \(id)`")
-        }
-        if f != .status && (v.origin != nil || v.receiveEntry != nil) {
-            throw NodeError(
-                .refused,
-                "หนังสือรับเก็บไว้ตามที่ได้รับ แก้ได้เฉพาะสถานะ / a received letter keeps the content it came with; only its "
-                    + "status (and routing, `letter route`) belong to this office")
-        }
-        if f != .status && (v.status == .sent || v.status == .circulating) {
-            throw NodeError(
-                .refused,
-                "หนังสือส่งแล้ว แก้เนื้อหาไม่ได้ / the letter was sent: its content is what the recipients hold; a correction "
-                    + "is a new letter")
-        }
-        if v.status != .draft && v.status != .returned && Self.lockedAfterRegistration.contains(f) {
-            throw NodeError(
-                .refused,
-                "\(f.rawValue) แก้ไม่ได้หลังลงทะเบียนแล้ว (สถานะ \(v.status.rawValue)) / the \(f.english) cannot change after "
-                    + "registration; cancel the number (`register cancel`) and make a new letter")
-        }
-        if v.status == .cancelled || v.status == .closed {
-            throw NodeError(.refused, "หนังสือนี้\(v.status.rawValue)แล้ว / the letter is \(v.status.english); it cannot be edited")
-        }
+        try checkEditable(v, f)
         let value = try Self.normalise(f, value, kind: v.kind)
         if f == .status {
             let to = try! LetterStatus(parsing: value)
@@ -403,6 +379,36 @@ extension Node {
         }
     }
 
+    /// Refuses an edit of field `f` the letter's state does not allow (the rules of ``editLetter(_:field:value:insertAt:)``).
+    func checkEditable(_ v: LetterView, _ f: LetterField) throws(NodeError) {
+        let id = v.id
+        if f == .number {
+            throw NodeError(
+                .refused, "ที่ ได้จากทะเบียนเท่านั้น / the number (ที่) is given by the register: `saraban letter send \(id)`")
+        }
+        if f != .status && (v.origin != nil || v.receiveEntry != nil) {
+            throw NodeError(
+                .refused,
+                "หนังสือรับเก็บไว้ตามที่ได้รับ แก้ได้เฉพาะสถานะ / a received letter keeps the content it came with; only its "
+                    + "status (and routing, `letter route`) belong to this office")
+        }
+        if f != .status && (v.status == .sent || v.status == .circulating) {
+            throw NodeError(
+                .refused,
+                "หนังสือส่งแล้ว แก้เนื้อหาไม่ได้ / the letter was sent: its content is what the recipients hold; a correction "
+                    + "is a new letter")
+        }
+        if v.status != .draft && v.status != .returned && Self.lockedAfterRegistration.contains(f) {
+            throw NodeError(
+                .refused,
+                "\(f.rawValue) แก้ไม่ได้หลังลงทะเบียนแล้ว (สถานะ \(v.status.rawValue)) / the \(f.english) cannot change after "
+                    + "registration; cancel the number (`register cancel`) and make a new letter")
+        }
+        if v.status == .cancelled || v.status == .closed {
+            throw NodeError(.refused, "หนังสือนี้\(v.status.rawValue)แล้ว / the letter is \(v.status.english); it cannot be edited")
+        }
+    }
+
     func documentSpaceName(_ id: DocID) -> String? {
         guard let s = try? store.space(ofDocument: id), let def = try? store.defaultSpace(), s != def,
             let info = try? store.space(s)
@@ -414,10 +420,7 @@ extension Node {
     static func minimalReplacement(_ old: String, _ new: String) -> (Int, Int, String) {
         let a = Array(old.unicodeScalars)
         let b = Array(new.unicodeScalars)
-        var p = 0
-        while p < a.count, p < b.count, a[p] == b[p] { p += 1 }
-        var s = 0
-        while s < a.count - p, s < b.count - p, a[a.count - 1 - s] == b[b.count - 1 - s] { s += 1 }
+        let (p, s) = TextDiff.commonEnds(a, b)
         var ins = String.UnicodeScalarView()
         ins.append(contentsOf: b[p..<(b.count - s)])
         return (p, a.count - p - s, String(ins))

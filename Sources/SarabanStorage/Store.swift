@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 5
+    public static let schemaVersion: Int32 = 6
 
     /// The database file.
     public let path: String
@@ -524,7 +524,7 @@ public final class Store: Sendable {
             try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
             try db.execute(sql: "PRAGMA user_version = 4")
         }
-        // Head claims take v5 (the PostgreSQL relay's peer status rows, branch relay, are numbered on merge).
+        // v5 head claims, v6 search (the PostgreSQL relay's peer status rows, branch relay, take v7 on merge).
         m.registerMigration("v5") { db in
             // Head claims (Docs/SECURITY.md, "Withholding"): the latest verified claim per
             // (space, claimant), its encoding as signed; `time` is the claimant's clock.
@@ -540,6 +540,12 @@ public final class Store: Sendable {
                     ) WITHOUT ROWID;
                     """)
             try db.execute(sql: "PRAGMA user_version = 5")
+        }
+        m.registerMigration("v6") { db in
+            // Search (Docs/WEB.md): an FTS5 trigram index of letters (received ones included), kept current by
+            // triggers on `documents` (Store+Search.swift).
+            try db.execute(sql: searchMigration)
+            try db.execute(sql: "PRAGMA user_version = 6")
         }
         return m
     }()

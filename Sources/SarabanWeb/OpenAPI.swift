@@ -55,6 +55,146 @@ public enum OpenAPI {
                 }
               }
             },
+            "/api/v1/letters/{id}/body": {
+              "get": {
+                "operationId": "getLetterBody",
+                "summary": "The body as text and the copy to edit it from (`body_base`, for PATCH)",
+                "parameters": [{ "$ref": "#/components/parameters/LetterID" }],
+                "responses": {
+                  "200": { "description": "The body", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Body" } } } },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/letters/{id}/register": {
+              "post": {
+                "operationId": "registerLetter",
+                "summary": "Give the letter its number from this office's register (draft → registered)",
+                "parameters": [{ "$ref": "#/components/parameters/LetterID" }],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false } } } },
+                "responses": {
+                  "200": { "description": "Registered", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Registered" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" },
+                  "409": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/letters/{id}/sign": {
+              "post": {
+                "operationId": "signLetter",
+                "summary": "Sign as an officer, the officer's key unlocked by its passphrase (officer or head; never logged)",
+                "description": "A wrong passphrase is a 403 (`wrong-passphrase`), signs nothing, and counts against the caller's login lock-out (429 after 20).",
+                "parameters": [{ "$ref": "#/components/parameters/LetterID" }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SignRequest" } } } },
+                "responses": {
+                  "200": { "description": "Signed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Signed" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" },
+                  "409": { "$ref": "#/components/responses/Problem" },
+                  "429": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/letters/{id}/send": {
+              "post": {
+                "operationId": "sendLetter",
+                "summary": "Register if needed and dispatch to offices of the directory (GET /api/v1/offices)",
+                "parameters": [{ "$ref": "#/components/parameters/LetterID" }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SendRequest" } } } },
+                "responses": {
+                  "200": { "description": "Sent", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Sent" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" },
+                  "409": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/letters/{id}/route": {
+              "post": {
+                "operationId": "routeLetter",
+                "summary": "Route the letter (เกษียน) to a person with an instruction and a due date (head)",
+                "parameters": [{ "$ref": "#/components/parameters/LetterID" }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RouteRequest" } } } },
+                "responses": {
+                  "204": { "description": "Routed" },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/offices": {
+              "get": {
+                "operationId": "listOffices",
+                "summary": "The office directory (`saraban office list`): the offices letters can be sent to",
+                "responses": {
+                  "200": {
+                    "description": "The offices",
+                    "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Office" } } } }
+                  },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" }
+                }
+              }
+            },
+            "/api/v1/conflicts": {
+              "get": {
+                "operationId": "listConflicts",
+                "summary": "Every kept conflict on a register or set field: each value, who wrote it, and the `keep` to resolve with",
+                "responses": {
+                  "200": {
+                    "description": "The conflicts",
+                    "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Conflict" } } } }
+                  },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" }
+                }
+              }
+            },
+            "/api/v1/conflicts/{id}/resolve": {
+              "post": {
+                "operationId": "resolveConflict",
+                "summary": "Resolve one field's conflict of document {id}: keep the value of a change, or keep/drop a set element",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The document id" }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Resolve" } } } },
+                "responses": {
+                  "204": { "description": "Resolved" },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" },
+                  "409": { "$ref": "#/components/responses/Problem" }
+                }
+              }
+            },
+            "/api/v1/search": {
+              "get": {
+                "operationId": "search",
+                "summary": "Letters (made here or received) by any substring of subject, number, sender or text, and a date range",
+                "parameters": [
+                  { "name": "q", "in": "query", "schema": { "type": "string", "maxLength": 200 }, "description": "Any substring (Thai needs no spaces)" },
+                  { "name": "from", "in": "query", "schema": { "type": "string" }, "description": "A date as clerks write it (6/12/2569, 6 ธันวาคม 2569, 2026-12-06)" },
+                  { "name": "to", "in": "query", "schema": { "type": "string" } },
+                  { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The letters found, newest first",
+                    "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Hit" } } } }
+                  },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" }
+                }
+              }
+            },
             "/api/v1/node": {
               "get": {
                 "operationId": "getNode",
@@ -124,6 +264,19 @@ public enum OpenAPI {
               }
             },
             "/api/v1/letters": {
+              "post": {
+                "operationId": "createLetter",
+                "summary": "A new draft letter of one of the six kinds (write scope; clerk, officer, head or admin)",
+                "description": "Fields by English or Thai name (subject or เรื่อง); a value SarabanOffice refuses (a date that does not exist, an unknown urgency) is a 400 and nothing is stored; required fields left empty are listed in `issues` and block registration, not drafting. `number` and `status` come from the register.",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewLetter" } } } },
+                "responses": {
+                  "201": { "description": "The draft", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Draft" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "413": { "$ref": "#/components/responses/Problem" }
+                }
+              },
               "get": {
                 "operationId": "listLetters",
                 "summary": "This office's letters of one register year, newest first, a page at a time",
@@ -140,6 +293,22 @@ public enum OpenAPI {
               }
             },
             "/api/v1/letters/{id}": {
+              "patch": {
+                "operationId": "editLetter",
+                "summary": "Edit a draft: fields, and the body as text edits from the copy it was loaded from",
+                "description": "`body` with `body_base` (from GET /api/v1/letters/{id}/body): only what differs between that copy and `body` is changed, so words others saved meanwhile stay. Without `body_base` the body as it is now is replaced by the smallest edit.",
+                "parameters": [{ "$ref": "#/components/parameters/LetterID" }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LetterEdit" } } } },
+                "responses": {
+                  "200": { "description": "The letter now", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Draft" } } } },
+                  "400": { "$ref": "#/components/responses/Problem" },
+                  "401": { "$ref": "#/components/responses/Unauthenticated" },
+                  "403": { "$ref": "#/components/responses/Problem" },
+                  "404": { "$ref": "#/components/responses/Problem" },
+                  "409": { "$ref": "#/components/responses/Problem" },
+                  "413": { "$ref": "#/components/responses/Problem" }
+                }
+              },
               "get": {
                 "operationId": "getLetter",
                 "summary": "One letter: fields, attachments, where it was sent and the receipts. A secret letter needs a user cleared for it (403 otherwise); every look at one is audited",
@@ -205,6 +374,9 @@ public enum OpenAPI {
             "securitySchemes": {
               "token": { "type": "http", "scheme": "bearer", "description": "An API token, `sbt_…`. A read token may only GET." },
               "session": { "type": "apiKey", "in": "cookie", "name": "saraban_session", "description": "A browser session; calls that change something also send `X-CSRF-Token`." }
+            },
+            "parameters": {
+              "LetterID": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The letter's document id (COUNTER-REPLICA)" }
             },
             "responses": {
               "Problem": {
@@ -339,9 +511,145 @@ public enum OpenAPI {
                   "type": { "type": "string", "description": "urn:saraban:problem:CODE" },
                   "title": { "type": "string" },
                   "status": { "type": "integer" },
-                  "code": { "type": "string", "description": "Stable code: unauthenticated, session-expired, csrf, forbidden, read-only-token, invalid-token, not-found, invalid, invalid-utf8, too-large, locked-out, busy, conflict…" },
+                  "code": { "type": "string", "description": "Stable code: unauthenticated, session-expired, csrf, forbidden, read-only-token, invalid-token, not-found, invalid, invalid-utf8, too-large, locked-out, busy, conflict, stale-form, wrong-passphrase, not-cleared, no-conflict, refused…" },
                   "detail": { "type": "string", "description": "English" },
                   "detail_th": { "type": "string", "description": "Thai" }
+                }
+              },
+              "NewLetter": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["kind"],
+                "properties": {
+                  "kind": { "type": "string", "description": "external, internal, stamped, directive, public-relations, record (or ภายนอก, ภายใน, ประทับตรา, สั่งการ, ประชาสัมพันธ์, หลักฐาน)" },
+                  "fields": { "$ref": "#/components/schemas/LetterFields" }
+                }
+              },
+              "LetterFields": {
+                "type": "object",
+                "description": "By English or Thai name: urgency, secrecy, subtype, agency, date, subject, salutation, to, from, reference, enclosures, body, closing, signer, position",
+                "additionalProperties": { "type": "string" }
+              },
+              "LetterEdit": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                  "fields": { "$ref": "#/components/schemas/LetterFields" },
+                  "body": { "type": "string" },
+                  "body_base": { "type": "string" }
+                }
+              },
+              "Draft": {
+                "type": "object",
+                "required": ["id", "kind", "status", "fields", "issues"],
+                "properties": {
+                  "id": { "type": "string" },
+                  "kind": { "type": "string" },
+                  "status": { "type": "string" },
+                  "fields": { "type": "object", "additionalProperties": { "type": "string" } },
+                  "issues": { "type": "object", "additionalProperties": { "type": "string" }, "description": "What SarabanOffice says of each field (English)" }
+                }
+              },
+              "Body": {
+                "type": "object",
+                "required": ["id", "body", "body_base"],
+                "properties": { "id": { "type": "string" }, "body": { "type": "string" }, "body_base": { "type": "string" } }
+              },
+              "Registered": {
+                "type": "object",
+                "required": ["id", "number", "book", "register_number", "year", "status"],
+                "properties": {
+                  "id": { "type": "string" },
+                  "number": { "type": "string" },
+                  "book": { "type": "string" },
+                  "register_number": { "type": "integer" },
+                  "year": { "type": "integer" },
+                  "status": { "type": "string" }
+                }
+              },
+              "SignRequest": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["officer", "passphrase"],
+                "properties": { "officer": { "type": "string" }, "passphrase": { "type": "string", "format": "password" } }
+              },
+              "Signed": {
+                "type": "object",
+                "required": ["id", "officer", "position", "time"],
+                "properties": {
+                  "id": { "type": "string" },
+                  "officer": { "type": "string" },
+                  "position": { "type": "string" },
+                  "time": { "type": "string", "format": "date-time" }
+                }
+              },
+              "SendRequest": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["to"],
+                "properties": { "to": { "type": "array", "items": { "type": "string" }, "description": "Office names, letter codes or node ids" } }
+              },
+              "Sent": {
+                "type": "object",
+                "required": ["id", "number", "status", "dispatches"],
+                "properties": {
+                  "id": { "type": "string" },
+                  "number": { "type": "string" },
+                  "status": { "type": "string" },
+                  "dispatches": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "required": ["id", "offices", "existing"],
+                      "properties": { "id": { "type": "string" }, "offices": { "type": "array", "items": { "type": "string" } }, "existing": { "type": "boolean" } }
+                    }
+                  }
+                }
+              },
+              "RouteRequest": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["to"],
+                "properties": { "to": { "type": "string" }, "note": { "type": "string" }, "due": { "type": "string", "description": "กำหนดเสร็จ, a date as clerks write it" } }
+              },
+              "Office": {
+                "type": "object",
+                "required": ["office", "code", "nodes"],
+                "properties": { "office": { "type": "string" }, "code": { "type": "string" }, "nodes": { "type": "array", "items": { "type": "string" } } }
+              },
+              "Conflict": {
+                "type": "object",
+                "required": ["document", "title", "field", "values"],
+                "properties": {
+                  "document": { "type": "string" },
+                  "title": { "type": "string" },
+                  "field": { "type": "string" },
+                  "values": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "required": ["value", "shown", "who", "keep"],
+                      "properties": { "value": { "type": "string" }, "shown": { "type": "boolean" }, "who": { "type": "string" }, "keep": { "type": "string" } }
+                    }
+                  }
+                }
+              },
+              "Resolve": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["field", "keep"],
+                "properties": { "field": { "type": "string" }, "keep": { "type": "string", "description": "A change id (AUTHOR/SEQ) whose value stays, or keep:ELEMENT / drop:ELEMENT" } }
+              },
+              "Hit": {
+                "type": "object",
+                "required": ["id", "kind", "subject", "number", "sender"],
+                "properties": {
+                  "id": { "type": "string" },
+                  "kind": { "type": "string", "enum": ["draft", "sent", "received"] },
+                  "subject": { "type": "string" },
+                  "number": { "type": "string" },
+                  "sender": { "type": "string" },
+                  "date": { "type": "string", "description": "yyyymmdd, Buddhist Era" }
                 }
               },
               "PasswordChange": {

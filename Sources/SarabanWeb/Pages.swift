@@ -16,7 +16,7 @@ struct PageRenderer: Sendable {
 
     init(office: String, now: @escaping @Sendable () -> Int64) throws {
         var library = MustacheLibrary()
-        for (name, text) in Templates.all + ReadTemplates.all { try library.register(text, named: name) }
+        for (name, text) in Templates.all + ReadTemplates.all + WriteTemplates.all { try library.register(text, named: name) }
         self.library = library
         self.office = office
         self.now = now
@@ -26,6 +26,7 @@ struct PageRenderer: Sendable {
     static func strings(_ lang: Lang) -> [String: String] {
         var out: [String: String] = [:]
         for (k, v) in L10n.table.merging(ReadStrings.table, uniquingKeysWith: { a, _ in a }) { out[k] = lang == .th ? v.th : v.en }
+        for (k, v) in WriteL10n.table where out[k] == nil { out[k] = lang == .th ? v.th : v.en }
         return out
     }
 

@@ -90,6 +90,7 @@ public final class WebApp: Sendable {
         addPages(router)
         addAPI(router)
         addReadPages(router)
+        addWriting(router)
         return router
     }
 

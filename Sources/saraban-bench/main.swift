@@ -22,6 +22,7 @@ let usage = """
       correspondence [--json] [--runs N]
                                        letter send to 100 offices; 1,000 dispatches received in one sync and
                                        registered
+      search [--json] [--runs N]       search over 10,000 letters: FTS5 trigram index p50/p99 beside a LIKE scan
     """
 
 guard let suite = args.first else {
@@ -39,6 +40,7 @@ do {
     case "correspondence": code = try correspondenceBench(rest)
     case "sync-rss": code = try await syncRSS(rest)
     case "write": code = try writeBench(rest)
+    case "search": code = try searchBench(rest)
     case "-h", "--help", "help":
         print(usage)
         code = 0
