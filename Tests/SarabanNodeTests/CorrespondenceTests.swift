@@ -63,9 +63,9 @@ func externalLetter(_ n: Node, _ subject: String = "ขอเชิญประ�
         let o = try ExchangeOffices([("จังหวัด", "นว 0017")])
         defer { o.close() }
         let a = o.nodes[0]
-        try a.addOfficer(name: "นายสมมติ", position: "ผู้ว่าราชการจังหวัด")
+        try a.addOfficer(name: "นายสมมติ", position: "ผู้ว่าราชการจังหวัด", passphrase: officerPassphrase, protection: .minimum)
         let id = try externalLetter(a)
-        try a.signLetter(id, officer: "นายสมมติ")
+        try a.signLetter(id, officer: "นายสมมติ", passphrase: officerPassphrase)
         try a.registerLetter(id)
         let checks = try a.verifyLetter(id)
         #expect(checks.count == 1 && checks.allSatisfy(\.valid), "\(checks)")
