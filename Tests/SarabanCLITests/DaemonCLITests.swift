@@ -7,15 +7,16 @@ import Glibc
 
 /// Issue 14, Why 7, with real daemons: a space joined while `serve` runs is synced without a
 /// restart. (`DaemonSpacesTests` shows it in process; this one runs against any `saraban` binary,
-/// so it can be checked against the release before: there it times out.)
+/// so it can be checked against the release before: there it times out.) With SARABAN_TEST_LOGS=DIR
+/// the daemons' stderr goes to DIR/a.log and DIR/b.log.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct DaemonCLITests {
     @Test func why7_aSpaceJoinedWhileTheDaemonsRunIsSynced() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let (a, b) = try twoOffices(dir)
-        let sa = try ServeForTest(data: a.data)
-        let sb = try ServeForTest(data: b.data)
+        let sa = try ServeForTest(data: a.data, log: ProcessInfo.processInfo.environment["SARABAN_TEST_LOGS"].map { $0 + "/a.log" })
+        let sb = try ServeForTest(data: b.data, log: ProcessInfo.processInfo.environment["SARABAN_TEST_LOGS"].map { $0 + "/b.log" })
         defer {
             sa.stop()
             sb.stop()

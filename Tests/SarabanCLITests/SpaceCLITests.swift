@@ -21,6 +21,19 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         return (a, b, c, bID)
     }
 
+    /// Three nodes; a creates space สารบรรณ, b joins it, a writes one document in it. Returns the
+    /// data directories, b's node id, the space id and the document id.
+    func sharedSpaceWithADocument(_ dir: TempDir) throws -> (String, String, String, String, String, String) {
+        let (a, b, c, bID) = try threeNodes(dir, offices: ("อำเภอเมือง", "อบต.หนองบัว", "อบต.บ้านใหม่"))
+        let space = try run(["space", "create", "สารบรรณ", "--data", a]).stdout.trimmingCharacters(in: .newlines)
+        #expect(try run(["space", "invite", space, bID, "--out", dir.file("inv.txt"), "--data", a]).status == 0)
+        #expect(try run(["space", "join", dir.file("inv.txt"), "--data", b]).status == 0)
+        let made = try run(["doc", "new", "--data", a, "--space", "สารบรรณ", "--set", "subject=" + thai])
+        #expect(made.status == 0, "\(made.stderr)")
+        let doc = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? ""
+        return (a, b, c, bID, space, doc)
+    }
+
     @Test func noiseVectorsPassAndAFailureExitsOne() throws {
         let r = try run(["dev", "noise-vectors", noiseFixture])
         #expect(r.status == 0, "\(r.stderr)")
@@ -93,13 +106,7 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     @Test func spaceDocumentExportAndMerge() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b, c, bID) = try threeNodes(dir, offices: ("อำเภอเมือง", "อบต.หนองบัว", "อบต.บ้านใหม่"))
-        let space = try run(["space", "create", "สารบรรณ", "--data", a]).stdout.trimmingCharacters(in: .newlines)
-        #expect(try run(["space", "invite", space, bID, "--out", dir.file("inv.txt"), "--data", a]).status == 0)
-        #expect(try run(["space", "join", dir.file("inv.txt"), "--data", b]).status == 0)
-        let made = try run(["doc", "new", "--data", a, "--space", "สารบรรณ", "--set", "subject=" + thai])
-        #expect(made.status == 0, "\(made.stderr)")
-        let doc = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? ""
+        let (a, b, c, _, space, doc) = try sharedSpaceWithADocument(dir)
 
         let exported = try run(["doc", "export", "--json", "--data", a, doc, dir.file("s.changes")])
         #expect(exported.status == 0, "\(exported.stderr)")
@@ -131,12 +138,7 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     @Test func leaveASpace() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b, _, bID) = try threeNodes(dir, offices: ("อำเภอเมือง", "อบต.หนองบัว", "อบต.บ้านใหม่"))
-        let space = try run(["space", "create", "สารบรรณ", "--data", a]).stdout.trimmingCharacters(in: .newlines)
-        #expect(try run(["space", "invite", space, bID, "--out", dir.file("inv.txt"), "--data", a]).status == 0)
-        #expect(try run(["space", "join", dir.file("inv.txt"), "--data", b]).status == 0)
-        let made = try run(["doc", "new", "--data", a, "--space", "สารบรรณ", "--set", "subject=" + thai])
-        let doc = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? ""
+        let (a, b, _, bID, space, doc) = try sharedSpaceWithADocument(dir)
         #expect(try run(["doc", "export", "--data", a, doc, dir.file("s.changes")]).status == 0)
         #expect(try run(["doc", "merge", "--data", b, dir.file("s.changes")]).status == 0)
         #expect(try run(["doc", "get", "--data", b, doc, "subject"]).stdout == thai + "\n")
