@@ -25,6 +25,12 @@ public struct ServeOptions: Sendable {
     public var handleSignals = true
     /// Dial configured peers (off for a node that only listens).
     public var dial = true
+    /// How much older than a session's start a head claim must be to show what the peer did not
+    /// deliver (ms; Docs/SECURITY.md, "Withholding").
+    public var withholdingGrace: Int64 = NodeSyncDriver.defaultWithholdingGrace
+    /// How often a member's daemon makes fresh head claims where what it holds changed (hourly
+    /// when nothing did) and passes them to its open sessions.
+    public var claimInterval: Duration = .seconds(300)
 
     public init(listen: PeerAddress? = nil) { self.listen = listen }
 }
@@ -157,7 +163,8 @@ public final class NodeDaemon: Sendable {
                         "sessions": "\(n)",
                     ])
             },
-            onFork: { status.recordFork($0) }, now: node.now)
+            onFork: { status.recordFork($0) }, onWithholding: { status.recordWithholding($0, spaces: $1, $2) },
+            withholdingGrace: options.withholdingGrace, now: node.now)
         self.driver = driver
         let trust = self.trust
         self.transport = SecureTransport(
@@ -357,6 +364,9 @@ struct PollerService: Service {
         try await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await daemon.driver.runPoller(interval: daemon.options.pollInterval) }
+                if daemon.role == .member {
+                    group.addTask { await daemon.driver.runClaimRefresher(interval: daemon.options.claimInterval) }
+                }
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: daemon.options.configInterval)

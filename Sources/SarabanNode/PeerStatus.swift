@@ -29,6 +29,9 @@ public struct PeerStatus: Codable, Sendable, Hashable {
     /// Forks this peer showed (its envelope differs from this node's at one position of a feed),
     /// oldest first, at most ``PeerStatusBook/maximumForks``. Absent when none was ever found.
     public var forks: [FeedFork]?
+    /// What this peer did not deliver in its latest settled session though head claims made
+    /// before it say it exists, per space and author. Absent when nothing was.
+    public var withheld: [WithheldFeed]?
 
     public init(nodeID: String) { self.nodeID = nodeID }
 
@@ -54,7 +57,7 @@ public struct PeerStatus: Codable, Sendable, Hashable {
         case envelopesReceived = "envelopes_received"
         case bytesSent = "bytes_sent"
         case bytesReceived = "bytes_received"
-        case sessions, summaries, forks
+        case sessions, summaries, forks, withheld
     }
 }
 
@@ -111,7 +114,7 @@ public final class PeerStatusBook: @unchecked Sendable {
         return Dictionary(list.map { ($0.nodeID, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    private func update(_ id: NodeID, _ body: (inout PeerStatus) -> Void) {
+    func update(_ id: NodeID, _ body: (inout PeerStatus) -> Void) {
         lock.lock()
         defer { lock.unlock() }
         var s = entries[id.text] ?? PeerStatus(nodeID: id.text)

@@ -386,12 +386,15 @@ extension Store {
 
     /// Id, kind, deletion flag and update time of every document, sorted by id.
     public func documentSummaries() throws(StorageError) -> [DocumentSummary] {
+        // A cursor, not Row.fetchAll: 100k rows would be held twice (rows, then summaries) at the peak.
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, kind, deleted, updated_at FROM documents ORDER BY id").compactMap {
-                row in
-                guard let id = DocID(row[0] as String) else { return nil }
-                return DocumentSummary(id: id, kind: row[1], deleted: row[2], updatedAt: row[3])
+            var out: [DocumentSummary] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, kind, deleted, updated_at FROM documents ORDER BY id")
+            while let row = try rows.next() {
+                guard let id = DocID(row[0] as String) else { continue }
+                out.append(DocumentSummary(id: id, kind: row[1], deleted: row[2], updatedAt: row[3]))
             }
+            return out
         }
     }
 

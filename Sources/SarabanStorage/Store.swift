@@ -24,15 +24,16 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 4
+    public static let schemaVersion: Int32 = 5
 
     /// The database file.
     public let path: String
     /// The replica (first 16 bytes of the node's public key) that authors local changes.
     public let replica: ReplicaID
 
-    // DatabasePool is Sendable; it serialises writes and runs reads concurrently (WAL).
-    let pool: DatabasePool
+    // DatabasePool serialises writes and runs reads concurrently (WAL); the gate makes closing
+    // safe while other tasks still use the store.
+    let pool: GatedPool
     let logger: Logger
     /// Rosters folded from the membership logs, reused while their log is unchanged.
     let rosters = RosterCache()
@@ -40,7 +41,7 @@ public final class Store: Sendable {
     private init(path: String, replica: ReplicaID, pool: DatabasePool, logger: Logger) {
         self.path = path
         self.replica = replica
-        self.pool = pool
+        self.pool = GatedPool(pool, path: path)
         self.logger = logger
     }
 
@@ -192,8 +193,9 @@ public final class Store: Sendable {
             // not TRUNCATE: GRDB writes a dummy table into a database whose WAL is empty when it
             // opens a pool, so an empty WAL would make every later open (even of a command
             // that then fails) touch the file.
-            try? pool.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(FULL)") }
-            try pool.close()
+            try pool.close { pool in
+                try? pool.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(FULL)") }
+            }
         } catch { throw Self.mapError(error, path: path, doing: "close the database") }
     }
 
@@ -518,6 +520,23 @@ public final class Store: Sendable {
             // kind (dispatch, receipt, letter, register) instead of decoding every document.
             try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
             try db.execute(sql: "PRAGMA user_version = 4")
+        }
+        // Head claims take v5 (the PostgreSQL relay's peer status rows, branch relay, are numbered on merge).
+        m.registerMigration("v5") { db in
+            // Head claims (Docs/SECURITY.md, "Withholding"): the latest verified claim per
+            // (space, claimant), its encoding as signed; `time` is the claimant's clock.
+            try db.execute(
+                sql: """
+                    CREATE TABLE head_claims (
+                        space BLOB NOT NULL,
+                        claimant BLOB NOT NULL,
+                        time INTEGER NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        bytes BLOB NOT NULL,
+                        PRIMARY KEY (space, claimant)
+                    ) WITHOUT ROWID;
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 5")
         }
         return m
     }()

@@ -151,7 +151,25 @@ public enum OpenAPI {
                   "changes_peer_lacks": { "type": "integer" },
                   "changes_we_lack": { "type": "integer" },
                   "envelopes_sent": { "type": "integer" },
-                  "envelopes_received": { "type": "integer" }
+                  "envelopes_received": { "type": "integer" },
+                  "withheld": {
+                    "type": "array",
+                    "description": "Authors the peer did not deliver in its latest settled session though signed head claims made before it say their envelopes exist (absent when none)",
+                    "items": {
+                      "type": "object",
+                      "required": ["space", "author", "held", "claimed", "behind", "claimant", "claim_time", "detected_at"],
+                      "properties": {
+                        "space": { "type": "string" },
+                        "author": { "type": "string" },
+                        "held": { "type": "integer" },
+                        "claimed": { "type": "integer" },
+                        "behind": { "type": "integer" },
+                        "claimant": { "type": "string" },
+                        "claim_time": { "type": "integer", "description": "ms since 1970, the claimant's clock" },
+                        "detected_at": { "type": "integer", "description": "ms since 1970" }
+                      }
+                    }
+                  }
                 }
               }
             }

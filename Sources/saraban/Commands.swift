@@ -80,8 +80,11 @@ extension Saraban {
                 let peers = StatusPeers.rows(node)
                 let spaces = StatusSpaces.rows(node)
                 let forks = StatusForks.rows(node)
+                let withheld = StatusWithholding.withheld(node)
+                let stale = StatusWithholding.stale(node)
                 if output.json {
-                    try Output.json(StatusJSON(status: s, peers: peers, spaces: spaces, forks: forks))
+                    try Output.json(
+                        StatusJSON(status: s, peers: peers, spaces: spaces, forks: forks, withheld: withheld, stale: stale))
                     return
                 }
                 Output.line("office:     \(s.office)\(s.letterCode.map { " (\($0))" } ?? "")")
@@ -93,6 +96,9 @@ extension Saraban {
                 for l in StatusPeers.render(peers) { Output.line(l) }
                 for l in StatusSpaces.render(spaces) { Output.line(l) }
                 for l in StatusForks.render(forks) { Output.line(l) }
+                for l in StatusWithholding.renderWithheld(withheld) { Output.line(l) }
+                let staleAfter = (try? node.currentConfig())?.staleAfter ?? NodeConfig.defaultStaleAfter
+                for l in StatusWithholding.renderStale(stale, staleAfter: staleAfter) { Output.line(l) }
             }
         }
     }
