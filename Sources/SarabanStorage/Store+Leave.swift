@@ -19,13 +19,6 @@ public struct LeftSpace: Sendable, Hashable {
 }
 
 extension Store {
-    /// The tables holding per-space rows, each with a `space` column (the `spaces` row itself is
-    /// deleted last, by its `id`).
-    static let perSpaceTables = [
-        "changes", "documents", "clock", "pending", "keyring", "space_members", "envelopes", "feed_heads", "envelope_log",
-        "controls", "refused_changes", "held",
-    ]
-
     /// Deletes everything this node holds of `space` in one transaction: its documents, change log,
     /// envelopes, keys, members, membership log, held and refused records and its settings. The
     /// default space cannot be removed. Nothing is sent to anyone: the other members keep their
@@ -44,8 +37,16 @@ extension Store {
             out.documents = try Int.fetchOne(db, sql: "SELECT count(*) FROM documents WHERE space = ?", arguments: [sp]) ?? 0
             out.envelopes = try Int.fetchOne(db, sql: "SELECT count(*) FROM envelopes WHERE space = ?", arguments: [sp]) ?? 0
             out.keys = try Int.fetchOne(db, sql: "SELECT count(*) FROM keyring WHERE space = ?", arguments: [sp]) ?? 0
-            for table in Self.perSpaceTables {
-                try db.execute(sql: "DELETE FROM \(table) WHERE space = ?", arguments: [sp])
+            // Every table with a `space` column (found, not listed, so a table a later migration
+            // adds is not forgotten), then the `spaces` row itself.
+            let tables = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) c
+                    WHERE m.type = 'table' AND c.name = 'space' ORDER BY m.name
+                    """)
+            for table in tables {
+                try db.execute(sql: "DELETE FROM \"\(table)\" WHERE space = ?", arguments: [sp])
             }
             try db.execute(sql: "DELETE FROM spaces WHERE id = ?", arguments: [sp])
             // The space's settings (`space.<hex>.*`: salt, creator, clearance, relays).
