@@ -269,7 +269,9 @@ public struct Correspondence: Sendable {
                 continue
             }
             // A dispatch published before a crash kept the letter from recording it: record it now.
-            if let found = try publishedDispatch(of: id, in: space.id, covering: pending.map(\.label)) {
+            // (A letter that was a draft when this send began was numbered by it: nothing of it can
+            // have been published, so the scan, which opens every dispatch this node sent, is skipped.)
+            if v0.status != .draft, let found = try publishedDispatch(of: id, in: space.id, covering: pending.map(\.label)) {
                 sent.append(DispatchSent(id: found, space: space.id, spaceName: space.name, offices: pending.map(\.label), existing: true))
                 newDeliveries += pending.map { Delivery(office: $0.label, nodes: nodes(of: $0, in: space.id), dispatch: found.description, space: space.id.hex) }
                 continue
@@ -573,9 +575,12 @@ public struct Correspondence: Sendable {
         if !fresh.isEmpty {
             let regID = try node.ensureRegister(.receive, year: node.registerYear(at: t))
             let prepared = fresh.map(RecordContent.init)
+            var folded: RegisterState?  // the receive book, folded once for the whole batch
             let made = try node.write { w throws -> [(DocID, Allocation)] in
                 try prepared.map { p in
-                    try w.change(time: t) { tx, docs in try takeIn(p, register: regID, at: t, tx: &tx, docs: &docs) }.value
+                    try w.change(time: t) { tx, docs in
+                        try takeIn(p, register: regID, at: t, folded: &folded, tx: &tx, docs: &docs)
+                    }.value
                 }
             }
             for (o, r) in zip(fresh, made) { taken[o.id.description] = r }
@@ -634,7 +639,8 @@ public struct Correspondence: Sendable {
 
     /// This office's record of a dispatched letter and its receive number, in the open change.
     func takeIn(
-        _ p: RecordContent, register regID: DocID, at t: Int64, tx: inout Transaction, docs: inout DocumentsInTransaction
+        _ p: RecordContent, register regID: DocID, at t: Int64, folded: inout RegisterState?, tx: inout Transaction,
+        docs: inout DocumentsInTransaction
     ) throws -> (DocID, Allocation) {
         let l = p.letter
         let rid = try tx.createDocument(kind: LetterDocument.kind, in: &docs)
@@ -653,7 +659,8 @@ public struct Correspondence: Sendable {
         for s in p.signatures { try tx.append(rid, field: LetterDocument.signatures, value: s, in: &docs) }
         for a in p.attachments { try tx.append(rid, field: LetterDocument.attachments, value: a, in: &docs) }
         let subject = l.fields[LetterField.subject.rawValue] ?? ""
-        let a = try node.allocate(.receive, in: regID, letter: rid, summary: subject, reserved: nil, at: t, tx: &tx, docs: &docs)
+        let a = try node.allocate(
+            .receive, in: regID, letter: rid, summary: subject, reserved: nil, at: t, folded: &folded, tx: &tx, docs: &docs)
         let entry = ReceiveEntry(number: a.number, year: a.year, date: a.date, time: a.time)
         try tx.set(rid, field: LetterDocument.receiveEntry, value: .string(entry.encoded), in: &docs)
         return (rid, a)

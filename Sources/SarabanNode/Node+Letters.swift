@@ -206,6 +206,15 @@ extension Node {
                     "\(id) is a dispatch from another office, not this office's letter: `saraban letter show \(id)` opens it, "
                         + "`saraban letter receive \(id)` takes it in (`saraban letter inbox` lists them)")
             }
+            if d.kind == LetterDocument.kind {
+                // `doc new --kind letter` (a plain document of kind "letter"): it has no letter kind.
+                let kinds = LetterKind.allCases.map { "\($0.rawValue)/\($0.english)" }.joined(separator: ", ")
+                throw NodeError(
+                    .unknownDocument,
+                    "\(id) เป็นเอกสารทั่วไปที่สร้างด้วย doc new ไม่ใช่หนังสือราชการ / \(id) is a plain document of kind "
+                        + "\"letter\" made with `saraban doc new`, with no letter kind (\(kinds)); make letters with "
+                        + "`saraban letter new --kind ภายนอก --subject …`")
+            }
             throw NodeError(.unknownDocument, "\(id) is a \(d.kind), not a letter; `saraban letter list` shows the letters")
         }
         v.home = documentSpaceName(id)

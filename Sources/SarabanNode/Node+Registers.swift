@@ -152,14 +152,34 @@ extension Node {
         _ book: RegisterBook, in regID: DocID, letter: DocID, summary: String, reserved: Int?, at t: Int64,
         tx: inout Transaction, docs: inout DocumentsInTransaction
     ) throws -> Allocation {
+        var folded: RegisterState?
+        return try allocate(
+            book, in: regID, letter: letter, summary: summary, reserved: reserved, at: t, folded: &folded, tx: &tx, docs: &docs)
+    }
+
+    /// ``allocate(_:in:letter:summary:reserved:at:tx:docs:)`` for one of several allocations in
+    /// one write: `folded` is the register's state, folded on the first call and kept up to date
+    /// with each event this appends (so n numbers cost one fold, not n). Only valid while
+    /// nothing else appends to the register in the write.
+    func allocate(
+        _ book: RegisterBook, in regID: DocID, letter: DocID, summary: String, reserved: Int?, at t: Int64,
+        folded: inout RegisterState?, tx: inout Transaction, docs: inout DocumentsInTransaction
+    ) throws -> Allocation {
         let year = registerYear(at: t)
         let owner = replica
         let date = ThaiDate(unixMillis: t)
         let time = Self.thaiTime(t)
         let letterText = letter.description
-        let events = try docs.withDocument(regID) { $0?.lists[RegisterDocument.events]?.entries ?? [] }
-        let state = RegisterState(events: events, owner: owner, now: t)
+        var state: RegisterState
+        if let kept = folded {
+            state = kept
+            folded = nil  // `state` is then the only reference: recording below does not copy the lines
+        } else {
+            let events = try docs.withDocument(regID) { $0?.lists[RegisterDocument.events]?.entries ?? [] }
+            state = RegisterState(events: events, owner: owner, now: t)
+        }
         if let line = state.lines.first(where: { $0.letter == letterText && $0.state == .used }) {
+            folded = state
             return Allocation(
                 register: regID, book: book, year: year, number: line.number, date: line.date ?? date,
                 time: line.time ?? time, existing: true)
@@ -178,6 +198,8 @@ extension Node {
             event = .allocate(number: state.nextNumber, letter: letterText, date: date, time: time, summary: summary)
         }
         try tx.append(regID, field: RegisterDocument.events, value: event.encoded, in: &docs)
+        state.record(event, at: ChangeID(author: owner, seq: tx.seq), now: t)
+        folded = state
         return Allocation(register: regID, book: book, year: year, number: event.number, date: date, time: time, existing: false)
     }
 

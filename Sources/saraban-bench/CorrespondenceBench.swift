@@ -74,11 +74,13 @@ func correspondenceBench(_ args: [String]) throws -> Int32 {
     var inboxTimes: [Double] = []
     var receiveTimes: [Double] = []
     var totals: [Double] = []
+    var cpuTotals: [Double] = []
     for run in 0..<opts.runs {
         let copy = root.appendingPathComponent("b-\(run)").path
         try FileManager.default.copyItem(atPath: dir("b").path, toPath: copy)
         let node = try Node.open(dataDir: DataDirectory(path: copy))
         defer { node.close() }
+        let c0 = cpuTime()
         let t0 = now()
         let r = try node.receiveEnvelopes(space: space, batch)
         let t1 = now()
@@ -86,6 +88,7 @@ func correspondenceBench(_ args: [String]) throws -> Int32 {
         let t2 = now()
         let results = try node.correspondence.receive(inbox.map(\.dispatch.id))
         let t3 = now()
+        let c3 = cpuTime()
         guard r.refused.isEmpty, inbox.count == count, results.map(\.allocation.number) == Array(1...count) else {
             throw BenchError("received \(inbox.count) of \(count) (refused \(r.refused.count)), numbered \(results.count)")
         }
@@ -93,11 +96,15 @@ func correspondenceBench(_ args: [String]) throws -> Int32 {
         inboxTimes.append(t2 - t1)
         receiveTimes.append(t3 - t2)
         totals.append(t3 - t0)
+        cpuTotals.append(c3 - c0)
     }
     report.add("\(count) dispatches: one sync batch verified and applied", syncTimes, unit: "s")
     report.add("\(count) dispatches: inbox (each opened)", inboxTimes, unit: "s")
     report.add("\(count) dispatches: received and registered (letter receive --all)", receiveTimes, unit: "s")
     report.add("\(count) dispatches: sync to registered, in all", totals, unit: "s", note: "target ≤ 2 s")
+    // Wall time on a shared machine counts the other processes' turns; the CPU time this process
+    // used does not (it still counts SQLite's fsync waits as nothing, and its own threads).
+    report.add("\(count) dispatches: sync to registered, CPU time of this process", cpuTotals, unit: "s")
     report.print(json: opts.json)
     return 0
 }

@@ -29,17 +29,17 @@ extension Saraban {
 
         func run() async throws {
             guard timeout > 0 else { throw NodeError(.invalidArgument, "--timeout must be a positive number of seconds") }
-            let node = try options.openNode()
-            defer { node.close() }
-            let target = try node.syncSettings().peer(matching: peer)
-            let preview =
-                offline
-                ? try node.inspectSyncRecorded(peer: target)
-                : try await node.inspectSync(peer: target, timeout: .milliseconds(Int(timeout * 1000)))
-            if output.json {
-                try Output.json(InspectSyncJSON(preview))
-            } else {
-                for l in InspectSyncText.render(preview) { Output.line(l) }
+            try await options.withNode { node in
+                let target = try node.syncSettings().peer(matching: peer)
+                let preview =
+                    offline
+                    ? try node.inspectSyncRecorded(peer: target)
+                    : try await node.inspectSync(peer: target, timeout: .milliseconds(Int(timeout * 1000)))
+                if output.json {
+                    try Output.json(InspectSyncJSON(preview))
+                } else {
+                    for l in InspectSyncText.render(preview) { Output.line(l) }
+                }
             }
         }
     }

@@ -55,16 +55,16 @@ extension LetterCommand {
             if let urgency { fields.append((LetterField.urgency.rawValue, urgency)) }
             if let secrecy { fields.append((LetterField.secrecy.rawValue, secrecy)) }
             for a in assignments { fields.append(try parseAssignment(a)) }
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try node.createLetter(kind: k, fields: fields, space: space)
-            let missing = node.missingFields(try node.letter(id))
-            if !missing.isEmpty {
-                Output.note(
-                    "draft; still needed before `letter send`: "
-                        + missing.map { "\($0.thai) / \($0.english)" }.joined(separator: "; "))
+            try options.withNode { node in
+                let id = try node.createLetter(kind: k, fields: fields, space: space)
+                let missing = node.missingFields(try node.letter(id))
+                if !missing.isEmpty {
+                    Output.note(
+                        "draft; still needed before `letter send`: "
+                            + missing.map { "\($0.thai) / \($0.english)" }.joined(separator: "; "))
+                }
+                Output.line(id.description)
             }
-            Output.line(id.description)
         }
     }
 
@@ -80,9 +80,9 @@ extension LetterCommand {
         var at: Int?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            try node.editLetter(try resolveLetter(node, doc), field: field, value: value, insertAt: at)
+            try options.withNode { node in
+                try node.editLetter(try resolveLetter(node, doc), field: field, value: value, insertAt: at)
+            }
         }
     }
 
@@ -98,29 +98,29 @@ extension LetterCommand {
         var thaiDigits = false
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try resolveLetter(node, doc)
-            if try node.document(id).kind == DispatchDocument.kind {
-                let o = try node.correspondence.openDispatch(id)
-                if output.json {
-                    try Output.json(InboxJSON(InboxItem(dispatch: o, spaceName: try node.spaceInfo(o.space)?.name ?? "")))
-                } else {
-                    for l in LetterText.render(dispatch: o, thaiDigits: thaiDigits) { Output.line(l) }
+            try options.withNode { node in
+                let id = try resolveLetter(node, doc)
+                if try node.document(id).kind == DispatchDocument.kind {
+                    let o = try node.correspondence.openDispatch(id)
+                    if output.json {
+                        try Output.json(InboxJSON(InboxItem(dispatch: o, spaceName: try node.spaceInfo(o.space)?.name ?? "")))
+                    } else {
+                        for l in LetterText.render(dispatch: o, thaiDigits: thaiDigits) { Output.line(l) }
+                    }
+                    return
                 }
-                return
-            }
-            let v = try node.letter(id)
-            let status = try node.attachmentStatus(v.id)
-            let deliveries = try node.correspondence.deliveryStatus(v)
-            if output.json {
-                var j = LetterJSON(v, thaiDigits: thaiDigits)
-                j.attachmentStatus = status
-                j.deliveries = deliveries.map(DeliveryJSON.init)
-                try Output.json(j)
-            } else {
-                let held = Dictionary(status.map { ($0.hash, $0.held) }, uniquingKeysWith: max)
-                for l in LetterText.render(v, thaiDigits: thaiDigits, held: held, deliveries: deliveries) { Output.line(l) }
+                let v = try node.letter(id)
+                let status = try node.attachmentStatus(v.id)
+                let deliveries = try node.correspondence.deliveryStatus(v)
+                if output.json {
+                    var j = LetterJSON(v, thaiDigits: thaiDigits)
+                    j.attachmentStatus = status
+                    j.deliveries = deliveries.map(DeliveryJSON.init)
+                    try Output.json(j)
+                } else {
+                    let held = Dictionary(status.map { ($0.hash, $0.held) }, uniquingKeysWith: max)
+                    for l in LetterText.render(v, thaiDigits: thaiDigits, held: held, deliveries: deliveries) { Output.line(l) }
+                }
             }
         }
     }
@@ -136,24 +136,24 @@ extension LetterCommand {
         func run() async throws {
             var s: LetterStatus?
             if let status { do { s = try LetterStatus(parsing: status) } catch { throw NodeError(error) } }
-            let node = try options.openNode()
-            defer { node.close() }
-            // A shared letter of the earlier model is listed through this office's record of it.
-            let all = try node.letters(status: s)
-            let superseded = Swift.Set(try node.letters().compactMap(\.legacy))
-            let letters = all.filter { !superseded.contains($0.id) }
-            if output.json {
-                try Output.json(letters.map { LetterSummaryJSON($0) })
-                return
-            }
-            for v in letters {
-                let f = v.fields
-                var line = "\(v.id)  \(v.kind.rawValue)  \(v.status.rawValue)"
-                if let n = f[LetterField.number.rawValue] { line += "  ที่ \(n)" }
-                if let u = f[LetterField.urgency.rawValue], u != Urgency.normal.rawValue { line += "  [\(u)]" }
-                if let c = f[LetterField.secrecy.rawValue], c != Secrecy.none.rawValue { line += "  [\(c)]" }
-                line += "  \(f[LetterField.subject.rawValue] ?? "")"
-                Output.line(line)
+            try options.withNode { node in
+                // A shared letter of the earlier model is listed through this office's record of it.
+                let all = try node.letters(status: s)
+                let superseded = Swift.Set(try node.letters().compactMap(\.legacy))
+                let letters = all.filter { !superseded.contains($0.id) }
+                if output.json {
+                    try Output.json(letters.map { LetterSummaryJSON($0) })
+                    return
+                }
+                for v in letters {
+                    let f = v.fields
+                    var line = "\(v.id)  \(v.kind.rawValue)  \(v.status.rawValue)"
+                    if let n = f[LetterField.number.rawValue] { line += "  ที่ \(n)" }
+                    if let u = f[LetterField.urgency.rawValue], u != Urgency.normal.rawValue { line += "  [\(u)]" }
+                    if let c = f[LetterField.secrecy.rawValue], c != Secrecy.none.rawValue { line += "  [\(c)]" }
+                    line += "  \(f[LetterField.subject.rawValue] ?? "")"
+                    Output.line(line)
+                }
             }
         }
     }
@@ -170,11 +170,11 @@ extension LetterCommand {
         @Option(help: "Use this reserved number.") var number: Int?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try resolveLetter(node, doc)
-            let a = try node.registerLetter(id, circular: circular, reserved: number)
-            try printAllocation(node, id, a, status: try node.letter(id).status, json: output.json)
+            try options.withNode { node in
+                let id = try resolveLetter(node, doc)
+                let a = try node.registerLetter(id, circular: circular, reserved: number)
+                try printAllocation(node, id, a, status: try node.letter(id).status, json: output.json)
+            }
         }
     }
 
@@ -199,32 +199,32 @@ extension LetterCommand {
         @Option(help: "Use this reserved number.") var number: Int?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try resolveLetter(node, doc)
-            let v = try node.letter(id)
-            if recipients.isEmpty && v.home != nil {
-                // A letter of the shared-letter model (made with --space): marked sent where it is.
-                let r = try node.sendLetter(id, circular: circular, reserved: number)
-                Output.note(
-                    "marked sent in space \(v.home ?? ""), where its members already see it; to send a letter to other offices, "
-                        + "draft it without --space and use `saraban letter send DOC --to OFFICE`")
-                try printAllocation(node, id, r.allocation, status: r.status, json: output.json)
-                return
-            }
-            let r = try node.correspondence.send(id, to: recipients, circular: circular, reserved: number)
-            if output.json {
-                var j = AllocationJSON(r.allocation, letter: id, number: r.letterNumber, status: r.status)
-                j.dispatches = r.dispatches.map(DispatchJSON.init)
-                try Output.json(j)
-            } else {
-                let a = r.allocation
-                Output.line(
-                    "ที่ \(r.letterNumber)  วันที่ \(a.date.formatted())  (\(a.book.thaiName) \(a.year) เลข \(a.number))  \(r.status.rawValue)")
-                for d in r.dispatches {
+            try options.withNode { node in
+                let id = try resolveLetter(node, doc)
+                let v = try node.letter(id)
+                if recipients.isEmpty && v.home != nil {
+                    // A letter of the shared-letter model (made with --space): marked sent where it is.
+                    let r = try node.sendLetter(id, circular: circular, reserved: number)
+                    Output.note(
+                        "marked sent in space \(v.home ?? ""), where its members already see it; to send a letter to other offices, "
+                            + "draft it without --space and use `saraban letter send DOC --to OFFICE`")
+                    try printAllocation(node, id, r.allocation, status: r.status, json: output.json)
+                    return
+                }
+                let r = try node.correspondence.send(id, to: recipients, circular: circular, reserved: number)
+                if output.json {
+                    var j = AllocationJSON(r.allocation, letter: id, number: r.letterNumber, status: r.status)
+                    j.dispatches = r.dispatches.map(DispatchJSON.init)
+                    try Output.json(j)
+                } else {
+                    let a = r.allocation
                     Output.line(
-                        "ส่งถึง \(d.offices.joined(separator: ", "))  ทาง \(d.spaceName)  dispatch \(d.id)"
-                            + (d.existing ? "  (ส่งไว้แล้ว / already sent)" : ""))
+                        "ที่ \(r.letterNumber)  วันที่ \(a.date.formatted())  (\(a.book.thaiName) \(a.year) เลข \(a.number))  \(r.status.rawValue)")
+                    for d in r.dispatches {
+                        Output.line(
+                            "ส่งถึง \(d.offices.joined(separator: ", "))  ทาง \(d.spaceName)  dispatch \(d.id)"
+                                + (d.existing ? "  (ส่งไว้แล้ว / already sent)" : ""))
+                    }
                 }
             }
         }
@@ -241,18 +241,18 @@ extension LetterCommand {
         var thaiDigits = false
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let items = try node.correspondence.inbox()
-            if output.json {
-                try Output.json(items.map(InboxJSON.init))
-                return
+            try options.withNode { node in
+                let items = try node.correspondence.inbox()
+                if output.json {
+                    try Output.json(items.map(InboxJSON.init))
+                    return
+                }
+                if items.isEmpty {
+                    Output.note("ไม่มีหนังสือเข้า / nothing waiting")
+                    return
+                }
+                for i in items { Output.line(LetterText.inboxLine(i, thaiDigits: thaiDigits)) }
             }
-            if items.isEmpty {
-                Output.note("ไม่มีหนังสือเข้า / nothing waiting")
-                return
-            }
-            for i in items { Output.line(LetterText.inboxLine(i, thaiDigits: thaiDigits)) }
         }
     }
 
@@ -273,42 +273,42 @@ extension LetterCommand {
         @Flag(help: "Receive everything in the inbox.") var all = false
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            if all != docs.isEmpty {
-                throw NodeError(.invalidArgument, "give the dispatch ids to receive, or --all for the whole inbox (not both)")
-            }
-            var ids: [DocID] = []
-            for d in docs { ids.append(try resolveLetter(node, d)) }
-            if all { ids = try node.correspondence.inbox().map(\.dispatch.id) }
-            if ids.count == 1, try node.document(ids[0]).kind == LetterDocument.kind {
-                let a = try node.receiveLetter(ids[0])
-                if output.json {
-                    try Output.json(AllocationJSON(a, letter: ids[0], number: String(a.number), status: nil))
-                } else {
-                    Output.line(
-                        "เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.\(a.existing ? "  (รับไว้แล้ว / already received)" : "")")
+            try options.withNode { node in
+                if all != docs.isEmpty {
+                    throw NodeError(.invalidArgument, "give the dispatch ids to receive, or --all for the whole inbox (not both)")
                 }
-                return
-            }
-            let results = try node.correspondence.receive(ids)
-            let json = zip(ids, results).map { id, r in
-                var j = AllocationJSON(r.allocation, letter: r.record, number: String(r.allocation.number), status: .received)
-                j.dispatch = id.description
-                j.receipt = r.receipt?.description
-                j.existing = r.existing
-                return j
-            }
-            if output.json {
-                if all || ids.count != 1 { try Output.json(json) } else { try Output.json(json[0]) }
-                return
-            }
-            if all && results.isEmpty { Output.note("ไม่มีหนังสือเข้า / nothing waiting") }
-            for r in results {
-                let a = r.allocation
-                Output.line(
-                    "เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.  หนังสือ \(r.record)"
-                        + (r.existing ? "  (รับไว้แล้ว / already received)" : ""))
+                var ids: [DocID] = []
+                for d in docs { ids.append(try resolveLetter(node, d)) }
+                if all { ids = try node.correspondence.inbox().map(\.dispatch.id) }
+                if ids.count == 1, try node.document(ids[0]).kind == LetterDocument.kind {
+                    let a = try node.receiveLetter(ids[0])
+                    if output.json {
+                        try Output.json(AllocationJSON(a, letter: ids[0], number: String(a.number), status: nil))
+                    } else {
+                        Output.line(
+                            "เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.\(a.existing ? "  (รับไว้แล้ว / already received)" : "")")
+                    }
+                    return
+                }
+                let results = try node.correspondence.receive(ids)
+                let json = zip(ids, results).map { id, r in
+                    var j = AllocationJSON(r.allocation, letter: r.record, number: String(r.allocation.number), status: .received)
+                    j.dispatch = id.description
+                    j.receipt = r.receipt?.description
+                    j.existing = r.existing
+                    return j
+                }
+                if output.json {
+                    if all || ids.count != 1 { try Output.json(json) } else { try Output.json(json[0]) }
+                    return
+                }
+                if all && results.isEmpty { Output.note("ไม่มีหนังสือเข้า / nothing waiting") }
+                for r in results {
+                    let a = r.allocation
+                    Output.line(
+                        "เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.  หนังสือ \(r.record)"
+                            + (r.existing ? "  (รับไว้แล้ว / already received)" : ""))
+                }
             }
         }
     }
@@ -324,11 +324,11 @@ extension LetterCommand {
         @Option(help: "Why it is sent back (required).") var reason: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let r = try node.correspondence.returnDispatch(try resolveLetter(node, doc), reason: reason)
-            Output.note("ส่งคืนแล้ว / returned")
-            if let r { Output.line(r.description) }
+            try options.withNode { node in
+                let r = try node.correspondence.returnDispatch(try resolveLetter(node, doc), reason: reason)
+                Output.note("ส่งคืนแล้ว / returned")
+                if let r { Output.line(r.description) }
+            }
         }
     }
 
@@ -357,15 +357,15 @@ extension LetterCommand {
             let k: LetterKind
             do { k = try LetterKind(parsing: kind) } catch { throw NodeError(error) }
             let s = try secrecy.map { c throws(NodeError) in try parseSecrecy(c) } ?? .none
-            let node = try options.openNode()
-            defer { node.close() }
-            let r = try node.correspondence.intake(
-                kind: k, from: from, number: number, date: date, subject: subject, to: to, via: via, secrecy: s, scan: scan)
-            let a = r.allocation
-            if output.json {
-                try Output.json(AllocationJSON(a, letter: r.record, number: String(a.number), status: .received))
-            } else {
-                Output.line("เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.  หนังสือ \(r.record)")
+            try options.withNode { node in
+                let r = try node.correspondence.intake(
+                    kind: k, from: from, number: number, date: date, subject: subject, to: to, via: via, secrecy: s, scan: scan)
+                let a = r.allocation
+                if output.json {
+                    try Output.json(AllocationJSON(a, letter: r.record, number: String(a.number), status: .received))
+                } else {
+                    Output.line("เลขรับ \(a.number)  วันที่ \(a.date.formatted())  เวลา \(a.time) น.  หนังสือ \(r.record)")
+                }
             }
         }
     }
@@ -381,9 +381,9 @@ extension LetterCommand {
         @Option(help: "Who forwards it (default: this office).") var from: String?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            try node.routeLetter(try resolveLetter(node, doc), to: to, note: note, from: from)
+            try options.withNode { node in
+                try node.routeLetter(try resolveLetter(node, doc), to: to, note: note, from: from)
+            }
         }
     }
 
@@ -397,11 +397,11 @@ extension LetterCommand {
         @OptionGroup var passphrase: PassphraseOptions
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try resolveLetter(node, doc)
-            let r = try node.signLetter(id, officer: officer, passphrase: try passphrase.forSigning(node, officer: officer))
-            Output.note("signed by \(r.officer) (\(r.position))")
+            try options.withNode { node in
+                let id = try resolveLetter(node, doc)
+                let r = try node.signLetter(id, officer: officer, passphrase: try passphrase.forSigning(node, officer: officer))
+                Output.note("signed by \(r.officer) (\(r.position))")
+            }
         }
     }
 
@@ -420,47 +420,47 @@ extension LetterCommand {
         @Argument(help: "The letter id or a unique prefix.") var doc: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try resolveLetter(node, doc)
-            let checks = try node.verifyLetter(id)
-            let stamp = try node.verifyStamp(id)
-            if output.json {
-                struct Out: Encodable {
-                    var valid: Bool
-                    var signatures: [SignatureCheckJSON]
-                    @OrNull var stamp: StampCheck?
-                }
-                try Output.json(
-                    Out(
-                        valid: !checks.isEmpty && checks.allSatisfy(\.valid) && (stamp?.valid ?? true),
-                        signatures: checks.map(SignatureCheckJSON.init), stamp: stamp))
-            } else {
-                for c in checks {
-                    let verdict = c.valid ? "ถูกต้อง / valid" : "ไม่ถูกต้อง / INVALID"
-                    Output.line("\(c.officer) (\(c.position)): \(verdict)")
-                    Output.line("  certificate: \(c.certificateValid ? "ok" : "INVALID") (node \(c.certifiedBy))")
-                    Output.line("  signature:   \(c.signatureValid ? "ok" : "INVALID")")
-                    if !c.changedFields.isEmpty {
-                        Output.line("  changed after signing: \(c.changedFields.joined(separator: ", "))")
+            try options.withNode { node in
+                let id = try resolveLetter(node, doc)
+                let checks = try node.verifyLetter(id)
+                let stamp = try node.verifyStamp(id)
+                if output.json {
+                    struct Out: Encodable {
+                        var valid: Bool
+                        var signatures: [SignatureCheckJSON]
+                        @OrNull var stamp: StampCheck?
+                    }
+                    try Output.json(
+                        Out(
+                            valid: !checks.isEmpty && checks.allSatisfy(\.valid) && (stamp?.valid ?? true),
+                            signatures: checks.map(SignatureCheckJSON.init), stamp: stamp))
+                } else {
+                    for c in checks {
+                        let verdict = c.valid ? "ถูกต้อง / valid" : "ไม่ถูกต้อง / INVALID"
+                        Output.line("\(c.officer) (\(c.position)): \(verdict)")
+                        Output.line("  certificate: \(c.certificateValid ? "ok" : "INVALID") (node \(c.certifiedBy))")
+                        Output.line("  signature:   \(c.signatureValid ? "ok" : "INVALID")")
+                        if !c.changedFields.isEmpty {
+                            Output.line("  changed after signing: \(c.changedFields.joined(separator: ", "))")
+                        }
+                    }
+                    if let s = stamp {
+                        Output.line("ตราทะเบียน ที่ \(s.letterNumber) วันที่ \(s.date): \(s.valid ? "ถูกต้อง / valid" : "ไม่ถูกต้อง / INVALID")")
+                        Output.line("  registered by: \(s.office) (node \(s.registeredBy))  signature: \(s.signatureValid ? "ok" : "INVALID")")
+                        if !s.mismatchedFields.isEmpty {
+                            Output.line("  differs from the letter: \(s.mismatchedFields.joined(separator: ", "))")
+                        }
+                        if s.contentChanged { Output.line("  content changed after the registry stamp") }
                     }
                 }
-                if let s = stamp {
-                    Output.line("ตราทะเบียน ที่ \(s.letterNumber) วันที่ \(s.date): \(s.valid ? "ถูกต้อง / valid" : "ไม่ถูกต้อง / INVALID")")
-                    Output.line("  registered by: \(s.office) (node \(s.registeredBy))  signature: \(s.signatureValid ? "ok" : "INVALID")")
-                    if !s.mismatchedFields.isEmpty {
-                        Output.line("  differs from the letter: \(s.mismatchedFields.joined(separator: ", "))")
-                    }
-                    if s.contentChanged { Output.line("  content changed after the registry stamp") }
+                if checks.isEmpty { throw NodeError(.unknownField, "หนังสือนี้ยังไม่มีการลงนาม / the letter is not signed") }
+                if !checks.allSatisfy(\.valid) || !(stamp?.valid ?? true) {
+                    let changed = Array(Swift.Set(checks.flatMap(\.changedFields) + (stamp?.mismatchedFields ?? []))).sorted()
+                    throw NodeError(
+                        .refused,
+                        "ลายมือชื่อไม่ถูกต้องหรือมีการแก้ไขหลังลงนาม / a signature is invalid or the letter changed after signing"
+                            + (changed.isEmpty ? "" : ": \(changed.joined(separator: ", "))"))
                 }
-            }
-            if checks.isEmpty { throw NodeError(.unknownField, "หนังสือนี้ยังไม่มีการลงนาม / the letter is not signed") }
-            if !checks.allSatisfy(\.valid) || !(stamp?.valid ?? true) {
-                let changed = Array(Swift.Set(checks.flatMap(\.changedFields) + (stamp?.mismatchedFields ?? []))).sorted()
-                throw NodeError(
-                    .refused,
-                    "ลายมือชื่อไม่ถูกต้องหรือมีการแก้ไขหลังลงนาม / a signature is invalid or the letter changed after signing"
-                        + (changed.isEmpty ? "" : ": \(changed.joined(separator: ", "))"))
             }
         }
     }
@@ -476,10 +476,10 @@ extension LetterCommand {
         @Option(help: "The name shown (default: the file name).") var name: String?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let a = try node.attach(try resolveLetter(node, doc), file: file, name: name)
-            if output.json { try Output.json(a) } else { Output.line("\(a.hash)  \(a.name)  \(a.size) bytes") }
+            try options.withNode { node in
+                let a = try node.attach(try resolveLetter(node, doc), file: file, name: name)
+                if output.json { try Output.json(a) } else { Output.line("\(a.hash)  \(a.name)  \(a.size) bytes") }
+            }
         }
     }
 
@@ -507,32 +507,32 @@ extension LetterCommand {
         }
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try resolveLetter(node, doc)
-            let settings = try node.syncSettings()
-            let peers = try peer.map { q throws(NodeError) in [try settings.peer(matching: q)] }
-            let (results, status) = try await node.fetchAttachments(
-                id, hash: attachment, storage: try node.envelopeStorage(), peers: peers)
-            if output.json {
-                try Output.json(Result(peers: results, attachments: status))
-            } else {
-                for r in results {
-                    Output.line(
-                        "\(r.peer): \(r.chunksReceived) chunk\(r.chunksReceived == 1 ? "" : "s") received"
-                            + (r.rejected > 0 ? ", \(r.rejected) refused (damaged or not matching the manifest)" : "")
-                            + (r.error.map { "; \($0)" } ?? ""))
+            try await options.withNode { node in
+                let id = try resolveLetter(node, doc)
+                let settings = try node.syncSettings()
+                let peers = try peer.map { q throws(NodeError) in [try settings.peer(matching: q)] }
+                let (results, status) = try await node.fetchAttachments(
+                    id, hash: attachment, storage: try node.envelopeStorage(), peers: peers)
+                if output.json {
+                    try Output.json(Result(peers: results, attachments: status))
+                } else {
+                    for r in results {
+                        Output.line(
+                            "\(r.peer): \(r.chunksReceived) chunk\(r.chunksReceived == 1 ? "" : "s") received"
+                                + (r.rejected > 0 ? ", \(r.rejected) refused (damaged or not matching the manifest)" : "")
+                                + (r.error.map { "; \($0)" } ?? ""))
+                    }
+                    for a in status {
+                        Output.line("\(a.hash.prefix(16))…  \(a.name)  \(a.held)/\(a.chunks) chunks\(a.complete ? "  complete" : "")")
+                    }
                 }
-                for a in status {
-                    Output.line("\(a.hash.prefix(16))…  \(a.name)  \(a.held)/\(a.chunks) chunks\(a.complete ? "  complete" : "")")
+                let incomplete = status.filter { !$0.complete }
+                if !incomplete.isEmpty {
+                    throw NodeError(
+                        .unreachable,
+                        "incomplete: " + incomplete.map { "\($0.name) (\($0.held)/\($0.chunks) chunks)" }.joined(separator: ", ")
+                            + "; no peer reached holds the rest; try again later or add a relay carrying the space")
                 }
-            }
-            let incomplete = status.filter { !$0.complete }
-            if !incomplete.isEmpty {
-                throw NodeError(
-                    .unreachable,
-                    "incomplete: " + incomplete.map { "\($0.name) (\($0.held)/\($0.chunks) chunks)" }.joined(separator: ", ")
-                        + "; no peer reached holds the rest; try again later or add a relay carrying the space")
             }
         }
     }
@@ -546,21 +546,21 @@ extension LetterCommand {
         @Argument(help: "The file to write (never overwritten).") var file: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let v = try node.letter(try resolveLetter(node, doc))
-            let m = v.attachments.filter { $0.hash.hasPrefix(attachment) || $0.name == attachment }
-            guard m.count == 1 else {
-                throw NodeError(
-                    .unknownField,
-                    m.isEmpty ? "no attachment \(attachment) on this letter" : "\(attachment) matches \(m.count) attachments")
-            }
-            let bytes = try node.readAttachment(m[0])
-            guard !FileManager.default.fileExists(atPath: file) else {
-                throw NodeError(.invalidArgument, "\(file) already exists; choose another file name")
-            }
-            guard FileManager.default.createFile(atPath: file, contents: Data(bytes)) else {
-                throw NodeError(.io, "cannot write \(file)")
+            try options.withNode { node in
+                let v = try node.letter(try resolveLetter(node, doc))
+                let m = v.attachments.filter { $0.hash.hasPrefix(attachment) || $0.name == attachment }
+                guard m.count == 1 else {
+                    throw NodeError(
+                        .unknownField,
+                        m.isEmpty ? "no attachment \(attachment) on this letter" : "\(attachment) matches \(m.count) attachments")
+                }
+                let bytes = try node.readAttachment(m[0])
+                guard !FileManager.default.fileExists(atPath: file) else {
+                    throw NodeError(.invalidArgument, "\(file) already exists; choose another file name")
+                }
+                guard FileManager.default.createFile(atPath: file, contents: Data(bytes)) else {
+                    throw NodeError(.io, "cannot write \(file)")
+                }
             }
         }
     }
@@ -595,13 +595,13 @@ struct OfficerCommand: AsyncParsableCommand {
         @OptionGroup var passphrase: PassphraseOptions
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            guard let secret = try passphrase.new(prompt: "ตั้งรหัสผ่านของ \(name) / choose a passphrase for \(name): ") else {
-                throw Passphrase.missing("officer add")
+            try options.withNode { node in
+                guard let secret = try passphrase.new(prompt: "ตั้งรหัสผ่านของ \(name) / choose a passphrase for \(name): ") else {
+                    throw Passphrase.missing("officer add")
+                }
+                let o = try node.addOfficer(name: name, position: position, passphrase: secret)
+                if output.json { try Output.json(o) } else { Output.line(o.publicKey) }
             }
-            let o = try node.addOfficer(name: name, position: position, passphrase: secret)
-            if output.json { try Output.json(o) } else { Output.line(o.publicKey) }
         }
     }
 
@@ -612,25 +612,25 @@ struct OfficerCommand: AsyncParsableCommand {
         @OptionGroup var output: JSONOption
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let all = try node.officers()
-            let sealed = all.map { (try? node.officerHasPassphrase($0.name)) ?? false }
-            if output.json {
-                struct Row: Encodable {
-                    var officer: Officer
-                    var hasPassphrase: Bool
-                    func encode(to encoder: any Encoder) throws {
-                        try officer.encode(to: encoder)
-                        var c = encoder.container(keyedBy: Key.self)
-                        try c.encode(hasPassphrase, forKey: .hasPassphrase)
+            try options.withNode { node in
+                let all = try node.officers()
+                let sealed = all.map { (try? node.officerHasPassphrase($0.name)) ?? false }
+                if output.json {
+                    struct Row: Encodable {
+                        var officer: Officer
+                        var hasPassphrase: Bool
+                        func encode(to encoder: any Encoder) throws {
+                            try officer.encode(to: encoder)
+                            var c = encoder.container(keyedBy: Key.self)
+                            try c.encode(hasPassphrase, forKey: .hasPassphrase)
+                        }
+                        enum Key: String, CodingKey { case hasPassphrase }
                     }
-                    enum Key: String, CodingKey { case hasPassphrase }
-                }
-                try Output.json(zip(all, sealed).map { Row(officer: $0, hasPassphrase: $1) })
-            } else {
-                for (o, s) in zip(all, sealed) {
-                    Output.line("\(o.name)  \(o.position)  \(o.publicKey.prefix(16))…" + (s ? "" : "  (no passphrase: `saraban officer passwd`)"))
+                    try Output.json(zip(all, sealed).map { Row(officer: $0, hasPassphrase: $1) })
+                } else {
+                    for (o, s) in zip(all, sealed) {
+                        Output.line("\(o.name)  \(o.position)  \(o.publicKey.prefix(16))…" + (s ? "" : "  (no passphrase: `saraban officer passwd`)"))
+                    }
                 }
             }
         }

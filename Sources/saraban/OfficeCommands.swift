@@ -38,30 +38,30 @@ struct OfficeCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let all = try node.correspondence.offices()
-            if output.json {
-                try Output.json(
-                    all.map { e in
-                        Entry(
-                            office: e.office, code: e.code.isEmpty ? nil : e.code, nodes: e.nodes.map(\.text),
-                            spaces: e.spaces.map { .init(id: $0.id.hex, name: $0.name, nodes: $0.nodes.map(\.text)) })
-                    })
-                return
-            }
-            if all.isEmpty {
-                Output.note(
-                    "ยังไม่รู้จักสำนักงานอื่น / no other office is known yet: join or create a space shared with other offices "
-                        + "(`saraban space create`, `space invite NODE_ID --office NAME`, `space join`)")
-                return
-            }
-            for e in all {
-                let name = e.office.isEmpty ? "(ไม่ทราบชื่อ / unnamed)" : e.office
-                Output.line("\(name)\(e.code.isEmpty ? "" : "  (\(e.code))")")
-                for n in e.nodes { Output.line("  node   \(n.text)") }
-                for s in e.spaces { Output.line("  space  \(s.name)") }
-                if e.spaces.isEmpty { Output.line("  (ไม่มีพื้นที่ร่วม / no shared space now)") }
+            try options.withNode { node in
+                let all = try node.correspondence.offices()
+                if output.json {
+                    try Output.json(
+                        all.map { e in
+                            Entry(
+                                office: e.office, code: e.code.isEmpty ? nil : e.code, nodes: e.nodes.map(\.text),
+                                spaces: e.spaces.map { .init(id: $0.id.hex, name: $0.name, nodes: $0.nodes.map(\.text)) })
+                        })
+                    return
+                }
+                if all.isEmpty {
+                    Output.note(
+                        "ยังไม่รู้จักสำนักงานอื่น / no other office is known yet: join or create a space shared with other offices "
+                            + "(`saraban space create`, `space invite NODE_ID --office NAME`, `space join`)")
+                    return
+                }
+                for e in all {
+                    let name = e.office.isEmpty ? "(ไม่ทราบชื่อ / unnamed)" : e.office
+                    Output.line("\(name)\(e.code.isEmpty ? "" : "  (\(e.code))")")
+                    for n in e.nodes { Output.line("  node   \(n.text)") }
+                    for s in e.spaces { Output.line("  space  \(s.name)") }
+                    if e.spaces.isEmpty { Output.line("  (ไม่มีพื้นที่ร่วม / no shared space now)") }
+                }
             }
         }
     }

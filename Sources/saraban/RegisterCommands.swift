@@ -43,54 +43,54 @@ struct RegisterCommand: AsyncParsableCommand {
         func run() async throws {
             let b = try RegisterCommand.book(book)
             let cleared = try clearance.map { c throws(NodeError) in try parseSecrecy(c) } ?? .none
-            let node = try options.openNode()
-            defer { node.close() }
-            let y = year ?? node.registerYear(at: node.currentMillis)
-            var ownerID: ReplicaID?
-            if let owner {
-                ownerID = ReplicaID(hex: owner) ?? ReplicaID(hex: String(owner.prefix(32)))
-                if ownerID == nil, let r = try node.registers().first(where: { $0.owner.hex.hasPrefix(owner) }) {
-                    ownerID = r.owner
+            try options.withNode { node in
+                let y = year ?? node.registerYear(at: node.currentMillis)
+                var ownerID: ReplicaID?
+                if let owner {
+                    ownerID = ReplicaID(hex: owner) ?? ReplicaID(hex: String(owner.prefix(32)))
+                    if ownerID == nil, let r = try node.registers().first(where: { $0.owner.hex.hasPrefix(owner) }) {
+                        ownerID = r.owner
+                    }
+                    guard ownerID != nil else { throw NodeError(.unknownDocument, "no register owned by \(owner) on this node") }
                 }
-                guard ownerID != nil else { throw NodeError(.unknownDocument, "no register owned by \(owner) on this node") }
-            }
-            let reg = try node.register(b, year: y, owner: ownerID)
-            let form = try node.registerForms.form(b, year: y, owner: ownerID, clearance: cleared)
-            let rows = form.rows
-            if json {
-                struct Out: Encodable {
-                    var book: String
-                    var bookThai: String
-                    var year: Int
-                    var office: String?
-                    var owner: String?
-                    var register: String?
-                    var next: Int
-                    var columns: [String]
-                    var lines: [RegisterRowJSON]
-                    var ignored: [String]
+                let reg = try node.register(b, year: y, owner: ownerID)
+                let form = try node.registerForms.form(b, year: y, owner: ownerID, clearance: cleared)
+                let rows = form.rows
+                if json {
+                    struct Out: Encodable {
+                        var book: String
+                        var bookThai: String
+                        var year: Int
+                        var office: String?
+                        var owner: String?
+                        var register: String?
+                        var next: Int
+                        var columns: [String]
+                        var lines: [RegisterRowJSON]
+                        var ignored: [String]
+                    }
+                    try Output.json(
+                        Out(
+                            book: b.english, bookThai: b.thaiName, year: y, office: reg?.office, owner: reg?.owner.hex,
+                            register: reg?.id.description, next: reg?.state.nextNumber ?? 1, columns: RegisterForm.columns(b),
+                            lines: rows.map(RegisterRowJSON.init), ignored: form.ignored))
+                    return
                 }
-                try Output.json(
-                    Out(
-                        book: b.english, bookThai: b.thaiName, year: y, office: reg?.office, owner: reg?.owner.hex,
-                        register: reg?.id.description, next: reg?.state.nextNumber ?? 1, columns: RegisterForm.columns(b),
-                        lines: rows.map(RegisterRowJSON.init), ignored: form.ignored))
-                return
+                if csv {
+                    FileHandle.standardOutput.write(Data(form.csv(thaiDigits: thaiDigits).utf8))
+                    return
+                }
+                let t = thaiDigits
+                Output.line("\(b.thaiName) ปี \(t ? ThaiDigits.convert(String(y)) : String(y))\(reg.map { "  \($0.office)" } ?? "")")
+                guard !rows.isEmpty else {
+                    Output.line("(ยังไม่มีรายการ / no entries yet)")
+                    return
+                }
+                var table = Table(RegisterForm.columns(b), maxWidths: [nil, nil, nil, 30, 30, 40, 40, 40, nil, nil])
+                for r in rows { table.add(form.cells(r, thaiDigits: t)) }
+                for l in table.render() { Output.line(l) }
+                for i in form.ignored { Output.note("ignored register event: \(i)") }
             }
-            if csv {
-                FileHandle.standardOutput.write(Data(form.csv(thaiDigits: thaiDigits).utf8))
-                return
-            }
-            let t = thaiDigits
-            Output.line("\(b.thaiName) ปี \(t ? ThaiDigits.convert(String(y)) : String(y))\(reg.map { "  \($0.office)" } ?? "")")
-            guard !rows.isEmpty else {
-                Output.line("(ยังไม่มีรายการ / no entries yet)")
-                return
-            }
-            var table = Table(RegisterForm.columns(b), maxWidths: [nil, nil, nil, 30, 30, 40, 40, 40, nil, nil])
-            for r in rows { table.add(form.cells(r, thaiDigits: t)) }
-            for l in table.render() { Output.line(l) }
-            for i in form.ignored { Output.note("ignored register event: \(i)") }
         }
     }
 
@@ -106,12 +106,12 @@ struct RegisterCommand: AsyncParsableCommand {
 
         func run() async throws {
             let b = try RegisterCommand.book(book)
-            let node = try options.openNode()
-            defer { node.close() }
-            let untilMs = try parseUntil(until, now: node.currentMillis)
-            let r = try node.reserve(b, until: untilMs, purpose: purpose)
-            Output.line("\(r.number)")
-            Output.note("reserved \(b.thaiName) \(r.year) number \(r.number) until \(Output.time(untilMs))")
+            try options.withNode { node in
+                let untilMs = try parseUntil(until, now: node.currentMillis)
+                let r = try node.reserve(b, until: untilMs, purpose: purpose)
+                Output.line("\(r.number)")
+                Output.note("reserved \(b.thaiName) \(r.year) number \(r.number) until \(Output.time(untilMs))")
+            }
         }
     }
 
@@ -127,9 +127,9 @@ struct RegisterCommand: AsyncParsableCommand {
 
         func run() async throws {
             let b = try RegisterCommand.book(book)
-            let node = try options.openNode()
-            defer { node.close() }
-            try node.cancelNumber(b, year: year, number: number, reason: reason)
+            try options.withNode { node in
+                try node.cancelNumber(b, year: year, number: number, reason: reason)
+            }
         }
     }
 }

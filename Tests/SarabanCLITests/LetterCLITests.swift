@@ -144,14 +144,18 @@ import Testing
         #expect(transition.status == 68 && transition.stderr.contains("cannot go from sent to draft"))
     }
 
-    /// Issue 14's clerk-facing details: dates as clerks type them, a Christian Era year refused
-    /// naming the BE year, letters listed in id order, an unknown --status listing the valid ones,
-    /// "an external letter", and no doubled ทะเบียน in the cancel message.
-    @Test func clerkDatesOrderAndMessages() throws {
+    /// A data directory with one office initialised.
+    func office(_ dir: TempDir) throws -> String {
+        _ = try ok(["init", "--data", dir.data, "--office", "สำนักงานจังหวัดนครสวรรค์", "--code", "นว 0017"])
+        return dir.data
+    }
+
+    /// Issue 14, Why 6: dates as clerks type them (6/12/2569, Thai digits and abbreviated months),
+    /// and a Christian Era year refused naming the Buddhist Era year it probably meant.
+    @Test func why6_datesAsClerksWriteThem() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let a = dir.data
-        _ = try ok(["init", "--data", a, "--office", "สำนักงานจังหวัดนครสวรรค์", "--code", "นว 0017"])
+        let a = try office(dir)
         let slash = try ok(["letter", "new", "--data", a, "--kind", "ภายนอก", "--subject", "ก", "--set", "วันที่=6/12/2569"])
             .trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try ok(["letter", "show", "--data", a, slash]).contains("วันที่  6 ธันวาคม 2569"))
@@ -160,23 +164,66 @@ import Testing
         let ce = try run(["letter", "new", "--data", a, "--kind", "ภายนอก", "--subject", "ข", "--set", "วันที่=6 ธันวาคม 2026"], env: env)
         #expect(ce.status == 64, "\(ce.stderr)")
         #expect(ce.stderr.contains("2569") && ce.stderr.contains("Buddhist Era"), "\(ce.stderr)")
+    }
+
+    /// Why 10: "an external letter", not "a external letter".
+    @Test func why10_anExternalLetter() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = try office(dir)
         let draft = try run(["letter", "new", "--data", a, "--kind", "ภายนอก", "--subject", "ค"], env: env)
         #expect(draft.stderr.contains("an external letter needs") && !draft.stderr.contains("a external"), "\(draft.stderr)")
+    }
 
-        // Ten more letters: ids 1-…, 2-…, 10-…, listed by number, not as text (10 before 2).
-        for i in 0..<9 { _ = try ok(["letter", "new", "--data", a, "--kind", "ภายใน", "--subject", "เรื่อง \(i)"]) }
+    /// Why 10: letters listed in id order (1-…, 2-…, 10-…), not as text (10 before 2).
+    @Test func why10_letterListSortsIDsAsNumbers() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = try office(dir)
+        for i in 0..<11 { _ = try ok(["letter", "new", "--data", a, "--kind", "ภายใน", "--subject", "เรื่อง \(i)"]) }
         let counters = try ok(["letter", "list", "--data", a]).split(separator: "\n").compactMap { Int($0.prefix { $0 != "-" }) }
         #expect(counters.count == 11)
         #expect(counters == counters.sorted() && counters.last! >= 10, "\(counters)")
+    }
 
+    /// Why 10: `--status` with an unknown status is exit 64 listing the valid ones (it printed
+    /// nothing with exit 0); statuses are matched whatever their case.
+    @Test func why10_unknownStatusIsRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = try office(dir)
+        _ = try ok(["letter", "new", "--data", a, "--kind", "ภายใน", "--subject", "ร่าง"])
         let bogus = try run(["letter", "list", "--data", a, "--status", "ส่ง"], env: env)
         #expect(bogus.status == 64 && bogus.stdout.isEmpty)
         #expect(bogus.stderr.contains("ส่งแล้ว") && bogus.stderr.contains("registered"), "\(bogus.stderr)")
-        #expect(try ok(["letter", "list", "--data", a, "--status", "Draft"]).split(separator: "\n").count == 11)
+        #expect(try ok(["letter", "list", "--data", a, "--status", "Draft"]).split(separator: "\n").count == 1)
+    }
 
+    /// Why 10: no doubled ทะเบียน in the cancel message.
+    @Test func why10_cancelMessageHasNoDoubledWord() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = try office(dir)
         let cancel = try run(["register", "cancel", "--data", a, "ส่ง", "1", "--reason", "พิมพ์ผิด"], env: env)
         #expect(cancel.status == 67)
         #expect(cancel.stderr.contains("ไม่มีทะเบียนหนังสือส่ง") && !cancel.stderr.contains("ทะเบียนทะเบียน"), "\(cancel.stderr)")
+    }
+
+    /// Why 10: a plain document of kind "letter" (`doc new --kind letter`, as README's quick start
+    /// made) is not called "a letter, not a letter": `letter show` says what it is and how to make a
+    /// letter; the quick start makes a letter with `letter new`.
+    @Test func why10_aPlainDocumentIsNotCalledALetterThatIsNotALetter() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = try office(dir)
+        let doc = try ok(["doc", "new", "--data", a, "--kind", "letter", "--set", "subject=ขออนุมัติเดินทางไปราชการ"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let show = try run(["letter", "show", "--data", a, doc], env: env)
+        #expect(show.status == 67)
+        #expect(!show.stderr.contains("is a letter, not a letter"), "\(show.stderr)")
+        #expect(show.stderr.contains("doc new") && show.stderr.contains("letter new --kind"), "\(show.stderr)")
+        let readme = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/README.md", encoding: .utf8)
+        #expect(!readme.contains("doc new --kind letter") && readme.contains("letter new"))
     }
 
     @Test func attachAndExtract() throws {
