@@ -319,6 +319,15 @@ struct Receiver {
         if let range = heldAuthors[h.author], h.seqStart > verifier.head(of: h.author).lastSequence + 1,
             h.seqStart <= range.last + 1
         {
+            // A control envelope behind held ones may carry the very key they wait for: an admin
+            // shares an epoch's key after the envelopes it sealed with it. Take the keys it shares
+            // now (a box must open to the key the roster committed to, so a forged share adopts
+            // nothing); the held envelopes then get another chance, this one with them.
+            if member, h.epoch == ControlEntry.publicEpoch,
+                let opened = try? EnvelopePayload.open(e, key: ControlKey.key(for: space))
+            {
+                _ = try adoptSharedKeys(opened)
+            }
             return .hold("it follows an envelope of \(h.author) still held")
         }
         let isPublic = h.epoch == ControlEntry.publicEpoch

@@ -96,6 +96,38 @@ import Testing
         #expect(try d.feedVector(space: s) == a.feedVector(space: s))
     }
 
+    /// Found by the simulator after the head-claims merge (`saraban-sim --seeds 1 --start 387
+    /// --nodes 3`): admin C adds B while admin A, apart, removes C (epoch 1, sealed to A alone)
+    /// and writes. When A learns of B it shares the epoch-1 key with B: a control envelope at the
+    /// end of A's feed, after the envelopes sealed with that key. B, given A's envelopes one at a
+    /// time, held the first (no key of epoch 1), then held the rest behind it, the share among
+    /// them, unread: it waited for ever for a key it already held in its hands.
+    @Test func aShareBehindHeldEnvelopesIsTakenAtOnce() throws {
+        let office = Office()
+        defer { office.close() }
+        let a = try office.node("a")
+        let b = try office.node("b")
+        let c = try office.node("c")
+        let s = try a.createSpace(name: "s").id
+        try c.join(try Invitation.parse(try a.invite(space: s, invitee: c.nodeID, admin: true).text))
+        try syncAll([a, c], s)
+        // Apart: C adds B; A removes C (epoch 1) and writes under the new key.
+        try b.join(try Invitation.parse(try c.invite(space: s, invitee: b.nodeID).text))
+        try exchange(c, b, s)
+        try a.removeMember(space: s, member: c.nodeID)
+        var docs: [DocID] = []
+        for i in 0..<3 { docs.append(try a.createDocument(fields: [("subject", "ยุคที่หนึ่ง \(i)")], space: s)) }
+        // A learns of B's addition and shares the epoch-1 key with it, last in its feed.
+        try exchange(c, a, s)
+        #expect(try a.authority(s).lacking.isEmpty)
+        let mine = try a.envelopes(space: s, after: try b.feedVector(space: s), limit: all).envelopes
+            .filter { $0.header.author == a.identity.publicKey }
+        #expect(mine.count >= 3)
+        for e in mine { _ = try b.receiveEnvelopes(space: s, [e]) }
+        #expect(try b.authority(s).held == 0)
+        for d in docs { #expect(try b.document(d).display("subject")?.hasPrefix("ยุคที่หนึ่ง") == true) }
+    }
+
     /// Open: a member that has not received its space's genesis yet (it joined and has not
     /// synced) takes any control envelope, from anyone: the roster refuses its change, but the
     /// envelope is stored in the feed and served, and the member's next changes depend on it, so

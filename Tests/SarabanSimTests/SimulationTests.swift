@@ -73,7 +73,8 @@ func describe(_ r: SimResult) -> String {
         guard seedOverride() == nil else { return }
         let r = Simulation.run(seed: seed, members: members, steps: 200)
         #expect(r.passed, "\(describe(r)) --steps 200")
-        #expect(r.stats.changesAcknowledged > 20)
+        // A floor that says the run wrote something worth checking (how much moves with the draws).
+        #expect(r.stats.changesAcknowledged > 10)
     }
 
     /// A seed names a run: replaying it gives the same event sequence and statistics.
