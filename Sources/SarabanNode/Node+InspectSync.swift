@@ -12,7 +12,7 @@ import SarabanTransport
 // the peer what it holds: a peer sends envelopes only for what a summary shows the other side
 // lacks, so without our summary it has nothing to send, however the frames are split or delayed.
 // Offline (`--offline`), it compares with the vectors the peer last announced, which every sync
-// session records in `peers.json` (`PeerStatus.summaries`).
+// session records in the node's peer status (`PeerStatus.summaries`, the peer's cursor rows).
 
 /// Changes (and, when known, envelopes) that would cross in one direction.
 public struct SyncMovement: Sendable, Hashable {
@@ -141,13 +141,13 @@ extension Node {
         return preview
     }
 
-    /// The same comparison against the vectors `peer` last announced, as recorded in
-    /// `peers.json` at the end of each session: nothing is dialled. What the peer wrote since is
+    /// The same comparison against the vectors `peer` last announced, as recorded in the
+    /// node's peer status (``PeerStatusBook``) during each session: nothing is dialled. What the peer wrote since is
     /// not known, so `fromPeer` is a lower bound.
     ///
     /// - Throws: `NodeError` `.unreachable` when no summary of the peer was ever recorded.
     public func inspectSyncRecorded(peer: ConfiguredPeer) throws(NodeError) -> SyncPreview {
-        let recorded = PeerStatusBook.load(dataDirectory)[peer.nodeID.text]?.recordedVectors ?? [:]
+        let recorded = try peerStatuses()[peer.nodeID.text]?.recordedVectors ?? [:]
         guard !recorded.isEmpty else {
             throw NodeError(
                 .unreachable,

@@ -118,8 +118,7 @@ extension Node {
         let transport = dialTransport(
             settings: settings, dialling: peers, members: try storage.memberNodeIDs(), configuration: options.transport,
             logger: logger)
-        let status = PeerStatusBook(directory: dataDirectory)
-        status.loadFromDisk()
+        let status = PeerStatusBook(store: peerStatusStore)
         let driver = NodeSyncDriver(storage: storage, logger: logger)
         let results = await withTaskGroup(of: OneShotResult.self) { group in
             for peer in peers {
@@ -172,7 +171,7 @@ extension Node {
             for await r in group { out.append(r) }
             return out
         }
-        status.save()
+        await status.flush()
         let order = Dictionary(uniqueKeysWithValues: peers.enumerated().map { ($1.nodeID.text, $0) })
         return results.sorted { (order[$0.nodeID] ?? 0) < (order[$1.nodeID] ?? 0) }
     }

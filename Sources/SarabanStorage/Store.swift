@@ -21,7 +21,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 2
+    public static let schemaVersion: Int32 = 3
 
     /// The database file.
     public let path: String
@@ -407,6 +407,44 @@ public final class Store: Sendable {
                     CREATE INDEX envelopes_by_end ON envelopes(space, author, seq_end, log);
                     """)
             try db.execute(sql: "PRAGMA user_version = 2")
+        }
+        m.registerMigration("v3") { db in
+            // Peer status as rows updated per session (it was DIR/peers.json, rewritten whole at
+            // every session's end: N peers × their per-author summaries at each of N sessions).
+            try db.execute(
+                sql: """
+                    CREATE TABLE peer_status (
+                        peer BLOB PRIMARY KEY NOT NULL,
+                        last_contact INTEGER,
+                        last_synced INTEGER,
+                        last_failure INTEGER,
+                        last_error TEXT,
+                        changes_peer_lacks INTEGER NOT NULL DEFAULT 0,
+                        changes_we_lack INTEGER NOT NULL DEFAULT 0,
+                        envelopes_sent INTEGER NOT NULL DEFAULT 0,
+                        envelopes_received INTEGER NOT NULL DEFAULT 0,
+                        bytes_sent INTEGER NOT NULL DEFAULT 0,
+                        bytes_received INTEGER NOT NULL DEFAULT 0,
+                        sessions INTEGER NOT NULL DEFAULT 0
+                    ) WITHOUT ROWID;
+                    -- Per (peer, space): what the peer held as of its last summary or ack (a cursor).
+                    CREATE TABLE peer_cursors (
+                        peer BLOB NOT NULL,
+                        space BLOB NOT NULL,
+                        at INTEGER NOT NULL,
+                        vector BLOB NOT NULL,
+                        PRIMARY KEY (peer, space)
+                    ) WITHOUT ROWID;
+                    -- A relay's spaces named for particular peers (`space carry --for`): such a space is
+                    -- served only to them; a carried space named for nobody is served to every peer.
+                    CREATE TABLE relay_space_peers (
+                        peer BLOB NOT NULL,
+                        space BLOB NOT NULL,
+                        PRIMARY KEY (peer, space)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX relay_space_peers_by_space ON relay_space_peers(space);
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 3")
         }
         return m
     }()

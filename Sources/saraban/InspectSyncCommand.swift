@@ -16,7 +16,7 @@ extension Saraban {
                 Dials it, exchanges hello and summaries (version vectors), says bye and prints, per shared space
                 and author, the sequence numbers and how many changes (and envelopes, where known) would go each
                 way. Sends and stores no envelope. With --offline, nothing is dialled: it compares with the
-                vectors the peer announced in the last sync (recorded in peers.json), so what the peer wrote
+                vectors the peer announced in the last sync (recorded in the node's peer status), so what the peer wrote
                 since is not counted. Exit 69 when the peer cannot be reached (or nothing was recorded).
                 """)
 

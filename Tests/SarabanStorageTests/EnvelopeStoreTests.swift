@@ -56,7 +56,7 @@ private func allEnvelopes(_ store: Store, space: SpaceID) throws -> [Envelope] {
 
         let v2 = try Store.open(path: dir.file("s.db"), replica: ReplicaID(bytes: signer.publicKey.rawRepresentation.prefix(16)))
         defer { try? v2.close() }
-        #expect(try v2.schemaInfo().migrations == ["v1", "v2"])
+        #expect(try v2.schemaInfo().migrations == ["v1", "v2", "v3"])
         #expect(try allEnvelopes(v2, space: space).map(\.id) == before.map(\.id))
         #expect(try v2.feedVector(space: space) == vector)
         #expect(try v2.envelopeLogPosition() == position)
