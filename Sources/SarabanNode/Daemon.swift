@@ -86,7 +86,8 @@ final class ConnectedPeers: @unchecked Sendable {
 }
 
 /// The running node: a listener, a dialler per configured peer (gossip), and the poller that
-/// pushes writes made by other processes, as services of one `ServiceGroup`.
+/// pushes writes made by other processes (on a relay: the watcher of its store), as services of
+/// one `ServiceGroup`.
 ///
 /// ```swift
 /// let daemon = try NodeDaemon(node: node, storage: node.envelopeStorage(), options: .init())
@@ -94,30 +95,69 @@ final class ConnectedPeers: @unchecked Sendable {
 /// ```
 public final class NodeDaemon: Sendable {
     public let node: Node
-    public let driver: NodeSyncDriver
+    let driver: any DaemonDriver
     public let options: ServeOptions
     public let status: PeerStatusBook
     public let transport: SecureTransport
+    /// A relay's metrics (nil on a member).
+    public let metrics: RelayMetrics?
     let connection: PeerConnection
     let trust = TrustList()
     let connected = ConnectedPeers()
     let logger: Logger
     let role: NodeRole
 
-    public init(
+    /// A member over its envelope storage; a relay whose storage is the node's own (`saraban serve
+    /// --relay`) runs over ``SQLiteRelayStore`` (see ``init(node:relay:policy:options:logger:onEvent:)``).
+    public convenience init(
         node: Node, storage: any EnvelopeStorage, options: ServeOptions = ServeOptions(),
         logger: Logger = Logger(label: "saraban.serve"),
         onEvent: @escaping @Sendable (PeerEvent) -> Void = { _ in }
     ) throws {
+        if storage.role == .relay && storage is NodeEnvelopeStorage {
+            try self.init(node: node, relay: SQLiteRelayStore(node: node), options: options, logger: logger, onEvent: onEvent)
+            return
+        }
+        let driver = NodeSyncDriver(
+            storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) })
+        try self.init(
+            node: node, driver: driver, role: storage.role, statusStore: node.peerStatusStore, metrics: nil,
+            options: options, logger: logger, onEvent: onEvent)
+    }
+
+    /// A relay over `store` (the node's SQLite database, or PostgreSQL shared by many relay
+    /// processes), serving and storing what `policy` allows.
+    public convenience init(
+        node: Node, relay store: any RelayStore, policy: any RelayPolicy = OpenRelayPolicy(),
+        options: ServeOptions = ServeOptions(), logger: Logger = Logger(label: "saraban.serve"),
+        onEvent: @escaping @Sendable (PeerEvent) -> Void = { _ in }
+    ) throws {
+        guard node.role == .relay else {
+            throw NodeError(
+                .invalidArgument,
+                "\(node.dataDirectory.path) holds a member node (it holds space keys), so it cannot run as a relay: create the "
+                    + "relay in its own data directory with `saraban init --relay --office NAME`")
+        }
+        let metrics = RelayMetrics(store: store.kind)
+        let driver = RelaySyncDriver(
+            store: store, policy: policy, logger: logger, metrics: metrics,
+            attachments: { _ in AttachmentExchange(node: node, logger: logger) })
+        try self.init(
+            node: node, driver: driver, role: .relay, statusStore: store, metrics: metrics, options: options,
+            logger: logger, onEvent: onEvent)
+    }
+
+    init(
+        node: Node, driver: any DaemonDriver, role: NodeRole, statusStore: any PeerStatusStore, metrics: RelayMetrics?,
+        options: ServeOptions, logger: Logger, onEvent: @escaping @Sendable (PeerEvent) -> Void
+    ) throws {
         self.node = node
         self.options = options
         self.logger = logger
-        self.role = storage.role
-        let driver = NodeSyncDriver(
-            storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) })
+        self.role = role
         self.driver = driver
-        let status = PeerStatusBook(directory: node.dataDirectory)
-        status.loadFromDisk()
+        self.metrics = metrics
+        let status = PeerStatusBook(store: statusStore)
         self.status = status
         let trust = self.trust
         self.transport = SecureTransport(
@@ -125,9 +165,10 @@ public final class NodeDaemon: Sendable {
             trust: { trust.contains($0) })
         let log = logger
         self.connection = PeerConnection(
-            store: driver, configuration: .init(role: storage.role, limits: options.limits), logger: logger
+            store: driver, configuration: .init(role: role, limits: options.limits), logger: logger
         ) { event in
             status.record(event)
+            metrics?.record(event)
             switch event {
             case .opened(let peer, let role, let spaces):
                 log.info("session open", metadata: ["peer": "\(peer)", "role": "\(role)", "spaces": "\(spaces.count)"])
@@ -141,13 +182,15 @@ public final class NodeDaemon: Sendable {
             onEvent(event)
         }
         try refreshTrust()
-        try driver.primeBaseline()
     }
+
+    /// The relay's store health as last checked (always ready on a member).
+    public var health: RelayHealth { (driver as? RelaySyncDriver)?.health ?? .ready }
 
     /// Re-reads the configured peers and the spaces' members into the trust list.
     func refreshTrust() throws {
         var ids = Set(try node.syncSettings().peers.map(\.nodeID))
-        ids.formUnion(try driver.storage.memberNodeIDs())
+        ids.formUnion(try driver.memberNodeIDs())
         ids.remove(node.nodeID)
         trust.replace(ids)
     }
@@ -155,6 +198,7 @@ public final class NodeDaemon: Sendable {
     /// Runs until SIGTERM/SIGINT (with ``ServeOptions/handleSignals``) or until the calling task
     /// is cancelled; `onReady` is called once the listening socket is bound.
     public func run(onReady: @escaping @Sendable (ServeReady) -> Void = { _ in }) async throws {
+        try await driver.prepare()
         let address = try options.listen ?? node.syncSettings().listen
         let listener = try await transport.listen(host: address.host, port: address.port)
         let ready = ServeReady(nodeID: node.nodeID, role: role, address: PeerAddress(host: address.host, port: listener.port))
@@ -172,7 +216,7 @@ public final class NodeDaemon: Sendable {
                 logger: logger))
         try await group.run()
         driver.finish()
-        status.save()
+        await status.flush()
         logger.notice("stopped", metadata: ["node": "\(node.nodeID)"])
     }
 
@@ -287,17 +331,43 @@ struct PollerService: Service {
     func run() async throws {
         try await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await daemon.driver.runPoller(interval: daemon.options.pollInterval) }
+                group.addTask { await daemon.driver.runBackground(pollInterval: daemon.options.pollInterval) }
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: daemon.options.configInterval)
                         do { try daemon.refreshTrust() } catch {
                             daemon.logger.warning("cannot refresh the trusted node ids: \(error)")
                         }
-                        daemon.status.save()
+                        await daemon.status.flush()
                     }
                 }
             }
         }
     }
+}
+
+/// What the daemon needs of its sync driver besides ``SyncStoreDriver``: a member's
+/// ``NodeSyncDriver`` or a relay's ``RelaySyncDriver``.
+protocol DaemonDriver: SyncStoreDriver {
+    /// Before listening: take the store's current state as the baseline.
+    func prepare() async throws
+    /// Until cancelled: notice what other processes store and push it to the sessions.
+    func runBackground(pollInterval: Duration) async
+    /// Ends every session's subscription.
+    func finish()
+    /// Node ids trusted besides the configured peers.
+    func memberNodeIDs() throws -> Set<NodeID>
+}
+
+extension NodeSyncDriver: DaemonDriver {
+    func prepare() async throws { try primeBaseline() }
+    func runBackground(pollInterval: Duration) async { await runPoller(interval: pollInterval) }
+    func memberNodeIDs() throws -> Set<NodeID> { try storage.memberNodeIDs() }
+}
+
+extension RelaySyncDriver: DaemonDriver {
+    func prepare() async throws { try await prime() }
+    func runBackground(pollInterval: Duration) async { await runWatcher() }
+    /// A relay holds no membership: it trusts exactly its configured peers.
+    func memberNodeIDs() throws -> Set<NodeID> { [] }
 }

@@ -14,6 +14,14 @@ let usage = """
       crypto [--json] [--runs N]       seal+sign and verify+open of 1 KiB changes in batches; Noise handshake
       sync [PART…] [--json] [--runs N] two nodes on loopback: 100k changes end to end, wire overhead, catch-up,
                                        memory; PART is e2e, transfer, ten or week (all when none)
+      sessions [--offices N] [--store URL] [--rounds N] [--concurrency N] [--json]
+                                       one relay process, N simulated offices: idle sessions per second
+                                       (wall and per relay CPU second) once everyone is up to date
+      fleet [--offices N] [--relays R] [--store URL] [--rate N] [--seconds S] [--warmup S] [--space-size K]
+            [--body BYTES] [--seed N] [--json]
+                                       N simulated offices against R relay processes (SQLite, or PostgreSQL at
+                                       URL): envelopes stored/s, delivery p50/p99, sessions, relay RSS, DB bytes
+                                       and CPU per envelope; checks every letter reached every member once
     """
 
 guard let suite = args.first else {
@@ -29,6 +37,8 @@ do {
     case "crypto": code = try cryptoBench(rest)
     case "sync": code = try await syncBench(rest)
     case "sync-rss": code = try await syncRSS(rest)
+    case "sessions": code = try await sessionsBench(rest)
+    case "fleet": code = try await fleetBench(rest)
     case "-h", "--help", "help":
         print(usage)
         code = 0

@@ -76,7 +76,7 @@ extension Saraban {
             let node = try options.openNode()
             defer { node.close() }
             let s = try node.status()
-            let peers = StatusPeers.rows(node)
+            let peers = await StatusPeers.rows(node)
             if output.json {
                 try Output.json(StatusJSON(status: s, peers: peers))
                 return

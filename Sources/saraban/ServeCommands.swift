@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SarabanCrypto
 import SarabanNode
+import SarabanRelayMetrics
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,6 +28,21 @@ extension Saraban {
         var relay = false
         @Option(help: ArgumentHelp("Longest wait between redials of an unreachable peer.", valueName: "SECONDS"))
         var maxBackoff: Double = 30
+        @Flag(
+            name: .customLong("no-dial"),
+            help: "Only listen: never dial the configured peers (a relay whose offices dial it).")
+        var noDial = false
+        @Option(
+            help: ArgumentHelp(
+                "With --relay: keep envelopes in PostgreSQL, shared by every relay process of the deployment "
+                    + "(default: config.json `store`, else this node's own database).",
+                valueName: "postgresql://USER@HOST/DB"))
+        var store: String?
+        @Option(
+            help: ArgumentHelp(
+                "With --relay: serve Prometheus /metrics and /ready on HOST:PORT (default: config.json `metrics`).",
+                valueName: "HOST:PORT"))
+        var metrics: String?
 
         func run() async throws {
             var serve = ServeOptions()
@@ -38,13 +55,67 @@ extension Saraban {
             guard maxBackoff > 0 else { throw NodeError(.invalidArgument, "--max-backoff must be a positive number of seconds") }
             serve.maximumBackoff = .milliseconds(Int(maxBackoff * 1000))
             serve.minimumBackoff = min(serve.minimumBackoff, serve.maximumBackoff)
+            serve.dial = !noDial
+            guard relay || (store == nil && metrics == nil) else {
+                throw NodeError(.invalidArgument, "--store and --metrics are for relays: add --relay (ใช้ได้กับรีเลย์เท่านั้น)")
+            }
             let node = try options.openNode()
             defer { node.close() }
             let storage = try node.envelopeStorage(relay: relay)
-            let daemon = try NodeDaemon(node: node, storage: storage, options: serve)
-            try await daemon.run { ready in
-                Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role))")
+            guard relay else {
+                let daemon = try NodeDaemon(node: node, storage: storage, options: serve)
+                try await daemon.run { ready in
+                    Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role))")
+                }
+                return
             }
+            let metricsAddress = try (metrics ?? node.currentConfig().metrics).map { text throws(NodeError) in
+                guard let a = PeerAddress(parsing: text) else {
+                    throw NodeError(.invalidArgument, "--metrics \(text.debugDescription) is not HOST:PORT (for example 127.0.0.1:9420)")
+                }
+                return a
+            }
+            // The metrics backend must be in place before the relay creates its metrics.
+            if metricsAddress != nil { _ = RelayMetricsEndpoint.registry }
+            let relayStore = try await RelayStores.open(node, flag: store)
+            let daemon: NodeDaemon
+            do { daemon = try NodeDaemon(node: node, relay: relayStore, options: serve) } catch {
+                await relayStore.close()
+                throw error
+            }
+            var endpoint: Task<Void, any Error>?
+            if let metricsAddress {
+                let (bound, reported) = AsyncStream.makeStream(of: Int.self)
+                endpoint = Task {
+                    try await RelayMetricsEndpoint.run(
+                        host: metricsAddress.host, port: metricsAddress.port, health: { daemon.health },
+                        logger: Logger(label: "saraban.metrics")
+                    ) { port in
+                        reported.yield(port)
+                        reported.finish()
+                    }
+                }
+                var port: Int?
+                for await p in bound { port = p }
+                guard let port else {
+                    await relayStore.close()
+                    throw NodeError(.io, "cannot serve metrics on \(metricsAddress): the address may be in use")
+                }
+                Output.line("metrics on \(PeerAddress(host: metricsAddress.host, port: port))")
+            }
+            do {
+                try await daemon.run { ready in
+                    let kind = relayStore.kind == "sqlite" ? "" : ", \(relayStore.kind) store"
+                    Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role)\(kind))")
+                }
+            } catch {
+                endpoint?.cancel()
+                await relayStore.close()
+                throw error
+            }
+            endpoint?.cancel()
+            _ = try? await endpoint?.value
+            await relayStore.close()
         }
     }
 
@@ -149,7 +220,7 @@ extension Saraban.Peer {
             let node = try options.openNode()
             defer { node.close() }
             let settings = try node.syncSettings()
-            let status = PeerStatusBook.load(node.dataDirectory)
+            let status = try await RelayStores.peerStatuses(node)
             struct Row: Encodable {
                 var name: String?
                 var node_id: String
