@@ -27,6 +27,8 @@ enum PostgresSchema {
                 created_at timestamptz NOT NULL DEFAULT now()
             )
             """,
+            // A session reads the open spaces and its own: neither grows with the others' spaces.
+            "CREATE INDEX spaces_open ON spaces (id) WHERE open",
             """
             CREATE TABLE space_peers (
                 peer bytea NOT NULL,

@@ -189,28 +189,38 @@ extension Store {
 extension Store {
     // MARK: - A relay's spaces per peer
 
-    /// Names `peers` for `spaces` (which this relay carries): those spaces are then served only to
-    /// the peers named for them.
+    /// Records who `spaces` (which this relay carries, or has just started carrying) are served to:
+    /// with `peers`, only to them (added to any named before); without, to every peer unless a
+    /// peer was named for the space before.
     public func nameRelaySpaces(_ spaces: [SpaceID], for peers: [SigningPublicKey]) throws(StorageError) {
-        guard !spaces.isEmpty, !peers.isEmpty else { return }
+        guard !spaces.isEmpty else { return }
         try writeTransaction("name the peers of relayed spaces") { db in
+            if peers.isEmpty {
+                let open = try db.cachedStatement(
+                    sql: """
+                        INSERT OR IGNORE INTO relay_open_spaces(space)
+                        SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM relay_space_peers WHERE space = ?1)
+                        """)
+                for s in spaces { try open.execute(arguments: [Data(s.bytes)]) }
+                return
+            }
             let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO relay_space_peers(peer, space) VALUES (?, ?)")
-            for p in peers {
-                for s in spaces { try insert.execute(arguments: [Data(p.rawRepresentation), Data(s.bytes)]) }
+            let close = try db.cachedStatement(sql: "DELETE FROM relay_open_spaces WHERE space = ?")
+            for s in spaces {
+                try close.execute(arguments: [Data(s.bytes)])
+                for p in peers { try insert.execute(arguments: [Data(p.rawRepresentation), Data(s.bytes)]) }
             }
         }
     }
 
-    /// The relayed spaces served to `peer`: those named for it and those named for nobody.
+    /// The relayed spaces served to `peer`: those named for it and those named for nobody (two
+    /// index reads: the cost does not grow with the spaces carried for other peers).
     public func relaySpaces(servedTo peer: SigningPublicKey) throws(StorageError) -> [SpaceID] {
         try read { db in
             try Data.fetchAll(
                 db,
-                sql: """
-                    SELECT id FROM spaces s WHERE role = 1
-                        AND NOT EXISTS (SELECT 1 FROM relay_space_peers r WHERE r.space = s.id)
-                    UNION SELECT space FROM relay_space_peers WHERE peer = ?
-                    """, arguments: [Data(peer.rawRepresentation)]
+                sql: "SELECT space FROM relay_open_spaces UNION SELECT space FROM relay_space_peers WHERE peer = ?",
+                arguments: [Data(peer.rawRepresentation)]
             ).compactMap { SpaceID(bytes: [UInt8]($0)) }
         }
     }

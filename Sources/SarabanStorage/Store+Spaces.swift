@@ -125,6 +125,8 @@ extension Store {
                 arguments: [sp, name, Int(role.rawValue), Int64(epoch), document?.description, createdAt])
             for (e, k) in keys { try Self.insertKey(db, space: sp, epoch: e, key: k) }
             for m in members { try Self.upsertMember(db, space: sp, m) }
+            // A relay serves a space to every peer until peers are named for it (Store+PeerStatus.swift).
+            if role == .relay { try db.execute(sql: "INSERT OR IGNORE INTO relay_open_spaces(space) VALUES (?)", arguments: [sp]) }
         }
     }
 

@@ -436,13 +436,15 @@ public final class Store: Sendable {
                         PRIMARY KEY (peer, space)
                     ) WITHOUT ROWID;
                     -- A relay's spaces named for particular peers (`space carry --for`): such a space is
-                    -- served only to them; a carried space named for nobody is served to every peer.
+                    -- served only to them; a carried space named for nobody (listed in
+                    -- relay_open_spaces, so a session reads only its own and the open ones) to every peer.
                     CREATE TABLE relay_space_peers (
                         peer BLOB NOT NULL,
                         space BLOB NOT NULL,
                         PRIMARY KEY (peer, space)
                     ) WITHOUT ROWID;
-                    CREATE INDEX relay_space_peers_by_space ON relay_space_peers(space);
+                    CREATE TABLE relay_open_spaces (space BLOB PRIMARY KEY NOT NULL) WITHOUT ROWID;
+                    INSERT INTO relay_open_spaces(space) SELECT id FROM spaces WHERE role = 1;
                     """)
             try db.execute(sql: "PRAGMA user_version = 3")
         }
