@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 //
 // Saraban: an offline-first e-Office node. Targets are split by what they may touch:
 //   SarabanCore       pure CRDTs and changes, standard library only (no `import` at all)
@@ -6,6 +6,8 @@
 //   CSodium           system library: libsodium through pkg-config
 //   SarabanCrypto     the only importer of CSodium
 //   CSQLiteTuning     C: the process-wide sqlite3_config call Swift cannot make (variadic)
+//   SarabanFeed       what a space's feed is, written once: SpaceID, FeedVector, limits, the envelope
+//                     payload codec, receive refusals (pure: Core + Crypto)
 //   SarabanStorage    GRDB on SQLite: change log, materialised documents, spaces, envelopes, migrations
 //   SarabanSync       sans-IO sync state machine and wire codec (no sockets, no clocks)
 //   SarabanTransport  SwiftNIO TCP framing under the Noise session
@@ -14,9 +16,13 @@
 //   SarabanRelayMetrics   Prometheus `/metrics` and `/ready` of a relay over Hummingbird
 //   SarabanFleet      simulated offices (real keys, sealed envelopes, Noise sessions) and relay processes,
 //                     for `saraban-bench fleet` and the relay fault tests
+//   SarabanWeb        the clerks' web app and JSON API (Hummingbird), a service of `saraban serve`;
+//                     the only target that links Hummingbird, so the pure modules stay free of it
 //   saraban           the one executable: CLI and daemon (`saraban serve`)
 //   saraban-bench     release-build benchmarks
 //   SarabanSim        deterministic simulator (library) and `saraban-sim` (its runner)
+//   CPowerLoss        test support (Tests/CPowerLoss): libSarabanPowerLoss.so, preloaded into `saraban`
+//                     processes by PowerLossTests to keep each database file as of its last fsync; never linked
 import PackageDescription
 
 let package = Package(
@@ -27,6 +33,8 @@ let package = Package(
         .executable(name: "saraban-bench", targets: ["saraban-bench"]),
         .executable(name: "saraban-sim", targets: ["saraban-sim"]),
         .library(name: "SarabanCore", targets: ["SarabanCore"]),
+        // Test support, never linked: LD_PRELOADed into `saraban` processes by PowerLossTests.
+        .library(name: "SarabanPowerLoss", type: .dynamic, targets: ["CPowerLoss"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -34,10 +42,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The web app (SarabanWeb only). Hummingbird without its default traits: no swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
-        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "SarabanCore"),
@@ -51,12 +61,13 @@ let package = Package(
         .target(
             name: "SarabanStorage",
             dependencies: [
-                "SarabanCore", "SarabanCrypto", "SarabanSync", "CSQLiteTuning",
+                "SarabanCore", "SarabanCrypto", "SarabanFeed", "CSQLiteTuning",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "SarabanSync", dependencies: ["SarabanCore", "SarabanCrypto"]),
+        .target(name: "SarabanFeed", dependencies: ["SarabanCore", "SarabanCrypto"]),
+        .target(name: "SarabanSync", dependencies: ["SarabanCore", "SarabanCrypto", "SarabanFeed"]),
         .target(
             name: "SarabanTransport",
             dependencies: [
@@ -104,11 +115,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "SarabanWeb",
+            dependencies: [
+                "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "SarabanStorage", "SarabanSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "saraban",
             dependencies: [
                 "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "SarabanStorage", "SarabanSync",
                 "SarabanRelayPostgres", "SarabanRelayMetrics",
+                "SarabanWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -117,7 +141,7 @@ let package = Package(
             name: "saraban-bench",
             dependencies: [
                 "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode", "SarabanSync", "SarabanTransport",
-                "SarabanRelayPostgres", "SarabanFleet", .product(name: "Logging", package: "swift-log"),
+                "SarabanOffice", "SarabanRelayPostgres", "SarabanFleet", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The e-Saraban domain: letters, registers, Thai dates (pure, standard library + core).
@@ -139,11 +163,20 @@ let package = Package(
         ),
         .testTarget(name: "SarabanCryptoTests", dependencies: ["SarabanCrypto"]),
         .testTarget(name: "SarabanSyncTests", dependencies: ["SarabanSync", "SarabanCore", "SarabanCrypto"]),
-        .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore", "SarabanCrypto", "SarabanSync"]),
+        .testTarget(name: "SarabanFeedTests", dependencies: ["SarabanFeed", "SarabanCore", "SarabanCrypto"]),
+        .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore", "SarabanCrypto", "SarabanFeed"]),
         .testTarget(
             name: "SarabanNodeTests",
             dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanOffice"]),
-        .testTarget(name: "SarabanCLITests", dependencies: ["saraban"]),
+        // SarabanCrypto: the officer tests read a sealed key file by its documented layout.
+        .testTarget(name: "SarabanCLITests", dependencies: ["saraban", "SarabanCrypto"]),
+        // The web app over real sockets (a small HTTP client of its own: no HummingbirdTesting, which
+        // would build swift-nio-ssl and async-http-client).
+        .testTarget(
+            name: "SarabanWebTests",
+            dependencies: ["SarabanWeb", "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "saraban"]),
+        // Keeps each watched file as of its last fsync, to model a power cut (Docs/TESTING.md).
+        .target(name: "CPowerLoss", path: "Tests/CPowerLoss"),
         // Nodes syncing over loopback: in-process daemons, FaultProxy links and real `saraban serve` processes.
         .testTarget(
             name: "SarabanIntegrationTests",

@@ -6,6 +6,8 @@
 # Exits 0 only if everything converged. Cleans up its processes and files on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What the build needs from the system: installed here as root, else the one command to run (exit 69).
+Scripts/system-packages.sh
 
 # SARABAN_BUILD_ARGS passes extra flags to swift build (for example --scratch-path DIR).
 read -r -a BUILD_ARGS <<<"${SARABAN_BUILD_ARGS:-}"
@@ -48,13 +50,13 @@ start() {
     local n=$1 extra=()
     [[ $n == cloud ]] && extra=(--relay)
     : >"$WORK/$n.out"
-    "$SARABAN" serve --data "${DIR[$n]}" --listen "127.0.0.1:${PORT[$n]:-0}" --max-backoff 1 "${extra[@]}" \
+    "$SARABAN" serve --data "${DIR[$n]}" --listen "127.0.0.1:${PORT[$n]:-0}" --http 127.0.0.1:0 --max-backoff 1 "${extra[@]}" \
         >"$WORK/$n.out" 2>>"$WORK/$n.log" &
     PID[$n]=$!
     for _ in $(seq 100); do
         if grep -q '^serving ' "$WORK/$n.out"; then
             PORT[$n]=$(sed -n 's/^serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$WORK/$n.out")
-            echo "  ${NAME[$n]}: $(cat "$WORK/$n.out")"
+            echo "  ${NAME[$n]}: $(head -n 1 "$WORK/$n.out")"
             return
         fi
         kill -0 "${PID[$n]}" 2>/dev/null || { echo "serve for $n exited" >&2; return 1; }
@@ -138,6 +140,12 @@ s nongbua peer add "${ID[banmai]}" "127.0.0.1:${PORT[banmai]}" --name "${NAME[ba
 s nongbua peer add "${ID[mueang]}" "127.0.0.1:${PORT[mueang]}" --name "${NAME[mueang]}" 2>/dev/null
 s mueang peer add "${ID[nongbua]}" "127.0.0.1:${PORT[nongbua]}" --name "${NAME[nongbua]}" 2>/dev/null
 
+# The clerks' web app of อำเภอเมือง (every node serves one; port 0 picks a free one).
+printf '%s\n' 'demo-สารบรรณ' | s mueang user add clerk --role clerk --display "เจ้าหน้าที่สารบรรณ" --password-file - 2>/dev/null
+for _ in $(seq 50); do grep -q '^web app at ' "$WORK/mueang.out" && break; sleep 0.1; done
+echo "  ${NAME[mueang]}'s web app: $(sed -n 's/^web app at //p' "$WORK/mueang.out") (log in as clerk / demo-สารบรรณ;" \
+    "set SARABAN_DEMO_WAIT=1 to keep the demo running until Enter)"
+
 say "อำเภอเมือง drafts a letter (written with the CLI while its daemon runs)"
 LETTER=$(s mueang doc new --space "$SPACE" --kind letter \
     --set "ที่=มอ ๐๐๑๗/ว ๑๒๓" --set "subject=ขอเชิญประชุมประจำเดือน" --set "เรียน=นายก อบต." --set "urgency=ด่วน")
@@ -188,3 +196,7 @@ conflicts=$(s banmai doc show --json "$LETTER" | grep -c '"stamp"' || true)
 [[ $conflicts -ge 2 ]] || { echo "expected the subject conflict to be kept" >&2; exit 1; }
 
 say "Done in $((SECONDS - T0)) s: every office holds the same documents, nothing written was lost"
+if [[ -n ${SARABAN_DEMO_WAIT:-} ]]; then
+    echo "  ${NAME[mueang]}'s web app: $(sed -n 's/^web app at //p' "$WORK/mueang.out") (clerk / demo-สารบรรณ); press Enter to stop"
+    read -r _
+fi

@@ -115,6 +115,8 @@ public struct Document: Sendable {
     public private(set) var lifecycle = MVRegister()
     /// The causal past of each deletion entry in ``lifecycle``.
     public private(set) var deletionSeen: [OpID: VersionVector] = [:]
+    /// Who may change the document; nil for an open document (anyone may).
+    public private(set) var ownership: Ownership?
     /// Every field name, hashed once per lookup, with where its values sit in the columns below.
     var table = FieldTable()
     var registerColumn: [Named<MVRegister>] = []
@@ -214,6 +216,9 @@ public struct Document: Sendable {
     /// Applies one operation of a change to this document. Operations are deterministic:
     /// any replica applying the same changes in any causal order reaches the same state.
     public mutating func apply(_ op: Operation, id: OpID, context ctx: ChangeContext) {
+        // An owned document is invisible to a change that has not seen its creation, as it is to
+        // a replica that has not received it yet: every replica ignores the operation alike.
+        if ownership != nil && created.change != ctx.change && !ctx.includes(created.change) { return }
         switch op {
         case .createDocument:
             return
@@ -250,7 +255,24 @@ public struct Document: Sendable {
             let (p, s) = Self.slot(f, .list, &table, &listColumn, AppendList.init)
             listColumn[s].value.append(RegisterEntry(value: .string(v), stamp: ctx.stamp(id)))
             note(ctx.change, ctx.time, p)
+        case .own(_, let grant, let revoke):
+            // Whether the change may do this was decided before it was applied (Change.apply).
+            if ownership == nil { ownership = Ownership() }
+            ownership!.apply(grant: grant, revoke: revoke, context: ctx)
         }
+    }
+
+    /// Whether a change in context `ctx` may touch this document (``Ownership``); nil when it
+    /// may. A change touching a document it created is always allowed.
+    public func refusal(of op: Operation, context ctx: ChangeContext) -> ChangeRefusal? {
+        if created.change == ctx.change { return nil }
+        guard let o = ownership else {
+            if case .own = op { return ChangeRefusal(document: id, reason: .ownedAfterCreation) }
+            return nil
+        }
+        // Not seen by the change: its operations on it are ignored (see apply), not refused.
+        if !ctx.includes(created.change) { return nil }
+        return o.isOwner(ctx.change.author, inPastOf: ctx) ? nil : ChangeRefusal(document: id, reason: .notOwner)
     }
 
     /// The table position of `name` and the column position of its field of `kind`, both made
@@ -348,8 +370,10 @@ public struct Document: Sendable {
 
     // MARK: Snapshot encoding
 
-    /// Snapshot format version.
+    /// Snapshot format version: 1 for an open document, 2 for an owned one (version 1 followed
+    /// by the ``Ownership``), so every snapshot written before ownership existed reads unchanged.
     public static let snapshotVersion: UInt8 = 1
+    static let ownedSnapshotVersion: UInt8 = 2
 
     /// The materialised state, so loading a document never replays its history.
     public func encoded() -> [UInt8] {
@@ -402,8 +426,9 @@ public struct Document: Sendable {
             b.string(e.name)
             e.value.encode(into: &b)
         }
+        ownership?.encode(into: &b, &t)
         var w = BinaryWriter(capacity: b.bytes.count + 16 * t.list.count + 8)
-        w.byte(Document.snapshotVersion)
+        w.byte(ownership == nil ? Document.snapshotVersion : Document.ownedSnapshotVersion)
         t.encode(into: &w)
         w.raw(b.bytes)
         return w.bytes
@@ -413,8 +438,9 @@ public struct Document: Sendable {
     public static func decode(_ bytes: [UInt8]) throws(DecodingError) -> Document {
         var r = BinaryReader(bytes)
         let v = try r.byte()
-        guard v == snapshotVersion else {
-            throw DecodingError(.unsupportedVersion, at: 0, "snapshot format \(v); this build reads \(snapshotVersion)")
+        guard v == snapshotVersion || v == ownedSnapshotVersion else {
+            throw DecodingError(
+                .unsupportedVersion, at: 0, "snapshot format \(v); this build reads \(snapshotVersion) and \(ownedSnapshotVersion)")
         }
         let t = try ReplicaTable.decode(from: &r)
         let id = DocID(try t.readOp(&r))
@@ -465,6 +491,7 @@ public struct Document: Sendable {
             let k = try r.string()
             store(k, try TextCRDT.decode(from: &r), .text, &d.table, &d.textColumn)
         }
+        if v == ownedSnapshotVersion { d.ownership = try Ownership.decode(from: &r, t) }
         try r.expectEnd()
         return d
     }
@@ -482,6 +509,8 @@ public struct DocumentView: Hashable, Sendable {
     public var sets: [String: [String]]
     public var lists: [String: [RegisterEntry]]
     public var conflicts: [Conflict]
+    /// nil for an open document.
+    public var owners: Set<ReplicaID>?
 }
 
 extension Document {
@@ -492,7 +521,8 @@ extension Document {
             texts: texts.mapValues(\.string),
             sets: sets.mapValues(\.values),
             lists: lists.mapValues(\.entries),
-            conflicts: conflicts
+            conflicts: conflicts,
+            owners: ownership?.owners
         )
     }
 }

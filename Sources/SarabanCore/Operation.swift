@@ -19,6 +19,10 @@ public enum Operation: Hashable, Sendable {
     case setRemove(doc: DocID, field: String, value: String, observed: [OpID])
     /// Appends to an append-only list (routing logs, comments).
     case listAppend(doc: DocID, field: String, value: String)
+    /// Names who may change an owned document (see ``Ownership``). In the change that creates
+    /// the document it makes the document owned (`grant` are its first owners; an empty `grant`
+    /// seals it: nobody may change it afterwards); later, only an owner may grant or revoke.
+    case own(doc: DocID, grant: [ReplicaID], revoke: [ReplicaID])
 
     /// How many op ids this operation consumes.
     public var width: Int {
@@ -31,7 +35,8 @@ public enum Operation: Hashable, Sendable {
         switch self {
         case .createDocument: return nil
         case .deleteDocument(let d, _), .restoreDocument(let d, _), .set(let d, _, _, _), .textInsert(let d, _, _),
-            .textDelete(let d, _, _), .setAdd(let d, _, _, _), .setRemove(let d, _, _, _), .listAppend(let d, _, _):
+            .textDelete(let d, _, _), .setAdd(let d, _, _, _), .setRemove(let d, _, _, _), .listAppend(let d, _, _),
+            .own(let d, _, _):
             return d
         }
     }
@@ -39,7 +44,7 @@ public enum Operation: Hashable, Sendable {
     /// The field the operation touches, if any.
     public var field: String? {
         switch self {
-        case .createDocument, .deleteDocument, .restoreDocument: return nil
+        case .createDocument, .deleteDocument, .restoreDocument, .own: return nil
         case .set(_, let f, _, _), .textInsert(_, let f, _), .textDelete(_, let f, _), .setAdd(_, let f, _, _),
             .setRemove(_, let f, _, _), .listAppend(_, let f, _):
             return f
@@ -51,6 +56,7 @@ extension Operation {
     // Tags of the binary encoding; new kinds get new tags, old tags never change meaning.
     enum Tag: UInt8 {
         case createDocument = 1, deleteDocument, restoreDocument, set, textInsert, textDelete, setAdd, setRemove, listAppend
+        case own
     }
 
     func encode(into w: inout BinaryWriter, _ t: inout ReplicaTable, _ strings: inout StringTable) {
@@ -101,6 +107,12 @@ extension Operation {
             w.byte(Tag.setRemove.rawValue); doc(d); w.varint(strings.index(f)); w.string(v); ops(observed)
         case .listAppend(let d, let f, let v):
             w.byte(Tag.listAppend.rawValue); doc(d); w.varint(strings.index(f)); w.string(v)
+        case .own(let d, let grant, let revoke):
+            w.byte(Tag.own.rawValue); doc(d)
+            w.varint(grant.count)
+            for g in grant { w.varint(t.index(g)) }
+            w.varint(revoke.count)
+            for g in revoke { w.varint(t.index(g)) }
         }
     }
 
@@ -132,6 +144,10 @@ extension Operation {
         case .listAppend(let d, let f, _):
             _ = t.index(d.op.replica)
             _ = strings.index(f)
+        case .own(let d, let grant, let revoke):
+            _ = t.index(d.op.replica)
+            for g in grant { _ = t.index(g) }
+            for g in revoke { _ = t.index(g) }
         }
     }
 
@@ -205,6 +221,17 @@ extension Operation {
             let d = try doc(&r)
             let f = try str(&r)
             return .listAppend(doc: d, field: f, value: try r.string())
+        case .own:
+            let d = try doc(&r)
+            func replicas(_ r: inout BinaryReader) throws(DecodingError) -> [ReplicaID] {
+                let n = try r.count(max: r.remaining)
+                var out: [ReplicaID] = []
+                out.reserveCapacity(n)
+                for _ in 0..<n { out.append(try t.read(&r)) }
+                return out
+            }
+            let grant = try replicas(&r)
+            return .own(doc: d, grant: grant, revoke: try replicas(&r))
         }
     }
 }

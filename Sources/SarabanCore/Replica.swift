@@ -85,6 +85,8 @@ public struct Replica: Sendable {
     public private(set) var buffer = CausalBuffer()
     /// Every applied change, in the order applied (a causal order).
     public private(set) var log: [Change] = []
+    /// Changes received but refused by ``Ownership`` (counted as received; nothing applied).
+    public private(set) var refused: [ChangeID: ChangeRefusal] = [:]
 
     public init(id: ReplicaID) {
         self.id = id
@@ -133,7 +135,7 @@ public struct Replica: Sendable {
             var applied: [ChangeID] = []
             var next = clock
             for r in buffer.release(advancing: &next) {
-                try r.apply(to: &store)
+                if let refusal = try r.apply(to: &store) { refused[r.id] = refusal }
                 clock[r.author] = r.seq
                 if r.author != id { deps[r.author] = r.seq }
                 maxOp = max(maxOp, r.maxOp)

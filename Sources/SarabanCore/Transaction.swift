@@ -22,6 +22,8 @@ extension DocumentStore {
 public struct EditError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case unknownDocument, documentDeleted, fieldKindMismatch, positionOutOfRange, notInSet, noSuchValue, invalidValue
+        /// The document is owned (``Ownership``) and this replica is not one of its owners.
+        case notOwner
     }
 
     public let code: Code
@@ -38,8 +40,15 @@ public struct EditError: Error, Hashable, Sendable, CustomStringConvertible {
 extension Change {
     /// Applies every operation to the documents in `store`. Operations naming a document that
     /// does not exist are ignored (every replica ignores them alike).
-    public func apply<S: DocumentStore>(to store: inout S) throws {
+    ///
+    /// A change touching an owned document its author did not own in the change's causal past
+    /// (``Ownership``) is refused whole: nothing is applied and the refusal is returned, the same
+    /// on every replica. The caller still counts the change as received (its sequence number is
+    /// used), so the author's later changes are not held up.
+    @discardableResult
+    public func apply<S: DocumentStore>(to store: inout S) throws -> ChangeRefusal? {
         let ctx = ChangeContext(self)
+        if let refusal = try refusal(in: &store, context: ctx) { return refusal }
         for (id, op) in identifiedOps {
             if case .createDocument(let kind) = op {
                 try store.withDocument(DocID(id)) { doc in
@@ -52,6 +61,20 @@ extension Change {
                 doc?.apply(op, id: id, context: ctx)
             }
         }
+        return nil
+    }
+
+    /// The first operation the change may not make, checked before anything is applied. Each
+    /// document is looked up once (a change usually touches one).
+    private func refusal<S: DocumentStore>(in store: inout S, context ctx: ChangeContext) throws -> ChangeRefusal? {
+        var checked: [DocID] = []
+        for op in ops {
+            guard let target = op.document else { continue }
+            if case .own = op {} else if checked.contains(target) { continue }
+            checked.append(target)
+            if let r = try store.withExistingDocument(target, { $0.refusal(of: op, context: ctx) }) ?? nil { return r }
+        }
+        return nil
     }
 }
 
@@ -107,6 +130,14 @@ public struct Transaction: Sendable {
     ) throws -> T {
         // Edited in place: the document is never copied.
         let result = try store.withExistingDocument(docID) { d -> T in
+            if let o = d.ownership, d.created.change != context.change, !o.owners.contains(author) {
+                throw EditError(
+                    .notOwner,
+                    o.isSealed
+                        ? "document \(docID) is sealed: nobody may change it after it was made"
+                        : "document \(docID) belongs to its owners (\(o.owners.count) node(s)) and this node is not one; "
+                            + "ask its owner to make the change")
+            }
             if !allowDeleted && d.isDeleted {
                 throw EditError(.documentDeleted, "document \(docID) is deleted; restore it before editing")
             }
@@ -141,6 +172,30 @@ public struct Transaction: Sendable {
         try store.withDocument(docID) { doc in doc = Document(id: docID, kind: kind, created: stamp) }
         _ = record(op)
         return docID
+    }
+
+    /// Creates an owned document (``Ownership``): only `owners` may change it after this change;
+    /// with no owners it is sealed (what this change writes into it is all it will ever hold).
+    public mutating func createDocument<S: DocumentStore>(kind: String, owners: [ReplicaID], in store: inout S) throws
+        -> DocID
+    {
+        let docID = try createDocument(kind: kind, in: &store)
+        try own(docID, grant: owners, revoke: [], in: &store)
+        return docID
+    }
+
+    /// Grants ownership of an owned document to `grant` and revokes it from `revoke` (this
+    /// replica must be an owner; in the creating change it makes the document owned).
+    public mutating func own<S: DocumentStore>(
+        _ docID: DocID, grant: [ReplicaID], revoke: [ReplicaID], in store: inout S
+    ) throws {
+        let ctx = context
+        try applyLocal(docID, in: &store, allowDeleted: true) { d in
+            if d.ownership == nil && d.created.change != ctx.change {
+                throw EditError(.invalidValue, "document \(docID) was created open; it cannot be made owned afterwards")
+            }
+            return Operation.own(doc: docID, grant: grant, revoke: revoke)
+        }
     }
 
     /// Writes a register, superseding every value currently visible (this also resolves a conflict).

@@ -24,6 +24,8 @@ public struct CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidSignature
         /// A requested output length is outside the allowed range.
         case invalidParameter
+        /// A computation could not get the memory it needs (Argon2id's memory cost).
+        case resourceExhausted
 
         // Node ids
         /// The text is not a node id: wrong prefix, length or characters.

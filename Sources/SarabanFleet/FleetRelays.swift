@@ -80,7 +80,8 @@ public final class FleetRelays: @unchecked Sendable {
     /// Starts relay process `i` (again, after a kill) and waits until it listens.
     @discardableResult
     public func start(_ i: Int, log: String? = nil) throws -> FleetRelayProcess {
-        var args = ["serve", "--relay", "--no-dial", "--listen", "127.0.0.1:0", "--data", data]
+        // No web app: a relay process of the fleet serves only sync (and /metrics with --metrics).
+        var args = ["serve", "--relay", "--no-dial", "--no-http", "--listen", "127.0.0.1:0", "--data", data]
         if let store { args += ["--store", store] }
         args += serveArguments
         let p = try FleetRelayProcess.start(index: i, saraban: saraban, arguments: args, log: log ?? "\(data)/relay-\(i).log")

@@ -85,6 +85,33 @@ final class ConnectedPeers: @unchecked Sendable {
     }
 }
 
+/// The channels of the open sessions (either direction), so the daemon can end them when what
+/// they carry changed: a space joined or left (their hellos are out of date; both sides redial at
+/// once and exchange new hellos), or a peer no longer trusted.
+final class OpenSessions: @unchecked Sendable {
+    private let lock = NSLock()
+    private var channels: [Int: SecureChannel] = [:]
+    private var next = 0
+
+    func add(_ channel: SecureChannel) -> Int {
+        lock.withLock {
+            next += 1
+            channels[next] = channel
+            return next
+        }
+    }
+
+    func remove(_ token: Int) { lock.withLock { channels[token] = nil } }
+
+    /// Closes the connections of the sessions whose peer matches; returns how many.
+    @discardableResult
+    func close(where matches: (NodeID) -> Bool) -> Int {
+        let doomed = lock.withLock { channels.values.filter { matches($0.peer) } }
+        for c in doomed { c.close() }
+        return doomed.count
+    }
+}
+
 /// The running node: a listener, a dialler per configured peer (gossip), and the poller that
 /// pushes writes made by other processes (on a relay: the watcher of its store), as services of
 /// one `ServiceGroup`.
@@ -104,6 +131,7 @@ public final class NodeDaemon: Sendable {
     let connection: PeerConnection
     let trust = TrustList()
     let connected = ConnectedPeers()
+    let sessions: OpenSessions
     let logger: Logger
     let role: NodeRole
 
@@ -118,11 +146,23 @@ public final class NodeDaemon: Sendable {
             try self.init(node: node, relay: SQLiteRelayStore(node: node), options: options, logger: logger, onEvent: onEvent)
             return
         }
-        let driver = NodeSyncDriver(
-            storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) })
         try self.init(
-            node: node, driver: driver, role: storage.role, statusStore: node.peerStatusStore, metrics: nil,
-            options: options, logger: logger, onEvent: onEvent)
+            node: node, role: storage.role, statusStore: node.peerStatusStore, metrics: nil, options: options, logger: logger,
+            onEvent: onEvent
+        ) { sessions, status in
+            NodeSyncDriver(
+                storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) },
+                carriedSpacesChanged: { added, removed in
+                    let n = sessions.close { _ in true }
+                    logger.notice(
+                        "carried spaces changed: reopening the sessions so that their hellos list them",
+                        metadata: [
+                            "added": "\(added.map(\.description).sorted())", "removed": "\(removed.map(\.description).sorted())",
+                            "sessions": "\(n)",
+                        ])
+                },
+                onFork: { status.recordFork($0) }, now: node.now)
+        }
     }
 
     /// A relay over `store` (the node's SQLite database, or PostgreSQL shared by many relay
@@ -139,30 +179,35 @@ public final class NodeDaemon: Sendable {
                     + "relay in its own data directory with `saraban init --relay --office NAME`")
         }
         let metrics = RelayMetrics(store: store.kind)
-        let driver = RelaySyncDriver(
-            store: store, policy: policy, logger: logger, metrics: metrics,
-            attachments: { _ in AttachmentExchange(node: node, logger: logger) })
         try self.init(
-            node: node, driver: driver, role: .relay, statusStore: store, metrics: metrics, options: options,
-            logger: logger, onEvent: onEvent)
+            node: node, role: .relay, statusStore: store, metrics: metrics, options: options, logger: logger, onEvent: onEvent
+        ) { _, _ in
+            RelaySyncDriver(
+                store: store, policy: policy, logger: logger, metrics: metrics,
+                attachments: { _ in AttachmentExchange(node: node, logger: logger) })
+        }
     }
 
     init(
-        node: Node, driver: any DaemonDriver, role: NodeRole, statusStore: any PeerStatusStore, metrics: RelayMetrics?,
-        options: ServeOptions, logger: Logger, onEvent: @escaping @Sendable (PeerEvent) -> Void
+        node: Node, role: NodeRole, statusStore: any PeerStatusStore, metrics: RelayMetrics?, options: ServeOptions,
+        logger: Logger, onEvent: @escaping @Sendable (PeerEvent) -> Void,
+        makeDriver: (OpenSessions, PeerStatusBook) -> any DaemonDriver
     ) throws {
         self.node = node
         self.options = options
         self.logger = logger
         self.role = role
-        self.driver = driver
         self.metrics = metrics
-        let status = PeerStatusBook(store: statusStore)
+        let sessions = OpenSessions()
+        self.sessions = sessions
+        let status = PeerStatusBook(store: statusStore, forks: node.dataDirectory)
         self.status = status
+        let driver = makeDriver(sessions, status)
+        self.driver = driver
         let trust = self.trust
         self.transport = SecureTransport(
-            identity: node.identity, configuration: options.transport, logger: logger,
-            trust: { trust.contains($0) })
+            identity: node.identity, configuration: try node.syncSettings().applied(to: options.transport),
+            logger: logger, trust: { trust.contains($0) })
         let log = logger
         self.connection = PeerConnection(
             store: driver, configuration: .init(role: role, limits: options.limits), logger: logger
@@ -187,20 +232,40 @@ public final class NodeDaemon: Sendable {
     /// The relay's store health as last checked (always ready on a member).
     public var health: RelayHealth { (driver as? RelaySyncDriver)?.health ?? .ready }
 
-    /// Re-reads the configured peers and the spaces' members into the trust list.
+    /// Re-reads the configured peers and the spaces' members into the trust list, and closes the
+    /// open sessions of every node no longer in it (its next handshake is refused).
     func refreshTrust() throws {
         var ids = Set(try node.syncSettings().peers.map(\.nodeID))
         ids.formUnion(try driver.memberNodeIDs())
         ids.remove(node.nodeID)
         trust.replace(ids)
+        for peer in transport.closeUntrusted() {
+            logger.notice(
+                "closed the sessions of a node no longer trusted (removed from the peers and spaces)",
+                metadata: ["peer": "\(peer)"])
+        }
     }
 
     /// Runs until SIGTERM/SIGINT (with ``ServeOptions/handleSignals``) or until the calling task
-    /// is cancelled; `onReady` is called once the listening socket is bound.
-    public func run(onReady: @escaping @Sendable (ServeReady) -> Void = { _ in }) async throws {
+    /// is cancelled; `onReady` is called once the listening socket is bound. `services` run in the
+    /// same group (the web app), started after the listener is bound and stopped with the node.
+    ///
+    /// - Throws: `NodeError` `.busy` when another member daemon runs on the same data directory
+    ///   (`serve.lock`; relay processes may share one), `.unreachable` when the address cannot be listened on.
+    public func run(
+        services extra: [any Service] = [], onReady: @escaping @Sendable (ServeReady) -> Void = { _ in }
+    ) async throws {
+        // One member daemon per data directory. Relay processes may share one (its key, so offices
+        // expect one node id whichever answers): each holds no state another needs, and each one's
+        // watcher sees what the others store (Docs/RELAY.md).
+        let lock = role == .relay ? nil : try ServeLock.acquire(node.dataDirectory)
+        defer { lock?.release() }
         try await driver.prepare()
         let address = try options.listen ?? node.syncSettings().listen
-        let listener = try await transport.listen(host: address.host, port: address.port)
+        let listener: SecureListener
+        do { listener = try await transport.listen(host: address.host, port: address.port) } catch {
+            throw NetworkFailure.listening(error, address: address)
+        }
         let ready = ServeReady(nodeID: node.nodeID, role: role, address: PeerAddress(host: address.host, port: listener.port))
         logger.notice("ready", metadata: ["node": "\(node.nodeID)", "listen": "\(ready.address)", "role": "\(role)"])
         onReady(ready)
@@ -208,7 +273,7 @@ public final class NodeDaemon: Sendable {
             ListenerService(daemon: self, listener: listener),
             GossipService(daemon: self),
             PollerService(daemon: self),
-        ]
+        ] + extra
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },
@@ -224,7 +289,11 @@ public final class NodeDaemon: Sendable {
     func serve(_ channel: inout SecureChannel) async throws -> PeerReport {
         let peer = channel.peer
         connected.enter(peer)
-        defer { connected.leave(peer) }
+        let token = sessions.add(channel)
+        defer {
+            sessions.remove(token)
+            connected.leave(peer)
+        }
         return try await connection.run(over: &channel)
     }
 
@@ -246,14 +315,22 @@ public final class NodeDaemon: Sendable {
                     failures = 0
                 } else {
                     failures += 1
+                    if NetworkFailure.isRefusal(report) {
+                        let message = NetworkFailure.refusal(peer: peer.label, address: peer.address, me: node.nodeID)
+                        status.recordFailure(peer.nodeID, message)
+                        if failures == 1 { logger.warning("\(message)", metadata: meta) }
+                    }
                 }
             } catch {
+                if Task.isCancelled { break }  // shutting down: not the peer's failure
                 failures += 1
-                status.recordFailure(peer.nodeID, "\(error)")
+                let message = NetworkFailure.describe(
+                    error, peer: peer.label, address: peer.address, configuration: options.transport)
+                status.recordFailure(peer.nodeID, message)
                 if failures == 1 {
-                    logger.notice("cannot reach peer: \(error)", metadata: meta)
+                    logger.notice("cannot reach peer: \(message)", metadata: meta)
                 } else {
-                    logger.debug("cannot reach peer: \(error)", metadata: meta)
+                    logger.debug("cannot reach peer: \(message)", metadata: meta)
                 }
             }
             if Task.isCancelled { break }

@@ -45,6 +45,22 @@ enum KeyFile {
         guard fsync(fd) == 0 else { throw NodeError(.io, "cannot sync \(path): \(String(cString: strerror(errno)))") }
     }
 
+    /// Refuses a key file that group or others may read or write (as ssh refuses such a private
+    /// key): whoever can read it can act as this node, so it is not used until the mode is fixed.
+    static func checkOwnerOnly(_ path: String) throws(NodeError) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }  // unreadable: reading it reports why
+        let mode = st.st_mode & 0o777
+        guard mode & 0o077 != 0 else { return }
+        let octal = "0" + String(mode, radix: 8)
+        throw NodeError(
+            .insecureKey,
+            "the key file \(path) has mode \(octal): group or others can read it, so it is refused; "
+                + "make it readable by its owner only with `chmod 600 \(path)` and check who may have copied it "
+                + "/ ไฟล์กุญแจ \(path) ผู้อื่นอ่านได้ (สิทธิ์ \(octal)) จึงไม่ใช้: สั่ง `chmod 600 \(path)` "
+                + "ให้อ่านได้เฉพาะเจ้าของ แล้วตรวจสอบว่ามีผู้ใดคัดลอกไปหรือไม่")
+    }
+
     static func load(from path: String) throws(NodeError) -> SigningKeyPair {
         func corrupt(_ why: String) -> NodeError {
             NodeError(
@@ -54,6 +70,7 @@ enum KeyFile {
                     + "and re-sync from a peer")
         }
         guard FileManager.default.fileExists(atPath: path) else { throw corrupt("the file is missing") }
+        try checkOwnerOnly(path)
         guard var bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
             throw NodeError(.readOnly, "cannot read the node key \(path): check its owner and permissions")
         }

@@ -149,7 +149,7 @@ extension Node {
     /// than this node) is cleared for: clear the member first, or remove it.
     public func setSpaceClearance(_ space: SpaceID, to level: Secrecy) throws(NodeError) {
         guard let info = try spaceInfo(space) else { throw NodeError(.unknownDocument, "this node carries no space \(space.hex)") }
-        try requireMember(info)
+        _ = try requireAdmin(info, to: "declare the space's class")
         for m in info.members where m.isActive && m.key != identity.publicKey {
             let c = try memberClearance(m.nodeID, in: space)
             if c < level {
@@ -172,10 +172,11 @@ extension Node {
         }
     }
 
-    /// Records the class a member office is cleared for (done by a member of the space).
+    /// Records the class a member office is cleared for (only an admin of the space may; every
+    /// node refuses the change from anyone else).
     public func setMemberClearance(_ space: SpaceID, member: NodeID, to level: Secrecy) throws(NodeError) {
         guard let info = try spaceInfo(space) else { throw NodeError(.unknownDocument, "this node carries no space \(space.hex)") }
-        try requireMember(info)
+        _ = try requireAdmin(info, to: "grant clearances")
         let doc = try ensureSpaceDocument(space)
         try edit(in: space) { tx, docs in
             try tx.set(doc, field: Self.clearedField(member), value: .string(level.rawValue), in: &docs)
@@ -197,11 +198,8 @@ extension Node {
     /// space, only members and designated relays are offered it by sync.
     public func designateRelay(_ space: SpaceID, relay: NodeID) throws(NodeError) {
         guard let info = try spaceInfo(space) else { throw NodeError(.unknownDocument, "this node carries no space \(space.hex)") }
-        try requireMember(info)
-        let doc = try ensureSpaceDocument(space)
-        try edit(in: space) { tx, docs in
-            try tx.addToSet(doc, field: Self.relaysField, value: relay.text, in: &docs)
-        }
+        _ = try requireAdmin(info, to: "designate relays")
+        try writeControl(space, document: try ensureSpaceDocument(space), [.relay(relay, add: true)])
     }
 
     /// The relays designated for `space`.
@@ -211,6 +209,13 @@ extension Node {
 
     /// The same, given the space's membership document (nil: not held yet) already read.
     func designatedRelays(_ space: SpaceID, document: Document?) -> Set<NodeID> {
+        if let a = try? authority(space), a.hasLog {
+            var out = Set(a.relays.map(\.nodeID))
+            if let r = (try? store.setting(Self.invitedRelaysKey(space))) ?? nil, a.relays.isEmpty {
+                out.formUnion(r.split(separator: ",").compactMap { try? NodeID(parsing: String($0)) })
+            }
+            return out
+        }
         var texts = document.map { $0.view.sets[Self.relaysField] ?? [] } ?? []
         if let r = (try? store.setting(Self.invitedRelaysKey(space))) ?? nil { texts += r.split(separator: ",").map(String.init) }
         return Set(texts.compactMap { try? NodeID(parsing: $0) })
@@ -218,13 +223,25 @@ extension Node {
 
     // MARK: - Sync
 
+    /// On a relay: whether `space` may be synced with `peer`. A relay serves a space with a
+    /// membership log only to its members and designated relays (it reads the log's control
+    /// envelopes: Docs/SECURITY.md); a space without a log yet, to every trusted peer.
+    public func relayServes(_ space: SpaceID, to peer: NodeID) throws(NodeError) -> Bool {
+        guard let a = try? authority(space), a.hasLog else { return true }
+        let member = try spaceInfo(space)?.members.contains { $0.isActive && $0.key == peer.publicKey } ?? false
+        return member || a.relays.contains(peer.publicKey)
+    }
+
     /// The spaces to sync with `peer`: every carried space, except that a cleared space
     /// (declared above ปกติ) is synced only with its active members and designated relays, so its
     /// envelopes never reach another peer even though they are encrypted. Called once per
     /// session; each member space's membership document is read and decoded once.
     public func carriedSpaces(for peer: NodeID) throws(NodeError) -> [SpaceID: FeedVector] {
         var all = try carriedSpaces()
-        guard role == .member else { return all }
+        guard role == .member else {
+            for (space, _) in all where try !relayServes(space, to: peer) { all[space] = nil }
+            return all
+        }
         for (space, _) in all {
             guard let info = try spaceInfo(space), info.role == .member else { continue }
             let document = spaceDocument(info)

@@ -16,9 +16,35 @@ struct NodeEnvelopeStorage: EnvelopeStorage {
         try node.envelopes(space: space, after: after, limit: limit)
     }
 
-    func receive(space: SpaceID, envelopes: [Envelope]) throws -> (accepted: [Envelope], vector: FeedVector) {
+    func receive(space: SpaceID, envelopes: [Envelope]) throws -> (
+        accepted: [Envelope], vector: FeedVector,
+        forks: [(author: SigningPublicKey, sequence: UInt64, held: EnvelopeID, conflicting: EnvelopeID)]
+    ) {
         let report = try node.receiveEnvelopes(space: space, envelopes)
-        return (report.accepted, report.holds)
+        var forks: [(author: SigningPublicKey, sequence: UInt64, held: EnvelopeID, conflicting: EnvelopeID)] = []
+        for (e, error) in report.refused where error.code == .fork {
+            if let p = error.forkProof {
+                // The verifier's proof: the position, the envelope accepted there and the other one
+                // (for an envelope chained on another predecessor, that predecessor).
+                forks.append((p.author, p.sequence, p.acceptedID, p.conflictingID))
+            } else if let held = try node.store.storedEnvelope(space: space, author: e.header.author, covering: e.header.seqStart) {
+                // A different envelope at a stored position.
+                forks.append((e.header.author, e.header.seqStart, held.id, e.id))
+            }
+        }
+        return (report.accepted, report.holds, forks)
+    }
+
+    var nodeID: NodeID { node.nodeID }
+
+    func makeDurable() throws { try node.store.syncWAL() }
+
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        try node.store.feedHeads(spaces)
+    }
+
+    func storedEnvelope(space: SpaceID, author: SigningPublicKey, covering seq: UInt64) throws -> (seqEnd: UInt64, id: EnvelopeID)? {
+        try node.store.storedEnvelope(space: space, author: author, covering: seq)
     }
 
     func changeProbe() throws -> Int64 { try node.changeProbe() }

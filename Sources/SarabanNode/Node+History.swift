@@ -72,6 +72,8 @@ public enum SignatureStatus: String, Sendable, Hashable, Codable {
 public struct OperationSummary: Sendable, Hashable {
     public enum Action: String, Sendable, Hashable {
         case create, delete, restore, set, insertText, deleteText, add, remove, append
+        /// Ownership granted or revoked (``SarabanCore/Ownership``); `value` lists the changes.
+        case own
     }
 
     public var action: Action
@@ -94,6 +96,7 @@ public struct OperationSummary: Sendable, Hashable {
         case .add: return "add \(field ?? "") \(q(value))"
         case .remove: return "remove \(field ?? "") \(q(value))"
         case .append: return "append \(field ?? "") \(q(value))"
+        case .own: return "owners \(value ?? "")"
         }
     }
 }
@@ -266,6 +269,9 @@ extension Node {
         case .setAdd(_, let f, let v, _): return .init(action: .add, field: f, value: v)
         case .setRemove(_, let f, let v, _): return .init(action: .remove, field: f, value: v)
         case .listAppend(_, let f, let v): return .init(action: .append, field: f, value: v)
+        case .own(_, let grant, let revoke):
+            let text = grant.map { "+\($0)" } + revoke.map { "-\($0)" }
+            return .init(action: .own, value: text.joined(separator: " "))
         }
     }
 

@@ -114,6 +114,7 @@ extension Node {
         var config = configuration ?? TransportConfiguration()
         config.idleTimeout = min(config.idleTimeout, timeout)
         config.connectTimeout = min(config.connectTimeout, timeout)
+        config.handshakeTimeout = min(config.handshakeTimeout, timeout)
         let transport = dialTransport(
             settings: settings, dialling: [peer], members: try memberNodeIDs(), configuration: config, logger: logger)
         let role = self.role
@@ -126,12 +127,13 @@ extension Node {
                 try await SummaryExchange.run(over: &channel, role: role, local: local, deadline: start + timeout)
             }
         } catch let e as InspectFailure {
+            if e.refused { throw NodeError(.unreachable, NetworkFailure.refusal(peer: peer.label, address: peer.address, me: nodeID)) }
             throw NodeError(.unreachable, "\(peer.label) (\(peer.address)): \(e.message)")
         } catch {
             throw NodeError(
                 .unreachable,
-                "cannot reach \(peer.label) at \(peer.address): \(error); check that `saraban serve` runs there and "
-                    + "that `saraban peer list` has its address, or use --offline for what its last sync recorded")
+                NetworkFailure.describe(error, peer: peer.label, address: peer.address, configuration: config)
+                    + " (`saraban inspect-sync --offline` shows what its last sync recorded.)")
         }
         var preview = try preview(peer: peer, local: local, peerVectors: exchange.summaries, source: .live)
         preview.peerRole = exchange.hello.role
@@ -223,6 +225,8 @@ extension Node {
 /// Why a live inspection stopped after the channel was up.
 struct InspectFailure: Error {
     let message: String
+    /// The peer closed the connection before sending anything: it refused this node.
+    var refused = false
 }
 
 /// The hello and summaries one peer sent.
@@ -235,12 +239,18 @@ struct SummaryExchange: Sendable {
     static func run(
         over channel: inout SecureChannel, role: NodeRole, local: [SpaceID: FeedVector], deadline: ContinuousClock.Instant
     ) async throws -> SummaryExchange {
-        try await channel.writer.write(
-            SyncMessage.hello(Hello(role: role, receiveWindow: 1, spaces: local.keys.sorted())).framed())
+        do {
+            try await channel.writer.write(
+                SyncMessage.hello(Hello(role: role, receiveWindow: 1, spaces: local.keys.sorted())).framed())
+        } catch {
+            // The peer closed the connection as soon as the handshake ended: it refused this node.
+            throw InspectFailure(message: "", refused: true)
+        }
         var decoder = FrameDecoder()
         var hello: Hello?
         var shared: Set<SpaceID> = []
         var summaries: [SpaceID: FeedVector] = [:]
+        var received = false
         while hello == nil || !shared.isSubset(of: summaries.keys) {
             guard ContinuousClock.now < deadline else {
                 throw InspectFailure(
@@ -252,7 +262,12 @@ struct SummaryExchange: Sendable {
             do { chunk = try await channel.reader.next() } catch {
                 throw InspectFailure(message: "the connection failed before the summary: \(error)")
             }
-            guard let chunk else { throw InspectFailure(message: "the peer closed the connection before its summary") }
+            guard let chunk else {
+                // Closed before a single byte of sync: it refused this node at the handshake.
+                if hello == nil && !received { throw InspectFailure(message: "", refused: true) }
+                throw InspectFailure(message: "the peer closed the connection before its summary")
+            }
+            received = true
             decoder.append(chunk)
             while true {
                 let message: SyncMessage

@@ -189,7 +189,9 @@ extension Node {
 
     /// Every live letter, optionally only those in `status`.
     public func letters(status: LetterStatus? = nil) throws(NodeError) -> [LetterView] {
+        // By id (counter, then node), not as text: 2-… before 10-….
         try documents().filter { !$0.isDeleted }.compactMap(Self.letterView).filter { status == nil || $0.status == status }
+            .sorted { $0.id < $1.id }
     }
 
     // MARK: - Secrecy and spaces

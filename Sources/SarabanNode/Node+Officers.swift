@@ -10,8 +10,8 @@ import Glibc
 
 /// Officers' keys and signatures, and encrypted attachments.
 ///
-/// An officer's Ed25519 key lives in `officers/<id>.key` (mode 0600, the node key format) and
-/// its certificate in `officers/<id>.json`: the node's signature over
+/// An officer's Ed25519 key lives in `officers/<id>.key` (mode 0600, sealed under the officer's
+/// passphrase: ``OfficerKeyFile``) and its certificate in `officers/<id>.json`: the node's signature over
 /// ``Node/certificateMessage(officerKey:name:position:)``. Signing a letter appends a
 /// ``SignatureRecord`` (the signed field values, attachment hashes, the signature and the
 /// certificate) to the letter's `ลายมือชื่อ` list, so any node verifies it after sync.
@@ -30,9 +30,14 @@ extension Node {
         Array("SARABAN-OFFICER-CERT-V1\n\(officerKey)\n\(escapeTab(name))\n\(escapeTab(position))\n".utf8)
     }
 
-    /// Creates an officer key certified by this node. Refuses a name already used.
+    /// Creates an officer key certified by this node, sealed under `passphrase` (Argon2id with
+    /// `protection`, then XChaCha20-Poly1305). Refuses a name already used and a passphrase
+    /// shorter than 8 characters.
     @discardableResult
-    public func addOfficer(name: String, position: String) throws(NodeError) -> Officer {
+    public func addOfficer(
+        name: String, position: String, passphrase: SecureBytes, protection: Argon2id.Parameters = .moderate
+    ) throws(NodeError) -> Officer {
+        try OfficerKeyFile.checkNew(passphrase)
         let name = name.trimmingCharacters(in: .whitespaces)
         let position = position.trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty else { throw NodeError(.invalidArgument, "ต้องระบุชื่อ / the officer's name is empty") }
@@ -46,7 +51,9 @@ extension Node {
         let stem = officersDirectory + "/" + Self.officerFileStem(name)
         let pair = SigningKeyPair.generate()
         do {
-            try KeyFile.write(pair, to: stem + ".key")
+            try Node.writeNew(
+                Data(try OfficerKeyFile.seal(pair, passphrase: passphrase, parameters: protection)), to: stem + ".key",
+                mode: 0o600)
         } catch where error.code == .alreadyInitialized {
             throw NodeError(.alreadyInitialized, "มีเจ้าหน้าที่ชื่อ \(name) แล้ว / an officer named \(name) already exists")
         }
@@ -79,20 +86,17 @@ extension Node {
         }.sorted { $0.name < $1.name }
     }
 
-    func officerKey(_ name: String) throws(NodeError) -> (Officer, SigningKeyPair) {
-        let stem = officersDirectory + "/" + Self.officerFileStem(name.trimmingCharacters(in: .whitespaces))
-        guard let data = FileManager.default.contents(atPath: stem + ".json"),
-            let officer = try? JSONDecoder().decode(Officer.self, from: data)
-        else {
-            throw NodeError(
-                .unknownDocument,
-                "ไม่มีเจ้าหน้าที่ชื่อ \(name) / no officer named \(name) on this node; add one with "
-                    + "`saraban officer add NAME --position P` (`saraban officer list` shows them)")
-        }
-        let pair = try KeyFile.load(from: stem + ".key")
+    /// The officer's certificate and key, opened with `passphrase`. A plain key written before
+    /// passphrases opens without one; given one, it is sealed under it (unless `sealPlain` is false).
+    func officerKey(
+        _ name: String, passphrase: SecureBytes? = nil, sealPlain: Bool = true
+    ) throws(NodeError) -> (Officer, SigningKeyPair) {
+        let (officer, stem) = try officerCertificate(name)
+        let pair = try OfficerKeyFile.unlock(stem + ".key", passphrase: passphrase, officer: officer.name)
         guard Hex.encode(pair.publicKey.rawRepresentation) == officer.publicKey else {
             throw NodeError(.corruptKey, "the key and certificate of officer \(name) do not match; restore \(stem).key")
         }
+        if sealPlain, let passphrase { try sealPlainOfficerKey(pair, passphrase: passphrase, path: stem + ".key") }
         return (officer, pair)
     }
 
@@ -106,10 +110,11 @@ extension Node {
     }
 
     /// Signs the letter as `officer`: fills ผู้ลงนาม and ตำแหน่ง when empty, then signs the
-    /// canonical bytes of its fields and attachment hashes, all in one change.
+    /// canonical bytes of its fields and attachment hashes, all in one change. The officer's key
+    /// opens with `passphrase` (a wrong one throws `.wrongPassphrase` and signs nothing).
     @discardableResult
-    public func signLetter(_ id: DocID, officer name: String) throws(NodeError) -> SignatureRecord {
-        let (officer, pair) = try officerKey(name)
+    public func signLetter(_ id: DocID, officer name: String, passphrase: SecureBytes? = nil) throws(NodeError) -> SignatureRecord {
+        let (officer, pair) = try officerKey(name, passphrase: passphrase)
         let v0 = try letter(id)
         if v0.status == .cancelled { throw NodeError(.refused, "หนังสือถูกยกเลิกแล้ว / the letter is cancelled") }
         let nodeKey = Hex.encode(identity.publicKey.rawRepresentation)
@@ -209,10 +214,8 @@ extension Node {
     /// The key for attachments of letter `id`: the current key of its space when it has one,
     /// else the node-local key. Returns the key and its reference as stored in the letter.
     func attachmentKey(for id: DocID) throws(NodeError) -> (SymmetricKey, String) {
-        if let s = try? store.space(ofDocument: id), let keys = try? store.spaceKeys(s), let epoch = keys.keys.max(),
-            let k = keys[epoch]
-        {
-            return (k, "space:\(s.hex):\(epoch)")
+        if let s = try? store.space(ofDocument: id), let k = try? store.sealingKey(s) {
+            return (k.key, "space:\(s.hex):\(k.ref)")
         }
         return (try localAttachmentKey(), "node")
     }
@@ -220,10 +223,12 @@ extension Node {
     func key(forReference ref: String) throws(NodeError) -> SymmetricKey {
         if ref == "node" { return try localAttachmentKey() }
         let p = ref.split(separator: ":")
+        // space:HEX:REF (a key reference), or space:HEX:EPOCH as written before keys had references.
         if p.count == 3, p[0] == "space", let b = Hex.decode(String(p[1])), let s = SpaceID(bytes: b),
-            let e = UInt32(p[2]), let k = try? store.spaceKey(s, epoch: e)
+            let ring = try? store.spaceKeys(s),
+            let k = KeyRef(parsing: p[2]).flatMap({ ring[$0] }) ?? UInt32(p[2]).flatMap({ ring[.legacy($0)] })
         {
-            return k
+            return k.key
         }
         throw NodeError(.unknownDocument, "the key \(ref) of this attachment is not on this node")
     }
@@ -268,6 +273,10 @@ extension Node {
         let manifest = AttachmentManifest(space: space, hashes: try sealedChunks.map(Self.chunkHash))
         try storeManifest(manifest)
         for (i, c) in sealedChunks.enumerated() { try storeChunk(c, index: i, of: manifest) }
+        // On disk before the letter names them (the edit below, which peers may fetch them for).
+        let dir = attachmentDirectory(root: manifest.rootHex)
+        try Self.syncToDisk(
+            (0..<count).map { dir + "/\($0)" } + [dir + "/manifest", dir, attachmentsDirectory, dataDirectory.path])
         let ref_ = AttachmentRef(
             hash: hex, name: name ?? (path as NSString).lastPathComponent, size: bytes.count, chunks: count, key: ref,
             root: manifest.rootHex)

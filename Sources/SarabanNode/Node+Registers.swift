@@ -163,7 +163,7 @@ extension Node {
                     let why = n >= 1 && n <= state.lines.count ? state.lines[n - 1].state.rawValue : "ไม่มี / not allocated"
                     throw NodeError(
                         .refused,
-                        "เลข \(n) ไม่ได้จองไว้ในทะเบียน\(book.thaiName) \(year) (\(why)) / number \(n) is not a live "
+                        "เลข \(n) ไม่ได้จองไว้ใน\(book.thaiName) \(year) (\(why)) / number \(n) is not a live "
                             + "reservation in the \(book.english) register of \(year); `saraban register show \(book.english)` lists them")
                 }
                 event = .useReserved(number: n, letter: letterText, date: date, time: time, summary: summary)
@@ -211,7 +211,7 @@ extension Node {
                     + "node (\(other.owner.short)) may write this register")
         }
         guard let reg = try ownRegister(book, year: y) else {
-            throw NodeError(.unknownDocument, "ไม่มีทะเบียน\(book.thaiName) ปี \(y) / no \(book.english) register for \(y) on this node")
+            throw NodeError(.unknownDocument, "ไม่มี\(book.thaiName) ปี \(y) / no \(book.english) register for \(y) on this node")
         }
         let owner = replica
         try edit { tx, docs throws in
@@ -239,7 +239,7 @@ extension Node {
         guard v.owner == replica else {
             throw NodeError(
                 .refused,
-                "ทะเบียน\(v.book.thaiName) \(v.year) เป็นของ \(v.office) (\(v.owner.short)) ออกเลขได้เฉพาะเครื่องเจ้าของทะเบียน / "
+                "\(v.book.thaiName) \(v.year) เป็นของ \(v.office) (\(v.owner.short)) ออกเลขได้เฉพาะเครื่องเจ้าของทะเบียน / "
                     + "only the owning node \(v.owner.short) may allocate from this register; this node is \(replica.short)")
         }
         try edit { tx, docs in try tx.append(register, field: RegisterDocument.events, value: event.encoded, in: &docs) }

@@ -64,6 +64,7 @@ public final class Node: Sendable {
         let dir = dataDir.path
         var isDir: ObjCBool = false
         let existed = fm.fileExists(atPath: dir, isDirectory: &isDir)
+        var originalMode: mode_t?
         if existed && !isDir.boolValue {
             throw NodeError(.invalidArgument, "\(dir) exists and is not a directory; choose another --data directory")
         }
@@ -79,6 +80,16 @@ public final class Node: Sendable {
             }
             if isReadOnly(dir) {
                 throw NodeError(.readOnly, "the data directory \(dir) is read-only; make it writable (chmod u+w) or choose another")
+            }
+            // The directory will hold the node key and the database: owner-only, as if init made it
+            // (its old mode comes back if init fails).
+            var st = stat()
+            if stat(dir, &st) == 0 { originalMode = st.st_mode & 0o7777 }
+            guard chmod(dir, 0o700) == 0 else {
+                let e = errno
+                throw NodeError(
+                    e == EPERM || e == EROFS ? .readOnly : .io,
+                    "cannot make \(dir) owner-only (chmod 700): \(String(cString: strerror(e))); use a directory you own")
             }
         } else {
             let parent = (dir as NSString).deletingLastPathComponent
@@ -102,6 +113,7 @@ public final class Node: Sendable {
             for p in created.reversed() { try? fm.removeItem(atPath: p) }
             for suffix in ["-wal", "-shm"] { try? fm.removeItem(atPath: dataDir.databasePath + suffix) }
             if !existed { rmdir(dir) }
+            if let originalMode { chmod(dir, originalMode) }
         }
         do {
             let identity = SigningKeyPair.generate()
@@ -116,7 +128,7 @@ public final class Node: Sendable {
                 throw NodeError(error)
             }
             try setUpSpaces(
-                store: store, identity: identity, office: office, relay: relay, path: dataDir.databasePath)
+                store: store, identity: identity, office: office, relay: relay, path: dataDir.databasePath, now: now())
             let config = NodeConfig(office: office, letterCode: letterCode, nodeID: identity.publicKey.nodeID.text)
             try writeNew(config.encoded(), to: dataDir.configPath, mode: 0o644)
             created.append(dataDir.configPath)
@@ -192,7 +204,10 @@ public final class Node: Sendable {
             throw NodeError(error)
         }
         logger.debug("opened node", metadata: ["node": "\(config.nodeID)", "dir": "\(dir)"])
-        return Node(dataDirectory: dataDir, config: config, identity: identity, store: store, logger: logger, now: now)
+        let node = Node(dataDirectory: dataDir, config: config, identity: identity, store: store, logger: logger, now: now)
+        // A space made before the membership log gets one from its creator (a no-op otherwise).
+        node.upgradeSpaces()
+        return node
     }
 
     /// Closes the database.

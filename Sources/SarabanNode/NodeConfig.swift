@@ -44,11 +44,18 @@ public struct NodeConfig: Codable, Sendable, Hashable {
     /// Where a relay serves Prometheus `/metrics` and `/ready` (`metrics`, `HOST:PORT`; `serve
     /// --metrics` overrides it); absent: no metrics endpoint.
     public var metrics: String?
+    /// At most this many accepted connections without a finished handshake (`max_pending_handshakes`,
+    /// default 256) and per source address (`max_pending_handshakes_per_address`, default 16);
+    /// one more closes the oldest (Docs/TRANSPORT.md).
+    public var maxPendingHandshakes: Int?
+    public var maxPendingHandshakesPerAddress: Int?
 
     enum CodingKeys: String, CodingKey {
         case version, office, letterCode, nodeID, listen, peers, store, metrics
         case registerYear = "register_year"
         case spaceClearance = "space_clearance"
+        case maxPendingHandshakes = "max_pending_handshakes"
+        case maxPendingHandshakesPerAddress = "max_pending_handshakes_per_address"
     }
 
     public static let currentVersion = 1

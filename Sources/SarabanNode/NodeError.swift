@@ -5,10 +5,10 @@ import SarabanStorage
 public struct NodeError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Internal: String, Sendable {
-            case notInitialized, alreadyInitialized, readOnly, corruptKey, badConfig
+            case notInitialized, alreadyInitialized, readOnly, corruptKey, insecureKey, badConfig
             case foreignDatabase, newerSchema, storage, busy
             case unknownDocument, ambiguousDocument, unknownField, invalidArgument, invalidFile, io, refused
-            case unreachable
+            case unreachable, wrongPassphrase
         }
 
         private let value: Internal
@@ -22,6 +22,9 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
         public static var readOnly: Self { .init(.readOnly) }
         /// `node.key` is missing, truncated, or fails its self-check.
         public static var corruptKey: Self { .init(.corruptKey) }
+        /// A key file (`node.key`, an officer's key) that group or others may read: refused
+        /// until its mode is fixed (`chmod 600 FILE`), as ssh refuses such a private key.
+        public static var insecureKey: Self { .init(.insecureKey) }
         /// `config.json` does not parse or misses a field.
         public static var badConfig: Self { .init(.badConfig) }
         /// `saraban.db` is not a Saraban database.
@@ -48,6 +51,8 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
         public static var io: Self { .init(.io) }
         /// A peer could not be reached or the sync with it did not finish (`saraban sync`).
         public static var unreachable: Self { .init(.unreachable) }
+        /// The passphrase does not open the officer's key (or the key file was modified): nothing signed.
+        public static var wrongPassphrase: Self { .init(.wrongPassphrase) }
 
         public var description: String { value.rawValue }
 
@@ -63,8 +68,8 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
             case .alreadyInitialized: return 73
             case .io, .storage: return 74
             case .busy: return 75
-            case .readOnly: return 77
-            case .corruptKey, .badConfig: return 78
+            case .readOnly, .wrongPassphrase: return 77
+            case .corruptKey, .insecureKey, .badConfig: return 78
             case .foreignDatabase, .newerSchema: return 79
             }
         }
@@ -88,6 +93,7 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
         case .readOnly: self.init(.readOnly, error.message)
         case .busy: self.init(.busy, error.message)
         case .notFound: self.init(.notInitialized, error.message)
+        case .notAllowed: self.init(.refused, error.message)
         default: self.init(.storage, error.description)
         }
     }

@@ -16,8 +16,22 @@ public protocol EnvelopeStorage: Sendable {
     /// order, at most `limit.envelopes` and about `limit.bytes` (at least one); `complete` when none are left.
     func envelopes(space: SpaceID, after: FeedVector, limit: FetchLimit) throws -> (envelopes: [Envelope], complete: Bool)
     /// Verifies, stores and (on a member) opens and applies `envelopes` in one transaction;
-    /// returns those accepted (new and valid) and what the node holds of `space` afterwards.
-    func receive(space: SpaceID, envelopes: [Envelope]) throws -> (accepted: [Envelope], vector: FeedVector)
+    /// returns those accepted (new and valid), what the node holds of `space` afterwards, and the
+    /// forks among those refused (per envelope: the position, the envelope held there and the
+    /// conflicting one's id).
+    func receive(space: SpaceID, envelopes: [Envelope]) throws -> (
+        accepted: [Envelope], vector: FeedVector,
+        forks: [(author: SigningPublicKey, sequence: UInt64, held: EnvelopeID, conflicting: EnvelopeID)]
+    )
+    /// This node's id (to tell a fork of its own feed in reports).
+    var nodeID: NodeID { get }
+    /// Per space, per author, the stored envelope ending at the author's entry of `spaces`.
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) throws -> [SpaceID: [SigningPublicKey: FeedHead]]
+    /// The stored envelope of `author` in `space` covering `seq`, or nil when less is held.
+    func storedEnvelope(space: SpaceID, author: SigningPublicKey, covering seq: UInt64) throws
+        -> (seqEnd: UInt64, id: EnvelopeID)?
+    /// Makes everything stored so far (by any process) survive a power cut (fsyncs the WAL).
+    func makeDurable() throws
     /// A number that changes whenever anything was written to the envelope store, by any process
     /// (cheap enough to call every few hundred milliseconds).
     func changeProbe() throws -> Int64
@@ -95,20 +109,38 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// What was last announced (or known) per space: the poller announces what lies beyond.
     private var announced: [SpaceID: FeedVector] = [:]
     private var lastProbe: Int64?
+    /// The store position (``EnvelopeStorage/changeProbe()``) up to which everything is known to
+    /// be on disk: ``ensureDurable()`` syncs only when the store has moved past it.
+    private var durableProbe: Int64 = -1
     /// The largest number of envelopes the poller announces per space in one message.
     let announceChunk = 2048
 
     /// Makes each session's attachment-chunk exchange (the daemon's, see Node+Attachments.swift);
     /// nil: the peer's attachment messages are ignored.
     let attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)?
+    /// Told by ``poll()`` when the set of carried spaces changed since the baseline or the last
+    /// change (a space joined, created, carried or left, by this process or another): spaces
+    /// added, spaces removed. Open sessions carry the spaces of their hello only.
+    let carriedSpacesChanged: (@Sendable (_ added: Set<SpaceID>, _ removed: Set<SpaceID>) -> Void)?
+    /// The carried spaces as last seen by ``primeBaseline()`` or ``poll()``.
+    private var knownSpaces: Set<SpaceID>?
+    /// Called with each fork found, after it is logged (the peer status book records it).
+    let onFork: (@Sendable (FeedFork) -> Void)?
+    /// Milliseconds since 1970, for the time a fork was found.
+    let now: @Sendable () -> Int64
 
     public init(
         storage: any EnvelopeStorage, logger: Logger = Logger(label: "saraban.sync"),
-        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil
+        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil,
+        carriedSpacesChanged: (@Sendable (_ added: Set<SpaceID>, _ removed: Set<SpaceID>) -> Void)? = nil,
+        onFork: (@Sendable (FeedFork) -> Void)? = nil, now: @escaping @Sendable () -> Int64 = Node.systemClock
     ) {
         self.storage = storage
         self.logger = logger
         self.attachments = attachments
+        self.carriedSpacesChanged = carriedSpacesChanged
+        self.onFork = onFork
+        self.now = now
     }
 
     public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { attachments?(peer) }
@@ -120,6 +152,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         lock.lock()
         announced = spaces
         lastProbe = probe
+        knownSpaces = Set(spaces.keys)
         lock.unlock()
     }
 
@@ -134,13 +167,36 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         envelopes: [Envelope], complete: Bool
     ) {
         let storage = self.storage
-        let r = try await blocking { try storage.envelopes(space: space, after: after, limit: limit) }
+        let r = try await blocking { [self] in
+            let r = try storage.envelopes(space: space, after: after, limit: limit)
+            let me = storage.nodeID.publicKey
+            if r.envelopes.contains(where: { $0.header.author == me }) { try ensureDurable() }
+            return r
+        }
         return (r.envelopes, r.complete)
+    }
+
+    /// Before this node's own envelopes leave (pushed or served): fsyncs the WAL, unless nothing
+    /// was stored since the last time. A local write through `Node` is already on disk (its
+    /// commit synced); a bulk write made with `Store.write(durable: false)` is made so here.
+    func ensureDurable() throws {
+        let probe = try storage.changeProbe()
+        if lock.withLock({ probe <= durableProbe }) { return }
+        try storage.makeDurable()
+        lock.withLock { durableProbe = max(durableProbe, probe) }
     }
 
     public func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
         let storage = self.storage
         let r = try await blocking { try storage.receive(space: space, envelopes: envelopes) }
+        if !r.forks.isEmpty {
+            report(
+                r.forks.map {
+                    fork(
+                        space: space, author: $0.author, sequence: $0.sequence, held: $0.held, peerHolds: $0.conflicting.hex,
+                        peer: peer.nodeID, via: "envelope")
+                })
+        }
         if !r.accepted.isEmpty {
             lock.withLock {
                 for e in r.accepted { _ = announced[space, default: FeedVector()].add(e.header) }
@@ -151,6 +207,29 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     }
 
     public func localChanges() -> AsyncStream<StoredEnvelopes> { broadcast.subscribe() }
+
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        let storage = self.storage
+        return try await blocking { try storage.feedHeads(spaces) }
+    }
+
+    /// Compares the peer's head tags with the envelopes held at the same positions; reports forks.
+    public func peerHeads(_ summary: SpaceVector, from peer: NodeID) async {
+        let storage = self.storage
+        do {
+            let found = try await blocking {
+                try summary.mismatches { try storage.storedEnvelope(space: summary.space, author: $0, covering: $1) }
+            }
+            report(
+                found.map {
+                    fork(
+                        space: summary.space, author: $0.author, sequence: $0.sequence, held: $0.held,
+                        peerHolds: $0.peerTag.description, peer: peer, via: "summary")
+                })
+        } catch {
+            logger.warning("cannot compare the peer's head tags with this node's envelopes: \(error)", metadata: ["peer": "\(peer)"])
+        }
+    }
 
     // MARK: Local writes (this process or another)
 
@@ -164,6 +243,13 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         lock.unlock()
         if unchanged && !force { return 0 }
         let spaces = try storage.carriedSpaces()
+        let now = Set(spaces.keys)
+        let change: (Set<SpaceID>, Set<SpaceID>)? = lock.withLock {
+            defer { knownSpaces = now }
+            guard let known = knownSpaces, known != now else { return nil }
+            return (now.subtracting(known), known.subtracting(now))
+        }
+        if let change { carriedSpacesChanged?(change.0, change.1) }
         var count = 0
         for (space, vector) in spaces.sorted(by: { $0.key < $1.key }) {
             lock.lock()
@@ -174,6 +260,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
                 let (batch, complete) = try storage.envelopes(
                     space: space, after: from, limit: FetchLimit(envelopes: announceChunk, bytes: 4 << 20))
                 if batch.isEmpty { break }
+                try ensureDurable()
                 for e in batch { _ = from.add(e.header) }
                 lock.lock()
                 announced[space, default: FeedVector()].merge(from)

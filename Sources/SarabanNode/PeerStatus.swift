@@ -28,6 +28,9 @@ public struct PeerStatus: Codable, Sendable, Hashable {
     /// `saraban inspect-sync --offline` and `saraban status` can compare without dialling. Absent in
     /// files written before it existed.
     public var summaries: [String: RecordedSummary]?
+    /// Forks this peer showed (its envelope differs from this node's at one position of a feed),
+    /// oldest first, at most ``PeerStatusBook/maximumForks``. Absent when none was ever found.
+    public var forks: [FeedFork]?
 
     public init(nodeID: String) { self.nodeID = nodeID }
 
@@ -53,7 +56,7 @@ public struct PeerStatus: Codable, Sendable, Hashable {
         case envelopesReceived = "envelopes_received"
         case bytesSent = "bytes_sent"
         case bytesReceived = "bytes_received"
-        case sessions, summaries
+        case sessions, summaries, forks
     }
 }
 
@@ -140,7 +143,12 @@ extension Node {
     public func peerStatuses() throws(NodeError) -> [String: PeerStatus] {
         let stored: [StoredPeerStatus]
         do { stored = try store.peerStatuses() } catch { throw NodeError(error) }
-        return PeerStatus.merged(stored, legacy: dataDirectory)
+        var out = PeerStatus.merged(stored, legacy: dataDirectory)
+        for f in PeerStatusBook.forksFile(dataDirectory) {
+            if out[f.peer] == nil { out[f.peer] = PeerStatus(nodeID: f.peer) }
+            if !(out[f.peer]!.forks ?? []).contains(where: { $0.isSame(as: f) }) { out[f.peer]!.forks = (out[f.peer]!.forks ?? []) + [f] }
+        }
+        return out
     }
 }
 
@@ -157,9 +165,17 @@ public final class PeerStatusBook: @unchecked Sendable {
     /// Per peer, per space, the lag of the current session (summed into the peer's row).
     private var lags: [SigningPublicKey: [SpaceID: (peer: UInt64, we: UInt64)]] = [:]
     private var flushScheduled = false
+    /// The last flush started (each waits for the one before).
+    private var lastFlush: Task<Void, Never>?
 
-    public init(store: any PeerStatusStore, now: @escaping @Sendable () -> Int64 = Node.systemClock) {
+    /// Where forks found in sessions are recorded (``recordFork(_:)``); nil: nowhere.
+    let forksDirectory: DataDirectory?
+
+    public init(
+        store: any PeerStatusStore, forks directory: DataDirectory? = nil, now: @escaping @Sendable () -> Int64 = Node.systemClock
+    ) {
         self.store = store
+        self.forksDirectory = directory
         self.now = now
     }
 
@@ -225,6 +241,54 @@ public final class PeerStatusBook: @unchecked Sendable {
         }
     }
 
+    /// The most forks kept per peer (the oldest go first).
+    public static let maximumForks = 100
+
+    /// Records a fork found in a session with `fork.peer`, once, in `DIR/forks.json` at once (an
+    /// alarm, rare: written only when a fork is found, never per session). Without a data
+    /// directory (a relay process on a shared store) the fork is only logged by the driver.
+    public func recordFork(_ fork: FeedFork) {
+        guard let directory = forksDirectory else { return }
+        do {
+            try ConfigFileLock.withLock(directory) { () throws(NodeError) in
+                var list = Self.forksFile(directory)
+                guard !list.contains(where: { $0.isSame(as: fork) }) else { return }
+                list.append(fork)
+                let mine = list.filter { $0.peer == fork.peer }
+                if mine.count > Self.maximumForks {
+                    let drop = Set(mine.prefix(mine.count - Self.maximumForks).map { "\($0)" })
+                    list.removeAll { drop.contains("\($0)") }
+                }
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                var data = (try? enc.encode(list)) ?? Data("[]".utf8)
+                data.append(0x0A)
+                try Node.replaceFile(directory.path + "/forks.json", with: data, mode: 0o644)
+            }
+        } catch {
+            // The driver logged the fork as an error already; the next session finds it again.
+        }
+    }
+
+    /// What `DIR/forks.json` holds (empty when missing or unreadable).
+    static func forksFile(_ directory: DataDirectory) -> [FeedFork] {
+        guard let data = FileManager.default.contents(atPath: directory.path + "/forks.json"),
+            let list = try? JSONDecoder().decode([FeedFork].self, from: data)
+        else { return [] }
+        return list
+    }
+
+    /// Every fork recorded (`DIR/forks.json`, and those an older saraban kept in `peers.json`), oldest first.
+    public static func forks(_ directory: DataDirectory) -> [FeedFork] {
+        var all = forksFile(directory)
+        for f in legacyFile(directory).values.flatMap({ $0.forks ?? [] }) where !all.contains(where: { $0.isSame(as: f) }) {
+            all.append(f)
+        }
+        return all.sorted {
+            ($0.detectedAt, $0.space, $0.author, $0.sequence) < ($1.detectedAt, $1.space, $1.author, $1.sequence)
+        }
+    }
+
     /// Records a dial that failed before any session opened.
     public func recordFailure(_ id: NodeID, _ error: String) {
         let t = now()
@@ -237,9 +301,23 @@ public final class PeerStatusBook: @unchecked Sendable {
     /// Peers with changes not yet written.
     public var pendingCount: Int { lock.withLock { pending.count } }
 
-    /// Writes what changed since the last flush, in one store call. Best effort: on failure the
-    /// changes are kept (merged under anything recorded meanwhile) for the next flush.
+    /// Writes what changed since the last flush, in one store call, after any flush already under
+    /// way (so what was recorded before the call is written when it returns). Best effort: on
+    /// failure the changes are kept (merged under anything recorded meanwhile) for the next flush.
     public func flush() async {
+        let task = lock.withLock { () -> Task<Void, Never> in
+            let previous = lastFlush
+            let t = Task {
+                await previous?.value
+                await self.flushPending()
+            }
+            lastFlush = t
+            return t
+        }
+        await task.value
+    }
+
+    private func flushPending() async {
         let changes = lock.withLock { () -> [PeerStatusChange] in
             defer { pending = [:] }
             return Array(pending.values)

@@ -1,5 +1,6 @@
 import Foundation
 import SarabanCrypto
+import SarabanTransport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,6 +53,17 @@ public struct ConfiguredPeer: Hashable, Sendable {
 public struct SyncSettings: Sendable {
     public var listen: PeerAddress
     public var peers: [ConfiguredPeer]
+    /// `max_pending_handshakes` and `max_pending_handshakes_per_address`, when set.
+    public var maximumPendingHandshakes: Int?
+    public var maximumPendingHandshakesPerAddress: Int?
+
+    /// `configuration` with the caps this file sets.
+    public func applied(to configuration: TransportConfiguration) -> TransportConfiguration {
+        var c = configuration
+        if let n = maximumPendingHandshakes { c.maximumPendingHandshakes = n }
+        if let n = maximumPendingHandshakesPerAddress { c.maximumPendingHandshakesPerAddress = n }
+        return c
+    }
 
     /// Checks `config` read from `path`; every error names the file and the field at fault.
     public static func validate(_ config: NodeConfig, path: String) throws(NodeError) -> SyncSettings {
@@ -79,7 +91,15 @@ public struct SyncSettings: Sendable {
             guard seen.insert(id).inserted else { throw fail("peers[\(i)].node_id", "repeats an earlier peer") }
             peers.append(ConfiguredPeer(nodeID: id, address: address, name: p.name))
         }
-        return SyncSettings(listen: listen, peers: peers)
+        for (field, value) in [
+            ("max_pending_handshakes", config.maxPendingHandshakes),
+            ("max_pending_handshakes_per_address", config.maxPendingHandshakesPerAddress),
+        ] {
+            if let value, value < 1 { throw fail(field, "is \(value), expected a whole number of at least 1 (or no field: the default)") }
+        }
+        return SyncSettings(
+            listen: listen, peers: peers, maximumPendingHandshakes: config.maxPendingHandshakes,
+            maximumPendingHandshakesPerAddress: config.maxPendingHandshakesPerAddress)
     }
 
     /// Finds the configured peer named by `query`: a node id (or a unique prefix), a name, or an address.
@@ -146,8 +166,22 @@ extension Node {
         }
     }
 
+    /// Removes the configured peer named by `query` (a node id or unique prefix, a name or an
+    /// address, as ``SyncSettings/peer(matching:)``) from `config.json`, replacing the file
+    /// atomically; returns the peer removed. A running daemon stops dialling it within its config
+    /// interval and closes its sessions with it unless it is still a member of a carried space.
+    public func removePeer(matching query: String) throws(NodeError) -> ConfiguredPeer {
+        try ConfigFileLock.withLock(dataDirectory) { () throws(NodeError) -> ConfiguredPeer in
+            var config = try currentConfig()
+            let peer = try SyncSettings.validate(config, path: dataDirectory.configPath).peer(matching: query)
+            config.peers.removeAll { $0.nodeID.flatMap { try? NodeID(parsing: $0) } == peer.nodeID }
+            try Self.replaceFile(dataDirectory.configPath, with: config.encoded(), mode: 0o644)
+            return peer
+        }
+    }
+
     /// Writes `data` to a temporary file beside `path`, fsyncs it and renames it over `path`.
-    static func replaceFile(_ path: String, with data: Data, mode: mode_t) throws(NodeError) {
+    public static func replaceFile(_ path: String, with data: Data, mode: mode_t) throws(NodeError) {
         let tmp = path + ".tmp-\(getpid())"
         unlink(tmp)
         try writeNew(data, to: tmp, mode: mode)
@@ -167,8 +201,8 @@ extension Node {
 
 /// An advisory lock (flock) on `DIR/.lock`, serialising read-modify-write of the node's small files
 /// (config.json) between processes.
-enum ConfigFileLock {
-    static func withLock<T>(_ dir: DataDirectory, _ body: () throws(NodeError) -> T) throws(NodeError) -> T {
+public enum ConfigFileLock {
+    public static func withLock<T>(_ dir: DataDirectory, _ body: () throws(NodeError) -> T) throws(NodeError) -> T {
         let fd = Glibc.open(dir.path + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw NodeError(.io, "cannot open \(dir.path)/.lock: \(String(cString: strerror(errno)))")

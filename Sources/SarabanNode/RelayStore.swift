@@ -118,4 +118,13 @@ public protocol RelayStore: PeerStatusStore {
 
     /// Releases connections; further calls throw.
     func close() async
+
+    /// Per space, per author, the envelope held that ends at the author's entry of `spaces`: the
+    /// head tags of the relay's summaries (Sync/PROTOCOL.md). Default: none (summaries go
+    /// without tags).
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]]
+}
+
+extension RelayStore {
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] { [:] }
 }

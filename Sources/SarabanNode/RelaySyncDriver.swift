@@ -114,6 +114,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         }
     }
 
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        try await store.feedHeads(spaces)
+    }
+
     public func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (envelopes: [Envelope], complete: Bool) {
         try await metrics.timed("fetch") { try await store.envelopes(space: space, after: after, limit: limit) }
     }
@@ -181,11 +185,23 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
                 for await change in store.changes() {
-                    if Task.isCancelled { break }
-                    do { try await catchUp(change) } catch {
-                        logger.warning("cannot read envelopes stored by another process: \(error)")
-                        // Try again on the next wake-up; the health check reports the store.
+                    // A wake-up is never dropped: a catch-up that fails (the store is away) is
+                    // tried again, over every space, until it succeeds; later wake-ups wait, and
+                    // are covered by it.
+                    var pending = change
+                    var failures = 0
+                    while !Task.isCancelled {
+                        do {
+                            try await catchUp(pending)
+                            break
+                        } catch {
+                            failures += 1
+                            if failures == 1 { logger.warning("cannot read envelopes stored by another process, retrying: \(error)") }
+                            pending = .anywhere
+                            try? await Task.sleep(for: .milliseconds(min(5_000, 250 << min(failures, 5))))
+                        }
                     }
+                    if Task.isCancelled { break }
                 }
             }
             group.addTask { [self] in

@@ -60,8 +60,12 @@ public struct SQLiteRelayStore: RelayStore {
         }
     }
 
+    /// The spaces named for `peer` or for nobody, less those whose membership log serves them
+    /// only to members and designated relays `peer` is not among (``Node/relayServes(_:to:)``).
     public func servedSpaces(to peer: NodeID) async throws -> [SpaceID] {
-        try await run { () throws(StorageError) in try store.relaySpaces(servedTo: peer.publicKey) }
+        let node = self.node
+        let named = try await run { () throws(StorageError) in try store.relaySpaces(servedTo: peer.publicKey) }
+        return try await blocking { try named.filter { s throws(NodeError) in try node.relayServes(s, to: peer) } }
     }
 
     public func store(space: SpaceID, envelopes: [Envelope]) async throws -> ReceiveReport {
@@ -105,6 +109,10 @@ public struct SQLiteRelayStore: RelayStore {
     }
 
     public func close() async {}
+
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        try await run { () throws(StorageError) in try store.feedHeads(spaces) }
+    }
 
     public func applyPeerStatus(_ changes: [PeerStatusChange]) async throws {
         try await SQLitePeerStatusStore(store: store).applyPeerStatus(changes)

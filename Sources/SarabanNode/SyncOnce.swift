@@ -95,6 +95,12 @@ final class CountingDriver: SyncStoreDriver, @unchecked Sendable {
 
     func localChanges() -> AsyncStream<StoredEnvelopes> { inner.localChanges() }
 
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        try await inner.feedHeads(spaces)
+    }
+
+    func peerHeads(_ summary: SpaceVector, from peer: NodeID) async { await inner.peerHeads(summary, from: peer) }
+
     var counts: (fetched: UInt64, accepted: UInt64) {
         lock.lock()
         defer { lock.unlock() }
@@ -118,8 +124,8 @@ extension Node {
         let transport = dialTransport(
             settings: settings, dialling: peers, members: try storage.memberNodeIDs(), configuration: options.transport,
             logger: logger)
-        let status = PeerStatusBook(store: peerStatusStore)
-        let driver = NodeSyncDriver(storage: storage, logger: logger)
+        let status = PeerStatusBook(store: peerStatusStore, forks: dataDirectory)
+        let driver = NodeSyncDriver(storage: storage, logger: logger, onFork: { status.recordFork($0) }, now: now)
         let results = await withTaskGroup(of: OneShotResult.self) { group in
             for peer in peers {
                 group.addTask {
@@ -156,10 +162,15 @@ extension Node {
                         let c = counting.counts
                         result.changesSent = report.stats.envelopesSent == 0 ? 0 : c.fetched
                         result.changesReceived = c.accepted
-                        if !report.wasSynced { result.error = report.failure }
+                        if !report.wasSynced {
+                            result.error = NetworkFailure.describe(
+                                report, peer: label, address: peer.address, me: self.nodeID, configuration: options.transport)
+                            if NetworkFailure.isRefusal(report) { status.recordFailure(peer.nodeID, result.error!) }
+                        }
                     } catch {
-                        result.error = "\(error)"
-                        status.recordFailure(peer.nodeID, "\(error)")
+                        result.error = NetworkFailure.describe(
+                            error, peer: label, address: peer.address, configuration: options.transport)
+                        status.recordFailure(peer.nodeID, result.error!)
                     }
                     (result.attachmentsOffered, result.attachmentsConfirmed, result.attachmentChunksSent) =
                         exchange.pushCounts

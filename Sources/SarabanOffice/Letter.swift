@@ -18,6 +18,12 @@ public enum LetterKind: String, CaseIterable, Sendable, Hashable {
         }
     }
 
+    /// "an external", "a directive": the English name after its indefinite article.
+    public var englishWithArticle: String {
+        let e = english
+        return (e.first.map { "aeiou".contains($0) } == true ? "an " : "a ") + e
+    }
+
     /// The full Thai name, as the regulation lists it.
     public var thaiName: String {
         switch self {
@@ -207,8 +213,11 @@ public enum LetterStatus: String, CaseIterable, Sendable, Hashable {
     }
 
     public init(parsing s: String) throws(OfficeError) {
-        guard let v = LetterStatus.allCases.first(where: { s == $0.rawValue || s == $0.english }) else {
-            throw OfficeError(.invalidValue, th: "สถานะ \"\(s)\" ไม่ถูกต้อง", en: "unknown status \"\(s)\"")
+        guard let v = LetterStatus.allCases.first(where: { s == $0.rawValue || s.lowercased() == $0.english }) else {
+            let all = LetterStatus.allCases
+            throw OfficeError(
+                .invalidValue, th: "สถานะ \"\(s)\" ไม่ถูกต้อง ใช้ได้: \(all.map(\.rawValue).joined(separator: ", "))",
+                en: "unknown status \"\(s)\"; use one of \(all.map { "\($0.english) (\($0.rawValue))" }.joined(separator: ", "))")
         }
         self = v
     }
@@ -238,7 +247,7 @@ public func validateLetter(kind: LetterKind, fields: [String: String]) -> [Offic
     var issues: [OfficeError] = []
     for f in kind.requiredFields where (fields[f.rawValue] ?? "").allSatisfy(\.isWhitespace) {
         issues.append(OfficeError(.missingField, th: "\(kind.thaiName)ต้องมี\(f.rawValue)",
-                                  en: "a \(kind.english) letter needs its \(f.english) (\(f.rawValue))"))
+                                  en: "\(kind.englishWithArticle) letter needs its \(f.english) (\(f.rawValue))"))
     }
     if !kind.subtypes.isEmpty, let st = fields[LetterField.subtype.rawValue], !st.isEmpty, !kind.subtypes.contains(st) {
         issues.append(OfficeError(.invalidValue, th: "ประเภท \(st) ไม่ใช่ของ\(kind.thaiName) ใช้ได้: \(kind.subtypes.joined(separator: ", "))",

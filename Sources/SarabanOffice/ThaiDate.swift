@@ -66,34 +66,76 @@ public struct ThaiDate: Hashable, Comparable, Sendable, CustomStringConvertible 
     }
 
     /// ISO 8601 in the Gregorian calendar, for JSON.
-    public var iso: String {
-        func pad(_ n: Int, _ w: Int) -> String { String(repeating: "0", count: max(0, w - String(n).count)) + String(n) }
-        return "\(pad(ceYear, 4))-\(pad(month, 2))-\(pad(day, 2))"
-    }
+    public var iso: String { ThaiDate.isoText(ceYear, month, day) }
 
     public var description: String { formatted() }
 
-    /// Parses `13 มิถุนายน 2568`, `13 มิ.ย. 2568` (Thai or Arabic digits) or ISO `2025-06-13`.
+    /// Parses a date as clerks write it, Thai or Arabic digits alike:
+    /// `6/12/2569`, `6 ธ.ค. 2569`, `6 ธันวาคม 2569`, `6 ธันวาคม พ.ศ. 2569`, `๖ ธันวาคม ๒๕๖๙`
+    /// (Buddhist Era; a two-digit year is 25xx) or ISO `2026-12-06` (Christian Era).
+    ///
+    /// A Buddhist Era year below 2400 (`6 ธันวาคม 2026`) is refused, naming the BE year it
+    /// probably meant; so is an ISO year of 2400 or more (a BE year written as ISO).
     public init(parsing text: String) throws(OfficeError) {
-        let t = ThaiDigits.toArabic(text).split(separator: " ").map(String.init)
-        if t.count == 1, let iso = ThaiDate.parseISO(t[0]) {
-            try self.init(year: iso.0 + 543, month: iso.1, day: iso.2)
+        let t = ThaiDigits.toArabic(text).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\u{A0}" })
+            .map(String.init)
+        if t.count == 1, let (y, m, d) = ThaiDate.parseISO(t[0]) {
+            guard y < ThaiDate.smallestBEYear else {
+                throw OfficeError(
+                    .invalidDate, th: "วันที่แบบ ISO \(t[0]) ใช้ปี ค.ศ. ปี \(y) น่าจะเป็น พ.ศ.: เขียน \(ThaiDate.isoText(y - 543, m, d)) หรือ \(d)/\(m)/\(y)",
+                    en: "ISO dates use the Christian Era: \(t[0]) would be the year \(y) CE; write \(ThaiDate.isoText(y - 543, m, d)) or \(d)/\(m)/\(y)")
+            }
+            try self.init(year: y + 543, month: m, day: d)
             return
         }
-        guard t.count == 3, let d = Int(t[0]), var y = Int(t[2]),
-              let m = (ThaiDate.monthNames.firstIndex(of: t[1]) ?? ThaiDate.monthAbbreviations.firstIndex(of: t[1]))
-        else {
-            throw OfficeError(.invalidDate, th: "อ่านวันที่ \"\(text)\" ไม่ได้ ใช้รูปแบบ 13 มิถุนายน 2568",
-                              en: "cannot read the date \"\(text)\"; write it as 13 มิถุนายน 2568 or 2025-06-13")
+        var parts: (day: Int, month: Int, year: Int)? = nil
+        if t.count == 1 {
+            let p = t[0].split(separator: "/", omittingEmptySubsequences: false)
+            if p.count == 3, let d = Int(p[0]), let m = Int(p[1]), let y = Int(p[2]), p[2].count == 2 || p[2].count == 4 {
+                parts = (d, m, y)
+            }
+        } else if t.count == 3 || (t.count == 4 && (t[2] == "พ.ศ." || t[2] == "พ.ศ")), let d = Int(t[0]),
+                  let y = Int(t[t.count - 1]), let m = ThaiDate.month(named: t[1])
+        {
+            parts = (d, m, y)
         }
-        if y < 100 { y += 2500 }
-        try self.init(year: y, month: m + 1, day: d)
+        guard let (d, m, year) = parts else {
+            throw OfficeError(
+                .invalidDate, th: "อ่านวันที่ \"\(text)\" ไม่ได้ ใช้รูปแบบ 6/12/2569, 6 ธ.ค. 2569 หรือ 6 ธันวาคม 2569",
+                en: "cannot read the date \"\(text)\"; write it as 6/12/2569, 6 ธ.ค. 2569, 6 ธันวาคม 2569 or 2026-12-06")
+        }
+        let y = year < 100 ? year + 2500 : year
+        guard y >= ThaiDate.smallestBEYear else {
+            let month = (1...12).contains(m) ? ThaiDate.monthNames[m - 1] : "\(m)"
+            throw OfficeError(
+                .invalidDate,
+                th: "ปี \(y) ไม่ใช่ปีพุทธศักราช ถ้าหมายถึง ค.ศ. \(y) ให้เขียน พ.ศ. \(y + 543): \(d) \(month) \(y + 543)",
+                en: "the year \(y) is not a Buddhist Era year; if you meant \(y) CE, write \(y + 543) BE: \(d) \(month) \(y + 543) (or ISO \(ThaiDate.isoText(y, m, d)))")
+        }
+        try self.init(year: y, month: m, day: d)
+    }
+
+    /// Buddhist Era years below this are refused when parsing (2400 BE is 1857 CE): such a year is
+    /// almost always a Christian Era year typed by mistake.
+    public static let smallestBEYear = 2400
+
+    /// 1…12 for a full month name or an abbreviation, with or without its dots (`ธ.ค.`, `ธค`).
+    static func month(named name: String) -> Int? {
+        if let i = monthNames.firstIndex(of: name) { return i + 1 }
+        let bare = name.filter { $0 != "." }
+        if let i = monthAbbreviations.firstIndex(where: { $0.filter { $0 != "." } == bare }) { return i + 1 }
+        return nil
     }
 
     private static func parseISO(_ s: String) -> (Int, Int, Int)? {
         let p = s.split(separator: "-")
         guard p.count == 3, let y = Int(p[0]), let m = Int(p[1]), let d = Int(p[2]), p[0].count == 4 else { return nil }
         return (y, m, d)
+    }
+
+    static func isoText(_ y: Int, _ m: Int, _ d: Int) -> String {
+        func pad(_ n: Int, _ w: Int) -> String { String(repeating: "0", count: max(0, w - String(n).count)) + String(n) }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
     }
 
     public static func < (a: ThaiDate, b: ThaiDate) -> Bool {

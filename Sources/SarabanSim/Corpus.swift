@@ -21,8 +21,7 @@ public enum FuzzCorpus {
         var envelopes: [Envelope] = []
         var prev = EnvelopeID.zero
         for (i, c) in changes.prefix(4).enumerated() {
-            var plain: [UInt8] = []
-            SimCodec.appendChange(c, to: &plain)
+            let plain = EnvelopePayload.encode(changes: [c])
             let h = EnvelopeHeader(
                 spaceID: space.bytes, author: me.publicKey, seqStart: UInt64(i + 1), seqEnd: UInt64(i + 1), epoch: 1, previousHash: prev)
             let e = try! Envelope.seal(plaintext: plain, header: h, key: key, signer: me)

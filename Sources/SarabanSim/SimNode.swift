@@ -105,8 +105,7 @@ public final class SimNode {
     /// Seals `changes` (consecutive, just made by this node's replica) into one envelope and stores it.
     func seal(_ id: SpaceID, _ changes: [Change]) -> Envelope {
         var s = spaces[id]!
-        var plain: [UInt8] = []
-        for c in changes { SimCodec.appendChange(c, to: &plain) }
+        let plain = EnvelopePayload.encode(changes: changes)
         let header = EnvelopeHeader(
             spaceID: id.bytes, author: author, seqStart: changes.first!.seq, seqEnd: changes.last!.seq, epoch: 1,
             previousHash: s.lastOwnID)
@@ -143,14 +142,8 @@ public final class SimNode {
             accepted.append(e)
             if let key = s.key {
                 do {
-                    let plain = try e.open(key: key)
-                    let changes = try SimCodec.changes(in: plain)
                     // The changes must be exactly the header's: its author, seqStart…seqEnd in order.
-                    let author = ReplicaID(bytes: e.header.author.rawRepresentation)
-                    guard changes.map(\.seq) == Array(e.header.seqStart...e.header.seqEnd),
-                        changes.allSatisfy({ $0.author == author })
-                    else { throw SimCodec.Malformed(description: "the changes inside do not match the header") }
-                    for c in changes { try s.replica!.receive(c) }
+                    for c in try EnvelopePayload.open(e, key: key).changes { try s.replica!.receive(c) }
                 } catch {
                     applyFailures.append("\(name): envelope \(e.id) from a verified author did not open/apply: \(error)")
                 }
@@ -175,28 +168,3 @@ public final class SimNode {
 }
 
 /// The plaintext inside an envelope: each change as `length (u32 BE) ‖ Change.encoded()`.
-public enum SimCodec {
-    public static func appendChange(_ c: Change, to out: inout [UInt8]) {
-        let enc = c.encoded()
-        let n = UInt32(enc.count)
-        out += [UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
-        out += enc
-    }
-
-    public struct Malformed: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    public static func changes(in plain: [UInt8]) throws -> [Change] {
-        var out: [Change] = []
-        var i = 0
-        while i < plain.count {
-            guard plain.count - i >= 4 else { throw Malformed(description: "truncated change length") }
-            let n = Int(plain[i]) << 24 | Int(plain[i + 1]) << 16 | Int(plain[i + 2]) << 8 | Int(plain[i + 3])
-            guard n <= plain.count - i - 4 else { throw Malformed(description: "change length \(n) beyond the plaintext") }
-            out.append(try Change.decode(Array(plain[(i + 4)..<(i + 4 + n)])))
-            i += 4 + n
-        }
-        return out
-    }
-}

@@ -318,7 +318,7 @@ public final class Simulation {
                     fail("\(nodes[n].name): a session delivered envelopes attributed to \(from), not its peer")
                 }
                 c.work[side].append(.deliver(space, envelopes))
-            case .peerProgress, .attachment:
+            case .peerProgress, .peerHeads, .attachment:
                 break
             case .synced:
                 note(2, c.id, side)

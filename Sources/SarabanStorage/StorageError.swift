@@ -16,6 +16,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case notFound
             case wrongSpace
             case notAMember
+            case notAllowed
             case io
         }
 
@@ -42,6 +43,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static var wrongSpace: Self { .init(.wrongSpace) }
         /// This node is not (or no longer) a member of the space it tried to write in.
         public static var notAMember: Self { .init(.notAMember) }
+        /// The space's authority rules refuse the write (not an admin, not an owner, a rekey out of turn).
+        public static var notAllowed: Self { .init(.notAllowed) }
         /// Any other SQLite or file-system failure.
         public static var io: Self { .init(.io) }
 

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import SarabanCore
 import SarabanCrypto
-import SarabanSync
+import SarabanFeed
 
 /// Local changes being made inside one SQLite write transaction (see ``Store/write(_:)``).
 ///
@@ -80,6 +80,9 @@ public struct ApplyReport: Sendable, Hashable, Codable {
     public var duplicates: Int = 0
     /// Changes still waiting for their causal past, in total after this batch.
     public var waiting: Int = 0
+    /// Changes applied with no effect because they were refused (``SarabanCore/Ownership``, or
+    /// the space's authority rules): they count as received, and each is recorded with its reason.
+    public var refused: Int = 0
     /// The documents whose state changed.
     public var documents: [String] = []
 
@@ -118,13 +121,20 @@ extension Store {
     /// key and stored, with the author's feed head, in the SAME transaction (see
     /// ``Store/envelopes(space:after:limit:)``); the space's membership document, if touched, is
     /// re-read (members, keys sealed to `signer`, epoch).
+    ///
+    /// `durable` (the default): the commit fsyncs the WAL before this returns, so whatever the
+    /// caller shows a person (a register number, a document id) survives a power cut. A bulk
+    /// writer that shows nothing (an import, a benchmark) may pass false and pay no fsync per
+    /// transaction: its envelopes still reach peers only once on disk, because the sync driver
+    /// calls ``syncWAL()`` before it sends this node's own envelopes (Docs/ARCHITECTURE.md,
+    /// "Durability").
     public func write<T>(
-        space: SpaceID? = nil, signer: SigningKeyPair? = nil, _ body: (inout LocalWriter) throws -> T
+        space: SpaceID? = nil, signer: SigningKeyPair? = nil, durable: Bool = true, _ body: (inout LocalWriter) throws -> T
     ) throws -> (value: T, changes: [Change]) {
         do {
             return try pool.writeWithoutTransaction { db in
                 var out: (value: T, changes: [Change])?
-                try db.inTransaction(.immediate) {
+                try Self.inTransaction(db, durable: durable) {
                     let space = try space ?? Self.defaultSpace(db, path: path)
                     let spaceBytes = Data(space.bytes)
                     guard let nextSeq = try Int64.fetchOne(
@@ -154,10 +164,12 @@ extension Store {
                             arguments: [Int64(writer.ownSeq + 1), spaceBytes])
                         try Self.setMeta(db, "max_op", writer.maxOp)
                         if let signer {
+                            // The transaction's documents name every document the changes touched.
+                            let touchedMembership = try self.judgeLocal(
+                                db, space: space, writer.changes, signer: signer, touched: { writer.documents.hasLoaded($0) })
+                            if touchedMembership { try self.refreshSpace(db, space: space, identity: signer) }
                             try self.sealLocal(
                                 db, space: space, changes: writer.changes, encoded: writer.encodedChanges, signer: signer)
-                            // The transaction's documents name every document the changes touched.
-                            try self.refreshSpace(db, space: space, identity: signer) { writer.documents.hasLoaded($0) }
                         }
                     }
                     out = (value, writer.changes)
@@ -212,7 +224,7 @@ extension Store {
     func applyInTransaction(_ db: Database, space: Data, _ incoming: [Change], receivedAt: Int64) throws
         -> ApplyReport
     {
-        var (report, touched) = try applyChanges(db, space: space, incoming, receivedAt: receivedAt)
+        var (report, touched, _) = try applyChanges(db, space: space, incoming, receivedAt: receivedAt)
         report.documents = DocIDText.sortedStrings(touched)
         return report
     }
@@ -222,9 +234,16 @@ extension Store {
     ///
     /// `encoded`, if given, holds each incoming change's bytes as its author sealed them (they
     /// decoded to it): they are logged as they are rather than encoded again.
+    ///
+    /// `judge`, if given, is asked about each change just before it is applied (in causal
+    /// order): a reason refuses it. A refused change, like one ``SarabanCore/Change/apply(to:)``
+    /// refuses, is logged and advances the clock but changes no document; it is recorded in
+    /// `refused_changes` and returned.
     func applyChanges(
-        _ db: Database, space: Data, _ incoming: [Change], encoded: [[UInt8]]? = nil, receivedAt: Int64
-    ) throws -> (report: ApplyReport, touched: [DocID]) {
+        _ db: Database, space: Data, _ incoming: [Change], encoded: [[UInt8]]? = nil, receivedAt: Int64,
+        judge: (Change) throws -> String? = { _ in nil }
+    ) throws -> (report: ApplyReport, touched: [DocID], refused: [(change: ChangeID, reason: String)]) {
+        var refusals: [(change: ChangeID, reason: String)] = []
         var report = ApplyReport()
         var clock = try Self.loadClock(db, space: space)
         let startClock = clock
@@ -252,7 +271,13 @@ extension Store {
         let insert = try ChangeLogInsert(db, space: space)
         func apply(_ c: Change, bytes: [UInt8]?) throws {
             documents.currentTime = c.time
-            try c.apply(to: &documents)
+            if let reason = try judge(c) {
+                refusals.append((c.id, reason))
+                try Self.recordRefusal(db, space: space, c.id, document: nil, reason: reason, at: receivedAt)
+            } else if let r = try c.apply(to: &documents) {
+                refusals.append((c.id, r.description))
+                try Self.recordRefusal(db, space: space, c.id, document: r.document, reason: r.description, at: receivedAt)
+            }
             try insert.insert(c, bytes: bytes)
             clock[c.author] = c.seq
             maxOp = max(maxOp, c.maxOp)
@@ -317,7 +342,8 @@ extension Store {
             }
         }
         report.waiting = waiting
-        return (report, touched)
+        report.refused = refusals.count
+        return (report, touched, refusals)
     }
 
     // MARK: - Reading

@@ -2,47 +2,7 @@ import Foundation
 import GRDB
 import SarabanCore
 import SarabanCrypto
-import SarabanSync
-
-/// Why ``Store/receiveEnvelopes(space:_:identity:receivedAt:)`` refused an envelope. Nothing of a
-/// refused envelope is stored; a refusal never affects the other envelopes of the batch.
-public struct EnvelopeError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable, Hashable, CaseIterable {
-        /// This node does not carry the space (not a member, not configured as its relay).
-        case spaceNotCarried
-        /// The envelope's header names another space than the batch.
-        case wrongSpace
-        /// The author is not (or, for this epoch, no longer) a member of the space.
-        case notAMember
-        /// The signature does not verify: modified bytes, or signed by someone other than its author.
-        case tampered
-        /// It starts after the author's next expected sequence number: earlier envelopes are missing.
-        case gap
-        /// It overlaps what was accepted without being a stored envelope: out of order.
-        case reordered
-        /// The author signed a different envelope for a stored position (``forkProof``).
-        case fork
-        /// This node holds no key for the envelope's epoch (removed from the space, or rekey not yet received).
-        case wrongEpoch
-        /// Signed by a member but does not decrypt with the epoch key.
-        case undecryptable
-        /// Decrypts, but the changes inside do not match the header (author, sequence range) or do not decode,
-        /// or touch a document of another space.
-        case invalidContents
-    }
-
-    public let code: Code
-    public let message: String
-    public let forkProof: ForkProof?
-
-    public init(_ code: Code, _ message: String, forkProof: ForkProof? = nil) {
-        self.code = code
-        self.message = message
-        self.forkProof = forkProof
-    }
-
-    public var description: String { "\(code.rawValue): \(message)" }
-}
+import SarabanFeed
 
 /// What a batch of received envelopes did.
 public struct ReceiveReport: Sendable {
@@ -52,6 +12,13 @@ public struct ReceiveReport: Sendable {
     public var duplicates: [Envelope] = []
     /// Refused, each with its reason; nothing of them was stored.
     public var refused: [(envelope: Envelope, error: EnvelopeError)] = []
+    /// Verified but held (not stored as part of the feed, not served) until their author is
+    /// admitted or their key arrives; retried after every batch. Not counted in ``holds``.
+    public var held: [(envelope: Envelope, reason: String)] = []
+    /// Held envelopes (of this batch or earlier ones) released and applied by this batch.
+    public var released = 0
+    /// Changes received and logged but refused (no effect): not an owner, not an admin.
+    public var refusedChanges: [(change: ChangeID, reason: String)] = []
     /// The node's feed vector for the space after the batch.
     public var holds = FeedVector()
     /// What applying the changes did (members only).
@@ -63,30 +30,29 @@ public struct ReceiveReport: Sendable {
 extension Store {
     /// The largest plaintext sealed into one envelope, leaving room for padding and framing so every
     /// envelope fits one sync frame (``SyncLimits/maximumEnvelopeByteCount``).
-    static let plaintextBudget = SyncLimits.maximumEnvelopeByteCount - Envelope.minimumByteCount
-        - (SyncLimits.maximumEnvelopeByteCount >> 4)
+    static let plaintextBudget = FeedLimits.maximumEnvelopeByteCount - Envelope.minimumByteCount
+        - (FeedLimits.maximumEnvelopeByteCount >> 4)
     static let maximumChangesPerEnvelope = 4096
 
     // MARK: - Sealing local writes
 
-    /// Seals `changes` (consecutive, this node's, in `space`) into envelopes chained on this
-    /// author's feed head and stores them, inside the caller's transaction. `encoded[i]` is
-    /// `changes[i].encoded()`, as logged.
+    /// Seals this node's changes of `space` that are not in an envelope yet, in order, chained
+    /// on its feed head and signed with `signer`, inside the caller's transaction: control
+    /// changes (the membership log) into control envelopes any node can open
+    /// (``SarabanFeed/ControlKey``), the others under the space's current key. Content waits
+    /// unsealed while the space says so (`seal_wait`: the current key is also held by a removed
+    /// node, or this node lacks it) and everything after it waits with it, to be sealed by
+    /// ``sealBacklog(_:space:signer:)`` once an admin's rekey or share arrives.
+    /// `recent` are the changes just made with their logged encodings (not read back).
     func sealLocal(
-        _ db: Database, space: SpaceID, changes: [Change], encoded: [[UInt8]], signer: SigningKeyPair
+        _ db: Database, space: SpaceID, changes recent: [Change], encoded recentBytes: [[UInt8]], signer: SigningKeyPair
     ) throws {
         let sp = Data(space.bytes)
-        guard let epoch64 = try Int64.fetchOne(db, sql: "SELECT epoch FROM spaces WHERE id = ?", arguments: [sp]) else {
-            return
-        }
-        let epoch = UInt32(epoch64)
-        guard let key = try Self.loadKeys(db, space: sp)[epoch] else {
-            throw StorageError(
-                .notFound,
-                "this node holds no key for epoch \(epoch) of space \(space.hex), so it cannot seal its changes: "
-                    + "it may have been removed from the space; ask a member to invite it again",
-                path: path)
-        }
+        guard let row = try Row.fetchOne(
+            db, sql: "SELECT seal_wait, doc FROM spaces WHERE id = ? AND role = 0", arguments: [sp])
+        else { return }
+        let wait: String? = row[0]
+        let document = (row[1] as String?).flatMap(DocID.init)
         let author = signer.publicKey
         guard
             let membership = try Row.fetchOne(
@@ -96,19 +62,34 @@ extension Store {
         else {
             throw StorageError(
                 .notAMember,
-                "this node is not (or no longer) a member of space \(space.hex), so it cannot write there: ask a "
-                    + "member to invite it again",
+                "this node is not (or no longer) a member of space \(space.hex), so it cannot write there: ask an "
+                    + "admin of the space to invite it again",
                 path: path)
         }
         var head = try Self.loadHead(db, space: sp, author: author)
+        var items: [(change: Change, bytes: [UInt8])] = []
+        if let first = recent.first(where: { $0.author == replica }), first.seq > head.lastSequence + 1 {
+            // Earlier changes still wait unsealed: they go first.
+            for row in try Row.fetchAll(
+                db, sql: "SELECT bytes FROM changes WHERE space = ? AND author = ? AND seq > ? AND seq < ? ORDER BY seq",
+                arguments: [sp, Data(replica.bytes), Int64(head.lastSequence), Int64(first.seq)])
+            {
+                let bytes = [UInt8](row[0] as Data)
+                items.append((try Self.decodeChange(row[0], path: path), bytes))
+            }
+        }
+        for (c, b) in zip(recent, recentBytes) where c.author == replica && c.seq > head.lastSequence { items.append((c, b)) }
+        guard !items.isEmpty else { return }
+        let sealing = wait == nil ? try Self.sealingKey(db, space: sp) : nil
+
         var batch: [[UInt8]] = []
         var batchBytes = 0
         var firstSeq: UInt64 = 0
+        var batchIsControl = false
 
         func flush() throws {
             guard !batch.isEmpty else { return }
-            var w = BinaryWriter(capacity: batchBytes + 8 * batch.count)
-            for b in batch { w.lengthPrefixed(b) }
+            let plaintext = EnvelopePayload.encode(batch, capacity: batchBytes + 8 * batch.count)
             let seqEnd = firstSeq + UInt64(batch.count) - 1
             guard firstSeq == head.lastSequence + 1 else {
                 throw StorageError(
@@ -117,15 +98,17 @@ extension Store {
                         + "\(firstSeq): the envelope chain and the change log disagree; restore the database from a backup",
                     path: path)
             }
+            let epoch = batchIsControl ? ControlEntry.publicEpoch : sealing!.epoch
+            let key = batchIsControl ? ControlKey.key(for: space) : sealing!.key
             let header = EnvelopeHeader(
                 spaceID: space.bytes, author: author, seqStart: firstSeq, seqEnd: seqEnd, epoch: epoch,
                 previousHash: head.lastID)
-            let envelope = try Envelope.seal(plaintext: w.bytes, header: header, key: key, signer: signer)
-            guard envelope.bytes.count <= SyncLimits.maximumEnvelopeByteCount else {
+            let envelope = try Envelope.seal(plaintext: plaintext, header: header, key: key, signer: signer)
+            guard envelope.bytes.count <= FeedLimits.maximumEnvelopeByteCount else {
                 throw StorageError(
                     .io,
                     "a change of \(batchBytes) bytes is too large to sync (envelopes are at most "
-                        + "\(SyncLimits.maximumEnvelopeByteCount) bytes): split the edit",
+                        + "\(FeedLimits.maximumEnvelopeByteCount) bytes): split the edit",
                     path: path)
             }
             try Self.insertEnvelope(db, space: sp, envelope)
@@ -134,17 +117,56 @@ extension Store {
             batchBytes = 0
         }
 
-        for (c, enc) in zip(changes, encoded) where c.author == replica {
+        for (c, enc) in items {
+            let control = (document ?? Receiver.genesisDocument(c)).map { ControlChange.entries(of: c, document: $0) != nil } ?? false
+            if !control && sealing == nil {
+                if wait != nil { break }  // waits, with everything after it
+                let epoch = try Int64.fetchOne(db, sql: "SELECT epoch FROM spaces WHERE id = ?", arguments: [sp]) ?? 0
+                throw StorageError(
+                    .notFound,
+                    "this node holds no key for epoch \(epoch) of space \(space.hex), so it cannot seal its changes: "
+                        + "it may have been removed from the space; ask an admin to invite it again",
+                    path: path)
+            }
             if !batch.isEmpty
-                && (batchBytes + enc.count + 10 > Self.plaintextBudget || batch.count >= Self.maximumChangesPerEnvelope)
+                && (control != batchIsControl || batchBytes + enc.count + 10 > Self.plaintextBudget
+                    || batch.count >= Self.maximumChangesPerEnvelope)
             {
                 try flush()
             }
-            if batch.isEmpty { firstSeq = c.seq }
+            if batch.isEmpty {
+                firstSeq = c.seq
+                batchIsControl = control
+            }
             batch.append(enc)
             batchBytes += enc.count + 10
         }
         try flush()
+    }
+
+    /// Seals whatever of this node's changes of `space` waited unsealed (see
+    /// ``sealLocal(_:space:changes:encoded:signer:)``); nothing when nothing waits.
+    func sealBacklog(_ db: Database, space: SpaceID, signer: SigningKeyPair) throws {
+        let sp = Data(space.bytes)
+        let head = try Self.loadHead(db, space: sp, author: signer.publicKey)
+        guard let next = try Int64.fetchOne(db, sql: "SELECT next_seq FROM spaces WHERE id = ? AND role = 0", arguments: [sp]),
+            UInt64(next) > head.lastSequence + 1
+        else { return }
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT bytes FROM changes WHERE space = ? AND author = ? AND seq > ? ORDER BY seq",
+            arguments: [sp, Data(replica.bytes), Int64(head.lastSequence)])
+        var changes: [Change] = []
+        var bytes: [[UInt8]] = []
+        for row in rows {
+            changes.append(try Self.decodeChange(row[0], path: path))
+            bytes.append([UInt8](row[0] as Data))
+        }
+        guard !changes.isEmpty else { return }
+        do {
+            try sealLocal(db, space: space, changes: changes, encoded: bytes, signer: signer)
+        } catch let error as StorageError where error.code == .notAMember {
+            return  // removed meanwhile: its unsealed changes stay local
+        }
     }
 
     static func loadHead(_ db: Database, space: Data, author: SigningPublicKey) throws -> FeedHead {
@@ -304,312 +326,6 @@ extension Store {
     /// when it was sealed or verified on receipt), so serving a peer does not hash it again.
     static func storedEnvelope(bytes: Data, id: Data) throws -> Envelope {
         try Envelope.decode([UInt8](bytes), storedID: EnvelopeID(bytes: [UInt8](id)))
-    }
-
-    // MARK: - Receiving
-
-    /// Verifies, stores and (on a member with `identity`) opens and applies envelopes received
-    /// for `space`, in ONE transaction.
-    ///
-    /// Each envelope, in the order given: it must be for `space`; a stored one (same author and
-    /// start, same id) is a duplicate no-op; on a member its author must be a member for its epoch;
-    /// ``FeedVerifier`` resumes from the persisted heads (signature, chain, epoch: a member knows
-    /// the epochs whose keys it holds, a relay accepts any); a member then decrypts it, checks the
-    /// changes match the header, and applies them through the space's pending buffer (membership
-    /// changes take effect for the next envelope). Then it is stored and its author's head
-    /// advanced. A refused envelope leaves no trace and does not stop the batch.
-    ///
-    /// Consecutive envelopes that pass the checks are applied together in one savepoint (one
-    /// pass through the pending buffer, each document loaded and written back once). If that
-    /// fails, or their changes touched the space's membership document, it is rolled back and
-    /// the run is redone one envelope per savepoint, each judged after the one before it.
-    public func receiveEnvelopes(
-        space: SpaceID, _ incoming: [Envelope], identity: SigningKeyPair?, receivedAt: Int64 = 0
-    ) throws(StorageError) -> ReceiveReport {
-        do {
-            return try pool.writeWithoutTransaction { db in
-                var report = ReceiveReport()
-                try db.inTransaction(.immediate) {
-                    report = try self.receiveInTransaction(
-                        db, space: space, incoming, identity: identity, receivedAt: receivedAt)
-                    return .commit
-                }
-                return report
-            }
-        } catch {
-            throw Self.mapError(error, path: path, doing: "store received envelopes")
-        }
-    }
-
-    /// What the checks of one received envelope found.
-    private enum Verdict {
-        case duplicate
-        case refused(EnvelopeError)
-        /// Verified (`trial` is the verifier having accepted it); on a member, opened into `changes`.
-        case ready(trial: FeedVerifier, changes: OpenedChanges?)
-    }
-
-    /// One verified, opened envelope waiting to be applied with the others of its run.
-    private struct Opened {
-        var envelope: Envelope
-        var changes: OpenedChanges
-        var trial: FeedVerifier
-    }
-
-    private func receiveInTransaction(
-        _ db: Database, space: SpaceID, _ incoming: [Envelope], identity: SigningKeyPair?, receivedAt: Int64
-    ) throws -> ReceiveReport {
-        var report = ReceiveReport()
-        let sp = Data(space.bytes)
-        guard let roleValue = try Int.fetchOne(db, sql: "SELECT role FROM spaces WHERE id = ?", arguments: [sp]) else {
-            for e in incoming {
-                report.refused.append(
-                    (e, EnvelopeError(
-                        .spaceNotCarried,
-                        "this node does not carry space \(space.hex): join it (`saraban space join`) or, on a relay, "
-                            + "carry it (`saraban space carry`)")))
-            }
-            return report
-        }
-        let me: SigningKeyPair? = roleValue == 0 ? identity : nil
-        let member = me != nil
-        var keys = member ? try Self.loadKeys(db, space: sp) : [:]
-        var members = try Self.loadMembers(db, space: sp)
-        var verifier = FeedVerifier(
-            spaceID: space.bytes, knownEpochs: Set(keys.keys), heads: try Self.loadHeads(db, space: sp))
-        let existing = try db.cachedStatement(
-            sql: "SELECT id FROM envelopes WHERE space = ? AND author = ? AND seq_start = ?")
-        let membershipDocument =
-            member
-            ? try String.fetchOne(db, sql: "SELECT doc FROM spaces WHERE id = ?", arguments: [sp]).flatMap(DocID.init)
-            : nil
-        // Documents whose state changed, named (as text) once at the end.
-        var touched = Set<DocID>()
-
-        func merge(_ applied: (report: ApplyReport, touched: [DocID])) {
-            report.applied.applied += applied.report.applied
-            report.applied.duplicates += applied.report.duplicates
-            report.applied.waiting = applied.report.waiting
-            touched.formUnion(applied.touched)
-        }
-
-        /// Judges `e` against the current state (stored envelopes, members, `verifier`).
-        func check(_ e: Envelope) throws -> Verdict {
-            let h = e.header
-            guard h.spaceID == space.bytes else {
-                return .refused(
-                    EnvelopeError(
-                        .wrongSpace,
-                        "envelope \(e.id) belongs to space \(Hex.encode(h.spaceID)), not \(space.hex): route it to its space"))
-            }
-            // Each author's envelopes are stored in chain order and its head advanced with them, so
-            // only a position at or below the head can be stored already.
-            if h.seqStart <= verifier.head(of: h.author).lastSequence,
-                let stored = try Data.fetchOne(
-                    existing, arguments: [sp, Data(h.author.rawRepresentation), Int64(h.seqStart)])
-            {
-                if [UInt8](stored) == e.id.bytes { return .duplicate }
-                // Only an envelope its author really signed proves a fork; anything else at a stored
-                // position was altered on the way (or forged) and is refused as such.
-                guard e.isSignatureValid() else {
-                    return .refused(
-                        EnvelopeError(
-                            .tampered,
-                            "envelope at seq \(h.seqStart) of \(h.author) in space \(space.hex) differs from the stored "
-                                + "one and its signature does not verify: it was altered on the way or forged; drop it"))
-                }
-                // (ForkProof's initialiser is internal to SarabanCrypto: the two ids are in the message,
-                // and both signed envelopes, the stored one and this one, are the proof.)
-                let storedID = try EnvelopeID(bytes: [UInt8](stored))
-                return .refused(
-                    EnvelopeError(
-                        .fork,
-                        "\(h.author) signed two different envelopes at seq \(h.seqStart) in space \(space.hex) "
-                            + "(stored \(storedID.hex), received \(e.id.hex)): the author forked its feed; keep both "
-                            + "envelopes as proof and alert an administrator"))
-            }
-            if member {
-                let m = members[h.author]
-                guard let m, m.removedEpoch.map({ h.epoch < $0 }) ?? true else {
-                    return .refused(
-                        EnvelopeError(
-                            .notAMember,
-                            m == nil
-                                ? "envelope \(e.id) is signed by \(h.author), who is not a member of space \(space.hex): "
-                                    + "drop it (if it was just invited, its envelopes are accepted once the invitation's change arrives)"
-                                : "envelope \(e.id) by \(h.author) uses epoch \(h.epoch), but that node was removed from "
-                                    + "space \(space.hex) at epoch \(m!.removedEpoch!): drop it"))
-                }
-            } else {
-                verifier.knownEpochs.insert(h.epoch)
-            }
-            var trial = verifier
-            do {
-                try trial.accept(e)
-            } catch {
-                return .refused(Self.envelopeError(error, envelope: e, space: space, member: member))
-            }
-            if member, let key = keys[h.epoch] {
-                switch Self.openChanges(e, key: key) {
-                case .success(let c): return .ready(trial: trial, changes: c)
-                case .failure(let error): return .refused(error)
-                }
-            }
-            return .ready(trial: trial, changes: nil)
-        }
-
-        /// Applies one opened envelope in its own savepoint, then re-reads the membership (it may
-        /// have changed who may write next); a refusal is recorded in the report.
-        func applyOne(_ o: Opened) throws {
-            let e = o.envelope
-            do {
-                var applied: (report: ApplyReport, touched: [DocID]) = (ApplyReport(), [])
-                try db.inSavepoint {
-                    applied = try self.applyChanges(
-                        db, space: sp, o.changes.changes, encoded: o.changes.bytes, receivedAt: receivedAt)
-                    try Self.insertEnvelope(db, space: sp, e)
-                    try self.refreshSpace(db, space: space, identity: me!)
-                    return .commit
-                }
-                merge(applied)
-            } catch let error as StorageError where error.code == .wrongSpace || error.code == .corrupt {
-                report.refused.append((e, EnvelopeError(.invalidContents, "envelope \(e.id) was refused: \(error.message)")))
-                return
-            } catch let error as EditError {
-                report.refused.append((e, EnvelopeError(.invalidContents, "envelope \(e.id) was refused: \(error)")))
-                return
-            }
-            keys = try Self.loadKeys(db, space: sp)
-            members = try Self.loadMembers(db, space: sp)
-            verifier = o.trial
-            verifier.knownEpochs.formUnion(keys.keys)
-            report.accepted.append(e)
-        }
-
-        // Consecutive envelopes that verify and open are applied together: one pass through the
-        // pending buffer, each document loaded and written back once. Membership is read once for
-        // the run, so a run whose changes touch the membership document (or one that fails) is
-        // rolled back and redone one envelope at a time, each judged after the one before it.
-        var run: [Opened] = []
-        var runStart = verifier
-
-        func applyRun() throws {
-            guard !run.isEmpty else { return }
-            let batch = run
-            run.removeAll()
-            if batch.count > 1 {
-                var applied: (report: ApplyReport, touched: [DocID])?
-                do {
-                    try db.inSavepoint {
-                        let r = try self.applyChanges(
-                            db, space: sp, batch.flatMap(\.changes.changes), encoded: batch.flatMap(\.changes.bytes),
-                            receivedAt: receivedAt)
-                        if let membershipDocument, r.touched.contains(membershipDocument) { return .rollback }
-                        for o in batch { try Self.insertEnvelope(db, space: sp, o.envelope) }
-                        applied = r
-                        return .commit
-                    }
-                } catch let error as StorageError where error.code == .wrongSpace || error.code == .corrupt {
-                    applied = nil
-                } catch is EditError {
-                    applied = nil
-                }
-                if let applied {
-                    merge(applied)
-                    report.accepted += batch.map(\.envelope)
-                    return
-                }
-            }
-            verifier = runStart
-            try applyOne(batch[0])
-            for o in batch.dropFirst() {
-                switch try check(o.envelope) {
-                case .duplicate: report.duplicates.append(o.envelope)
-                case .refused(let error): report.refused.append((o.envelope, error))
-                case .ready(let trial, let changes?): try applyOne(Opened(envelope: o.envelope, changes: changes, trial: trial))
-                case .ready(let trial, nil):
-                    try Self.insertEnvelope(db, space: sp, o.envelope)
-                    verifier = trial
-                    report.accepted.append(o.envelope)
-                }
-            }
-        }
-
-        var i = 0
-        while i < incoming.count {
-            let e = incoming[i]
-            switch try check(e) {
-            case .duplicate:
-                report.duplicates.append(e)
-            case .refused(let error):
-                // Judged against a run not yet applied: apply it, then judge again.
-                if !run.isEmpty {
-                    try applyRun()
-                    continue
-                }
-                report.refused.append((e, error))
-            case .ready(let trial, let changes?):
-                if run.isEmpty { runStart = verifier }
-                run.append(Opened(envelope: e, changes: changes, trial: trial))
-                verifier = trial
-            case .ready(let trial, nil):
-                // A relay's (stored unopened, in order).
-                if !run.isEmpty {
-                    try applyRun()
-                    continue
-                }
-                try Self.insertEnvelope(db, space: sp, e)
-                verifier = trial
-                report.accepted.append(e)
-            }
-            i += 1
-        }
-        try applyRun()
-        report.applied.documents = DocIDText.sortedStrings(touched)
-        report.holds = try Self.loadFeedVector(db, space: sp)
-        return report
-    }
-
-    /// The changes of an opened envelope and, for each, its bytes as the author sealed them.
-    struct OpenedChanges {
-        var changes: [Change] = []
-        var bytes: [[UInt8]] = []
-    }
-
-    /// Decrypts an envelope and decodes its changes, checking they are exactly the header's
-    /// author and sequence range.
-    static func openChanges(_ e: Envelope, key: SymmetricKey) -> Result<OpenedChanges, EnvelopeError> {
-        let plain: [UInt8]
-        do { plain = try e.open(key: key) } catch {
-            return .failure(EnvelopeError(
-                .undecryptable,
-                "envelope \(e.id) by \(e.header.author) does not decrypt with the epoch \(e.header.epoch) key: "
-                    + "its author's software is faulty or it was sealed with another key; drop it"))
-        }
-        let h = e.header
-        let author = ReplicaID(bytes: h.author.rawRepresentation)
-        var r = BinaryReader(plain)
-        var opened = OpenedChanges()
-        do {
-            while !r.isAtEnd {
-                let bytes = Array(try r.lengthPrefixed())
-                opened.changes.append(try Change.decode(bytes))
-                opened.bytes.append(bytes)
-            }
-        } catch {
-            return .failure(
-                EnvelopeError(.invalidContents, "envelope \(e.id) holds changes that do not decode (\(error)); drop it"))
-        }
-        let out = opened.changes
-        guard UInt64(out.count) == h.changeCount,
-            out.enumerated().allSatisfy({ $0.element.author == author && $0.element.seq == h.seqStart + UInt64($0.offset) })
-        else {
-            return .failure(
-                EnvelopeError(
-                    .invalidContents,
-                    "envelope \(e.id) claims changes \(h.seqStart)…\(h.seqEnd) of \(h.author) but holds others: drop it"))
-        }
-        return .success(opened)
     }
 
     static func envelopeError(_ error: CryptoError, envelope e: Envelope, space: SpaceID, member: Bool) -> EnvelopeError {

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import SarabanCore
-import SarabanSync
+import SarabanFeed
 
 extension Store {
     /// Per author (as the core's replica id: the first 16 bytes of the signing key), the change

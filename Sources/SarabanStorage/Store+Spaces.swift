@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import SarabanCore
 import SarabanCrypto
-import SarabanSync
+import SarabanFeed
 
 /// The reserved document that records a space's membership, as ordinary signed changes in the
 /// space itself (so membership replicates and merges like any other edit).
@@ -37,6 +37,8 @@ public struct SpaceMember: Sendable, Hashable {
     public var sinceEpoch: UInt32
     /// The epoch whose rotation removed the member (its envelopes of earlier epochs stay acceptable).
     public var removedEpoch: UInt32?
+    /// An admin of the space (spaces with a membership log; see ``Roster``).
+    public var isAdmin = false
 
     public init(
         key: SigningPublicKey, office: String = "", addedBy: SigningPublicKey? = nil, sinceEpoch: UInt32 = 0,
@@ -109,7 +111,7 @@ extension Store {
     ///   space is already carried.
     public func addSpace(
         id: SpaceID, name: String, role: NodeRole, epoch: UInt32 = 0, document: DocID? = nil,
-        keys: [UInt32: SymmetricKey] = [:], members: [SpaceMember] = [], createdAt: Int64 = 0
+        keys: [KeyRef: (epoch: UInt32, key: SymmetricKey)] = [:], members: [SpaceMember] = [], createdAt: Int64 = 0
     ) throws(StorageError) {
         try writeTransaction("add a space") { db in
             let sp = Data(id.bytes)
@@ -123,10 +125,36 @@ extension Store {
             try db.execute(
                 sql: "INSERT INTO spaces(id, name, role, epoch, next_seq, doc, created_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
                 arguments: [sp, name, Int(role.rawValue), Int64(epoch), document?.description, createdAt])
-            for (e, k) in keys { try Self.insertKey(db, space: sp, epoch: e, key: k) }
+            for (ref, k) in keys { try Self.insertKey(db, space: sp, ref: ref, epoch: k.epoch, key: k.key) }
             for m in members { try Self.upsertMember(db, space: sp, m) }
             // A relay serves a space to every peer until peers are named for it (Store+PeerStatus.swift).
-            if role == .relay { try db.execute(sql: "INSERT OR IGNORE INTO relay_open_spaces(space) VALUES (?)", arguments: [sp]) }
+            if role == .relay {
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO relay_open_spaces(space)
+                        SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM relay_space_peers WHERE space = ?1)
+                        """, arguments: [sp])
+            }
+        }
+    }
+
+    /// Makes `space` (already added) the node's default space, in place of the one the schema
+    /// made, which is dropped (only valid on a fresh database).
+    public func setDefaultSpace(_ space: SpaceID) throws(StorageError) {
+        try writeTransaction("set the default space") { db in
+            if let old = try? Self.defaultSpace(db, path: path), old != space {
+                try db.execute(sql: "DELETE FROM spaces WHERE id = ?", arguments: [Data(old.bytes)])
+            }
+            try db.execute(
+                sql: "INSERT INTO meta(key, value) VALUES ('default_space', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [Data(space.bytes)])
+        }
+    }
+
+    /// Names the key new envelopes of `space` are sealed with until its membership log says.
+    public func setSealingKey(_ space: SpaceID, ref: KeyRef) throws(StorageError) {
+        try writeTransaction("set the sealing key") { db in
+            try db.execute(sql: "UPDATE spaces SET key_ref = ? WHERE id = ?", arguments: [ref.description, Data(space.bytes)])
         }
     }
 
@@ -138,10 +166,10 @@ extension Store {
         }
     }
 
-    /// Stores the key of `epoch` for `space` (ignored if already held).
-    public func addSpaceKey(_ space: SpaceID, epoch: UInt32, key: SymmetricKey) throws(StorageError) {
+    /// Stores a key of `space` (ignored if already held).
+    public func addSpaceKey(_ space: SpaceID, ref: KeyRef, epoch: UInt32, key: SymmetricKey) throws(StorageError) {
         try writeTransaction("store a space key") { db in
-            try Self.insertKey(db, space: Data(space.bytes), epoch: epoch, key: key)
+            try Self.insertKey(db, space: Data(space.bytes), ref: ref, epoch: epoch, key: key)
         }
     }
 
@@ -162,14 +190,34 @@ extension Store {
         try read { db in try Self.loadSpaces(db, path: path, only: id).first }
     }
 
-    /// The key of `epoch` (nil when not held). Never logged.
-    public func spaceKey(_ space: SpaceID, epoch: UInt32) throws(StorageError) -> SymmetricKey? {
-        try read { db in try Self.loadKeys(db, space: Data(space.bytes))[epoch] }
+    /// Every key held for `space`, by reference. Never logged.
+    public func spaceKeys(_ space: SpaceID) throws(StorageError) -> [KeyRef: (epoch: UInt32, key: SymmetricKey)] {
+        try read { db in try Self.loadKeyring(db, space: Data(space.bytes)) }
     }
 
-    /// Every key held for `space`, by epoch.
-    public func spaceKeys(_ space: SpaceID) throws(StorageError) -> [UInt32: SymmetricKey] {
-        try read { db in try Self.loadKeys(db, space: Data(space.bytes)) }
+    /// A key of `epoch` (the sealing key when it is of that epoch), nil when none is held. Never logged.
+    public func spaceKey(_ space: SpaceID, epoch: UInt32) throws(StorageError) -> SymmetricKey? {
+        try read { db in
+            let sp = Data(space.bytes)
+            if let k = try Self.sealingKey(db, space: sp), k.epoch == epoch { return k.key }
+            return try Self.loadKeyring(db, space: sp).filter { $0.value.epoch == epoch }.sorted { $0.key < $1.key }.first?.value.key
+        }
+    }
+
+    /// The key new envelopes of `space` are sealed with: the roster's current key, or for a
+    /// space without a membership log the key of its current epoch. nil when not held.
+    public func sealingKey(_ space: SpaceID) throws(StorageError) -> (ref: KeyRef, epoch: UInt32, key: SymmetricKey)? {
+        try read { db in try Self.sealingKey(db, space: Data(space.bytes)) }
+    }
+
+    static func sealingKey(_ db: Database, space: Data) throws -> (ref: KeyRef, epoch: UInt32, key: SymmetricKey)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT epoch, key_ref FROM spaces WHERE id = ?", arguments: [space]) else {
+            return nil
+        }
+        let epoch = UInt32(row[0] as Int64)
+        let ref = (row[1] as String?).flatMap { KeyRef(parsing: Substring($0)) } ?? .legacy(epoch)
+        guard let k = try loadKeyring(db, space: space)[ref] else { return nil }
+        return (ref, k.epoch, k.key)
     }
 
     /// The space a document belongs to.
@@ -206,7 +254,8 @@ extension Store {
             out.append(
                 SpaceInfo(
                     id: id, name: row[1], role: NodeRole(rawValue: UInt8(row[2] as Int)) ?? .member,
-                    epoch: UInt32(row[3] as Int64), keyEpochs: try loadKeys(db, space: sp).keys.sorted(), document: doc,
+                    epoch: UInt32(row[3] as Int64), keyEpochs: Set(try loadKeyring(db, space: sp).values.map(\.epoch)).sorted(),
+                    document: doc,
                     members: try loadMembers(db, space: sp).values.sorted { $0.key.nodeID.text < $1.key.nodeID.text },
                     documents: count, isDefault: def == id))
         }
@@ -231,36 +280,20 @@ extension Store {
         }
     }
 
-    static func loadKeys(_ db: Database, space: Data) throws -> [UInt32: SymmetricKey] {
-        var out: [UInt32: SymmetricKey] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT epoch, key FROM space_keys WHERE space = ?", arguments: [space]) {
-            var bytes = [UInt8](row[1] as Data)
-            defer { for i in bytes.indices { bytes[i] = 0 } }
-            out[UInt32(row[0] as Int64)] = try SymmetricKey(SecureBytes(bytes))
-        }
-        return out
-    }
-
-    static func insertKey(_ db: Database, space: Data, epoch: UInt32, key: SymmetricKey) throws {
-        var bytes = key.secret.copyBytes()
-        defer { for i in bytes.indices { bytes[i] = 0 } }
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO space_keys(space, epoch, key) VALUES (?, ?, ?)",
-            arguments: [space, Int64(epoch), Data(bytes)])
-    }
-
     static func loadMembers(_ db: Database, space: Data) throws -> [SigningPublicKey: SpaceMember] {
         var out: [SigningPublicKey: SpaceMember] = [:]
         for row in try Row.fetchAll(
-            db, sql: "SELECT member, office, added_by, since_epoch, removed_epoch FROM space_members WHERE space = ?",
+            db, sql: "SELECT member, office, added_by, since_epoch, removed_epoch, admin FROM space_members WHERE space = ?",
             arguments: [space])
         {
             guard let key = try? SigningPublicKey(rawRepresentation: [UInt8](row[0] as Data)) else { continue }
             let addedBy = (row[2] as Data?).flatMap { try? SigningPublicKey(rawRepresentation: [UInt8]($0)) }
             let removed: Int64? = row[4]
-            out[key] = SpaceMember(
+            var m = SpaceMember(
                 key: key, office: row[1], addedBy: addedBy, sinceEpoch: UInt32(row[3] as Int64),
                 removedEpoch: removed.map { UInt32($0) })
+            m.isAdmin = row[5]
+            out[key] = m
         }
         return out
     }
@@ -295,6 +328,12 @@ extension Store {
             let docText = row[0] as String?, let docID = DocID(docText)
         else { return }
         if !mayHaveTouched(docID) { return }
+        let roster = try loadRoster(db, space: space, cache: false)
+        if roster.current.hasGenesis {
+            try materialize(db, space: space, roster: roster, identity: identity)
+            return
+        }
+        // A space without a membership log (made before it): the legacy fields, as before.
         guard let doc = try Self.loadDocument(db, docID, path: path) else { return }
         var docEpoch: UInt32 = 0
         if case .int(let e)? = doc.registers[SpaceDocument.epoch]?.winner?.value, e >= 0, e <= Int64(UInt32.max) {
@@ -319,7 +358,8 @@ extension Store {
                 try Self.upsertMember(db, space: sp, m)
             }
         }
-        var keys = try Self.loadKeys(db, space: sp)
+        var keys: [UInt32: SymmetricKey] = [:]
+        for (ref, k) in try Self.loadKeyring(db, space: sp) where ref == .legacy(k.epoch) { keys[k.epoch] = k.key }
         let me = identity.publicKey.nodeID.text
         for entry in doc.lists[SpaceDocument.keys]?.entries ?? [] {
             guard case .string(let s) = entry.value else { continue }
@@ -331,7 +371,7 @@ extension Store {
                 var raw = try SealedBox.open([UInt8](box), with: identity)
                 defer { for i in raw.indices { raw[i] = 0 } }
                 let key = try SymmetricKey(SecureBytes(raw))
-                try Self.insertKey(db, space: sp, epoch: epoch, key: key)
+                try Self.insertKey(db, space: sp, ref: .legacy(epoch), epoch: epoch, key: key)
                 keys[epoch] = key
             } catch {
                 logger.warning(
@@ -349,7 +389,7 @@ extension Store {
     func writeTransaction(_ what: String, _ body: (Database) throws -> Void) throws(StorageError) {
         do {
             try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
+                try Self.inDurableTransaction(db) {
                     try body(db)
                     return .commit
                 }

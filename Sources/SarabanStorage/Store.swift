@@ -4,6 +4,9 @@ import GRDB
 import GRDBSQLite
 import Logging
 import SarabanCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The node's SQLite database: the append-only change log, the materialised documents, the
 /// causal clock and the buffer of changes that are not yet causally ready.
@@ -21,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 3
+    public static let schemaVersion: Int32 = 5
 
     /// The database file.
     public let path: String
@@ -31,6 +34,8 @@ public final class Store: Sendable {
     // DatabasePool is Sendable; it serialises writes and runs reads concurrently (WAL).
     let pool: DatabasePool
     let logger: Logger
+    /// Rosters folded from the membership logs, reused while their log is unchanged.
+    let rosters = RosterCache()
 
     private init(path: String, replica: ReplicaID, pool: DatabasePool, logger: Logger) {
         self.path = path
@@ -69,16 +74,17 @@ public final class Store: Sendable {
             throw StorageError(.io, "a database already exists at \(path); refusing to overwrite it", path: path)
         }
         if exists { try checkHeader(path: path) }
+        if create { try createOwnerOnly(path) } else { restrictToOwner(path, logger: logger) }
         _ = processWideSettings
 
         var config = Configuration()
         config.label = "saraban"
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
-            // WAL + NORMAL: a commit survives a crash of this process (the WAL is on disk before
-            // the write returns) but the last commits may be lost on power loss until the next
-            // checkpoint. Every change is also held by its author and re-synced, so a lost tail
-            // is recovered from peers; FULL would cost an fsync per transaction. See Docs.
+            // WAL + NORMAL for what this node receives: a commit survives a crash of this
+            // process, but the last ones may be lost on power loss until the next checkpoint;
+            // they are fetched again from peers. Local writes switch to FULL for their
+            // transaction (``inDurableTransaction(_:_:)``): nothing they make leaves before it is on disk.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
@@ -135,6 +141,42 @@ public final class Store: Sendable {
     /// Code that opens its own SQLite connections in a process that also runs a Store (tests'
     /// integrity probes) reads this first, so the settings hold whichever opens first.
     public static let processWideSettings: Int32 = saraban_sqlite_disable_memstatus()
+
+    /// `db.inTransaction(.immediate, body)` on the writer connection with `synchronous = FULL`
+    /// (back to NORMAL after; SQLite refuses to change it inside a transaction): the commit
+    /// fsyncs the WAL before it returns, and other connections see it only then, so it and every
+    /// earlier commit survive a power loss. Local writes use it: what they make leaves the node
+    /// (envelopes pushed to peers, register numbers shown to a clerk) and cannot be fetched back
+    /// from anyone. A transaction that wrote nothing costs no fsync.
+    static func inDurableTransaction(_ db: Database, _ body: () throws -> Database.TransactionCompletion) throws {
+        try inTransaction(db, durable: true, body)
+    }
+
+    /// ``inDurableTransaction(_:_:)`` when `durable`, else a plain `BEGIN IMMEDIATE` transaction.
+    static func inTransaction(
+        _ db: Database, durable: Bool, _ body: () throws -> Database.TransactionCompletion
+    ) throws {
+        guard durable else { return try db.inTransaction(.immediate, body) }
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+        defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        try db.inTransaction(.immediate, body)
+    }
+
+    /// Makes every commit so far, by any connection or process, survive a power cut: fsyncs the
+    /// WAL (the database file itself is synced by each checkpoint before the WAL is reused; no WAL
+    /// file: nothing waits in it). The sync driver calls it before this node's own envelopes leave.
+    public func syncWAL() throws(StorageError) {
+        let wal = path + "-wal"
+        let fd = Glibc.open(wal, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return }
+            throw StorageError(.io, "cannot open \(wal) to sync it: \(String(cString: strerror(errno)))", path: path)
+        }
+        defer { Glibc.close(fd) }
+        guard fdatasync(fd) == 0 else {
+            throw StorageError(.io, "cannot sync \(wal): \(String(cString: strerror(errno)))", path: path)
+        }
+    }
 
     /// The writer connection's page cache, in KiB.
     static let writerCacheKiB = 16 << 10
@@ -409,6 +451,70 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA user_version = 2")
         }
         m.registerMigration("v3") { db in
+            // Authority (Docs/SECURITY.md): keys by reference (concurrent rekeys can make several
+            // keys for one epoch; a space made earlier keeps its keys as `legacy-EPOCH`), the
+            // membership log with each control change's verdict, received changes refused, and
+            // envelopes held until their author is admitted or their key arrives.
+            try db.execute(
+                sql: """
+                    CREATE TABLE keyring (
+                        space BLOB NOT NULL,
+                        ref TEXT NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        key BLOB NOT NULL,
+                        PRIMARY KEY (space, ref)
+                    ) WITHOUT ROWID;
+                    INSERT INTO keyring(space, ref, epoch, key) SELECT space, 'legacy-' || epoch, epoch, key FROM space_keys;
+                    DROP TABLE space_keys;
+
+                    -- Control changes (the membership log) in the order judged; verdict 1 accepted,
+                    -- 0 refused (reason), NULL pending (a relay waiting for the change's past).
+                    CREATE TABLE controls (
+                        n INTEGER PRIMARY KEY AUTOINCREMENT,
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq INTEGER NOT NULL,
+                        deps BLOB NOT NULL,
+                        entries TEXT NOT NULL,
+                        verdict INTEGER,
+                        reason TEXT,
+                        UNIQUE (space, author, seq)
+                    );
+
+                    -- Received changes that had no effect (not an owner, not an admin, malformed control).
+                    CREATE TABLE refused_changes (
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq INTEGER NOT NULL,
+                        document TEXT,
+                        reason TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        PRIMARY KEY (space, author, seq)
+                    ) WITHOUT ROWID;
+
+                    -- Verified envelopes waiting for their author to be admitted or their key to arrive.
+                    CREATE TABLE held (
+                        space BLOB NOT NULL,
+                        author BLOB NOT NULL,
+                        seq_start INTEGER NOT NULL,
+                        seq_end INTEGER NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        id BLOB NOT NULL,
+                        reason TEXT NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        bytes BLOB NOT NULL,
+                        PRIMARY KEY (space, author, seq_start)
+                    );
+
+                    ALTER TABLE spaces ADD COLUMN key_ref TEXT;
+                    ALTER TABLE spaces ADD COLUMN seal_wait TEXT;
+                    ALTER TABLE space_members ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE space_members ADD COLUMN rights TEXT NOT NULL DEFAULT '';
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 3")
+        }
+        m.registerMigration("v5") { db in
+            // (Numbered v5: v4 is the correspondence's documents_by_kind index.)
             // Peer status as rows updated per session (it was DIR/peers.json, rewritten whole at
             // every session's end: N peers × their per-author summaries at each of N sessions).
             try db.execute(
@@ -443,10 +549,11 @@ public final class Store: Sendable {
                         space BLOB NOT NULL,
                         PRIMARY KEY (peer, space)
                     ) WITHOUT ROWID;
+                    CREATE INDEX relay_space_peers_by_space ON relay_space_peers(space);
                     CREATE TABLE relay_open_spaces (space BLOB PRIMARY KEY NOT NULL) WITHOUT ROWID;
                     INSERT INTO relay_open_spaces(space) SELECT id FROM spaces WHERE role = 1;
                     """)
-            try db.execute(sql: "PRAGMA user_version = 3")
+            try db.execute(sql: "PRAGMA user_version = 5")
         }
         return m
     }()

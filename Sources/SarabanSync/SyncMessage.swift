@@ -36,6 +36,17 @@ public struct SyncErrorCode: RawRepresentable, Hashable, Sendable, CustomStringC
     public var description: String { Self.names[rawValue] ?? "code \(rawValue)" }
 }
 
+/// What a hello announces the sender understands, beyond version 1's messages (the hello's
+/// `flags` varint). Bits this build does not know are kept and ignored.
+public struct HelloFeatures: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// The sender reads `summary` with head tags (tag `0x0A`), so the peer may send its summary
+    /// that way: per entry, the first bytes of the id of the envelope that ends there.
+    public static let headTags = HelloFeatures(rawValue: 1)
+}
+
 /// The first message each side sends.
 public struct Hello: Hashable, Sendable {
     /// Member or relay.
@@ -44,16 +55,19 @@ public struct Hello: Hashable, Sendable {
     public var receiveWindow: Int
     /// Every space this side carries, ascending, without duplicates.
     public var spaces: [SpaceID]
+    /// What the sender understands beyond version 1 (empty for a node that predates the flags).
+    public var features: HelloFeatures
 
     /// The largest receive window a hello may announce.
     public static let maximumWindow = 64
     /// The most spaces one hello may list.
     public static let maximumSpaces = 65_536
 
-    public init(role: NodeRole, receiveWindow: Int, spaces: [SpaceID]) {
+    public init(role: NodeRole, receiveWindow: Int, spaces: [SpaceID], features: HelloFeatures = []) {
         self.role = role
         self.receiveWindow = receiveWindow
         self.spaces = spaces
+        self.features = features
     }
 }
 
@@ -61,10 +75,15 @@ public struct Hello: Hashable, Sendable {
 public struct SpaceVector: Hashable, Sendable {
     public var space: SpaceID
     public var vector: FeedVector
+    /// For entries of `vector`, the tag of the envelope that ends at the entry's sequence number
+    /// (sent only to a peer whose hello announced ``HelloFeatures/headTags``). Tags of authors
+    /// without an entry are not sent.
+    public var heads: [SigningPublicKey: HeadTag]
 
-    public init(space: SpaceID, vector: FeedVector) {
+    public init(space: SpaceID, vector: FeedVector, heads: [SigningPublicKey: HeadTag] = [:]) {
         self.space = space
         self.vector = vector
+        self.heads = heads
     }
 }
 
@@ -72,7 +91,8 @@ public struct SpaceVector: Hashable, Sendable {
 public enum SyncMessage: Hashable, Sendable {
     /// Role, receive window and the spaces carried. Sent first by both sides.
     case hello(Hello)
-    /// Version vectors of spaces carried by both sides (one or more spaces, one shared author table).
+    /// Version vectors of spaces carried by both sides (one or more spaces, one shared author table);
+    /// with head tags (tag `0x0A`) when any item has ``SpaceVector/heads``.
     case summary([SpaceVector])
     /// Envelopes of one space, each author's in chain order.
     case envelopes(space: SpaceID, envelopes: [Envelope])
@@ -100,13 +120,13 @@ public enum SyncMessage: Hashable, Sendable {
     static let envelopesOverhead = 2 + SpaceID.byteCount + 4
 
     enum Tag: UInt8 {
-        case hello = 1, summary, envelopes, ack, ping, pong, error, bye, attachment
+        case hello = 1, summary, envelopes, ack, ping, pong, error, bye, attachment, summaryWithHeads
     }
 
     var tag: Tag {
         switch self {
         case .hello: .hello
-        case .summary: .summary
+        case .summary(let items): items.contains { !$0.heads.isEmpty } ? .summaryWithHeads : .summary
         case .envelopes: .envelopes
         case .ack: .ack
         case .ping: .ping
@@ -145,7 +165,7 @@ public enum SyncMessage: Hashable, Sendable {
     private var estimatedSize: Int {
         switch self {
         case .envelopes(_, let es): Self.envelopesOverhead + es.reduce(0) { $0 + $1.bytes.count + 4 }
-        case .summary(let s): 8 + s.reduce(0) { $0 + 20 + $1.vector.entries.count * 40 }
+        case .summary(let s): 8 + s.reduce(0) { $0 + 20 + $1.vector.entries.count * (40 + HeadTag.byteCount) }
         case .hello(let h): 8 + h.spaces.count * 16
         case .ack(_, let v): 20 + v.entries.count * 40
         case .attachment(let m): 2 + m.estimatedSize
@@ -160,11 +180,12 @@ public enum SyncMessage: Hashable, Sendable {
         case .hello(let h):
             w.byte(h.role.rawValue)
             w.varint(h.receiveWindow)
-            w.varint(0)  // flags: reserved, sent as 0, ignored by version 1
+            w.varint(h.features.rawValue)
             let spaces = Array(Set(h.spaces)).sorted()
             w.varint(spaces.count)
             for s in spaces { w.raw(s.bytes) }
         case .summary(let items):
+            let withHeads = tag == .summaryWithHeads
             var authors = Set<SigningPublicKey>()
             for item in items { authors.formUnion(item.vector.entries.keys) }
             let table = authors.sorted(by: SigningPublicKey.precedes)
@@ -176,11 +197,13 @@ public enum SyncMessage: Hashable, Sendable {
             w.varint(sortedItems.count)
             for item in sortedItems {
                 w.raw(item.space.bytes)
-                let entries = item.vector.entries.map { (index[$0.key]!, $0.value) }.sorted { $0.0 < $1.0 }
+                let entries = item.vector.entries.map { (index[$0.key]!, $0.key, $0.value) }.sorted { $0.0 < $1.0 }
                 w.varint(entries.count)
-                for (i, seq) in entries {
+                for (i, author, seq) in entries {
                     w.varint(i)
                     w.varint(seq)
+                    // An entry without a known head sends the zero tag, which no envelope has.
+                    if withHeads { w.raw(item.heads[author]?.bytes ?? HeadTag.unknownBytes) }
                 }
             }
         case .envelopes(let space, let envelopes):
@@ -242,7 +265,14 @@ public enum SyncMessage: Hashable, Sendable {
         let message: SyncMessage
         switch tag {
         case .hello: message = .hello(try decodeHello(&r))
-        case .summary: message = .summary(try decodeSummary(&r))
+        case .summary: message = .summary(try decodeSummary(&r, withHeads: false))
+        case .summaryWithHeads:
+            let items = try decodeSummary(&r, withHeads: true)
+            // Without a single tag it is a `summary` (one encoding per message).
+            guard items.contains(where: { !$0.heads.isEmpty }) else {
+                throw WireError(.invalidValue, at: 1, "a summary with head tags carries no tag: send it as a summary")
+            }
+            message = .summary(items)
         case .envelopes:
             let space = try decodeSpace(&r)
             let n = try r.count(
@@ -318,7 +348,7 @@ public enum SyncMessage: Hashable, Sendable {
         let at = r.offset
         guard let role = NodeRole(rawValue: try r.byte()) else { throw WireError(.invalidValue, at: at, "unknown role") }
         let window = try r.count("receive window", minimum: 1, maximum: Hello.maximumWindow)
-        _ = try r.varint()  // flags, reserved
+        let features = HelloFeatures(rawValue: try r.varint())
         let n = try r.count("space count", maximum: min(Hello.maximumSpaces, r.remaining / SpaceID.byteCount))
         var spaces = [SpaceID]()
         spaces.reserveCapacity(n)
@@ -330,10 +360,11 @@ public enum SyncMessage: Hashable, Sendable {
             }
             spaces.append(s)
         }
-        return Hello(role: role, receiveWindow: window, spaces: spaces)
+        return Hello(role: role, receiveWindow: window, spaces: spaces, features: features)
     }
 
-    private static func decodeSummary(_ r: inout WireReader) throws(WireError) -> [SpaceVector] {
+    private static func decodeSummary(_ r: inout WireReader, withHeads: Bool) throws(WireError) -> [SpaceVector] {
+        let entryBytes = withHeads ? 2 + HeadTag.byteCount : 2
         let na = try r.count("author count", maximum: min(maximumAuthors, r.remaining / SigningPublicKey.byteCount))
         var table = [SigningPublicKey]()
         table.reserveCapacity(na)
@@ -347,8 +378,9 @@ public enum SyncMessage: Hashable, Sendable {
             if let last = items.last, !(last.space < space) {
                 throw WireError(.invalidValue, at: sat, "spaces must be strictly ascending (duplicate or unsorted)")
             }
-            let ne = try r.count("entry count", maximum: min(na, r.remaining / 2))
+            let ne = try r.count("entry count", maximum: min(na, r.remaining / entryBytes))
             var v = FeedVector()
+            var heads: [SigningPublicKey: HeadTag] = [:]
             var lastIndex = -1
             for _ in 0..<ne {
                 let iat = r.offset
@@ -356,8 +388,9 @@ public enum SyncMessage: Hashable, Sendable {
                 guard i > lastIndex else { throw WireError(.invalidValue, at: iat, "author indices must be strictly ascending") }
                 lastIndex = i
                 v[table[i]] = try decodeSeq(&r)
+                if withHeads, let tag = HeadTag(bytes: try r.raw(HeadTag.byteCount)) { heads[table[i]] = tag }
             }
-            items.append(SpaceVector(space: space, vector: v))
+            items.append(SpaceVector(space: space, vector: v, heads: heads))
         }
         return items
     }

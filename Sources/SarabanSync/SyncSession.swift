@@ -96,6 +96,9 @@ public struct SyncSession: Sendable {
 
     private var phase: Phase = .idle
     private var localVectors: [SpaceID: FeedVector]
+    /// Per space, per author, the last envelope this node holds, as far as known (the
+    /// configuration's, raised by local envelopes): the head tags of the summary.
+    private var localHeads: [SpaceID: [SigningPublicKey: FeedHead]]
     private var spaces: [SpaceID: SpaceState] = [:]
     /// Shared spaces in canonical order, for round-robin sending.
     private var order: [SpaceID] = []
@@ -126,6 +129,7 @@ public struct SyncSession: Sendable {
         self.configuration = configuration
         self.peer = peer
         self.localVectors = configuration.spaces
+        self.localHeads = configuration.heads
     }
 
     // MARK: Observation
@@ -162,7 +166,9 @@ public struct SyncSession: Sendable {
         lastReceived = now
         latest = max(latest, now)
         phase = .awaitingHello
-        let hello = Hello(role: configuration.role, receiveWindow: limits.window, spaces: localVectors.keys.sorted())
+        let hello = Hello(
+            role: configuration.role, receiveWindow: limits.window, spaces: localVectors.keys.sorted(),
+            features: .headTags)
         send(.hello(hello), &out)
         return out
     }
@@ -215,7 +221,12 @@ public struct SyncSession: Sendable {
     public mutating func localEnvelopes(space: SpaceID, _ envelopes: [Envelope]) -> [SyncAction] {
         guard !isClosed, localVectors[space] != nil else { return [] }
         var grown = FeedVector()
-        for e in envelopes where e.header.spaceID == space.bytes { grown.add(e.header) }
+        for e in envelopes where e.header.spaceID == space.bytes {
+            grown.add(e.header)
+            if e.header.seqEnd > localHeads[space]?[e.header.author]?.lastSequence ?? 0 {
+                localHeads[space, default: [:]][e.header.author] = FeedHead(lastSequence: e.header.seqEnd, lastID: e.id)
+            }
+        }
         localVectors[space]!.merge(grown)
         guard phase == .open, var s = spaces[space] else { return [] }
         var out: [SyncAction] = []
@@ -415,6 +426,7 @@ public struct SyncSession: Sendable {
                 spaces[item.space] = s
                 owedClock = nil  // progress (and the deadline for what it announces starts now)
                 out.append(.peerProgress(space: item.space, peerHolds: s.peerHolds))
+                if !item.heads.isEmpty { out.append(.peerHeads(item)) }
             }
             pump(&out)
         case .envelopes(let space, let envelopes):
@@ -499,22 +511,31 @@ public struct SyncSession: Sendable {
         out.append(.close(reason))
     }
 
-    /// Summaries of every shared space, split so no frame comes near the limit.
+    /// Summaries of every shared space, split so no frame comes near the limit; with head tags
+    /// when the peer reads them.
     private mutating func sendSummaries(_ out: inout [SyncAction]) {
+        let tagged = peerHello?.features.contains(.headTags) == true
         var chunk: [SpaceVector] = []
         var authors = Set<SigningPublicKey>()
         var size = 0
         for id in order {
             let v = spaces[id]!.local
+            var heads: [SigningPublicKey: HeadTag] = [:]
+            if tagged, let known = localHeads[id] {
+                for (author, seq) in v.entries {
+                    if let h = known[author], h.lastSequence == seq { heads[author] = HeadTag(h.lastID) }
+                }
+            }
             let newAuthors = v.entries.keys.filter { !authors.contains($0) }.count
-            let cost = SpaceID.byteCount + 2 + v.entries.count * 13 + newAuthors * SigningPublicKey.byteCount
+            let cost = SpaceID.byteCount + 2 + v.entries.count * (13 + HeadTag.byteCount)
+                + newAuthors * SigningPublicKey.byteCount
             if !chunk.isEmpty && (size + cost > 1 << 20 || chunk.count >= 4096) {
                 send(.summary(chunk), &out)
                 chunk = []
                 authors = []
                 size = 0
             }
-            chunk.append(SpaceVector(space: id, vector: v))
+            chunk.append(SpaceVector(space: id, vector: v, heads: heads))
             authors.formUnion(v.entries.keys)
             size += cost
         }

@@ -40,7 +40,8 @@ extension Duration {
 public struct SyncLimits: Hashable, Sendable {
     /// The largest envelope a session can send: one envelope alone in an `envelopes` frame.
     /// Envelopes are sealed by their author; the node must seal batches no larger than this.
-    public static let maximumEnvelopeByteCount = Frame.maximumPayloadByteCount - SyncMessage.envelopesOverhead - 4
+    /// (``FeedLimits/maximumEnvelopeByteCount``: the store seals below it; a test checks the two agree.)
+    public static let maximumEnvelopeByteCount = FeedLimits.maximumEnvelopeByteCount
 
     /// The most envelopes in one `envelopes` message (and the `fetch` count limit).
     public var batchEnvelopes: Int
@@ -83,23 +84,20 @@ public struct SyncConfiguration: Sendable {
     /// belongs to, a relay the spaces it is configured for. Spaces the peer does not also carry
     /// are never summarised or sent.
     public var spaces: [SpaceID: FeedVector]
+    /// Per space, per author, the envelope that ends at the author's entry of `spaces` (its id
+    /// goes into the summary as a ``HeadTag`` when the peer reads them). Entries without one are
+    /// summarised without a tag; none at all: a summary without tags.
+    public var heads: [SpaceID: [SigningPublicKey: FeedHead]]
     public var limits: SyncLimits
 
-    public init(role: NodeRole, spaces: [SpaceID: FeedVector], limits: SyncLimits = SyncLimits()) {
+    public init(
+        role: NodeRole, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:],
+        limits: SyncLimits = SyncLimits()
+    ) {
         self.role = role
         self.spaces = spaces
+        self.heads = heads
         self.limits = limits
-    }
-}
-
-/// How many envelopes (and bytes) a `fetch` may return.
-public struct FetchLimit: Hashable, Sendable {
-    public var envelopes: Int
-    public var bytes: Int
-
-    public init(envelopes: Int, bytes: Int) {
-        self.envelopes = envelopes
-        self.bytes = bytes
     }
 }
 
@@ -162,6 +160,12 @@ public enum SyncAction: Sendable {
     case deliver(space: SpaceID, envelopes: [Envelope], from: SigningPublicKey)
     /// The peer holds at least `peerHolds` of `space` (for status: lag each way).
     case peerProgress(space: SpaceID, peerHolds: FeedVector)
+    /// The peer's summary of a space came with head tags: for each of its entries this node also
+    /// holds, compare the tag with the envelope this node holds ending at that sequence number. A
+    /// different envelope there (or none ending there) is a fork of that author's feed, which no
+    /// vector shows when the two are equal (for example a node restored from an old copy of its
+    /// database that wrote again). Nothing is exchanged for it; the node reports it.
+    case peerHeads(SpaceVector)
     /// Every shared space is caught up both ways, nothing in flight. A one-shot sync may now
     /// call ``SyncSession/close()``. Emitted each time the session becomes settled.
     case synced

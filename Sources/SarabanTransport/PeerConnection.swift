@@ -45,6 +45,16 @@ public protocol SyncStoreDriver: Sendable {
     /// peer's attachment messages (the default, see `AttachmentHandler.swift`).
     func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)?
 
+    /// Per space, per author, the envelope held that ends at the author's entry of `spaces`: the
+    /// head tags of this node's summary (Sync/PROTOCOL.md, "summary with head tags"). Default:
+    /// none, and the summary goes without tags.
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]]
+
+    /// The peer's summary of a space carried head tags (``SyncAction/peerHeads(_:)``): compare
+    /// them with the envelopes held and report any fork. Called off the session's path (a slow
+    /// store does not hold the session up). Default: ignored.
+    func peerHeads(_ summary: SpaceVector, from peer: NodeID) async
+
     /// ``localChanges()`` for a connection with `peer`: a driver serving many peers (a relay) may
     /// hand each connection only the spaces it then returns from ``carriedSpaces(for:)`` for that
     /// peer. Called once per connection, before ``carriedSpaces(for:)``.
@@ -52,6 +62,12 @@ public protocol SyncStoreDriver: Sendable {
 }
 
 extension SyncStoreDriver {
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        [:]
+    }
+
+    public func peerHeads(_ summary: SpaceVector, from peer: NodeID) async {}
+
     public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { localChanges() }
 }
 
@@ -86,6 +102,10 @@ public struct PeerReport: Sendable, CustomStringConvertible {
     public var storeError: String?
     /// Whether the session reached `.synced` at least once.
     public var wasSynced: Bool
+    /// The most bytes read from the connection and not yet taken by the session at any one
+    /// time: at most ``PeerConnection/receiveBudget(window:maximumFrameByteCount:)`` plus one
+    /// Noise message, whatever the peer sends.
+    public var peakUnprocessedBytes = 0
 
     public var description: String {
         var s = "\(peer): \(reason); sent \(stats.envelopesSent) envelopes, received \(stats.envelopesReceived)"
@@ -170,6 +190,15 @@ public struct PeerConnection: Sendable {
         var from: SigningPublicKey
     }
 
+    /// The most bytes read from a connection that its session may not have taken yet before the
+    /// reader stops reading: the session's receive window times the largest frame. That is all a
+    /// peer honouring the window can have sent while this side's driver waits for it to read (so
+    /// two nodes syncing both ways never wait on each other), and it bounds what a peer that does
+    /// not read, then floods, can make the node hold (Sync/PROTOCOL.md §7).
+    public static func receiveBudget(window: Int, maximumFrameByteCount: Int) -> Int {
+        window * maximumFrameByteCount
+    }
+
     /// Runs the session until it ends (bye, error, timeout, broken connection, cancellation).
     ///
     /// - Throws: only what ``SyncStoreDriver/carriedSpaces(for:)`` throws; every other ending
@@ -178,12 +207,19 @@ public struct PeerConnection: Sendable {
         let peer = channel.peer
         let updates = store.localChanges(for: peer)
         let spaces = try await store.carriedSpaces(for: peer)
+        var heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:]
+        do { heads = try await store.feedHeads(spaces) } catch {
+            // Only the fork check at equal vectors needs them: sync without.
+            logger.warning("cannot read the feed heads, summarising without head tags: \(error)", metadata: ["peer": "\(peer)"])
+        }
         let session = SyncSession(
-            configuration: SyncConfiguration(role: configuration.role, spaces: spaces, limits: configuration.limits),
+            configuration: SyncConfiguration(
+                role: configuration.role, spaces: spaces, heads: heads, limits: configuration.limits),
             peer: peer.publicKey)
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let (fetchJobs, fetchSink) = AsyncStream.makeStream(of: FetchJob.self)
         let (deliverJobs, deliverSink) = AsyncStream.makeStream(of: DeliverJob.self)
+        let (headJobs, headSink) = AsyncStream.makeStream(of: SpaceVector.self)
         let attachments = store.attachmentHandler(for: peer)
         let (attachmentJobs, attachmentSink) = AsyncStream.makeStream(of: AttachmentJob.self)
         let writer = channel.writer
@@ -191,12 +227,15 @@ public struct PeerConnection: Sendable {
         let tickInterval = channel.configuration.tickInterval
         let closer = ChannelCloser(
             channel: channel.channel, monitor: channel.monitor, configuration: channel.configuration)
+        let budget = ReceiveBudget(
+            limit: Self.receiveBudget(
+                window: configuration.limits.window, maximumFrameByteCount: channel.configuration.maximumFrameByteCount))
 
         return await withTaskGroup(of: PeerReport?.self) { group in
             group.addTask {
                 let report = await drive(
-                    session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, closer: closer,
-                    attachments: attachments.map { ($0, attachmentSink) })
+                    session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, heads: headSink,
+                    closer: closer, budget: budget, attachments: attachments.map { ($0, attachmentSink) })
                 attachmentSink.finish()
                 attachments?.closed()
                 return report
@@ -253,6 +292,10 @@ public struct PeerConnection: Sendable {
                 return nil
             }
             group.addTask {
+                for await summary in headJobs { await store.peerHeads(summary, from: peer) }
+                return nil
+            }
+            group.addTask {
                 for await job in deliverJobs {
                     do {
                         let vector = try await store.deliver(space: job.space, envelopes: job.envelopes, from: job.from)
@@ -268,8 +311,20 @@ public struct PeerConnection: Sendable {
             }
 
             // The reader stays in this task (the inbound iterator must not move between tasks).
+            // It reads on only while the session has taken all but `budget.limit` bytes of what it
+            // was handed: a driver waiting on a peer that does not read stops the reader too.
             do throws(TransportError) {
-                while let chunk = try await channel.reader.next() { sink.yield(.bytes(chunk)) }
+                // Once the driver has ended nothing more is taken: stop at once rather than read
+                // on until the connection is closed.
+                while !budget.isClosed, let chunk = try await channel.reader.next() {
+                    budget.add(chunk.count)
+                    sink.yield(.bytes(chunk))
+                    if budget.isFull {
+                        channel.monitor.pauseReading()
+                        await budget.waitForRoom()
+                        channel.monitor.resumedReading()
+                    }
+                }
                 sink.yield(.inboundEnded(nil))
             } catch {
                 sink.yield(.inboundEnded(error))
@@ -285,6 +340,7 @@ public struct PeerConnection: Sendable {
             }
             var final = report!
             final.wire = closer.wireStatistics
+            final.peakUnprocessedBytes = budget.peak
             onEvent(.closed(final))
             return final
         }
@@ -294,7 +350,8 @@ public struct PeerConnection: Sendable {
     private func drive(
         _ session: SyncSession, events: AsyncStream<Event>, writer: SecureWriter,
         fetches: AsyncStream<FetchJob>.Continuation, deliveries: AsyncStream<DeliverJob>.Continuation,
-        closer: ChannelCloser, attachments: (any AttachmentHandler, AsyncStream<AttachmentJob>.Continuation)?
+        heads: AsyncStream<SpaceVector>.Continuation, closer: ChannelCloser, budget: ReceiveBudget,
+        attachments: (any AttachmentHandler, AsyncStream<AttachmentJob>.Continuation)?
     ) async -> PeerReport {
         var session = session
         var writer = writer
@@ -325,6 +382,8 @@ public struct PeerConnection: Sendable {
                     deliveries.yield(DeliverJob(space: space, envelopes: envelopes, from: from))
                 case .peerProgress(let space, _):
                     if let status = session.status(of: space) { onEvent(.progress(peer: peer, status: status)) }
+                case .peerHeads(let summary):
+                    heads.yield(summary)
                 case .synced:
                     wasSynced = true
                     onEvent(.synced(peer: peer, stats: session.stats))
@@ -363,8 +422,11 @@ public struct PeerConnection: Sendable {
             if closed { break }
             let now = SyncInstant(nanoseconds: NIODeadline.now().uptimeNanoseconds)
             let actions: [SyncAction]
+            var taken = 0
             switch event {
-            case .bytes(let bytes): actions = session.receive(bytes, now: now)
+            case .bytes(let bytes):
+                actions = session.receive(bytes, now: now)
+                taken = bytes.count
             case .tick: actions = session.tick(now: now)
             case .local(let update): actions = session.localEnvelopes(space: update.space, update.envelopes)
             case .fetched(let space, let envelopes, let complete):
@@ -389,8 +451,11 @@ public struct PeerConnection: Sendable {
                 actions = session.connectionLost()
             }
             closed = await perform(actions)
+            // Taken only now, once the actions (writes included) are done: see ReceiveBudget.
+            if taken > 0 { budget.release(taken) }
             if closed { break }
         }
+        budget.close()
         if !session.isClosed {
             // Cancelled (the node is shutting down): say bye, best effort.
             _ = await perform(session.close())
@@ -398,6 +463,7 @@ public struct PeerConnection: Sendable {
         closer.close()
         fetches.finish()
         deliveries.finish()
+        heads.finish()
         let reason = session.closeReason ?? .connectionLost
         if let transportError {
             logger.notice("session closed: \(reason); \(transportError)", metadata: metadata)

@@ -16,6 +16,8 @@ final class ConnectionMonitor: Sendable {
         var partialLength: Int?
         /// When the write now pending started.
         var writeSince: UInt64?
+        /// The reader is waiting for the session to take what it was handed (backpressure).
+        var readerPaused = false
         /// Why the watchdog closed the connection.
         var fault: TransportError?
         var bytesReceived = 0
@@ -35,12 +37,27 @@ final class ConnectionMonitor: Sendable {
         state.withLockedValue { if $0.fault == nil { $0.fault = error } }
     }
 
+    /// The reader stops to wait for the session (backpressure): until ``resumedReading(now:)``
+    /// the idle and read deadlines do not run (the write deadline does).
+    func pauseReading() { state.withLockedValue { $0.readerPaused = true } }
+
+    /// The reader reads again after waiting for the session or for the rate limit: the time it did
+    /// not read is ours, not the sender's, so the idle and read deadlines start again from now.
+    func resumedReading(now: UInt64 = NIODeadline.now().uptimeNanoseconds) {
+        state.withLockedValue { s in
+            s.readerPaused = false
+            s.lastReceive = max(s.lastReceive, now)
+            if s.partialSince != nil { s.partialSince = now }
+        }
+    }
+
     /// The deadline the connection has missed at `now`, if any.
     func missedDeadline(now: UInt64, _ c: TransportConfiguration) -> TransportError? {
         state.withLockedValue { s in
             if let since = s.writeSince, now &- since > c.writeTimeout.nanosecondCount {
                 return TransportError(.writeTimeout, "the peer has not read what we sent for \(c.writeTimeout)")
             }
+            if s.readerPaused { return nil }
             if let since = s.partialSince {
                 let allowed =
                     c.readTimeout.nanosecondCount
@@ -146,11 +163,7 @@ public struct SecureReader {
                     if wait > .zero {
                         try? await Task.sleep(for: wait)
                         // Time spent throttled is ours, not the sender's.
-                        let resumed = NIODeadline.now().uptimeNanoseconds
-                        monitor.state.withLockedValue { s in
-                            s.lastReceive = max(s.lastReceive, resumed)
-                            if s.partialSince != nil { s.partialSince = resumed }
-                        }
+                        monitor.resumedReading()
                     }
                 }
                 if plain.isEmpty { continue }

@@ -25,6 +25,7 @@ public final class SecureTransport: Sendable {
     let group: any EventLoopGroup
     let logger: Logger
     let limiters: RateLimiterRegistry
+    let channels = OpenChannels()
 
     /// - Parameters:
     ///   - trust: whether a peer that proved its node id may connect (both directions).
@@ -45,29 +46,52 @@ public final class SecureTransport: Sendable {
     /// How often reads from `peer` waited for its rate limit, and for how long in total.
     public func throttling(of peer: NodeID) -> (count: Int, total: Duration) { limiters.throttling(of: peer) }
 
+    /// Closes every open channel (either direction) whose peer the trust policy now refuses, for
+    /// example after a peer was removed from the configuration or from a space: its sessions end
+    /// with ``TransportError/Code/peerUntrusted`` and its next handshake is refused. Call it after
+    /// every change to what the trust closure accepts. Returns the node ids whose channels were closed.
+    @discardableResult
+    public func closeUntrusted() -> [NodeID] {
+        channels.close { !trust($0) }
+    }
+
+    /// The node ids with a channel open now (either direction), one entry per channel.
+    public var openChannelPeers: [NodeID] { channels.peers }
+
     /// Binds a listening socket (port 0 picks a free port: read ``SecureListener/port``).
+    ///
+    /// - Throws: ``TransportError`` `.addressInUse` when another socket holds the address, else `.cannotListen`.
     public func listen(host: String = "127.0.0.1", port: Int = 0) async throws -> SecureListener {
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try RawChannel(wrappingChannelSynchronously: channel)
+        let pending = PendingHandshakes(configuration: configuration, logger: logger)
+        let server: NIOAsyncChannel<AcceptedConnection, Never>
+        do {
+            server = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 256)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // Counted from the moment it is accepted, before anything is read from it.
+                        let ticket = pending.admit(channel)
+                        return AcceptedConnection(raw: try RawChannel(wrappingChannelSynchronously: channel), pending: ticket)
+                    }
                 }
-            }
+        } catch {
+            throw TransportError(listening: error, host: host, port: port)
+        }
         guard let address = server.channel.localAddress else {
             throw TransportError(.connectFailed, "the listening socket has no address")
         }
         logger.info("listening", metadata: ["address": "\(address)", "node": "\(nodeID)"])
-        return SecureListener(transport: self, server: server, localAddress: address)
+        return SecureListener(transport: self, server: server, localAddress: address, pending: pending)
     }
 
     /// Dials `host:port`, runs the handshake as initiator and calls `body` with the channel; the
     /// connection is closed when `body` returns.
     ///
     /// - Parameter expecting: the node id that must answer (``TransportError/Code/unexpectedPeer`` otherwise).
-    /// - Throws: ``TransportError`` (`.connectFailed`, `.handshakeFailed`, `.handshakeTimeout`,
+    /// - Throws: ``TransportError`` (`.connectionRefused`, `.hostUnreachable`, `.connectTimeout`,
+    ///   `.hostNotFound`, `.connectFailed`, `.handshakeFailed`, `.handshakeTimeout`,
     ///   `.peerUntrusted`, `.unexpectedPeer`) or what `body` throws.
     public func connect<Result>(
         host: String, port: Int, expecting: NodeID? = nil,
@@ -82,7 +106,7 @@ public final class SecureTransport: Sendable {
                     channel.eventLoop.makeCompletedFuture { try RawChannel(wrappingChannelSynchronously: channel) }
                 }
         } catch {
-            throw TransportError(.connectFailed, "cannot connect to \(host):\(port): \(error)")
+            throw TransportError(connecting: error, host: host, port: port)
         }
         return try await raw.executeThenClose { inbound, outbound in
             var channel: SecureChannel
@@ -95,8 +119,23 @@ public final class SecureTransport: Sendable {
                 log(handshake: error, remote: "\(host):\(port)")
                 throw error
             }
+            try admit(channel, remote: "\(host):\(port)")
             logger.debug("secure channel open", metadata: ["peer": "\(channel.peer)", "remote": "\(host):\(port)"])
             return try await body(&channel)
+        }
+    }
+
+    /// Registers an established channel so ``closeUntrusted()`` can reach it, then checks trust
+    /// once more: trust revoked while the handshake ran (after its check) refuses the channel here.
+    func admit(_ channel: SecureChannel, remote: String) throws(TransportError) {
+        channels.register(channel)
+        guard trust(channel.peer) else {
+            let error = TransportError(
+                .peerUntrusted, "node \(channel.peer) proved its identity but is no longer trusted here", peer: channel.peer)
+            channel.monitor.fail(error)
+            channel.close()
+            log(handshake: error, remote: remote)
+            throw error
         }
     }
 
@@ -127,26 +166,46 @@ public struct ListenerStatistics: Hashable, Sendable {
     public var failedSessions = 0
     /// Connections being handled now.
     public var active = 0
+    /// Accepted connections whose handshake has not finished, now.
+    public var pendingHandshakes = 0
+    /// Connections closed before their handshake finished because newer ones came beyond
+    /// ``TransportConfiguration/maximumPendingHandshakes`` or its per-address cap.
+    public var closedOverPendingCap = 0
+}
+
+/// A connection as the listener accepted it, with its place among the pending handshakes.
+struct AcceptedConnection: Sendable {
+    let raw: RawChannel
+    let pending: PendingHandshake
 }
 
 /// A bound listening socket of a ``SecureTransport``.
 public struct SecureListener: Sendable {
     let transport: SecureTransport
-    let server: NIOAsyncChannel<RawChannel, Never>
+    let server: NIOAsyncChannel<AcceptedConnection, Never>
     /// The bound address.
     public let localAddress: SocketAddress
     private let stats = NIOLockedValueBox(ListenerStatistics())
+    let pending: PendingHandshakes
 
-    init(transport: SecureTransport, server: NIOAsyncChannel<RawChannel, Never>, localAddress: SocketAddress) {
+    init(
+        transport: SecureTransport, server: NIOAsyncChannel<AcceptedConnection, Never>, localAddress: SocketAddress,
+        pending: PendingHandshakes
+    ) {
         self.transport = transport
         self.server = server
         self.localAddress = localAddress
+        self.pending = pending
     }
 
     /// The bound port.
     public var port: Int { localAddress.port ?? 0 }
 
-    public var statistics: ListenerStatistics { stats.withLockedValue { $0 } }
+    public var statistics: ListenerStatistics {
+        var s = stats.withLockedValue { $0 }
+        (s.pendingHandshakes, s.closedOverPendingCap) = pending.counts
+        return s
+    }
 
     /// Accepts connections until the listening socket closes or the calling task is cancelled.
     /// Each connection runs in its own child task (a discarding task group): its handshake, then
@@ -179,7 +238,10 @@ public struct SecureListener: Sendable {
     /// Closes the listening socket: ``run(_:)`` then returns once its connections have ended.
     public func close() { server.channel.close(promise: nil) }
 
-    private func handle(_ raw: RawChannel, _ handler: @Sendable (inout SecureChannel) async throws -> Void) async {
+    private func handle(
+        _ accepted: AcceptedConnection, _ handler: @Sendable (inout SecureChannel) async throws -> Void
+    ) async {
+        let raw = accepted.raw
         stats.withLockedValue {
             $0.accepted += 1
             $0.active += 1
@@ -196,7 +258,11 @@ public struct SecureListener: Sendable {
                         raw: raw,
                         iterator: inbound.makeAsyncIterator(), outbound: outbound,
                         configuration: transport.configuration, limiters: transport.limiters)
+                    accepted.pending.release()
                 } catch {
+                    accepted.pending.release()
+                    // Closed to make room under the pending-handshake caps: counted there, logged once.
+                    if accepted.pending.wasEvicted { return }
                     stats.withLockedValue {
                         switch error.code {
                         case .peerUntrusted, .unexpectedPeer: $0.refusedUntrusted += 1
@@ -205,6 +271,12 @@ public struct SecureListener: Sendable {
                         }
                     }
                     transport.log(handshake: error, remote: remote)
+                    return
+                }
+                do throws(TransportError) {
+                    try transport.admit(channel, remote: remote)
+                } catch {
+                    stats.withLockedValue { $0.refusedUntrusted += 1 }
                     return
                 }
                 stats.withLockedValue { $0.established += 1 }
@@ -221,5 +293,41 @@ public struct SecureListener: Sendable {
         } catch {
             logger.debug("connection closed with an error: \(error)", metadata: ["remote": "\(remote)"])
         }
+    }
+}
+
+/// The established channels of one ``SecureTransport``, so that revoking trust can close them.
+/// A channel leaves when it closes.
+final class OpenChannels: Sendable {
+    private struct Entry {
+        let peer: NodeID
+        let channel: any Channel
+        let monitor: ConnectionMonitor
+    }
+    private let entries = NIOLockedValueBox<[ObjectIdentifier: Entry]>([:])
+
+    func register(_ channel: SecureChannel) {
+        let key = ObjectIdentifier(channel.channel)
+        entries.withLockedValue {
+            $0[key] = Entry(peer: channel.peer, channel: channel.channel, monitor: channel.monitor)
+        }
+        channel.channel.closeFuture.whenComplete { [entries] _ in
+            _ = entries.withLockedValue { $0.removeValue(forKey: key) }
+        }
+    }
+
+    var peers: [NodeID] { entries.withLockedValue { $0.values.map(\.peer) } }
+
+    /// Closes the channels whose peer `refused` selects; returns those peers (once each).
+    func close(where refused: (NodeID) -> Bool) -> [NodeID] {
+        let all = entries.withLockedValue { Array($0.values) }
+        var closed: [NodeID] = []
+        for e in all where refused(e.peer) {
+            e.monitor.fail(
+                TransportError(.peerUntrusted, "node \(e.peer) is no longer trusted here: its session was closed", peer: e.peer))
+            e.channel.close(promise: nil)
+            if !closed.contains(e.peer) { closed.append(e.peer) }
+        }
+        return closed
     }
 }

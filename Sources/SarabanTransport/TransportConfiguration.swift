@@ -49,12 +49,25 @@ public struct TransportConfiguration: Hashable, Sendable {
     public var rateLimit: RateLimit?
     /// How often connection deadlines are checked and the sync session ticked.
     public var tickInterval: Duration
+    /// Accepted connections whose Noise handshake has not finished, at most, per listener: one
+    /// more closes the oldest of them at once (so idle connections cannot use up the process's
+    /// file descriptors, and a newcomer is never locked out by them).
+    public var maximumPendingHandshakes: Int
+    /// The same cap per source address (an IPv6 address counts by its /64 prefix): one more from
+    /// that address closes the oldest pending connection from it.
+    public var maximumPendingHandshakesPerAddress: Int
+
+    /// 256 pending handshakes per listener, 16 per source address.
+    public static let defaultMaximumPendingHandshakes = 256
+    public static let defaultMaximumPendingHandshakesPerAddress = 16
 
     public init(
         handshakeTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(90),
         readTimeout: Duration = .seconds(30), minimumReceiveRate: Int = 512, writeTimeout: Duration = .seconds(60),
         connectTimeout: Duration = .seconds(10), maximumFrameByteCount: Int = Frame.maximumPayloadByteCount,
-        rateLimit: RateLimit? = .default, tickInterval: Duration = .seconds(1)
+        rateLimit: RateLimit? = .default, tickInterval: Duration = .seconds(1),
+        maximumPendingHandshakes: Int = defaultMaximumPendingHandshakes,
+        maximumPendingHandshakesPerAddress: Int = defaultMaximumPendingHandshakesPerAddress
     ) {
         self.handshakeTimeout = handshakeTimeout
         self.idleTimeout = idleTimeout
@@ -65,6 +78,8 @@ public struct TransportConfiguration: Hashable, Sendable {
         self.maximumFrameByteCount = min(max(maximumFrameByteCount, 1), Frame.maximumPayloadByteCount)
         self.rateLimit = rateLimit
         self.tickInterval = tickInterval
+        self.maximumPendingHandshakes = max(maximumPendingHandshakes, 1)
+        self.maximumPendingHandshakesPerAddress = max(maximumPendingHandshakesPerAddress, 1)
     }
 }
 

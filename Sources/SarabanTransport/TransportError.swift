@@ -11,6 +11,7 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
             case decryptionFailed, frameTooLarge, malformedFrame
             case idleTimeout, readTimeout, writeTimeout
             case connectionClosed, connectFailed
+            case connectionRefused, hostUnreachable, connectTimeout, hostNotFound, addressInUse, cannotListen
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -37,8 +38,20 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
         public static var writeTimeout: Code { Code(.writeTimeout) }
         /// The connection ended (EOF, reset) where the protocol did not expect it.
         public static var connectionClosed: Code { Code(.connectionClosed) }
-        /// The TCP connection could not be opened.
+        /// The TCP connection could not be opened (for a reason none of the codes below names).
         public static var connectFailed: Code { Code(.connectFailed) }
+        /// The peer's machine answered that nothing listens on that port (ECONNREFUSED).
+        public static var connectionRefused: Code { Code(.connectionRefused) }
+        /// No route to the host or its network (EHOSTUNREACH, ENETUNREACH, ENETDOWN).
+        public static var hostUnreachable: Code { Code(.hostUnreachable) }
+        /// Nothing answered within ``TransportConfiguration/connectTimeout`` (host down, packets dropped).
+        public static var connectTimeout: Code { Code(.connectTimeout) }
+        /// The host name did not resolve (DNS).
+        public static var hostNotFound: Code { Code(.hostNotFound) }
+        /// The listening address is taken by another socket (EADDRINUSE).
+        public static var addressInUse: Code { Code(.addressInUse) }
+        /// The listening socket could not be bound for another reason (permission, address not local).
+        public static var cannotListen: Code { Code(.cannotListen) }
 
         public var description: String { value.rawValue }
     }

@@ -31,6 +31,7 @@ func syncBench(_ args: [String]) async throws -> Int32 {
     var upToDate: [Double] = []
     var weekOffline: [Double] = []
     var localWrites: [Double] = []
+    var durableLocalWrites: [Double] = []
     var rssDir: URL?
     // `sync e2e transfer ten week`: run only the named parts (all when none is named).
     let parts = Set(opts.positional)
@@ -125,6 +126,13 @@ func syncBench(_ args: [String]) async throws -> Int32 {
             let w0 = now()
             try writeChanges(b, space: space, count: 100_000, payload: 200, documents: true)
             localWrites.append(100_000 / (now() - w0))
+            // The same on a node of its own, each transaction fsynced (as a write through Node is).
+            let (c, _, other) = try makePair(root.appendingPathComponent("durable"))
+            settleDisk()
+            let d0 = now()
+            try writeChanges(c, space: other, count: 100_000, payload: 200, documents: true, durable: true)
+            durableLocalWrites.append(100_000 / (now() - d0))
+            c.close()
             let db = try await BenchDaemon.start(b)
             try a.addPeer(nodeID: b.nodeID.text, address: "127.0.0.1:\(db.port)", name: "B")
             settleDisk()
@@ -143,6 +151,8 @@ func syncBench(_ args: [String]) async throws -> Int32 {
     report.add("100k changes sealed, sent, verified, stored, applied (end to end)", endToEnd, unit: "changes/s", note: "target ≥ 50,000")
     report.add("100k changes transfer alone (verified, stored, applied)", transfer, unit: "changes/s")
     report.add("100k local writes alone (new documents, sealed, no daemon)", localWrites, unit: "changes/s")
+    report.add(
+        "100k local writes alone, each 1,000-change transaction fsynced", durableLocalWrites, unit: "changes/s")
     report.add("wire bytes ÷ sealed envelope bytes", ratio, unit: "×", note: "target ≤ 1.15")
     report.add("up-to-date sync, 10 shared spaces", upToDate, unit: "bytes", note: "target ≤ 2048")
     report.add("catch-up after a week offline (10k local + 100k remote)", weekOffline, unit: "s", note: "target ≤ 5")
@@ -203,15 +213,17 @@ func makePair(_ dir: URL) throws -> (Node, Node, SpaceID) {
 }
 
 /// `count` changes of one 200-byte register write each, 1,000 per transaction. With `documents`,
-/// each change creates its own document (so the node ends up holding `count` documents).
-func writeChanges(_ node: Node, space: SpaceID, count: Int, payload: Int, documents: Bool) throws {
+/// each change creates its own document (so the node ends up holding `count` documents). A bulk
+/// writer: each transaction fsyncs only when `durable` (its envelopes are made durable by the
+/// daemon before they are pushed either way).
+func writeChanges(_ node: Node, space: SpaceID, count: Int, payload: Int, documents: Bool, durable: Bool = false) throws {
     let value = String(repeating: "x", count: payload - 8)
     var shared: DocID?
     if !documents { shared = try node.createDocument(kind: "bench", space: space) }
     var i = 0
     while i < count {
         let end = min(count, i + 1_000)
-        _ = try node.store.write(space: space, signer: node.identity) { w in
+        _ = try node.store.write(space: space, signer: node.identity, durable: durable) { w in
             for j in i..<end {
                 _ = try w.change(time: Int64(j)) { tx, docs in
                     let doc: DocID

@@ -1,21 +1,26 @@
 import Foundation
 import SarabanCore
 
-/// `saraban-bench trace FILE [--json] [--runs N] [--peers]`: replays a sequential editing trace
-/// (josephg/editing-traces format: {startContent, endContent, txns: [{patches: [[pos, del, ins]]}]},
-/// .json or .json.gz) through TextCRDT as one replica's local edits.
+/// `saraban-bench trace FILE [--json] [--runs N] [--peers]`: replays an editing trace
+/// (josephg/editing-traces format, .json or .json.gz) through TextCRDT.
 ///
-/// Reports the replay time, the snapshot size and load time, and the time to merge the whole
-/// history (the ops the replay produced, consecutive typing coalesced) into a fresh replica.
-/// Exits 1 if any final text differs from endContent. `--peers` also runs Loro (Python bindings)
-/// through ../shared/bench/peers/trace_replay.py on the same file for comparison.
+/// A sequential trace ({startContent, endContent, txns: [{patches: [[pos, del, ins]]}]}) is
+/// replayed as one replica's local edits; a concurrent one (`kind: "concurrent"`, txns with
+/// `parents` and `agent`) by `concurrentTraceBench`. Reports the replay time, the snapshot size
+/// and load time, and the time to merge the whole history into a fresh replica. Exits 1 if any
+/// final text differs from endContent; a malformed trace is an error naming what is wrong.
+/// `--peers` also runs Loro (and, for a concurrent trace, Yrs through pycrdt) via the Python
+/// scripts in ../shared/bench/peers on the same file, in the same run, for comparison.
 func traceBench(_ args: [String]) throws -> Int32 {
     let opts = try BenchOptions(args)
     let peers = opts.positional.contains("--peers")
     guard let path = opts.positional.first(where: { !$0.hasPrefix("--") }) else {
         throw BenchError("usage: saraban-bench trace FILE [--json] [--runs N] [--peers]")
     }
-    let trace = try loadTrace(path)
+    let root = try readTraceJSON(path)
+    if isConcurrentTrace(root) { return try concurrentTraceBench(root, path: path, opts: opts, peers: peers) }
+    let trace: Trace
+    do { trace = try sequentialTrace(root) } catch { throw BenchError("\(path): \(error)") }
     var report = BenchReport(suite: "trace")
     report.facts["trace"] = (path as NSString).lastPathComponent
     report.facts["edits"] = String(trace.edits.count)
@@ -116,10 +121,9 @@ func traceBench(_ args: [String]) throws -> Int32 {
     report.add("merge full history, CPU time", mergeCPU, unit: "ms")
 
     // 4. Peers (Loro through Python), same file, same run.
-    if peers { runPeers(path: path, report: &report) }
+    if peers { runPeers(script: "trace_replay.py", libs: ["loro"], path: path, report: &report) }
 
-    report.facts["load average"] = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
-        .split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+    report.facts["load average"] = loadAverage()
     report.print(json: opts.json)
     return ok ? 0 : 1
 }
@@ -178,69 +182,111 @@ struct Trace {
     var endContent: String
 }
 
-func loadTrace(_ path: String) throws -> Trace {
+/// The trace file's JSON object (gunzipped first if the name ends in .gz).
+func readTraceJSON(_ path: String) throws -> [String: Any] {
     let data: Data
     if path.hasSuffix(".gz") {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw BenchError("\(path): cannot read the file") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["gzip", "-dc", path]
         let pipe = Pipe()
         p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
         try p.run()
         data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw BenchError("gzip -dc \(path) failed") }
+        guard p.terminationStatus == 0 else { throw BenchError("\(path): not a gzip file (gzip -dc failed)") }
     } else {
-        data = try Data(contentsOf: URL(fileURLWithPath: path))
-    }
-    guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-          let txns = root["txns"] as? [[String: Any]],
-          let end = root["endContent"] as? String
-    else { throw BenchError("\(path): not an editing trace") }
-    if let start = root["startContent"] as? String, !start.isEmpty { throw BenchError("non-empty startContent is not supported") }
-    var edits: [TraceEdit] = []
-    edits.reserveCapacity(txns.count)
-    for t in txns {
-        guard let patches = t["patches"] as? [[Any]] else { throw BenchError("bad txn") }
-        for p in patches {
-            guard p.count == 3, let pos = p[0] as? Int, let del = p[1] as? Int, let ins = p[2] as? String else {
-                throw BenchError("bad patch \(p)")
-            }
-            edits.append(TraceEdit(pos: pos, del: del, ins: ins, n: ins.unicodeScalars.count))
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw BenchError("\(path): cannot read the file (\(error.localizedDescription))")
         }
     }
-    return Trace(edits: edits, endContent: end)
+    let json: Any
+    do { json = try JSONSerialization.jsonObject(with: data) } catch {
+        throw BenchError("\(path): not JSON (\(error.localizedDescription))")
+    }
+    guard let root = json as? [String: Any] else { throw BenchError("\(path): not an editing trace (no JSON object)") }
+    guard root["txns"] is [Any], root["endContent"] is String else {
+        throw BenchError("\(path): not an editing trace (needs txns and endContent)")
+    }
+    return root
 }
 
-/// Runs trace_replay.py for Loro and adds its medians to the report.
-func runPeers(path: String, report: inout BenchReport) {
+/// The patches of a txn, as (position, delete count, inserted text).
+func tracePatches(_ txn: [String: Any], _ i: Int) throws -> [(Int, Int, String)] {
+    guard let patches = txn["patches"] as? [Any] else { throw BenchError("txn \(i): no patches array") }
+    return try patches.enumerated().map { k, any in
+        guard let p = any as? [Any], p.count == 3, let pos = p[0] as? Int, let del = p[1] as? Int,
+              let ins = p[2] as? String, pos >= 0, del >= 0
+        else { throw BenchError("txn \(i), patch \(k): not [position ≥ 0, delete count ≥ 0, text]: \(any)") }
+        return (pos, del, ins)
+    }
+}
+
+/// A sequential trace's edits, each checked against the length the previous ones leave.
+func sequentialTrace(_ root: [String: Any]) throws -> Trace {
+    if let start = root["startContent"] as? String, !start.isEmpty { throw BenchError("non-empty startContent is not supported") }
+    let txns = root["txns"] as! [Any]
+    var edits: [TraceEdit] = []
+    edits.reserveCapacity(txns.count)
+    var length = 0
+    for (i, any) in txns.enumerated() {
+        guard let t = any as? [String: Any] else { throw BenchError("txn \(i): not an object") }
+        for (k, (pos, del, ins)) in try tracePatches(t, i).enumerated() {
+            guard pos <= length, del <= length - pos else {
+                throw BenchError("txn \(i), patch \(k): position \(pos) delete \(del) is outside the text of length \(length)")
+            }
+            let n = ins.unicodeScalars.count
+            length += n - del
+            edits.append(TraceEdit(pos: pos, del: del, ins: ins, n: n))
+        }
+    }
+    return Trace(edits: edits, endContent: root["endContent"] as! String)
+}
+
+func loadAverage() -> String {
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
+        .split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+}
+
+/// Runs one of the peer scripts in ../shared/bench/peers (python3 on PATH, e.g. a venv made from
+/// its requirements.txt) for `libs` on the same file and adds their medians to the report.
+func runPeers(script name: String, libs: [String], path: String, report: inout BenchReport) {
     let check = Process()
     check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    check.arguments = ["python3", "-c", "import loro"]
+    check.arguments = ["python3", "-c", libs.map { "import \($0)" }.joined(separator: "; ")]
     check.standardError = FileHandle.nullDevice
-    guard (try? check.run()) != nil else { report.facts["loro"] = "python3 not runnable"; return }
+    guard (try? check.run()) != nil else { report.facts["peers"] = "python3 not runnable"; return }
     check.waitUntilExit()
-    guard check.terminationStatus == 0 else { report.facts["loro"] = "not installed (pip install loro)"; return }
-    let candidates = ["../shared/bench/peers/trace_replay.py", "/work/shared/bench/peers/trace_replay.py"]
-    guard let script = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-        report.facts["loro"] = "trace_replay.py not found"
+    guard check.terminationStatus == 0 else {
+        report.facts["peers"] = "not installed (pip install -r ../shared/bench/peers/requirements.txt)"
         return
     }
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("saraban-loro-\(getpid()).json").path
+    let candidates = ["../shared/bench/peers/\(name)", "/work/shared/bench/peers/\(name)"]
+    guard let script = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+        report.facts["peers"] = "\(name) not found"
+        return
+    }
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("saraban-peers-\(getpid()).json").path
     defer { try? FileManager.default.removeItem(atPath: out) }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", script, path, "--libs", "loro", "--runs", "3", "--json", out]
+    p.arguments = ["python3", script, path, "--libs", libs.joined(separator: ","), "--runs", "3", "--json", out]
     p.standardOutput = FileHandle.nullDevice
-    guard (try? p.run()) != nil else { report.facts["loro"] = "failed to start"; return }
+    guard (try? p.run()) != nil else { report.facts["peers"] = "failed to start"; return }
     p.waitUntilExit()
     guard let d = FileManager.default.contents(atPath: out),
-          let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-          let l = j["loro"] as? [String: Any]
-    else { report.facts["loro"] = "no result (exit \(p.terminationStatus))"; return }
-    func num(_ k: String) -> Double { (l[k] as? NSNumber)?.doubleValue ?? .nan }
-    report.add("loro (python) replay", [num("replay_ms")], unit: "ms", note: "median of 3 inside the script")
-    report.add("loro (python) snapshot size", [num("bytes")], unit: "bytes")
-    report.add("loro (python) snapshot load", [num("load_ms")], unit: "ms")
-    report.facts["loro final text"] = (l["ok"] as? Bool) == true ? "ok" : "MISMATCH"
+          let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any]
+    else { report.facts["peers"] = "no result (exit \(p.terminationStatus))"; return }
+    for lib in libs {
+        let name = lib == "pycrdt" ? "yrs (pycrdt)" : "\(lib) (python)"
+        guard let l = j[lib] as? [String: Any] else { report.facts[name] = "no result"; continue }
+        func num(_ k: String) -> Double { (l[k] as? NSNumber)?.doubleValue ?? .nan }
+        report.add("\(name) replay", [num("replay_ms")], unit: "ms", note: "median of 3 inside the script")
+        report.add("\(name) snapshot size", [num("bytes")], unit: "bytes")
+        report.add("\(name) snapshot load", [num("load_ms")], unit: "ms")
+        if l["merge_ms"] != nil { report.add("\(name) merge update log into fresh doc", [num("merge_ms")], unit: "ms") }
+        report.facts["\(name) final text"] = (l["ok"] as? Bool) == true ? "ok" : "MISMATCH"
+    }
 }

@@ -9,11 +9,16 @@ import Glibc
 let args = Array(CommandLine.arguments.dropFirst())
 let usage = """
     usage: saraban-bench SUITE [options]
-      trace FILE [--json] [--runs N]   replay an editing trace ({endContent, txns:[{patches}]}, .json or .json.gz)
+      trace FILE [--json] [--runs N] [--peers]
+                                       replay an editing trace (.json or .json.gz): sequential
+                                       ({endContent, txns:[{patches}]}) or concurrent (kind "concurrent",
+                                       txns with parents and agent); --peers adds Loro/Yrs from the same run
       crdt [--json] [--runs N]         register writes in memory and persisted; concurrent merges
       crypto [--json] [--runs N]       seal+sign and verify+open of 1 KiB changes in batches; Noise handshake
       sync [PART…] [--json] [--runs N] two nodes on loopback: 100k changes end to end, wire overhead, catch-up,
                                        memory; PART is e2e, transfer, ten or week (all when none)
+      write [--json] [--runs N]        a local write's latency (fsynced before it returns): p50/p99 of doc set
+                                       and of letter send
       sessions [--offices N] [--store URL] [--rounds N] [--concurrency N] [--json]
                                        one relay process, N simulated offices: idle sessions per second
                                        (wall and per relay CPU second) once everyone is up to date
@@ -37,6 +42,7 @@ do {
     case "crypto": code = try cryptoBench(rest)
     case "sync": code = try await syncBench(rest)
     case "sync-rss": code = try await syncRSS(rest)
+    case "write": code = try writeBench(rest)
     case "sessions": code = try await sessionsBench(rest)
     case "fleet": code = try await fleetBench(rest)
     case "-h", "--help", "help":

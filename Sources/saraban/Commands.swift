@@ -11,10 +11,11 @@ struct Saraban: AsyncParsableCommand {
             Every command takes --data DIR (default: $SARABAN_HOME, else ./saraban-data).
             Exit statuses are listed in Docs/CLI.md.
             """,
+        version: SarabanVersion.line,
         subcommands: [
             Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self,
             Conflicts.self, Resolve.self, History.self, Diff.self,
-            LetterCommand.self, RegisterCommand.self, OfficerCommand.self,
+            LetterCommand.self, RegisterCommand.self, OfficerCommand.self, UserCommand.self, TokenCommand.self,
             Serve.self, Sync.self, InspectSync.self, Peer.self,
             SpaceCommand.self, Dev.self,
         ]
@@ -77,8 +78,10 @@ extension Saraban {
             defer { node.close() }
             let s = try node.status()
             let peers = await StatusPeers.rows(node)
+            let spaces = StatusSpaces.rows(node)
+            let forks = StatusForks.rows(node)
             if output.json {
-                try Output.json(StatusJSON(status: s, peers: peers))
+                try Output.json(StatusJSON(status: s, peers: peers, spaces: spaces, forks: forks))
                 return
             }
             Output.line("office:     \(s.office)\(s.letterCode.map { " (\($0))" } ?? "")")
@@ -88,6 +91,8 @@ extension Saraban {
             Output.line("changes:    \(s.changes)\(s.pendingChanges > 0 ? " (\(s.pendingChanges) waiting)" : "")")
             Output.line("database:   \(Output.bytes(s.databaseBytes))")
             for l in StatusPeers.render(peers) { Output.line(l) }
+            for l in StatusSpaces.render(spaces) { Output.line(l) }
+            for l in StatusForks.render(forks) { Output.line(l) }
         }
     }
 }

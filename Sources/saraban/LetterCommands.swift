@@ -228,11 +228,13 @@ extension LetterCommand {
         @OptionGroup var options: DataOptions
         @Argument(help: "The letter id or a unique prefix.") var doc: String
         @Option(help: "The officer's name (`saraban officer add`).") var officer: String
+        @OptionGroup var passphrase: PassphraseOptions
 
         func run() async throws {
             let node = try options.openNode()
             defer { node.close() }
-            let r = try node.signLetter(try resolveLetter(node, doc), officer: officer)
+            let id = try resolveLetter(node, doc)
+            let r = try node.signLetter(id, officer: officer, passphrase: try passphrase.forSigning(node, officer: officer))
             Output.note("signed by \(r.officer) (\(r.position))")
         }
     }
@@ -395,21 +397,26 @@ func printAllocation(_ node: Node, _ id: DocID, _ a: Allocation, status: LetterS
 struct OfficerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "officer", abstract: "Officers who sign letters: Ed25519 keys certified by this node.",
-        subcommands: [Add.self, List.self])
+        subcommands: [Add.self, List.self, Passwd.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create an officer key (officers/ in the data directory, mode 0600) certified by this node.")
+            abstract: "Create an officer key certified by this node, sealed under the officer's passphrase (officers/, mode 0600).",
+            discussion: "Asks for the passphrase twice on the terminal, or reads it with --passphrase-file (at least 8 characters).")
 
         @OptionGroup var options: DataOptions
         @OptionGroup var output: JSONOption
         @Argument(help: "The officer's full name.") var name: String
         @Option(help: "The position (ตำแหน่ง).") var position: String
+        @OptionGroup var passphrase: PassphraseOptions
 
         func run() async throws {
             let node = try options.openNode()
             defer { node.close() }
-            let o = try node.addOfficer(name: name, position: position)
+            guard let secret = try passphrase.new(prompt: "ตั้งรหัสผ่านของ \(name) / choose a passphrase for \(name): ") else {
+                throw Passphrase.missing("officer add")
+            }
+            let o = try node.addOfficer(name: name, position: position, passphrase: secret)
             if output.json { try Output.json(o) } else { Output.line(o.publicKey) }
         }
     }
@@ -424,8 +431,23 @@ struct OfficerCommand: AsyncParsableCommand {
             let node = try options.openNode()
             defer { node.close() }
             let all = try node.officers()
-            if output.json { try Output.json(all) } else {
-                for o in all { Output.line("\(o.name)  \(o.position)  \(o.publicKey.prefix(16))…") }
+            let sealed = all.map { (try? node.officerHasPassphrase($0.name)) ?? false }
+            if output.json {
+                struct Row: Encodable {
+                    var officer: Officer
+                    var hasPassphrase: Bool
+                    func encode(to encoder: any Encoder) throws {
+                        try officer.encode(to: encoder)
+                        var c = encoder.container(keyedBy: Key.self)
+                        try c.encode(hasPassphrase, forKey: .hasPassphrase)
+                    }
+                    enum Key: String, CodingKey { case hasPassphrase }
+                }
+                try Output.json(zip(all, sealed).map { Row(officer: $0, hasPassphrase: $1) })
+            } else {
+                for (o, s) in zip(all, sealed) {
+                    Output.line("\(o.name)  \(o.position)  \(o.publicKey.prefix(16))…" + (s ? "" : "  (no passphrase: `saraban officer passwd`)"))
+                }
             }
         }
     }

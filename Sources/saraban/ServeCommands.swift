@@ -4,6 +4,7 @@ import Logging
 import SarabanCrypto
 import SarabanNode
 import SarabanRelayMetrics
+import SarabanWeb
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,8 +18,10 @@ extension Saraban {
             discussion: """
                 Prints one line when ready: `serving NODE_ID on HOST:PORT (member|relay)` (port 0 picks a free
                 port; the line names the real one). Logs go to stderr (level: $SARABAN_LOG_LEVEL, default info).
-                SIGTERM or SIGINT stops it gracefully (exit 0). A write made with the CLI on the same data
-                directory while it runs reaches connected peers within about a second.
+                SIGTERM or SIGINT stops it gracefully (exit 0), saying where each peer stood. A write made with the
+                CLI on the same data directory while it runs reaches connected peers within about a second; a space
+                joined or created meanwhile is synced too. One daemon per data directory: a second one exits 75.
+                A port in use exits 69.
                 """)
 
         @OptionGroup var options: DataOptions
@@ -43,6 +46,7 @@ extension Saraban {
                 "With --relay: serve Prometheus /metrics and /ready on HOST:PORT (default: config.json `metrics`).",
                 valueName: "HOST:PORT"))
         var metrics: String?
+        @OptionGroup var web: WebServeOptions
 
         func run() async throws {
             var serve = ServeOptions()
@@ -62,11 +66,14 @@ extension Saraban {
             let node = try options.openNode()
             defer { node.close() }
             let storage = try node.envelopeStorage(relay: relay)
+            let webMetrics = WebMetrics()
             guard relay else {
-                let daemon = try NodeDaemon(node: node, storage: storage, options: serve)
-                try await daemon.run { ready in
+                let daemon = try NodeDaemon(node: node, storage: storage, options: serve, onEvent: { webMetrics.record($0) })
+                let web = try web.services(node: node, daemon: daemon, relay: false, metrics: webMetrics)
+                try await daemon.run(services: web) { ready in
                     Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role))")
                 }
+                Self.sayWhereItStopped(node)
                 return
             }
             let metricsAddress = try (metrics ?? node.currentConfig().metrics).map { text throws(NodeError) in
@@ -79,7 +86,9 @@ extension Saraban {
             if metricsAddress != nil { _ = RelayMetricsEndpoint.registry }
             let relayStore = try await RelayStores.open(node, flag: store)
             let daemon: NodeDaemon
-            do { daemon = try NodeDaemon(node: node, relay: relayStore, options: serve) } catch {
+            do {
+                daemon = try NodeDaemon(node: node, relay: relayStore, options: serve, onEvent: { webMetrics.record($0) })
+            } catch {
                 await relayStore.close()
                 throw error
             }
@@ -104,7 +113,8 @@ extension Saraban {
                 Output.line("metrics on \(PeerAddress(host: metricsAddress.host, port: port))")
             }
             do {
-                try await daemon.run { ready in
+                let web = try web.services(node: node, daemon: daemon, relay: true, metrics: webMetrics)
+                try await daemon.run(services: web) { ready in
                     let kind = relayStore.kind == "sqlite" ? "" : ", \(relayStore.kind) store"
                     Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role)\(kind))")
                 }
@@ -116,6 +126,32 @@ extension Saraban {
             endpoint?.cancel()
             _ = try? await endpoint?.value
             await relayStore.close()
+            Self.sayWhereItStopped(node)
+        }
+
+        /// After a SIGTERM or SIGINT: the sessions said bye; per configured peer, how far apart the
+        /// two nodes were at the last contact; and that nothing is lost.
+        static func sayWhereItStopped(_ node: Node) {
+            Output.note("serve stopped: open sessions said bye and closed.")
+            let status = (try? node.peerStatuses()) ?? [:]
+            for p in (try? node.syncSettings().peers) ?? [] {
+                let s = status[p.nodeID.text]
+                var line = "  \(p.label) (\(p.address)): "
+                if let at = s?.lastContact {
+                    let lacks = s?.changesPeerLacks ?? 0
+                    let weLack = s?.changesWeLack ?? 0
+                    line += lacks == 0 && weLack == 0
+                        ? "in sync at the last contact (\(Output.time(at)))"
+                        : "at the last contact (\(Output.time(at))) it lacked \(lacks) of our changes and we \(weLack) of its"
+                } else {
+                    line += "never contacted"
+                    if let e = s?.lastError { line += " (\(e))" }
+                }
+                Output.note(line)
+            }
+            Output.note(
+                "nothing is lost: every change written or received is stored in \(node.dataDirectory.path); what a peer "
+                    + "lacks goes at the next contact (`saraban serve` again, or `saraban sync`).")
         }
     }
 
@@ -123,8 +159,9 @@ extension Saraban {
         static let configuration = CommandConfiguration(
             abstract: "Sync once with every configured peer (or one), then print a summary.",
             discussion: """
-                PEER is a configured peer's name, node id (or a unique prefix) or HOST:PORT. Exits non-zero,
-                naming the peer, when a peer was unreachable or the sync did not finish.
+                PEER is a configured peer's name, node id (or a unique prefix) or HOST:PORT. Exits 69, naming the
+                peer, what failed and what to try, when a peer was unreachable or the sync did not finish. Ctrl-C
+                stops it, saying where it stopped (nothing is lost): exit 130 (143 for SIGTERM).
                 """)
 
         @OptionGroup var options: DataOptions
@@ -143,12 +180,34 @@ extension Saraban {
             let storage = try node.envelopeStorage(relay: relay)
             let tty = isatty(STDERR_FILENO) == 1 && !output.json
             let started = Date()
-            let results = try await node.syncOnce(storage: storage, peers: peers) { p in
-                guard tty else { return }
-                let line = "\r\u{1B}[Ksyncing with \(p.peer): \(p.changesPeerLacks) changes to send, \(p.changesWeLack) to receive"
-                FileHandle.standardError.write(Data(line.utf8))
+            let lags = LatestProgress()
+            let interruption = Interruption()
+            let results = try await interruption.run {
+                try await node.syncOnce(storage: storage, peers: peers) { p in
+                    lags.record(p)
+                    guard tty else { return }
+                    let line = "\r\u{1B}[Ksyncing with \(p.peer): \(p.changesPeerLacks) changes to send, \(p.changesWeLack) to receive"
+                    FileHandle.standardError.write(Data(line.utf8))
+                }
             }
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if let signal = interruption.signal {
+                // Where it stopped, per peer, and that nothing is lost.
+                Output.note("sync interrupted by \(Interruption.name(signal)); open sessions said bye.")
+                for r in results where !r.synced {
+                    var line = "  \(r.peer) (\(r.address)): stopped after receiving \(r.changesReceived) changes "
+                        + "(\(r.envelopesReceived) envelopes, stored) and sending \(r.changesSent)"
+                    if let lag = lags[r.peer] {
+                        line += "; \(lag.changesWeLack) changes still to receive and \(lag.changesPeerLacks) to send"
+                    }
+                    Output.note(line)
+                }
+                for r in results where r.synced { Output.note("  \(r.peer) (\(r.address)): synced before the interruption") }
+                Output.note(
+                    "nothing is lost: what was received is stored (each batch in one transaction, nothing half-applied) "
+                        + "and local data was not touched; run `saraban sync` again to go on from here.")
+                throw ExitCode(Interruption.exitStatus(signal))
+            }
             let failed = results.filter { !$0.synced }
             if output.json {
                 try Output.json(results)
@@ -158,7 +217,7 @@ extension Saraban {
                     if r.synced {
                         line += "synced \(r.sharedSpaces) space\(r.sharedSpaces == 1 ? "" : "s"); "
                     } else {
-                        line += "FAILED: \(r.error ?? "did not finish"); "
+                        line += "FAILED; "
                     }
                     line += "sent \(r.envelopesSent) envelopes (\(r.changesSent) changes, \(Output.bytes(Int64(r.bytesSent)))), "
                     line += "received \(r.envelopesReceived) envelopes (\(r.changesReceived) changes, "
@@ -168,6 +227,7 @@ extension Saraban {
                         line += "(\(r.attachmentChunksSent) chunks sent)"
                     }
                     line += " in \(String(format: "%.2f", r.seconds)) s"
+                    if !r.synced { line += "\n  \(r.error ?? "the session did not finish")" }
                     Output.line(line)
                 }
                 let total = Date().timeIntervalSince(started)
@@ -178,15 +238,26 @@ extension Saraban {
             if !failed.isEmpty {
                 throw NodeError(
                     .unreachable,
-                    "could not sync with " + failed.map { "\($0.peer) (\($0.address)): \($0.error ?? "did not finish")" }
-                        .joined(separator: "; "))
+                    "could not sync with \(failed.count) of \(results.count) peer\(results.count == 1 ? "" : "s"): "
+                        + failed.map { $0.error ?? "\($0.peer) (\($0.address)): the session did not finish" }
+                        .joined(separator: "\n"))
             }
         }
     }
 
+    /// The latest progress line of each peer of a one-shot sync (what it still lacked each way).
+    final class LatestProgress: @unchecked Sendable {
+        private let lock = NSLock()
+        private var latest: [String: OneShotProgress] = [:]
+
+        func record(_ p: OneShotProgress) { lock.withLock { latest[p.peer] = p } }
+        subscript(peer: String) -> OneShotProgress? { lock.withLock { latest[peer] } }
+    }
+
     struct Peer: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add and list the peers this node dials and trusts.", subcommands: [Add.self, List.self])
+            abstract: "Add, remove and list the peers this node dials and trusts.",
+            subcommands: [Add.self, Remove.self, List.self])
     }
 }
 
@@ -209,6 +280,32 @@ extension Saraban.Peer {
         }
     }
 
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a peer from config.json: this node stops dialling and trusting it.",
+            discussion: """
+                PEER is the peer's node id (or a unique prefix), its name or its HOST:PORT. A node that is still a
+                member of a space this node carries may still connect (remove it from the space with
+                `saraban space remove`). A running `saraban serve` picks the change up within seconds.
+                """)
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The peer to remove: node id (or a unique prefix), name or HOST:PORT.") var peer: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let removed = try node.removePeer(matching: peer)
+            var note = "removed peer \(removed.name.map { "\($0) (\(removed.nodeID.text))" } ?? removed.nodeID.text) "
+            note += "at \(removed.address)"
+            if try node.envelopeStorage(relay: node.role == .relay).memberNodeIDs().contains(removed.nodeID) {
+                note += "; it is still a member of a space carried here, so it may still connect: "
+                note += "`saraban space remove SPACE \(removed.nodeID.text)` to stop that"
+            }
+            Output.note(note)
+        }
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the configured peers: address, last contact and lag in changes each way.")
@@ -219,29 +316,8 @@ extension Saraban.Peer {
         func run() async throws {
             let node = try options.openNode()
             defer { node.close() }
-            let settings = try node.syncSettings()
-            let status = try await RelayStores.peerStatuses(node)
-            struct Row: Encodable {
-                var name: String?
-                var node_id: String
-                var address: String
-                var last_contact: String?
-                var last_synced: String?
-                var last_error: String?
-                var changes_peer_lacks: UInt64?
-                var changes_we_lack: UInt64?
-                var envelopes_sent: Int
-                var envelopes_received: Int
-            }
-            let rows = settings.peers.map { p in
-                let s = status[p.nodeID.text]
-                return Row(
-                    name: p.name, node_id: p.nodeID.text, address: p.address.description,
-                    last_contact: s?.lastContact.map(Output.time), last_synced: s?.lastSynced.map(Output.time),
-                    last_error: s?.lastError, changes_peer_lacks: s?.lastContact == nil ? nil : s?.changesPeerLacks,
-                    changes_we_lack: s?.lastContact == nil ? nil : s?.changesWeLack,
-                    envelopes_sent: s?.envelopesSent ?? 0, envelopes_received: s?.envelopesReceived ?? 0)
-            }
+            // A relay on PostgreSQL keeps its peers' status there.
+            let rows = try node.peerList(statuses: try await RelayStores.peerStatuses(node))
             if output.json {
                 try Output.json(rows)
                 return

@@ -14,7 +14,10 @@ extension Saraban {
         static let configuration = CommandConfiguration(
             commandName: "space",
             abstract: "Create, share, join, list and leave spaces (the unit of replication and encryption).",
-            subcommands: [Create.self, Invite.self, Join.self, List.self, Remove.self, Carry.self, Clearance.self, Relay.self])
+            subcommands: [
+                Create.self, Invite.self, Join.self, List.self, Remove.self, Admin.self, Carry.self, Clearance.self, Relay.self,
+                Refused.self,
+            ])
     }
 }
 
@@ -24,6 +27,7 @@ struct SpaceJSON: Encodable {
         var nodeID: String
         var office: String
         var active: Bool
+        var admin: Bool
         var sinceEpoch: UInt32
         var removedEpoch: UInt32?
     }
@@ -44,7 +48,7 @@ struct SpaceJSON: Encodable {
         documents = s.documents
         members = s.members.map {
             Member(
-                nodeID: $0.nodeID.text, office: $0.office, active: $0.isActive, sinceEpoch: $0.sinceEpoch,
+                nodeID: $0.nodeID.text, office: $0.office, active: $0.isActive, admin: $0.isAdmin, sinceEpoch: $0.sinceEpoch,
                 removedEpoch: $0.removedEpoch)
         }
     }
@@ -87,6 +91,8 @@ extension Saraban.SpaceCommand {
             "The secrecy class the invited office is cleared for (ลับ, ลับมาก); required to join a cleared space.",
             valueName: "LEVEL"))
         var cleared: String?
+        @Flag(help: "Make the invited node an admin of the space too (it may then invite, remove, clear and designate).")
+        var admin = false
 
         func run() async throws {
             let invitee = try parseNodeID(nodeID)
@@ -97,7 +103,7 @@ extension Saraban.SpaceCommand {
                 throw NodeError(.invalidArgument, "\(out) already exists; choose another file name or remove it first")
             }
             let level = try cleared.map { c throws(NodeError) in try parseSecrecy(c) } ?? .none
-            let inv = try node.invite(space: s.id, invitee: invitee, office: office, cleared: level)
+            let inv = try node.invite(space: s.id, invitee: invitee, office: office, cleared: level, admin: admin)
             if let out {
                 guard FileManager.default.createFile(atPath: out, contents: Data((inv.text + "\n").utf8)) else {
                     throw NodeError(.io, "cannot write \(out); check the directory exists and is writable")
@@ -132,10 +138,16 @@ extension Saraban.SpaceCommand {
         @OptionGroup var options: DataOptions
         @OptionGroup var output: JSONOption
         @Argument(help: "The invitation text, or a file holding it.") var invitation: String
+        @Option(
+            name: .customLong("as"),
+            help: ArgumentHelp(
+                "The space's name on this node, when the invitation's name is already a space's name or id here.",
+                valueName: "NAME"))
+        var localName: String?
 
         func run() async throws {
             var text = invitation
-            if !text.hasPrefix(Invitation.prefix) {
+            if !text.hasPrefix(Invitation.prefix) && !text.hasPrefix("sbinvite1:") {
                 guard let data = FileManager.default.contents(atPath: invitation) else {
                     throw NodeError(
                         .invalidArgument,
@@ -146,7 +158,7 @@ extension Saraban.SpaceCommand {
             let inv = try Invitation.parse(text)
             let node = try options.openNode()
             defer { node.close() }
-            let s = try node.join(inv)
+            let s = try node.join(inv, as: localName)
             if output.json { try Output.json(SpaceJSON(s)) } else {
                 Output.line("joined space \(s.name) (\(s.id.hex)); its documents arrive with the next sync")
             }
@@ -180,7 +192,7 @@ extension Saraban.SpaceCommand {
                 }
                 Output.line(line)
                 for m in active {
-                    Output.line("    \(m.nodeID.text)\(m.office.isEmpty ? "" : "  \(m.office)")")
+                    Output.line("    \(m.nodeID.text)\(m.office.isEmpty ? "" : "  \(m.office)")\(m.isAdmin ? "  (admin)" : "")")
                 }
             }
         }
@@ -218,6 +230,53 @@ extension Saraban.SpaceCommand {
         }
     }
 
+    struct Admin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a member an admin of a space (or, with --revoke, a plain member again).",
+            discussion: """
+                Admins add and remove members, rotate the key, grant clearances and designate relays; the
+                space's creator is its first admin. Only an admin may run this (exit 68 otherwise); a space
+                keeps at least one admin.
+                """)
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The space: its name or id.") var space: String
+        @Argument(help: "The member's node id.") var nodeID: String
+        @Flag(help: "Make an admin a plain member again.") var revoke = false
+
+        func run() async throws {
+            let member = try parseNodeID(nodeID)
+            let node = try options.openNode()
+            defer { node.close() }
+            let s = try node.resolveSpace(space)
+            try node.setAdmin(space: s.id, member: member, admin: !revoke)
+            Output.note("\(member.text) is \(revoke ? "no longer an admin" : "now an admin") of \(s.name)")
+        }
+    }
+
+    struct Refused: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the received changes of a space that were refused (logged with no effect) and why.",
+            discussion: """
+                A change is refused on every node alike when its author was not an admin (membership, keys,
+                clearances, relays) or not an owner of a document it touched, in that change's causal past.
+                """)
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The space: its name or id.") var space: String
+
+        func run() async throws {
+            let node = try options.openNode()
+            defer { node.close() }
+            let s = try node.resolveSpace(space)
+            let rows = try node.refusedChanges(s.id)
+            if output.json { try Output.json(rows); return }
+            if rows.isEmpty { Output.line("no refused changes in \(s.name)") }
+            for r in rows { Output.line("\(r.author)/\(r.seq)  \(Output.time(r.at))  \(r.reason)") }
+        }
+    }
+
     struct Carry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "On a relay: store and forward spaces' envelopes (without any key).",
@@ -226,11 +285,21 @@ extension Saraban.SpaceCommand {
                 (repeatable) only to those peers (added to any named before). --from FILE carries many
                 spaces at once, one per line: `SPACE_ID [NODE_ID ...]` (the peers it is served to; none:
                 every peer), `#` starts a comment. Carrying a space again is harmless.
+
+                On this node's own database, once a space's membership log reaches the relay (its members send
+                it with their envelopes), the relay also stores envelopes only from the space's members and serves
+                the space only to its members and designated relays. --creator pins the node whose log the relay
+                accepts for a space made before membership logs existed (a newer space's id already names its
+                creator). A relay on PostgreSQL does not read membership logs yet (Docs/RELAY.md).
                 """)
 
         @OptionGroup var options: DataOptions
         @Argument(help: "The space ids (32 hex digits each, from `saraban space list` on a member).") var spaces: [String] = []
         @Option(help: "A local name for the space (with one space only).") var name: String?
+        @Option(
+            help: ArgumentHelp(
+                "The node id of the space's creator (spaces made before membership logs; one space only).", valueName: "NODE_ID"))
+        var creator: String?
         @Option(
             name: .customLong("for"),
             help: ArgumentHelp(
@@ -296,6 +365,9 @@ extension Saraban.SpaceCommand {
             guard name == nil || (spaces.count == 1 && from == nil) else {
                 throw NodeError(.invalidArgument, "--name names one space; carry the spaces one at a time to name them")
             }
+            guard creator == nil || (spaces.count == 1 && from == nil) else {
+                throw NodeError(.invalidArgument, "--creator names the creator of one space; carry the spaces one at a time")
+            }
             guard peers.isEmpty || !spaces.isEmpty else { throw NodeError(.invalidArgument, "--for names the peers of the spaces given as arguments") }
             let groups = try groups()
             let node = try options.openNode()
@@ -303,9 +375,17 @@ extension Saraban.SpaceCommand {
             guard node.role == .relay else {
                 throw NodeError(.refused, "only a relay carries spaces it is not a member of; members join by invitation")
             }
-            if let name, try RelayStores.location(node, flag: store) == nil, try node.carriedSpaces()[groups[0].spaces[0]] == nil {
-                // The node's own database keeps the space's name.
-                try node.carry(space: groups[0].spaces[0], name: name)
+            let local = try RelayStores.location(node, flag: store) == nil
+            guard creator == nil || local else {
+                throw NodeError(
+                    .invalidArgument,
+                    "--creator is for a relay on its own database: a relay on PostgreSQL does not read membership logs yet "
+                        + "(รีเลย์บน PostgreSQL ยังไม่อ่านบันทึกสมาชิก)")
+            }
+            let pin = try creator.map { c throws(NodeError) in try parseNodeID(c) }
+            if name != nil || pin != nil, local, try node.carriedSpaces()[groups[0].spaces[0]] == nil {
+                // The node's own database keeps the space's name and its creator's pin.
+                try node.carry(space: groups[0].spaces[0], name: name, creator: pin)
             }
             try await RelayStores.with(node, flag: store) { relay in
                 for g in groups { try await relay.carry(g.spaces, for: g.peers) }
@@ -376,7 +456,7 @@ func parseSecrecy(_ text: String) throws(NodeError) -> Secrecy {
 extension Saraban {
     struct Dev: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Developer tools.", subcommands: [NoiseVectorsCommand.self])
+            abstract: "Developer tools.", subcommands: [NoiseVectorsCommand.self, OpenAPICommand.self])
     }
 }
 

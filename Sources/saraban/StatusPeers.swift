@@ -21,17 +21,79 @@ struct StatusPeerJSON: Encodable {
     var lastError: OrNull<String>
 }
 
-/// `saraban status --json`: the node status plus `peers`.
+/// One fork in `saraban status --json` (`forks`): an author signed two different envelopes for one
+/// position of its feed, one held here and one held by `peer`.
+struct StatusForkJSON: Encodable {
+    var space: String
+    var author: String
+    /// The author is this node: its own database went back in time.
+    var ownFeed: Bool
+    var sequence: UInt64
+    /// This node's envelope id (64 hex digits).
+    var held: String
+    var peer: String
+    /// The peer's envelope id: 64 hex digits, or 16 when only its summary's head tag named it.
+    var peerHolds: String
+    /// ISO 8601 UTC of when it was first found.
+    var detectedAt: String
+    /// `envelope` (proven: the peer sent the other envelope, signed by the author) or `summary`
+    /// (claimed by the peer's summary: its head tag names another envelope).
+    var via: String
+}
+
+/// `saraban status --json`: the node status plus `peers`, `spaces` and `forks`.
 struct StatusJSON: Encodable {
     var status: NodeStatus
     var peers: [StatusPeerJSON]
+    var spaces: [StatusSpaceJSON] = []
+    var forks: [StatusForkJSON] = []
 
-    enum Key: String, CodingKey { case peers }
+    enum Key: String, CodingKey { case peers, spaces, forks }
 
     func encode(to encoder: any Encoder) throws {
         try status.encode(to: encoder)
         var c = encoder.container(keyedBy: Key.self)
         try c.encode(peers, forKey: .peers)
+        try c.encode(spaces, forKey: .spaces)
+        try c.encode(forks, forKey: .forks)
+    }
+}
+
+enum StatusForks {
+    /// Every fork recorded in `forks.json` by `serve` and `sync`, oldest first.
+    static func rows(_ node: Node) -> [StatusForkJSON] {
+        PeerStatusBook.forks(node.dataDirectory).map {
+            StatusForkJSON(
+                space: $0.space, author: $0.author, ownFeed: $0.author == node.nodeID.text, sequence: $0.sequence,
+                held: $0.held, peer: $0.peer, peerHolds: $0.peerHolds, detectedAt: Output.time($0.detectedAt), via: $0.via)
+        }
+    }
+
+    /// Nothing when there is none; otherwise a warning line and one row per fork.
+    static func render(_ rows: [StatusForkJSON], colour: Bool = Colour.enabled) -> [String] {
+        guard !rows.isEmpty else { return [] }
+        var lines = [
+            Colour.paint(
+                "forks:      \(rows.count) — ฟีดแตก: ผู้เขียนรายเดียวลงนามข้อมูลสองชุดที่ต่างกันในลำดับเดียวกัน / an author signed two "
+                    + "different envelopes for one position: keep both databases as they are and alert an administrator",
+                .red, enabled: colour)
+        ]
+        if rows.contains(where: \.ownFeed) {
+            lines.append(
+                "            ฐานข้อมูลของเครื่องนี้ย้อนกลับ / this node's own feed forked: its database went back in time (restored "
+                    + "from an older copy, or a copy of it wrote elsewhere); write on one copy only")
+        }
+        var t = Table(["SPACE", "AUTHOR", "SEQ", "HELD HERE", "PEER", "PEER HOLDS", "VIA", "FOUND"])
+        t.indent = "  "
+        for r in rows {
+            t.add([
+                Table.Cell(String(r.space.prefix(8)) + "…"),
+                Table.Cell(r.ownFeed ? "this node" : String(r.author.prefix(12)) + "…", .red),
+                Table.Cell(String(r.sequence)), Table.Cell(String(r.held.prefix(16))), Table.Cell(String(r.peer.prefix(12)) + "…"),
+                Table.Cell(String(r.peerHolds.prefix(16))), Table.Cell(r.via), Table.Cell(r.detectedAt),
+            ])
+        }
+        return lines + t.render(colour: colour)
     }
 }
 

@@ -25,6 +25,15 @@ import Testing
         #expect(r.stdout.contains("doc"))
     }
 
+    /// `saraban --version`: the release and the formats it speaks, on stdout, exit 0, without a node.
+    @Test func versionNamesReleaseAndFormats() throws {
+        let r = try run(["--version"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let pattern = #"^saraban \d+\.\d+\.\d+ \(sync protocol \d+, database schema \d+, envelope format \d+, change files \d+ and \d+, config \d+\)\n$"#
+        #expect(r.stdout.range(of: pattern, options: .regularExpression) != nil, "\(r.stdout.debugDescription)")
+        #expect(r.stderr.isEmpty)
+    }
+
     @Test func initIdStatus() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

@@ -42,6 +42,15 @@ final class TestNode: @unchecked Sendable {
     func jsonOut(_ args: [String]) throws -> Any { try json(try out(args + ["--json"])) }
 }
 
+/// Two offices A (กระทรวงมหาดไทย) and B (สำนักงานจังหวัดเชียงใหม่) in `dir`, on one fake clock.
+func twoOffices(_ dir: TempDir) throws -> (a: TestNode, b: TestNode) {
+    let clock = FakeMinutes()
+    return (
+        try TestNode(dir.file("a"), office: "กระทรวงมหาดไทย", clock: clock),
+        try TestNode(dir.file("b"), office: "สำนักงานจังหวัดเชียงใหม่", clock: clock)
+    )
+}
+
 final class FakeMinutes: @unchecked Sendable {
     private var t: Int64 = 1_795_621_320_000  // 2026-11-25T15:42:00Z
     func next() -> Int64 {

@@ -10,15 +10,22 @@ final class ServeForTest: @unchecked Sendable {
     let process = Process()
     let port: Int
 
-    init(data: String) throws {
+    /// Where stderr goes (`log`, else nowhere); `extra` is appended to the arguments.
+    init(data: String, extra: [String] = [], log: String? = nil, env extraEnv: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: sarabanBinary)
-        process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0"]
+        process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0"] + extra
         var env = ProcessInfo.processInfo.environment
         env["SARABAN_HOME"] = nil
+        for (k, v) in extraEnv { env[k] = v }
         process.environment = env
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        if let log {
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         process.standardInput = FileHandle.nullDevice
         try process.run()
         var line = Data()
@@ -39,9 +46,22 @@ final class ServeForTest: @unchecked Sendable {
 
     struct ServeFailure: Error { let line: String; init(_ l: String) { line = l } }
 
+    /// A port where `data`'s node served and then stopped: nothing listens there now.
+    static func freedPort(_ data: String) throws -> Int {
+        let server = try ServeForTest(data: data)
+        server.stop()
+        return server.port
+    }
+
     func stop() {
-        kill(process.processIdentifier, SIGTERM)
+        _ = stop(signal: SIGTERM)
+    }
+
+    /// Sends `signal` and waits; returns the exit status.
+    func stop(signal: Int32) -> Int32 {
+        kill(process.processIdentifier, signal)
         process.waitUntilExit()
+        return process.terminationStatus
     }
 }
 

@@ -21,7 +21,12 @@ import Testing
         let b = dir.path + "/b"
         _ = try ok(["init", "--data", a, "--office", "สำนักงานจังหวัดนครสวรรค์", "--code", "นว 0017"])
         _ = try ok(["init", "--data", b, "--office", "ที่ทำการปกครองอำเภอบรรพตพิสัย", "--code", "นว 0318"])
-        _ = try ok(["officer", "add", "--data", a, "นายสมมติ ใจดีเสมอ", "--position", "ผู้ว่าราชการจังหวัดนครสวรรค์"])
+        let pass = dir.file("passphrase")
+        FileManager.default.createFile(atPath: pass, contents: Data("ผู้ว่าฯ ลงนามเอง\n".utf8), attributes: [.posixPermissions: 0o600])
+        _ = try ok([
+            "officer", "add", "--data", a, "นายสมมติ ใจดีเสมอ", "--position", "ผู้ว่าราชการจังหวัดนครสวรรค์",
+            "--passphrase-file", pass,
+        ])
 
         // Validation errors: non-zero exit, Thai and English.
         let bad = try run(["letter", "new", "--data", a, "--kind", "ภายนอก", "--urgency", "เร็วจี๋"], env: env)
@@ -48,7 +53,7 @@ import Testing
         _ = try ok(["letter", "edit", "--data", a, id, "position", "ผู้ว่าราชการจังหวัดนครสวรรค์"])
         let registered = try ok(["letter", "register", "--data", a, id])
         #expect(registered.contains("ที่ นว 0017/1") && registered.contains("13 มิถุนายน 2568"))
-        _ = try ok(["letter", "sign", "--data", a, id, "--officer", "นายสมมติ ใจดีเสมอ"])
+        _ = try ok(["letter", "sign", "--data", a, id, "--officer", "นายสมมติ ใจดีเสมอ", "--passphrase-file", pass])
         let sent = try json(try ok(["letter", "send", "--data", a, id, "--json"])) as! [String: Any]
         #expect(sent["letterNumber"] as? String == "นว 0017/1")
         #expect(sent["status"] as? String == "ส่งแล้ว")
@@ -116,6 +121,41 @@ import Testing
         #expect(try ok(["letter", "list", "--data", a, "--status", "draft"]).isEmpty)
         let transition = try run(["letter", "edit", "--data", a, id, "สถานะ", "ร่าง"], env: env)
         #expect(transition.status == 68 && transition.stderr.contains("cannot go from sent to draft"))
+    }
+
+    /// Issue 14's clerk-facing details: dates as clerks type them, a Christian Era year refused
+    /// naming the BE year, letters listed in id order, an unknown --status listing the valid ones,
+    /// "an external letter", and no doubled ทะเบียน in the cancel message.
+    @Test func clerkDatesOrderAndMessages() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = dir.data
+        _ = try ok(["init", "--data", a, "--office", "สำนักงานจังหวัดนครสวรรค์", "--code", "นว 0017"])
+        let slash = try ok(["letter", "new", "--data", a, "--kind", "ภายนอก", "--subject", "ก", "--set", "วันที่=6/12/2569"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try ok(["letter", "show", "--data", a, slash]).contains("วันที่  6 ธันวาคม 2569"))
+        _ = try ok(["letter", "edit", "--data", a, slash, "วันที่", "๗ ธ.ค. ๒๕๖๙"])
+        #expect(try ok(["letter", "show", "--data", a, slash]).contains("วันที่  7 ธันวาคม 2569"))
+        let ce = try run(["letter", "new", "--data", a, "--kind", "ภายนอก", "--subject", "ข", "--set", "วันที่=6 ธันวาคม 2026"], env: env)
+        #expect(ce.status == 64, "\(ce.stderr)")
+        #expect(ce.stderr.contains("2569") && ce.stderr.contains("Buddhist Era"), "\(ce.stderr)")
+        let draft = try run(["letter", "new", "--data", a, "--kind", "ภายนอก", "--subject", "ค"], env: env)
+        #expect(draft.stderr.contains("an external letter needs") && !draft.stderr.contains("a external"), "\(draft.stderr)")
+
+        // Ten more letters: ids 1-…, 2-…, 10-…, listed by number, not as text (10 before 2).
+        for i in 0..<9 { _ = try ok(["letter", "new", "--data", a, "--kind", "ภายใน", "--subject", "เรื่อง \(i)"]) }
+        let counters = try ok(["letter", "list", "--data", a]).split(separator: "\n").compactMap { Int($0.prefix { $0 != "-" }) }
+        #expect(counters.count == 11)
+        #expect(counters == counters.sorted() && counters.last! >= 10, "\(counters)")
+
+        let bogus = try run(["letter", "list", "--data", a, "--status", "ส่ง"], env: env)
+        #expect(bogus.status == 64 && bogus.stdout.isEmpty)
+        #expect(bogus.stderr.contains("ส่งแล้ว") && bogus.stderr.contains("registered"), "\(bogus.stderr)")
+        #expect(try ok(["letter", "list", "--data", a, "--status", "Draft"]).split(separator: "\n").count == 11)
+
+        let cancel = try run(["register", "cancel", "--data", a, "ส่ง", "1", "--reason", "พิมพ์ผิด"], env: env)
+        #expect(cancel.status == 67)
+        #expect(cancel.stderr.contains("ไม่มีทะเบียนหนังสือส่ง") && !cancel.stderr.contains("ทะเบียนทะเบียน"), "\(cancel.stderr)")
     }
 
     @Test func attachAndExtract() throws {

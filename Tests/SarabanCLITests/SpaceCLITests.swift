@@ -58,7 +58,7 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         let invite = try run(["space", "invite", space, bID, "--out", dir.file("invite.txt"), "--data", a])
         #expect(invite.status == 0, "\(invite.stderr)")
         let text = try String(contentsOfFile: dir.file("invite.txt"), encoding: .utf8)
-        #expect(text.hasPrefix("sbinvite1:") && !text.contains(thai))
+        #expect(text.hasPrefix("sbinvite2:") && !text.contains(thai))
         // The invitation opens only on B.
         let wrong = try run(["space", "join", dir.file("invite.txt"), "--data", c])
         #expect(wrong.status == 68)

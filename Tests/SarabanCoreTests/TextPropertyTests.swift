@@ -49,7 +49,8 @@ private func applyRandomCausal(_ ops: [TextOp], to t: inout TextCRDT, rng: inout
 struct TextPropertyTests {
     /// 3–5 replicas make random inserts and deletes (Thai included) while ops are delivered in
     /// random orders with duplicates. Then everyone gets everything: all converge to the same
-    /// string and the same canonical snapshot, equal to applying the log in any causal order.
+    /// string and the same canonical snapshot, equal to applying the log in any causal order and
+    /// to merging the replicas' states (`merge`) as they stood before the healing.
     @Test func randomReplicasConverge() throws {
         for seed in TextSeeds.list { try scenario(seed: seed, steps: 20...60) }
     }
@@ -99,9 +100,26 @@ struct TextPropertyTests {
                     if Int.random(in: 0..<4, using: &rng) == 0 { inbox[i].append(op) }  // echo to self
                 }
             }
+            // State merge: the replicas as they stand (partly synced), merged in a random order
+            // into a fresh one, every other one through a snapshot (tombstones without content).
+            var fromStates = TextCRDT()
+            for (k, p) in reps.shuffled(using: &rng).enumerated() {
+                if k % 2 == 1 {
+                    var r = BinaryReader(bytes(p))
+                    try fromStates.merge(try TextCRDT.decode(from: &r))
+                } else {
+                    try fromStates.merge(p)
+                }
+            }
+            var intoOne = reps[1]
+            for p in reps { try intoOne.merge(p) }
             // Heal: deliver everything (random order, causal readiness).
             for i in 0..<n { applyRandomCausal(inbox[i], to: &reps[i], rng: &rng) }
             let want = reps[0].string
+            #expect(fromStates == reps[0] && fromStates.string == want, "seed \(seed): merged states differ")
+            #expect(intoOne == reps[0], "seed \(seed): merging into a replica differs")
+            try intoOne.merge(fromStates)
+            #expect(intoOne == reps[0], "seed \(seed): merging twice changed the state")
             let snap = bytes(reps[0])
             for i in 1..<n {
                 #expect(reps[i].string == want, "seed \(seed): replica \(i) differs")

@@ -308,6 +308,8 @@ final class CrashDaemon: @unchecked Sendable {
     let nodeID: String
     var port = 0
     var child: Child?
+    /// Added to the daemon's environment at each start (PowerLossTests preload a library).
+    var environment: [String: String] = [:]
     var starts = 0
     var portChanges = 0
     /// Where this run's log starts in the (appended) log file.
@@ -331,7 +333,7 @@ final class CrashDaemon: @unchecked Sendable {
             let listen = attempt < 2 ? port : 0
             let c = try Child.spawn(
                 ["serve", "--data", data, "--listen", "127.0.0.1:\(listen)", "--max-backoff", "0.5"],
-                stderrFile: log, environment: ["SARABAN_LOG_LEVEL": "info"])
+                stderrFile: log, environment: environment.merging(["SARABAN_LOG_LEVEL": "info"]) { a, _ in a })
             // The ready line: `serving NODE_ID on HOST:PORT (role)`.
             if let line = c.readLine(timeout: 30),
                 let r = line.range(of: #":(\d+) \("#, options: .regularExpression),
@@ -389,6 +391,25 @@ final class DaemonReaper: @unchecked Sendable {
     func killAll() {
         for d in daemons.current { d.child?.killNow(SIGKILL); d.child = nil }
     }
+}
+
+/// Runs `body` on a thread of its own with a temporary directory and a reaper; afterwards every
+/// daemon it started is killed, and the directory is removed, or kept (its path printed after
+/// `failure`) when `body` throws.
+func withRealProcesses(
+    _ label: String, failure: String, _ body: @escaping @Sendable (URL, DaemonReaper) throws -> Void
+) async throws {
+    let reaper = DaemonReaper()
+    let root = temporaryDirectory(label)
+    do {
+        try await onThread(label) { try body(root, reaper) }
+    } catch {
+        reaper.killAll()
+        print("\(failure) FAILED; data kept in \(root.path)")
+        throw error
+    }
+    reaper.killAll()
+    try? FileManager.default.removeItem(at: root)
 }
 
 // MARK: - Writes
@@ -450,19 +471,9 @@ struct CrashTests {
         let seed = crashSeed()
         let kills = Int(ProcessInfo.processInfo.environment["SARABAN_CRASH_KILLS"] ?? "") ?? 100
         print("CrashTests.killNineDuringSync: seed \(seed), \(kills) kills (replay: SARABAN_SEED=\(seed))")
-        let reaper = DaemonReaper()
-        let root = temporaryDirectory("crash")
-        do {
-            try await onThread("crash-\(seed)") {
-                try runKillNine(seed: seed, kills: kills, root: root, reaper: reaper)
-            }
-        } catch {
-            reaper.killAll()
-            print("CrashTests: seed \(seed) FAILED; data kept in \(root.path)")
-            throw error
+        try await withRealProcesses("crash-\(seed)", failure: "CrashTests: seed \(seed)") { root, reaper in
+            try runKillNine(seed: seed, kills: kills, root: root, reaper: reaper)
         }
-        reaper.killAll()
-        try? FileManager.default.removeItem(at: root)
     }
 
     /// A large `doc new` (many `--set`s in one change) is killed with SIGKILL while its write
@@ -472,19 +483,9 @@ struct CrashTests {
     @Test func killNineCLIWriterMidTransaction() async throws {
         let seed = crashSeed()
         print("CrashTests.killNineCLIWriterMidTransaction: seed \(seed) (replay: SARABAN_SEED=\(seed))")
-        let reaper = DaemonReaper()
-        let root = temporaryDirectory("crash-cli")
-        do {
-            try await onThread("crash-cli-\(seed)") {
-                try runCLIKill(seed: seed, root: root, reaper: reaper)
-            }
-        } catch {
-            reaper.killAll()
-            print("CrashTests: seed \(seed) FAILED; data kept in \(root.path)")
-            throw error
+        try await withRealProcesses("crash-cli-\(seed)", failure: "CrashTests: seed \(seed)") { root, reaper in
+            try runCLIKill(seed: seed, root: root, reaper: reaper)
         }
-        reaper.killAll()
-        try? FileManager.default.removeItem(at: root)
     }
 }
 

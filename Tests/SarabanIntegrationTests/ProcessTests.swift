@@ -52,9 +52,17 @@ final class ServeProcess: @unchecked Sendable {
     let port: Int
     let stderrPath: String
 
-    init(data: String, extra: [String] = []) throws {
-        process.executableURL = URL(fileURLWithPath: sarabanBinary)
-        process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0", "--max-backoff", "1"] + extra
+    /// - Parameter fileLimit: the process's file-descriptor limit (`ulimit -n`), as a service
+    ///   started with a common default (1,024) would have; the test runner's own by default.
+    init(data: String, extra: [String] = [], fileLimit: Int? = nil) throws {
+        let arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0", "--max-backoff", "1"] + extra
+        if let fileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", sarabanBinary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: sarabanBinary)
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["SARABAN_LOG_LEVEL"] = "info"
         process.environment = env

@@ -53,6 +53,9 @@ final class TestNode: @unchecked Sendable {
     let node: Node
     var port = 0
     var options = fastOptions()
+    /// What the daemon's sessions report (set before ``start()``).
+    var onEvent: @Sendable (PeerEvent) -> Void = { _ in }
+    private(set) var daemon: NodeDaemon?
     private var task: Task<Void, any Error>?
 
     init(_ name: String, relay: Bool = false, root: URL) throws {
@@ -73,7 +76,8 @@ final class TestNode: @unchecked Sendable {
         if port != 0 { o.listen = PeerAddress(host: "127.0.0.1", port: port) }
         let daemon = try NodeDaemon(
             node: node, storage: try node.envelopeStorage(relay: node.role == .relay), options: o,
-            logger: testLogger("saraban.serve"))
+            logger: testLogger("saraban.serve"), onEvent: onEvent)
+        self.daemon = daemon
         let ready = AsyncStream<Int>.makeStream()
         task = Task {
             try await daemon.run { r in
@@ -91,6 +95,7 @@ final class TestNode: @unchecked Sendable {
         task.cancel()
         _ = try? await task.value
         self.task = nil
+        daemon = nil
     }
 
     func addPeer(_ other: TestNode, via port: Int? = nil) throws {

@@ -338,12 +338,15 @@ let fixtureNames = ["external", "internal", "stamped", "directive", "public-rela
     @Test func signatureVerificationAndTamperDetection() throws {
         let o = try Offices()
         defer { o.close() }
-        let officer = try o.a.addOfficer(name: "นายสมมติ ใจดีเสมอ", position: "ผู้ว่าราชการจังหวัดนครสวรรค์")
+        let officer = try o.a.addOfficer(
+            name: "นายสมมติ ใจดีเสมอ", position: "ผู้ว่าราชการจังหวัดนครสวรรค์", passphrase: officerPassphrase, protection: .minimum)
         #expect(mode(o.a.dataDirectory.path + "/officers") == 0o700)
         let keyFiles = try FileManager.default.contentsOfDirectory(atPath: o.a.dataDirectory.path + "/officers")
             .filter { $0.hasSuffix(".key") }
         #expect(keyFiles.count == 1 && mode(o.a.dataDirectory.path + "/officers/" + keyFiles[0]) == 0o600)
-        #expect(throws: NodeError.self) { try o.a.addOfficer(name: "นายสมมติ ใจดีเสมอ", position: "x") }
+        #expect(throws: NodeError.self) {
+            try o.a.addOfficer(name: "นายสมมติ ใจดีเสมอ", position: "x", passphrase: officerPassphrase, protection: .minimum)
+        }
         #expect(try o.a.officers().map(\.publicKey) == [officer.publicKey])
 
         let (k, f) = try fixture("external")
@@ -352,7 +355,7 @@ let fixtureNames = ["external", "internal", "stamped", "directive", "public-rela
         let pdf = o.dir.file("scan.pdf")
         try Data(repeating: 0x25, count: 1000).write(to: URL(fileURLWithPath: pdf))
         try o.a.attach(id, file: pdf)
-        try o.a.signLetter(id, officer: "นายสมมติ ใจดีเสมอ")
+        try o.a.signLetter(id, officer: "นายสมมติ ใจดีเสมอ", passphrase: officerPassphrase)
         try o.a.sendLetter(id)
         #expect(try o.a.verifyLetter(id).allSatisfy(\.valid))
         try o.exchange()
@@ -374,10 +377,11 @@ let fixtureNames = ["external", "internal", "stamped", "directive", "public-rela
     @Test func forgedSignatureRecordIsInvalid() throws {
         let o = try Offices()
         defer { o.close() }
-        try o.a.addOfficer(name: "นายสมมติ ใจดีเสมอ", position: "ผู้ว่าราชการจังหวัด")
+        try o.a.addOfficer(
+            name: "นายสมมติ ใจดีเสมอ", position: "ผู้ว่าราชการจังหวัด", passphrase: officerPassphrase, protection: .minimum)
         let (k, f) = try fixture("internal")
         let id = try o.a.createLetter(kind: k, fields: f)
-        let rec = try o.a.signLetter(id, officer: "นายสมมติ ใจดีเสมอ")
+        let rec = try o.a.signLetter(id, officer: "นายสมมติ ใจดีเสมอ", passphrase: officerPassphrase)
         try o.exchange()
         // B copies A's record but changes the signed text: the signature no longer matches.
         var forged = rec

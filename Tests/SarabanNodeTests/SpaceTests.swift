@@ -55,7 +55,7 @@ func pair(_ office: Office) throws -> (a: Node, b: Node, space: SpaceID) {
     let b = try office.node("b")
     let space = try #require(try a.store.defaultSpace())
     let inv = try a.invite(space: space, invitee: b.nodeID, office: "office b")
-    try b.join(try Invitation.parse(inv.text))
+    try b.join(try Invitation.parse(inv.text), as: "a's office")
     let r = try exchange(a, b, space)
     #expect(r.refused.isEmpty, "\(r.refused.map(\.error))")
     return (a, b, space)
@@ -173,7 +173,11 @@ func pair(_ office: Office) throws -> (a: Node, b: Node, space: SpaceID) {
             plaintext: [], header: EnvelopeHeader(
                 spaceID: space.bytes, author: stranger.publicKey, seqStart: 1, seqEnd: 1, epoch: 0, previousHash: .zero),
             key: key, signer: stranger)
-        #expect(try b.receiveEnvelopes(space: space, [forged]).refused.first?.error.code == .notAMember)
+        // It is held (its author may be added later), never applied nor counted as held in the feed.
+        let held = try b.receiveEnvelopes(space: space, [forged])
+        #expect(held.held.count == 1 && held.accepted.isEmpty && held.refused.isEmpty)
+        #expect(try b.feedVector(space: space)[stranger.publicKey] == 0)
+        #expect(try b.authority(space).held == 1)
         // A member's envelope in an epoch nobody has a key for.
         let head = try a.feedVector(space: space)[a.identity.publicKey]
         let last = try #require(try envelopes(a, space).last)
@@ -183,7 +187,8 @@ func pair(_ office: Office) throws -> (a: Node, b: Node, space: SpaceID) {
                 previousHash: last.id),
             key: SymmetricKey.generate(), signer: a.identity)
         let r = try b.receiveEnvelopes(space: space, [wrongEpoch])
-        #expect(r.refused.first?.error.code == .wrongEpoch)
+        #expect(r.held.count == 1 && r.held[0].reason.contains("epoch 7"))
+        #expect(try b.feedVector(space: space)[a.identity.publicKey] == head)
         // An envelope for another space in this batch.
         let other = try a.createSpace(name: "other")
         let inOther = try #require(try envelopes(a, other.id).first)
@@ -380,7 +385,7 @@ func pair(_ office: Office) throws -> (a: Node, b: Node, space: SpaceID) {
             #expect(e.header.seqStart == envs[i - 1].header.seqEnd + 1 && e.header.previousHash == envs[i - 1].id)
         }
         let b = try office.node("b")
-        try b.join(try Invitation.parse(try a.invite(space: space, invitee: b.nodeID).text))
+        try b.join(try Invitation.parse(try a.invite(space: space, invitee: b.nodeID).text), as: "a's office")
         let r = try exchange(a, b, space)
         #expect(r.refused.isEmpty && r.applied.applied == 10)
     }

@@ -14,6 +14,43 @@ import SarabanCore
         #expect(try ThaiDate(parsing: "2025-06-13") == d)
     }
 
+    /// The forms clerks type (issue 14): slashes, abbreviated and full months, Thai digits, พ.ศ., ISO.
+    @Test func parsesTheDateFormsClerksWrite() throws {
+        let d = try ThaiDate(year: 2569, month: 12, day: 6)
+        for text in ["6/12/2569", "06/12/2569", "6/12/69", "๖/๑๒/๒๕๖๙", "6 ธ.ค. 2569", "6 ธค 2569", "6 ธันวาคม 2569",
+                     "๖ ธันวาคม ๒๕๖๙", "6 ธันวาคม พ.ศ. 2569", "  6  ธันวาคม 2569 ", "2026-12-06"]
+        {
+            #expect(try ThaiDate(parsing: text) == d, "\(text)")
+        }
+        #expect(try ThaiDate(parsing: "29/2/2567") == ThaiDate(year: 2567, month: 2, day: 29))
+        #expect(throws: OfficeError.self) { try ThaiDate(parsing: "29/2/2568") }
+        #expect(throws: OfficeError.self) { try ThaiDate(parsing: "6/13/2569") }
+        #expect(throws: OfficeError.self) { try ThaiDate(parsing: "6/12/569") }
+        #expect(throws: OfficeError.self) { try ThaiDate(parsing: "6//2569") }
+    }
+
+    /// `6 ธันวาคม 2026` was stored as year 1483 BE without a word; now it is refused, naming 2569.
+    @Test func refusesChristianEraYearsNamingTheBuddhistEraYear() throws {
+        for text in ["6 ธันวาคม 2026", "6/12/2026", "๖ ธ.ค. ๒๐๒๖"] {
+            do {
+                let d = try ThaiDate(parsing: text)
+                Issue.record("\(text) parsed as \(d)")
+            } catch {
+                #expect(error.code == .invalidDate)
+                #expect(error.thai.contains("2569") && error.english.contains("2569"), "\(error)")
+                #expect(error.english.contains("6 ธันวาคม 2569") && error.english.contains("2026-12-06"), "\(error)")
+            }
+        }
+        // A BE year written in ISO form.
+        do {
+            _ = try ThaiDate(parsing: "2569-12-06")
+            Issue.record("2569-12-06 parsed")
+        } catch {
+            #expect(error.english.contains("2026-12-06"), "\(error)")
+        }
+        #expect(try ThaiDate(parsing: "1/1/2400").year == 2400)
+    }
+
     @Test func convertsInstantsInThailandsTimeZone() {
         // 2024-12-31T17:30:00Z is 1 January 2568, 00:30 in Bangkok.
         let ms: Int64 = 1_735_666_200_000
@@ -30,7 +67,7 @@ import SarabanCore
             _ = try ThaiDate(parsing: "สามสิบ กุมภา")
             Issue.record("parsed nonsense")
         } catch {
-            #expect(error.thai.contains("13 มิถุนายน 2568") && error.english.contains("2025-06-13"))
+            #expect(error.thai.contains("6/12/2569") && error.english.contains("6 ธันวาคม 2569") && error.english.contains("2026-12-06"))
         }
     }
 }

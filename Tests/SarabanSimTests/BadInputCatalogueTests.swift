@@ -140,13 +140,12 @@ func craft(
     previous: EnvelopeID, key: SymmetricKey? = nil, text: String = "forged"
 ) -> Envelope {
     let me = sim.identity(author)
-    var plain: [UInt8] = []
-    for seq in seqStart...(seqEnd ?? seqStart) {
-        let c = Change(
-            author: ReplicaID(bytes: me.publicKey.rawRepresentation), seq: seq, startOp: 1_000 + seq, time: 0, deps: VersionVector(),
-            ops: [.createDocument(kind: text)])
-        SimCodec.appendChange(c, to: &plain)
-    }
+    let plain = EnvelopePayload.encode(
+        changes: (seqStart...(seqEnd ?? seqStart)).map { seq in
+            Change(
+                author: ReplicaID(bytes: me.publicKey.rawRepresentation), seq: seq, startOp: 1_000 + seq, time: 0,
+                deps: VersionVector(), ops: [.createDocument(kind: text)])
+        })
     let h = EnvelopeHeader(
         spaceID: (space ?? sim.space).bytes, author: me.publicKey, seqStart: seqStart, seqEnd: seqEnd ?? seqStart, epoch: epoch,
         previousHash: previous)

@@ -33,7 +33,7 @@ import Testing
         for b in seeds {
             let e = try Envelope.decode(b)
             try e.verifySignature()
-            #expect(!(try SimCodec.changes(in: e.open(key: key))).isEmpty)
+            #expect(!(try EnvelopePayload.open(e, key: key)).changes.isEmpty)
         }
     }
 

@@ -2,8 +2,11 @@ import Foundation
 import SarabanCore
 import SarabanCrypto
 @testable import SarabanStorage
-import SarabanSync
+import SarabanFeed
 import Testing
+
+private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 /// A member store of one space whose only member (and writer) is `signer`.
 private func memberStore(_ path: String, signer: SigningKeyPair, space: SpaceID, key: SymmetricKey, upTo: String? = nil)
@@ -13,7 +16,7 @@ private func memberStore(_ path: String, signer: SigningKeyPair, space: SpaceID,
         path: path, replica: ReplicaID(bytes: signer.publicKey.rawRepresentation.prefix(16)), create: true,
         migratingUpTo: upTo)
     try store.addSpace(
-        id: space, name: "s", role: .member, epoch: 0, keys: [0: key], members: [SpaceMember(key: signer.publicKey)])
+        id: space, name: "s", role: .member, epoch: 0, keys: [.legacy(0): (0, key)], members: [SpaceMember(key: signer.publicKey)])
     return store
 }
 
@@ -39,46 +42,30 @@ private func allEnvelopes(_ store: Store, space: SpaceID) throws -> [Envelope] {
 }
 
 @Suite struct EnvelopeStoreTests {
-    @Test func migratingV1KeepsEveryEnvelopeInStoreOrder() throws {
+    /// A database written by the release before the membership log (schema 2, Fixtures/legacy):
+    /// it opens, migrates to the current schema with every envelope in store order, its keys
+    /// move to the key ring as legacy keys, and its feed goes on.
+    @Test func migratingASchema2DatabaseKeepsEveryEnvelopeAndKey() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let signer = SigningKeyPair.generate()
-        let space = SpaceID(bytes: [UInt8](repeating: 7, count: 16))!
-        let key = SymmetricKey.generate()
-        let v1 = try memberStore(dir.file("s.db"), signer: signer, space: space, key: key, upTo: "v1")
-        #expect(try v1.schemaInfo().migrations == ["v1"])
-        try write(v1, space: space, signer: signer, count: 30, perWrite: 3)
-        let before = try allEnvelopes(v1, space: space)
-        let vector = try v1.feedVector(space: space)
-        let position = try v1.envelopeLogPosition()
-        try v1.close()
-        #expect(before.count == 10)
-
-        let v2 = try Store.open(path: dir.file("s.db"), replica: ReplicaID(bytes: signer.publicKey.rawRepresentation.prefix(16)))
-        defer { try? v2.close() }
-        #expect(try v2.schemaInfo().migrations == ["v1", "v2", "v3"])
-        #expect(try allEnvelopes(v2, space: space).map(\.id) == before.map(\.id))
-        #expect(try v2.feedVector(space: space) == vector)
-        #expect(try v2.envelopeLogPosition() == position)
-        // Serving from the middle of a feed, and the chain continuing after the migration.
-        var half = FeedVector()
-        for e in before.prefix(4) { _ = half.add(e.header) }
-        #expect(try v2.envelopes(space: space, after: half).envelopes.map(\.id) == before.dropFirst(4).map(\.id))
-        try write(v2, space: space, signer: signer, count: 3, perWrite: 3)
-        let after = try allEnvelopes(v2, space: space)
-        #expect(after.count == 11 && after.last?.header.previousHash == before.last?.id)
-
-        // A second member receives the migrated feed: every envelope verifies and applies.
-        let other = SigningKeyPair.generate()
-        let receiver = try memberStore(dir.file("r.db"), signer: other, space: space, key: key)
-        defer { try? receiver.close() }
-        try receiver.addSpaceMember(space, SpaceMember(key: signer.publicKey))
-        let report = try receiver.receiveEnvelopes(space: space, after, identity: other)
-        #expect(report.refused.isEmpty)
-        #expect(report.accepted.count == 11 && report.applied.applied == 33)
+        let fixture = repositoryRoot.appendingPathComponent("Fixtures/legacy/v2-network/mueang")
+        try FileManager.default.copyItem(atPath: fixture.appendingPathComponent("saraban.db").path, toPath: dir.file("s.db"))
+        let seed = [UInt8](try Data(contentsOf: fixture.appendingPathComponent("node.key")))
+        let space = SpaceID(hex: "8369b6a83b6388a40234c4ffeba60620")!
+        let author = try #require(try SigningPublicKey(rawRepresentation: Array(seed.suffix(32))))
+        let store = try Store.open(path: dir.file("s.db"), replica: ReplicaID(bytes: author.rawRepresentation.prefix(16)))
+        defer { try? store.close() }
+        #expect(try store.schemaInfo().migrations == ["v1", "v2", "v3", "v5"])
+        #expect(try allEnvelopes(store, space: space).count == 7)
+        #expect(try store.envelopeLogPosition() == 7)
+        #expect(try store.feedVector(space: space)[author] == 6)
+        let ring = try store.spaceKeys(space)
+        #expect(Set(ring.keys) == [.legacy(0), .legacy(1)])
+        #expect(try store.space(space)?.epoch == 1)
+        #expect(try store.sealingKey(space)?.ref == .legacy(1))
+        #expect(try store.authority(space).hasLog == false)
     }
 
-    /// Envelopes received in one batch are applied together; the report is the same as one at a time.
     @Test func aBatchIsAppliedTogetherAndRefusalsStayPerEnvelope() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

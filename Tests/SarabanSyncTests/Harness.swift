@@ -71,7 +71,7 @@ final class TestNode {
         precondition(role == .member && s.key != nil)
         var made: [Envelope] = []
         for _ in 0..<envelopes {
-            var plain: [UInt8] = []
+            var encoded: [[UInt8]] = []
             var first: UInt64 = 0
             var last: UInt64 = 0
             for _ in 0..<changesPerEnvelope {
@@ -83,14 +83,12 @@ final class TestNode {
                 }!
                 if first == 0 { first = c.seq }
                 last = c.seq
-                let enc = c.encoded()
-                let n = UInt32(enc.count)
-                plain += [UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
-                plain += enc
+                encoded.append(c.encoded())
             }
             let header = EnvelopeHeader(
                 spaceID: id.bytes, author: author, seqStart: first, seqEnd: last, epoch: 1, previousHash: s.lastOwnID)
-            let e = try! Envelope.seal(plaintext: plain, header: header, key: s.key!, signer: keys)
+            let e = try! Envelope.seal(
+                plaintext: EnvelopePayload.encode(encoded), header: header, key: s.key!, signer: keys)
             try! s.verifier.accept(e)
             s.lastOwnID = e.id
             s.log.append(e)
@@ -114,15 +112,10 @@ final class TestNode {
             }
             s.log.append(e)
             s.vector.add(e.header)
+            if e.header.author == author { s.lastOwnID = e.id }  // its own, fetched back (a restored node)
             accepted.append(e)
             if let key = s.key {
-                var plain = try! e.open(key: key)
-                while !plain.isEmpty {
-                    let n = Int(plain[0]) << 24 | Int(plain[1]) << 16 | Int(plain[2]) << 8 | Int(plain[3])
-                    let c = try! Change.decode(Array(plain[4..<(4 + n)]))
-                    try! s.replica!.receive(c)
-                    plain.removeFirst(4 + n)
-                }
+                for c in try! EnvelopePayload.open(e, key: key).changes { try! s.replica!.receive(c) }
             }
         }
         spaces[id] = s
@@ -142,6 +135,21 @@ final class TestNode {
     }
 
     var configuration: [SpaceID: FeedVector] { spaces.mapValues(\.vector) }
+
+    /// Per space, per author, the last envelope held (what a node's store gives its sessions).
+    var heads: [SpaceID: [SigningPublicKey: FeedHead]] {
+        spaces.mapValues { s in
+            var out: [SigningPublicKey: FeedHead] = [:]
+            for e in s.log { out[e.header.author] = FeedHead(lastSequence: e.header.seqEnd, lastID: e.id) }
+            return out
+        }
+    }
+
+    /// The envelope of `author` in `id` that covers `seq` (for ``SpaceVector/mismatches(held:)``).
+    func held(_ id: SpaceID, _ author: SigningPublicKey, _ seq: UInt64) -> (seqEnd: UInt64, id: EnvelopeID)? {
+        spaces[id]!.log.first { $0.header.author == author && $0.header.seqStart <= seq && $0.header.seqEnd >= seq }
+            .map { ($0.header.seqEnd, $0.id) }
+    }
 }
 
 /// Node work waiting for the driver (answers to fetch and deliver).
@@ -162,6 +170,8 @@ final class Connection {
     var framesDelivered = [0, 0]
     var synced = [0, 0]
     var progress: [[SpaceID: FeedVector]] = [[:], [:]]
+    /// The peer's summaries with head tags, as each side's session handed them out.
+    var peerHeads: [[SpaceVector]] = [[], []]
 
     init(nodes: (Int, Int), sessions: [SyncSession]) {
         self.nodes = nodes
@@ -206,12 +216,11 @@ final class Network {
 
     @discardableResult
     func connect(_ a: Int, _ b: Int) -> Connection {
-        let sa = SyncSession(
-            configuration: SyncConfiguration(role: nodes[a].role, spaces: nodes[a].configuration, limits: limits),
-            peer: nodes[b].author)
-        let sb = SyncSession(
-            configuration: SyncConfiguration(role: nodes[b].role, spaces: nodes[b].configuration, limits: limits),
-            peer: nodes[a].author)
+        func configuration(_ n: Int) -> SyncConfiguration {
+            SyncConfiguration(role: nodes[n].role, spaces: nodes[n].configuration, heads: nodes[n].heads, limits: limits)
+        }
+        let sa = SyncSession(configuration: configuration(a), peer: nodes[b].author)
+        let sb = SyncSession(configuration: configuration(b), peer: nodes[a].author)
         let c = Connection(nodes: (a, b), sessions: [sa, sb])
         connections.append(c)
         let ci = connections.count - 1
@@ -263,6 +272,8 @@ final class Network {
                 c.progress[side][id] = v
             case .synced:
                 c.synced[side] += 1
+            case .peerHeads(let item):
+                c.peerHeads[side].append(item)
             case .attachment:
                 break
             case .close(let reason):

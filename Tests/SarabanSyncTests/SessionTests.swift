@@ -266,6 +266,111 @@ private func members(_ count: Int, spaces: [SpaceID]) -> [TestNode] {
         #expect(total <= 2048, "\(total) bytes")
         #expect(c.sessions[0].stats.envelopesSent == 0 && c.sessions[1].stats.envelopesSent == 0)
         #expect(c.reasons[1] == .peerSaidBye)
+        // The count includes a head tag per entry (the fork check at equal vectors).
+        #expect(c.peerHeads[0].count == 10 && c.peerHeads[0].allSatisfy { $0.heads.count == 4 })
+    }
+}
+
+/// A session of `node` (its vectors and heads) with some peer, not started.
+private func session(of node: TestNode) -> SyncSession {
+    SyncSession(
+        configuration: SyncConfiguration(role: .member, spaces: node.configuration, heads: node.heads),
+        peer: deterministicKeys(9).publicKey)
+}
+
+/// The frames among `actions`.
+private func frames(_ actions: [SyncAction]) -> [[UInt8]] { actions.compactMap { if case .send(let b) = $0 { b } else { nil } } }
+
+@Suite struct HeadTagTests {
+    /// A node restored from an old copy of its database writes again: its feed and a peer's copy
+    /// of it diverge at one position while the two vectors stay equal. Nothing is sent either way,
+    /// but each side's session hands out the other's head tags, and comparing them with what the
+    /// node holds names the author, the position and both envelopes.
+    @Test func aForkAtEqualVectorsIsFoundFromTheSummaries() throws {
+        let key = SymmetricKey.generate()
+        let a = TestNode("A", index: 1)
+        let restored = TestNode("A-restored", index: 1)  // the same key: the same author
+        let b = TestNode("B", index: 2)
+        for n in [a, restored, b] { n.join(s1, key: key) }
+        let written = a.write(s1, envelopes: 3)
+        _ = b.ingest(s1, written)
+        // The restored copy holds only the first two, then writes a third of its own.
+        _ = restored.ingest(s1, Array(written.prefix(2)))
+        let other = restored.write(s1, envelopes: 1)[0]
+        #expect(other.header.seqStart == 3 && other.id != written[2].id)
+
+        let honest = Network([a, b])
+        let h = honest.connect(0, 1)
+        honest.run()
+        #expect(h.peerHeads[0].count == 1 && h.peerHeads[1].count == 1)
+        #expect(try h.peerHeads[0][0].mismatches(held: { a.held(s1, $0, $1) }).isEmpty)
+        #expect(try h.peerHeads[1][0].mismatches(held: { b.held(s1, $0, $1) }).isEmpty)
+
+        let net = Network([restored, b])
+        let c = net.connect(0, 1)
+        net.run()
+        #expect(net.violations.isEmpty)
+        #expect(c.sessions[0].isSettled && c.sessions[1].isSettled)
+        #expect(c.sessions[0].stats.envelopesSent == 0 && c.sessions[1].stats.envelopesSent == 0)
+        #expect(restored.spaces[s1]!.vector == b.spaces[s1]!.vector)
+        let seenByB = try #require(c.peerHeads[1].first).mismatches(held: { b.held(s1, $0, $1) })
+        #expect(seenByB == [HeadMismatch(author: a.author, sequence: 3, held: written[2].id, peerTag: HeadTag(other.id))])
+        let seenByRestored = try #require(c.peerHeads[0].first).mismatches(held: { restored.held(s1, $0, $1) })
+        #expect(seenByRestored == [HeadMismatch(author: a.author, sequence: 3, held: other.id, peerTag: HeadTag(written[2].id))])
+    }
+
+    /// A peer behind on an author is checked at its position too, and envelope boundaries that
+    /// differ there are a fork even if no tag could be compared.
+    @Test func positionsBelowTheHeadAndDifferentBoundariesAreChecked() throws {
+        let key = SymmetricKey.generate()
+        let a = TestNode("A", index: 1)
+        let b = TestNode("B", index: 2)
+        for n in [a, b] { n.join(s1, key: key) }
+        let one = a.write(s1, envelopes: 1)
+        let two = a.write(s1, envelopes: 1, changesPerEnvelope: 2)  // seq 2…3
+        let peer = SpaceVector(space: s1, vector: FeedVector([a.author: 1]), heads: [a.author: HeadTag(one[0].id)])
+        #expect(try peer.mismatches(held: { a.held(s1, $0, $1) }).isEmpty)
+        let wrong = SpaceVector(space: s1, vector: FeedVector([a.author: 1]), heads: [a.author: HeadTag(two[0].id)])
+        #expect(try wrong.mismatches(held: { a.held(s1, $0, $1) }).map(\.held) == [one[0].id])
+        // The peer's envelope ends at 2, this node's covers 2…3.
+        let boundary = SpaceVector(space: s1, vector: FeedVector([a.author: 2]), heads: [a.author: HeadTag(two[0].id)])
+        #expect(try boundary.mismatches(held: { a.held(s1, $0, $1) }).map(\.sequence) == [2])
+        // Beyond what this node holds: nothing to compare (the hash chain checks it on arrival).
+        let ahead = SpaceVector(space: s1, vector: FeedVector([a.author: 9]), heads: [a.author: HeadTag(two[0].id)])
+        #expect(try ahead.mismatches(held: { b.held(s1, $0, $1) }).isEmpty)
+    }
+
+    /// A node that predates head tags announces no features: it gets the summary without tags
+    /// (tag 0x02, which it reads), and its own summary, without tags, asks the node for nothing.
+    @Test func anOlderPeerGetsAndSendsSummariesWithoutTags() throws {
+        let a = members(1, spaces: [s1])[0]
+        a.write(s1, envelopes: 2)
+        var s = session(of: a)
+        let hello = frames(s.start(now: .seconds(1)))
+        #expect(try SyncMessage.decode(Array(hello[0].dropFirst(4))) == .hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: .headTags)))
+
+        let sent = frames(s.receive(SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1])).framed(), now: .seconds(1)))
+        #expect(sent.count == 1 && sent[0][5] == 0x02, "an untagged summary (tag 0x02)")
+        #expect(try SyncMessage.decode(Array(sent[0].dropFirst(4))) == .summary([SpaceVector(space: s1, vector: a.spaces[s1]!.vector)]))
+
+        let theirs = s.receive(SyncMessage.summary([SpaceVector(space: s1, vector: FeedVector())]).framed(), now: .seconds(2))
+        #expect(!theirs.contains { if case .peerHeads = $0 { true } else { false } })
+    }
+
+    /// A local envelope stored between the session's start and the peer's hello is in the summary
+    /// with its own tag (the configuration's heads are for the vector read before).
+    @Test func envelopesPushedBeforeTheHelloAreTaggedToo() throws {
+        let a = members(1, spaces: [s1])[0]
+        a.write(s1, envelopes: 1)
+        var s = session(of: a)
+        _ = s.start(now: .seconds(1))
+        let later = a.write(s1, envelopes: 1)
+        #expect(s.localEnvelopes(space: s1, later).isEmpty)
+        let sent = frames(s.receive(
+            SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: .headTags)).framed(), now: .seconds(1)))
+        #expect(sent.count == 1 && sent[0][5] == 0x0A, "a summary with head tags (tag 0x0A)")
+        let summary = try SyncMessage.decode(Array(sent[0].dropFirst(4)))
+        #expect(summary == .summary([SpaceVector(space: s1, vector: FeedVector([a.author: 2]), heads: [a.author: HeadTag(later[0].id)])]))
     }
 }
 

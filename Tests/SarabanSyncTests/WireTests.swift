@@ -1,7 +1,7 @@
 import Foundation
 import SarabanCore
 import SarabanCrypto
-import SarabanSync
+@testable import SarabanSync
 import Testing
 
 private let fixtures = repositoryRoot.appendingPathComponent("Fixtures/wire")
@@ -44,6 +44,16 @@ private func samples() throws -> [(name: String, comment: String, message: SyncM
             SpaceVector(space: sp2, vector: FeedVector([c: 1, a: 70_000])),
          ])),
         ("summary-empty-vector.hex", "summary: one space, empty vector", .summary([SpaceVector(space: sp1, vector: FeedVector())])),
+        ("hello-head-tags.hex", "hello: member, window 2, spaces [0011…ff], reads head tags (flags 1)",
+         .hello(Hello(role: .member, receiveWindow: 2, spaces: [sp1], features: .headTags))),
+        ("summary-head-tags.hex",
+         "summary with head tags: authors a(1) b(2) c(3): sp1 {a:3 #0102…08, b:200 #a0a1…a7}, sp2 {c:1 no tag, a:70000 #f0f1…f7}",
+         .summary([
+            SpaceVector(
+                space: sp1, vector: FeedVector([a: 3, b: 200]),
+                heads: [a: HeadTag(bytes: Array(1...8))!, b: HeadTag(bytes: Array(0xA0...0xA7))!]),
+            SpaceVector(space: sp2, vector: FeedVector([c: 1, a: 70_000]), heads: [a: HeadTag(bytes: Array(0xF0...0xF7))!]),
+         ])),
         ("envelopes.hex", "envelopes: the sample envelope in its space",
          .envelopes(space: SpaceID(envelope.header)!, envelopes: [envelope])),
         ("ack.hex", "ack: sp1 holds {a:4, b:200}", .ack(space: sp1, holds: FeedVector([a: 4, b: 200]))),
@@ -143,6 +153,11 @@ private func samples() throws -> [(name: String, comment: String, message: SyncM
         #expect(code([1, 2, 1] + a + [1] + sp + [1, 1, 5]) == .countOutOfRange)
         #expect(code([1, 2, 1] + a + [1] + sp + [2, 0, 5, 0, 6]) == .countOutOfRange)  // 2 entries, table of 1
         #expect(code([1, 2, 0, 0]) == .countOutOfRange)  // a summary lists at least one space
+        // Summary with head tags: an entry whose tag is cut short (its count is refused first: an
+        // entry takes 10 bytes), and one whose every tag is "unknown" (that is a `summary`).
+        #expect(code([1, 10, 1] + a + [1] + sp + [1, 0, 5, 1, 2, 3]) == .countOutOfRange)
+        #expect(code([1, 10, 1] + a + [1] + sp + [1, 0, 5] + [UInt8](repeating: 0, count: 8)) == .invalidValue)
+        #expect(code([1, 10, 1] + a + [1] + sp + [1, 0, 5] + Array(1...8)) == nil)
         // Ack with the same author twice.
         #expect(code([1, 4] + sp + [2] + a + [1] + a + [2]) == .invalidValue)
         // Error text that is not UTF-8.
@@ -228,6 +243,10 @@ private func samples() throws -> [(name: String, comment: String, message: SyncM
     @Test func aBatchNeverExceedsTheFrameLimit() throws {
         // The largest envelope the session may send fits in one frame with its batch header.
         #expect(SyncLimits.maximumEnvelopeByteCount + 2 + 16 + 4 <= Frame.maximumPayloadByteCount)
+        // The feed's limit (what the store seals below) is exactly one envelope alone in a frame.
+        #expect(
+            FeedLimits.maximumEnvelopeByteCount
+                == Frame.maximumPayloadByteCount - SyncMessage.envelopesOverhead - 4)  // 4: the envelope's own length prefix
         let l = SyncLimits(batchEnvelopes: 1 << 30, batchBytes: 1 << 30, window: 1000)
         #expect(l.batchBytes == SyncLimits.maximumEnvelopeByteCount && l.window == Hello.maximumWindow)
     }

@@ -108,10 +108,7 @@ struct FaultProxyTests {
             let target = try SocketAddress(ipAddress: "127.0.0.1", port: listener.port)
             let faults = FaultProxy.Faults(latency: .milliseconds(50), bytesPerSecond: 400_000)
             try await FaultProxy.run(target: target, faults: faults) { proxy in
-                let clock = ContinuousClock()
-                let start = clock.now
-                let report = try await syncOnce(client, port: proxy.port)
-                let elapsed = clock.now - start
+                let (report, elapsed) = try await timedSyncOnce(client, port: proxy.port)
                 #expect(report.wasSynced)
                 #expect(client.count(space) == 40)
                 #expect(elapsed >= .milliseconds(800), "400 KB at 400 KB/s plus round trips took \(elapsed)")

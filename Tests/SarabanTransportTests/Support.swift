@@ -232,6 +232,15 @@ func syncOnce(
     }
 }
 
+/// ``syncOnce(_:port:expecting:configuration:limits:trust:closeWhenSynced:)`` with its defaults,
+/// and how long it took.
+func timedSyncOnce(_ store: MemoryStore, port: Int) async throws -> (report: PeerReport, elapsed: Duration) {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let report = try await syncOnce(store, port: port)
+    return (report, clock.now - start)
+}
+
 struct TimedOut: Error, CustomStringConvertible {
     let what: String
     var description: String { "timed out waiting for \(what)" }

@@ -68,7 +68,7 @@ public enum NodeRole: UInt8, Sendable, Hashable, CustomStringConvertible {
 
 extension SigningPublicKey {
     /// Lexicographic order of the key bytes: the canonical order of authors on the wire.
-    static func precedes(_ a: SigningPublicKey, _ b: SigningPublicKey) -> Bool {
+    public static func precedes(_ a: SigningPublicKey, _ b: SigningPublicKey) -> Bool {
         a.rawRepresentation.lexicographicallyPrecedes(b.rawRepresentation)
     }
 }

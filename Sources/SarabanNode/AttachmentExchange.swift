@@ -1,0 +1,296 @@
+import Foundation
+import Logging
+import SarabanCore
+import SarabanCrypto
+import SarabanSync
+import SarabanTransport
+
+/// The node's driver of one session's ``AttachmentSession`` (Sync/PROTOCOL.md §13a): it feeds the
+/// state machine the session's inputs (opened, messages received and written, a tick every
+/// ``tickInterval`` from the wall clock, closed) and performs its actions on the chunk files
+/// under `attachments/<root>/`, opening a fetched chunk with the space key before it is stored
+/// (the one check the machine cannot make without a key). What to offer, want, keep, answer and
+/// when to settle is the machine's.
+///
+/// Actions are performed in the order the machine emitted them, one at a time, by one task at a
+/// time (never the connection's own loop, which only reports ``sent(_:)``); ``received(_:)``
+/// returns once everything the message caused is done, so the counters are final when the
+/// connection's run returns.
+final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
+    /// How often the machine is ticked (offers every second, stall timeouts).
+    static let tickInterval: Duration = .milliseconds(200)
+
+    let node: Node
+    let logger: Logger
+    /// Fetch targets by root: their chunks are opened with the space key before they are stored.
+    let refs: [[UInt8]: AttachmentRef]
+    let onDone: @Sendable () -> Void
+    let mode: AttachmentSession.Mode
+    let outgoing: AsyncStream<AttachmentMessage>
+    private let sink: AsyncStream<AttachmentMessage>.Continuation
+    private let origin = ContinuousClock.now
+
+    private let lock = NSLock()
+    private var session: AttachmentSession
+    /// Actions emitted and not yet performed, oldest first.
+    private var queue: [AttachmentAction] = []
+    private var queueHead = 0
+    private var draining = false
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    private var settleWaiters: [CheckedContinuation<Void, Never>] = []
+    private var isClosed = false
+    private var ticker: Task<Void, Never>?
+    /// Roots whose manifest names a space the peer does not share: not read again for offers
+    /// (touched only by the task performing actions).
+    private var otherSpaces = Set<String>()
+
+    /// A serving exchange (the daemon's sessions).
+    convenience init(node: Node, logger: Logger) {
+        self.init(node: node, mode: .serve, refs: [:], logger: logger, onDone: {})
+    }
+
+    /// A one-shot sync's exchange: serves wants, offers a relay once what is complete here, and
+    /// settles (calling `onDone`) when the relay has answered every offered root, when there is
+    /// nothing to offer or the peer is no relay, or when nothing came or went for `stallTimeout`
+    /// (a relay that does not answer offers).
+    convenience init(node: Node, pushingWithin stallTimeout: Duration, logger: Logger, onDone: @escaping @Sendable () -> Void) {
+        self.init(node: node, mode: .push(stallTimeout: stallTimeout), refs: [:], logger: logger, onDone: onDone)
+    }
+
+    /// A fetching exchange: pulls `targets`, then calls `onDone` (also when nothing came or went
+    /// for `stallTimeout`; then ``finished`` stays false).
+    convenience init(
+        node: Node, fetching targets: [(SpaceID, AttachmentRef)], stallTimeout: Duration, logger: Logger,
+        onDone: @escaping @Sendable () -> Void
+    ) {
+        var refs: [[UInt8]: AttachmentRef] = [:]
+        var wanted: [AttachmentTarget] = []
+        for (space, ref) in targets {
+            guard let root = Hex.decode(ref.root), root.count == AttachmentMessage.hashByteCount else { continue }
+            refs[root] = ref
+            wanted.append(AttachmentTarget(space: space, root: root, chunks: ref.chunks))
+        }
+        self.init(
+            node: node, mode: .fetch(wanted, stallTimeout: stallTimeout), refs: refs, logger: logger, onDone: onDone)
+    }
+
+    private init(
+        node: Node, mode: AttachmentSession.Mode, refs: [[UInt8]: AttachmentRef], logger: Logger,
+        onDone: @escaping @Sendable () -> Void
+    ) {
+        self.node = node
+        self.refs = refs
+        self.logger = logger
+        self.onDone = onDone
+        self.mode = mode
+        session = AttachmentSession(configuration: .init(role: node.role, mode: mode))
+        (outgoing, sink) = AsyncStream.makeStream(of: AttachmentMessage.self)
+    }
+
+    /// Chunks received (checked and stored) and refused.
+    var counts: (received: Int, rejected: Int) { lock.withLock { (session.stats.chunksReceived, session.stats.rejected) } }
+
+    /// A fetch: every target is complete or cannot come from this peer.
+    var finished: Bool { lock.withLock { session.settlement == .fetched } }
+
+    /// A push's roots offered, those the relay said it now holds completely, and chunks sent.
+    var pushCounts: (offered: Int, confirmed: Int, chunksSent: Int) {
+        lock.withLock { (session.stats.rootsOffered, session.stats.rootsConfirmed, session.stats.chunksSent) }
+    }
+
+    private var now: SyncInstant {
+        let c = (ContinuousClock.now - origin).components
+        return SyncInstant(nanoseconds: UInt64(max(c.seconds, 0)) * 1_000_000_000 + UInt64(max(c.attoseconds, 0) / 1_000_000_000))
+    }
+
+    // MARK: AttachmentHandler
+
+    func opened(role: NodeRole, sharedSpaces: [SpaceID]) async {
+        let ticker = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.tickInterval)
+                guard let self, !Task.isCancelled else { return }
+                let t = self.now
+                self.input { $0.tick(now: t) }
+            }
+        }
+        let closed = lock.withLock {
+            if !isClosed { self.ticker = ticker }
+            return isClosed
+        }
+        if closed { ticker.cancel() }
+        let t = now
+        input { $0.open(peerRole: role, sharedSpaces: sharedSpaces, now: t) }
+        await idle()
+    }
+
+    func received(_ message: AttachmentMessage) async {
+        let t = now
+        input { $0.receive(message, now: t) }
+        await idle()
+    }
+
+    func sent(_ message: AttachmentMessage) {
+        let t = now
+        input { $0.sent(message, now: t) }
+    }
+
+    func closed() {
+        let (ticker, waiters) = lock.withLock { () -> (Task<Void, Never>?, [CheckedContinuation<Void, Never>]) in
+            isClosed = true
+            defer { settleWaiters = [] }
+            return (self.ticker, settleWaiters)
+        }
+        ticker?.cancel()
+        input { $0.close() }
+        sink.finish()
+        for w in waiters { w.resume() }
+    }
+
+    /// Returns at once except in a push, which returns once it settled (or the session closed).
+    func settled() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                guard case .push = mode, session.settlement == nil, !isClosed else { return true }
+                settleWaiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    // MARK: Performing the machine's actions
+
+    /// Applies one input to the machine and queues its actions; starts a task performing them
+    /// unless one is running.
+    private func input(_ apply: (inout AttachmentSession) -> [AttachmentAction]) {
+        let start = lock.withLock { () -> Bool in
+            queue += apply(&session)
+            guard !draining, queueHead < queue.count else { return false }
+            draining = true
+            return true
+        }
+        if start { Task { self.drain() } }
+    }
+
+    /// Returns once every queued action is performed.
+    private func idle() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if !draining && queueHead >= queue.count { return true }
+                idleWaiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    private func drain() {
+        while true {
+            let (next, waiters) = lock.withLock { () -> (AttachmentAction?, [CheckedContinuation<Void, Never>]) in
+                if queueHead < queue.count {
+                    let action = queue[queueHead]
+                    queueHead += 1
+                    if queueHead == queue.count {
+                        queue.removeAll(keepingCapacity: true)
+                        queueHead = 0
+                    }
+                    return (action, [])
+                }
+                draining = false
+                defer { idleWaiters = [] }
+                return (nil, idleWaiters)
+            }
+            guard let action = next else {
+                for w in waiters { w.resume() }
+                return
+            }
+            perform(action)
+        }
+    }
+
+    /// An I/O action's answer, applied at once (its actions join the queue).
+    private func answer(_ apply: (inout AttachmentSession) -> [AttachmentAction]) {
+        lock.withLock { queue += apply(&session) }
+    }
+
+    private func perform(_ action: AttachmentAction) {
+        switch action {
+        case .send(let m):
+            sink.yield(m)
+        case .loadManifest(_, let root):
+            let m = node.manifest(root: Hex.encode(root))
+            answer { $0.manifestLoaded(root: root, manifest: m) }
+        case .readChunk(_, let root, let index):
+            let bytes = node.readChunk(root: Hex.encode(root), index: index)
+            answer { $0.chunkRead(root: root, index: index, bytes: bytes) }
+        case .loadHoldings(_, let roots):
+            let holdings = roots.map { root -> AttachmentHoldings in
+                let hex = Hex.encode(root)
+                let m = node.manifest(root: hex)
+                let held = m.map { node.chunkIndices(in: node.attachmentDirectory(root: hex), count: $0.hashes.count, held: true) }
+                return AttachmentHoldings(root: root, manifest: m, held: held ?? [])
+            }
+            answer { $0.holdingsLoaded(holdings) }
+        case .storeManifest(let m):
+            do {
+                try node.storeManifest(m)
+                let held = node.chunkIndices(in: node.attachmentDirectory(root: m.rootHex), count: m.hashes.count, held: true)
+                answer { $0.manifestStored(root: m.root, held: held) }
+            } catch {
+                logger.error("cannot store an attachment manifest: \(error)", metadata: ["root": "\(m.rootHex)"])
+                answer { $0.manifestNotStored(root: m.root, reason: "\(error)") }
+            }
+        case .storeChunk(_, let root, let index, let bytes):
+            do {
+                try open(bytes, root: root, index: index)
+                try node.writeChunk(bytes, root: Hex.encode(root), index: index)
+                answer { $0.chunkStored(root: root, index: index) }
+            } catch {
+                answer { $0.chunkRefused(root: root, index: index, reason: error.message) }
+            }
+        case .findComplete(let spaces, let excluding):
+            let found = completeRoots(in: Set(spaces), excluding: Set(excluding.map(Hex.encode)))
+            answer { $0.completeFound(found) }
+        case .refused(let r):
+            logger.warning(
+                "refused an attachment \(r.index == nil ? "manifest" : "chunk"): \(r)",
+                metadata: ["root": "\(Hex.encode(r.root))", "index": "\(r.index.map(String.init) ?? "-")"])
+        case .settled(let s):
+            if case .stalled(let n) = s, case .push(let limit) = mode {
+                logger.notice(
+                    "the relay did not answer \(n) offered attachment(s) within \(limit); hanging up (it may not answer offers)")
+            }
+            let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+                defer { settleWaiters = [] }
+                return settleWaiters
+            }
+            for w in waiters { w.resume() }
+            onDone()
+        }
+    }
+
+    /// On a member, a fetched chunk must open with the space key (authenticated decryption).
+    private func open(_ bytes: [UInt8], root: [UInt8], index: Int) throws(NodeError) {
+        guard let ref = refs[root], let hash = Hex.decode(ref.hash), let key = try? node.key(forReference: ref.key) else {
+            return
+        }
+        _ = try Node.openChunk(bytes, key: key, hash: hash, index: index, count: ref.chunks, name: ref.name)
+    }
+
+    /// The roots held completely here in `spaces`, by space, leaving out `excluding` (hex). One
+    /// listing of the attachments directory; a manifest of another space is not read again.
+    private func completeRoots(in spaces: Set<SpaceID>, excluding: Set<String>) -> [SpaceID: [[UInt8]]] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: node.attachmentsDirectory)) ?? []
+        var complete: [SpaceID: [[UInt8]]] = [:]
+        for name in names.sorted() where name.count == 64 && !excluding.contains(name) && !otherSpaces.contains(name) {
+            guard let m = node.manifest(root: name) else { continue }  // not (yet) a stored attachment
+            guard let space = m.space, spaces.contains(space) else {
+                otherSpaces.insert(name)
+                continue
+            }
+            if node.missingChunks(m).isEmpty { complete[space, default: []].append(m.root) }
+        }
+        return complete
+    }
+}

@@ -1,0 +1,578 @@
+import Foundation
+import GRDB
+import SarabanCore
+import SarabanCrypto
+import SarabanFeed
+
+extension Store {
+    // MARK: - Receiving
+
+    /// Verifies, stores and (on a member with `identity`) opens and applies envelopes received
+    /// for `space`, in ONE transaction.
+    ///
+    /// Each envelope, in the order given: it must be for `space`; a stored one (same author and
+    /// start, same id) is a duplicate no-op, a different one its author signed is a fork. Its
+    /// author must be **admitted** for its epoch by the space's roster (``SarabanFeed/Roster``:
+    /// the author legitimately received a key of that epoch; a control envelope needs any
+    /// membership); on a member it must open with a key of its epoch. Then `FeedVerifier`
+    /// checks signature, chain and epoch, and a member applies the changes through the pending
+    /// buffer, judging each control change against the roster of its causal past and each
+    /// change against the owners of the documents it touches (a refused change is logged with
+    /// no effect). A relay stores envelopes unopened, except control envelopes, which it opens
+    /// with the public control key to fold the same roster.
+    ///
+    /// A member **holds** an envelope it cannot admit or open yet (its author's addition or its
+    /// key may still be on the way): verified, kept apart (not in the feed vector, not served),
+    /// at most ``maximumHeldEnvelopes`` / ``maximumHeldBytes`` per space, and retried after every
+    /// batch, so an envelope arriving before the membership that admits it is applied as soon as
+    /// that membership is. A relay refuses instead (the peer sends it again later).
+    public func receiveEnvelopes(
+        space: SpaceID, _ incoming: [Envelope], identity: SigningKeyPair?, receivedAt: Int64 = 0
+    ) throws(StorageError) -> ReceiveReport {
+        do {
+            return try pool.writeWithoutTransaction { db in
+                var report = ReceiveReport()
+                try db.inTransaction(.immediate) {
+                    var r = try Receiver(store: self, db: db, space: space, identity: identity, receivedAt: receivedAt)
+                    report = try r.receive(incoming)
+                    return .commit
+                }
+                return report
+            }
+        } catch {
+            throw Self.mapError(error, path: path, doing: "store received envelopes")
+        }
+    }
+
+    /// The position of `c`'s envelope: whether it was a control envelope, from the stored feed.
+    static func isPublic(_ db: Database, space: Data, author: Data, seq: UInt64) throws -> Bool {
+        try Int64.fetchOne(
+            db,
+            sql: "SELECT epoch FROM envelopes WHERE space = ? AND author = ? AND seq_start <= ? AND seq_end >= ? LIMIT 1",
+            arguments: [space, author, Int64(seq), Int64(seq)]) == Int64(ControlEntry.publicEpoch)
+    }
+}
+
+/// One receive transaction: the space's roster, keys and heads loaded once, the checks, the
+/// runs of envelopes applied together, the held envelopes retried.
+struct Receiver {
+    let store: Store
+    let db: Database
+    let space: SpaceID
+    let sp: Data
+    let receivedAt: Int64
+    /// The member identity (nil on a relay).
+    let me: SigningKeyPair?
+    var member: Bool { me != nil }
+    var roster: Roster
+    var rosterChanged = false {
+        didSet { if rosterChanged { rosterEverChanged = true; rosterDirty = true } }
+    }
+    var rosterEverChanged = false
+    /// The roster changed since the tables and keys were last refreshed from it.
+    var rosterDirty = false
+    var ring: [KeyRef: (epoch: UInt32, key: SymmetricKey)]
+    var keys: [UInt32: [SymmetricKey]]
+    var legacyMembers: [SigningPublicKey: SpaceMember]
+    var verifier: FeedVerifier
+    var document: DocID?
+    var authors: [ReplicaID: SigningPublicKey] = [:]
+    /// Per author, the range of its held envelopes.
+    var heldAuthors: [SigningPublicKey: (first: UInt64, last: UInt64)] = [:]
+    var heldCount = 0
+    var heldBytes = 0
+    /// Where each change of this batch came from (author's full key, control envelope or not).
+    var sources: [ChangeID: (author: SigningPublicKey, isPublic: Bool)] = [:]
+    var report = ReceiveReport()
+    var touched = Set<DocID>()
+    let existing: Statement
+    let existingHeld: Statement
+
+    init(store: Store, db: Database, space: SpaceID, identity: SigningKeyPair?, receivedAt: Int64) throws {
+        self.store = store
+        self.db = db
+        self.space = space
+        sp = Data(space.bytes)
+        self.receivedAt = receivedAt
+        let role = try Int.fetchOne(db, sql: "SELECT role FROM spaces WHERE id = ?", arguments: [sp])
+        me = role == 0 ? identity : nil
+        roster = try store.loadRoster(db, space: space)
+        ring = role == 0 ? try Store.loadKeyring(db, space: sp) : [:]
+        keys = Store.keysByEpoch(ring, canonical: roster.current.canonical)
+        legacyMembers = try Store.loadMembers(db, space: sp)
+        let heads = try Store.loadHeads(db, space: sp)
+        for a in heads.keys { authors[ReplicaID(bytes: a.rawRepresentation)] = a }
+        verifier = FeedVerifier(spaceID: space.bytes, knownEpochs: Set(keys.keys).union([ControlEntry.publicEpoch]), heads: heads)
+        document = try String.fetchOne(db, sql: "SELECT doc FROM spaces WHERE id = ?", arguments: [sp]).flatMap(DocID.init)
+        for row in try Row.fetchAll(
+            db, sql: "SELECT author, min(seq_start), max(seq_end), count(*), sum(length(bytes)) FROM held WHERE space = ? GROUP BY author",
+            arguments: [sp])
+        {
+            let a = try SigningPublicKey(rawRepresentation: [UInt8](row[0] as Data))
+            heldAuthors[a] = (UInt64(row[1] as Int64), UInt64(row[2] as Int64))
+            heldCount += row[3] as Int
+            heldBytes += row[4] as Int
+        }
+        existing = try db.cachedStatement(sql: "SELECT id FROM envelopes WHERE space = ? AND author = ? AND seq_start = ?")
+        existingHeld = try db.cachedStatement(sql: "SELECT id FROM held WHERE space = ? AND author = ? AND seq_start = ?")
+        if role == nil { carried = false }
+    }
+
+    var carried = true
+
+    /// What the checks of one received envelope found.
+    enum Verdict {
+        case duplicate
+        case refused(EnvelopeError)
+        case hold(String)
+        /// Verified (`trial` is the verifier having accepted it); on a member (and for control
+        /// envelopes on a relay), opened into `changes`.
+        case ready(trial: FeedVerifier, changes: EnvelopePayload.Opened?)
+    }
+
+    struct Opened {
+        var envelope: Envelope
+        var changes: EnvelopePayload.Opened
+        var trial: FeedVerifier
+    }
+
+    // MARK: The batch
+
+    mutating func receive(_ incoming: [Envelope]) throws -> ReceiveReport {
+        guard carried else {
+            for e in incoming {
+                report.refused.append(
+                    (e, EnvelopeError(
+                        .spaceNotCarried,
+                        "this node does not carry space \(space.hex): join it (`saraban space join`) or, on a relay, "
+                            + "carry it (`saraban space carry`)")))
+            }
+            return report
+        }
+        try process(incoming, fromHeld: false)
+        // Held envelopes get another chance whenever the batch may have admitted their authors
+        // or brought their keys; repeat while that releases something.
+        var rounds = 0
+        while heldCount > 0 && (rosterChanged || !report.accepted.isEmpty) && rounds < 64 {
+            rounds += 1
+            let before = report.released
+            rosterChanged = false
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT bytes, id FROM held WHERE space = ? ORDER BY author, seq_start", arguments: [sp])
+            try db.execute(sql: "DELETE FROM held WHERE space = ?", arguments: [sp])
+            heldAuthors = [:]
+            heldCount = 0
+            heldBytes = 0
+            let envelopes = try rows.map { try Store.storedEnvelope(bytes: $0[0], id: $0[1]) }
+            try process(envelopes, fromHeld: true)
+            if report.released == before && !rosterChanged { break }
+        }
+        if !member {
+            try judgePendingControls()
+            if rosterDirty { try refreshAuthority() }
+        }
+        if rosterEverChanged, let me { try store.sealBacklog(db, space: space, signer: me) }
+        report.applied.documents = DocIDText.sortedStrings(touched)
+        report.holds = try Store.loadFeedVector(db, space: sp)
+        return report
+    }
+
+    /// Checks and stores `incoming` in order, applying consecutive opened envelopes together.
+    mutating func process(_ incoming: [Envelope], fromHeld: Bool) throws {
+        var run: [Opened] = []
+        var runStart = verifier
+        var i = 0
+        while i < incoming.count {
+            let e = incoming[i]
+            switch try check(e) {
+            case .duplicate:
+                if !fromHeld { report.duplicates.append(e) }
+            case .refused(let error):
+                // Judged against a run not yet applied: apply it, then judge again.
+                if !run.isEmpty {
+                    try applyRun(&run, start: runStart)
+                    continue
+                }
+                report.refused.append((e, error))
+            case .hold(let reason):
+                if !run.isEmpty {
+                    try applyRun(&run, start: runStart)
+                    continue
+                }
+                try hold(e, reason: reason, fromHeld: fromHeld)
+            case .ready(let trial, let changes?) where member:
+                if run.isEmpty { runStart = verifier }
+                run.append(Opened(envelope: e, changes: changes, trial: trial))
+                verifier = trial
+                if fromHeld { report.released += 1 }
+            case .ready(let trial, let changes):
+                // A relay's: stored unopened (a control envelope's changes queued for judging).
+                if !run.isEmpty {
+                    try applyRun(&run, start: runStart)
+                    continue
+                }
+                try Store.insertEnvelope(db, space: sp, e)
+                if let changes { try queueControls(changes, author: e.header.author) }
+                verifier = trial
+                report.accepted.append(e)
+            }
+            i += 1
+        }
+        try applyRun(&run, start: runStart)
+    }
+
+    // MARK: Checks
+
+    /// Whether the roster admits `h`'s author for its epoch (nil) or why not.
+    func notAdmitted(_ h: EnvelopeHeader) -> String? {
+        let r = roster.current
+        if r.hasGenesis {
+            if h.epoch == ControlEntry.publicEpoch {
+                return r.creator == h.author || !r.rights(of: h.author).isEmpty
+                    ? nil : "\(h.author) has never been a member of space \(space.hex)"
+            }
+            return r.mayWrite(h.author, epoch: h.epoch)
+                ? nil : "\(h.author) received no key of epoch \(h.epoch) of space \(space.hex) from an admin"
+        }
+        // A space without a membership log yet: control envelopes may bring its genesis; a
+        // relay stores from its trusted peers, a member applies the legacy rules.
+        if h.epoch == ControlEntry.publicEpoch || !member { return nil }
+        let m = legacyMembers[h.author]
+        guard let m, m.removedEpoch.map({ h.epoch < $0 }) ?? true else {
+            return m == nil
+                ? "\(h.author) is not a member of space \(space.hex)"
+                : "\(h.author) was removed from space \(space.hex) at epoch \(m!.removedEpoch!)"
+        }
+        return nil
+    }
+
+    mutating func check(_ e: Envelope) throws -> Verdict {
+        let h = e.header
+        guard h.spaceID == space.bytes else {
+            return .refused(
+                EnvelopeError(
+                    .wrongSpace, "envelope \(e.id) belongs to space \(Hex.encode(h.spaceID)), not \(space.hex): route it to its space"))
+        }
+        let authorBytes = Data(h.author.rawRepresentation)
+        if h.seqStart <= verifier.head(of: h.author).lastSequence,
+            let stored = try Data.fetchOne(existing, arguments: [sp, authorBytes, Int64(h.seqStart)])
+        {
+            if [UInt8](stored) == e.id.bytes { return .duplicate }
+            // Only an envelope its author really signed proves a fork; anything else at a stored
+            // position was altered on the way (or forged) and is refused as such.
+            guard e.isSignatureValid() else {
+                return .refused(
+                    EnvelopeError(
+                        .tampered,
+                        "envelope at seq \(h.seqStart) of \(h.author) in space \(space.hex) differs from the stored "
+                            + "one and its signature does not verify: it was altered on the way or forged; drop it"))
+            }
+            let storedID = try EnvelopeID(bytes: [UInt8](stored))
+            return .refused(
+                EnvelopeError(
+                    .fork,
+                    "\(h.author) signed two different envelopes at seq \(h.seqStart) in space \(space.hex) "
+                        + "(stored \(storedID.hex), received \(e.id.hex)): the author forked its feed; keep both "
+                        + "envelopes as proof and alert an administrator"))
+        }
+        if heldAuthors[h.author] != nil, let held = try Data.fetchOne(existingHeld, arguments: [sp, authorBytes, Int64(h.seqStart)]),
+            [UInt8](held) == e.id.bytes
+        {
+            return .duplicate
+        }
+        // A node removed from the space cannot read what is written afterwards: say so, do not hold it.
+        if let me, roster.current.hasGenesis, !roster.current.isMember(me.publicKey), h.epoch != ControlEntry.publicEpoch,
+            !roster.current.mayWrite(me.publicKey, epoch: h.epoch)
+        {
+            return .refused(
+                EnvelopeError(
+                    .wrongEpoch,
+                    "envelope \(e.id) is sealed with epoch \(h.epoch) of space \(space.hex), whose key this node does "
+                        + "not hold: this node was removed from the space and cannot read anything written afterwards"))
+        }
+        if let why = notAdmitted(h) {
+            guard member else { return .refused(EnvelopeError(.notAMember, "envelope \(e.id) was refused: \(why): drop it")) }
+            return .hold(why)
+        }
+        // Behind a held envelope of the same author: held too, in order.
+        if let range = heldAuthors[h.author], h.seqStart > verifier.head(of: h.author).lastSequence + 1,
+            h.seqStart <= range.last + 1
+        {
+            return .hold("it follows an envelope of \(h.author) still held")
+        }
+        let isPublic = h.epoch == ControlEntry.publicEpoch
+        if member && !isPublic && keys[h.epoch] == nil {
+            return .hold("no key of epoch \(h.epoch) is held yet (its rekey or an admin's share may be on the way)")
+        }
+        var trial = verifier
+        trial.knownEpochs.insert(h.epoch)
+        do {
+            try trial.accept(e)
+        } catch {
+            return .refused(Store.envelopeError(error, envelope: e, space: space, member: member))
+        }
+        if isPublic {
+            do { return .ready(trial: trial, changes: try EnvelopePayload.open(e, key: ControlKey.key(for: space))) } catch {
+                return .refused(error)
+            }
+        }
+        guard member else { return .ready(trial: trial, changes: nil) }
+        var lastError: EnvelopeError?
+        for key in keys[h.epoch] ?? [] {
+            do { return .ready(trial: trial, changes: try EnvelopePayload.open(e, key: key)) } catch {
+                lastError = error
+                if error.code != .undecryptable { break }
+            }
+        }
+        let error = lastError ?? EnvelopeError(.undecryptable, "envelope \(e.id) does not open")
+        // Sealed with a key of its epoch this node has not received yet (a concurrent rekey).
+        if error.code == .undecryptable,
+            roster.current.keys.contains(where: { $0.value.epoch == h.epoch && ring[$0.key] == nil })
+        {
+            return .hold("it is sealed with a key of epoch \(h.epoch) this node has not received yet")
+        }
+        return .refused(error)
+    }
+
+    mutating func hold(_ e: Envelope, reason: String, fromHeld: Bool) throws {
+        guard heldCount < Store.maximumHeldEnvelopes, heldBytes + e.bytes.count <= Store.maximumHeldBytes else {
+            report.refused.append(
+                (e, EnvelopeError(
+                    .notAMember,
+                    "envelope \(e.id) was refused: \(reason); this node already holds \(heldCount) envelopes of space "
+                        + "\(space.hex) waiting for their authors to be admitted; the peer will send it again")))
+            return
+        }
+        guard e.isSignatureValid() else {
+            report.refused.append((e, EnvelopeError(.tampered, "envelope \(e.id) does not carry its author's signature: drop it")))
+            return
+        }
+        let h = e.header
+        try db.execute(
+            sql: """
+                INSERT OR IGNORE INTO held(space, author, seq_start, seq_end, epoch, id, reason, received_at, bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                sp, Data(h.author.rawRepresentation), Int64(h.seqStart), Int64(h.seqEnd), Int64(h.epoch), Data(e.id.bytes),
+                reason, receivedAt, Data(e.bytes),
+            ])
+        let r = heldAuthors[h.author]
+        heldAuthors[h.author] = (min(r?.first ?? h.seqStart, h.seqStart), max(r?.last ?? h.seqEnd, h.seqEnd))
+        heldCount += 1
+        heldBytes += e.bytes.count
+        if !fromHeld { report.held.append((e, reason)) }
+    }
+
+    // MARK: Applying
+
+    /// Applies a run of opened envelopes together (one pass through the pending buffer); if that
+    /// fails, one envelope per savepoint, so one bad envelope leaves no trace.
+    mutating func applyRun(_ run: inout [Opened], start: FeedVerifier) throws {
+        guard !run.isEmpty else { return }
+        let batch = run
+        run.removeAll()
+        for o in batch { note(o) }
+        if batch.count > 1 {
+            let saved = roster
+            do {
+                try db.inSavepoint {
+                    try apply(batch.flatMap(\.changes.changes), encoded: batch.flatMap(\.changes.bytes))
+                    for o in batch { try Store.insertEnvelope(db, space: sp, o.envelope) }
+                    return .commit
+                }
+                report.accepted += batch.map(\.envelope)
+                return
+            } catch let error as StorageError where error.code == .wrongSpace || error.code == .corrupt {
+                roster = saved
+            } catch is EditError {
+                roster = saved
+            }
+        }
+        verifier = start
+        for o in batch {
+            let trial: FeedVerifier
+            let changes: EnvelopePayload.Opened
+            if o.envelope.id == batch[0].envelope.id {
+                (trial, changes) = (o.trial, o.changes)
+            } else {
+                switch try check(o.envelope) {
+                case .duplicate:
+                    report.duplicates.append(o.envelope)
+                    continue
+                case .refused(let error):
+                    report.refused.append((o.envelope, error))
+                    continue
+                case .hold(let reason):
+                    try hold(o.envelope, reason: reason, fromHeld: false)
+                    continue
+                case .ready(let t, let c):
+                    guard let c else { continue }
+                    (trial, changes) = (t, c)
+                }
+            }
+            let saved = roster
+            do {
+                try db.inSavepoint {
+                    try apply(changes.changes, encoded: changes.bytes)
+                    try Store.insertEnvelope(db, space: sp, o.envelope)
+                    return .commit
+                }
+            } catch let error as StorageError where error.code == .wrongSpace || error.code == .corrupt {
+                roster = saved
+                report.refused.append((o.envelope, EnvelopeError(.invalidContents, "envelope \(o.envelope.id) was refused: \(error.message)")))
+                continue
+            } catch let error as EditError {
+                roster = saved
+                report.refused.append((o.envelope, EnvelopeError(.invalidContents, "envelope \(o.envelope.id) was refused: \(error)")))
+                continue
+            }
+            verifier = trial
+            report.accepted.append(o.envelope)
+        }
+    }
+
+    /// Writes the roster's decisions to the tables and takes the keys it sealed to this node,
+    /// so the envelopes that follow in this batch are judged and opened with them.
+    mutating func refreshAuthority() throws {
+        rosterDirty = false
+        try store.materialize(db, space: space, roster: roster, identity: me)
+        if member {
+            ring = try Store.loadKeyring(db, space: sp)
+            keys = Store.keysByEpoch(ring, canonical: roster.current.canonical)
+        }
+    }
+
+    mutating func note(_ o: Opened) {
+        let isPublic = o.envelope.header.epoch == ControlEntry.publicEpoch
+        authors[ReplicaID(bytes: o.envelope.header.author.rawRepresentation)] = o.envelope.header.author
+        for c in o.changes.changes { sources[c.id] = (o.envelope.header.author, isPublic) }
+    }
+
+    mutating func apply(_ changes: [Change], encoded: [[UInt8]]) throws {
+        let store = self.store
+        let result = try store.applyChanges(db, space: sp, changes, encoded: encoded, receivedAt: receivedAt) { c in
+            try self.judge(c)
+        }
+        report.applied.applied += result.report.applied
+        report.applied.duplicates += result.report.duplicates
+        report.applied.waiting = result.report.waiting
+        report.applied.refused += result.report.refused
+        report.refusedChanges += result.refused
+        touched.formUnion(result.touched)
+        if rosterDirty { try refreshAuthority() }
+        // A space without a membership log: its legacy membership fields decide, re-read after
+        // every change to them (the envelopes that follow are judged by the new membership).
+        if !roster.current.hasGenesis, member, let doc = document, result.touched.contains(doc) {
+            try store.refreshSpace(db, space: space, identity: me!)
+            legacyMembers = try Store.loadMembers(db, space: sp)
+            ring = try Store.loadKeyring(db, space: sp)
+            keys = Store.keysByEpoch(ring, canonical: roster.current.canonical)
+            rosterChanged = true
+        }
+    }
+
+    /// The authority rules for one change about to be applied (nil: apply it).
+    mutating func judge(_ c: Change) throws -> String? {
+        let source = try self.source(of: c)
+        let doc = document ?? Self.genesisDocument(c)
+        if let doc, let (entries, malformed) = ControlChange.entries(of: c, document: doc) {
+            guard source.isPublic else { return "control entries may only travel in a control envelope" }
+            guard !malformed else { return "a control entry does not parse" }
+            guard Self.onlyControl(c, document: doc) else { return "a control change may hold nothing but control entries" }
+            let cc = ControlChange(author: source.author, past: ChangeContext(c), entries: entries)
+            let refusal = roster.receive(cc)
+            try Store.saveControl(db, space: sp, cc, verdict: .some(refusal))
+            if let refusal { return refusal.message }
+            rosterChanged = true
+            if document == nil {
+                document = doc
+                try db.execute(sql: "UPDATE spaces SET doc = ? WHERE id = ?", arguments: [doc.description, sp])
+            }
+            return nil
+        }
+        if source.isPublic { return "a control envelope may hold nothing but control changes" }
+        // Other edits of the membership document (office names, clearances): admins only.
+        if let doc, roster.current.hasGenesis, c.documents.contains(doc),
+            !roster.state(inPastOf: ChangeContext(c)).isAdmin(source.author)
+        {
+            return "only an admin of the space may change its membership document"
+        }
+        return nil
+    }
+
+    func source(of c: Change) throws -> (author: SigningPublicKey, isPublic: Bool) {
+        if let s = sources[c.id] { return s }
+        guard let author = try authors[c.author] ?? authorKey(c.author) else {
+            throw StorageError(.corrupt, "no envelope holds change \(c.id)", path: store.path)
+        }
+        return (author, try Store.isPublic(db, space: sp, author: Data(author.rawRepresentation), seq: c.seq))
+    }
+
+    func authorKey(_ r: ReplicaID) throws -> SigningPublicKey? {
+        try Data.fetchOne(
+            db, sql: "SELECT author FROM feed_heads WHERE space = ? AND substr(author, 1, 16) = ?",
+            arguments: [sp, Data(r.bytes)]
+        ).map { try SigningPublicKey(rawRepresentation: [UInt8]($0)) }
+    }
+
+    /// The membership document a genesis change creates or appends to (before the space knows its document).
+    static func genesisDocument(_ c: Change) -> DocID? {
+        for op in c.ops {
+            if case .listAppend(let d, ControlEntry.field, let v) = op, v.hasPrefix("genesis") { return d }
+        }
+        return nil
+    }
+
+    static func onlyControl(_ c: Change, document: DocID) -> Bool {
+        c.identifiedOps.allSatisfy { id, op in
+            switch op {
+            case .createDocument(let kind): DocID(id) == document && kind == "space"
+            case .listAppend(let d, let f, _): d == document && f == ControlEntry.field
+            default: false
+            }
+        }
+    }
+
+    // MARK: A relay's roster
+
+    /// A relay stores control envelopes unopened for its peers but reads their control changes,
+    /// judged once the relay holds their whole causal past (so it judges from the same past as
+    /// the members).
+    mutating func queueControls(_ opened: EnvelopePayload.Opened, author: SigningPublicKey) throws {
+        for c in opened.changes {
+            let doc = document ?? Self.genesisDocument(c)
+            guard let doc, let (entries, malformed) = ControlChange.entries(of: c, document: doc), !malformed,
+                Self.onlyControl(c, document: doc)
+            else { continue }
+            try Store.saveControl(db, space: sp, ControlChange(author: author, past: ChangeContext(c), entries: entries), verdict: nil)
+            if document == nil, entries.contains(where: { if case .genesis = $0 { true } else if case .genesisLegacy = $0 { true } else { false } }) {
+                document = doc
+                try db.execute(sql: "UPDATE spaces SET doc = coalesce(doc, ?) WHERE id = ?", arguments: [doc.description, sp])
+            }
+        }
+    }
+
+    mutating func judgePendingControls() throws {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT author, seq, deps, entries FROM controls WHERE space = ? AND verdict IS NULL ORDER BY n", arguments: [sp])
+        guard !rows.isEmpty else { return }
+        var pending = try rows.compactMap { try Store.controlChange($0) }
+        var held: [ReplicaID: UInt64] = [:]
+        for (a, h) in try Store.loadHeads(db, space: sp) { held[ReplicaID(bytes: a.rawRepresentation)] = h.lastSequence }
+        var progress = true
+        while progress {
+            progress = false
+            for (i, c) in pending.enumerated().reversed() {
+                let ready = c.past.deps.entries.allSatisfy { held[$0.key] ?? 0 >= $0.value }
+                    && !pending.contains { $0.id != c.id && c.past.includes($0.id) }
+                guard ready else { continue }
+                let refusal = roster.receive(c)
+                try Store.saveControl(db, space: sp, c, verdict: .some(refusal))
+                if refusal == nil { rosterChanged = true }
+                pending.remove(at: i)
+                progress = true
+            }
+        }
+    }
+}
