@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import SarabanCore
 import SarabanCrypto
-import SarabanSync
+import SarabanFeed
 
 /// What a peer held of one space as of `at` (ms since 1970): its last summary, raised by its acks
 /// and by what it sent. A relay's per-(peer, space) delivery cursor.
