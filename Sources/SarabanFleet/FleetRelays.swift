@@ -41,7 +41,8 @@ public final class FleetRelays: @unchecked Sendable {
         try Self.setPeers(data: data, offices: offices)
     }
 
-    /// Writes the offices into config.json's `peers` (one rewrite, not one `peer add` each).
+    /// Writes the offices into config.json's `peers` (one rewrite, not one `peer add` each) and
+    /// raises the caps on pending handshakes to the number of offices.
     public static func setPeers(data: String, offices: [NodeID]) throws {
         let path = data + "/config.json"
         guard let bytes = FileManager.default.contents(atPath: path),
@@ -50,6 +51,12 @@ public final class FleetRelays: @unchecked Sendable {
         config["peers"] = offices.enumerated().map { i, id in
             ["node_id": id.text, "address": "127.0.0.1:1", "name": "office-\(i)"] as [String: Any]
         }
+        // Every simulated office connects from this machine's one address: without these, the
+        // per-address cap on pending handshakes (16 by default, Docs/TRANSPORT.md) closes all but
+        // 16 of the offices connecting at once. A relay behind a NAT or a TCP load balancer needs
+        // the same.
+        config["max_pending_handshakes"] = max(256, offices.count)
+        config["max_pending_handshakes_per_address"] = max(256, offices.count)
         let out = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
         try out.write(to: URL(fileURLWithPath: path))
     }
