@@ -53,6 +53,16 @@ public enum RelayStoreChange: Sendable, Hashable {
     case anywhere
 }
 
+extension RelayStoreChange {
+    /// Both wake-ups as one.
+    public func merged(with other: RelayStoreChange) -> RelayStoreChange {
+        switch (self, other) {
+        case (.spaces(let a), .spaces(let b)): .spaces(a.union(b))
+        default: .anywhere
+        }
+    }
+}
+
 /// Which spaces a relay serves to which peer, and whose envelopes it stores.
 ///
 /// Today (``OpenRelayPolicy``) every trusted peer is served every space the store offers it and

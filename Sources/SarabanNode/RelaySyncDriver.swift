@@ -27,8 +27,12 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     private var unfiltered: Set<Int> = []
     private var nextSubscriber = 0
     private var healthState = RelayHealth.ready
+    /// Wake-ups from the store not yet caught up with (``runWatcher(healthInterval:)``).
+    private var pendingChange: RelayStoreChange?
     /// How many envelopes the watcher reads per query when catching up with another process.
     let catchUpChunk = 2048
+    /// How many spaces the watcher catches up with at once.
+    let catchUpParallelism = 8
 
     struct Subscriber {
         var peer: NodeID?
@@ -183,12 +187,24 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// `pollInterval`. Runs until cancelled.
     public func runWatcher(healthInterval: Duration = .seconds(1)) async {
         await withTaskGroup(of: Void.self) { group in
+            // Wake-ups are gathered while a catch-up runs and taken together by the next one (one
+            // catch-up per burst of notifications, not one per notification: each is a query).
+            let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             group.addTask { [self] in
                 for await change in store.changes() {
+                    lock.withLock { pendingChange = pendingChange.map { $0.merged(with: change) } ?? change }
+                    signal.yield()
+                }
+                signal.finish()
+            }
+            group.addTask { [self] in
+                for await _ in signals {
+                    guard var pending = lock.withLock({ () -> RelayStoreChange? in
+                        defer { pendingChange = nil }
+                        return pendingChange
+                    }) else { continue }
                     // A wake-up is never dropped: a catch-up that fails (the store is away) is
-                    // tried again, over every space, until it succeeds; later wake-ups wait, and
-                    // are covered by it.
-                    var pending = change
+                    // tried again, over every space, until it succeeds.
                     var failures = 0
                     while !Task.isCancelled {
                         do {
@@ -236,24 +252,47 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         case .anywhere: spaces = try await store.carriedSpaces()
         case .spaces(let set): spaces = try await store.vectors(of: Array(set))
         }
-        var count = 0
-        for (space, stored) in spaces.sorted(by: { $0.key < $1.key }) {
-            var from = lock.withLock { known[space] ?? FeedVector() }
-            guard !from.dominates(stored) else { continue }
-            while true {
-                let (batch, complete) = try await store.envelopes(
-                    space: space, after: from, limit: FetchLimit(envelopes: catchUpChunk, bytes: 4 << 20))
-                if batch.isEmpty { break }
-                for e in batch { _ = from.add(e.header) }
-                // Only what extends what was known is new here (a batch this process stored
-                // meanwhile was announced by deliver already; sessions ignore repeats anyway).
-                lock.withLock { known[space, default: FeedVector()].merge(from) }
-                publish(StoredEnvelopes(space: space, envelopes: batch))
-                count += batch.count
-                if complete { break }
+        // Spaces are independent: up to `catchUpParallelism` read at once (a burst of
+        // notifications names hundreds of spaces, one query each).
+        let behind = lock.withLock { spaces.filter { !(known[$0.key] ?? FeedVector()).dominates($0.value) } }.keys.sorted()
+        let count = try await withThrowingTaskGroup(of: Int.self) { group in
+            var next = 0
+            var total = 0
+            while next < min(catchUpParallelism, behind.count) {
+                let space = behind[next]
+                group.addTask { try await self.catchUp(space: space) }
+                next += 1
             }
+            while let n = try await group.next() {
+                total += n
+                if next < behind.count {
+                    let space = behind[next]
+                    group.addTask { try await self.catchUp(space: space) }
+                    next += 1
+                }
+            }
+            return total
         }
         if count > 0 { logger.debug("announced envelopes stored elsewhere", metadata: ["count": "\(count)"]) }
+    }
+
+    /// Reads and pushes what the store holds of `space` beyond ``known``; returns how many envelopes.
+    private func catchUp(space: SpaceID) async throws -> Int {
+        var from = lock.withLock { known[space] ?? FeedVector() }
+        var count = 0
+        while true {
+            let (batch, complete) = try await store.envelopes(
+                space: space, after: from, limit: FetchLimit(envelopes: catchUpChunk, bytes: 4 << 20))
+            if batch.isEmpty { break }
+            for e in batch { _ = from.add(e.header) }
+            // Only what extends what was known is new here (a batch this process stored
+            // meanwhile was announced by deliver already; sessions ignore repeats anyway).
+            lock.withLock { known[space, default: FeedVector()].merge(from) }
+            publish(StoredEnvelopes(space: space, envelopes: batch))
+            count += batch.count
+            if complete { break }
+        }
+        return count
     }
 
     /// Ends every session's subscription.
