@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 5
+    public static let schemaVersion: Int32 = 6
 
     /// The database file.
     public let path: String
@@ -513,8 +513,9 @@ public final class Store: Sendable {
                     """)
             try db.execute(sql: "PRAGMA user_version = 3")
         }
-        m.registerMigration("v5") { db in
-            // (Numbered v5: v4 is the correspondence's documents_by_kind index.)
+        // v6: main has v4 (the correspondence's documents_by_kind index) and v5 (head claims); the
+        // merge keeps both before this one.
+        m.registerMigration("v6") { db in
             // Peer status as rows updated per session (it was DIR/peers.json, rewritten whole at
             // every session's end: N peers × their per-author summaries at each of N sessions).
             try db.execute(
@@ -553,7 +554,7 @@ public final class Store: Sendable {
                     CREATE TABLE relay_open_spaces (space BLOB PRIMARY KEY NOT NULL) WITHOUT ROWID;
                     INSERT INTO relay_open_spaces(space) SELECT id FROM spaces WHERE role = 1;
                     """)
-            try db.execute(sql: "PRAGMA user_version = 5")
+            try db.execute(sql: "PRAGMA user_version = 6")
         }
         return m
     }()

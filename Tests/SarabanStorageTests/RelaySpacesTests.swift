@@ -5,7 +5,7 @@ import SarabanFeed
 @testable import SarabanStorage
 import Testing
 
-/// A relay's spaces per peer (`space carry --for`) after migration `v5`: a session reads the open
+/// A relay's spaces per peer (`space carry --for`) after migration `v6`: a session reads the open
 /// spaces and its own (`relay_open_spaces`, `relay_space_peers`).
 @Suite struct RelaySpacesTests {
     /// A relay database written by the schema before peer status rows (v3, what main shipped with
@@ -28,7 +28,7 @@ import Testing
 
         let store = try Store.open(path: dir.file("r.db"), replica: replica)
         defer { try? store.close() }
-        #expect(try store.schemaInfo().migrations.last == "v5")
+        #expect(try store.schemaInfo().migrations.last == "v6")
         let p = SigningKeyPair.generate().publicKey
         let q = SigningKeyPair.generate().publicKey
         #expect(Set(try store.relaySpaces(servedTo: p)) == [a, b])
