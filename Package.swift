@@ -20,7 +20,8 @@
 //                     the only target that links Hummingbird, so the pure modules stay free of it
 //   saraban           the one executable: CLI and daemon (`saraban serve`)
 //   saraban-bench     release-build benchmarks
-//   SarabanSim        deterministic simulator (library) and `saraban-sim` (its runner)
+//   SarabanSim        deterministic simulator of real nodes (library) and `saraban-sim` (its runner)
+//   CSimDisk          C: the simulator's disk (an SQLite VFS shim for crashes and power loss)
 //   CPowerLoss        test support (Tests/CPowerLoss): libSarabanPowerLoss.so, preloaded into `saraban`
 //                     processes by PowerLossTests to keep each database file as of its last fsync; never linked
 import PackageDescription
@@ -147,11 +148,20 @@ let package = Package(
         // The e-Saraban domain: letters, registers, Thai dates (pure, standard library + core).
         .target(name: "SarabanOffice", dependencies: ["SarabanCore"]),
         .testTarget(name: "SarabanOfficeTests", dependencies: ["SarabanOffice", "SarabanCore"]),
-        // The deterministic simulator: many nodes, a relay and a faulty network in one process.
-        .target(name: "SarabanSim", dependencies: ["SarabanCore", "SarabanCrypto", "SarabanSync", "SarabanOffice"]),
+        // The deterministic simulator: real nodes (Node, Store, SQLite), a relay and a faulty
+        // network in one process; CSimDisk crashes their disks and cuts their power.
+        .target(name: "CSimDisk", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(
+            name: "SarabanSim",
+            dependencies: [
+                "SarabanCore", "SarabanCrypto", "SarabanFeed", "SarabanSync", "SarabanOffice", "SarabanStorage", "SarabanNode",
+                "CSimDisk", .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(name: "saraban-sim", dependencies: ["SarabanSim"]),
         .testTarget(name: "SarabanCoreTests", dependencies: ["SarabanCore"]),
-        .testTarget(name: "SarabanSimTests", dependencies: ["SarabanSim", "SarabanSync", "SarabanCore", "SarabanCrypto"]),
+        .testTarget(
+            name: "SarabanSimTests",
+            dependencies: ["SarabanSim", "SarabanSync", "SarabanCore", "SarabanCrypto", "SarabanFeed", "SarabanStorage", "SarabanNode"]),
         .testTarget(
             name: "SarabanTransportTests",
             dependencies: [

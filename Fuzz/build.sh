@@ -21,6 +21,7 @@ module() { # NAME SOURCES...
 
 module SarabanCore $(find Sources/SarabanCore -name '*.swift' | sort)
 module SarabanCrypto $(find Sources/SarabanCrypto -name '*.swift' | sort)
+module SarabanFeed $(find Sources/SarabanFeed -name '*.swift' | sort)
 module SarabanSync $(find Sources/SarabanSync -name '*.swift' | sort)
 
 targets=("$@")
@@ -32,5 +33,5 @@ for t in "${targets[@]}"; do
     fi
     echo "building fuzz target $t" >&2
     swiftc "${FLAGS[@]}" -module-name "Fuzz_$t" Fuzz/shared.swift "Fuzz/$t.swift" \
-        -L "$OUT/mod" -lSarabanSync -lSarabanCrypto -lSarabanCore -lsodium -o "$OUT/bin/$t" 2> >(grep -v "Cannot export local symbol" >&2)
+        -L "$OUT/mod" -lSarabanSync -lSarabanFeed -lSarabanCrypto -lSarabanCore -lsodium -o "$OUT/bin/$t" 2> >(grep -v "Cannot export local symbol" >&2)
 done

@@ -3,7 +3,11 @@
 # process with its own data directory. The offices share one space (by invitation); they write
 # while the relay is down, two of them write while cut off from each other, the links return,
 # and every office ends with the same documents, including the conflict the cut created.
-# Exits 0 only if everything converged. Cleans up its processes and files on exit.
+# Then the clerk's day between the offices: อำเภอเมือง drafts a letter in its own space, signs and
+# sends it to both อบต. (a sealed dispatch in the shared space), each finds it in its inbox, one
+# takes it in (its own record and receive number) and the other sends it back, and the receipts
+# reach อำเภอเมือง's record. Exits 0 only if everything converged and every receipt came back.
+# Cleans up its processes and files on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # What the build needs from the system: installed here as root, else the one command to run (exit 69).
@@ -195,7 +199,49 @@ done
 conflicts=$(s banmai doc show --json "$LETTER" | grep -c '"stamp"' || true)
 [[ $conflicts -ge 2 ]] || { echo "expected the subject conflict to be kept" >&2; exit 1; }
 
-say "Done in $((SECONDS - T0)) s: every office holds the same documents, nothing written was lost"
+# Waits (up to $2 seconds) until command "${@:3}" prints something matching $1.
+await() {
+    local pattern=$1 timeout=$2; shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@" 2>/dev/null | grep -q -- "$pattern"; do
+        ((SECONDS < deadline)) || { echo "  timed out waiting for: $pattern" >&2; return 1; }
+        sleep 0.3
+    done
+}
+
+say "The clerk's day: อำเภอเมือง drafts a letter in its own space (no other office sees a draft)"
+PASS="$WORK/officer.pass"; (umask 077; printf "%s\n" "รหัสผ่าน-นายอำเภอ" > "$PASS")   # the officer's passphrase (owner-only)
+s mueang officer add "นายอำเภอ ตัวอย่าง" --position "นายอำเภอเมือง" --passphrase-file "$PASS" >/dev/null
+DRAFT=$(s mueang letter new --kind ภายนอก --subject "ขอเชิญประชุมคณะกรรมการหมู่บ้าน" --to "นายก อบต." --urgency ด่วน \
+    --set "ข้อความ=อำเภอขอเชิญท่านเข้าร่วมประชุม ณ ห้องประชุมอำเภอ" --set "คำลงท้าย=ขอแสดงความนับถือ" 2>/dev/null)
+s mueang letter sign "$DRAFT" --officer "นายอำเภอ ตัวอย่าง" --passphrase-file "$PASS"
+s mueang letter show "$DRAFT" | sed -n 's/^\(อยู่ที่\)/  \1/p'
+s mueang office list
+
+say "It sends the letter to both อบต.: numbered and sealed in one dispatch, delivered by sync"
+s mueang letter send "$DRAFT" --to "${NAME[banmai]}" --to "${NAME[nongbua]}"
+for n in banmai nongbua; do
+    await "ขอเชิญประชุมคณะกรรมการหมู่บ้าน" 30 s "$n" letter inbox
+    echo "  ${NAME[$n]}'s inbox:"
+    s "$n" letter inbox | sed 's/^/    /'
+done
+DISPATCH=$(s banmai letter inbox --json | sed -n 's/.*"dispatch" : "\(.*\)".*/\1/p' | head -n 1)
+
+say "บ้านใหม่ takes it in (its own record and receive number); หนองบัว sends it back (ส่งคืน)"
+s banmai letter receive "$DISPATCH"
+s nongbua letter return "$DISPATCH" --reason "ไม่ใช่เรื่องของ อบต.หนองบัว" >/dev/null
+if s nongbua doc set "$DISPATCH" "เรื่อง" "แก้ไข" 2>/dev/null; then echo "a dispatch was changed" >&2; exit 1; fi
+echo "  หนองบัว cannot change the dispatch (sealed: exit 68)"
+
+say "The receipts reach อำเภอเมือง's record of the letter"
+await "รับแล้ว เลขรับ 1" 30 s mueang letter show "$DRAFT"
+await "ส่งคืน: ไม่ใช่เรื่องของ" 30 s mueang letter show "$DRAFT"
+s mueang letter show "$DRAFT" | grep '^ส่งถึง' | sed 's/^/  /'
+s mueang letter verify "$DRAFT" >/dev/null && echo "  signature and registry stamp verify at อำเภอเมือง"
+echo "  บ้านใหม่'s receive book:"
+s banmai register show receive | sed 's/^/    /'
+
+say "Done in $((SECONDS - T0)) s: every office holds the same documents, nothing written was lost, every receipt came back"
 if [[ -n ${SARABAN_DEMO_WAIT:-} ]]; then
     echo "  ${NAME[mueang]}'s web app: $(sed -n 's/^web app at //p' "$WORK/mueang.out") (clerk / demo-สารบรรณ); press Enter to stop"
     read -r _

@@ -87,8 +87,8 @@ public struct Transaction: Sendable {
     public let time: Int64
     public let deps: VersionVector
     public private(set) var ops: [Operation] = []
-    private var next: UInt64
-    private let context: ChangeContext
+    private(set) var next: UInt64
+    let context: ChangeContext
 
     /// - Parameters:
     ///   - seq: the author's next sequence number (1 for the first change).
@@ -113,7 +113,7 @@ public struct Transaction: Sendable {
             ? nil : Change(normalized: author, seq: seq, startOp: startOp, time: time, deps: deps, ops: ops)
     }
 
-    private mutating func record(_ op: Operation) -> OpID {
+    mutating func record(_ op: Operation) -> OpID {
         let id = OpID(counter: next, replica: author)
         next += UInt64(op.width)
         ops.append(op)
@@ -125,7 +125,7 @@ public struct Transaction: Sendable {
     /// Runs `body` on a live document, refusing unknown and deleted ones. Inlined so that `T` is
     /// concrete at each call (no generic metadata looked up per edit).
     @inline(__always)
-    private func edit<S: DocumentStore, T>(
+    func edit<S: DocumentStore, T>(
         _ docID: DocID, in store: inout S, allowDeleted: Bool = false, _ body: (inout Document) throws -> T
     ) throws -> T {
         // Edited in place: the document is never copied.

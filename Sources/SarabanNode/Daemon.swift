@@ -25,6 +25,12 @@ public struct ServeOptions: Sendable {
     public var handleSignals = true
     /// Dial configured peers (off for a node that only listens).
     public var dial = true
+    /// How much older than a session's start a head claim must be to show what the peer did not
+    /// deliver (ms; Docs/SECURITY.md, "Withholding").
+    public var withholdingGrace: Int64 = NodeSyncDriver.defaultWithholdingGrace
+    /// How often a member's daemon makes fresh head claims where what it holds changed (hourly
+    /// when nothing did) and passes them to its open sessions.
+    public var claimInterval: Duration = .seconds(300)
 
     public init(listen: PeerAddress? = nil) { self.listen = listen }
 }
@@ -135,6 +141,9 @@ public final class NodeDaemon: Sendable {
     let logger: Logger
     let role: NodeRole
 
+    /// What the sync driver stores or writes from now on (the web app's live updates listen to it).
+    public func localChanges() -> AsyncStream<StoredEnvelopes> { driver.localChanges() }
+
     /// A member over its envelope storage; a relay whose storage is the node's own (`saraban serve
     /// --relay`) runs over ``SQLiteRelayStore`` (see ``init(node:relay:policy:options:logger:onEvent:)``).
     public convenience init(
@@ -161,7 +170,8 @@ public final class NodeDaemon: Sendable {
                             "sessions": "\(n)",
                         ])
                 },
-                onFork: { status.recordFork($0) }, now: node.now)
+                onFork: { status.recordFork($0) }, onWithholding: { status.recordWithholding($0, spaces: $1, $2) },
+                withholdingGrace: options.withholdingGrace, now: node.now)
         }
     }
 
@@ -179,12 +189,14 @@ public final class NodeDaemon: Sendable {
                     + "relay in its own data directory with `saraban init --relay --office NAME`")
         }
         let metrics = RelayMetrics(store: store.kind)
+        // A relay on its own database keeps and passes on head claims, as every relay did before the store interface.
+        let claims = store is SQLiteRelayStore ? NodeSyncDriver(storage: try node.envelopeStorage(relay: true), logger: logger, now: node.now) : nil
         try self.init(
             node: node, role: .relay, statusStore: store, metrics: metrics, options: options, logger: logger, onEvent: onEvent
         ) { _, _ in
             RelaySyncDriver(
                 store: store, policy: policy, logger: logger, metrics: metrics,
-                attachments: { _ in AttachmentExchange(node: node, logger: logger) })
+                attachments: { _ in AttachmentExchange(node: node, logger: logger) }, claims: claims)
         }
     }
 
@@ -409,6 +421,9 @@ struct PollerService: Service {
         try await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await daemon.driver.runBackground(pollInterval: daemon.options.pollInterval) }
+                if daemon.role == .member, let driver = daemon.driver as? NodeSyncDriver {
+                    group.addTask { await driver.runClaimRefresher(interval: daemon.options.claimInterval) }
+                }
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: daemon.options.configInterval)

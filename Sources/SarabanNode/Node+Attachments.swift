@@ -186,6 +186,14 @@ extension Node {
 
     // MARK: - Fetching
 
+    /// The space an attachment's chunks were sealed in, from its key reference: `space:SPACE:…`
+    /// (a letter's space key) or `dispatch:SPACE:DOC` (a dispatch's key); nil for node-local ones.
+    static func attachmentSpace(_ a: AttachmentRef) -> SpaceID? {
+        let p = a.key.split(separator: ":")
+        guard p.count == 3, p[0] == "space" || p[0] == "dispatch", let b = Hex.decode(String(p[1])) else { return nil }
+        return SpaceID(bytes: b)
+    }
+
     /// Fetches the missing chunks of the letter's attachments (those matching `hash`) from
     /// `peers` (all configured peers when nil), one peer after another until every one is
     /// complete. Chunks already held are never asked for again, so a broken transfer resumes
@@ -199,17 +207,16 @@ extension Node {
         logger: Logger = Logger(label: "saraban.attachments")
     ) async throws -> (results: [AttachmentFetchResult], status: [AttachmentStatus]) {
         let refs = try attachments(of: id, matching: hash)
-        var wanted: [AttachmentRef] = []
+        var wanted: [(SpaceID, AttachmentRef)] = []
         for a in refs where attachmentChunksPresent(a).count < a.chunks {
-            guard !a.root.isEmpty, a.key.hasPrefix("space:") else {
+            guard !a.root.isEmpty, let space = Self.attachmentSpace(a) else {
                 throw NodeError(
                     .refused,
                     "\(a.name) was sealed with the node-local key of the office that attached it and cannot be fetched; "
                         + "ask it to attach the file again to a letter in a shared space")
             }
-            wanted.append(a)
+            wanted.append((space, a))
         }
-        let space = try self.space(ofDocument: id)
         var results: [AttachmentFetchResult] = []
         if !wanted.isEmpty {
             let settings = try syncSettings()
@@ -224,12 +231,11 @@ extension Node {
                 configuration: options.transport, logger: logger)
             let driver = NodeSyncDriver(storage: storage, logger: logger)
             for peer in peers {
-                let targets = wanted.filter { attachmentChunksPresent($0).count < $0.chunks }
+                let targets = wanted.filter { attachmentChunksPresent($0.1).count < $0.1.chunks }
                 if targets.isEmpty { break }
                 let hangUp = HangUp()
                 let exchange = AttachmentExchange(
-                    node: self, fetching: targets.map { (space, $0) }, stallTimeout: stallTimeout, logger: logger,
-                    onDone: { hangUp.fire() })
+                    node: self, fetching: targets, stallTimeout: stallTimeout, logger: logger, onDone: { hangUp.fire() })
                 let connection = PeerConnection(
                     store: FetchingDriver(inner: driver, exchange: exchange),
                     configuration: .init(role: storage.role, limits: options.limits), logger: logger)

@@ -69,6 +69,11 @@ extension Node {
         do { return try store.documents() } catch { throw NodeError(error) }
     }
 
+    /// The documents of `kind` (deleted ones too), in `space` when given: only those are read.
+    public func documents(ofKind kind: String, in space: SpaceID? = nil) throws(NodeError) -> [Document] {
+        do { return try store.documents(kind: kind, space: space) } catch { throw NodeError(error) }
+    }
+
     // MARK: - Local edits
 
     /// Makes one local change in `space` (nil: the default space): `body` edits through the core
@@ -86,6 +91,22 @@ extension Node {
                     "local change", metadata: ["change": "\(c.id)", "ops": "\(c.ops.count)", "docs": "\(c.documents)"])
             }
             return r
+        } catch let error as EditError {
+            throw NodeError(error)
+        } catch let error as StorageError {
+            throw NodeError(error)
+        } catch let error as NodeError {
+            throw error
+        } catch {
+            throw NodeError(.io, "\(error)")
+        }
+    }
+
+    /// Several local changes in `space` (nil: the default space) in ONE SQLite transaction: `body`
+    /// makes each with ``LocalWriter/change(time:_:)``; they are logged, applied and sealed together.
+    public func write<T>(in space: SpaceID? = nil, _ body: (inout LocalWriter) throws -> T) throws(NodeError) -> T {
+        do {
+            return try store.write(space: space, signer: identity, body).value
         } catch let error as EditError {
             throw NodeError(error)
         } catch let error as StorageError {

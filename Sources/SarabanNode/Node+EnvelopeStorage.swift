@@ -50,6 +50,16 @@ struct NodeEnvelopeStorage: EnvelopeStorage {
     func changeProbe() throws -> Int64 { try node.changeProbe() }
 
     func memberNodeIDs() throws -> Set<NodeID> { try node.memberNodeIDs() }
+
+    func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]] {
+        try node.headClaims(spaces: spaces, heads: heads)
+    }
+
+    func heldClaims(_ spaces: [SpaceID]) throws -> [SpaceID: [HeadClaim]] { try node.store.headClaims(spaces) }
+
+    func keepClaims(space: SpaceID, _ claims: [HeadClaim]) throws -> ClaimReceipt {
+        try node.store.keepClaims(space: space, claims, receivedAt: node.now())
+    }
 }
 
 extension Node {

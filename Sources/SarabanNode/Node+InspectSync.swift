@@ -59,6 +59,19 @@ public struct AuthorPreview: Sendable, Hashable {
     public var fromPeer: SequenceRange?
 }
 
+/// An author of which a head claim this node holds says more exists than the peer holds: what
+/// the peer should have been given (Docs/SECURITY.md, "Withholding").
+public struct ClaimedAhead: Sendable, Hashable {
+    public var author: NodeID
+    /// What the claim says exists, what the peer holds, what this node holds.
+    public var claimed: UInt64
+    public var peer: UInt64
+    public var local: UInt64
+    /// The claim that says the most (its claimant and time, ms since 1970 by its clock).
+    public var claimant: NodeID
+    public var claimTime: Int64
+}
+
 /// One shared space.
 public struct SpacePreview: Sendable, Hashable {
     public var space: SpaceID
@@ -67,6 +80,8 @@ public struct SpacePreview: Sendable, Hashable {
     public var authors: [AuthorPreview]
     public var toPeer: SyncMovement
     public var fromPeer: SyncMovement
+    /// Authors the peer holds less of than a head claim held here says exists, sorted by node id.
+    public var claimedAhead: [ClaimedAhead] = []
 }
 
 /// What a sync with one peer would move (`saraban inspect-sync`).
@@ -92,6 +107,9 @@ public struct SyncPreview: Sendable {
     public var peerOnlySpaces: Int?
     /// Wall time of the exchange (live only).
     public var seconds: Double?
+    /// What the peer did not deliver in its last settled session though claims say it exists
+    /// (recorded in `DIR/withheld.json`).
+    public var withheld: [WithheldFeed] = []
 
     public var toPeer: SyncMovement { spaces.reduce(into: SyncMovement()) { $0.add($1.toPeer) } }
     public var fromPeer: SyncMovement {
@@ -170,6 +188,8 @@ extension Node {
         peer: ConfiguredPeer, local: [SpaceID: FeedVector], peerVectors: [SpaceID: FeedVector], source: SyncPreview.Source
     ) throws(NodeError) -> SyncPreview {
         var spaces: [SpacePreview] = []
+        let claims: [SpaceID: [HeadClaim]]
+        do { claims = try store.headClaims(peerVectors.keys) } catch { throw NodeError(error) }
         for (space, theirs) in peerVectors.sorted(by: { $0.key < $1.key }) {
             guard let ours = local[space] else { continue }
             let info = try spaceInfo(space)
@@ -195,9 +215,25 @@ extension Node {
             }
             spaces.append(
                 SpacePreview(
-                    space: space, name: info?.name ?? space.hex, authors: authors, toPeer: toPeer, fromPeer: fromPeer))
+                    space: space, name: info?.name ?? space.hex, authors: authors, toPeer: toPeer, fromPeer: fromPeer,
+                    claimedAhead: claimedAhead(claims[space] ?? [], peer: theirs, local: ours)))
         }
-        return SyncPreview(peer: peer, source: source, spaces: spaces, notShared: [])
+        var preview = SyncPreview(peer: peer, source: source, spaces: spaces, notShared: [])
+        preview.withheld = PeerStatusBook.withheld(dataDirectory)[peer.nodeID.text] ?? []
+        return preview
+    }
+
+    /// Per author, the claim saying the most beyond what the peer holds.
+    func claimedAhead(_ claims: [HeadClaim], peer theirs: FeedVector, local ours: FeedVector) -> [ClaimedAhead] {
+        var best: [SigningPublicKey: ClaimedAhead] = [:]
+        for c in claims {
+            for s in c.shortfall(of: theirs) where s.claimed > best[s.author]?.claimed ?? 0 {
+                best[s.author] = ClaimedAhead(
+                    author: s.author.nodeID, claimed: s.claimed, peer: s.held, local: ours[s.author], claimant: c.claimant.nodeID,
+                    claimTime: c.time)
+            }
+        }
+        return best.values.sorted { $0.author.text < $1.author.text }
     }
 
     /// Per author, how many of this node's envelopes of `space` lie beyond `after` (what a sync

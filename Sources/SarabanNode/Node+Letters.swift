@@ -5,24 +5,6 @@ import SarabanOffice
 import SarabanStorage
 import SarabanSync
 
-/// Official letters as documents of kind `letter` (see Docs/ESARABAN.md).
-///
-/// Register fields are named by ``LetterField`` (the Thai names used on paper); ข้อความ is a
-/// text field; the kind is `ชนิด`. Append lists: `เกษียน` (routing), `การตอบรับ` (receipts
-/// acknowledged by receiving offices), `ลายมือชื่อ` (officers' signatures), `สิ่งแนบ` (attachments).
-public enum LetterDocument {
-    public static let kind = "letter"
-    public static let kindField = "ชนิด"
-    public static let routing = "เกษียน"
-    public static let acknowledgements = "การตอบรับ"
-    public static let signatures = "ลายมือชื่อ"
-    public static let attachments = "สิ่งแนบ"
-    /// `book\tnumber\tyear\towner` of the sender's registration.
-    public static let registration = "ทะเบียนส่ง"
-    /// The name of the space the letter was created in (display and clearance checks).
-    public static let space = "พื้นที่"
-}
-
 /// One hop of เกษียนหนังสือ.
 public struct RoutingEntry: Sendable, Hashable, Codable {
     public var from: String
@@ -63,24 +45,6 @@ public struct AttachmentRef: Sendable, Hashable, Codable {
     public var root: String = ""
 }
 
-/// What an officer signed, stored as JSON in the letter's `ลายมือชื่อ` list.
-public struct SignatureRecord: Sendable, Hashable, Codable {
-    public var version: Int
-    public var officer: String
-    public var position: String
-    public var officerKey: String
-    /// The certifying node's public key (hex).
-    public var nodeKey: String
-    /// The node's signature over ``Node/certificateMessage(officerKey:name:position:)`` (hex).
-    public var certificate: String
-    /// The officer's signature over ``canonicalLetterBytes(kind:fields:attachmentHashes:)`` (hex).
-    public var signature: String
-    public var kind: String
-    public var fields: [String: String]
-    public var attachments: [String]
-    public var time: Int64
-}
-
 /// A letter as this node sees it.
 public struct LetterView: Sendable {
     public var id: DocID
@@ -94,6 +58,38 @@ public struct LetterView: Sendable {
     public var conflicts: Int
     public var createdBy: ReplicaID
     public var created: Int64
+    /// The registry's stamp (ที่ and วันที่ signed by the registering node), once registered.
+    public var stamp: RegistryStamp?
+    /// Where this office sent it (`letter send --to`), one line per recipient office.
+    public var deliveries: [Delivery] = []
+    /// On a letter received from another office: the dispatch it came in.
+    public var origin: Origin?
+    /// On a received letter: its line in this office's receive book.
+    public var receiveEntry: ReceiveEntry?
+    /// How a letter taken in from paper came (`letter intake --via`).
+    public var channel: String?
+    /// On a record migrated from the shared-letter model: the shared letter's id.
+    public var legacy: DocID?
+    /// The name of the space it lives in, nil for the office's own space (set by ``Node/letter(_:)``).
+    public var home: String?
+
+    public init(
+        id: DocID, kind: LetterKind, fields: [String: String], status: LetterStatus, routing: [RoutingEntry],
+        acknowledgements: [Acknowledgement], signatures: [SignatureRecord], attachments: [AttachmentRef], conflicts: Int,
+        createdBy: ReplicaID, created: Int64
+    ) {
+        self.id = id
+        self.kind = kind
+        self.fields = fields
+        self.status = status
+        self.routing = routing
+        self.acknowledgements = acknowledgements
+        self.signatures = signatures
+        self.attachments = attachments
+        self.conflicts = conflicts
+        self.createdBy = createdBy
+        self.created = created
+    }
 }
 
 /// The verdict of `letter verify` for one signature.
@@ -106,6 +102,21 @@ public struct SignatureCheck: Sendable, Hashable, Codable {
     public var changedFields: [String]
     public var signedAt: Int64
     public var valid: Bool { certificateValid && signatureValid && changedFields.isEmpty }
+}
+
+/// The verdict of `letter verify` on the registry's stamp.
+public struct StampCheck: Sendable, Hashable, Codable {
+    /// The node that registered the letter and signed the stamp.
+    public var registeredBy: String
+    public var office: String
+    public var letterNumber: String
+    public var date: String
+    public var signatureValid: Bool
+    /// ที่ or วันที่ on the letter differing from the stamp.
+    public var mismatchedFields: [String]
+    /// The content changed after the stamp, on a letter sent or received.
+    public var contentChanged: Bool
+    public var valid: Bool { signatureValid && mismatchedFields.isEmpty && !contentChanged }
 }
 
 /// An officer of this office (`officers/` in the data directory).
@@ -172,26 +183,49 @@ extension Node {
             guard p.count == 5 || p.count == 6, let size = Int(p[2]), let chunks = Int(p[3]), chunks >= 1 else { return nil }
             return AttachmentRef(hash: p[0], name: p[1], size: size, chunks: chunks, key: p[4], root: p.count == 6 ? p[5] : "")
         }
-        return LetterView(
+        var v = LetterView(
             id: d.id, kind: kind, fields: fields, status: status, routing: routing, acknowledgements: acks,
             signatures: sigs, attachments: atts, conflicts: d.conflicts.count, createdBy: d.created.change.author,
             created: d.created.time)
+        if case .bytes(let b)? = d.registers[LetterDocument.stamp]?.winner?.value { v.stamp = try? RegistryStamp(decoding: b) }
+        v.deliveries = list(LetterDocument.deliveries).compactMap { $0.value.string.flatMap(Delivery.init(encoded:)) }
+        v.origin = d.display(LetterDocument.origin).flatMap(Origin.init(encoded:))
+        v.receiveEntry = d.display(LetterDocument.receiveEntry).flatMap(ReceiveEntry.init(encoded:))
+        v.channel = d.display(LetterDocument.channel)
+        v.legacy = d.display(LetterDocument.legacy).flatMap(DocID.init)
+        return v
     }
 
     /// The letter `id`.
     public func letter(_ id: DocID) throws(NodeError) -> LetterView {
         let d = try document(id)
-        guard let v = Self.letterView(d) else {
+        guard var v = Self.letterView(d) else {
+            if d.kind == DispatchDocument.kind {
+                throw NodeError(
+                    .unknownDocument,
+                    "\(id) is a dispatch from another office, not this office's letter: `saraban letter show \(id)` opens it, "
+                        + "`saraban letter receive \(id)` takes it in (`saraban letter inbox` lists them)")
+            }
+            if d.kind == LetterDocument.kind {
+                // `doc new --kind letter` (a plain document of kind "letter"): it has no letter kind.
+                let kinds = LetterKind.allCases.map { "\($0.rawValue)/\($0.english)" }.joined(separator: ", ")
+                throw NodeError(
+                    .unknownDocument,
+                    "\(id) เป็นเอกสารทั่วไปที่สร้างด้วย doc new ไม่ใช่หนังสือราชการ / \(id) is a plain document of kind "
+                        + "\"letter\" made with `saraban doc new`, with no letter kind (\(kinds)); make letters with "
+                        + "`saraban letter new --kind ภายนอก --subject …`")
+            }
             throw NodeError(.unknownDocument, "\(id) is a \(d.kind), not a letter; `saraban letter list` shows the letters")
         }
+        v.home = documentSpaceName(id)
         return v
     }
 
     /// Every live letter, optionally only those in `status`.
     public func letters(status: LetterStatus? = nil) throws(NodeError) -> [LetterView] {
         // By id (counter, then node), not as text: 2-… before 10-….
-        try documents().filter { !$0.isDeleted }.compactMap(Self.letterView).filter { status == nil || $0.status == status }
-            .sorted { $0.id < $1.id }
+        try documents(ofKind: LetterDocument.kind).filter { !$0.isDeleted }.compactMap(Self.letterView)
+            .filter { status == nil || $0.status == status }.sorted { $0.id < $1.id }
     }
 
     // MARK: - Secrecy and spaces
@@ -203,7 +237,7 @@ extension Node {
             if let c = config.spaceClearance?[""], let s = try? Secrecy(parsing: c) { return s }
             return .none
         }
-        for d in try documents() where d.kind == SpaceDocument.kind && d.display(SpaceDocument.name) == name {
+        for d in try documents(ofKind: SpaceDocument.kind) where d.display(SpaceDocument.name) == name {
             if let c = d.display("clearance"), let s = try? Secrecy(parsing: c) { return s }
         }
         if let c = config.spaceClearance?[name], let s = try? Secrecy(parsing: c) { return s }
@@ -322,19 +356,7 @@ extension Node {
         let v = try letter(id)
         let f: LetterField
         do { f = try LetterField(parsing: name) } catch { throw NodeError(error) }
-        if f == .number {
-            throw NodeError(
-                .refused, "ที่ ได้จากทะเบียนเท่านั้น / the number (ที่) is given by the register: `saraban letter send \(id)`")
-        }
-        if v.status != .draft && v.status != .returned && Self.lockedAfterRegistration.contains(f) {
-            throw NodeError(
-                .refused,
-                "\(f.rawValue) แก้ไม่ได้หลังลงทะเบียนแล้ว (สถานะ \(v.status.rawValue)) / the \(f.english) cannot change after "
-                    + "registration; cancel the number (`register cancel`) and make a new letter")
-        }
-        if v.status == .cancelled || v.status == .closed {
-            throw NodeError(.refused, "หนังสือนี้\(v.status.rawValue)แล้ว / the letter is \(v.status.english); it cannot be edited")
-        }
+        try checkEditable(v, f)
         let value = try Self.normalise(f, value, kind: v.kind)
         if f == .status {
             let to = try! LetterStatus(parsing: value)
@@ -366,6 +388,36 @@ extension Node {
         }
     }
 
+    /// Refuses an edit of field `f` the letter's state does not allow (the rules of ``editLetter(_:field:value:insertAt:)``).
+    func checkEditable(_ v: LetterView, _ f: LetterField) throws(NodeError) {
+        let id = v.id
+        if f == .number {
+            throw NodeError(
+                .refused, "ที่ ได้จากทะเบียนเท่านั้น / the number (ที่) is given by the register: `saraban letter send \(id)`")
+        }
+        if f != .status && (v.origin != nil || v.receiveEntry != nil) {
+            throw NodeError(
+                .refused,
+                "หนังสือรับเก็บไว้ตามที่ได้รับ แก้ได้เฉพาะสถานะ / a received letter keeps the content it came with; only its "
+                    + "status (and routing, `letter route`) belong to this office")
+        }
+        if f != .status && (v.status == .sent || v.status == .circulating) {
+            throw NodeError(
+                .refused,
+                "หนังสือส่งแล้ว แก้เนื้อหาไม่ได้ / the letter was sent: its content is what the recipients hold; a correction "
+                    + "is a new letter")
+        }
+        if v.status != .draft && v.status != .returned && Self.lockedAfterRegistration.contains(f) {
+            throw NodeError(
+                .refused,
+                "\(f.rawValue) แก้ไม่ได้หลังลงทะเบียนแล้ว (สถานะ \(v.status.rawValue)) / the \(f.english) cannot change after "
+                    + "registration; cancel the number (`register cancel`) and make a new letter")
+        }
+        if v.status == .cancelled || v.status == .closed {
+            throw NodeError(.refused, "หนังสือนี้\(v.status.rawValue)แล้ว / the letter is \(v.status.english); it cannot be edited")
+        }
+    }
+
     func documentSpaceName(_ id: DocID) -> String? {
         guard let s = try? store.space(ofDocument: id), let def = try? store.defaultSpace(), s != def,
             let info = try? store.space(s)
@@ -377,10 +429,7 @@ extension Node {
     static func minimalReplacement(_ old: String, _ new: String) -> (Int, Int, String) {
         let a = Array(old.unicodeScalars)
         let b = Array(new.unicodeScalars)
-        var p = 0
-        while p < a.count, p < b.count, a[p] == b[p] { p += 1 }
-        var s = 0
-        while s < a.count - p, s < b.count - p, a[a.count - 1 - s] == b[b.count - 1 - s] { s += 1 }
+        let (p, s) = TextDiff.commonEnds(a, b)
         var ins = String.UnicodeScalarView()
         ins.append(contentsOf: b[p..<(b.count - s)])
         return (p, a.count - p - s, String(ins))
@@ -419,7 +468,8 @@ extension Node {
                 "หนังสือนี้สร้างโดยสำนักงานอื่น ให้ใช้ letter receive / this letter was made by another office (\(v.createdBy.short)): "
                     + "register it with `saraban letter receive \(id)`")
         }
-        let book = Self.book(for: v, circular: circular)
+        // A registered letter keeps the book it was numbered in.
+        let book = v.stamp?.book ?? Self.book(for: v, circular: circular)
         let code = config.letterCode ?? ""
         if code.isEmpty && book != .order {
             throw NodeError(
@@ -432,17 +482,42 @@ extension Node {
         let number = book.letterNumber(a.number, officeCode: code, year: a.year)
         let registration = [book.rawValue, String(a.number), String(a.year), replica.hex].joined(separator: "\t")
         let hasDate = v.fields[LetterField.date.rawValue] != nil
-        let date = a.date.formatted()
+        let date = v.fields[LetterField.date.rawValue] ?? a.date.formatted()
         let current = v.status
+        let stamp = try registryStamp(v, book: book, number: a.number, year: a.year, letterNumber: number, date: date)
+        let restamp = v.stamp.map { $0.letterNumber != number || $0.date != date || $0.contentHash != stamp.contentHash } ?? true
         try editLetterDocument(id) { tx, docs in
-            try tx.set(id, field: LetterField.number.rawValue, value: .string(number), in: &docs)
-            try tx.set(id, field: LetterDocument.registration, value: .string(registration), in: &docs)
+            if v.fields[LetterField.number.rawValue] != number {
+                try tx.set(id, field: LetterField.number.rawValue, value: .string(number), in: &docs)
+                try tx.set(id, field: LetterDocument.registration, value: .string(registration), in: &docs)
+            }
             if !hasDate { try tx.set(id, field: LetterField.date.rawValue, value: .string(date), in: &docs) }
+            if restamp { try tx.set(id, field: LetterDocument.stamp, value: .bytes(stamp.encoded()), in: &docs) }
             if current == .draft {
                 try tx.set(id, field: LetterField.status.rawValue, value: .string(LetterStatus.registered.rawValue), in: &docs)
             }
         }
         return a
+    }
+
+    /// BLAKE2b-256 of the letter's content bytes (``canonicalLetterContent(kind:fields:attachmentHashes:)``).
+    static func contentHash(_ v: LetterView) -> [UInt8] {
+        let (fields, atts) = signedContent(v)
+        return (try? BLAKE2b.hash(canonicalLetterContent(kind: v.kind, fields: fields, attachmentHashes: atts), outputLength: 32))
+            ?? []
+    }
+
+    /// This node's registry stamp for the letter as it is now: its number and date, bound to its
+    /// content's hash, signed with the node key.
+    func registryStamp(
+        _ v: LetterView, book: RegisterBook, number: Int, year: Int, letterNumber: String, date: String
+    ) throws(NodeError) -> RegistryStamp {
+        var s = RegistryStamp(
+            book: book, number: number, year: year, letterNumber: letterNumber, date: date, office: config.office,
+            code: config.letterCode ?? "", node: nodeID.text, letter: v.id.description, contentHash: Self.contentHash(v),
+            time: now())
+        s.signature = identity.sign(s.signedBytes)
+        return s
     }
 
     /// Registers the letter if needed, then marks it sent (or circulating for circulars).

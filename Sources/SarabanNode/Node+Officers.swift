@@ -102,10 +102,11 @@ extension Node {
 
     // MARK: - Signing
 
-    /// The fields and attachment hashes a signature covers, as the letter holds them now.
+    /// The fields and attachment hashes a signature covers, as the letter holds them now: its
+    /// content (``LetterField/content``: ที่, วันที่ and สถานะ are the register's, signed by its stamp).
     static func signedContent(_ v: LetterView) -> (fields: [String: String], attachments: [String]) {
-        var f = v.fields
-        f[LetterField.status.rawValue] = nil
+        var f: [String: String] = [:]
+        for c in LetterField.content { f[c.rawValue] = v.fields[c.rawValue] }
         return (f, v.attachments.map(\.hash).sorted())
     }
 
@@ -129,9 +130,9 @@ extension Node {
             let doc = try docs.withDocument(id) { $0 }
             guard let doc, let v = Self.letterView(doc) else { throw NodeError(.unknownDocument, "\(id) is not a letter") }
             let (fields, atts) = Self.signedContent(v)
-            let bytes = canonicalLetterBytes(kind: v.kind, fields: fields, attachmentHashes: atts)
+            let bytes = canonicalLetterContent(kind: v.kind, fields: fields, attachmentHashes: atts)
             let rec = SignatureRecord(
-                version: 1, officer: officer.name, position: officer.position, officerKey: officer.publicKey,
+                version: 2, officer: officer.name, position: officer.position, officerKey: officer.publicKey,
                 nodeKey: nodeKey, certificate: officer.certificate, signature: Hex.encode(pair.sign(bytes)),
                 kind: v.kind.rawValue, fields: fields, attachments: atts, time: t)
             let enc = JSONEncoder()
@@ -148,7 +149,7 @@ extension Node {
     public func verifyLetter(_ id: DocID) throws(NodeError) -> [SignatureCheck] {
         let d = try document(id)
         guard let v = Self.letterView(d) else { throw NodeError(.unknownDocument, "\(id) is not a letter") }
-        let (current, currentAtts) = Self.signedContent(v)
+        let currentAtts = v.attachments.map(\.hash).sorted()
         var out: [SignatureCheck] = []
         for e in d.lists[LetterDocument.signatures]?.entries ?? [] {
             guard let s = e.value.string, let rec = try? JSONDecoder().decode(SignatureRecord.self, from: Data(s.utf8)) else {
@@ -164,19 +165,21 @@ extension Node {
             if let nk = Hex.decode(rec.nodeKey), let nodeKey = try? SigningPublicKey(rawRepresentation: nk),
                 let ok = Hex.decode(rec.officerKey), let officerKey = try? SigningPublicKey(rawRepresentation: ok),
                 let cert = Hex.decode(rec.certificate), let sig = Hex.decode(rec.signature),
-                let kind = try? LetterKind(parsing: rec.kind)
+                let signed = rec.signedBytes
             {
                 certifiedBy = nodeKey.nodeID.text
-                // The certificate must come from the node that wrote the signature into the letter.
-                let recorder = ReplicaID(bytes: nodeKey.nodeID.replicaBytes) == e.stamp.change.author
+                // The certificate must come from the node that wrote the signature into the letter;
+                // on a letter received by dispatch, from the node that sent it.
+                let recorder =
+                    v.origin.map { $0.node == nodeKey.nodeID.text }
+                    ?? (ReplicaID(bytes: nodeKey.nodeID.replicaBytes) == e.stamp.change.author)
                 certOK =
                     recorder
                     && nodeKey.isValidSignature(
                         cert, for: Self.certificateMessage(officerKey: rec.officerKey, name: rec.officer, position: rec.position))
-                sigOK = officerKey.isValidSignature(
-                    sig, for: canonicalLetterBytes(kind: kind, fields: rec.fields, attachmentHashes: rec.attachments))
+                sigOK = officerKey.isValidSignature(sig, for: signed)
             }
-            var changed = changedSignedFields(signed: rec.fields, current: current)
+            var changed = rec.changedFields(current: v.fields)
             if rec.kind != v.kind.rawValue { changed.insert(LetterDocument.kindField, at: 0) }
             if rec.attachments.sorted() != currentAtts { changed.append(LetterDocument.attachments) }
             out.append(
@@ -185,6 +188,26 @@ extension Node {
                     signatureValid: sigOK, changedFields: changed, signedAt: rec.time))
         }
         return out
+    }
+
+    /// Checks the registry's stamp on the letter (nil when it has none): signed by the node it
+    /// names (on a received letter, the node that sent it), naming the letter's ที่ and วันที่, and
+    /// bound to its content: a content change after the stamp counts once the letter was sent
+    /// or received (a registered letter is stamped again when it is sent).
+    public func verifyStamp(_ id: DocID) throws(NodeError) -> StampCheck? {
+        let v = try letter(id)
+        guard let s = v.stamp else { return nil }
+        let key = try? NodeID(parsing: s.node)
+        let signatureValid = key.map { $0.publicKey.isValidSignature(s.signature, for: s.signedBytes) } ?? false
+        let byOrigin = v.origin.map { $0.node == s.node } ?? true
+        var mismatched: [String] = []
+        if v.fields[LetterField.number.rawValue] != s.letterNumber { mismatched.append(LetterField.number.rawValue) }
+        if v.fields[LetterField.date.rawValue] != s.date { mismatched.append(LetterField.date.rawValue) }
+        let fixed = v.status != .draft && v.status != .registered
+        let contentChanged = fixed && Self.contentHash(v) != s.contentHash
+        return StampCheck(
+            registeredBy: s.node, office: s.office, letterNumber: s.letterNumber, date: s.date,
+            signatureValid: signatureValid && byOrigin, mismatchedFields: mismatched, contentChanged: contentChanged)
     }
 
     // MARK: - Attachments
@@ -223,6 +246,10 @@ extension Node {
     func key(forReference ref: String) throws(NodeError) -> SymmetricKey {
         if ref == "node" { return try localAttachmentKey() }
         let p = ref.split(separator: ":")
+        // dispatch:SPACE:DOC: the key of the dispatch DOC, from this node's box.
+        if p.count == 3, p[0] == "dispatch", let d = DocID(String(p[2])) {
+            return try correspondence.dispatchKey(try document(d))
+        }
         // space:HEX:REF (a key reference), or space:HEX:EPOCH as written before keys had references.
         if p.count == 3, p[0] == "space", let b = Hex.decode(String(p[1])), let s = SpaceID(bytes: b),
             let ring = try? store.spaceKeys(s),
@@ -244,8 +271,18 @@ extension Node {
     /// (`attachments/<root>/manifest`, see Node+Attachments.swift), so sync can move them blind.
     /// The same content attached twice to one letter is listed and stored once.
     @discardableResult
-    public func attach(_ id: DocID, file path: String, name: String? = nil) throws(NodeError) -> AttachmentRef {
+    public func attach(_ id: DocID, file path: String, name: String? = nil, allowReceived: Bool = false) throws(NodeError)
+        -> AttachmentRef
+    {
         let v = try letter(id)
+        if !allowReceived && (v.origin != nil || v.receiveEntry != nil) {
+            throw NodeError(
+                .refused, "หนังสือรับแนบไฟล์เพิ่มไม่ได้ / a received letter keeps the attachments it came with; attach to a new letter")
+        }
+        if v.status == .sent || v.status == .circulating {
+            throw NodeError(
+                .refused, "หนังสือส่งแล้ว แนบไฟล์เพิ่มไม่ได้ / the letter was sent as it is; attach the file to a new letter")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NodeError(.invalidArgument, "cannot read \(path): no such file or permission denied")
         }
@@ -256,6 +293,24 @@ extension Node {
         if let existing = v.attachments.first(where: { $0.hash == hex }) { return existing }
         let (key, ref) = try attachmentKey(for: id)
         let space = try? store.space(ofDocument: id)
+        let (root, count) = try storeSealedAttachment(bytes, hash: hash, key: key, space: space)
+        let ref_ = AttachmentRef(
+            hash: hex, name: name ?? (path as NSString).lastPathComponent, size: bytes.count, chunks: count, key: ref,
+            root: root)
+        let value = [ref_.hash, ref_.name, String(ref_.size), String(ref_.chunks), ref_.key, ref_.root].map(escapeTab)
+            .joined(separator: "\t")
+        try editLetterDocument(id) { tx, docs in
+            try tx.append(id, field: LetterDocument.attachments, value: value, in: &docs)
+        }
+        return ref_
+    }
+
+    /// Seals `bytes` (whose BLAKE2b-256 is `hash`) under `key` in 256 KiB chunks, stores them and
+    /// their manifest (of `space`: nil for node-local) and returns the attachment's root (hex) and
+    /// chunk count.
+    func storeSealedAttachment(_ bytes: [UInt8], hash: [UInt8], key: SymmetricKey, space: SpaceID?) throws(NodeError)
+        -> (root: String, chunks: Int)
+    {
         let count = max(1, (bytes.count + Self.attachmentChunkSize - 1) / Self.attachmentChunkSize)
         var sealedChunks: [[UInt8]] = []
         sealedChunks.reserveCapacity(count)
@@ -273,19 +328,11 @@ extension Node {
         let manifest = AttachmentManifest(space: space, hashes: try sealedChunks.map(Self.chunkHash))
         try storeManifest(manifest)
         for (i, c) in sealedChunks.enumerated() { try storeChunk(c, index: i, of: manifest) }
-        // On disk before the letter names them (the edit below, which peers may fetch them for).
+        // On disk before the letter names them (the caller's edit, which peers may fetch them for).
         let dir = attachmentDirectory(root: manifest.rootHex)
         try Self.syncToDisk(
             (0..<count).map { dir + "/\($0)" } + [dir + "/manifest", dir, attachmentsDirectory, dataDirectory.path])
-        let ref_ = AttachmentRef(
-            hash: hex, name: name ?? (path as NSString).lastPathComponent, size: bytes.count, chunks: count, key: ref,
-            root: manifest.rootHex)
-        let value = [ref_.hash, ref_.name, String(ref_.size), String(ref_.chunks), ref_.key, ref_.root].map(escapeTab)
-            .joined(separator: "\t")
-        try editLetterDocument(id) { tx, docs in
-            try tx.append(id, field: LetterDocument.attachments, value: value, in: &docs)
-        }
-        return ref_
+        return (manifest.rootHex, count)
     }
 
     /// The directory holding an attachment's chunks: `attachments/<root>` (`attachments/<hash>`

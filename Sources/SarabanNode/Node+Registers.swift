@@ -1,6 +1,7 @@
 import Foundation
 import SarabanCore
 import SarabanOffice
+import SarabanStorage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,20 +57,14 @@ extension Node {
     public var currentMillis: Int64 { now() }
 
     /// `HH:MM` in Thai time (UTC+7).
-    static func thaiTime(_ millis: Int64) -> String {
-        let secs = (millis >= 0 ? millis / 1000 : (millis - 999) / 1000) + 7 * 3600
-        let s = ((secs % 86400) + 86400) % 86400
-        let h = s / 3600
-        let m = (s % 3600) / 60
-        return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
-    }
+    static func thaiTime(_ millis: Int64) -> String { ThaiDate.clock(unixMillis: millis) }
 
     // MARK: - Reading registers
 
     /// Every register document this node holds (its own and, after sync, other offices').
     public func registers(now at: Int64? = nil) throws(NodeError) -> [RegisterView] {
         let t = at ?? now()
-        return try documents().compactMap { Self.registerView($0, now: t) }
+        return try documents(ofKind: RegisterDocument.kind).compactMap { Self.registerView($0, now: t) }
     }
 
     static func registerView(_ d: Document, now: Int64) -> RegisterView? {
@@ -143,37 +138,69 @@ extension Node {
         _ book: RegisterBook, letter: DocID, summary: String, reserved: Int? = nil, at: Int64? = nil
     ) throws(NodeError) -> Allocation {
         let t = at ?? now()
+        let regID = try ensureRegister(book, year: registerYear(at: t))
+        return try edit { tx, docs throws -> Allocation in
+            try self.allocate(book, in: regID, letter: letter, summary: summary, reserved: reserved, at: t, tx: &tx, docs: &docs)
+        }.value
+    }
+
+    /// The allocation itself, inside an open local write (so a caller can write the letter's own
+    /// record in the same change): folds this office's register `regID` of `book` (created by
+    /// ``ensureRegister(_:year:)``), returns the letter's existing line if it has one, else
+    /// appends the next number (or the `reserved` one).
+    func allocate(
+        _ book: RegisterBook, in regID: DocID, letter: DocID, summary: String, reserved: Int?, at t: Int64,
+        tx: inout Transaction, docs: inout DocumentsInTransaction
+    ) throws -> Allocation {
+        var folded: RegisterState?
+        return try allocate(
+            book, in: regID, letter: letter, summary: summary, reserved: reserved, at: t, folded: &folded, tx: &tx, docs: &docs)
+    }
+
+    /// ``allocate(_:in:letter:summary:reserved:at:tx:docs:)`` for one of several allocations in
+    /// one write: `folded` is the register's state, folded on the first call and kept up to date
+    /// with each event this appends (so n numbers cost one fold, not n). Only valid while
+    /// nothing else appends to the register in the write.
+    func allocate(
+        _ book: RegisterBook, in regID: DocID, letter: DocID, summary: String, reserved: Int?, at t: Int64,
+        folded: inout RegisterState?, tx: inout Transaction, docs: inout DocumentsInTransaction
+    ) throws -> Allocation {
         let year = registerYear(at: t)
-        let regID = try ensureRegister(book, year: year)
         let owner = replica
         let date = ThaiDate(unixMillis: t)
         let time = Self.thaiTime(t)
         let letterText = letter.description
-        return try edit { tx, docs throws -> Allocation in
+        var state: RegisterState
+        if let kept = folded {
+            state = kept
+            folded = nil  // `state` is then the only reference: recording below does not copy the lines
+        } else {
             let events = try docs.withDocument(regID) { $0?.lists[RegisterDocument.events]?.entries ?? [] }
-            let state = RegisterState(events: events, owner: owner, now: t)
-            if let line = state.lines.first(where: { $0.letter == letterText && $0.state == .used }) {
-                return Allocation(
-                    register: regID, book: book, year: year, number: line.number, date: line.date ?? date,
-                    time: line.time ?? time, existing: true)
-            }
-            let event: RegisterEvent
-            if let n = reserved {
-                guard n >= 1, n <= state.lines.count, state.lines[n - 1].state == .reserved else {
-                    let why = n >= 1 && n <= state.lines.count ? state.lines[n - 1].state.rawValue : "ไม่มี / not allocated"
-                    throw NodeError(
-                        .refused,
-                        "เลข \(n) ไม่ได้จองไว้ใน\(book.thaiName) \(year) (\(why)) / number \(n) is not a live "
-                            + "reservation in the \(book.english) register of \(year); `saraban register show \(book.english)` lists them")
-                }
-                event = .useReserved(number: n, letter: letterText, date: date, time: time, summary: summary)
-            } else {
-                event = .allocate(number: state.nextNumber, letter: letterText, date: date, time: time, summary: summary)
-            }
-            try tx.append(regID, field: RegisterDocument.events, value: event.encoded, in: &docs)
+            state = RegisterState(events: events, owner: owner, now: t)
+        }
+        if let line = state.lines.first(where: { $0.letter == letterText && $0.state == .used }) {
+            folded = state
             return Allocation(
-                register: regID, book: book, year: year, number: event.number, date: date, time: time, existing: false)
-        }.value
+                register: regID, book: book, year: year, number: line.number, date: line.date ?? date,
+                time: line.time ?? time, existing: true)
+        }
+        let event: RegisterEvent
+        if let n = reserved {
+            guard n >= 1, n <= state.lines.count, state.lines[n - 1].state == .reserved else {
+                let why = n >= 1 && n <= state.lines.count ? state.lines[n - 1].state.rawValue : "ไม่มี / not allocated"
+                throw NodeError(
+                    .refused,
+                    "เลข \(n) ไม่ได้จองไว้ใน\(book.thaiName) \(year) (\(why)) / number \(n) is not a live "
+                        + "reservation in the \(book.english) register of \(year); `saraban register show \(book.english)` lists them")
+            }
+            event = .useReserved(number: n, letter: letterText, date: date, time: time, summary: summary)
+        } else {
+            event = .allocate(number: state.nextNumber, letter: letterText, date: date, time: time, summary: summary)
+        }
+        try tx.append(regID, field: RegisterDocument.events, value: event.encoded, in: &docs)
+        state.record(event, at: ChangeID(author: owner, seq: tx.seq), now: t)
+        folded = state
+        return Allocation(register: regID, book: book, year: year, number: event.number, date: date, time: time, existing: false)
     }
 
     /// Sets the next number aside until `until` (ms since 1970); returns it.

@@ -21,9 +21,10 @@ extension Node {
     /// a member gets its default space "office" (bound to this node, which is its creator and
     /// first admin, with an epoch-0 key and its membership log's genesis); a relay drops it. The
     /// database holds space keys, so it is made 0600 like `node.key`.
-    static func setUpSpaces(store: Store, identity: SigningKeyPair, office: String, relay: Bool, path: String, now: Int64)
-        throws(NodeError)
-    {
+    static func setUpSpaces(
+        store: Store, identity: SigningKeyPair, office: String, relay: Bool, path: String, now: Int64,
+        random: (Int) -> [UInt8]
+    ) throws(NodeError) {
         do {
             if relay {
                 try store.becomeRelay()
@@ -31,9 +32,9 @@ extension Node {
             } else {
                 // The office's own space: bound to this node; its membership log starts the first
                 // time an admin operation needs it (ensureSpaceDocument), so a fresh node holds no change.
-                let salt = Sodium.randomBytes(16)
+                let salt = random(16)
                 let id = SpaceBinding.spaceID(creator: identity.publicKey, salt: salt)
-                let key = SymmetricKey.generate()
+                let key = symmetricKey(random)
                 try store.addSpace(
                     id: id, name: "office", role: .member, epoch: 0, keys: [KeyCommitment.ref(of: key): (0, key)],
                     members: [SpaceMember(key: identity.publicKey, office: office, addedBy: identity.publicKey)], createdAt: now)
@@ -57,10 +58,12 @@ extension Node {
     /// (``SpaceBinding``), an epoch-0 key, and the membership document with the log's genesis
     /// (a control change) and the space's name and the creator's office (a change sealed under
     /// the key). Returns the id.
-    static func makeSpace(store: Store, identity: SigningKeyPair, name: String, office: String, now: Int64) throws -> SpaceID {
-        let salt = Sodium.randomBytes(16)
+    static func makeSpace(
+        store: Store, identity: SigningKeyPair, name: String, office: String, now: Int64, random: (Int) -> [UInt8]
+    ) throws -> SpaceID {
+        let salt = random(16)
         let id = SpaceBinding.spaceID(creator: identity.publicKey, salt: salt)
-        let key = SymmetricKey.generate()
+        let key = symmetricKey(random)
         let me = identity.publicKey.nodeID
         try store.addSpace(
             id: id, name: name, role: .member, epoch: 0, keys: [KeyCommitment.ref(of: key): (0, key)],
@@ -190,7 +193,9 @@ extension Node {
         guard role == .member else { throw NodeError(.refused, "a relay cannot create spaces; it only carries them") }
         try checkSpaceName(name)
         let id: SpaceID
-        do { id = try Self.makeSpace(store: store, identity: identity, name: name, office: config.office, now: now()) } catch {
+        do {
+            id = try Self.makeSpace(store: store, identity: identity, name: name, office: config.office, now: now(), random: random)
+        } catch {
             throw Self.wrap(error)
         }
         logger.info("created space", metadata: ["space": "\(id.hex)", "name": "\(name)"])
@@ -352,7 +357,7 @@ extension Node {
         guard let epoch = r.epoch, let parent = r.currentKey, let doc = try spaceInfo(space)?.document else {
             throw NodeError(.refused, "space \(space.hex) has no membership log yet")
         }
-        let key = SymmetricKey.generate()
+        let key = newSymmetricKey()
         let gone = Set(removed.map(\.publicKey))
         var entries: [ControlEntry] = removed.map { .remove($0) }
         entries.append(.rekey(epoch: epoch + 1, parent: parent, commitment: KeyCommitment.commit(key)))

@@ -24,12 +24,16 @@ public final class Node: Sendable {
     let logger: Logger
     /// Wall-clock milliseconds since 1970 (injectable for tests and simulators).
     let now: @Sendable () -> Int64
+    /// `count` random bytes for the keys and salts the node makes (the identity, space ids, epoch
+    /// keys): libsodium's generator, or a seeded one in a simulator so a seed names the whole run.
+    let random: @Sendable (Int) -> [UInt8]
 
     public static let systemClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    public static let systemRandom: @Sendable (Int) -> [UInt8] = { Sodium.randomBytes($0) }
 
     init(
         dataDirectory: DataDirectory, config: NodeConfig, identity: SigningKeyPair, store: Store, logger: Logger,
-        now: @escaping @Sendable () -> Int64
+        now: @escaping @Sendable () -> Int64, random: @escaping @Sendable (Int) -> [UInt8]
     ) {
         self.dataDirectory = dataDirectory
         self.config = config
@@ -39,6 +43,16 @@ public final class Node: Sendable {
         self.store = store
         self.logger = logger
         self.now = now
+        self.random = random
+    }
+
+    /// A new epoch key from ``random``.
+    func newSymmetricKey() -> SymmetricKey { Self.symmetricKey(random) }
+
+    static func symmetricKey(_ random: (Int) -> [UInt8]) -> SymmetricKey {
+        var bytes = random(32)
+        defer { for i in bytes.indices { bytes[i] = 0 } }
+        return try! SymmetricKey(SecureBytes(bytes))
     }
 
     // MARK: - Initialise and open
@@ -53,7 +67,8 @@ public final class Node: Sendable {
         letterCode: String? = nil,
         relay: Bool = false,
         logger: Logger = Logger(label: "saraban.node"),
-        now: @escaping @Sendable () -> Int64 = Node.systemClock
+        now: @escaping @Sendable () -> Int64 = Node.systemClock,
+        random: @escaping @Sendable (Int) -> [UInt8] = Node.systemRandom
     ) throws(NodeError) -> Node {
         let office = office.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !office.isEmpty else { throw NodeError(.invalidArgument, "the office name is empty; pass --office NAME") }
@@ -116,7 +131,9 @@ public final class Node: Sendable {
             if let originalMode { chmod(dir, originalMode) }
         }
         do {
-            let identity = SigningKeyPair.generate()
+            var seed = random(32)
+            defer { for i in seed.indices { seed[i] = 0 } }
+            let identity = try SigningKeyPair(seed: SecureBytes(seed))
             try KeyFile.write(identity, to: dataDir.keyPath)
             created.append(dataDir.keyPath)
             let replica = ReplicaID(bytes: identity.publicKey.nodeID.replicaBytes)
@@ -128,13 +145,15 @@ public final class Node: Sendable {
                 throw NodeError(error)
             }
             try setUpSpaces(
-                store: store, identity: identity, office: office, relay: relay, path: dataDir.databasePath, now: now())
+                store: store, identity: identity, office: office, relay: relay, path: dataDir.databasePath, now: now(),
+                random: random)
             let config = NodeConfig(office: office, letterCode: letterCode, nodeID: identity.publicKey.nodeID.text)
             try writeNew(config.encoded(), to: dataDir.configPath, mode: 0o644)
             created.append(dataDir.configPath)
             logger.info(
                 "initialised node", metadata: ["node": "\(config.nodeID)", "dir": "\(dir)", "office": "\(office)"])
-            return Node(dataDirectory: dataDir, config: config, identity: identity, store: store, logger: logger, now: now)
+            return Node(
+                dataDirectory: dataDir, config: config, identity: identity, store: store, logger: logger, now: now, random: random)
         } catch let error as NodeError {
             rollback()
             throw error
@@ -150,7 +169,8 @@ public final class Node: Sendable {
     public static func open(
         dataDir: DataDirectory,
         logger: Logger = Logger(label: "saraban.node"),
-        now: @escaping @Sendable () -> Int64 = Node.systemClock
+        now: @escaping @Sendable () -> Int64 = Node.systemClock,
+        random: @escaping @Sendable (Int) -> [UInt8] = Node.systemRandom
     ) throws(NodeError) -> Node {
         let fm = FileManager.default
         let dir = dataDir.path
@@ -204,9 +224,14 @@ public final class Node: Sendable {
             throw NodeError(error)
         }
         logger.debug("opened node", metadata: ["node": "\(config.nodeID)", "dir": "\(dir)"])
-        let node = Node(dataDirectory: dataDir, config: config, identity: identity, store: store, logger: logger, now: now)
+        let node = Node(
+            dataDirectory: dataDir, config: config, identity: identity, store: store, logger: logger, now: now, random: random)
         // A space made before the membership log gets one from its creator (a no-op otherwise).
         node.upgradeSpaces()
+        // Letters of the shared-letter model get this office's records, once (Correspondence+Migration.swift).
+        do { try node.correspondence.migrateSharedLetters() } catch {
+            logger.warning("could not give the letters of the shared-letter model their records", metadata: ["error": "\(error)"])
+        }
         return node
     }
 

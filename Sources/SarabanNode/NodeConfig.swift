@@ -49,6 +49,31 @@ public struct NodeConfig: Codable, Sendable, Hashable {
     /// one more closes the oldest (Docs/TRANSPORT.md).
     public var maxPendingHandshakes: Int?
     public var maxPendingHandshakesPerAddress: Int?
+    /// A member of a space whose latest head claim is older than this shows as stale in
+    /// `saraban status` (`stale_after`: a number and a unit, `s`, `m`, `h` or `d`, for example
+    /// `"3d"`, the default; Docs/SECURITY.md, "Withholding").
+    public var staleAfter: String?
+
+    /// The default of ``staleAfter``.
+    public static let defaultStaleAfter = "3d"
+
+    /// ``staleAfter`` in milliseconds (the default when absent).
+    public var staleAfterMilliseconds: Int64 { Self.milliseconds(staleAfter ?? Self.defaultStaleAfter) ?? 3 * 86_400_000 }
+
+    /// `N` followed by `s`, `m`, `h` or `d` (N ≥ 1) in milliseconds; nil for anything else.
+    public static func milliseconds(_ text: String) -> Int64? {
+        guard let unit = text.last, let n = Int64(text.dropLast()), n > 0 else { return nil }
+        let scale: Int64
+        switch unit {
+        case "s": scale = 1_000
+        case "m": scale = 60_000
+        case "h": scale = 3_600_000
+        case "d": scale = 86_400_000
+        default: return nil
+        }
+        let (ms, overflow) = n.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : ms
+    }
 
     enum CodingKeys: String, CodingKey {
         case version, office, letterCode, nodeID, listen, peers, store, metrics
@@ -56,6 +81,7 @@ public struct NodeConfig: Codable, Sendable, Hashable {
         case spaceClearance = "space_clearance"
         case maxPendingHandshakes = "max_pending_handshakes"
         case maxPendingHandshakesPerAddress = "max_pending_handshakes_per_address"
+        case staleAfter = "stale_after"
     }
 
     public static let currentVersion = 1
@@ -110,6 +136,9 @@ public struct NodeConfig: Codable, Sendable, Hashable {
                 .badConfig, "\(path) has format version \(config.version), newer than this build's: upgrade saraban")
         }
         guard !config.office.isEmpty else { throw fail("field \"office\" is empty") }
+        if let t = config.staleAfter, milliseconds(t) == nil {
+            throw fail("field \"stale_after\" is \(t.debugDescription); give a number and a unit (s, m, h or d), for example \"3d\"")
+        }
         return config
     }
 

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import SarabanCrypto
+import SarabanStorage
 import SarabanSync
 import SarabanTransport
 
@@ -40,20 +41,32 @@ public protocol EnvelopeStorage: Sendable {
     /// The carried spaces to sync with `peer` (a cleared space only with its members and
     /// designated relays, see Node+Clearance.swift); all carried spaces by default.
     func carriedSpaces(for peer: NodeID) throws -> [SpaceID: FeedVector]
+    /// Makes this node's head claims of `spaces` where what it holds (`heads`) changed, and
+    /// returns the claims held of them (the latest per claimant). Default: none.
+    func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]]
+    /// The claims held of `spaces`. Default: none.
+    func heldClaims(_ spaces: [SpaceID]) throws -> [SpaceID: [HeadClaim]]
+    /// Verifies and keeps received claims (an older claim never replaces a newer one).
+    func keepClaims(space: SpaceID, _ claims: [HeadClaim]) throws -> ClaimReceipt
 }
 
 extension EnvelopeStorage {
     public func carriedSpaces(for peer: NodeID) throws -> [SpaceID: FeedVector] { try carriedSpaces() }
+    public func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]] {
+        [:]
+    }
+    public func heldClaims(_ spaces: [SpaceID]) throws -> [SpaceID: [HeadClaim]] { [:] }
+    public func keepClaims(space: SpaceID, _ claims: [HeadClaim]) throws -> ClaimReceipt { ClaimReceipt() }
 }
 
-/// Hands each subscriber every ``StoredEnvelopes`` published after it subscribed.
-final class EnvelopeBroadcast: @unchecked Sendable {
+/// Hands each subscriber every item (``StoredEnvelopes``, ``StoredClaims``) published after it subscribed.
+final class Broadcast<Item: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var subscribers: [Int: AsyncStream<StoredEnvelopes>.Continuation] = [:]
+    private var subscribers: [Int: AsyncStream<Item>.Continuation] = [:]
     private var next = 0
 
-    func subscribe() -> AsyncStream<StoredEnvelopes> {
-        let (stream, continuation) = AsyncStream.makeStream(of: StoredEnvelopes.self)
+    func subscribe() -> AsyncStream<Item> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Item.self)
         lock.lock()
         let id = next
         next += 1
@@ -68,8 +81,7 @@ final class EnvelopeBroadcast: @unchecked Sendable {
         return stream
     }
 
-    func publish(_ update: StoredEnvelopes) {
-        guard !update.envelopes.isEmpty else { return }
+    func publish(_ update: Item) {
         lock.lock()
         let all = Array(subscribers.values)
         lock.unlock()
@@ -104,8 +116,21 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     public let storage: any EnvelopeStorage
     let logger: Logger
-    let broadcast = EnvelopeBroadcast()
-    private let lock = NSLock()
+    let broadcast = Broadcast<StoredEnvelopes>()
+    /// Head claims made or kept, for the open sessions to pass on.
+    let claimBroadcast = Broadcast<StoredClaims>()
+    let lock = NSLock()
+    /// Per space, claims refused because their claimant was not known as a member (the newest
+    /// per claimant): tried again when envelopes of the space are accepted and when a session settles.
+    var pendingClaims: [SpaceID: [SigningPublicKey: HeadClaim]] = [:]
+    /// Per peer, the withholding findings already logged (each is logged once).
+    var reported: [NodeID: Set<[String]>] = [:]
+    /// How old a claim must be to count when a session settles (ms): what was written just
+    /// before may still be on its way to the peer.
+    let withholdingGrace: Int64
+    /// Called after each settled session with the peer, the shared spaces and what the peer did
+    /// not deliver in them (the peer status book records it).
+    let onWithholding: (@Sendable (NodeID, Set<SpaceID>, [WithheldFeed]) -> Void)?
     /// What was last announced (or known) per space: the poller announces what lies beyond.
     private var announced: [SpaceID: FeedVector] = [:]
     private var lastProbe: Int64?
@@ -133,8 +158,13 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         storage: any EnvelopeStorage, logger: Logger = Logger(label: "saraban.sync"),
         attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil,
         carriedSpacesChanged: (@Sendable (_ added: Set<SpaceID>, _ removed: Set<SpaceID>) -> Void)? = nil,
-        onFork: (@Sendable (FeedFork) -> Void)? = nil, now: @escaping @Sendable () -> Int64 = Node.systemClock
+        onFork: (@Sendable (FeedFork) -> Void)? = nil,
+        onWithholding: (@Sendable (NodeID, Set<SpaceID>, [WithheldFeed]) -> Void)? = nil,
+        withholdingGrace: Int64 = NodeSyncDriver.defaultWithholdingGrace,
+        now: @escaping @Sendable () -> Int64 = Node.systemClock
     ) {
+        self.onWithholding = onWithholding
+        self.withholdingGrace = withholdingGrace
         self.storage = storage
         self.logger = logger
         self.attachments = attachments
@@ -142,6 +172,9 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         self.onFork = onFork
         self.now = now
     }
+
+    /// The default of ``withholdingGrace``: two minutes.
+    public static let defaultWithholdingGrace: Int64 = 120_000
 
     public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { attachments?(peer) }
 
@@ -202,6 +235,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
                 for e in r.accepted { _ = announced[space, default: FeedVector()].add(e.header) }
             }
             broadcast.publish(StoredEnvelopes(space: space, envelopes: r.accepted))
+            await retryPendingClaims(space)
         }
         return r.vector
     }
@@ -292,5 +326,8 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     }
 
     /// Ends every open session's subscription.
-    public func finish() { broadcast.finishAll() }
+    public func finish() {
+        broadcast.finishAll()
+        claimBroadcast.finishAll()
+    }
 }

@@ -14,6 +14,9 @@ public struct PeerListEntry: Encodable, Sendable {
     public var changes_we_lack: UInt64?
     public var envelopes_sent: Int
     public var envelopes_received: Int
+    /// What the peer did not deliver in its latest settled session though head claims say it
+    /// exists (absent when nothing was; Docs/SECURITY.md, "Withholding").
+    public var withheld: [WithheldFeed]?
 
     /// `2025-01-31T09:15:02.123Z` from milliseconds since 1970.
     public static func time(_ ms: Int64) -> String {
@@ -36,7 +39,7 @@ extension Node {
                 last_contact: s?.lastContact.map(PeerListEntry.time), last_synced: s?.lastSynced.map(PeerListEntry.time),
                 last_error: s?.lastError, changes_peer_lacks: s?.lastContact == nil ? nil : s?.changesPeerLacks,
                 changes_we_lack: s?.lastContact == nil ? nil : s?.changesWeLack,
-                envelopes_sent: s?.envelopesSent ?? 0, envelopes_received: s?.envelopesReceived ?? 0)
+                envelopes_sent: s?.envelopesSent ?? 0, envelopes_received: s?.envelopesReceived ?? 0, withheld: s?.withheld)
         }
     }
 }

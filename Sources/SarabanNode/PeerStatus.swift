@@ -31,6 +31,9 @@ public struct PeerStatus: Codable, Sendable, Hashable {
     /// Forks this peer showed (its envelope differs from this node's at one position of a feed),
     /// oldest first, at most ``PeerStatusBook/maximumForks``. Absent when none was ever found.
     public var forks: [FeedFork]?
+    /// What this peer did not deliver in its latest settled session though head claims made
+    /// before it say it exists, per space and author. Absent when nothing was.
+    public var withheld: [WithheldFeed]?
 
     public init(nodeID: String) { self.nodeID = nodeID }
 
@@ -56,7 +59,7 @@ public struct PeerStatus: Codable, Sendable, Hashable {
         case envelopesReceived = "envelopes_received"
         case bytesSent = "bytes_sent"
         case bytesReceived = "bytes_received"
-        case sessions, summaries, forks
+        case sessions, summaries, forks, withheld
     }
 }
 
@@ -139,7 +142,8 @@ extension Node {
     /// This node's peer status store: rows in its SQLite database.
     public var peerStatusStore: any PeerStatusStore { SQLitePeerStatusStore(store: store) }
 
-    /// Every peer's recorded status by node id (the database, and a legacy `peers.json` for peers it lacks).
+    /// Every peer's recorded status by node id (the database, and a legacy `peers.json` for peers it lacks),
+    /// with the forks of `DIR/forks.json` and the withholding reports of `DIR/withheld.json`.
     public func peerStatuses() throws(NodeError) -> [String: PeerStatus] {
         let stored: [StoredPeerStatus]
         do { stored = try store.peerStatuses() } catch { throw NodeError(error) }
@@ -147,6 +151,9 @@ extension Node {
         for f in PeerStatusBook.forksFile(dataDirectory) {
             if out[f.peer] == nil { out[f.peer] = PeerStatus(nodeID: f.peer) }
             if !(out[f.peer]!.forks ?? []).contains(where: { $0.isSame(as: f) }) { out[f.peer]!.forks = (out[f.peer]!.forks ?? []) + [f] }
+        }
+        for (peer, list) in PeerStatusBook.withheld(dataDirectory) {
+            out[peer, default: PeerStatus(nodeID: peer)].withheld = list
         }
         return out
     }
@@ -159,7 +166,7 @@ extension Node {
 public final class PeerStatusBook: @unchecked Sendable {
     let store: any PeerStatusStore
     let now: @Sendable () -> Int64
-    private let lock = NSLock()
+    let lock = NSLock()
     /// Per peer, what changed since the last flush.
     private var pending: [SigningPublicKey: PeerStatusChange] = [:]
     /// Per peer, per space, the lag of the current session (summed into the peer's row).
@@ -167,6 +174,9 @@ public final class PeerStatusBook: @unchecked Sendable {
     private var flushScheduled = false
     /// The last flush started (each waits for the one before).
     private var lastFlush: Task<Void, Never>?
+    /// Withholding reports not yet written (``recordWithholding(_:spaces:_:)``), oldest first:
+    /// written by the flush after the peer's rows, so a report never shows before its session's cursors.
+    var pendingWithholding: [(peer: NodeID, spaces: Set<SpaceID>, found: [WithheldFeed])] = []
 
     /// Where forks found in sessions are recorded (``recordFork(_:)``); nil: nowhere.
     let forksDirectory: DataDirectory?
@@ -318,10 +328,14 @@ public final class PeerStatusBook: @unchecked Sendable {
     }
 
     private func flushPending() async {
-        let changes = lock.withLock { () -> [PeerStatusChange] in
-            defer { pending = [:] }
-            return Array(pending.values)
+        let (changes, withholding) = lock.withLock { () -> ([PeerStatusChange], [(peer: NodeID, spaces: Set<SpaceID>, found: [WithheldFeed])]) in
+            defer {
+                pending = [:]
+                pendingWithholding = []
+            }
+            return (Array(pending.values), pendingWithholding)
         }
+        defer { for w in withholding { writeWithholding(w.peer, spaces: w.spaces, w.found) } }
         guard !changes.isEmpty else { return }
         do { try await store.applyPeerStatus(changes) } catch {
             lock.withLock {

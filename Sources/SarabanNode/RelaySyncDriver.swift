@@ -18,6 +18,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     let logger: Logger
     let attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)?
     let metrics: RelayMetrics
+    /// Head claims (Docs/SECURITY.md, "Withholding"): kept and passed on through the node's own
+    /// database by a relay on SQLite, as a member's driver does; nil (a relay on PostgreSQL, which
+    /// does not read membership logs yet): none offered, those received ignored.
+    let claims: NodeSyncDriver?
     private let lock = NSLock()
     /// Per space, what the store is known to hold (never more than it holds).
     private var known: [SpaceID: FeedVector] = [:]
@@ -43,8 +47,9 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     public init(
         store: any RelayStore, policy: any RelayPolicy = OpenRelayPolicy(), logger: Logger = Logger(label: "saraban.relay"),
         metrics: RelayMetrics = RelayMetrics(store: "sqlite"),
-        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil
+        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil, claims: NodeSyncDriver? = nil
     ) {
+        self.claims = claims
         self.store = store
         self.policy = policy
         self.logger = logger
@@ -67,6 +72,22 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     // MARK: SyncStoreDriver
 
     public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { attachments?(peer) }
+
+    public func headClaims(
+        for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
+    ) async throws -> [SpaceID: [HeadClaim]] {
+        try await claims?.headClaims(for: peer, spaces: spaces, heads: heads) ?? [:]
+    }
+
+    public func receiveClaims(space: SpaceID, claims received: [HeadClaim], from peer: NodeID) async {
+        await claims?.receiveClaims(space: space, claims: received, from: peer)
+    }
+
+    public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {
+        await claims?.settled(with: peer, role: role, spaces: spaces)
+    }
+
+    public func localClaims() -> AsyncStream<StoredClaims> { claims?.localClaims() ?? AsyncStream { $0.finish() } }
 
     public func localChanges() -> AsyncStream<StoredEnvelopes> { subscribe(peer: nil) }
 

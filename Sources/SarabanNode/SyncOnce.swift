@@ -101,6 +101,22 @@ final class CountingDriver: SyncStoreDriver, @unchecked Sendable {
 
     func peerHeads(_ summary: SpaceVector, from peer: NodeID) async { await inner.peerHeads(summary, from: peer) }
 
+    func headClaims(
+        for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
+    ) async throws -> [SpaceID: [HeadClaim]] {
+        try await inner.headClaims(for: peer, spaces: spaces, heads: heads)
+    }
+
+    func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async {
+        await inner.receiveClaims(space: space, claims: claims, from: peer)
+    }
+
+    func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {
+        await inner.settled(with: peer, role: role, spaces: spaces)
+    }
+
+    func localClaims() -> AsyncStream<StoredClaims> { inner.localClaims() }
+
     var counts: (fetched: UInt64, accepted: UInt64) {
         lock.lock()
         defer { lock.unlock() }
@@ -125,7 +141,9 @@ extension Node {
             settings: settings, dialling: peers, members: try storage.memberNodeIDs(), configuration: options.transport,
             logger: logger)
         let status = PeerStatusBook(store: peerStatusStore, forks: dataDirectory)
-        let driver = NodeSyncDriver(storage: storage, logger: logger, onFork: { status.recordFork($0) }, now: now)
+        let driver = NodeSyncDriver(
+            storage: storage, logger: logger, onFork: { status.recordFork($0) },
+            onWithholding: { status.recordWithholding($0, spaces: $1, $2) }, now: now)
         let results = await withTaskGroup(of: OneShotResult.self) { group in
             for peer in peers {
                 group.addTask {

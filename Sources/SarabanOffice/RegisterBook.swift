@@ -184,6 +184,13 @@ public struct RegisterState: Sendable {
         }
     }
 
+    /// Adds one event written after the fold, as the fold would: a write that allocates many
+    /// numbers (receiving a batch of dispatches) folds the register once and records each event,
+    /// instead of folding the whole log again per number.
+    public mutating func record(_ ev: RegisterEvent, at change: ChangeID, now: Int64) {
+        apply(ev, at: change, now: now)
+    }
+
     private mutating func apply(_ ev: RegisterEvent, at change: ChangeID, now: Int64) {
         switch ev {
         case .allocate(let n, let l, let d, let t, let s):

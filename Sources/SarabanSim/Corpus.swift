@@ -9,9 +9,12 @@ public enum FuzzCorpus {
         var rng = SplitMix64(seed: 0xF022)
         var replica = Replica(id: ReplicaID(bytes: SimKeys.signing(1).publicKey.rawRepresentation))
         var changes: [Change] = []
-        var appended: [String] = []
+        var made = Workload.Made()
         while changes.count < 12 {
-            if let c = Workload.randomEdit(&replica, rng: &rng, time: 1_700_000_000_000, tag: "corpus", appended: &appended) {
+            let docs = replica.documents.keys.sorted()
+            if let c = try? replica.edit(time: 1_700_000_000_000, { tx, st in
+                try Workload.randomEdit(&tx, &st, docs: docs, rng: &rng, tag: "corpus", made: &made)
+            }) {
                 changes.append(c)
             }
         }

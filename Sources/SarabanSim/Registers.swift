@@ -14,24 +14,23 @@ public struct AckedAllocation: Hashable, Sendable {
     public var letter: String
 }
 
+/// The register document of one office (node `owner`) for one book and year, in one space.
+struct RegisterKey: Hashable {
+    var space: SpaceID
+    var owner: Int
+    var book: RegisterBook
+    var year: Int
+}
+
 /// e-Saraban in the simulator: offices number their own books (ทะเบียนรับ / ส่ง, two years) while
-/// partitioned, crashed and restarted, exactly as `Node.allocate` does: inside one local change,
-/// read the owner's register document, fold it with ``RegisterState`` and append the next event.
-/// After healing, ``checkRegisters(_:)`` (an ``Simulation/extraInvariants`` entry every run
-/// registers) demands zero collisions and zero gaps per book, no owner event ignored, the same
-/// lines on every member, and every acknowledged number present.
+/// partitioned, crashed and restarted, as `Node.allocate` does: inside one local write
+/// transaction of the real store, read the owner's register document, fold it with
+/// ``RegisterState`` and append the next event. After healing, ``checkRegisters(_:)`` (an
+/// ``Simulation/extraInvariants`` entry every run registers) demands zero collisions and zero
+/// gaps per book, no owner event ignored, the same lines on every member, and every
+/// acknowledged number present.
 extension Simulation {
     static let simBooks: [RegisterBook] = [.receive, .send]
-
-    /// The owner's register document for (book, year) in `docs`, if any (the oldest id).
-    static func registerDocument(
-        in docs: [DocID: Document], owner: ReplicaID, book: RegisterBook, year: Int
-    ) -> DocID? {
-        docs.filter { (_, d) in
-            d.kind == RegisterDocument.kind && d.display(RegisterDocument.owner) == owner.hex
-                && d.display(RegisterDocument.book) == book.rawValue && d.display(RegisterDocument.year) == String(year)
-        }.keys.min()
-    }
 
     /// A member allocates (or reserves, uses a reservation, cancels) in one of its own books,
     /// whatever the network is doing: numbering never waits for other offices.
@@ -39,39 +38,43 @@ extension Simulation {
         let ups = (0..<config.members).filter { nodes[$0].isUp }
         guard !ups.isEmpty else { return }
         let n = nodes[ups[below(ups.count)]]
-        // An office keeps its registers in one space: its first.
-        guard let space = n.sortedSpaces.first, var s = n.spaces[space], var replica = s.replica else { return }
-        let owner = n.replicaID
+        // An office keeps its registers in one space: the first it is a member of.
+        guard let space = memberSpaces(n).first(where: { isMember(n, of: $0) }) else { return }
+        let owner = n.replica
         let book = Self.simBooks[below(Self.simBooks.count)]
         let year = below(4) == 0 ? 2569 : 2568
         let roll = below(100)
         writeCounter += 1
         let letter = "sim-\(config.seed)-\(writeCounter)"
-        let date = ThaiDate(unixMillis: Int64(now) + 1_749_780_000_000)
-        let stale = config.plantedBug == .staleRegisterRead && below(3) == 0
-        s.replica = nil  // keep the replica uniquely referenced while it is edited
-        n.spaces[space] = s
+        let time = clock.wallMillis
+        let date = ThaiDate(unixMillis: time)
+        let stale = config.plantedBug == .staleRegisterRead
+        let key = RegisterKey(space: space, owner: n.index, book: book, year: year)
+        let known = registerDocs[key]
         var acknowledged: Int?
-        let change: Change?
+        var created: DocID?
+        var change: Change?
+        let crashes = armWriteCrash(n)
         do {
-            change = try replica.edit(time: Int64(now)) { tx, st in
+            change = try n.live.store.change(space: space, signer: n.keys, time: time) { tx, st in
                 let id: DocID
-                if let existing = Self.registerDocument(in: st.documents, owner: owner, book: book, year: year) {
-                    id = existing
+                if let known, try st.withExistingDocument(known, { _ in true }) == true {
+                    id = known
                 } else {
                     id = try tx.createDocument(kind: RegisterDocument.kind, in: &st)
                     try tx.set(id, field: RegisterDocument.book, value: .string(book.rawValue), in: &st)
                     try tx.set(id, field: RegisterDocument.year, value: .string(String(year)), in: &st)
                     try tx.set(id, field: RegisterDocument.owner, value: .string(owner.hex), in: &st)
+                    created = id
                 }
-                let state = RegisterState(
-                    events: st.documents[id]?.lists[RegisterDocument.events]?.entries ?? [], owner: owner, now: Int64(now))
+                let events = try st.withExistingDocument(id) { $0.lists[RegisterDocument.events]?.entries ?? [] } ?? []
+                let state = RegisterState(events: events, owner: owner, now: time)
                 let next = stale && state.nextNumber > 1 ? state.nextNumber - 1 : state.nextNumber
                 let event: RegisterEvent
                 if roll < 8, let line = state.lines.first(where: { $0.state == .used }) {
                     event = .cancel(number: line.number, reason: "ยกเลิก \(letter)")
                 } else if roll < 16 {
-                    event = .reserve(number: next, until: Int64(now) + 60_000, purpose: "จอง \(letter)")
+                    event = .reserve(number: next, until: time + 60_000, purpose: "จอง \(letter)")
                 } else if roll < 26, let line = state.lines.first(where: { $0.state == .reserved }) {
                     event = .useReserved(number: line.number, letter: letter, date: date, time: "09:30", summary: "ใช้เลขจอง")
                     acknowledged = line.number
@@ -80,13 +83,13 @@ extension Simulation {
                     acknowledged = next
                 }
                 try tx.append(id, field: RegisterDocument.events, value: event.encoded, in: &st)
-            }
+            }.change
         } catch {
-            change = nil
-            acknowledged = nil
+            // With the planted bug `ackBeforeCommit` the number was shown before the commit.
+            if !writeFailed(n, error, crashes: crashes) { return }
         }
-        n.spaces[space]!.replica = replica
-        guard let change else { return }
+        disarm(n)
+        if let created { registerDocs[key] = created }
         stats.writes += 1
         stats.registerEvents += 1
         let online = connections.contains { c in
@@ -94,16 +97,13 @@ extension Simulation {
             return !c.closed[side] && !c.closed[1 - side]
         }
         if !online { stats.offlineRegisterEvents += 1 }
-        let envelope = n.seal(space, [change])
-        note(9, n.index, acknowledged ?? 0)
-        n.commit()
-        acked.append(AckedWrite(space: space, change: change.id, author: n.author))
-        stats.changesAcknowledged += 1
+        note(22, n.index, acknowledged ?? 0)
+        if let change { acknowledge([change], in: space, by: n) }
         if let number = acknowledged {
             ackedAllocations.append(
                 AckedAllocation(space: space, owner: owner, book: book, year: year, number: number, letter: letter))
         }
-        announce(n.index, space, [envelope])
+        if n.isUp { announce(n.index) }
     }
 
     /// The register invariant (see the type's documentation); every message names the register.
@@ -116,27 +116,29 @@ extension Simulation {
             var year: Int
             var description: String { "register \(book.rawValue)/\(year) of \(owner.short)" }
         }
+        let now = sim.clock.wallMillis
         var reference: [Key: (node: String, lines: [RegisterLine])] = [:]
         for s in sim.spaceIDs {
-            for m in sim.nodes where m.isMember {
-                guard let r = m.spaces[s]?.replica else { continue }
+            for m in sim.finalMembers[s] ?? [] {
+                guard let all = try? m.live.documents() else { continue }
                 var seen: [Key: DocID] = [:]
-                for (id, d) in r.documents.sorted(by: { $0.key < $1.key }) where d.kind == RegisterDocument.kind {
+                for d in all where d.kind == RegisterDocument.kind {
+                    guard (try? m.live.store.space(ofDocument: d.id)) == s else { continue }
                     guard let o = d.display(RegisterDocument.owner).flatMap({ ReplicaID(hex: $0) }),
                         let b = d.display(RegisterDocument.book).flatMap({ try? RegisterBook(parsing: $0) }),
                         let y = d.display(RegisterDocument.year).flatMap({ Int($0) })
                     else {
-                        out.append("\(m.name): register document \(id) without owner/book/year")
+                        out.append("\(m.name): register document \(d.id) without owner/book/year")
                         continue
                     }
                     let key = Key(space: s, owner: o, book: b, year: y)
                     if let other = seen[key] {
-                        out.append("\(m.name): two documents for \(key): \(other) and \(id)")
+                        out.append("\(m.name): two documents for \(key): \(other) and \(d.id)")
                         continue
                     }
-                    seen[key] = id
+                    seen[key] = d.id
                     if d.created.change.author != o { out.append("\(m.name): \(key) created by \(d.created.change.author.short)") }
-                    let state = RegisterState(events: d.lists[RegisterDocument.events]?.entries ?? [], owner: o, now: Int64(sim.now))
+                    let state = RegisterState(events: d.lists[RegisterDocument.events]?.entries ?? [], owner: o, now: now)
                     let (collisions, gaps) = state.collisionsAndGaps
                     if !collisions.isEmpty { out.append("\(m.name): \(key) numbers used twice: \(collisions.prefix(5))") }
                     if !gaps.isEmpty { out.append("\(m.name): \(key) gaps at \(gaps.prefix(5))") }
@@ -155,6 +157,8 @@ extension Simulation {
         }
         for a in sim.ackedAllocations {
             let key = Key(space: a.space, owner: a.owner, book: a.book, year: a.year)
+            // A register of a space its owner was removed from stays with what reached the others.
+            if !(sim.finalMembers[a.space] ?? []).contains(where: { $0.replica == a.owner }) { continue }
             guard let ref = reference[key] else {
                 out.append("acknowledged number \(a.number) of \(key) but no member holds the register")
                 continue

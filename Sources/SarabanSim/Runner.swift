@@ -7,6 +7,12 @@ public struct SeedRunner {
     public var plantedBug: PlantedBug?
     /// Every fault at once and often (`saraban-sim --chaos`).
     public var chaos = false
+    /// One line per event on stderr (``SimConfig/trace``).
+    public var trace = false
+    /// Renew stale sessions (``SimConfig/renewSessions``); false: as the daemon does today.
+    public var renewSessions = true
+    /// Power loss among the crashes (``SimConfig/powerLoss``; `saraban-sim --no-power-loss` turns it off).
+    public var powerLoss = true
 
     public init(start: UInt64, count: Int, members: Int? = nil, steps: Int? = nil, plantedBug: PlantedBug? = nil) {
         self.start = start
@@ -21,8 +27,12 @@ public struct SeedRunner {
     public func run(_ report: (SimResult) -> Void = { _ in }) -> [SimResult] {
         var failed: [SimResult] = []
         for i in 0..<count {
-            let r = Simulation.run(
-                seed: start &+ UInt64(i), members: members, steps: steps, plantedBug: plantedBug, chaos: chaos)
+            var config = SimConfig.derived(
+                seed: start &+ UInt64(i), members: members, steps: steps, chaos: chaos, powerLoss: powerLoss)
+            config.plantedBug = plantedBug
+            config.trace = trace
+            config.renewSessions = renewSessions
+            let r = Simulation(config).run()
             if !r.passed { failed.append(r) }
             report(r)
         }

@@ -1,9 +1,14 @@
+import Foundation
+import Logging
 import SarabanCore
 import SarabanCrypto
+import SarabanFeed
+import SarabanNode
+import SarabanStorage
 import SarabanSync
 
-/// Deterministic key material from a seed (the simulator never draws from the system's entropy
-/// for keys, so a seed names the whole run).
+/// Deterministic key material from a seed (for the bad-input catalogue's forgeries and the fuzz
+/// corpus; the simulated nodes draw their own keys from a ``SimEntropy``).
 public enum SimKeys {
     public static func bytes(_ seed: UInt64, _ count: Int) -> [UInt8] {
         var rng = SplitMix64(seed: seed)
@@ -24,147 +29,127 @@ public enum SimKeys {
     }
 }
 
-/// One space as a node holds it: the state that a real node keeps in SQLite.
-public struct SimSpace: Sendable {
-    /// Every envelope accepted, in the order accepted (each author's in chain order).
-    public var log: [Envelope] = []
-    public var vector = FeedVector()
-    public var verifier: FeedVerifier
-    /// The space key of epoch 1; nil on a relay, which never holds one.
-    public var key: SymmetricKey?
-    /// The CRDT replica (members only).
-    public var replica: Replica?
-    /// The id of this node's own last envelope (its chain head).
-    public var lastOwnID = EnvelopeID.zero
+/// The virtual clock every simulated node reads (`Node`'s `now`). One simulation, one thread.
+final class SimClock: @unchecked Sendable {
+    /// Virtual milliseconds since the run began.
+    var now: UInt64 = 1_000
+    /// What the nodes see: a June 2025 morning (Thai time) plus the virtual time.
+    static let epoch: Int64 = 1_749_780_000_000
+    var wallMillis: Int64 { Self.epoch + Int64(now) }
+}
 
-    init(space: SpaceID, key: SymmetricKey?, replicaID: ReplicaID?) {
-        verifier = FeedVerifier(spaceID: space.bytes, knownEpochs: [1])
-        self.key = key
-        replica = replicaID.map { Replica(id: $0) }
+/// A node's seeded randomness (`Node`'s `random`): its identity, the salts of the spaces it
+/// creates and the epoch keys it makes, drawn in the order the node asks, across restarts.
+/// Envelope nonces and sealed boxes stay libsodium's: no decision depends on their bytes.
+final class SimEntropy: @unchecked Sendable {
+    private var rng: SplitMix64
+
+    init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+
+    func bytes(_ count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count + 8)
+        while out.count < count {
+            let x = rng.next()
+            for i in 0..<8 where out.count < count { out.append(UInt8(truncatingIfNeeded: x >> (8 * UInt64(i)))) }
+        }
+        return out
     }
 }
 
-/// A node: a member office or the relay. Its durable state is `committed`: what the last
-/// commit (an SQLite transaction in the real node) left on disk. A crash throws away everything else.
+/// One simulated node: a real ``Node`` (its `Store` on its own SQLite database) in a data
+/// directory of its own, opened, crashed (files frozen mid-flight, connections closed without
+/// committing), powered off (files rewound to their last fsync) and reopened by the simulation.
 public final class SimNode {
     public let index: Int
     public let name: String
-    public let keys: SigningKeyPair
     public let role: NodeRole
-    /// The live state (memory).
-    public var spaces: [SpaceID: SimSpace] = [:]
-    /// The state at the last commit (disk).
-    public private(set) var committed: [SpaceID: SimSpace] = [:]
-    public var isUp = true
-    /// Envelopes refused, by error code (replays counted apart: they are legitimate).
-    public var refused: [CryptoError.Code: Int] = [:]
-    public var replays = 0
-    /// Changes opened that failed to decode or apply (must stay 0).
-    public var applyFailures: [String] = []
-    /// How many envelopes this node has been delivered in total (for planted bugs).
-    var deliveredCount = 0
-    /// Envelopes silently lost by a planted bug.
-    public var plantedLosses = 0
-    public var commits = 0
+    /// The data directory (config.json, node.key, saraban.db).
+    public let directory: String
+    let dataDirectory: DataDirectory
+    let clock: SimClock
+    let entropy: SimEntropy
+    /// The store's hooks (a planted bug, the rogue's skipped checks; with none set, the real path).
+    let hooks: StoreTestHooks?
+    /// The running node; nil while crashed.
+    public private(set) var node: Node?
+    public let keys: SigningKeyPair
+    /// The envelope log position up to which this node's stored envelopes were announced to
+    /// its sessions (the daemon's poller does the same with `newEnvelopes(after:)`).
+    var logPosition: Int64 = 0
+    /// Envelopes refused, by code; forks seen (each a failure); duplicates.
+    public internal(set) var refused: [EnvelopeError.Code: Int] = [:]
+    var forks: [String] = []
+    public internal(set) var duplicates = 0
+    /// Per space, the feed vector this node acknowledged to a peer since it last lost power:
+    /// a crash must not lose any of it.
+    var acknowledged: [SpaceID: FeedVector] = [:]
 
-    init(index: Int, name: String, keys: SigningKeyPair, role: NodeRole) {
+    static let quiet = Logger(label: "saraban.sim", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    init(index: Int, name: String, relay: Bool, seed: UInt64, clock: SimClock, powerLoss: Bool, hooks: StoreTestHooks?)
+        throws(NodeError)
+    {
         self.index = index
         self.name = name
-        self.keys = keys
-        self.role = role
+        self.role = relay ? .relay : .member
+        self.clock = clock
+        self.hooks = hooks
+        entropy = SimEntropy(seed: seed)
+        directory = SimDisk.makeDirectory(name, powerLoss: powerLoss)
+        dataDirectory = DataDirectory(path: directory)
+        let entropy = self.entropy
+        let node = try Node.initialize(
+            dataDir: dataDirectory, office: name, relay: relay, logger: Self.quiet, now: { clock.wallMillis },
+            random: { entropy.bytes($0) })
+        node.store.testHooks = hooks
+        keys = node.identity
+        self.node = node
     }
 
-    public var author: SigningPublicKey { keys.publicKey }
-    public var replicaID: ReplicaID { ReplicaID(bytes: keys.publicKey.rawRepresentation) }
+    public var isUp: Bool { node != nil }
     public var isMember: Bool { role == .member }
+    public var publicKey: SigningPublicKey { keys.publicKey }
+    public var nodeID: NodeID { keys.publicKey.nodeID }
+    public var replica: ReplicaID { ReplicaID(bytes: keys.publicKey.rawRepresentation) }
 
-    func join(_ id: SpaceID, key: SymmetricKey) {
-        spaces[id] = SimSpace(space: id, key: isMember ? key : nil, replicaID: isMember ? replicaID : nil)
-        commit()
+    /// The running node (callers check ``isUp`` first).
+    var live: Node { node! }
+
+    /// A crash: the files freeze at once (the transaction in flight, if any, never commits and
+    /// nothing written while closing reaches them), then the connections close. Returns whether
+    /// every file was closed (a file left open would make the restart no restart).
+    @discardableResult
+    func crash() -> Bool {
+        SimDisk.freeze(directory)
+        node?.close()
+        node = nil
+        return SimDisk.openFiles(directory) == 0
     }
 
-    /// Makes the live state durable (value types: the copy is the snapshot).
-    func commit() {
-        committed = spaces
-        commits += 1
+    /// Power loss: a crash, then every database file rewinds to its last fsync.
+    func losePower() -> Bool {
+        crash() && SimDisk.powerLoss(directory)
     }
 
-    /// Loses memory: only what was committed survives.
-    func crash() {
-        isUp = false
-        spaces = committed
-    }
-
-    func restart() { isUp = true }
-
-    var sortedSpaces: [SpaceID] { spaces.keys.sorted() }
-
-    /// The configuration a new session starts from.
-    var sessionSpaces: [SpaceID: FeedVector] { spaces.mapValues(\.vector) }
-
-    /// Seals `changes` (consecutive, just made by this node's replica) into one envelope and stores it.
-    func seal(_ id: SpaceID, _ changes: [Change]) -> Envelope {
-        var s = spaces[id]!
-        let plain = EnvelopePayload.encode(changes: changes)
-        let header = EnvelopeHeader(
-            spaceID: id.bytes, author: author, seqStart: changes.first!.seq, seqEnd: changes.last!.seq, epoch: 1,
-            previousHash: s.lastOwnID)
-        let e = try! Envelope.seal(plaintext: plain, header: header, key: s.key!, signer: keys)
-        do { try s.verifier.accept(e) } catch { applyFailures.append("own envelope refused: \(error)") }
-        s.lastOwnID = e.id
-        s.log.append(e)
-        s.vector.add(e.header)
-        spaces[id] = s
-        return e
-    }
-
-    /// Verifies, stores and (on a member) opens and applies; returns the envelopes accepted.
-    /// `dropEvery` is the planted bug of the mutation check: every n-th delivered envelope is lost
-    /// silently while the node still claims to hold it.
-    func ingest(_ id: SpaceID, _ envelopes: [Envelope], dropEvery: Int?) -> [Envelope] {
-        guard var s = spaces[id] else { return [] }
-        var accepted: [Envelope] = []
-        for e in envelopes {
-            deliveredCount += 1
-            if let n = dropEvery, deliveredCount % n == 0 {
-                plantedLosses += 1
-                s.vector.add(e.header)  // the lie: claims to hold it
-                continue
-            }
-            do {
-                try s.verifier.accept(e)
-            } catch {
-                if error.code == .feedReplay { replays += 1 } else { refused[error.code, default: 0] += 1 }
-                continue
-            }
-            s.log.append(e)
-            s.vector.add(e.header)
-            accepted.append(e)
-            if let key = s.key {
-                do {
-                    // The changes must be exactly the header's: its author, seqStart…seqEnd in order.
-                    for c in try EnvelopePayload.open(e, key: key).changes { try s.replica!.receive(c) }
-                } catch {
-                    applyFailures.append("\(name): envelope \(e.id) from a verified author did not open/apply: \(error)")
-                }
-            }
+    /// Reopens the node on what its files hold. Returns `PRAGMA integrity_check`'s complaint, if any.
+    func restart() throws(NodeError) -> String? {
+        guard SimDisk.thaw(directory) else {
+            throw NodeError(.io, "\(name): its database files are still open after the crash")
         }
-        spaces[id] = s
-        return accepted
+        let entropy = self.entropy
+        let clock = self.clock
+        let node = try Node.open(dataDir: dataDirectory, logger: Self.quiet, now: { clock.wallMillis }, random: { entropy.bytes($0) })
+        node.store.testHooks = hooks
+        self.node = node
+        logPosition = try node.changeProbe()
+        return SimDisk.integrityProblem(dataDirectory.databasePath)
     }
 
-    /// The store read behind a session's `.fetch`.
-    func read(_ id: SpaceID, after: FeedVector, limit: FetchLimit) -> (envelopes: [Envelope], complete: Bool) {
-        guard let s = spaces[id] else { return ([], true) }
-        var out: [Envelope] = []
-        var bytes = 0
-        for e in s.log where e.header.seqEnd > after[e.header.author] {
-            if out.count >= limit.envelopes || (!out.isEmpty && bytes + e.bytes.count > limit.bytes) { return (out, false) }
-            out.append(e)
-            bytes += e.bytes.count
-        }
-        return (out, true)
+    /// Closes the node cleanly and deletes its directory (the end of a run).
+    func dispose() {
+        node?.close()
+        node = nil
+        SimDisk.remove(directory)
     }
 }
-
-/// The plaintext inside an envelope: each change as `length (u32 BE) ‖ Change.encoded()`.

@@ -1,5 +1,9 @@
+import Foundation
 import SarabanCore
 import SarabanCrypto
+import SarabanFeed
+import SarabanNode
+import SarabanStorage
 import SarabanSync
 
 /// A link between two nodes, smaller index first.
@@ -37,11 +41,14 @@ final class SimConnection {
     var silent = [false, false]
     /// The latest due time queued towards each side (the stream stays ordered without reorder faults).
     var lastAt: [UInt64] = [0, 0]
+    /// Per side and shared space, how many control changes its node had accepted when the session opened.
+    var rosters: [[SpaceID: Int]]
 
-    init(id: Int, nodes: [Int], sessions: [SyncSession]) {
+    init(id: Int, nodes: [Int], sessions: [SyncSession], rosters: [[SpaceID: Int]]) {
         self.id = id
         self.nodes = nodes
         self.sessions = sessions
+        self.rosters = rosters
     }
 
     var link: LinkKey { LinkKey(nodes[0], nodes[1]) }
@@ -53,28 +60,31 @@ final class SimConnection {
 public struct AckedWrite: Hashable, Sendable {
     public var space: SpaceID
     public var change: ChangeID
-    public var author: SigningPublicKey
+    public var author: Int
 }
 
 /// A list append acknowledged to a client: its value must be in the list on every member.
 public struct AckedAppend: Hashable, Sendable {
     public var space: SpaceID
+    public var author: Int
     public var doc: DocID
     public var field: String
     public var value: String
 }
 
-/// The deterministic simulator: members and a relay in one process, one seeded generator, a
-/// virtual clock, a faulty network, crashes and restarts. See Docs/TESTING.md.
+/// The deterministic simulator: real nodes (each a ``SarabanNode/Node`` on its own SQLite
+/// database) and a relay in one process, driven by real `SyncSession`s over a simulated
+/// network, with one seeded generator, a virtual clock, crashes, power loss and membership
+/// churn. See Docs/TESTING.md.
 public final class Simulation {
     public let config: SimConfig
     public private(set) var nodes: [SimNode] = []
     public let relayIndex: Int
     public private(set) var spaceIDs: [SpaceID] = []
-    var spaceKeys: [SpaceID: SymmetricKey] = [:]
+    let clock = SimClock()
     var rng: SplitMix64
     /// Virtual time in milliseconds.
-    public private(set) var now: UInt64 = 1_000
+    public var now: UInt64 { clock.now }
     var lastTick: UInt64 = 1_000
     var links: [LinkKey] = []
     var connections: [SimConnection] = []
@@ -96,6 +106,33 @@ public final class Simulation {
     var digest: UInt64 = 0xcbf2_9ce4_8422_2325
     var rawFaultsHappened = false
     var writeCounter = 0
+    /// The documents the clients created, per space (a client edits the documents it knows of).
+    var workloadDocs: [SpaceID: [DocID]] = [:]
+    /// Each office's register document per space, book and year, once its creation committed.
+    var registerDocs: [RegisterKey: DocID] = [:]
+    /// Per space, every node that was ever a member (the removed-member checks).
+    var everMembers: [SpaceID: Set<Int>] = [:]
+    /// Per space, the current members once the run has converged (the final roster's).
+    var finalMembers: [SpaceID: [SimNode]] = [:]
+    /// Nodes that lost power at least once (the durability invariants name them).
+    var lostPower = Set<Int>()
+    /// The intruder's feeds, per space (Membership.swift).
+    var intruders: [SpaceID: Intruder] = [:]
+    /// The store hooks of every node: a planted bug, and the rogue's skipped checks.
+    let hooks: StoreTestHooks
+    /// Membership changes rogue members signed (Membership.swift).
+    var rogueChanges: [RogueChange] = []
+    var rogueRoundDone = false
+    /// Per space, the nodes admins made admins (the creator included) and those they removed.
+    var everAdmins: [SpaceID: Set<Int>] = [:]
+    var removedByAdmins: [SpaceID: Set<Int>] = [:]
+    let plantCounter = PlantCounter()
+    /// Decisions of the real receive path the planted bug changed so far.
+    public var plantedBugFired: Int { plantCounter.fired }
+
+    /// Envelopes a member may still hold back at the end beyond the intruder's (the bad-input
+    /// catalogue's forgeries).
+    public var toleratedHeld = 0
 
     /// Extra invariants checked at the end (e-Saraban: register numbers never collide).
     public var extraInvariants: [(name: String, check: (Simulation) -> [String])] = []
@@ -104,26 +141,95 @@ public final class Simulation {
         self.config = config
         self.faults = config.faults
         rng = SplitMix64(seed: config.seed)
-        for s in 0..<config.spaces {
-            let id = SpaceID(hi: 0x5350_4143_4500_0000 | UInt64(s + 1), lo: config.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(s))
-            spaceIDs.append(id)
-            spaceKeys[id] = SimKeys.space(config.seed &+ UInt64(s) &* 7919)
+        hooks = Self.plant(config.plantedBug, plantCounter)
+        relayIndex = config.members
+        do {
+            try setUp()
+        } catch {
+            fail("setting up the nodes failed: \(error)")
         }
-        for i in 0..<config.members {
-            nodes.append(SimNode(index: i, name: "office\(i)", keys: SimKeys.signing(config.seed &* 31 &+ UInt64(i) &+ 1), role: .member))
+        extraInvariants.append((name: "registers", check: Simulation.checkRegisters))
+    }
+
+    deinit {
+        for n in nodes { n.dispose() }
+    }
+
+    /// Counts the times a planted bug changed a decision of the real receive path.
+    final class PlantCounter: @unchecked Sendable {
+        var fired = 0
+    }
+
+    /// The hooks that plant `bug` in the real receive path (none set without one); `counter` counts the
+    /// decisions they changed.
+    static func plant(_ bug: PlantedBug?, _ counter: PlantCounter) -> StoreTestHooks {
+        let h = StoreTestHooks()
+        switch bug {
+        case .applyBeforeDependencies:
+            h.applyBeforeDependencies = { _ in
+                counter.fired += 1
+                return true
+            }
+        case .headWithoutChanges:
+            var stored = 0
+            h.appliesChanges = { _ in
+                stored += 1
+                if stored % 7 == 0 { counter.fired += 1 }
+                return stored % 7 != 0
+            }
+        case .admitAnyone:
+            h.admission = { _, verdict in
+                if verdict != nil { counter.fired += 1 }
+                return nil
+            }
+        case .ackBeforeCommit, .staleRegisterRead, nil:
+            break
         }
-        relayIndex = nodes.count
-        nodes.append(SimNode(index: relayIndex, name: "relay", keys: SimKeys.signing(config.seed &* 31 &+ 999), role: .relay))
+        return h
+    }
+
+    /// Makes the nodes and the spaces: each space's creator creates it and invites the members
+    /// that join it (some as admins), the relay carries every space. This setup is durable.
+    func setUp() throws {
+        for i in 0...config.members {
+            let relay = i == config.members
+            nodes.append(
+                try SimNode(
+                    index: i, name: relay ? "relay" : "office\(i)", relay: relay, seed: config.seed &* 31 &+ UInt64(i) &+ 1,
+                    clock: clock, powerLoss: config.powerLoss, hooks: hooks))
+        }
         // Memberships: every space has at least one member; every member is in at least one space.
+        var joins: [[Int]] = Array(repeating: [], count: config.spaces)
         for i in 0..<config.members {
             var joined = false
-            for (k, s) in spaceIDs.enumerated() where i == k % config.members || rng.next() % 3 != 0 {
-                nodes[i].join(s, key: spaceKeys[s]!)
+            for k in 0..<config.spaces where i == k % config.members || rng.next() % 3 != 0 || config.everyoneJoins {
+                joins[k].append(i)
                 joined = true
             }
-            if !joined { nodes[i].join(spaceIDs[0], key: spaceKeys[spaceIDs[0]]!) }
+            if !joined { joins[0].append(i) }
         }
-        for s in spaceIDs { nodes[relayIndex].join(s, key: spaceKeys[s]!) }
+        for k in 0..<config.spaces {
+            let creator = nodes[k % config.members]
+            let info = try creator.live.createSpace(name: "space\(k)")
+            spaceIDs.append(info.id)
+            everMembers[info.id] = [creator.index]
+            everAdmins[info.id] = [creator.index]
+            var admins = 1
+            for i in joins[k] where i != creator.index {
+                let admin = admins < config.admins
+                if admin { admins += 1 }
+                let invitation = try creator.live.invite(
+                    space: info.id, invitee: nodes[i].nodeID, office: nodes[i].name, admin: admin)
+                try nodes[i].live.join(invitation)
+                everMembers[info.id]!.insert(i)
+                if admin { everAdmins[info.id]!.insert(i) }
+            }
+            try nodes[relayIndex].live.carry(space: info.id, name: "space\(k)")
+        }
+        for n in nodes {
+            n.logPosition = try n.live.changeProbe()
+            SimDisk.markDurable(n.directory)
+        }
         // Topology: every member to the relay, and some member pairs directly.
         for i in 0..<config.members {
             links.append(LinkKey(i, relayIndex))
@@ -142,24 +248,26 @@ public final class Simulation {
             nodeLimits.append(l)
         }
         for l in links { linkLatency[l] = 1 + rng.next() % max(config.faults.maxLatency, 1) }
-        extraInvariants.append((name: "registers", check: Simulation.checkRegisters))
     }
 
     // MARK: Running
 
     /// Runs the faulty phase, heals, quiesces and checks every invariant.
     public func run() -> SimResult {
-        for l in links where rng.next() % 2 == 0 { connect(l) }
-        while stats.steps < config.steps && failures.isEmpty {
-            step()
-            stats.steps += 1
-            if stats.steps % 16 == 0 { checkDuring() }
+        if failures.isEmpty {
+            for l in links where rng.next() % 2 == 0 { connect(l) }
+            while stats.steps < config.steps && failures.isEmpty {
+                step()
+                stats.steps += 1
+                if stats.steps % 16 == 0 { checkDuring() }
+            }
         }
         if failures.isEmpty {
             heal()
-            checkFinal()
+            if failures.isEmpty { checkFinal() }
         }
         stats.virtualMilliseconds = now
+        stats.plantedBugFired = plantCounter.fired
         return SimResult(seed: config.seed, members: config.members, failures: failures, traceDigest: digest, stats: stats)
     }
 
@@ -170,7 +278,14 @@ public final class Simulation {
     }
 
     func fail(_ message: String) {
+        trace("FAIL \(message)")
         if failures.count < 20 { failures.append(message) }
+    }
+
+    /// With ``SimConfig/trace``, one line per event that changes a node (stderr).
+    func trace(_ line: @autoclosure () -> String) {
+        guard config.trace else { return }
+        FileHandle.standardError.write(Data("[\(now)] \(line())\n".utf8))
     }
 
     func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(rng.next() % UInt64(n)) }
@@ -198,6 +313,16 @@ public final class Simulation {
             swizzleStep()
         } else if slot(faults.reset) {
             resetRandomConnection()
+        } else if slot(faults.add) {
+            addMember()
+        } else if slot(faults.remove) {
+            removeMember()
+        } else if slot(faults.role) {
+            changeRole()
+        } else if slot(faults.intruder) {
+            intrude()
+        } else if slot(faults.rogue) {
+            rogueMembership()
         } else if slot(12) {
             clientWrite()
         } else if slot(5) {
@@ -211,7 +336,7 @@ public final class Simulation {
 
     /// Moves the clock, ticking every live session each virtual second.
     func advance(by ms: UInt64) {
-        now += ms
+        clock.now += ms
         while now - lastTick >= 1_000 {
             lastTick += 1_000
             for c in connections where !c.isDead {
@@ -232,17 +357,29 @@ public final class Simulation {
         nodes[l.a].isUp && nodes[l.b].isUp && !partitioned.contains(l) && connected(l) == nil
     }
 
+    /// The spaces `n` syncs with `peer` in a session opening now (the daemon asks the same).
+    func sessionSpaces(_ n: Int, with peer: Int) -> [SpaceID: FeedVector]? {
+        do { return try nodes[n].live.carriedSpaces(for: nodes[peer].nodeID) } catch {
+            fail("\(nodes[n].name): cannot read its spaces: \(error)")
+            return nil
+        }
+    }
+
     func connect(_ l: LinkKey) {
         guard canConnect(l) else { return }
         let (x, y) = below(2) == 0 ? (l.a, l.b) : (l.b, l.a)
+        guard let spacesX = sessionSpaces(x, with: y), let spacesY = sessionSpaces(y, with: x) else { return }
         let sx = SyncSession(
-            configuration: SyncConfiguration(role: nodes[x].role, spaces: nodes[x].sessionSpaces, limits: nodeLimits[x]),
-            peer: nodes[y].author)
+            configuration: SyncConfiguration(role: nodes[x].role, spaces: spacesX, limits: nodeLimits[x]),
+            peer: nodes[y].publicKey)
         let sy = SyncSession(
-            configuration: SyncConfiguration(role: nodes[y].role, spaces: nodes[y].sessionSpaces, limits: nodeLimits[y]),
-            peer: nodes[x].author)
+            configuration: SyncConfiguration(role: nodes[y].role, spaces: spacesY, limits: nodeLimits[y]),
+            peer: nodes[x].publicKey)
         connections.removeAll { $0.isDead && $0.toward[0].isEmpty && $0.toward[1].isEmpty }
-        let c = SimConnection(id: stats.connections, nodes: [x, y], sessions: [sx, sy])
+        let shared = Set(spacesX.keys).intersection(spacesY.keys)
+        let c = SimConnection(
+            id: stats.connections, nodes: [x, y], sessions: [sx, sy], rosters: [x, y].map { n in rosterSizes(n, shared) })
+        trace("connect \(nodes[x].name)-\(nodes[y].name) #\(c.id): \(spacesX.keys.map { $0.hex.prefix(6) }.sorted()) / \(spacesY.keys.map { $0.hex.prefix(6) }.sorted())")
         connections.append(c)
         stats.connections += 1
         note(1, c.id)
@@ -314,11 +451,11 @@ public final class Simulation {
             case .fetch(let space, let after, let limit):
                 c.work[side].append(.fetch(space, after, limit))
             case .deliver(let space, let envelopes, let from):
-                if from != nodes[c.nodes[1 - side]].author {
+                if from != nodes[c.nodes[1 - side]].publicKey {
                     fail("\(nodes[n].name): a session delivered envelopes attributed to \(from), not its peer")
                 }
                 c.work[side].append(.deliver(space, envelopes))
-            case .peerProgress, .peerHeads, .attachment:
+            case .peerProgress, .peerHeads, .attachment, .claims:
                 break
             case .synced:
                 note(2, c.id, side)
@@ -343,8 +480,8 @@ public final class Simulation {
         }
     }
 
-    /// Every event that could happen now: due packets (the first of each direction, or any due one
-    /// when reordering), end-of-stream notices, and node work.
+    /// Every event that could happen now: due packets (the first of each direction), end-of-stream
+    /// notices, and node work.
     enum Event {
         case packet(SimConnection, Int, Int)
         case eof(SimConnection, Int)
@@ -394,81 +531,246 @@ public final class Simulation {
             switch w {
             case .fetch(let space, let after, let limit):
                 note(6, c.id, side)
-                let (envs, complete) = n.read(space, after: after, limit: limit)
-                perform(c.sessions[side].fetched(space: space, envelopes: envs, complete: complete), c, side)
+                do {
+                    var r: (envelopes: [Envelope], complete: Bool)
+                    if !healing && percent(faults.shuffle) {
+                        r = reordered(try n.live.envelopes(space: space, after: after, limit: limit.scaled(4)), limit)
+                    } else {
+                        r = try n.live.envelopes(space: space, after: after, limit: limit)
+                    }
+                    perform(c.sessions[side].fetched(space: space, envelopes: r.envelopes, complete: r.complete), c, side)
+                } catch {
+                    fail("\(n.name): serving a fetch failed: \(error)")
+                }
             case .deliver(let space, let envs):
                 note(7, c.id, envs.count)
-                let drop = config.plantedBug == .dropEvery7thDelivery ? 7 : nil
-                let accepted = n.ingest(space, envs, dropEvery: drop)
-                stats.envelopesAccepted += accepted.count
-                if percent(faults.commitBeforeAck) || healing { n.commit() }
-                perform(c.sessions[side].stored(space: space, vector: n.spaces[space]!.vector), c, side)
-                announce(n.index, space, accepted)
+                deliver(envs, space: space, to: n, c, side)
             }
         }
     }
 
-    /// Tells every live session of node `n` about envelopes it stored.
-    func announce(_ n: Int, _ space: SpaceID, _ envelopes: [Envelope]) {
-        guard !envelopes.isEmpty else { return }
-        for c in connections where !c.isDead {
-            guard let side = c.side(of: n), !c.closed[side] else { continue }
-            perform(c.sessions[side].localEnvelopes(space: space, envelopes), c, side)
+    /// Another answer to a fetch the protocol allows (a peer need not send in its store order):
+    /// from a larger read, the authors interleaved at random, each author's envelopes still in
+    /// chain order, cut to `limit`. A change may then come before another author's change it
+    /// depends on.
+    func reordered(_ read: (envelopes: [Envelope], complete: Bool), _ limit: FetchLimit) -> (envelopes: [Envelope], complete: Bool) {
+        var out: [Envelope] = []
+        var bytes = 0
+        for e in interleave(read.envelopes) {
+            if !out.isEmpty && (out.count >= limit.envelopes || bytes + e.bytes.count > limit.bytes) { return (out, false) }
+            out.append(e)
+            bytes += e.bytes.count
+        }
+        return (out, read.complete)
+    }
+
+    func interleave(_ envelopes: [Envelope]) -> [Envelope] {
+        var queues: [SigningPublicKey: ArraySlice<Envelope>] = [:]
+        var authors: [SigningPublicKey] = []
+        for e in envelopes {
+            if queues[e.header.author] == nil { authors.append(e.header.author) }
+            queues[e.header.author, default: []].append(e)
+        }
+        var out: [Envelope] = []
+        while !authors.isEmpty {
+            let i = below(authors.count)
+            let a = authors[i]
+            out.append(queues[a]!.removeFirst())
+            if queues[a]!.isEmpty { authors.remove(at: i) }
+        }
+        return out
+    }
+
+    /// A session's delivery: the node verifies, stores and applies the batch in one transaction
+    /// (`Node.receiveEnvelopes`, as the daemon's driver calls it), then the session acks.
+    /// Sometimes a crash is armed inside that transaction (``FaultModel/midTransactionCrash``).
+    func deliver(_ envs: [Envelope], space: SpaceID, to n: SimNode, _ c: SimConnection, _ side: Int) {
+        let armed = !healing && percent(faults.midTransactionCrash)
+        if armed { SimDisk.armCrash(n.directory, afterWrites: below(24)) }
+        let report: ReceiveReport
+        do {
+            report = try n.live.receiveEnvelopes(space: space, envs)
+        } catch {
+            if SimDisk.isFrozen(n.directory) {
+                stats.midTransactionCrashes += 1
+                crash(n.index)
+            } else {
+                fail("\(n.name): receiving \(envs.count) envelopes failed: \(error)")
+            }
+            return
+        }
+        record(report, at: n)
+        trace(
+            "\(n.name) <- \(nodes[c.nodes[1 - side]].name) \(space.hex.prefix(6)): \(envs.map { "\(nodeName($0.header.author))/\($0.header.seqStart)-\($0.header.seqEnd)@\($0.header.epoch == ControlEntry.publicEpoch ? "c" : String($0.header.epoch))" }) accepted \(report.accepted.count) held \(report.held.map(\.reason)) refused \(report.refused.map { "\($0.envelope.header.seqStart):\($0.error.code)" }) released \(report.released) refusedChanges \(report.refusedChanges.map(\.reason))")
+        if armed {
+            SimDisk.armCrash(n.directory, afterWrites: -1)
+            // Committed, not yet acknowledged: sometimes the node dies right there.
+            if below(3) == 0 {
+                crash(n.index)
+                return
+            }
+        }
+        stats.envelopesAccepted += report.accepted.count
+        n.acknowledged[space, default: FeedVector()].merge(report.holds)
+        perform(c.sessions[side].stored(space: space, vector: report.holds), c, side)
+        announce(n.index)
+    }
+
+    /// Counts a receive's refusals; a fork is always a failure.
+    func record(_ report: ReceiveReport, at n: SimNode) {
+        n.duplicates += report.duplicates.count
+        stats.held += report.held.count
+        for (e, error) in report.refused {
+            n.refused[error.code, default: 0] += 1
+            if error.code == .fork {
+                fail("\(n.name): saw a feed fork by \(nodeName(e.header.author)) at seq \(e.header.seqStart): \(error.message)")
+            }
+        }
+    }
+
+    func nodeName(_ key: SigningPublicKey) -> String {
+        nodes.first { $0.publicKey == key }?.name ?? (intruders.values.contains { $0.keys.publicKey == key } ? "intruder" : "\(key)")
+    }
+
+    /// Tells every live session of node `n` about the envelopes it stored since the last time
+    /// (its own writes, what it received, what an admin's heal wrote), as the daemon's poller does.
+    func announce(_ n: Int) {
+        guard let node = nodes[n].node else { return }
+        while true {
+            let batch: (envelopes: [(space: SpaceID, envelope: Envelope)], position: Int64)
+            do { batch = try node.newEnvelopes(after: nodes[n].logPosition) } catch {
+                fail("\(nodes[n].name): reading its new envelopes failed: \(error)")
+                return
+            }
+            guard !batch.envelopes.isEmpty else { return }
+            nodes[n].logPosition = batch.position
+            var stored = batch.envelopes
+            if !healing && percent(faults.shuffle) {
+                // Pushed in another order the protocol allows (each author's in chain order).
+                let order = interleave(stored.map(\.envelope))
+                stored = order.map { e in (stored.first { $0.envelope.id == e.id }!.space, e) }
+            }
+            var bySpace: [SpaceID: [Envelope]] = [:]
+            var order: [SpaceID] = []
+            for (s, e) in stored {
+                if bySpace[s] == nil { order.append(s) }
+                bySpace[s, default: []].append(e)
+            }
+            for c in connections where !c.isDead {
+                guard let side = c.side(of: n), !c.closed[side] else { continue }
+                for s in order { perform(c.sessions[side].localEnvelopes(space: s, bySpace[s]!), c, side) }
+            }
         }
     }
 
     // MARK: Clients
 
-    func clientWrite() {
-        let members = (0..<config.members).filter { nodes[$0].isUp }
-        guard !members.isEmpty else { return }
-        let n = nodes[members[below(members.count)]]
-        let carried = n.sortedSpaces
-        let space = carried[below(carried.count)]
-        var s = n.spaces[space]!
-        var replica = s.replica!
-        s.replica = nil  // keep the replica uniquely referenced while it is edited
-        n.spaces[space] = s
-        var changes: [Change] = []
-        var appends: [String] = []
-        for _ in 0...below(3) {
-            writeCounter += 1
-            var a: [String] = []
-            if let c = Workload.randomEdit(
-                &replica, rng: &rng, time: Int64(now), tag: "\(config.seed)-\(writeCounter)", appended: &a)
-            {
-                changes.append(c)
-                appends += a
-            }
-        }
-        n.spaces[space]!.replica = replica
-        guard !changes.isEmpty else { return }
-        stats.writes += 1
-        // One envelope for the group, or one per change.
-        var envelopes: [Envelope] = []
-        if below(2) == 0 {
-            envelopes.append(n.seal(space, changes))
-        } else {
-            for c in changes { envelopes.append(n.seal(space, [c])) }
-        }
-        note(8, n.index, changes.count)
-        if config.plantedBug != .ackBeforeCommit { n.commit() }
-        // Acknowledged to the client: from here on it must never be lost.
-        for c in changes { acked.append(AckedWrite(space: space, change: c.id, author: n.author)) }
-        stats.changesAcknowledged += changes.count
-        for v in appends {
-            if let (doc, field) = findAppend(v, in: n.spaces[space]!.replica!) {
-                ackedAppends.append(AckedAppend(space: space, doc: doc, field: field, value: v))
-            }
-        }
-        announce(n.index, space, envelopes)
+    /// The simulated spaces `n` carries as a member (it may have been removed from some: its
+    /// writes there are refused, and not acknowledged).
+    func memberSpaces(_ n: SimNode) -> [SpaceID] {
+        guard n.isMember, let node = n.node, let carried = try? node.carriedSpaces() else { return [] }
+        return spaceIDs.filter { carried[$0] != nil }
     }
 
-    func findAppend(_ v: String, in r: Replica) -> (DocID, String)? {
-        for (id, d) in r.documents {
-            for (f, l) in d.lists where l.entries.contains(where: { $0.value == .string(v) }) { return (id, f) }
+    func clientWrite() {
+        let ups = (0..<config.members).filter { nodes[$0].isUp }
+        guard !ups.isEmpty else { return }
+        let n = nodes[ups[below(ups.count)]]
+        let carried = memberSpaces(n)
+        guard !carried.isEmpty else { return }
+        let space = carried[below(carried.count)]
+        let grouped = below(2) == 0
+        let count = 1 + below(3)
+        let docs = workloadDocs[space] ?? []
+        // What the client was told: the changes committed (and what they made).
+        var changes: [Change] = []
+        var committed = Workload.Made()
+        // The write under way.
+        var attempted: [Change] = []
+        var made = Workload.Made()
+        writeCounter += 1
+        let tag = "\(config.seed)-\(writeCounter)"
+        let time = clock.wallMillis
+        let crashes = armWriteCrash(n)
+        func edit(_ tx: inout Transaction, _ st: inout DocumentsInTransaction) throws {
+            try Workload.randomEdit(&tx, &st, docs: docs, rng: &rng, tag: tag, made: &made)
         }
-        return nil
+        func told() {
+            changes += attempted
+            committed.documents += made.documents
+            committed.appends += made.appends
+            attempted = []
+            made = Workload.Made()
+        }
+        do {
+            if grouped {
+                // One transaction, sealed as one envelope.
+                _ = try n.live.store.write(space: space, signer: n.keys) { w in
+                    for _ in 0..<count {
+                        if let c = try w.change(time: time, edit).change { attempted.append(c) }
+                    }
+                }
+                told()
+            } else {
+                // One transaction (and envelope) per change, each acknowledged as it commits.
+                for _ in 0..<count {
+                    if let c = try n.live.store.change(space: space, signer: n.keys, time: time, edit).change {
+                        attempted = [c]
+                    }
+                    told()
+                }
+            }
+        } catch {
+            // With the planted bug the client was told before the commit that never came.
+            if writeFailed(n, error, crashes: crashes) { told() }
+        }
+        disarm(n)
+        guard !changes.isEmpty else { return }
+        stats.writes += 1
+        trace("\(n.name) writes \(changes.map(\.id)) in \(space.hex.prefix(6))")
+        note(8, n.index, changes.count)
+        acknowledge(changes, in: space, by: n)
+        workloadDocs[space, default: []] += committed.documents
+        for a in committed.appends { ackedAppends.append(AckedAppend(space: space, author: n.index, doc: a.doc, field: a.field, value: a.value)) }
+        if n.isUp { announce(n.index) }
+    }
+
+    /// Acknowledges committed changes to the client: from here on they must never be lost.
+    func acknowledge(_ changes: [Change], in space: SpaceID, by n: SimNode) {
+        for c in changes { acked.append(AckedWrite(space: space, change: c.id, author: n.index)) }
+        stats.changesAcknowledged += changes.count
+    }
+
+    /// Arms a crash inside a local write's transaction (chaos), or (the planted bug
+    /// `ackBeforeCommit`) acknowledges first and lets the write die. Returns whether armed.
+    func armWriteCrash(_ n: SimNode) -> Bool {
+        if config.plantedBug == .ackBeforeCommit && below(4) == 0 {
+            SimDisk.armCrash(n.directory, afterWrites: 0)
+            return true
+        }
+        guard !healing && percent(faults.midTransactionCrash) else { return false }
+        SimDisk.armCrash(n.directory, afterWrites: below(16))
+        return true
+    }
+
+    func disarm(_ n: SimNode) {
+        if n.isUp { SimDisk.armCrash(n.directory, afterWrites: -1) }
+    }
+
+    /// A local write threw: a crash armed in it (the node is down now; with the planted bug the
+    /// client was told anyway), a refusal (the client sees an error, nothing is acknowledged), or
+    /// a failure. Returns whether the caller should go on as if the write had been acknowledged.
+    func writeFailed(_ n: SimNode, _ error: any Error, crashes: Bool) -> Bool {
+        if crashes && SimDisk.isFrozen(n.directory) {
+            stats.midTransactionCrashes += 1
+            crash(n.index)
+            return config.plantedBug == .ackBeforeCommit
+        }
+        disarm(n)
+        if let e = error as? StorageError, e.code == .notAMember || e.code == .notAllowed || e.code == .notFound { return false }
+        if error is EditError { return false }
+        fail("\(n.name): a local write failed: \(error)")
+        return false
     }
 
     // MARK: Faults
@@ -477,9 +779,36 @@ public final class Simulation {
         let up = nodes.indices.filter { nodes[$0].isUp }
         guard up.count > 1 else { return }
         let n = up[below(up.count)]
+        if config.powerLoss && percent(faults.powerLoss) {
+            losePower(n)
+        } else {
+            crash(n)
+        }
+    }
+
+    /// Node `n` dies: its files freeze with whatever SQLite committed, its connections drop.
+    func crash(_ n: Int) {
+        trace("\(nodes[n].name) crashes")
         stats.crashes += 1
         note(9, n)
-        nodes[n].crash()
+        if !nodes[n].crash() { fail("\(nodes[n].name): database files still open after closing it (a crash would not be one)") }
+        dropConnections(of: n)
+    }
+
+    /// Node `n` loses power: a crash, and its database files rewind to their last fsync.
+    func losePower(_ n: Int) {
+        trace("\(nodes[n].name) loses power")
+        stats.crashes += 1
+        stats.powerLosses += 1
+        note(16, n)
+        lostPower.insert(n)
+        if !nodes[n].losePower() { fail("\(nodes[n].name): its files could not be rewound to their last fsync") }
+        // What it had acknowledged to peers may be gone (received data can be fetched again).
+        nodes[n].acknowledged = [:]
+        dropConnections(of: n)
+    }
+
+    func dropConnections(of n: Int) {
         for c in connections where !c.isDead {
             guard let side = c.side(of: n) else { continue }
             c.closed[side] = true
@@ -500,9 +829,18 @@ public final class Simulation {
     }
 
     func restart(_ n: Int) {
+        trace("\(nodes[n].name) restarts")
         note(10, n)
-        nodes[n].restart()
-        checkAuthorDurability(nodes[n])
+        do {
+            if let problem = try nodes[n].restart() {
+                fail("\(nodes[n].name): PRAGMA integrity_check after a crash: \(problem)")
+            }
+            stats.integrityChecks += 1
+        } catch {
+            fail("\(nodes[n].name): does not reopen after a crash: \(error)")
+            return
+        }
+        checkAfterRestart(nodes[n])
     }
 
     func togglePartition() {
@@ -560,6 +898,45 @@ public final class Simulation {
         connect(candidates[below(candidates.count)])
     }
 
+    /// How many control changes node `n` has accepted in each of `spaces`.
+    func rosterSizes(_ n: Int, _ spaces: Set<SpaceID>) -> [SpaceID: Int] {
+        var out: [SpaceID: Int] = [:]
+        for s in spaces { out[s] = (try? nodes[n].node?.store.roster(s).accepted.count) ?? 0 }
+        return out
+    }
+
+    /// Closes (politely) the live sessions of node `only` (of every node when nil) that are
+    /// stale, so they reopen (``SimConfig/renewSessions``): a session whose node now carries
+    /// other spaces for that peer, or (`behind`) a settled session whose node lacks envelopes the
+    /// peer holds and has accepted control changes since it opened (what it refused then, an
+    /// author not admitted yet or a key not received, it may take now, but the peer sends
+    /// nothing twice in one session). Returns whether it closed any.
+    @discardableResult
+    func renewSessions(of only: Int? = nil, behind: Bool = false) -> Bool {
+        guard config.renewSessions else { return false }
+        var renewed = false
+        for c in connections where !c.isDead && !c.closed[0] && !c.closed[1] {
+            if let only, c.side(of: only) == nil { continue }
+            var stale = false
+            for side in 0..<2 {
+                let n = c.nodes[side]
+                guard nodes[n].isUp, let want = sessionSpaces(n, with: c.nodes[1 - side]) else { continue }
+                if Set(want.keys) != Set(c.sessions[side].configuration.spaces.keys) { stale = true }
+                guard behind, c.sessions[side].isSettled else { continue }
+                let now = rosterSizes(n, Set(c.rosters[side].keys))
+                for (s, before) in c.rosters[side] where (now[s] ?? 0) > before {
+                    if let st = c.sessions[side].status(of: s), st.changesWeLack > 0 { stale = true }
+                }
+            }
+            guard stale else { continue }
+            stats.renewals += 1
+            note(17, c.id)
+            for side in 0..<2 where !c.closed[side] { perform(c.sessions[side].close(), c, side) }
+            renewed = true
+        }
+        return renewed
+    }
+
     // MARK: Healing
 
     /// Lifts every fault, restarts every node and runs until nothing is pending and every link is settled.
@@ -569,6 +946,7 @@ public final class Simulation {
         clogged = []
         swizzle = []
         for n in nodes.indices where !nodes[n].isUp { restart(n) }
+        guard failures.isEmpty else { return }
         if rawFaultsHappened {
             // Sessions that saw a broken stream may wait forever on a lost frame: start afresh
             // (under Noise, the corrupted frame would have failed authentication and closed them).
@@ -578,15 +956,26 @@ public final class Simulation {
             }
         }
         let deadline = now + config.maxHealMilliseconds
-        while stats.healSteps < config.maxHealSteps && now < deadline {
+        while stats.healSteps < config.maxHealSteps && now < deadline && failures.isEmpty {
             stats.healSteps += 1
             for l in links where canConnect(l) { connect(l) }
             if runOneEvent() { continue }
-            if quiescent() { return }
+            if quiescent() {
+                if renewSessions(behind: true) { continue }
+                // Once converged (every member holds the membership log), rogue members try
+                // again, and the network heals once more.
+                if faults.rogue > 0 && !rogueRoundDone {
+                    rogueRoundDone = true
+                    for _ in 0...below(3) { rogueMembership() }
+                    continue
+                }
+                return
+            }
             // Nothing due: jump to the next due packet (or a second, for ticks and timeouts).
             let next = connections.flatMap { $0.toward.flatMap { $0.map(\.at) } }.min()
             advance(by: max(1, min(next.map { $0 > now ? $0 - now : 1 } ?? 1_000, 1_000)))
         }
+        guard failures.isEmpty else { return }
         var detail: [String] = []
         for c in connections where !c.isDead {
             let st = (0..<2).map { side -> String in
@@ -610,104 +999,6 @@ public final class Simulation {
         return true
     }
 
-    // MARK: Invariants
-
-    /// Checked during the run: a member never applies a change whose envelope it does not hold,
-    /// and no node ever sees a fork or a change that fails to apply.
-    func checkDuring() {
-        for n in nodes where n.isUp {
-            if !n.applyFailures.isEmpty { fail("\(n.name): \(n.applyFailures.prefix(3))") }
-            if (n.refused[.feedFork] ?? 0) > 0 { fail("\(n.name): saw a feed fork (an author reused a sequence number)") }
-            for (id, s) in n.spaces.sorted(by: { $0.key < $1.key }) {
-                guard let r = s.replica else { continue }
-                if !s.vector.replicaVector.dominates(r.clock) {
-                    fail("\(n.name): replica of \(id) applied \(r.clock) beyond the envelopes it holds \(s.vector.replicaVector)")
-                }
-            }
-        }
-    }
-
-    /// After a restart, the node must still hold every change it acknowledged to its own client.
-    func checkAuthorDurability(_ n: SimNode) {
-        for w in acked where w.author == n.author {
-            guard let s = n.spaces[w.space], let r = s.replica, r.clock.includes(w.change) else {
-                fail("acknowledged write \(w.change) lost by its author \(n.name) in a crash")
-                return
-            }
-        }
-    }
-
-    func checkFinal() {
-        checkDuring()
-        for s in spaceIDs {
-            let holders = nodes.filter { $0.spaces[s] != nil }
-            let members = holders.filter(\.isMember)
-            // Identical vectors everywhere (relay included).
-            let v0 = holders[0].spaces[s]!.vector
-            for h in holders where h.spaces[s]!.vector != v0 {
-                fail("space \(s): \(h.name) holds \(h.spaces[s]!.vector), \(holders[0].name) holds \(v0)")
-            }
-            // Identical replicas on every member: clock, views, conflicts, nothing waiting.
-            guard let first = members.first else { continue }
-            let r0 = first.spaces[s]!.replica!
-            let views0 = r0.views
-            for m in members {
-                let r = m.spaces[s]!.replica!
-                if !r.buffer.isEmpty { fail("space \(s): \(m.name) has \(r.buffer.count) changes waiting for their causal past") }
-                if r.clock != r0.clock { fail("space \(s): \(m.name) clock \(r.clock) != \(first.name) clock \(r0.clock)") }
-                let views = r.views
-                if views != views0 {
-                    let differing = Set(views.keys).union(views0.keys).filter { views[$0] != views0[$0] }.sorted()
-                    fail("space \(s): \(m.name) and \(first.name) differ on documents \(differing.prefix(3))")
-                }
-                let conflicts = views.mapValues(\.conflicts)
-                if conflicts != views0.mapValues(\.conflicts) {
-                    fail("space \(s): \(m.name) and \(first.name) show different conflicts")
-                }
-            }
-        }
-        // Jepsen set-full: every acknowledged change is on every node carrying its space.
-        for w in acked {
-            for n in nodes where n.spaces[w.space] != nil {
-                let s = n.spaces[w.space]!
-                if s.vector[w.author] < w.change.seq {
-                    fail("acknowledged write \(w.change) missing on \(n.name) (holds \(s.vector[w.author]) of its author)")
-                    break
-                }
-                if let r = s.replica, !r.clock.includes(w.change) {
-                    fail("acknowledged write \(w.change) not applied on \(n.name)")
-                    break
-                }
-            }
-        }
-        for a in ackedAppends {
-            for n in nodes where n.isMember && n.spaces[a.space] != nil {
-                let list = n.spaces[a.space]!.replica!.documents[a.doc]?.lists[a.field]?.entries ?? []
-                if !list.contains(where: { $0.value == .string(a.value) }) {
-                    fail("acknowledged list append '\(a.value)' missing from \(n.name)")
-                    break
-                }
-            }
-        }
-        // The relay holds no key and no plaintext.
-        let relay = nodes[relayIndex]
-        for (id, s) in relay.spaces.sorted(by: { $0.key < $1.key }) {
-            if s.key != nil || s.replica != nil { fail("relay holds a key or a replica for \(id)") }
-            for e in s.log where Simulation.containsPlaintext(e.bytes) {
-                fail("relay holds plaintext in envelope \(e.id)")
-                break
-            }
-        }
-        for n in nodes {
-            let bad = n.refused.filter { $0.key != .feedReplay }
-            if !bad.isEmpty && !rawFaultsHappened { fail("\(n.name) refused envelopes on a clean network: \(bad)") }
-            stats.refusals += bad.values.reduce(0, +)
-        }
-        for inv in extraInvariants {
-            for f in inv.check(self) { fail("\(inv.name): \(f)") }
-        }
-    }
-
     static let markerBytes: [[UInt8]] = [Array(Workload.marker.utf8), Array(Workload.thaiMarker.utf8)]
 
     /// Whether `bytes` contain one of the plaintext markers written into every document.
@@ -728,12 +1019,19 @@ public final class Simulation {
     }
 }
 
+extension FetchLimit {
+    func scaled(_ k: Int) -> FetchLimit {
+        FetchLimit(envelopes: envelopes.multipliedReportingOverflow(by: k).overflow ? .max : envelopes * k, bytes: bytes.multipliedReportingOverflow(by: k).overflow ? .max : bytes * k)
+    }
+}
+
 extension Simulation {
     /// Runs one seed with the derived configuration.
     public static func run(
-        seed: UInt64, members: Int? = nil, steps: Int? = nil, plantedBug: PlantedBug? = nil, chaos: Bool = false
+        seed: UInt64, members: Int? = nil, steps: Int? = nil, plantedBug: PlantedBug? = nil, chaos: Bool = false,
+        powerLoss: Bool = true
     ) -> SimResult {
-        var config = SimConfig.derived(seed: seed, members: members, steps: steps, chaos: chaos)
+        var config = SimConfig.derived(seed: seed, members: members, steps: steps, chaos: chaos, powerLoss: powerLoss)
         config.plantedBug = plantedBug
         return Simulation(config).run()
     }

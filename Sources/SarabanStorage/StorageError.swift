@@ -17,6 +17,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case wrongSpace
             case notAMember
             case notAllowed
+            case closed
             case io
         }
 
@@ -45,6 +46,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static var notAMember: Self { .init(.notAMember) }
         /// The space's authority rules refuse the write (not an admin, not an owner, a rekey out of turn).
         public static var notAllowed: Self { .init(.notAllowed) }
+        /// The store was closed (or is closing): the operation did not start.
+        public static var closed: Self { .init(.closed) }
         /// Any other SQLite or file-system failure.
         public static var io: Self { .init(.io) }
 

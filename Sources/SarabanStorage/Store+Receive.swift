@@ -119,6 +119,8 @@ struct Receiver {
     }
 
     var carried = true
+    /// A relay queued control changes in this batch that it has not judged yet.
+    var controlsQueued = false
 
     /// What the checks of one received envelope found.
     enum Verdict {
@@ -150,8 +152,22 @@ struct Receiver {
             return report
         }
         try process(incoming, fromHeld: false)
-        // Held envelopes get another chance whenever the batch may have admitted their authors
-        // or brought their keys; repeat while that releases something.
+        try releaseHeld()
+        // A key shared in a change still waiting for its past, once the roster knows its rekey.
+        if member, rosterEverChanged, try adoptWaitingShares() { try releaseHeld() }
+        if !member {
+            try judgePendingControls()
+            if rosterDirty { try refreshAuthority() }
+        }
+        if rosterEverChanged, let me { try store.sealBacklog(db, space: space, signer: me) }
+        report.applied.documents = DocIDText.sortedStrings(touched)
+        report.holds = try Store.loadFeedVector(db, space: sp)
+        return report
+    }
+
+    /// Held envelopes get another chance whenever the batch may have admitted their authors
+    /// or brought their keys; repeats while that releases something.
+    mutating func releaseHeld() throws {
         var rounds = 0
         while heldCount > 0 && (rosterChanged || !report.accepted.isEmpty) && rounds < 64 {
             rounds += 1
@@ -167,14 +183,6 @@ struct Receiver {
             try process(envelopes, fromHeld: true)
             if report.released == before && !rosterChanged { break }
         }
-        if !member {
-            try judgePendingControls()
-            if rosterDirty { try refreshAuthority() }
-        }
-        if rosterEverChanged, let me { try store.sealBacklog(db, space: space, signer: me) }
-        report.applied.documents = DocIDText.sortedStrings(touched)
-        report.holds = try Store.loadFeedVector(db, space: sp)
-        return report
     }
 
     /// Checks and stores `incoming` in order, applying consecutive opened envelopes together.
@@ -193,6 +201,14 @@ struct Receiver {
                     try applyRun(&run, start: runStart)
                     continue
                 }
+                // A relay judges the control changes of this batch so far, then judges again
+                // (a rekey and the first envelope of its epoch often travel together).
+                if controlsQueued {
+                    controlsQueued = false
+                    try judgePendingControls()
+                    if rosterDirty { try refreshAuthority() }
+                    continue
+                }
                 report.refused.append((e, error))
             case .hold(let reason):
                 if !run.isEmpty {
@@ -201,6 +217,7 @@ struct Receiver {
                 }
                 try hold(e, reason: reason, fromHeld: fromHeld)
             case .ready(let trial, let changes?) where member:
+                if e.header.epoch == ControlEntry.publicEpoch { try adoptSharedKeys(changes) }
                 if run.isEmpty { runStart = verifier }
                 run.append(Opened(envelope: e, changes: changes, trial: trial))
                 verifier = trial
@@ -280,9 +297,11 @@ struct Receiver {
         {
             return .duplicate
         }
-        // A node removed from the space cannot read what is written afterwards: say so, do not hold it.
+        // A node removed from the space cannot read what is written afterwards: say so, do not
+        // hold it. (A node that joined, whose addition has not arrived yet, holds the key of the
+        // epochs its invitation carried: it reads on.)
         if let me, roster.current.hasGenesis, !roster.current.isMember(me.publicKey), h.epoch != ControlEntry.publicEpoch,
-            !roster.current.mayWrite(me.publicKey, epoch: h.epoch)
+            !roster.current.mayWrite(me.publicKey, epoch: h.epoch), keys[h.epoch] == nil
         {
             return .refused(
                 EnvelopeError(
@@ -290,7 +309,9 @@ struct Receiver {
                     "envelope \(e.id) is sealed with epoch \(h.epoch) of space \(space.hex), whose key this node does "
                         + "not hold: this node was removed from the space and cannot read anything written afterwards"))
         }
-        if let why = notAdmitted(h) {
+        var why = notAdmitted(h)
+        if let hook = store.testHooks?.admission { why = hook(h, why) }
+        if let why {
             guard member else { return .refused(EnvelopeError(.notAMember, "envelope \(e.id) was refused: \(why): drop it")) }
             return .hold(why)
         }
@@ -377,7 +398,8 @@ struct Receiver {
             let saved = roster
             do {
                 try db.inSavepoint {
-                    try apply(batch.flatMap(\.changes.changes), encoded: batch.flatMap(\.changes.bytes))
+                    let applied = batch.filter { appliesChanges($0) }
+                    try apply(applied.flatMap(\.changes.changes), encoded: applied.flatMap(\.changes.bytes))
                     for o in batch { try Store.insertEnvelope(db, space: sp, o.envelope) }
                     return .commit
                 }
@@ -414,7 +436,7 @@ struct Receiver {
             let saved = roster
             do {
                 try db.inSavepoint {
-                    try apply(changes.changes, encoded: changes.bytes)
+                    if appliesChanges(o) { try apply(changes.changes, encoded: changes.bytes) }
                     try Store.insertEnvelope(db, space: sp, o.envelope)
                     return .commit
                 }
@@ -431,6 +453,46 @@ struct Receiver {
             report.accepted.append(o.envelope)
         }
     }
+
+    /// Takes at once the keys a control envelope shares with this node (`share` entries) whose
+    /// commitment the roster already holds (an accepted rekey made them), before its changes are
+    /// applied: a share depends on everything its admin had seen, which may include envelopes
+    /// sealed with that very key, so waiting for its causal past would wait for ever. The box
+    /// must open to exactly the committed key, so whoever sent it, it is that epoch's key.
+    @discardableResult
+    mutating func adoptSharedKeys(_ opened: EnvelopePayload.Opened) throws -> Bool {
+        try adoptSharedKeys(opened.changes)
+    }
+
+    /// ``adoptSharedKeys(_:)`` for the changes of the space waiting in the pending buffer.
+    mutating func adoptWaitingShares() throws -> Bool {
+        let rows = try Data.fetchAll(db, sql: "SELECT bytes FROM pending WHERE space = ?", arguments: [sp])
+        return try adoptSharedKeys(rows.compactMap { try? Change.decode([UInt8]($0)) })
+    }
+
+    mutating func adoptSharedKeys(_ changes: [Change]) throws -> Bool {
+        guard let me, let doc = document else { return false }
+        var adopted = false
+        for c in changes {
+            guard let (entries, malformed) = ControlChange.entries(of: c, document: doc), !malformed else { continue }
+            for case .share(let ref, let node, let box) in entries where node.publicKey == me.publicKey && ring[ref] == nil {
+                guard let info = roster.current.keys[ref], let commitment = info.commitment,
+                    var raw = try? SealedBox.open(box, with: me)
+                else { continue }
+                defer { for i in raw.indices { raw[i] = 0 } }
+                guard let key = try? SymmetricKey(SecureBytes(raw)), KeyCommitment.commit(key) == commitment else { continue }
+                try Store.insertKey(db, space: sp, ref: ref, epoch: info.epoch, key: key)
+                ring[ref] = (info.epoch, key)
+                keys = Store.keysByEpoch(ring, canonical: roster.current.canonical)
+                rosterChanged = true  // held envelopes sealed with it get another chance
+                adopted = true
+            }
+        }
+        return adopted
+    }
+
+    /// Whether `o`'s changes are applied as it is stored (always, unless a simulator planted a bug).
+    func appliesChanges(_ o: Opened) -> Bool { store.testHooks?.appliesChanges?(o.envelope) ?? true }
 
     /// Writes the roster's decisions to the tables and takes the keys it sealed to this node,
     /// so the envelopes that follow in this batch are judged and opened with them.
@@ -546,6 +608,7 @@ struct Receiver {
                 Self.onlyControl(c, document: doc)
             else { continue }
             try Store.saveControl(db, space: sp, ControlChange(author: author, past: ChangeContext(c), entries: entries), verdict: nil)
+            controlsQueued = true
             if document == nil, entries.contains(where: { if case .genesis = $0 { true } else if case .genesisLegacy = $0 { true } else { false } }) {
                 document = doc
                 try db.execute(sql: "UPDATE spaces SET doc = coalesce(doc, ?) WHERE id = ?", arguments: [doc.description, sp])

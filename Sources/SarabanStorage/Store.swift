@@ -24,23 +24,27 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 6
+    public static let schemaVersion: Int32 = 7
 
     /// The database file.
     public let path: String
     /// The replica (first 16 bytes of the node's public key) that authors local changes.
     public let replica: ReplicaID
 
-    // DatabasePool is Sendable; it serialises writes and runs reads concurrently (WAL).
-    let pool: DatabasePool
+    // DatabasePool serialises writes and runs reads concurrently (WAL); the gate makes closing
+    // safe while other tasks still use the store.
+    let pool: GatedPool
     let logger: Logger
     /// Rosters folded from the membership logs, reused while their log is unchanged.
     let rosters = RosterCache()
+    /// A simulator's planted bugs (``StoreTestHooks``); nil in the node. Set once, right after
+    /// opening, before any other call.
+    nonisolated(unsafe) public var testHooks: StoreTestHooks?
 
     private init(path: String, replica: ReplicaID, pool: DatabasePool, logger: Logger) {
         self.path = path
         self.replica = replica
-        self.pool = pool
+        self.pool = GatedPool(pool, path: path)
         self.logger = logger
     }
 
@@ -192,8 +196,9 @@ public final class Store: Sendable {
             // not TRUNCATE: GRDB writes a dummy table into a database whose WAL is empty when it
             // opens a pool, so an empty WAL would make every later open (even of a command
             // that then fails) touch the file.
-            try? pool.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(FULL)") }
-            try pool.close()
+            try pool.close { pool in
+                try? pool.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(FULL)") }
+            }
         } catch { throw Self.mapError(error, path: path, doing: "close the database") }
     }
 
@@ -513,9 +518,36 @@ public final class Store: Sendable {
                     """)
             try db.execute(sql: "PRAGMA user_version = 3")
         }
-        // v6: main has v4 (the correspondence's documents_by_kind index) and v5 (head claims); the
-        // merge keeps both before this one.
+        m.registerMigration("v4") { db in
+            // Correspondence (Docs/ESARABAN.md): the inbox, receipts and registers read documents by
+            // kind (dispatch, receipt, letter, register) instead of decoding every document.
+            try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
+            try db.execute(sql: "PRAGMA user_version = 4")
+        }
+        // v5 head claims, v6 search, v7 the relay's peer status rows and relay space tables.
+        m.registerMigration("v5") { db in
+            // Head claims (Docs/SECURITY.md, "Withholding"): the latest verified claim per
+            // (space, claimant), its encoding as signed; `time` is the claimant's clock.
+            try db.execute(
+                sql: """
+                    CREATE TABLE head_claims (
+                        space BLOB NOT NULL,
+                        claimant BLOB NOT NULL,
+                        time INTEGER NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        bytes BLOB NOT NULL,
+                        PRIMARY KEY (space, claimant)
+                    ) WITHOUT ROWID;
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 5")
+        }
         m.registerMigration("v6") { db in
+            // Search (Docs/WEB.md): an FTS5 trigram index of letters (received ones included), kept current by
+            // triggers on `documents` (Store+Search.swift).
+            try db.execute(sql: searchMigration)
+            try db.execute(sql: "PRAGMA user_version = 6")
+        }
+        m.registerMigration("v7") { db in
             // Peer status as rows updated per session (it was DIR/peers.json, rewritten whole at
             // every session's end: N peers × their per-author summaries at each of N sessions).
             try db.execute(
@@ -554,7 +586,7 @@ public final class Store: Sendable {
                     CREATE TABLE relay_open_spaces (space BLOB PRIMARY KEY NOT NULL) WITHOUT ROWID;
                     INSERT INTO relay_open_spaces(space) SELECT id FROM spaces WHERE role = 1;
                     """)
-            try db.execute(sql: "PRAGMA user_version = 6")
+            try db.execute(sql: "PRAGMA user_version = 7")
         }
         return m
     }()

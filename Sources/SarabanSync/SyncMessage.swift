@@ -45,6 +45,9 @@ public struct HelloFeatures: OptionSet, Hashable, Sendable {
     /// The sender reads `summary` with head tags (tag `0x0A`), so the peer may send its summary
     /// that way: per entry, the first bytes of the id of the envelope that ends there.
     public static let headTags = HelloFeatures(rawValue: 1)
+    /// The sender exchanges head claims (Sync/PROTOCOL.md, `claimsDigest` and `claims`): after its
+    /// summaries it sends one `claimsDigest`, and `claims` for the spaces whose digests differ.
+    public static let headClaims = HelloFeatures(rawValue: 2)
 }
 
 /// The first message each side sends.
@@ -107,6 +110,15 @@ public enum SyncMessage: Hashable, Sendable {
     case bye
     /// Attachment chunks of a shared space: offers, wants, manifests, chunks (``AttachmentMessage``).
     case attachment(AttachmentMessage)
+    /// The digest of the head claims the sender holds of the shared spaces
+    /// (``HeadClaim/combinedDigest(_:)``), and in the second one of a session (sent only when the
+    /// first ones differed) per shared space the digest (``HeadClaim/digest(_:)``); spaces the
+    /// sender holds no claim of are left out. The first goes right after the summaries, to a
+    /// peer whose hello announced ``HelloFeatures/headClaims``.
+    case claimsDigest(combined: UInt64, spaces: [SpaceID: UInt64]?)
+    /// Head claims of one space the sender holds (the answer to a `claimsDigest` that differs);
+    /// `last`: no more `claims` of this space follow in this session.
+    case claims(space: SpaceID, claims: [HeadClaim], last: Bool)
 
     /// The version byte of every message this build sends and the only one it accepts.
     public static let protocolVersion: UInt8 = 1
@@ -120,8 +132,11 @@ public enum SyncMessage: Hashable, Sendable {
     static let envelopesOverhead = 2 + SpaceID.byteCount + 4
 
     enum Tag: UInt8 {
-        case hello = 1, summary, envelopes, ack, ping, pong, error, bye, attachment, summaryWithHeads
+        case hello = 1, summary, envelopes, ack, ping, pong, error, bye, attachment, summaryWithHeads, claimsDigest, claims
     }
+
+    /// The most claims in one `claims` message.
+    public static let maximumClaimsPerMessage = 65_536
 
     var tag: Tag {
         switch self {
@@ -134,6 +149,8 @@ public enum SyncMessage: Hashable, Sendable {
         case .error: .error
         case .bye: .bye
         case .attachment: .attachment
+        case .claimsDigest: .claimsDigest
+        case .claims: .claims
         }
     }
 
@@ -169,6 +186,8 @@ public enum SyncMessage: Hashable, Sendable {
         case .hello(let h): 8 + h.spaces.count * 16
         case .ack(_, let v): 20 + v.entries.count * 40
         case .attachment(let m): 2 + m.estimatedSize
+        case .claimsDigest(_, let d): 12 + (d?.count ?? 0) * 24
+        case .claims(_, let cs, _): 24 + cs.reduce(0) { $0 + $1.bytes.count + 4 }
         default: 32
         }
     }
@@ -232,6 +251,25 @@ public enum SyncMessage: Hashable, Sendable {
             break
         case .attachment(let m):
             m.encode(into: &w)
+        case .claimsDigest(let combined, let digests):
+            w.u64(combined)
+            w.byte(digests == nil ? 0 : 1)
+            if let digests {
+                let items = digests.filter { $0.value != 0 }.sorted { $0.key < $1.key }
+                w.varint(items.count)
+                for (space, d) in items {
+                    w.raw(space.bytes)
+                    w.u64(d)
+                }
+            }
+        case .claims(let space, let claims, let last):
+            w.raw(space.bytes)
+            w.byte(last ? 1 : 0)
+            w.varint(claims.count)
+            for c in claims {
+                w.varint(c.bytes.count)
+                w.raw(c.bytes)
+            }
         }
     }
 
@@ -316,6 +354,53 @@ public enum SyncMessage: Hashable, Sendable {
             message = .error(code: code, message: text)
         case .bye: message = .bye
         case .attachment: message = .attachment(try AttachmentMessage.decode(&r))
+        case .claimsDigest:
+            let combined = try r.u64()
+            let fat = r.offset
+            let form = try r.byte()
+            guard form <= 1 else { throw WireError(.invalidValue, at: fat, "the per-space flag is \(form), not 0 or 1") }
+            guard form == 1 else {
+                message = .claimsDigest(combined: combined, spaces: nil)
+                break
+            }
+            let n = try r.count("space count", maximum: min(Hello.maximumSpaces, r.remaining / (SpaceID.byteCount + 8)))
+            var digests: [SpaceID: UInt64] = [:]
+            var previous: SpaceID?
+            for _ in 0..<n {
+                let at = r.offset
+                let space = try decodeSpace(&r)
+                guard previous.map({ $0 < space }) ?? true else {
+                    throw WireError(.invalidValue, at: at, "spaces must be strictly ascending (duplicate or unsorted)")
+                }
+                previous = space
+                let d = try r.u64()
+                guard d != 0 else { throw WireError(.invalidValue, at: at + SpaceID.byteCount, "a zero digest is sent by leaving the space out") }
+                digests[space] = d
+            }
+            message = .claimsDigest(combined: combined, spaces: digests)
+        case .claims:
+            let space = try decodeSpace(&r)
+            let lat = r.offset
+            let last = try r.byte()
+            guard last <= 1 else { throw WireError(.invalidValue, at: lat, "the last flag is \(last), not 0 or 1") }
+            let n = try r.count(
+                "claim count", maximum: min(maximumClaimsPerMessage, r.remaining / (HeadClaim.minimumByteCount + 1)))
+            var claims: [HeadClaim] = []
+            claims.reserveCapacity(n)
+            for _ in 0..<n {
+                let len = try r.count("claim length", minimum: HeadClaim.minimumByteCount, maximum: r.remaining)
+                let at = r.offset
+                let raw = Array(try r.raw(len))
+                let c: HeadClaim
+                do { c = try HeadClaim.decode(raw) } catch {
+                    throw WireError(.invalidValue, at: at, "head claim: \(error)")
+                }
+                guard c.space == space else {
+                    throw WireError(.invalidValue, at: at, "a head claim of space \(c.space) in the claims of space \(space)")
+                }
+                claims.append(c)
+            }
+            message = .claims(space: space, claims: claims, last: last == 1)
         }
         try r.expectEnd()
         return message

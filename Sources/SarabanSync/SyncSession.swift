@@ -57,6 +57,10 @@ public struct SyncSession: Sendable {
         var pendingDeliveries = 0
         /// Everything the peer sent in this session.
         var received = FeedVector()
+        /// The peer will send head claims of this space: its hello announced them and its
+        /// `claimsDigest` has not come yet, or it differed from ours and was not zero, and its
+        /// `claims` with the last flag have not come yet.
+        var claimsOwed = false
 
         init(local: FeedVector) { self.local = local }
 
@@ -74,7 +78,7 @@ public struct SyncSession: Sendable {
 
         /// The peer announced data it has not sent: its summary (the hello listed the space), or
         /// envelopes beyond what this node holds or was sent in this session (its summary, its acks).
-        var peerOwes: Bool { !summaryReceived || !local.merging(received).dominates(peerHolds) }
+        var peerOwes: Bool { !summaryReceived || claimsOwed || !local.merging(received).dominates(peerHolds) }
 
         /// Changes the peer is known to hold that this node neither holds nor was sent.
         var changesOwed: UInt64 { peerHolds.changesMissing(from: local.merging(received)) }
@@ -100,6 +104,11 @@ public struct SyncSession: Sendable {
     /// configuration's, raised by local envelopes): the head tags of the summary.
     private var localHeads: [SpaceID: [SigningPublicKey: FeedHead]]
     private var spaces: [SpaceID: SpaceState] = [:]
+    /// Per space, the head claims this node holds (the configuration's).
+    private let claims: [SpaceID: [HeadClaim]]
+    /// `claimsDigest` messages received: the combined one, then (when the two differed) the per-space one.
+    private var claimDigestsReceived = 0
+    private var claimDigests: [SpaceID: UInt64] { Dictionary(uniqueKeysWithValues: order.map { ($0, HeadClaim.digest(claims[$0] ?? [])) }) }
     /// Shared spaces in canonical order, for round-robin sending.
     private var order: [SpaceID] = []
     private var cursor = 0
@@ -130,7 +139,11 @@ public struct SyncSession: Sendable {
         self.peer = peer
         self.localVectors = configuration.spaces
         self.localHeads = configuration.heads
+        self.claims = configuration.claims
     }
+
+    /// Whether the peer's hello announced head claims (so it gets a `claimsDigest` and `claims`).
+    private var peerExchangesClaims: Bool { peerHello?.features.contains(.headClaims) == true }
 
     // MARK: Observation
 
@@ -168,7 +181,7 @@ public struct SyncSession: Sendable {
         phase = .awaitingHello
         let hello = Hello(
             role: configuration.role, receiveWindow: limits.window, spaces: localVectors.keys.sorted(),
-            features: .headTags)
+            features: [.headTags, .headClaims])
         send(.hello(hello), &out)
         return out
     }
@@ -344,6 +357,18 @@ public struct SyncSession: Sendable {
         return out
     }
 
+    /// Claims made or received by the node since the session started (its own made afresh, or
+    /// another peer's it verified and kept): sent at once to a peer that exchanges claims, after
+    /// the claims digest (a long-running session keeps passing them on). Nothing otherwise.
+    public mutating func localClaims(space: SpaceID, _ claims: [HeadClaim]) -> [SyncAction] {
+        guard phase == .open, peerExchangesClaims, spaces[space] != nil else { return [] }
+        let mine = claims.filter { $0.space == space }
+        guard !mine.isEmpty else { return [] }
+        var out: [SyncAction] = []
+        sendClaims(space, mine, &out)
+        return out
+    }
+
     /// Sends an attachment message of the node (Sync/PROTOCOL.md, "Attachment chunks"); nothing
     /// before hellos are exchanged, after close, or for a space the peer does not carry.
     public mutating func sendAttachment(_ message: AttachmentMessage) -> [SyncAction] {
@@ -404,9 +429,15 @@ public struct SyncSession: Sendable {
             sendWindow = min(limits.window, h.receiveWindow)
             let theirs = Set(h.spaces)
             order = localVectors.keys.filter { theirs.contains($0) }.sorted()
-            for id in order { spaces[id] = SpaceState(local: localVectors[id]!) }
+            for id in order {
+                spaces[id] = SpaceState(local: localVectors[id]!)
+                spaces[id]!.claimsOwed = peerExchangesClaims  // until its digest says otherwise
+            }
             phase = .open
             sendSummaries(&out)
+            if peerExchangesClaims {
+                send(.claimsDigest(combined: HeadClaim.combinedDigest(claimDigests), spaces: nil), &out)
+            }
             return
         }
         switch message {
@@ -483,6 +514,41 @@ public struct SyncSession: Sendable {
                 return fail(.violation(SyncError(.spaceNotShared, "attachment \(m.name) for space \(m.space), which is not shared")), &out)
             }
             out.append(.attachment(m))
+        case .claimsDigest(let combined, let digests):
+            // Both sides compare the same two combined digests, so both know whether the
+            // per-space digests follow.
+            let mine = claimDigests
+            let expected = claimDigestsReceived == 0 || (claimDigestsReceived == 1 && order.contains { spaces[$0]!.claimsOwed })
+            guard peerExchangesClaims, expected, (claimDigestsReceived == 0) == (digests == nil) else {
+                return fail(.violation(SyncError(.unexpectedMessage, "a claimsDigest out of turn")), &out)
+            }
+            claimDigestsReceived += 1
+            owedClock = nil
+            guard let digests else {
+                let differ = combined != HeadClaim.combinedDigest(mine)
+                for id in order { spaces[id]!.claimsOwed = differ }
+                if differ { send(.claimsDigest(combined: HeadClaim.combinedDigest(mine), spaces: mine), &out) }
+                break
+            }
+            if let stranger = digests.keys.first(where: { spaces[$0] == nil }) {
+                return fail(.violation(SyncError(.spaceNotShared, "claims digest for space \(stranger), which is not shared")), &out)
+            }
+            for id in order {
+                let theirs = digests[id] ?? 0
+                spaces[id]!.claimsOwed = theirs != 0 && theirs != mine[id]!
+                if mine[id]! != theirs && mine[id]! != 0 { sendClaims(id, claims[id] ?? [], &out) }
+            }
+        case .claims(let space, let received, let last):
+            guard spaces[space] != nil else {
+                return fail(.violation(SyncError(.spaceNotShared, "claims for space \(space), which is not shared")), &out)
+            }
+            // Owed (the digests differed), or pushed later in the session (``localClaims(space:_:)``).
+            guard claimDigestsReceived > 0 else {
+                return fail(.violation(SyncError(.unexpectedMessage, "claims for space \(space) before the claims digest")), &out)
+            }
+            owedClock = nil
+            if last { spaces[space]!.claimsOwed = false }
+            if !received.isEmpty { out.append(.claims(space: space, claims: received, from: peer)) }
         case .ping(let nonce):
             send(.pong(nonce: nonce), &out)
         case .pong:
@@ -540,6 +606,22 @@ public struct SyncSession: Sendable {
             size += cost
         }
         if !chunk.isEmpty { send(.summary(chunk), &out) }
+    }
+
+    /// Sends `held` (the claims of `id`) in `claims` messages of at most about 1 MiB each, the last flagged.
+    private mutating func sendClaims(_ id: SpaceID, _ held: [HeadClaim], _ out: inout [SyncAction]) {
+        var chunk: [HeadClaim] = []
+        var size = 0
+        for c in held.sorted(by: { SigningPublicKey.precedes($0.claimant, $1.claimant) }) {
+            if !chunk.isEmpty && (size + c.bytes.count > 1 << 20 || chunk.count >= SyncMessage.maximumClaimsPerMessage) {
+                send(.claims(space: id, claims: chunk, last: false), &out)
+                chunk = []
+                size = 0
+            }
+            chunk.append(c)
+            size += c.bytes.count + 4
+        }
+        send(.claims(space: id, claims: chunk, last: true), &out)
     }
 
     /// Queues `e` if it is the next of its author for the peer; returns whether it was queued.

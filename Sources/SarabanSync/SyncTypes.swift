@@ -88,15 +88,20 @@ public struct SyncConfiguration: Sendable {
     /// goes into the summary as a ``HeadTag`` when the peer reads them). Entries without one are
     /// summarised without a tag; none at all: a summary without tags.
     public var heads: [SpaceID: [SigningPublicKey: FeedHead]]
+    /// Per space, the head claims this node holds (its own and those it verified, the latest per
+    /// claimant): their digest goes to a peer that exchanges claims, and they themselves when the
+    /// peer's digest differs.
+    public var claims: [SpaceID: [HeadClaim]]
     public var limits: SyncLimits
 
     public init(
         role: NodeRole, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:],
-        limits: SyncLimits = SyncLimits()
+        claims: [SpaceID: [HeadClaim]] = [:], limits: SyncLimits = SyncLimits()
     ) {
         self.role = role
         self.spaces = spaces
         self.heads = heads
+        self.claims = claims
         self.limits = limits
     }
 }
@@ -166,7 +171,12 @@ public enum SyncAction: Sendable {
     /// vector shows when the two are equal (for example a node restored from an old copy of its
     /// database that wrote again). Nothing is exchanged for it; the node reports it.
     case peerHeads(SpaceVector)
-    /// Every shared space is caught up both ways, nothing in flight. A one-shot sync may now
+    /// The peer sent head claims of `space` (structure checked, signatures not): verify each
+    /// (signature, claimant a member of the space) and keep the latest per claimant; an older
+    /// claim never replaces a newer one. Nothing is answered.
+    case claims(space: SpaceID, claims: [HeadClaim], from: SigningPublicKey)
+    /// Every shared space is caught up both ways, nothing in flight, and the head claims the peer
+    /// owes (its `claimsDigest`, its `claims` where the digests differ) have come. A one-shot sync may now
     /// call ``SyncSession/close()``. Emitted each time the session becomes settled.
     case synced
     /// The peer sent an attachment message about a shared space: hand it to the node, which

@@ -91,6 +91,10 @@ struct WireReader {
         return UInt16(s[s.startIndex]) << 8 | UInt16(s[s.startIndex + 1])
     }
 
+    mutating func u64() throws(WireError) -> UInt64 {
+        try raw(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
     func expectEnd() throws(WireError) {
         guard offset == bytes.count else { throw WireError(.trailingBytes, at: offset, "\(remaining) unread bytes") }
     }
@@ -123,6 +127,10 @@ struct WireWriter {
     mutating func u16(_ v: UInt16) {
         bytes.append(UInt8(truncatingIfNeeded: v >> 8))
         bytes.append(UInt8(truncatingIfNeeded: v))
+    }
+
+    mutating func u64(_ v: UInt64) {
+        for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64(i)))) }
     }
 }
 

@@ -15,6 +15,21 @@ public struct StoredEnvelopes: Sendable {
     }
 }
 
+/// Head claims the node has just made or kept (Docs/SECURITY.md, "Withholding"): every open
+/// ``PeerConnection`` but the one they came from passes them on at once.
+public struct StoredClaims: Sendable {
+    public var space: SpaceID
+    public var claims: [HeadClaim]
+    /// The peer they came from (nil: made by this node).
+    public var from: NodeID?
+
+    public init(space: SpaceID, claims: [HeadClaim], from: NodeID?) {
+        self.space = space
+        self.claims = claims
+        self.from = from
+    }
+}
+
 /// The node's side of sync: what a ``PeerConnection`` asks of the store.
 ///
 /// Calls for one connection never overlap for `fetch`, nor for `deliver` (each runs its own
@@ -59,6 +74,26 @@ public protocol SyncStoreDriver: Sendable {
     /// hand each connection only the spaces it then returns from ``carriedSpaces(for:)`` for that
     /// peer. Called once per connection, before ``carriedSpaces(for:)``.
     func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes>
+
+    /// The head claims to offer `peer` for `spaces` (held: `heads`), per space: the latest
+    /// verified claim per claimant, this node's own made afresh first where what it holds
+    /// changed (Docs/SECURITY.md, "Withholding"). Called once per session, after
+    /// ``feedHeads(_:)``. Default: none.
+    func headClaims(for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]) async throws
+        -> [SpaceID: [HeadClaim]]
+
+    /// The peer sent head claims (``SyncAction/claims(space:claims:from:)``): verify and keep the
+    /// latest per claimant. Default: ignored.
+    func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async
+
+    /// The session just settled (``SyncAction/synced``): `spaces` is where each shared space
+    /// stands. The node compares what it holds with the claims it knows (the withholding report).
+    /// Default: nothing.
+    func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async
+
+    /// A new subscription to head claims made or kept from now on (passed on to the peer during
+    /// the session). Called once per connection. Default: none.
+    func localClaims() -> AsyncStream<StoredClaims>
 }
 
 extension SyncStoreDriver {
@@ -69,6 +104,16 @@ extension SyncStoreDriver {
     public func peerHeads(_ summary: SpaceVector, from peer: NodeID) async {}
 
     public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { localChanges() }
+
+    public func headClaims(
+        for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
+    ) async throws -> [SpaceID: [HeadClaim]] { [:] }
+
+    public func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async {}
+
+    public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {}
+
+    public func localClaims() -> AsyncStream<StoredClaims> { AsyncStream { $0.finish() } }
 }
 
 /// A store failure that the peer should be told about with an `error` frame (code `refused`)
@@ -164,6 +209,7 @@ public struct PeerConnection: Sendable {
         case inboundEnded(TransportError?)
         case tick
         case local(StoredEnvelopes)
+        case localClaims(StoredClaims)
         case fetched(SpaceID, [Envelope], complete: Bool)
         case stored(SpaceID, FeedVector)
         /// A fetch or delivery failed; `refusal`: the failure is one to tell the peer (``RefusingStoreError``).
@@ -206,15 +252,21 @@ public struct PeerConnection: Sendable {
     public func run(over channel: inout SecureChannel) async throws -> PeerReport {
         let peer = channel.peer
         let updates = store.localChanges(for: peer)
+        let claimUpdates = store.localClaims()
         let spaces = try await store.carriedSpaces(for: peer)
         var heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:]
         do { heads = try await store.feedHeads(spaces) } catch {
             // Only the fork check at equal vectors needs them: sync without.
             logger.warning("cannot read the feed heads, summarising without head tags: \(error)", metadata: ["peer": "\(peer)"])
         }
+        var claims: [SpaceID: [HeadClaim]] = [:]
+        do { claims = try await store.headClaims(for: peer, spaces: spaces, heads: heads) } catch {
+            // Only the withholding report needs them: sync without.
+            logger.warning("cannot read or make head claims, syncing without: \(error)", metadata: ["peer": "\(peer)"])
+        }
         let session = SyncSession(
             configuration: SyncConfiguration(
-                role: configuration.role, spaces: spaces, heads: heads, limits: configuration.limits),
+                role: configuration.role, spaces: spaces, heads: heads, claims: claims, limits: configuration.limits),
             peer: peer.publicKey)
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let (fetchJobs, fetchSink) = AsyncStream.makeStream(of: FetchJob.self)
@@ -274,6 +326,10 @@ public struct PeerConnection: Sendable {
             }
             group.addTask {
                 for await update in updates { sink.yield(.local(update)) }
+                return nil
+            }
+            group.addTask {
+                for await update in claimUpdates where update.from != peer { sink.yield(.localClaims(update)) }
                 return nil
             }
             group.addTask {
@@ -384,8 +440,20 @@ public struct PeerConnection: Sendable {
                     if let status = session.status(of: space) { onEvent(.progress(peer: peer, status: status)) }
                 case .peerHeads(let summary):
                     heads.yield(summary)
+                case .claims(let space, let claims, _):
+                    // Inline (claims come rarely, and a one-shot sync must have kept them before it says bye).
+                    await store.receiveClaims(space: space, claims: claims, from: peer)
+                    if session.isSettled && !actions[index...].contains(where: { if case .synced = $0 { true } else { false } }) {
+                        // Pushed to a settled session: compare again with what is held.
+                        await store.settled(
+                            with: peer, role: session.peerHello?.role ?? .member,
+                            spaces: session.sharedSpaces.compactMap { session.status(of: $0) })
+                    }
                 case .synced:
                     wasSynced = true
+                    await store.settled(
+                        with: peer, role: session.peerHello?.role ?? .member,
+                        spaces: session.sharedSpaces.compactMap { session.status(of: $0) })
                     onEvent(.synced(peer: peer, stats: session.stats))
                     if configuration.closeWhenSynced && attachmentsSettled { actions += session.close() }
                 case .attachment(let m):
@@ -429,6 +497,7 @@ public struct PeerConnection: Sendable {
                 taken = bytes.count
             case .tick: actions = session.tick(now: now)
             case .local(let update): actions = session.localEnvelopes(space: update.space, update.envelopes)
+            case .localClaims(let update): actions = session.localClaims(space: update.space, update.claims)
             case .fetched(let space, let envelopes, let complete):
                 actions = session.fetched(space: space, envelopes: envelopes, complete: complete)
             case .stored(let space, let vector):

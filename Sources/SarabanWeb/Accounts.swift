@@ -1,6 +1,7 @@
 import Foundation
 import SarabanCrypto
 import SarabanNode
+import SarabanOffice
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -196,6 +197,11 @@ public final class AccountStore: @unchecked Sendable {
     /// at their next request.
     public func setDisabled(_ name: String, _ disabled: Bool) throws(NodeError) {
         try changeUser(name) { $0.disabled = disabled }
+    }
+
+    /// Clears the user for secret letters up to `level` (``Secrecy/none``: no clearance).
+    public func setClearance(_ name: String, _ level: Secrecy) throws(NodeError) {
+        try changeUser(name) { $0.clearance = level == .none ? nil : level.rawValue }
     }
 
     /// Sets the user's role.

@@ -42,7 +42,7 @@ enum Assets {
     }
 
     static func response(_ name: String) -> Response? {
-        guard let f = files[name] else { return nil }
+        guard let f = files[name] ?? readFiles[name] else { return nil }
         return Response(
             status: .ok, headers: [.contentType: f.contentType, .cacheControl: "public, max-age=3600"],
             body: .init(byteBuffer: f.bytes))
@@ -83,6 +83,14 @@ enum Assets {
         input, select, textarea { font: inherit; padding: .3rem .5rem; border: 1px solid #767676; border-radius: 4px; }
         .error { color: var(--bad); font-weight: 700; }
         .notice { color: var(--ok); }
+        /* Writing pages (DraftPages, WorkPages) */
+        .field { display: flex; flex-direction: column; gap: .2rem; margin-bottom: .4rem; }
+        .field input, .field select, .field textarea { max-width: 48rem; font: inherit; }
+        .field.invalid input, .field.invalid select, .field.invalid textarea { border: 2px solid var(--bad); }
+        .field-error { color: var(--bad); margin: 0; }
+        tr.overdue td { background: #fdecea; }
+        .overdue-mark { color: var(--bad); }
+        fieldset label { display: block; }
         .second { color: var(--muted); }
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
         dl.facts dt { color: var(--muted); }

@@ -16,7 +16,7 @@ struct PageRenderer: Sendable {
 
     init(office: String, now: @escaping @Sendable () -> Int64) throws {
         var library = MustacheLibrary()
-        for (name, text) in Templates.all { try library.register(text, named: name) }
+        for (name, text) in Templates.all + ReadTemplates.all + WriteTemplates.all { try library.register(text, named: name) }
         self.library = library
         self.office = office
         self.now = now
@@ -25,7 +25,8 @@ struct PageRenderer: Sendable {
     /// The strings of one language for the templates: `{{t.key}}`.
     static func strings(_ lang: Lang) -> [String: String] {
         var out: [String: String] = [:]
-        for (k, v) in L10n.table { out[k] = lang == .th ? v.th : v.en }
+        for (k, v) in L10n.table.merging(ReadStrings.table, uniquingKeysWith: { a, _ in a }) { out[k] = lang == .th ? v.th : v.en }
+        for (k, v) in WriteL10n.table where out[k] == nil { out[k] = lang == .th ? v.th : v.en }
         return out
     }
 
@@ -45,7 +46,10 @@ struct PageRenderer: Sendable {
             "other_lang_label": lang == .th ? "English" : "ภาษาไทย",
         ]
         if let user {
-            layout["user"] = ["name": user.name, "display": user.displayName, "role": lang == .th ? user.role.thai : user.role.rawValue]
+            layout["user"] = [
+                "name": user.name, "display": user.displayName, "role": lang == .th ? user.role.thai : user.role.rawValue,
+                "admin": user.role == .admin,
+            ]
         }
         if let csrf { layout["csrf"] = csrf }
         return ByteBuffer(string: library.render(layout, withTemplate: "layout") ?? "")

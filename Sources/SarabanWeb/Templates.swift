@@ -16,6 +16,7 @@ enum Templates {
         <title>{{title}} · {{t.app}}</title>
         <link rel="stylesheet" href="/static/saraban.css">
         <script src="/static/saraban.js" defer></script>
+        <link rel="stylesheet" href="/static/read.css"><script src="/static/live.js" defer></script>
         </head>
         <body>
         <a class="skip" href="#main">{{t.skip}}</a>
@@ -23,6 +24,8 @@ enum Templates {
           <div class="brand"><span class="app">{{t.app}}</span> <span class="office">{{office}}</span></div>
           <nav aria-label="{{t.app}}">
             {{#user}}<a href="/">{{t.home}}</a>{{/user}}
+            {{#user}}<a href="/inbox">{{t.inbox_nav}}</a> <a href="/registers">{{t.registers}}</a> <a href="/letters">{{t.letters}}</a> <a href="/sync">{{t.sync_nav}}</a>{{#admin}} <a href="/audit">{{t.audit}}</a>{{/admin}}{{/user}}
+            {{#user}}<a href="/letters/new">{{t.new_letter}}</a> <a href="/work">{{t.work}}</a> <a href="/conflicts">{{t.conflicts}}</a> <a href="/search">{{t.search}}</a>{{/user}}
           </nav>
           <div class="who">
             <span class="today" title="{{t.today}}">{{today}}</span>

@@ -51,6 +51,9 @@ public final class WebApp: Sendable {
     let pages: PageRenderer
     let daemon: NodeDaemon?
     let logger: Logger
+    /// Server-sent events for the inbox and letter pages, and the audit list of secret letters' views.
+    let live: LiveEvents
+    let audit: AuditLog
 
     /// `daemon`: the running node's sync services, for the sync status and readiness (nil in
     /// tests that run the web app alone).
@@ -71,6 +74,8 @@ public final class WebApp: Sendable {
             limit: options.loginLimit, windowMillis: Int64(options.loginWindow.components.seconds) * 1000,
             lockoutMillis: Int64(options.loginLockout.components.seconds) * 1000)
         self.pages = try PageRenderer(office: node.config.office, now: options.now)
+        self.live = LiveEvents(node: node, daemon: daemon)
+        self.audit = AuditLog(directory: node.dataDirectory)
     }
 
     /// Every route, in the order the middleware sees them.
@@ -84,6 +89,8 @@ public final class WebApp: Sendable {
         addAssets(router)
         addPages(router)
         addAPI(router)
+        addReadPages(router)
+        addWriting(router)
         return router
     }
 

@@ -27,6 +27,10 @@ let usage = """
                                        N simulated offices against R relay processes (SQLite, or PostgreSQL at
                                        URL): envelopes stored/s, delivery p50/p99, sessions, relay RSS, DB bytes
                                        and CPU per envelope; checks every letter reached every member once
+      correspondence [--json] [--runs N]
+                                       letter send to 100 offices; 1,000 dispatches received in one sync and
+                                       registered
+      search [--json] [--runs N]       search over 10,000 letters: FTS5 trigram index p50/p99 beside a LIKE scan
     """
 
 guard let suite = args.first else {
@@ -41,10 +45,12 @@ do {
     case "crdt": code = try crdtBench(rest)
     case "crypto": code = try cryptoBench(rest)
     case "sync": code = try await syncBench(rest)
+    case "correspondence": code = try correspondenceBench(rest)
     case "sync-rss": code = try await syncRSS(rest)
     case "write": code = try writeBench(rest)
     case "sessions": code = try await sessionsBench(rest)
     case "fleet": code = try await fleetBench(rest)
+    case "search": code = try searchBench(rest)
     case "-h", "--help", "help":
         print(usage)
         code = 0

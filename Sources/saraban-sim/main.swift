@@ -23,14 +23,17 @@ if getenv("SWIFT_DETERMINISTIC_HASHING") == nil {
 
 func usage() -> Never {
     print("""
-        usage: saraban-sim --seeds N [--start S] [--nodes K] [--steps M] [--verbose] [--chaos] [--plant \(PlantedBug.allCases.map(\.rawValue).joined(separator: "|"))]
+        usage: saraban-sim --seeds N [--start S] [--nodes K] [--steps M] [--verbose] [--chaos] [--no-power-loss] [--no-renew] [--trace] [--plant \(PlantedBug.allCases.map(\.rawValue).joined(separator: "|"))]
           --seeds N    how many seeds to run (default 100)
           --start S    first seed (default 1)
           --nodes K    member offices per run, 3 to 10 (default: drawn from the seed, 3 or 4); a relay comes on top
-          --steps M    steps of the faulty phase (default: drawn from the seed, 150 to 249)
+          --steps M    steps of the faulty phase (default: drawn from the seed, 60 to 99)
           --verbose    one line per seed with its statistics
           --plant BUG  plant a known bug (the checker must catch it)
           --chaos      every fault at once and often (raw stream faults up to 10 %, frequent crashes)
+          --no-power-loss  crashes only, no power loss (by default 30 % of crashes rewind the files to their last fsync)
+          --no-renew   keep sessions open when a node's spaces or roster change (as the daemon does)
+          --trace      one line per event on stderr
         """)
     exit(2)
 }
@@ -42,6 +45,9 @@ var steps: Int?
 var verbose = false
 var plant: PlantedBug?
 var chaos = false
+var powerLoss = true
+var trace = false
+var renew = true
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     func value() -> String {
@@ -55,6 +61,9 @@ while let a = args.popFirst() {
     case "--steps": guard let v = Int(value()), v >= 0 else { usage() }; steps = v
     case "--verbose", "-v": verbose = true
     case "--chaos": chaos = true
+    case "--no-power-loss": powerLoss = false
+    case "--trace": trace = true
+    case "--no-renew": renew = false
     case "--plant": guard let v = PlantedBug(rawValue: value()) else { usage() }; plant = v
     case "--help", "-h": usage()
     case "--write-fuzz-corpus":
@@ -83,6 +92,9 @@ var passed = 0
 var failed = 0
 var runner = SeedRunner(start: start, count: seeds, members: members, steps: steps, plantedBug: plant)
 runner.chaos = chaos
+runner.powerLoss = powerLoss
+runner.trace = trace
+runner.renewSessions = renew
 runner.run { r in
     if r.passed {
         passed += 1
@@ -90,7 +102,7 @@ runner.run { r in
         failed += 1
         print("FAIL seed \(r.seed): \(r.failures.first ?? "")")
         for f in r.failures.dropFirst().prefix(4) { print("     \(f)") }
-        print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")\(chaos ? " --chaos" : "")")
+        print("  replay: \(Simulation.reproduction(r, steps: steps))\(plant.map { " --plant \($0.rawValue)" } ?? "")\(chaos ? " --chaos" : "")\(powerLoss ? "" : " --no-power-loss")\(renew ? "" : " --no-renew")")
         fflush(nil)
     }
     if verbose {
@@ -99,7 +111,10 @@ runner.run { r in
             "seed \(r.seed): \(r.passed ? "ok" : "FAILED") members \(r.members) steps \(s.steps)+\(s.healSteps) virtual \(s.virtualMilliseconds / 1000)s "
                 + "writes \(s.writes) acked \(s.changesAcknowledged) conns \(s.connections) frames \(s.framesSent)/\(s.framesDelivered) "
                 + "drop \(s.framesDropped) dup \(s.framesDuplicated) corrupt \(s.framesCorrupted) reorder \(s.framesReordered) "
-                + "registerEvents \(s.registerEvents) (offline \(s.offlineRegisterEvents)) crashes \(s.crashes) partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) violations \(s.violations) refusals \(s.refusals) digest \(String(r.traceDigest, radix: 16))"
+                + "registerEvents \(s.registerEvents) (offline \(s.offlineRegisterEvents)) crashes \(s.crashes) (mid-transaction \(s.midTransactionCrashes), power \(s.powerLosses)) integrity \(s.integrityChecks) "
+                + "partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) violations \(s.violations) refusals \(s.refusals) held \(s.held) "
+                + "adds \(s.adds) removals \(s.removals) roles \(s.roleChanges) epochs \(s.epochs) (concurrent \(s.concurrentRekeys)) intruder \(s.intruderEnvelopes) rogue \(s.rogueRefusedLocally)/\(s.rogueChanges) renewals \(s.renewals) planted \(s.plantedBugFired) "
+                + "digest \(String(r.traceDigest, radix: 16))"
         )
     }
 }

@@ -15,7 +15,8 @@ struct Saraban: AsyncParsableCommand {
         subcommands: [
             Init.self, ID.self, Status.self, Doc.self, Text.self, SetCommand.self, ListCommand.self,
             Conflicts.self, Resolve.self, History.self, Diff.self,
-            LetterCommand.self, RegisterCommand.self, OfficerCommand.self, UserCommand.self, TokenCommand.self,
+            LetterCommand.self, RegisterCommand.self, OfficerCommand.self, OfficeCommand.self, UserCommand.self,
+            TokenCommand.self,
             Serve.self, Sync.self, InspectSync.self, Peer.self,
             SpaceCommand.self, Dev.self,
         ]
@@ -51,17 +52,17 @@ extension Saraban {
         @OptionGroup var output: JSONOption
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            if output.json {
-                struct Out: Encodable {
-                    var nodeID: String
-                    var replica: String
-                    var office: String
+            try options.withNode { node in
+                if output.json {
+                    struct Out: Encodable {
+                        var nodeID: String
+                        var replica: String
+                        var office: String
+                    }
+                    try Output.json(Out(nodeID: node.nodeID.text, replica: node.replica.hex, office: node.config.office))
+                } else {
+                    Output.line(node.nodeID.text)
                 }
-                try Output.json(Out(nodeID: node.nodeID.text, replica: node.replica.hex, office: node.config.office))
-            } else {
-                Output.line(node.nodeID.text)
             }
         }
     }
@@ -74,25 +75,31 @@ extension Saraban {
         @OptionGroup var output: JSONOption
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let s = try node.status()
-            let peers = await StatusPeers.rows(node)
-            let spaces = StatusSpaces.rows(node)
-            let forks = StatusForks.rows(node)
-            if output.json {
-                try Output.json(StatusJSON(status: s, peers: peers, spaces: spaces, forks: forks))
-                return
+            try await options.withNode { node in
+                let s = try node.status()
+                let peers = await StatusPeers.rows(node)
+                let spaces = StatusSpaces.rows(node)
+                let forks = StatusForks.rows(node)
+                let withheld = StatusWithholding.withheld(node)
+                let stale = StatusWithholding.stale(node)
+                if output.json {
+                    try Output.json(
+                        StatusJSON(status: s, peers: peers, spaces: spaces, forks: forks, withheld: withheld, stale: stale))
+                    return
+                }
+                Output.line("office:     \(s.office)\(s.letterCode.map { " (\($0))" } ?? "")")
+                Output.line("node id:    \(s.nodeID)")
+                Output.line("data:       \(s.dataDirectory)")
+                Output.line("documents:  \(s.documents)\(s.deletedDocuments > 0 ? " (\(s.deletedDocuments) deleted)" : "")")
+                Output.line("changes:    \(s.changes)\(s.pendingChanges > 0 ? " (\(s.pendingChanges) waiting)" : "")")
+                Output.line("database:   \(Output.bytes(s.databaseBytes))")
+                for l in StatusPeers.render(peers) { Output.line(l) }
+                for l in StatusSpaces.render(spaces) { Output.line(l) }
+                for l in StatusForks.render(forks) { Output.line(l) }
+                for l in StatusWithholding.renderWithheld(withheld) { Output.line(l) }
+                let staleAfter = (try? node.currentConfig())?.staleAfter ?? NodeConfig.defaultStaleAfter
+                for l in StatusWithholding.renderStale(stale, staleAfter: staleAfter) { Output.line(l) }
             }
-            Output.line("office:     \(s.office)\(s.letterCode.map { " (\($0))" } ?? "")")
-            Output.line("node id:    \(s.nodeID)")
-            Output.line("data:       \(s.dataDirectory)")
-            Output.line("documents:  \(s.documents)\(s.deletedDocuments > 0 ? " (\(s.deletedDocuments) deleted)" : "")")
-            Output.line("changes:    \(s.changes)\(s.pendingChanges > 0 ? " (\(s.pendingChanges) waiting)" : "")")
-            Output.line("database:   \(Output.bytes(s.databaseBytes))")
-            for l in StatusPeers.render(peers) { Output.line(l) }
-            for l in StatusSpaces.render(spaces) { Output.line(l) }
-            for l in StatusForks.render(forks) { Output.line(l) }
         }
     }
 }
@@ -125,11 +132,11 @@ extension Saraban.Doc {
         func run() async throws {
             let fields = try assignments.map { text throws(NodeError) in try parseAssignment(text) }
             guard !kind.isEmpty else { throw NodeError(.invalidArgument, "--kind is empty") }
-            let node = try options.openNode()
-            defer { node.close() }
-            let spaceID = try space.map { text throws(NodeError) in try node.resolveSpace(text).id }
-            let id = try node.createDocument(kind: kind, fields: fields, space: spaceID)
-            Output.line(id.description)
+            try options.withNode { node in
+                let spaceID = try space.map { text throws(NodeError) in try node.resolveSpace(text).id }
+                let id = try node.createDocument(kind: kind, fields: fields, space: spaceID)
+                Output.line(id.description)
+            }
         }
     }
 
@@ -179,17 +186,17 @@ extension Saraban.Doc {
         @Flag(help: "Show only the conflicts, as `saraban conflicts` does.") var conflicts = false
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            if let at {
-                return try ShowVariants.at(node, try node.resolveDocument(doc), at, json: output.json)
-            }
-            if conflicts { return try ShowVariants.conflicts(node, try node.resolveDocument(doc), json: output.json) }
-            let d = try node.document(try node.resolveDocument(doc))
-            if output.json {
-                try Output.json(DocumentJSON(d))
-            } else {
-                for line in DocumentText.render(d) { Output.line(line) }
+            try options.withNode { node in
+                if let at {
+                    return try ShowVariants.at(node, try node.resolveDocument(doc), at, json: output.json)
+                }
+                if conflicts { return try ShowVariants.conflicts(node, try node.resolveDocument(doc), json: output.json) }
+                let d = try node.document(try node.resolveDocument(doc))
+                if output.json {
+                    try Output.json(DocumentJSON(d))
+                } else {
+                    for line in DocumentText.render(d) { Output.line(line) }
+                }
             }
         }
     }
@@ -202,23 +209,23 @@ extension Saraban.Doc {
         @Flag(help: "Include deleted documents.") var all = false
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let docs = try node.documents().filter { d in
-                // A deleted document stays listed while edits made concurrently with its deletion are kept.
-                all || !d.isDeleted || d.conflicts.contains { if case .deletion = $0 { true } else { false } }
-            }
-            if output.json {
-                try Output.json(docs.map(DocumentSummaryJSON.init))
-                return
-            }
-            for d in docs {
-                let s = DocumentSummaryJSON(d)
-                var line = "\(s.id)  \(s.kind)"
-                if s.deleted { line += "  [deleted]" }
-                if s.conflicts > 0 { line += "  [\(s.conflicts) conflict\(s.conflicts == 1 ? "" : "s")]" }
-                if let t = s.title { line += "  \(t)" }
-                Output.line(line)
+            try options.withNode { node in
+                let docs = try node.documents().filter { d in
+                    // A deleted document stays listed while edits made concurrently with its deletion are kept.
+                    all || !d.isDeleted || d.conflicts.contains { if case .deletion = $0 { true } else { false } }
+                }
+                if output.json {
+                    try Output.json(docs.map(DocumentSummaryJSON.init))
+                    return
+                }
+                for d in docs {
+                    let s = DocumentSummaryJSON(d)
+                    var line = "\(s.id)  \(s.kind)"
+                    if s.deleted { line += "  [deleted]" }
+                    if s.conflicts > 0 { line += "  [\(s.conflicts) conflict\(s.conflicts == 1 ? "" : "s")]" }
+                    if let t = s.title { line += "  \(t)" }
+                    Output.line(line)
+                }
             }
         }
     }
@@ -261,24 +268,24 @@ extension Saraban.Doc {
         @Argument(help: "The change file to create (never overwritten).") var file: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try node.resolveDocument(doc)
-            let r = try node.exportDocument(id, to: file)
-            if output.json {
-                struct Out: Encodable {
-                    var document: String
-                    var file: String
-                    var changes: Int
-                    var envelopes: Int
-                    @OrNull var space: String?
+            try options.withNode { node in
+                let id = try node.resolveDocument(doc)
+                let r = try node.exportDocument(id, to: file)
+                if output.json {
+                    struct Out: Encodable {
+                        var document: String
+                        var file: String
+                        var changes: Int
+                        var envelopes: Int
+                        @OrNull var space: String?
+                    }
+                    try Output.json(
+                        Out(document: id.description, file: file, changes: r.changes, envelopes: r.envelopes, space: r.space?.hex))
+                } else {
+                    let n = r.changes
+                    let sealed = r.space.map { " (\(r.envelopes) signed envelope\(r.envelopes == 1 ? "" : "s") of space \($0.hex))" } ?? ""
+                    Output.line("exported \(n) change\(n == 1 ? "" : "s") of \(id) to \(file)\(sealed)")
                 }
-                try Output.json(
-                    Out(document: id.description, file: file, changes: r.changes, envelopes: r.envelopes, space: r.space?.hex))
-            } else {
-                let n = r.changes
-                let sealed = r.space.map { " (\(r.envelopes) signed envelope\(r.envelopes == 1 ? "" : "s") of space \($0.hex))" } ?? ""
-                Output.line("exported \(n) change\(n == 1 ? "" : "s") of \(id) to \(file)\(sealed)")
             }
         }
     }
@@ -293,13 +300,13 @@ extension Saraban.Doc {
         @Argument(help: "A file written by `saraban doc export`.") var file: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let r = try node.merge(file: file)
-            if output.json {
-                try Output.json(r)
-            } else {
-                Output.line("applied \(r.applied), duplicate \(r.duplicates), waiting \(r.waiting)")
+            try options.withNode { node in
+                let r = try node.merge(file: file)
+                if output.json {
+                    try Output.json(r)
+                } else {
+                    Output.line("applied \(r.applied), duplicate \(r.duplicates), waiting \(r.waiting)")
+                }
             }
         }
     }

@@ -205,22 +205,22 @@ extension Saraban {
         var space: String?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let spaceID = try space.map { text throws(NodeError) in try node.resolveSpace(text).id }
-            let dir = AuthorDirectory(node)
-            let entries = try node.conflictedDocuments(space: spaceID).flatMap { d, cs in cs.map { ConflictEntryJSON(d, $0, dir) } }
-            if output.json {
-                try Output.json(entries)
-                return
+            try options.withNode { node in
+                let spaceID = try space.map { text throws(NodeError) in try node.resolveSpace(text).id }
+                let dir = AuthorDirectory(node)
+                let entries = try node.conflictedDocuments(space: spaceID).flatMap { d, cs in cs.map { ConflictEntryJSON(d, $0, dir) } }
+                if output.json {
+                    try Output.json(entries)
+                    return
+                }
+                if entries.isEmpty {
+                    Output.line("no conflicts")
+                    return
+                }
+                for l in ConflictText.render(entries) { Output.line(l) }
+                Output.line("")
+                Output.line(ConflictText.summary(entries))
             }
-            if entries.isEmpty {
-                Output.line("no conflicts")
-                return
-            }
-            for l in ConflictText.render(entries) { Output.line(l) }
-            Output.line("")
-            Output.line(ConflictText.summary(entries))
         }
     }
 
@@ -258,73 +258,73 @@ extension Saraban {
         }
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try node.resolveDocument(doc)
-            let d = try node.document(id)
-            var kept: String?
-            let change: Change?
-            switch d.kind(of: field) {
-            case .set:
-                guard value == nil else {
-                    throw NodeError(.invalidArgument, "'\(field)' is a set: use --keep ELEMENT or --drop ELEMENT")
-                }
-                let s = d.sets[field]!
-                let arg = keep ?? drop!
-                var element = arg
-                var keepIt = keep != nil
-                if s.contested(arg).isEmpty, arg.contains("/") {
-                    // A change id: of a kept add (keep) or of the removal (drop).
-                    var owner: [ChangeID: (String, Bool)] = [:]
-                    for v in s.contestedValues {
-                        for c in s.contested(v) {
-                            owner[c.removal.stamp.change] = (v, false)
-                            for a in c.keptAdds { owner[a.change] = (v, true) }
-                        }
+            try options.withNode { node in
+                let id = try node.resolveDocument(doc)
+                let d = try node.document(id)
+                var kept: String?
+                let change: Change?
+                switch d.kind(of: field) {
+                case .set:
+                    guard value == nil else {
+                        throw NodeError(.invalidArgument, "'\(field)' is a set: use --keep ELEMENT or --drop ELEMENT")
                     }
-                    let cid = try node.resolveChange(arg, among: Array(owner.keys))
-                    (element, keepIt) = owner[cid]!
-                    if drop != nil { keepIt = false }
+                    let s = d.sets[field]!
+                    let arg = keep ?? drop!
+                    var element = arg
+                    var keepIt = keep != nil
+                    if s.contested(arg).isEmpty, arg.contains("/") {
+                        // A change id: of a kept add (keep) or of the removal (drop).
+                        var owner: [ChangeID: (String, Bool)] = [:]
+                        for v in s.contestedValues {
+                            for c in s.contested(v) {
+                                owner[c.removal.stamp.change] = (v, false)
+                                for a in c.keptAdds { owner[a.change] = (v, true) }
+                            }
+                        }
+                        let cid = try node.resolveChange(arg, among: Array(owner.keys))
+                        (element, keepIt) = owner[cid]!
+                        if drop != nil { keepIt = false }
+                    }
+                    change = try node.resolveSetRemoval(id, field: field, element: element, keep: keepIt)
+                    kept = (keepIt ? "kept " : "dropped ") + element.debugDescription
+                case .register:
+                    let r = d.registers[field]!
+                    if !r.isConflicted, keep == nil || (try? node.resolveChange(keep!, among: r.entries.map(\.stamp.change))) == nil {
+                        throw NodeError(
+                            .refused,
+                            "field '\(field)' of \(id) holds no conflict now (one value, from change "
+                                + "\(r.entries.first.map(\.stamp.change.description) ?? "-")); perhaps it was resolved "
+                                + "already. To change it use `saraban doc set \(id) \(ConflictEntryJSON.quote(field)) VALUE`")
+                    }
+                    if let keep {
+                        let cid = try node.resolveChange(keep, among: r.entries.map(\.stamp.change))
+                        change = try node.resolveRegister(id, field: field, keep: cid)
+                        kept = "kept " + (r.entries.first { $0.stamp.change == cid }?.value.description ?? "").debugDescription
+                            + " (change \(cid))"
+                    } else if let value {
+                        change = try node.resolveRegister(id, field: field, value: .string(value))
+                        kept = "wrote " + value.debugDescription
+                    } else {
+                        throw NodeError(.invalidArgument, "'\(field)' is a register: use --keep CHANGE or --value V")
+                    }
+                default:
+                    // Let the node say why (text never conflicts, unknown field).
+                    _ = try node.resolveRegister(id, field: field, value: .string(value ?? ""))
+                    return
                 }
-                change = try node.resolveSetRemoval(id, field: field, element: element, keep: keepIt)
-                kept = (keepIt ? "kept " : "dropped ") + element.debugDescription
-            case .register:
-                let r = d.registers[field]!
-                if !r.isConflicted, keep == nil || (try? node.resolveChange(keep!, among: r.entries.map(\.stamp.change))) == nil {
-                    throw NodeError(
-                        .refused,
-                        "field '\(field)' of \(id) holds no conflict now (one value, from change "
-                            + "\(r.entries.first.map(\.stamp.change.description) ?? "-")); perhaps it was resolved "
-                            + "already. To change it use `saraban doc set \(id) \(ConflictEntryJSON.quote(field)) VALUE`")
-                }
-                if let keep {
-                    let cid = try node.resolveChange(keep, among: r.entries.map(\.stamp.change))
-                    change = try node.resolveRegister(id, field: field, keep: cid)
-                    kept = "kept " + (r.entries.first { $0.stamp.change == cid }?.value.description ?? "").debugDescription
-                        + " (change \(cid))"
-                } else if let value {
-                    change = try node.resolveRegister(id, field: field, value: .string(value))
-                    kept = "wrote " + value.debugDescription
+                if output.json {
+                    struct Out: Encodable {
+                        var document: String
+                        var field: String
+                        var result: String
+                        var change: String?
+                    }
+                    try Output.json(Out(document: id.description, field: field, result: kept ?? "", change: change?.id.description))
+                } else if let change {
+                    Output.line("resolved \(field) of \(id): \(kept ?? "") in change \(change.id)")
                 } else {
-                    throw NodeError(.invalidArgument, "'\(field)' is a register: use --keep CHANGE or --value V")
+                    Output.line("\(field) of \(id) already holds only that value; nothing to do")
                 }
-            default:
-                // Let the node say why (text never conflicts, unknown field).
-                _ = try node.resolveRegister(id, field: field, value: .string(value ?? ""))
-                return
-            }
-            if output.json {
-                struct Out: Encodable {
-                    var document: String
-                    var field: String
-                    var result: String
-                    var change: String?
-                }
-                try Output.json(Out(document: id.description, field: field, result: kept ?? "", change: change?.id.description))
-            } else if let change {
-                Output.line("resolved \(field) of \(id): \(kept ?? "") in change \(change.id)")
-            } else {
-                Output.line("\(field) of \(id) already holds only that value; nothing to do")
             }
         }
     }

@@ -171,30 +171,30 @@ extension Saraban {
         @Option(help: ArgumentHelp("Only changes that touched this field.", valueName: "F")) var field: String?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try node.resolveDocument(doc)
-            let entries = try node.history(of: id, field: field)
-            if output.json {
-                try Output.json(entries.map(HistoryEntryJSON.init))
-                return
+            try options.withNode { node in
+                let id = try node.resolveDocument(doc)
+                let entries = try node.history(of: id, field: field)
+                if output.json {
+                    try Output.json(entries.map(HistoryEntryJSON.init))
+                    return
+                }
+                let d = try node.document(id)
+                Output.line(
+                    "history of \(id) (\(d.kind))\(field.map { ", field \($0)" } ?? ""): \(entries.count) "
+                        + "change\(entries.count == 1 ? "" : "s"), oldest first")
+                var t = Table(
+                    ["CHANGE", "AUTHOR", "TIME (UTC)", "เวลาไทย", "FIELDS", "SIGNATURE", "OPERATIONS"],
+                    maxWidths: [nil, 32, nil, nil, 40, nil, nil])
+                for e in entries {
+                    t.add([
+                        Table.Cell(e.change.id.description), Table.Cell(e.author.label), Table.Cell(When.iso(e.change.time)),
+                        Table.Cell(When.thai(e.change.time)), Table.Cell(e.fields.isEmpty ? "-" : e.fields.joined(separator: ", ")),
+                        Table.Cell(SignatureText.of(e.signature), e.signature == .verified ? .green : .yellow),
+                        Table.Cell(e.operations.map(\.description).joined(separator: "; ")),
+                    ])
+                }
+                for l in t.render() { Output.line(l) }
             }
-            let d = try node.document(id)
-            Output.line(
-                "history of \(id) (\(d.kind))\(field.map { ", field \($0)" } ?? ""): \(entries.count) "
-                    + "change\(entries.count == 1 ? "" : "s"), oldest first")
-            var t = Table(
-                ["CHANGE", "AUTHOR", "TIME (UTC)", "เวลาไทย", "FIELDS", "SIGNATURE", "OPERATIONS"],
-                maxWidths: [nil, 32, nil, nil, 40, nil, nil])
-            for e in entries {
-                t.add([
-                    Table.Cell(e.change.id.description), Table.Cell(e.author.label), Table.Cell(When.iso(e.change.time)),
-                    Table.Cell(When.thai(e.change.time)), Table.Cell(e.fields.isEmpty ? "-" : e.fields.joined(separator: ", ")),
-                    Table.Cell(SignatureText.of(e.signature), e.signature == .verified ? .green : .yellow),
-                    Table.Cell(e.operations.map(\.description).joined(separator: "; ")),
-                ])
-            }
-            for l in t.render() { Output.line(l) }
         }
     }
 
@@ -215,31 +215,31 @@ extension Saraban {
         @Option(help: ArgumentHelp("The later change.", valueName: "CHANGE")) var to: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let id = try node.resolveDocument(doc)
-            let space = try node.space(ofDocument: id)
-            let a = try node.resolveChange(from, space: space)
-            let b = try node.resolveChange(to, space: space)
-            let old = try node.document(id, at: a)
-            let new = try node.document(id, at: b)
-            let diffs = Node.diff(old, new)
-            if output.json {
-                struct Out: Encodable {
-                    var document: String
-                    var from: String
-                    var to: String
-                    var fields: [FieldDiffJSON]
+            try options.withNode { node in
+                let id = try node.resolveDocument(doc)
+                let space = try node.space(ofDocument: id)
+                let a = try node.resolveChange(from, space: space)
+                let b = try node.resolveChange(to, space: space)
+                let old = try node.document(id, at: a)
+                let new = try node.document(id, at: b)
+                let diffs = Node.diff(old, new)
+                if output.json {
+                    struct Out: Encodable {
+                        var document: String
+                        var from: String
+                        var to: String
+                        var fields: [FieldDiffJSON]
+                    }
+                    try Output.json(Out(document: id.description, from: a.description, to: b.description, fields: diffs.map(FieldDiffJSON.init)))
+                    return
                 }
-                try Output.json(Out(document: id.description, from: a.description, to: b.description, fields: diffs.map(FieldDiffJSON.init)))
-                return
+                Output.line("diff \(id) from \(a) to \(b)")
+                if diffs.isEmpty {
+                    Output.line("no differences")
+                    return
+                }
+                for l in DiffText.render(diffs) { Output.line(l) }
             }
-            Output.line("diff \(id) from \(a) to \(b)")
-            if diffs.isEmpty {
-                Output.line("no differences")
-                return
-            }
-            for l in DiffText.render(diffs) { Output.line(l) }
         }
     }
 }

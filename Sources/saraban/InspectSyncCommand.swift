@@ -29,17 +29,17 @@ extension Saraban {
 
         func run() async throws {
             guard timeout > 0 else { throw NodeError(.invalidArgument, "--timeout must be a positive number of seconds") }
-            let node = try options.openNode()
-            defer { node.close() }
-            let target = try node.syncSettings().peer(matching: peer)
-            let preview =
-                offline
-                ? try node.inspectSyncRecorded(peer: target)
-                : try await node.inspectSync(peer: target, timeout: .milliseconds(Int(timeout * 1000)))
-            if output.json {
-                try Output.json(InspectSyncJSON(preview))
-            } else {
-                for l in InspectSyncText.render(preview) { Output.line(l) }
+            try await options.withNode { node in
+                let target = try node.syncSettings().peer(matching: peer)
+                let preview =
+                    offline
+                    ? try node.inspectSyncRecorded(peer: target)
+                    : try await node.inspectSync(peer: target, timeout: .milliseconds(Int(timeout * 1000)))
+                if output.json {
+                    try Output.json(InspectSyncJSON(preview))
+                } else {
+                    for l in InspectSyncText.render(preview) { Output.line(l) }
+                }
             }
         }
     }
@@ -92,7 +92,28 @@ struct InspectSyncJSON: Encodable {
         var toPeer: Movement
         var fromPeer: Movement
         var authors: [Author]
+        var claimedAhead: [Claimed]
     }
+
+    /// An author a head claim says more exists of than the peer holds.
+    struct Claimed: Encodable {
+        var nodeID: String
+        var claimed: UInt64
+        var peer: UInt64
+        var here: UInt64
+        var claimant: String
+        var claimTime: String
+        init(_ c: ClaimedAhead) {
+            nodeID = c.author.text
+            claimed = c.claimed
+            peer = c.peer
+            here = c.local
+            claimant = c.claimant.text
+            claimTime = Output.time(c.claimTime)
+        }
+    }
+
+
 
     struct Named: Encodable {
         var space: String
@@ -111,6 +132,8 @@ struct InspectSyncJSON: Encodable {
     var peerOnlySpaces: OrNull<Int>
     var toPeer: Movement
     var fromPeer: Movement
+    /// What the peer did not deliver in its last settled session (DIR/withheld.json), as `status` shows it.
+    var withheld: [StatusWithheldJSON]
 
     init(_ p: SyncPreview) {
         peer = p.peer.label
@@ -123,8 +146,9 @@ struct InspectSyncJSON: Encodable {
         spaces = p.spaces.map { s in
             Space(
                 space: s.space.hex, name: s.name, toPeer: Movement(s.toPeer), fromPeer: Movement(s.fromPeer),
-                authors: s.authors.map(Author.init))
+                authors: s.authors.map(Author.init), claimedAhead: s.claimedAhead.map(Claimed.init))
         }
+        withheld = p.withheld.map { StatusWithheldJSON(peer: p.peer.nodeID.text, peerName: p.peer.name, $0) }
         notShared = p.notShared.map { Named(space: $0.space.hex, name: $0.name) }
         peerOnlySpaces = OrNull(p.peerOnlySpaces)
         toPeer = Movement(p.toPeer)
@@ -178,6 +202,25 @@ enum InspectSyncText {
                 ])
             }
             out += t.render(colour: colour)
+            for c in s.claimedAhead {
+                out.append(
+                    Colour.paint(
+                        "  claims say more exists / ข้อมูลตามคำยืนยันของสมาชิก: \(c.author.text.prefix(12))… up to \(c.claimed), the peer holds "
+                            + "\(c.peer), here \(c.local) (claimed by \(c.claimant.text.prefix(12))… at \(Output.time(c.claimTime)))",
+                        .yellow, enabled: colour))
+            }
+        }
+        if !p.withheld.isEmpty {
+            out.append("")
+            out.append(
+                Colour.paint(
+                    "not delivered in the last settled session though claims say it exists / ไม่ได้รับทั้งที่มีอยู่จริง:", .yellow,
+                    enabled: colour))
+            for w in p.withheld {
+                out.append(
+                    "  space \(w.space.prefix(8))…: \(w.author.prefix(12))… \(w.behind) behind (held \(w.held), claimed \(w.claimed) by "
+                        + "\(w.claimant.prefix(12))… at \(Output.time(w.claimTime)))")
+            }
         }
         if !p.notShared.isEmpty {
             out.append("")

@@ -148,22 +148,22 @@ extension OfficerCommand {
         var newPassphraseFile: String?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            var old: SecureBytes?
-            if try node.officerHasPassphrase(name) {
-                guard let p = try passphrase.current(prompt: "รหัสผ่านปัจจุบัน / current passphrase for \(name): ") else {
+            try options.withNode { node in
+                var old: SecureBytes?
+                if try node.officerHasPassphrase(name) {
+                    guard let p = try passphrase.current(prompt: "รหัสผ่านปัจจุบัน / current passphrase for \(name): ") else {
+                        throw Passphrase.missing("officer passwd")
+                    }
+                    old = p
+                }
+                // A key without a passphrase takes the new one from --passphrase-file too.
+                let newFile = newPassphraseFile ?? (old == nil ? passphrase.passphraseFile : nil)
+                guard let new = try Passphrase.new(prompt: "รหัสผ่านใหม่ / new passphrase for \(name): ", file: newFile) else {
                     throw Passphrase.missing("officer passwd")
                 }
-                old = p
+                try node.changeOfficerPassphrase(name, old: old, new: new)
+                Output.note("passphrase of \(name) changed / เปลี่ยนรหัสผ่านของ \(name) แล้ว")
             }
-            // A key without a passphrase takes the new one from --passphrase-file too.
-            let newFile = newPassphraseFile ?? (old == nil ? passphrase.passphraseFile : nil)
-            guard let new = try Passphrase.new(prompt: "รหัสผ่านใหม่ / new passphrase for \(name): ", file: newFile) else {
-                throw Passphrase.missing("officer passwd")
-            }
-            try node.changeOfficerPassphrase(name, old: old, new: new)
-            Output.note("passphrase of \(name) changed / เปลี่ยนรหัสผ่านของ \(name) แล้ว")
         }
     }
 }

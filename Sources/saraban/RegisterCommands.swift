@@ -22,85 +22,75 @@ struct RegisterCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a register, one line per number.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a register as the official form: one row per number.",
+            discussion: """
+                Columns: เลขทะเบียนรับ (ส่ง), ที่, ลงวันที่, จาก, ถึง, เรื่อง, การปฏิบัติ (where the letter went, the receipts,
+                the routing), หมายเหตุ, then the date and time the number was given (Thai time, BE). --csv writes UTF-8
+                with a byte-order mark, as Thai Excel needs. The subject of a ลับ or ลับมาก letter is withheld (shown as
+                its class) unless --clearance covers it.
+                """)
 
         @OptionGroup var options: DataOptions
         @Argument(help: "รับ/receive, ส่ง/send, ว/circular, คำสั่ง/order.") var book: String
         @Option(help: "The BE year (default: the current register year).") var year: Int?
         @Option(help: "Another office's register (its node id or replica hex), as received by sync.") var owner: String?
+        @Option(help: "Show subjects of secret letters up to this class (ลับ, ลับมาก).") var clearance: String?
         @Flag(help: "Print JSON.") var json = false
-        @Flag(help: "Print CSV (UTF-8, header row).") var csv = false
+        @Flag(help: "Print CSV (UTF-8 with a byte-order mark, header row).") var csv = false
         @Flag(name: .customLong("thai-digits"), help: "Print numbers and dates with Thai digits.") var thaiDigits = false
 
         func run() async throws {
             let b = try RegisterCommand.book(book)
-            let node = try options.openNode()
-            defer { node.close() }
-            let y = year ?? node.registerYear(at: node.currentMillis)
-            var ownerID: ReplicaID?
-            if let owner {
-                ownerID = ReplicaID(hex: owner) ?? ReplicaID(hex: String(owner.prefix(32)))
-                if ownerID == nil, let r = try node.registers().first(where: { $0.owner.hex.hasPrefix(owner) }) {
-                    ownerID = r.owner
+            let cleared = try clearance.map { c throws(NodeError) in try parseSecrecy(c) } ?? .none
+            try options.withNode { node in
+                let y = year ?? node.registerYear(at: node.currentMillis)
+                var ownerID: ReplicaID?
+                if let owner {
+                    ownerID = ReplicaID(hex: owner) ?? ReplicaID(hex: String(owner.prefix(32)))
+                    if ownerID == nil, let r = try node.registers().first(where: { $0.owner.hex.hasPrefix(owner) }) {
+                        ownerID = r.owner
+                    }
+                    guard ownerID != nil else { throw NodeError(.unknownDocument, "no register owned by \(owner) on this node") }
                 }
-                guard ownerID != nil else { throw NodeError(.unknownDocument, "no register owned by \(owner) on this node") }
-            }
-            let reg = try node.register(b, year: y, owner: ownerID)
-            let letters = Dictionary(
-                uniqueKeysWithValues: try node.letters().map { ($0.id.description, $0) })
-            let rows: [RegisterRowJSON] = (reg?.state.lines ?? []).map { l in
-                RegisterRowJSON(l, book: b, code: reg?.code ?? "", year: y, letter: l.letter.flatMap { letters[$0] })
-            }
-            if json {
-                struct Out: Encodable {
-                    var book: String
-                    var bookThai: String
-                    var year: Int
-                    var office: String?
-                    var owner: String?
-                    var register: String?
-                    var next: Int
-                    var lines: [RegisterRowJSON]
-                    var ignored: [String]
+                let reg = try node.register(b, year: y, owner: ownerID)
+                let form = try node.registerForms.form(b, year: y, owner: ownerID, clearance: cleared)
+                let rows = form.rows
+                if json {
+                    struct Out: Encodable {
+                        var book: String
+                        var bookThai: String
+                        var year: Int
+                        var office: String?
+                        var owner: String?
+                        var register: String?
+                        var next: Int
+                        var columns: [String]
+                        var lines: [RegisterRowJSON]
+                        var ignored: [String]
+                    }
+                    try Output.json(
+                        Out(
+                            book: b.english, bookThai: b.thaiName, year: y, office: reg?.office, owner: reg?.owner.hex,
+                            register: reg?.id.description, next: reg?.state.nextNumber ?? 1, columns: RegisterForm.columns(b),
+                            lines: rows.map(RegisterRowJSON.init), ignored: form.ignored))
+                    return
                 }
-                try Output.json(
-                    Out(
-                        book: b.english, bookThai: b.thaiName, year: y, office: reg?.office, owner: reg?.owner.hex,
-                        register: reg?.id.description, next: reg?.state.nextNumber ?? 1, lines: rows,
-                        ignored: reg?.state.ignored ?? []))
-                return
-            }
-            let t = thaiDigits
-            func d(_ s: String) -> String { t ? ThaiDigits.convert(s) : s }
-            if csv {
-                Output.line("เลขทะเบียน,สถานะ,วันที่,เวลา,ที่,เรื่อง,จาก,ถึง,หมายเหตุ,หนังสือ")
-                for r in rows {
-                    Output.line(
-                        [d(String(r.number)), r.state, r.dateThai.map { d($0) } ?? "", r.time.map { d($0) } ?? "",
-                            r.letterNumber.map { d($0) } ?? "", r.subject, r.from ?? "", r.to ?? "", r.note, r.letter ?? ""]
-                            .map(csvField).joined(separator: ","))
+                if csv {
+                    FileHandle.standardOutput.write(Data(form.csv(thaiDigits: thaiDigits).utf8))
+                    return
                 }
-                return
-            }
-            Output.line("\(b.thaiName) ปี \(d(String(y)))\(reg.map { "  \($0.office)" } ?? "")")
-            guard reg != nil else {
-                Output.line("(ยังไม่มีรายการ / no entries yet)")
-                return
-            }
-            for r in rows {
-                var line = "\(d(String(r.number)))  "
-                switch r.stateEnglish {
-                case "used":
-                    line += "\(r.dateThai.map { d($0) } ?? "")  \(r.time.map { d($0) + " น." } ?? "")"
-                    if let n = r.letterNumber { line += "  ที่ \(d(n))" }
-                    line += "  \(r.subject)"
-                case "cancelled": line += "ยกเลิก  \(r.note)"
-                case "reserved": line += "จองไว้ถึง \(r.reservedUntil.map(Output.time) ?? "")  \(r.note)"
-                default: line += "หมดอายุการจอง (expired reservation)  \(r.note)"
+                let t = thaiDigits
+                Output.line("\(b.thaiName) ปี \(t ? ThaiDigits.convert(String(y)) : String(y))\(reg.map { "  \($0.office)" } ?? "")")
+                guard !rows.isEmpty else {
+                    Output.line("(ยังไม่มีรายการ / no entries yet)")
+                    return
                 }
-                Output.line(line)
+                var table = Table(RegisterForm.columns(b), maxWidths: [nil, nil, nil, 30, 30, 40, 40, 40, nil, nil])
+                for r in rows { table.add(form.cells(r, thaiDigits: t)) }
+                for l in table.render() { Output.line(l) }
+                for i in form.ignored { Output.note("ignored register event: \(i)") }
             }
-            for i in reg?.state.ignored ?? [] { Output.note("ignored register event: \(i)") }
         }
     }
 
@@ -116,12 +106,12 @@ struct RegisterCommand: AsyncParsableCommand {
 
         func run() async throws {
             let b = try RegisterCommand.book(book)
-            let node = try options.openNode()
-            defer { node.close() }
-            let untilMs = try parseUntil(until, now: node.currentMillis)
-            let r = try node.reserve(b, until: untilMs, purpose: purpose)
-            Output.line("\(r.number)")
-            Output.note("reserved \(b.thaiName) \(r.year) number \(r.number) until \(Output.time(untilMs))")
+            try options.withNode { node in
+                let untilMs = try parseUntil(until, now: node.currentMillis)
+                let r = try node.reserve(b, until: untilMs, purpose: purpose)
+                Output.line("\(r.number)")
+                Output.note("reserved \(b.thaiName) \(r.year) number \(r.number) until \(Output.time(untilMs))")
+            }
         }
     }
 
@@ -137,18 +127,11 @@ struct RegisterCommand: AsyncParsableCommand {
 
         func run() async throws {
             let b = try RegisterCommand.book(book)
-            let node = try options.openNode()
-            defer { node.close() }
-            try node.cancelNumber(b, year: year, number: number, reason: reason)
+            try options.withNode { node in
+                try node.cancelNumber(b, year: year, number: number, reason: reason)
+            }
         }
     }
-}
-
-func csvField(_ s: String) -> String {
-    if s.contains(",") || s.contains("\"") || s.contains("\n") {
-        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-    return s
 }
 
 /// `90m`, `8h`, `3d`, an ISO or Thai date (end of that day, Thai time), or ms since 1970.
@@ -183,40 +166,45 @@ struct RegisterRowJSON: Encodable {
     var number: Int
     var state: String
     var stateEnglish: String
+    /// The date the number was given (ISO) and in Thai, and the time (Thai time).
     var date: String?
     var dateThai: String?
     var time: String?
     var letter: String?
     var letterNumber: String?
+    /// ลงวันที่: the letter's own date, as written.
+    var letterDate: String?
     var subject: String
+    var withheld: Bool
+    var secrecy: String
     var from: String?
     var to: String?
+    var action: String
     var note: String
     var reservedUntil: Int64?
 
-    init(_ l: RegisterLine, book: RegisterBook, code: String, year: Int, letter v: LetterView?) {
-        number = l.number
-        state = l.state.rawValue
-        switch l.state {
+    init(_ r: RegisterForm.Row) {
+        number = r.number
+        state = r.state.rawValue
+        switch r.state {
         case .used: stateEnglish = "used"
         case .reserved: stateEnglish = "reserved"
         case .expired: stateEnglish = "expired"
         case .cancelled: stateEnglish = "cancelled"
         }
-        date = l.date?.iso
-        dateThai = l.date?.formatted()
-        let reserved = l.state == .reserved || l.state == .expired
-        time = reserved ? nil : l.time
-        reservedUntil = reserved ? l.time.flatMap { Int64($0) } : nil
-        letter = l.letter
-        if book == .receive {
-            letterNumber = v?.fields[LetterField.number.rawValue]
-        } else if l.state == .used || l.state == .cancelled, l.letter != nil || l.state == .used {
-            letterNumber = book.letterNumber(l.number, officeCode: code, year: year)
-        }
-        subject = l.summary.isEmpty ? (v?.fields[LetterField.subject.rawValue] ?? "") : l.summary
-        from = v?.fields[LetterField.sender.rawValue] ?? v?.fields[LetterField.agency.rawValue]
-        to = v?.fields[LetterField.recipient.rawValue] ?? v?.fields[LetterField.salutation.rawValue]
-        note = l.note
+        date = r.registered?.iso
+        dateThai = r.registered?.formatted()
+        time = r.time
+        reservedUntil = r.reservedUntil
+        letter = r.letter
+        letterNumber = r.letterNumber.isEmpty ? nil : r.letterNumber
+        letterDate = r.date.isEmpty ? nil : r.date
+        subject = r.subject
+        withheld = r.withheld
+        secrecy = r.secrecy.rawValue
+        from = r.from.isEmpty ? nil : r.from
+        to = r.to.isEmpty ? nil : r.to
+        action = r.action
+        note = r.note
     }
 }

@@ -63,70 +63,70 @@ extension Saraban {
             guard relay || (store == nil && metrics == nil) else {
                 throw NodeError(.invalidArgument, "--store and --metrics are for relays: add --relay (ใช้ได้กับรีเลย์เท่านั้น)")
             }
-            let node = try options.openNode()
-            defer { node.close() }
-            let storage = try node.envelopeStorage(relay: relay)
-            let webMetrics = WebMetrics()
-            guard relay else {
-                let daemon = try NodeDaemon(node: node, storage: storage, options: serve, onEvent: { webMetrics.record($0) })
-                let web = try web.services(node: node, daemon: daemon, relay: false, metrics: webMetrics)
-                try await daemon.run(services: web) { ready in
-                    Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role))")
-                }
-                Self.sayWhereItStopped(node)
-                return
-            }
-            let metricsAddress = try (metrics ?? node.currentConfig().metrics).map { text throws(NodeError) in
-                guard let a = PeerAddress(parsing: text) else {
-                    throw NodeError(.invalidArgument, "--metrics \(text.debugDescription) is not HOST:PORT (for example 127.0.0.1:9420)")
-                }
-                return a
-            }
-            // The metrics backend must be in place before the relay creates its metrics.
-            if metricsAddress != nil { _ = RelayMetricsEndpoint.registry }
-            let relayStore = try await RelayStores.open(node, flag: store)
-            let daemon: NodeDaemon
-            do {
-                daemon = try NodeDaemon(node: node, relay: relayStore, options: serve, onEvent: { webMetrics.record($0) })
-            } catch {
-                await relayStore.close()
-                throw error
-            }
-            var endpoint: Task<Void, any Error>?
-            if let metricsAddress {
-                let (bound, reported) = AsyncStream.makeStream(of: Int.self)
-                endpoint = Task {
-                    try await RelayMetricsEndpoint.run(
-                        host: metricsAddress.host, port: metricsAddress.port, health: { daemon.health },
-                        logger: Logger(label: "saraban.metrics")
-                    ) { port in
-                        reported.yield(port)
-                        reported.finish()
+            try await options.withNode { node in
+                let storage = try node.envelopeStorage(relay: relay)
+                let webMetrics = WebMetrics()
+                guard relay else {
+                    let daemon = try NodeDaemon(node: node, storage: storage, options: serve, onEvent: { webMetrics.record($0) })
+                    let web = try web.services(node: node, daemon: daemon, relay: false, metrics: webMetrics)
+                    try await daemon.run(services: web) { ready in
+                        Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role))")
                     }
+                    Self.sayWhereItStopped(node)
+                    return
                 }
-                var port: Int?
-                for await p in bound { port = p }
-                guard let port else {
+                let metricsAddress = try (metrics ?? node.currentConfig().metrics).map { text throws(NodeError) in
+                    guard let a = PeerAddress(parsing: text) else {
+                        throw NodeError(.invalidArgument, "--metrics \(text.debugDescription) is not HOST:PORT (for example 127.0.0.1:9420)")
+                    }
+                    return a
+                }
+                // The metrics backend must be in place before the relay creates its metrics.
+                if metricsAddress != nil { _ = RelayMetricsEndpoint.registry }
+                let relayStore = try await RelayStores.open(node, flag: store)
+                let daemon: NodeDaemon
+                do {
+                    daemon = try NodeDaemon(node: node, relay: relayStore, options: serve, onEvent: { webMetrics.record($0) })
+                } catch {
                     await relayStore.close()
-                    throw NodeError(.io, "cannot serve metrics on \(metricsAddress): the address may be in use")
+                    throw error
                 }
-                Output.line("metrics on \(PeerAddress(host: metricsAddress.host, port: port))")
-            }
-            do {
-                let web = try web.services(node: node, daemon: daemon, relay: true, metrics: webMetrics)
-                try await daemon.run(services: web) { ready in
-                    let kind = relayStore.kind == "sqlite" ? "" : ", \(relayStore.kind) store"
-                    Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role)\(kind))")
+                var endpoint: Task<Void, any Error>?
+                if let metricsAddress {
+                    let (bound, reported) = AsyncStream.makeStream(of: Int.self)
+                    endpoint = Task {
+                        try await RelayMetricsEndpoint.run(
+                            host: metricsAddress.host, port: metricsAddress.port, health: { daemon.health },
+                            logger: Logger(label: "saraban.metrics")
+                        ) { port in
+                            reported.yield(port)
+                            reported.finish()
+                        }
+                    }
+                    var port: Int?
+                    for await p in bound { port = p }
+                    guard let port else {
+                        await relayStore.close()
+                        throw NodeError(.io, "cannot serve metrics on \(metricsAddress): the address may be in use")
+                    }
+                    Output.line("metrics on \(PeerAddress(host: metricsAddress.host, port: port))")
                 }
-            } catch {
+                do {
+                    let web = try web.services(node: node, daemon: daemon, relay: true, metrics: webMetrics)
+                    try await daemon.run(services: web) { ready in
+                        let kind = relayStore.kind == "sqlite" ? "" : ", \(relayStore.kind) store"
+                        Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role)\(kind))")
+                    }
+                } catch {
+                    endpoint?.cancel()
+                    await relayStore.close()
+                    throw error
+                }
                 endpoint?.cancel()
+                _ = try? await endpoint?.value
                 await relayStore.close()
-                throw error
+                Self.sayWhereItStopped(node)
             }
-            endpoint?.cancel()
-            _ = try? await endpoint?.value
-            await relayStore.close()
-            Self.sayWhereItStopped(node)
         }
 
         /// After a SIGTERM or SIGINT: the sessions said bye; per configured peer, how far apart the
@@ -170,77 +170,77 @@ extension Saraban {
         @Argument(help: "The peer to sync with (default: every configured peer).") var peer: String?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let settings = try node.syncSettings()
-            let peers = try peer.map { q throws(NodeError) in [try settings.peer(matching: q)] } ?? settings.peers
-            guard !peers.isEmpty else {
-                throw NodeError(.invalidArgument, "no peers configured; add one with `saraban peer add NODE_ID HOST:PORT`")
-            }
-            let storage = try node.envelopeStorage(relay: relay)
-            let tty = isatty(STDERR_FILENO) == 1 && !output.json
-            let started = Date()
-            let lags = LatestProgress()
-            let interruption = Interruption()
-            let results = try await interruption.run {
-                try await node.syncOnce(storage: storage, peers: peers) { p in
-                    lags.record(p)
-                    guard tty else { return }
-                    let line = "\r\u{1B}[Ksyncing with \(p.peer): \(p.changesPeerLacks) changes to send, \(p.changesWeLack) to receive"
-                    FileHandle.standardError.write(Data(line.utf8))
+            try await options.withNode { node in
+                let settings = try node.syncSettings()
+                let peers = try peer.map { q throws(NodeError) in [try settings.peer(matching: q)] } ?? settings.peers
+                guard !peers.isEmpty else {
+                    throw NodeError(.invalidArgument, "no peers configured; add one with `saraban peer add NODE_ID HOST:PORT`")
                 }
-            }
-            if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            if let signal = interruption.signal {
-                // Where it stopped, per peer, and that nothing is lost.
-                Output.note("sync interrupted by \(Interruption.name(signal)); open sessions said bye.")
-                for r in results where !r.synced {
-                    var line = "  \(r.peer) (\(r.address)): stopped after receiving \(r.changesReceived) changes "
-                        + "(\(r.envelopesReceived) envelopes, stored) and sending \(r.changesSent)"
-                    if let lag = lags[r.peer] {
-                        line += "; \(lag.changesWeLack) changes still to receive and \(lag.changesPeerLacks) to send"
+                let storage = try node.envelopeStorage(relay: relay)
+                let tty = isatty(STDERR_FILENO) == 1 && !output.json
+                let started = Date()
+                let lags = LatestProgress()
+                let interruption = Interruption()
+                let results = try await interruption.run {
+                    try await node.syncOnce(storage: storage, peers: peers) { p in
+                        lags.record(p)
+                        guard tty else { return }
+                        let line = "\r\u{1B}[Ksyncing with \(p.peer): \(p.changesPeerLacks) changes to send, \(p.changesWeLack) to receive"
+                        FileHandle.standardError.write(Data(line.utf8))
                     }
-                    Output.note(line)
                 }
-                for r in results where r.synced { Output.note("  \(r.peer) (\(r.address)): synced before the interruption") }
-                Output.note(
-                    "nothing is lost: what was received is stored (each batch in one transaction, nothing half-applied) "
-                        + "and local data was not touched; run `saraban sync` again to go on from here.")
-                throw ExitCode(Interruption.exitStatus(signal))
-            }
-            let failed = results.filter { !$0.synced }
-            if output.json {
-                try Output.json(results)
-            } else {
-                for r in results {
-                    var line = "\(r.peer) (\(r.address)): "
-                    if r.synced {
-                        line += "synced \(r.sharedSpaces) space\(r.sharedSpaces == 1 ? "" : "s"); "
-                    } else {
-                        line += "FAILED; "
+                if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                if let signal = interruption.signal {
+                    // Where it stopped, per peer, and that nothing is lost.
+                    Output.note("sync interrupted by \(Interruption.name(signal)); open sessions said bye.")
+                    for r in results where !r.synced {
+                        var line = "  \(r.peer) (\(r.address)): stopped after receiving \(r.changesReceived) changes "
+                            + "(\(r.envelopesReceived) envelopes, stored) and sending \(r.changesSent)"
+                        if let lag = lags[r.peer] {
+                            line += "; \(lag.changesWeLack) changes still to receive and \(lag.changesPeerLacks) to send"
+                        }
+                        Output.note(line)
                     }
-                    line += "sent \(r.envelopesSent) envelopes (\(r.changesSent) changes, \(Output.bytes(Int64(r.bytesSent)))), "
-                    line += "received \(r.envelopesReceived) envelopes (\(r.changesReceived) changes, "
-                    line += "\(Output.bytes(Int64(r.bytesReceived))))"
-                    if r.attachmentsOffered > 0 {
-                        line += ", relay confirmed holding \(r.attachmentsConfirmed) of \(r.attachmentsOffered) attachments offered "
-                        line += "(\(r.attachmentChunksSent) chunks sent)"
-                    }
-                    line += " in \(String(format: "%.2f", r.seconds)) s"
-                    if !r.synced { line += "\n  \(r.error ?? "the session did not finish")" }
-                    Output.line(line)
+                    for r in results where r.synced { Output.note("  \(r.peer) (\(r.address)): synced before the interruption") }
+                    Output.note(
+                        "nothing is lost: what was received is stored (each batch in one transaction, nothing half-applied) "
+                            + "and local data was not touched; run `saraban sync` again to go on from here.")
+                    throw ExitCode(Interruption.exitStatus(signal))
                 }
-                let total = Date().timeIntervalSince(started)
-                Output.line(
-                    "\(results.count - failed.count) of \(results.count) peer\(results.count == 1 ? "" : "s") synced in "
-                        + String(format: "%.2f", total) + " s")
-            }
-            if !failed.isEmpty {
-                throw NodeError(
-                    .unreachable,
-                    "could not sync with \(failed.count) of \(results.count) peer\(results.count == 1 ? "" : "s"): "
-                        + failed.map { $0.error ?? "\($0.peer) (\($0.address)): the session did not finish" }
-                        .joined(separator: "\n"))
+                let failed = results.filter { !$0.synced }
+                if output.json {
+                    try Output.json(results)
+                } else {
+                    for r in results {
+                        var line = "\(r.peer) (\(r.address)): "
+                        if r.synced {
+                            line += "synced \(r.sharedSpaces) space\(r.sharedSpaces == 1 ? "" : "s"); "
+                        } else {
+                            line += "FAILED; "
+                        }
+                        line += "sent \(r.envelopesSent) envelopes (\(r.changesSent) changes, \(Output.bytes(Int64(r.bytesSent)))), "
+                        line += "received \(r.envelopesReceived) envelopes (\(r.changesReceived) changes, "
+                        line += "\(Output.bytes(Int64(r.bytesReceived))))"
+                        if r.attachmentsOffered > 0 {
+                            line += ", relay confirmed holding \(r.attachmentsConfirmed) of \(r.attachmentsOffered) attachments offered "
+                            line += "(\(r.attachmentChunksSent) chunks sent)"
+                        }
+                        line += " in \(String(format: "%.2f", r.seconds)) s"
+                        if !r.synced { line += "\n  \(r.error ?? "the session did not finish")" }
+                        Output.line(line)
+                    }
+                    let total = Date().timeIntervalSince(started)
+                    Output.line(
+                        "\(results.count - failed.count) of \(results.count) peer\(results.count == 1 ? "" : "s") synced in "
+                            + String(format: "%.2f", total) + " s")
+                }
+                if !failed.isEmpty {
+                    throw NodeError(
+                        .unreachable,
+                        "could not sync with \(failed.count) of \(results.count) peer\(results.count == 1 ? "" : "s"): "
+                            + failed.map { $0.error ?? "\($0.peer) (\($0.address)): the session did not finish" }
+                            .joined(separator: "\n"))
+                }
             }
         }
     }
@@ -273,10 +273,10 @@ extension Saraban.Peer {
         @Option(help: "A name to show and to use with `saraban sync NAME`.") var name: String?
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let isNew = try node.addPeer(nodeID: nodeID, address: address, name: name)
-            Output.note("\(isNew ? "added" : "updated") peer \(name ?? nodeID) at \(address)")
+            try options.withNode { node in
+                let isNew = try node.addPeer(nodeID: nodeID, address: address, name: name)
+                Output.note("\(isNew ? "added" : "updated") peer \(name ?? nodeID) at \(address)")
+            }
         }
     }
 
@@ -293,16 +293,16 @@ extension Saraban.Peer {
         @Argument(help: "The peer to remove: node id (or a unique prefix), name or HOST:PORT.") var peer: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let removed = try node.removePeer(matching: peer)
-            var note = "removed peer \(removed.name.map { "\($0) (\(removed.nodeID.text))" } ?? removed.nodeID.text) "
-            note += "at \(removed.address)"
-            if try node.envelopeStorage(relay: node.role == .relay).memberNodeIDs().contains(removed.nodeID) {
-                note += "; it is still a member of a space carried here, so it may still connect: "
-                note += "`saraban space remove SPACE \(removed.nodeID.text)` to stop that"
+            try options.withNode { node in
+                let removed = try node.removePeer(matching: peer)
+                var note = "removed peer \(removed.name.map { "\($0) (\(removed.nodeID.text))" } ?? removed.nodeID.text) "
+                note += "at \(removed.address)"
+                if try node.envelopeStorage(relay: node.role == .relay).memberNodeIDs().contains(removed.nodeID) {
+                    note += "; it is still a member of a space carried here, so it may still connect: "
+                    note += "`saraban space remove SPACE \(removed.nodeID.text)` to stop that"
+                }
+                Output.note(note)
             }
-            Output.note(note)
         }
     }
 
@@ -314,27 +314,27 @@ extension Saraban.Peer {
         @OptionGroup var output: JSONOption
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            // A relay on PostgreSQL keeps its peers' status there.
-            let rows = try node.peerList(statuses: try await RelayStores.peerStatuses(node))
-            if output.json {
-                try Output.json(rows)
-                return
-            }
-            if rows.isEmpty {
-                Output.line("no peers; add one with `saraban peer add NODE_ID HOST:PORT [--name NAME]`")
-                return
-            }
-            for r in rows {
-                var line = "\(r.name ?? "-")  \(r.node_id)  \(r.address)  "
-                if let c = r.last_contact {
-                    line += "last contact \(c), they lack \(r.changes_peer_lacks ?? 0), we lack \(r.changes_we_lack ?? 0)"
-                } else {
-                    line += "never contacted"
+            try await options.withNode { node in
+                // A relay on PostgreSQL keeps its peers' status there.
+                let rows = try node.peerList(statuses: try await RelayStores.peerStatuses(node))
+                if output.json {
+                    try Output.json(rows)
+                    return
                 }
-                if let e = r.last_error { line += "  (last error: \(e))" }
-                Output.line(line)
+                if rows.isEmpty {
+                    Output.line("no peers; add one with `saraban peer add NODE_ID HOST:PORT [--name NAME]`")
+                    return
+                }
+                for r in rows {
+                    var line = "\(r.name ?? "-")  \(r.node_id)  \(r.address)  "
+                    if let c = r.last_contact {
+                        line += "last contact \(c), they lack \(r.changes_peer_lacks ?? 0), we lack \(r.changes_we_lack ?? 0)"
+                    } else {
+                        line += "never contacted"
+                    }
+                    if let e = r.last_error { line += "  (last error: \(e))" }
+                    Output.line(line)
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ extension Saraban {
             commandName: "space",
             abstract: "Create, share, join, list and leave spaces (the unit of replication and encryption).",
             subcommands: [
-                Create.self, Invite.self, Join.self, List.self, Remove.self, Admin.self, Carry.self, Clearance.self, Relay.self,
+                Create.self, Invite.self, Join.self, List.self, Remove.self, Leave.self, Admin.self, Carry.self, Clearance.self, Relay.self,
                 Refused.self,
             ])
     }
@@ -64,10 +64,10 @@ extension Saraban.SpaceCommand {
         @Argument(help: "The space's name (unique on this node).") var name: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let s = try node.createSpace(name: name)
-            if output.json { try Output.json(SpaceJSON(s)) } else { Output.line(s.id.hex) }
+            try options.withNode { node in
+                let s = try node.createSpace(name: name)
+                if output.json { try Output.json(SpaceJSON(s)) } else { Output.line(s.id.hex) }
+            }
         }
     }
 
@@ -96,37 +96,37 @@ extension Saraban.SpaceCommand {
 
         func run() async throws {
             let invitee = try parseNodeID(nodeID)
-            let node = try options.openNode()
-            defer { node.close() }
-            let s = try node.resolveSpace(space)
-            if let out, FileManager.default.fileExists(atPath: out) {
-                throw NodeError(.invalidArgument, "\(out) already exists; choose another file name or remove it first")
-            }
-            let level = try cleared.map { c throws(NodeError) in try parseSecrecy(c) } ?? .none
-            let inv = try node.invite(space: s.id, invitee: invitee, office: office, cleared: level, admin: admin)
-            if let out {
-                guard FileManager.default.createFile(atPath: out, contents: Data((inv.text + "\n").utf8)) else {
-                    throw NodeError(.io, "cannot write \(out); check the directory exists and is writable")
+            try options.withNode { node in
+                let s = try node.resolveSpace(space)
+                if let out, FileManager.default.fileExists(atPath: out) {
+                    throw NodeError(.invalidArgument, "\(out) already exists; choose another file name or remove it first")
                 }
-                if output.json {
+                let level = try cleared.map { c throws(NodeError) in try parseSecrecy(c) } ?? .none
+                let inv = try node.invite(space: s.id, invitee: invitee, office: office, cleared: level, admin: admin)
+                if let out {
+                    guard FileManager.default.createFile(atPath: out, contents: Data((inv.text + "\n").utf8)) else {
+                        throw NodeError(.io, "cannot write \(out); check the directory exists and is writable")
+                    }
+                    if output.json {
+                        struct Out: Encodable {
+                            var space: String
+                            var invitee: String
+                            var file: String
+                        }
+                        try Output.json(Out(space: s.id.hex, invitee: invitee.text, file: out))
+                    } else {
+                        Output.note("wrote the invitation for \(invitee.text) to \(out)")
+                    }
+                } else if output.json {
                     struct Out: Encodable {
                         var space: String
                         var invitee: String
-                        var file: String
+                        var invitation: String
                     }
-                    try Output.json(Out(space: s.id.hex, invitee: invitee.text, file: out))
+                    try Output.json(Out(space: s.id.hex, invitee: invitee.text, invitation: inv.text))
                 } else {
-                    Output.note("wrote the invitation for \(invitee.text) to \(out)")
+                    Output.line(inv.text)
                 }
-            } else if output.json {
-                struct Out: Encodable {
-                    var space: String
-                    var invitee: String
-                    var invitation: String
-                }
-                try Output.json(Out(space: s.id.hex, invitee: invitee.text, invitation: inv.text))
-            } else {
-                Output.line(inv.text)
             }
         }
     }
@@ -156,11 +156,11 @@ extension Saraban.SpaceCommand {
                 text = String(decoding: data, as: UTF8.self)
             }
             let inv = try Invitation.parse(text)
-            let node = try options.openNode()
-            defer { node.close() }
-            let s = try node.join(inv, as: localName)
-            if output.json { try Output.json(SpaceJSON(s)) } else {
-                Output.line("joined space \(s.name) (\(s.id.hex)); its documents arrive with the next sync")
+            try options.withNode { node in
+                let s = try node.join(inv, as: localName)
+                if output.json { try Output.json(SpaceJSON(s)) } else {
+                    Output.line("joined space \(s.name) (\(s.id.hex)); its documents arrive with the next sync")
+                }
             }
         }
     }
@@ -173,26 +173,26 @@ extension Saraban.SpaceCommand {
         @OptionGroup var output: JSONOption
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let spaces = try node.spaces()
-            if output.json {
-                try Output.json(spaces.map(SpaceJSON.init))
-                return
-            }
-            for s in spaces {
-                let active = s.members.filter(\.isActive)
-                var line = "\(s.id.hex)  \(s.name)"
-                if s.isDefault { line += " (default)" }
-                if s.role == .relay {
-                    line += "  relay"
-                } else {
-                    line += "  epoch \(s.epoch)  \(active.count) member\(active.count == 1 ? "" : "s")"
-                        + "  \(s.documents) document\(s.documents == 1 ? "" : "s")"
+            try options.withNode { node in
+                let spaces = try node.spaces()
+                if output.json {
+                    try Output.json(spaces.map(SpaceJSON.init))
+                    return
                 }
-                Output.line(line)
-                for m in active {
-                    Output.line("    \(m.nodeID.text)\(m.office.isEmpty ? "" : "  \(m.office)")\(m.isAdmin ? "  (admin)" : "")")
+                for s in spaces {
+                    let active = s.members.filter(\.isActive)
+                    var line = "\(s.id.hex)  \(s.name)"
+                    if s.isDefault { line += " (default)" }
+                    if s.role == .relay {
+                        line += "  relay"
+                    } else {
+                        line += "  epoch \(s.epoch)  \(active.count) member\(active.count == 1 ? "" : "s")"
+                            + "  \(s.documents) document\(s.documents == 1 ? "" : "s")"
+                    }
+                    Output.line(line)
+                    for m in active {
+                        Output.line("    \(m.nodeID.text)\(m.office.isEmpty ? "" : "  \(m.office)")\(m.isAdmin ? "  (admin)" : "")")
+                    }
                 }
             }
         }
@@ -213,20 +213,75 @@ extension Saraban.SpaceCommand {
 
         func run() async throws {
             let member = try parseNodeID(nodeID)
-            let node = try options.openNode()
-            defer { node.close() }
-            let s = try node.resolveSpace(space)
-            let epoch = try node.removeMember(space: s.id, member: member)
-            if output.json {
-                struct Out: Encodable {
-                    var space: String
-                    var removed: String
-                    var epoch: UInt32
+            try options.withNode { node in
+                let s = try node.resolveSpace(space)
+                let epoch = try node.removeMember(space: s.id, member: member)
+                if output.json {
+                    struct Out: Encodable {
+                        var space: String
+                        var removed: String
+                        var epoch: UInt32
+                    }
+                    try Output.json(Out(space: s.id.hex, removed: member.text, epoch: epoch))
+                } else {
+                    Output.line("removed \(member.text) from \(s.name); the space is now at key epoch \(epoch)")
                 }
-                try Output.json(Out(space: s.id.hex, removed: member.text, epoch: epoch))
-            } else {
-                Output.line("removed \(member.text) from \(s.name); the space is now at key epoch \(epoch)")
             }
+        }
+    }
+
+    struct Leave: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Leave a space: stop syncing it and delete its keys and this node's copy (asks for --yes).",
+            discussion: """
+                Prints what happens to the letters in it (Thai and English): the space's documents and keys are
+                deleted here, the other members keep theirs; letters received through it stay in this office's
+                receive book; dispatches waiting in the inbox are dropped. Without --yes it asks on a terminal,
+                else deletes nothing and exits 64. The office's own space cannot be left, nor a space by its
+                last admin while others hold it (exit 68: make another member an admin first).
+                """)
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The space: its name or id.") var space: String
+        @Flag(help: "Leave without asking.") var yes = false
+
+        func run() async throws {
+            try options.withNode { node in
+                let s = try node.resolveSpace(space)
+                let plan = try node.leavePlan(s.id)
+                for line in plan.consequences { Output.note(line) }
+                if !yes { try Self.confirm(s.name) }
+                let left = try node.leaveSpace(s.id)
+                if output.json {
+                    struct Out: Encodable {
+                        var space: String
+                        var name: String
+                        var documents: Int
+                        var envelopes: Int
+                        var keys: Int
+                        var inboxDropped: Int
+                        var receivedKept: Int
+                        var sentKept: Int
+                    }
+                    try Output.json(
+                        Out(
+                            space: s.id.hex, name: s.name, documents: left.documents, envelopes: left.envelopes, keys: left.keys,
+                            inboxDropped: plan.inbox, receivedKept: plan.received, sentKept: plan.sent))
+                } else {
+                    Output.line("ออกจากพื้นที่ \(s.name) แล้ว / left space \(s.name) (\(s.id.hex))")
+                }
+            }
+        }
+
+        /// Asks on a terminal; without one, refuses (exit 64) having deleted nothing.
+        static func confirm(_ name: String) throws(NodeError) {
+            let refusal = NodeError(
+                .invalidArgument,
+                "ยังไม่ได้ออกจากพื้นที่ \(name) ไม่มีสิ่งใดถูกลบ / nothing was deleted: run `saraban space leave \(name) --yes` to leave")
+            guard isatty(STDIN_FILENO) == 1 else { throw refusal }
+            FileHandle.standardError.write(Data("saraban: พิมพ์ yes เพื่อออก / type yes to leave \(name): ".utf8))
+            guard readLine()?.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { throw refusal }
         }
     }
 
@@ -246,11 +301,11 @@ extension Saraban.SpaceCommand {
 
         func run() async throws {
             let member = try parseNodeID(nodeID)
-            let node = try options.openNode()
-            defer { node.close() }
-            let s = try node.resolveSpace(space)
-            try node.setAdmin(space: s.id, member: member, admin: !revoke)
-            Output.note("\(member.text) is \(revoke ? "no longer an admin" : "now an admin") of \(s.name)")
+            try options.withNode { node in
+                let s = try node.resolveSpace(space)
+                try node.setAdmin(space: s.id, member: member, admin: !revoke)
+                Output.note("\(member.text) is \(revoke ? "no longer an admin" : "now an admin") of \(s.name)")
+            }
         }
     }
 
@@ -267,13 +322,13 @@ extension Saraban.SpaceCommand {
         @Argument(help: "The space: its name or id.") var space: String
 
         func run() async throws {
-            let node = try options.openNode()
-            defer { node.close() }
-            let s = try node.resolveSpace(space)
-            let rows = try node.refusedChanges(s.id)
-            if output.json { try Output.json(rows); return }
-            if rows.isEmpty { Output.line("no refused changes in \(s.name)") }
-            for r in rows { Output.line("\(r.author)/\(r.seq)  \(Output.time(r.at))  \(r.reason)") }
+            try options.withNode { node in
+                let s = try node.resolveSpace(space)
+                let rows = try node.refusedChanges(s.id)
+                if output.json { try Output.json(rows); return }
+                if rows.isEmpty { Output.line("no refused changes in \(s.name)") }
+                for r in rows { Output.line("\(r.author)/\(r.seq)  \(Output.time(r.at))  \(r.reason)") }
+            }
         }
     }
 
@@ -370,25 +425,25 @@ extension Saraban.SpaceCommand {
             }
             guard peers.isEmpty || !spaces.isEmpty else { throw NodeError(.invalidArgument, "--for names the peers of the spaces given as arguments") }
             let groups = try groups()
-            let node = try options.openNode()
-            defer { node.close() }
-            guard node.role == .relay else {
-                throw NodeError(.refused, "only a relay carries spaces it is not a member of; members join by invitation")
-            }
-            let local = try RelayStores.location(node, flag: store) == nil
-            guard creator == nil || local else {
-                throw NodeError(
-                    .invalidArgument,
-                    "--creator is for a relay on its own database: a relay on PostgreSQL does not read membership logs yet "
-                        + "(รีเลย์บน PostgreSQL ยังไม่อ่านบันทึกสมาชิก)")
-            }
-            let pin = try creator.map { c throws(NodeError) in try parseNodeID(c) }
-            if name != nil || pin != nil, local, try node.carriedSpaces()[groups[0].spaces[0]] == nil {
-                // The node's own database keeps the space's name and its creator's pin.
-                try node.carry(space: groups[0].spaces[0], name: name, creator: pin)
-            }
-            try await RelayStores.with(node, flag: store) { relay in
-                for g in groups { try await relay.carry(g.spaces, for: g.peers) }
+            try await options.withNode { node in
+                guard node.role == .relay else {
+                    throw NodeError(.refused, "only a relay carries spaces it is not a member of; members join by invitation")
+                }
+                let local = try RelayStores.location(node, flag: store) == nil
+                guard creator == nil || local else {
+                    throw NodeError(
+                        .invalidArgument,
+                        "--creator is for a relay on its own database: a relay on PostgreSQL does not read membership logs yet "
+                            + "(รีเลย์บน PostgreSQL ยังไม่อ่านบันทึกสมาชิก)")
+                }
+                let pin = try creator.map { c throws(NodeError) in try parseNodeID(c) }
+                if name != nil || pin != nil, local, try node.carriedSpaces()[groups[0].spaces[0]] == nil {
+                    // The node's own database keeps the space's name and its creator's pin.
+                    try node.carry(space: groups[0].spaces[0], name: name, creator: pin)
+                }
+                try await RelayStores.with(node, flag: store) { relay in
+                    for g in groups { try await relay.carry(g.spaces, for: g.peers) }
+                }
             }
         }
     }
@@ -414,13 +469,13 @@ extension Saraban.SpaceCommand {
 
         func run() async throws {
             let l = try parseSecrecy(level)
-            let node = try options.openNode()
-            defer { node.close() }
-            let s = try node.resolveSpace(space)
-            if let member {
-                try node.setMemberClearance(s.id, member: try parseNodeID(member), to: l)
-            } else {
-                try node.setSpaceClearance(s.id, to: l)
+            try options.withNode { node in
+                let s = try node.resolveSpace(space)
+                if let member {
+                    try node.setMemberClearance(s.id, member: try parseNodeID(member), to: l)
+                } else {
+                    try node.setSpaceClearance(s.id, to: l)
+                }
             }
         }
     }
@@ -435,9 +490,9 @@ extension Saraban.SpaceCommand {
 
         func run() async throws {
             let id = try parseNodeID(nodeID)
-            let node = try options.openNode()
-            defer { node.close() }
-            try node.designateRelay(try node.resolveSpace(space).id, relay: id)
+            try options.withNode { node in
+                try node.designateRelay(try node.resolveSpace(space).id, relay: id)
+            }
         }
     }
 }

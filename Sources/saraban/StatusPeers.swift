@@ -41,14 +41,16 @@ struct StatusForkJSON: Encodable {
     var via: String
 }
 
-/// `saraban status --json`: the node status plus `peers`, `spaces` and `forks`.
+/// `saraban status --json`: the node status plus `peers`, `spaces`, `forks`, `withheld` and `stale`.
 struct StatusJSON: Encodable {
     var status: NodeStatus
     var peers: [StatusPeerJSON]
     var spaces: [StatusSpaceJSON] = []
     var forks: [StatusForkJSON] = []
+    var withheld: [StatusWithheldJSON] = []
+    var stale: [StatusStaleJSON] = []
 
-    enum Key: String, CodingKey { case peers, spaces, forks }
+    enum Key: String, CodingKey { case peers, spaces, forks, withheld, stale }
 
     func encode(to encoder: any Encoder) throws {
         try status.encode(to: encoder)
@@ -56,6 +58,8 @@ struct StatusJSON: Encodable {
         try c.encode(peers, forKey: .peers)
         try c.encode(spaces, forKey: .spaces)
         try c.encode(forks, forKey: .forks)
+        try c.encode(withheld, forKey: .withheld)
+        try c.encode(stale, forKey: .stale)
     }
 }
 

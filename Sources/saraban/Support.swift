@@ -89,11 +89,19 @@ struct DataOptions: ParsableArguments {
         try Node.open(dataDir: directory, now: FakeClock.now ?? Node.systemClock)
     }
 
-    /// Opens the node, runs `body` with it and closes it.
+    /// Opens the node, runs `body` with it and closes it (whatever `body` throws): the one
+    /// open/close preamble of the commands.
     func withNode<T>(_ body: (Node) throws -> T) throws -> T {
         let node = try openNode()
         defer { node.close() }
         return try body(node)
+    }
+
+    /// ``withNode(_:)`` for a body that awaits (sync, serve, fetch, inspect-sync).
+    func withNode<T>(_ body: (Node) async throws -> T) async throws -> T {
+        let node = try openNode()
+        defer { node.close() }
+        return try await body(node)
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SarabanCrypto
 import SarabanNode
+import SarabanOffice
 import SarabanWeb
 
 // `saraban user …` and `saraban token …`: the web app's accounts and API tokens
@@ -38,7 +39,7 @@ extension DataOptions {
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "The web app's user accounts (passwords hashed with Argon2id).",
-        subcommands: [Add.self, Passwd.self, List.self, Disable.self, Enable.self])
+        subcommands: [Add.self, Passwd.self, List.self, Disable.self, Enable.self, Clearance.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -54,14 +55,21 @@ struct UserCommand: AsyncParsableCommand {
         @Option(help: "clerk | officer | head | admin") var role: String
         @Option(help: ArgumentHelp("The name shown in the web app (Thai), for example นางสาวสมศรี ใจดี.", valueName: "NAME"))
         var display: String?
+        @Option(help: "Cleared for secret letters up to this class: ลับ/confidential or ลับมาก/secret (default: none).")
+        var clearance: String?
         @OptionGroup var password: PasswordOptions
 
         func run() async throws {
             let accounts = try options.accounts()
             let role = try Role(parsing: role)
             let key = try AccountStore.checkName(name)
-            let user = try accounts.addUser(
+            let cleared = try clearance.map { c throws(NodeError) in try parseSecrecy(c) }
+            var user = try accounts.addUser(
                 name: key, displayName: display, role: role, password: try password.password(for: key, command: "user add"))
+            if let cleared, cleared != .none {
+                try accounts.setClearance(key, cleared)
+                user.clearance = cleared.rawValue
+            }
             if output.json { try Output.json(UserRow(user)) } else { Output.note("added \(role.rawValue) \(user.name)") }
         }
     }
@@ -96,7 +104,9 @@ struct UserCommand: AsyncParsableCommand {
                 Output.line("no web users; add one with `saraban user add NAME --role admin`")
             } else {
                 for u in users {
-                    Output.line("\(u.name)  \(u.role.rawValue)  \(u.displayName)" + (u.disabled ? "  (disabled)" : ""))
+                    Output.line(
+                        "\(u.name)  \(u.role.rawValue)  \(u.displayName)" + (u.disabled ? "  (disabled)" : "")
+                            + (u.clearance.map { "  (cleared: \($0))" } ?? ""))
                 }
             }
         }
@@ -128,6 +138,24 @@ struct UserCommand: AsyncParsableCommand {
     }
 }
 
+extension UserCommand {
+    struct Clearance: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Clear a web user for secret letters: ลับ (confidential), ลับมาก (secret) or ปกติ (none).",
+            discussion: "Takes effect at the user's next request in a running daemon; every view of a secret letter is audited.")
+
+        @OptionGroup var options: DataOptions
+        @Argument(help: "The login name.") var name: String
+        @Argument(help: "ลับ | ลับมาก | ปกติ (confidential | secret | none)") var level: String
+
+        func run() async throws {
+            let cleared = try parseSecrecy(level)
+            try options.accounts().setClearance(name, cleared)
+            Output.note("\(name) cleared for \(cleared.english)")
+        }
+    }
+}
+
 /// What `user list --json` shows of a user.
 struct UserRow: Encodable {
     var name: String
@@ -136,8 +164,10 @@ struct UserRow: Encodable {
     var disabled: Bool
     var created: String
     var password_changed: String
+    var clearance: String?
 
     init(_ u: WebUser) {
+        clearance = u.clearance
         name = u.name
         display_name = u.displayName
         role = u.role.rawValue

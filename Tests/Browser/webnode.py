@@ -46,10 +46,14 @@ class WebNode:
         out = saraban("token", "create", "--data", self.data, "--name", name, "--scope", scope, "--json")
         return json.loads(out)["token"]
 
-    def start(self):
-        self.log = open(os.path.join(self.dir, "serve.log"), "w")
+    def cli(self, *args, stdin=None):
+        """`saraban ARGS --data DIR` on this node (the CLI works beside a running serve)."""
+        return saraban(*args, "--data", self.data, stdin=stdin)
+
+    def start(self, listen="127.0.0.1:0"):
+        self.log = open(os.path.join(self.dir, "serve.log"), "a")
         self.process = subprocess.Popen(
-            [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+            [BIN, "serve", "--data", self.data, "--listen", listen, "--http", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL, text=True)
         for line in self.process.stdout:
             m = re.search(r"web app at (http://[0-9.:]+)/", line)
@@ -58,8 +62,12 @@ class WebNode:
                 return self
         raise RuntimeError("serve ended before the web app started: " + open(self.log.name).read())
 
-    def stop(self):
+    def halt(self):
+        """Stops serve, keeping the data directory."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
+
+    def stop(self):
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)

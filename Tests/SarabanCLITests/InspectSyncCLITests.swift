@@ -40,7 +40,7 @@ struct InspectSyncCLITests {
         #expect(
             Set(j.keys) == [
                 "peer", "nodeID", "address", "source", "peerRole", "recordedAt", "seconds", "spaces", "notShared",
-                "peerOnlySpaces", "toPeer", "fromPeer",
+                "peerOnlySpaces", "toPeer", "fromPeer", "withheld",
             ])
         #expect(j["peer"] as? String == "มหาดไทย" && j["nodeID"] as? String == a.nodeID)
         #expect(j["source"] as? String == "live" && j["peerRole"] as? String == "member")
@@ -51,7 +51,8 @@ struct InspectSyncCLITests {
         #expect(from["changes"] as? Int == 3 && from["envelopes"] is NSNull)
         let spaces = try #require(j["spaces"] as? [[String: Any]])
         let s = try #require(spaces.first { $0["name"] as? String == "สารบรรณ" })
-        #expect(Set(s.keys) == ["space", "name", "toPeer", "fromPeer", "authors"])
+        #expect(Set(s.keys) == ["space", "name", "toPeer", "fromPeer", "authors", "claimedAhead"])
+        #expect((s["claimedAhead"] as? [Any])?.isEmpty == true && (j["withheld"] as? [Any])?.isEmpty == true)
         #expect((s["toPeer"] as? [String: Any])?["changes"] as? Int == 2)
         let authors = try #require(s["authors"] as? [[String: Any]])
         #expect(authors.count == 2)

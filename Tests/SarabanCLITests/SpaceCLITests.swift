@@ -21,6 +21,19 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         return (a, b, c, bID)
     }
 
+    /// Three nodes; a creates space สารบรรณ, b joins it, a writes one document in it. Returns the
+    /// data directories, b's node id, the space id and the document id.
+    func sharedSpaceWithADocument(_ dir: TempDir) throws -> (String, String, String, String, String, String) {
+        let (a, b, c, bID) = try threeNodes(dir, offices: ("อำเภอเมือง", "อบต.หนองบัว", "อบต.บ้านใหม่"))
+        let space = try run(["space", "create", "สารบรรณ", "--data", a]).stdout.trimmingCharacters(in: .newlines)
+        #expect(try run(["space", "invite", space, bID, "--out", dir.file("inv.txt"), "--data", a]).status == 0)
+        #expect(try run(["space", "join", dir.file("inv.txt"), "--data", b]).status == 0)
+        let made = try run(["doc", "new", "--data", a, "--space", "สารบรรณ", "--set", "subject=" + thai])
+        #expect(made.status == 0, "\(made.stderr)")
+        let doc = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? ""
+        return (a, b, c, bID, space, doc)
+    }
+
     @Test func noiseVectorsPassAndAFailureExitsOne() throws {
         let r = try run(["dev", "noise-vectors", noiseFixture])
         #expect(r.status == 0, "\(r.stderr)")
@@ -93,13 +106,7 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     @Test func spaceDocumentExportAndMerge() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let (a, b, c, bID) = try threeNodes(dir, offices: ("อำเภอเมือง", "อบต.หนองบัว", "อบต.บ้านใหม่"))
-        let space = try run(["space", "create", "สารบรรณ", "--data", a]).stdout.trimmingCharacters(in: .newlines)
-        #expect(try run(["space", "invite", space, bID, "--out", dir.file("inv.txt"), "--data", a]).status == 0)
-        #expect(try run(["space", "join", dir.file("inv.txt"), "--data", b]).status == 0)
-        let made = try run(["doc", "new", "--data", a, "--space", "สารบรรณ", "--set", "subject=" + thai])
-        #expect(made.status == 0, "\(made.stderr)")
-        let doc = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? ""
+        let (a, b, c, _, space, doc) = try sharedSpaceWithADocument(dir)
 
         let exported = try run(["doc", "export", "--json", "--data", a, doc, dir.file("s.changes")])
         #expect(exported.status == 0, "\(exported.stderr)")
@@ -123,6 +130,59 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         try bytes.write(to: URL(fileURLWithPath: dir.file("t.changes")))
         let tampered = try run(["doc", "merge", "--data", b, dir.file("t.changes")])
         #expect(tampered.status == 65 && tampered.stderr.contains("altered"), "\(tampered.stderr)")
+    }
+
+    /// `space leave` (issue 14, "Daemon and errors"): says in Thai and English what happens, deletes
+    /// nothing without --yes, then drops the space, its documents and keys from this node only; the
+    /// office's own space and a last admin (while others hold the space) are refused with the next step.
+    @Test func leaveASpace() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (a, b, _, bID, space, doc) = try sharedSpaceWithADocument(dir)
+        #expect(try run(["doc", "export", "--data", a, doc, dir.file("s.changes")]).status == 0)
+        #expect(try run(["doc", "merge", "--data", b, dir.file("s.changes")]).status == 0)
+        #expect(try run(["doc", "get", "--data", b, doc, "subject"]).stdout == thai + "\n")
+        func carries(_ data: String) throws -> Bool {
+            let list = try json(try run(["space", "list", "--json", "--data", data]).stdout) as? [[String: Any]]
+            return list?.contains { $0["id"] as? String == space } ?? false
+        }
+
+        // The last admin, while b holds the space: refused, naming the next step.
+        let lastAdmin = try run(["space", "leave", "สารบรรณ", "--yes", "--data", a])
+        #expect(lastAdmin.status == 68, "\(lastAdmin.stderr)")
+        #expect(lastAdmin.stderr.contains("last admin") && lastAdmin.stderr.contains("space admin สารบรรณ \(bID)"), "\(lastAdmin.stderr)")
+        #expect(try carries(a))
+        let own = try run(["space", "leave", "office", "--yes", "--data", b])
+        #expect(own.status == 68 && own.stderr.contains("own space"), "\(own.stderr)")
+        #expect(try run(["space", "leave", "ไม่มี", "--yes", "--data", b]).status == 67)
+
+        // Without --yes (no terminal): what would happen, in Thai and English, and nothing deleted.
+        let unconfirmed = try run(["space", "leave", "สารบรรณ", "--data", b])
+        #expect(unconfirmed.status == 64, "\(unconfirmed.stderr)")
+        #expect(unconfirmed.stderr.contains("เลิกซิงก์พื้นที่ สารบรรณ") && unconfirmed.stderr.contains("stops syncing space สารบรรณ"))
+        #expect(unconfirmed.stderr.contains("keep their copies") && unconfirmed.stderr.contains("--yes"), "\(unconfirmed.stderr)")
+        #expect(try carries(b))
+        #expect(try run(["doc", "get", "--data", b, doc, "subject"]).stdout == thai + "\n")
+
+        let left = try run(["space", "leave", "สารบรรณ", "--yes", "--json", "--data", b])
+        #expect(left.status == 0, "\(left.stderr)")
+        let out = try #require(try json(left.stdout) as? [String: Any])
+        #expect(out["space"] as? String == space && (out["documents"] as? Int ?? 0) >= 1 && (out["keys"] as? Int ?? 0) >= 1)
+        #expect(try !carries(b))
+        let gone = try run(["doc", "get", "--data", b, doc, "subject"])
+        #expect(gone.status == 67, "\(gone.stderr)")
+        #expect(try run(["doc", "new", "--data", b, "--space", "สารบรรณ"]).status == 67)
+        #expect(try run(["doc", "merge", "--data", b, dir.file("s.changes")]).status == 65)  // it no longer carries it
+        #expect(try run(["space", "leave", "สารบรรณ", "--yes", "--data", b]).status == 67)
+        // a still has everything.
+        #expect(try run(["doc", "get", "--data", a, doc, "subject"]).stdout == thai + "\n")
+
+        // Once b is removed, a is the last to hold the space and may leave it; it is told so.
+        #expect(try run(["space", "remove", "สารบรรณ", bID, "--data", a]).status == 0)
+        let last = try run(["space", "leave", "สารบรรณ", "--yes", "--data", a])
+        #expect(last.status == 0, "\(last.stderr)")
+        #expect(last.stderr.contains("gone for good"), "\(last.stderr)")
+        #expect(try !carries(a))
     }
 
     @Test func relayInitCarriesWithoutKeys() throws {

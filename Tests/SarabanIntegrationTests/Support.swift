@@ -55,6 +55,8 @@ final class TestNode: @unchecked Sendable {
     var options = fastOptions()
     /// What the daemon's sessions report (set before ``start()``).
     var onEvent: @Sendable (PeerEvent) -> Void = { _ in }
+    /// The envelope storage the daemon syncs through (set before ``start()``; nil: the node's own).
+    var storage: (any EnvelopeStorage)?
     private(set) var daemon: NodeDaemon?
     private var task: Task<Void, any Error>?
 
@@ -75,7 +77,7 @@ final class TestNode: @unchecked Sendable {
         var o = options
         if port != 0 { o.listen = PeerAddress(host: "127.0.0.1", port: port) }
         let daemon = try NodeDaemon(
-            node: node, storage: try node.envelopeStorage(relay: node.role == .relay), options: o,
+            node: node, storage: try storage ?? node.envelopeStorage(relay: node.role == .relay), options: o,
             logger: testLogger("saraban.serve"), onEvent: onEvent)
         self.daemon = daemon
         let ready = AsyncStream<Int>.makeStream()

@@ -49,6 +49,12 @@ final class TestNode {
     let role: NodeRole
     var spaces: [SpaceID: NodeSpace] = [:]
     var writes = 0
+    /// Per space, the latest verified head claim per claimant (what a node's claims table holds).
+    var claims: [SpaceID: [SigningPublicKey: HeadClaim]] = [:]
+    /// Claims refused: bad signature or not a member of `members`.
+    var claimsRefused = 0
+    /// Who may claim, per space (everyone when absent).
+    var members: [SpaceID: Set<SigningPublicKey>] = [:]
 
     init(_ name: String, index: UInt64, role: NodeRole = .member) {
         self.name = name
@@ -136,6 +142,27 @@ final class TestNode {
 
     var configuration: [SpaceID: FeedVector] { spaces.mapValues(\.vector) }
 
+    /// Signs a claim of what this member holds of each space, where it changed since its last (as a node does at a session's start).
+    func claim(time: Int64) {
+        guard role == .member else { return }
+        for (id, h) in heads where !h.isEmpty {
+            if let mine = claims[id]?[author], mine.matches(h) { continue }
+            claims[id, default: [:]][author] = HeadClaim.make(space: id, signer: keys, time: time, heads: h)
+        }
+    }
+
+    /// Keeps the verified claims that are newer than those held (the `.claims` action).
+    func take(_ id: SpaceID, _ received: [HeadClaim]) {
+        for c in received {
+            guard c.hasValidSignature, members[id].map({ $0.contains(c.claimant) }) ?? true else {
+                claimsRefused += 1
+                continue
+            }
+            if let held = claims[id]?[c.claimant], held.time >= c.time { continue }
+            claims[id, default: [:]][c.claimant] = c
+        }
+    }
+
     /// Per space, per author, the last envelope held (what a node's store gives its sessions).
     var heads: [SpaceID: [SigningPublicKey: FeedHead]] {
         spaces.mapValues { s in
@@ -217,7 +244,9 @@ final class Network {
     @discardableResult
     func connect(_ a: Int, _ b: Int) -> Connection {
         func configuration(_ n: Int) -> SyncConfiguration {
-            SyncConfiguration(role: nodes[n].role, spaces: nodes[n].configuration, heads: nodes[n].heads, limits: limits)
+            SyncConfiguration(
+                role: nodes[n].role, spaces: nodes[n].configuration, heads: nodes[n].heads,
+                claims: nodes[n].claims.mapValues { Array($0.values) }, limits: limits)
         }
         let sa = SyncSession(configuration: configuration(a), peer: nodes[b].author)
         let sb = SyncSession(configuration: configuration(b), peer: nodes[a].author)
@@ -276,6 +305,9 @@ final class Network {
                 c.peerHeads[side].append(item)
             case .attachment:
                 break
+            case .claims(let id, let received, let from):
+                #expect(from == nodes[c.node(1 - side)].author)
+                nodes[c.node(side)].take(id, received)
             case .close(let reason):
                 c.closed[side] = true
                 c.reasons[side] = reason

@@ -247,14 +247,21 @@ private func members(_ count: Int, spaces: [SpaceID]) -> [TestNode] {
         // Four offices write in every space; A and B are then fully synced.
         let ns = members(4, spaces: spaces)
         for n in 0..<4 { for s in spaces { ns[n].write(s, envelopes: 3 + n) } }
-        let warm = Network(ns)
-        warm.connect(0, 2)
-        warm.connect(0, 3)
-        warm.connect(1, 2)
-        warm.connect(1, 3)
-        warm.run()
+        // Rounds until the envelopes and the head claims (each made at a session's start where
+        // what its member holds changed) have reached everyone.
+        for round in 1...3 {
+            for n in ns { n.claim(time: Int64(round) * 1000) }
+            let warm = Network(ns)
+            warm.connect(0, 2)
+            warm.connect(0, 3)
+            warm.connect(1, 2)
+            warm.connect(1, 3)
+            warm.run()
+        }
         for s in spaces { #expect(converged(ns, s)) }
-        // A fresh session between up-to-date A and B: hello, summary, bye each way.
+        for n in ns { for s in spaces { #expect(n.claims[s]?.count == 4) } }
+        // A fresh session between up-to-date A and B: hello, summary, claims digest, bye each way.
+        for n in ns { n.claim(time: 4000) }
         let net = Network(ns)
         let c = net.connect(0, 1)
         net.run()
@@ -268,6 +275,9 @@ private func members(_ count: Int, spaces: [SpaceID]) -> [TestNode] {
         #expect(c.reasons[1] == .peerSaidBye)
         // The count includes a head tag per entry (the fork check at equal vectors).
         #expect(c.peerHeads[0].count == 10 && c.peerHeads[0].allSatisfy { $0.heads.count == 4 })
+        // Equal claims: the combined digest alone went each way, no claim (A: hello, summary,
+        // digest, bye; B: hello, summary, digest).
+        #expect(c.sessions[0].stats.framesSent == 4 && c.sessions[1].stats.framesSent == 3)
     }
 }
 
@@ -347,7 +357,7 @@ private func frames(_ actions: [SyncAction]) -> [[UInt8]] { actions.compactMap {
         a.write(s1, envelopes: 2)
         var s = session(of: a)
         let hello = frames(s.start(now: .seconds(1)))
-        #expect(try SyncMessage.decode(Array(hello[0].dropFirst(4))) == .hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: .headTags)))
+        #expect(try SyncMessage.decode(Array(hello[0].dropFirst(4))) == .hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: [.headTags, .headClaims])))
 
         let sent = frames(s.receive(SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1])).framed(), now: .seconds(1)))
         #expect(sent.count == 1 && sent[0][5] == 0x02, "an untagged summary (tag 0x02)")

@@ -61,7 +61,27 @@ private func samples() throws -> [(name: String, comment: String, message: SyncM
         ("pong.hex", "pong nonce 300", .pong(nonce: 300)),
         ("error.hex", "error flowControl with a Thai text", .error(code: .flowControl, message: "เกินหน้าต่าง: too many batches")),
         ("bye.hex", "bye", .bye),
+        ("hello-head-claims.hex", "hello: member, window 2, spaces [0011…ff], reads head tags, exchanges head claims (flags 3)",
+         .hello(Hello(role: .member, receiveWindow: 2, spaces: [sp1], features: [.headTags, .headClaims]))),
+        ("claims-digest.hex", "claimsDigest: combined 0x0123456789abcdef, no per-space list",
+         .claimsDigest(combined: 0x0123_4567_89ab_cdef, spaces: nil)),
+        ("claims-digest-spaces.hex", "claimsDigest: combined 0x0123456789abcdef, sp1 0x1111111111111111, sp2 0xfedcba9876543210",
+         .claimsDigest(combined: 0x0123_4567_89ab_cdef, spaces: [sp1: 0x1111_1111_1111_1111, sp2: 0xfedc_ba98_7654_3210])),
+        ("claims.hex",
+         "claims: sp1, last; one claim by a(1) at 1700000000000 ms: a:3 #0102…08, b:200 #a0a1…a7 (Ed25519, deterministic)",
+         .claims(space: sp1, claims: [sampleClaim(sp1)], last: true)),
     ]
+}
+
+/// A head claim of deterministicKeys(1) over sp1 (Ed25519 signatures are deterministic, so it is pinned).
+func sampleClaim(_ space: SpaceID) -> HeadClaim {
+    func id(_ first: [UInt8]) -> EnvelopeID { try! EnvelopeID(bytes: first + [UInt8](repeating: 0x55, count: 24)) }
+    return HeadClaim.make(
+        space: space, signer: deterministicKeys(1), time: 1_700_000_000_000,
+        heads: [
+            deterministicKeys(1).publicKey: FeedHead(lastSequence: 3, lastID: id(Array(1...8))),
+            deterministicKeys(2).publicKey: FeedHead(lastSequence: 200, lastID: id(Array(0xA0...0xA7))),
+        ])
 }
 
 @Suite struct GoldenWireTests {
