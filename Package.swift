@@ -12,6 +12,10 @@
 //   SarabanSync       sans-IO sync state machine and wire codec (no sockets, no clocks)
 //   SarabanTransport  SwiftNIO TCP framing under the Noise session
 //   SarabanNode       the node: config, identity, services, high-level operations
+//   SarabanRelayPostgres  the relay store on PostgreSQL (postgres-nio), kept apart so the rest stays free of it
+//   SarabanRelayMetrics   Prometheus `/metrics` and `/ready` of a relay over Hummingbird
+//   SarabanFleet      simulated offices (real keys, sealed envelopes, Noise sessions) and relay processes,
+//                     for `saraban-bench fleet` and the relay fault tests
 //   SarabanWeb        the clerks' web app and JSON API (Hummingbird), a service of `saraban serve`;
 //                     the only target that links Hummingbird, so the pure modules stay free of it
 //   saraban           the one executable: CLI and daemon (`saraban serve`)
@@ -44,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "SarabanCore"),
@@ -80,6 +85,35 @@ let package = Package(
                 "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanTransport", "SarabanOffice",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        // The relay's store on PostgreSQL: many relay processes on one database (Docs/RELAY.md).
+        .target(
+            name: "SarabanRelayPostgres",
+            dependencies: [
+                "SarabanNode", "SarabanCrypto", "SarabanSync",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Simulated offices against real relay processes (saraban-bench fleet, relay fault tests).
+        .target(
+            name: "SarabanFleet",
+            dependencies: [
+                "SarabanCore", "SarabanCrypto", "SarabanSync", "SarabanTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A relay's Prometheus `/metrics` and `/ready` endpoint.
+        .target(
+            name: "SarabanRelayMetrics",
+            dependencies: [
+                "SarabanNode",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -98,6 +132,7 @@ let package = Package(
             name: "saraban",
             dependencies: [
                 "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "SarabanStorage", "SarabanSync",
+                "SarabanRelayPostgres", "SarabanRelayMetrics",
                 "SarabanWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,7 +142,7 @@ let package = Package(
             name: "saraban-bench",
             dependencies: [
                 "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanNode", "SarabanSync", "SarabanTransport",
-                "SarabanOffice",
+                "SarabanOffice", "SarabanRelayPostgres", "SarabanFleet", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The e-Saraban domain: letters, registers, Thai dates (pure, standard library + core).
@@ -160,6 +195,14 @@ let package = Package(
                 "SarabanStorage", .product(name: "NIOCore", package: "swift-nio"),
                 // CrashTests: PRAGMA integrity_check and a write-lock probe on the nodes' databases.
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The relay store suite, run against SQLite and (with SARABAN_TEST_POSTGRES) PostgreSQL; relay faults.
+        .testTarget(
+            name: "SarabanRelayTests",
+            dependencies: [
+                "SarabanNode", "SarabanRelayPostgres", "SarabanFleet", "SarabanTransport", "SarabanSync", "SarabanCrypto",
+                "SarabanCore", "SarabanStorage", .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

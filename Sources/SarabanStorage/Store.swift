@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 6
+    public static let schemaVersion: Int32 = 7
 
     /// The database file.
     public let path: String
@@ -530,7 +530,7 @@ public final class Store: Sendable {
             try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
             try db.execute(sql: "PRAGMA user_version = 4")
         }
-        // v5 head claims, v6 search (the PostgreSQL relay's peer status rows, branch relay, take v7 on merge).
+        // v5 head claims, v6 search, v7 the relay's peer status rows and relay space tables.
         m.registerMigration("v5") { db in
             // Head claims (Docs/SECURITY.md, "Withholding"): the latest verified claim per
             // (space, claimant), its encoding as signed; `time` is the claimant's clock.
@@ -552,6 +552,47 @@ public final class Store: Sendable {
             // triggers on `documents` (Store+Search.swift).
             try db.execute(sql: searchMigration)
             try db.execute(sql: "PRAGMA user_version = 6")
+        }
+        m.registerMigration("v7") { db in
+            // Peer status as rows updated per session (it was DIR/peers.json, rewritten whole at
+            // every session's end: N peers × their per-author summaries at each of N sessions).
+            try db.execute(
+                sql: """
+                    CREATE TABLE peer_status (
+                        peer BLOB PRIMARY KEY NOT NULL,
+                        last_contact INTEGER,
+                        last_synced INTEGER,
+                        last_failure INTEGER,
+                        last_error TEXT,
+                        changes_peer_lacks INTEGER NOT NULL DEFAULT 0,
+                        changes_we_lack INTEGER NOT NULL DEFAULT 0,
+                        envelopes_sent INTEGER NOT NULL DEFAULT 0,
+                        envelopes_received INTEGER NOT NULL DEFAULT 0,
+                        bytes_sent INTEGER NOT NULL DEFAULT 0,
+                        bytes_received INTEGER NOT NULL DEFAULT 0,
+                        sessions INTEGER NOT NULL DEFAULT 0
+                    ) WITHOUT ROWID;
+                    -- Per (peer, space): what the peer held as of its last summary or ack (a cursor).
+                    CREATE TABLE peer_cursors (
+                        peer BLOB NOT NULL,
+                        space BLOB NOT NULL,
+                        at INTEGER NOT NULL,
+                        vector BLOB NOT NULL,
+                        PRIMARY KEY (peer, space)
+                    ) WITHOUT ROWID;
+                    -- A relay's spaces named for particular peers (`space carry --for`): such a space is
+                    -- served only to them; a carried space named for nobody (listed in
+                    -- relay_open_spaces, so a session reads only its own and the open ones) to every peer.
+                    CREATE TABLE relay_space_peers (
+                        peer BLOB NOT NULL,
+                        space BLOB NOT NULL,
+                        PRIMARY KEY (peer, space)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX relay_space_peers_by_space ON relay_space_peers(space);
+                    CREATE TABLE relay_open_spaces (space BLOB PRIMARY KEY NOT NULL) WITHOUT ROWID;
+                    INSERT INTO relay_open_spaces(space) SELECT id FROM spaces WHERE role = 1;
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 7")
         }
         return m
     }()

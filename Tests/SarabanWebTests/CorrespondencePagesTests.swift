@@ -345,7 +345,7 @@ final class TwoOffices: @unchecked Sendable {
         _ = try t.w.node.addPeer(nodeID: relay.nodeID.text, address: "10.0.0.9:7420", name: "คลาวด์")
         try t.o.designateRelay(t.space, relay: relay.nodeID)
         try t.sync()
-        let book = PeerStatusBook(directory: t.w.node.dataDirectory)
+        let book = PeerStatusBook(store: t.w.node.peerStatusStore, forks: t.w.node.dataDirectory)
         book.recordFork(
             FeedFork(
                 space: t.space.hex, author: t.o.nodeID.text, sequence: 7, held: String(repeating: "a", count: 64),
