@@ -72,18 +72,15 @@ public func eventually(
     _ what: String, timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50),
     _ condition: () async throws -> Bool
 ) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    var lastError: (any Error)?
+    var poll = Polling(what, timeout: timeout)
     while true {
-        let last = clock.now >= deadline
+        let last = poll.expired
         do {
             if try await condition() { return }
-        } catch { lastError = error }
-        if last { break }
+        } catch { poll.lastError = error }
+        if last { throw poll.failure }
         try await Task.sleep(for: interval)
     }
-    throw TestFailure("timed out waiting for \(what)\(lastError.map { " (last error: \($0))" } ?? "")")
 }
 
 /// ``eventually(_:timeout:every:_:)`` for synchronous tests: blocks the calling thread between polls.
@@ -91,19 +88,33 @@ public func eventuallyBlocking(
     _ what: String, timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(200),
     _ condition: () throws -> Bool
 ) throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    var lastError: (any Error)?
+    var poll = Polling(what, timeout: timeout)
     while true {
-        let last = clock.now >= deadline
+        let last = poll.expired
         do {
             if try condition() { return }
-        } catch { lastError = error }
-        if last { break }
+        } catch { poll.lastError = error }
+        if last { throw poll.failure }
         let (seconds, attoseconds) = interval.components
         Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
     }
-    throw TestFailure("timed out waiting for \(what)\(lastError.map { " (last error: \($0))" } ?? "")")
+}
+
+/// The deadline and last error of one ``eventually(_:timeout:every:_:)``.
+private struct Polling {
+    let what: String
+    let deadline: ContinuousClock.Instant
+    var lastError: (any Error)?
+
+    init(_ what: String, timeout: Duration) {
+        self.what = what
+        deadline = ContinuousClock.now + timeout
+    }
+
+    var expired: Bool { ContinuousClock.now >= deadline }
+    var failure: TestFailure {
+        TestFailure("timed out waiting for \(what)\(lastError.map { " (last error: \($0))" } ?? "")")
+    }
 }
 
 /// The built `saraban` executable: `$SARABAN_BIN`, else next to the test bundle (the products
