@@ -22,6 +22,8 @@
 //   saraban-bench     release-build benchmarks
 //   SarabanSim        deterministic simulator of real nodes (library) and `saraban-sim` (its runner)
 //   CSimDisk          C: the simulator's disk (an SQLite VFS shim for crashes and power loss)
+//   SarabanTestSupport test support (Tests/SarabanTestSupport): TempDir, eventually, Locked, FaultProxy,
+//                     the Noise vector runner; only test targets depend on it, no product links it
 //   CPowerLoss        test support (Tests/CPowerLoss): libSarabanPowerLoss.so, preloaded into `saraban`
 //                     processes by PowerLossTests to keep each database file as of its last fsync; never linked
 import PackageDescription
@@ -165,26 +167,45 @@ let package = Package(
         .testTarget(
             name: "SarabanTransportTests",
             dependencies: [
-                "SarabanTransport", "SarabanSync", "SarabanCrypto", "SarabanCore",
+                "SarabanTransport", "SarabanSync", "SarabanCrypto", "SarabanCore", "SarabanTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "SarabanCryptoTests", dependencies: ["SarabanCrypto"]),
+        .testTarget(name: "SarabanCryptoTests", dependencies: ["SarabanCrypto", "SarabanTestSupport"]),
         .testTarget(name: "SarabanSyncTests", dependencies: ["SarabanSync", "SarabanCore", "SarabanCrypto"]),
         .testTarget(name: "SarabanFeedTests", dependencies: ["SarabanFeed", "SarabanCore", "SarabanCrypto"]),
-        .testTarget(name: "SarabanStorageTests", dependencies: ["SarabanStorage", "SarabanCore", "SarabanCrypto", "SarabanFeed"]),
+        .testTarget(
+            name: "SarabanStorageTests",
+            dependencies: ["SarabanStorage", "SarabanCore", "SarabanCrypto", "SarabanFeed", "SarabanTestSupport"]),
         .testTarget(
             name: "SarabanNodeTests",
-            dependencies: ["SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanOffice"]),
+            dependencies: [
+                "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanOffice",
+                "SarabanTestSupport",
+            ]),
         // SarabanCrypto: the officer tests read a sealed key file by its documented layout.
-        .testTarget(name: "SarabanCLITests", dependencies: ["saraban", "SarabanCrypto"]),
+        .testTarget(name: "SarabanCLITests", dependencies: ["saraban", "SarabanCrypto", "SarabanTestSupport"]),
         // The web app over real sockets (a small HTTP client of its own: no HummingbirdTesting, which
         // would build swift-nio-ssl and async-http-client).
         .testTarget(
             name: "SarabanWebTests",
-            dependencies: ["SarabanWeb", "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "saraban"]),
+            dependencies: [
+                "SarabanWeb", "SarabanNode", "SarabanCore", "SarabanCrypto", "SarabanOffice", "saraban",
+                "SarabanTestSupport",
+            ]),
+        // Shared by the test targets only (no product or production target may depend on it).
+        .target(
+            name: "SarabanTestSupport",
+            dependencies: [
+                "SarabanCore", "SarabanCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Tests/SarabanTestSupport"
+        ),
         // Keeps each watched file as of its last fsync, to model a power cut (Docs/TESTING.md).
         .target(name: "CPowerLoss", path: "Tests/CPowerLoss"),
         // Nodes syncing over loopback: in-process daemons, FaultProxy links and real `saraban serve` processes.
@@ -192,7 +213,7 @@ let package = Package(
             name: "SarabanIntegrationTests",
             dependencies: [
                 "SarabanNode", "SarabanTransport", "SarabanSync", "SarabanCrypto", "SarabanCore",
-                "SarabanStorage", .product(name: "NIOCore", package: "swift-nio"),
+                "SarabanStorage", "SarabanTestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 // CrashTests: PRAGMA integrity_check and a write-lock probe on the nodes' databases.
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]

@@ -511,39 +511,7 @@ func parseSecrecy(_ text: String) throws(NodeError) -> Secrecy {
 extension Saraban {
     struct Dev: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Developer tools.", subcommands: [NoiseVectorsCommand.self, OpenAPICommand.self])
+            abstract: "Developer tools.", subcommands: [OpenAPICommand.self])
     }
 }
 
-extension Saraban.Dev {
-    struct NoiseVectorsCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "noise-vectors",
-            abstract: "Run a file of Noise test vectors (cacophony JSON); prints `N passed, M failed`.")
-
-        @OptionGroup var output: JSONOption
-        @Argument(help: "The vector file, for example Fixtures/noise/cacophony-25519-chachapoly-blake2b.json.")
-        var file: String
-
-        func run() async throws {
-            let report: NoiseVectorReport
-            do { report = try NoiseVectors.run(fileAt: file) } catch {
-                throw NodeError(.invalidFile, error.message)
-            }
-            if output.json {
-                struct Out: Encodable {
-                    var passed: Int
-                    var failed: Int
-                    var skipped: Int
-                    var failures: [String]
-                }
-                try Output.json(
-                    Out(passed: report.passed, failed: report.failed, skipped: report.skipped, failures: report.failures))
-            } else {
-                for f in report.failures { Output.note("failed: \(f)") }
-                Output.line(report.description)
-            }
-            if report.failed > 0 { throw ExitCode(1) }
-        }
-    }
-}

@@ -62,7 +62,7 @@ final class TwoOffices: @unchecked Sendable {
 
 /// The reading half of the correspondence pages (Docs/WEB.md, "Pages"): inbox, registers,
 /// letters, secret letters and the audit list, attachments, live events, and their JSON API.
-@Suite struct CorrespondencePagesTests {
+@Suite(.timeLimit(.minutes(3))) struct CorrespondencePagesTests {
     @Test func theInboxListsMostUrgentFirstAndReceivesOnlyWithTheCSRFToken() async throws {
         let t = try TwoOffices()
         try await t.w.start()
