@@ -336,7 +336,7 @@ public final class Simulation {
             clientWrite()
         } else if slot(5) {
             clientAllocate()
-        } else if slot(8) {
+        } else if slot(4) {
             clientCorrespond()
         } else if slot(6) {
             reconnectSomething()
