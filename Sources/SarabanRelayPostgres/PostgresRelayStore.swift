@@ -28,13 +28,14 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
     let instance = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     let lanes: [StoreLane]
     /// How long a store call may wait for the database before the office is told it is unavailable.
-    public var deadline: Duration = .seconds(5)
+    public let deadline: Duration
     static let channel = "saraban_envelopes"
 
     public var kind: String { "postgresql" }
 
-    private init(location: PostgresLocation, logger: Logger, lanes: Int) {
+    private init(location: PostgresLocation, logger: Logger, lanes: Int, deadline: Duration) {
         self.location = location
+        self.deadline = deadline
         self.logger = logger
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .error)
@@ -49,10 +50,12 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
 
     /// Connects to `location`, creating or migrating the schema. Throws ``RelayStoreError`` when
     /// the database cannot be reached and `NodeError` when its schema is newer than this build's.
-    public static func open(_ location: PostgresLocation, logger: Logger = Logger(label: "saraban.relay.postgres"), lanes: Int = 2)
-        async throws -> PostgresRelayStore
-    {
-        let store = PostgresRelayStore(location: location, logger: logger, lanes: lanes)
+    /// `deadline` is how long one call may wait for the database (5 s for a relay in service).
+    public static func open(
+        _ location: PostgresLocation, logger: Logger = Logger(label: "saraban.relay.postgres"), lanes: Int = 2,
+        deadline: Duration = .seconds(5)
+    ) async throws -> PostgresRelayStore {
+        let store = PostgresRelayStore(location: location, logger: logger, lanes: lanes, deadline: deadline)
         do {
             // Fail fast when the server is not there at all (the pool would keep trying).
             _ = try await store.guarded("connect to the database", seconds: 10) {

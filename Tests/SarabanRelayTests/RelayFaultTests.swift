@@ -56,13 +56,17 @@ func controlPostgres(_ verb: String) throws {
         defer { h.cleanup() }
         try await h.connect()
         try await h.write(rate: 150, seconds: 1.5)
+        let beforeKill = h.ledger.written
         let victim = try #require(h.relays.process(0))
         victim.kill9()
         try await h.write(rate: 150, seconds: 2)
         let problems = try await h.drain(60)
         #expect(problems.isEmpty, "seed \(h.seed): \(problems)")
         #expect(h.ledger.duplicates == 0, "seed \(h.seed)")
-        #expect(h.ledger.written >= 500)
+        // Letters were written on both sides of the kill (how many depends on the machine's load:
+        // a loaded CI machine wrote 316 of the 525 the rate asks for).
+        print("killed a relay after \(beforeKill) letters; \(h.ledger.written - beforeKill) written after")
+        #expect(beforeKill > 0 && h.ledger.written > beforeKill, "seed \(h.seed)")
         // The killed relay's offices opened new sessions with the survivor.
         #expect(h.counts.opened >= h.offices.count + h.offices.count / 2 - 2, "seed \(h.seed): \(h.counts.opened) sessions")
         if let location { try? await PostgresAdmin.dropDatabase(location.database, on: PostgresLocation(parsing: StoreKind.postgresURL!)) }

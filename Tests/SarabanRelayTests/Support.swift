@@ -43,6 +43,10 @@ func quietLogger(_ label: String) -> Logger {
 }
 
 /// A fresh database on the test server (nil without one).
+/// What these tests check is what the store does, not how fast: on a loaded 2-core CI machine
+/// (the whole process group runs at once) PostgreSQL took longer than a relay's 5 s to answer.
+let testDeadline: Duration = .seconds(60)
+
 func freshPostgres() async throws -> PostgresLocation? {
     guard let url = StoreKind.postgresURL else { return nil }
     var loc = try PostgresLocation(parsing: url)
@@ -77,7 +81,7 @@ final class RelayFixture: @unchecked Sendable {
             return RelayFixture(kind: kind, dir: dir, node: node, location: nil, store: SQLiteRelayStore(node: node))
         case .postgresql:
             let loc = try #require(try await freshPostgres())
-            let store = try await PostgresRelayStore.open(loc, logger: quietLogger("pg"))
+            let store = try await PostgresRelayStore.open(loc, logger: quietLogger("pg"), deadline: testDeadline)
             return RelayFixture(kind: kind, dir: dir, node: node, location: loc, store: store)
         }
     }
@@ -86,7 +90,7 @@ final class RelayFixture: @unchecked Sendable {
     func second() async throws -> any RelayStore {
         switch kind {
         case .sqlite: return SQLiteRelayStore(node: node)
-        case .postgresql: return try await PostgresRelayStore.open(location!, logger: quietLogger("pg2"))
+        case .postgresql: return try await PostgresRelayStore.open(location!, logger: quietLogger("pg2"), deadline: testDeadline)
         }
     }
 
