@@ -363,7 +363,7 @@ public struct Correspondence: Sendable {
         _ v: LetterView, stamp: RegistryStamp, in space: SpaceInfo, to offices: [OfficeEntry], allRecipients: [OfficeEntry],
         circular: Bool, own: Set<NodeID>
     ) throws(NodeError) -> DocID {
-        let key = SymmetricKey.generate()
+        let key = node.newSymmetricKey()
         var attachments: [SentAttachment] = []
         for a in v.attachments {
             let bytes = try node.readAttachment(a)
@@ -390,13 +390,15 @@ public struct Correspondence: Sendable {
         var boxes: [(String, [UInt8])] = []
         for n in boxed {
             do {
-                let b = try key.secret.withUnsafeBytes { k throws(CryptoError) in try SealedBox.seal(Array(k), to: n.publicKey) }
+                let b = try key.secret.withUnsafeBytes { k throws(CryptoError) in
+                    try SealedBox.seal(Array(k), to: n.publicKey, ephemeralSeed: node.random(32))
+                }
                 boxes.append((n.text, b))
             } catch { throw NodeError(.io, "cannot seal the dispatch key to \(n.text): \(error.message)") }
         }
         return try node.edit(in: space.id) { tx, docs in
             let d = try tx.createDocument(kind: DispatchDocument.kind, owners: [], in: &docs)
-            let nonce = XChaCha20Poly1305.randomNonce()
+            let nonce = node.random(XChaCha20Poly1305.nonceByteCount)
             let sealed = try XChaCha20Poly1305.seal(
                 plaintext, key: key, nonce: nonce, associatedData: DispatchDocument.payloadAD(dispatch: d.description, from: me))
             try tx.set(d, field: DispatchDocument.from, value: .string(me), in: &docs)
@@ -549,7 +551,7 @@ public struct Correspondence: Sendable {
     /// exchange space. Each dispatch is checked first; nothing is written if one is refused.
     public func receive(_ ids: [DocID]) throws(NodeError) -> [ReceiveResult] {
         let mine = try ownNodes()
-        let records = try receivedRecords()
+        let records = node.store.testHooks?.forgetsReceivedRecords == true ? [:] : try receivedRecords()
         var receiptsBySpace: [SpaceID: [String: [Document]]] = [:]
         var opened: [(OpenedDispatch, LetterView?, answered: Bool)] = []
         for id in ids {
@@ -689,7 +691,7 @@ public struct Correspondence: Sendable {
         to = to.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
         var boxes: [(String, [UInt8])] = []
         for n in to + [node.nodeID] {
-            do { boxes.append((n.text, try SealedBox.seal(bytes, to: n.publicKey))) } catch {
+            do { boxes.append((n.text, try SealedBox.seal(bytes, to: n.publicKey, ephemeralSeed: node.random(32)))) } catch {
                 throw NodeError(.io, "cannot seal the receipt to \(n.text): \(error.message)")
             }
         }

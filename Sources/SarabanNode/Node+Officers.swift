@@ -317,7 +317,7 @@ extension Node {
         for i in 0..<count {
             let lo = i * Self.attachmentChunkSize
             let chunk = Array(bytes[lo..<min(bytes.count, lo + Self.attachmentChunkSize)])
-            let nonce = XChaCha20Poly1305.randomNonce()
+            let nonce = random(XChaCha20Poly1305.nonceByteCount)
             do {
                 sealedChunks.append(
                     nonce
