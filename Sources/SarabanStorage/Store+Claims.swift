@@ -123,7 +123,8 @@ extension Store {
                 if let mine, mine.matches(h), now - mine.time < refreshAfter { continue }
                 // Holdings changed, but the last claim is recent: it stands until `notSoonerThan`
                 // has passed (each new claim is sent to every member in every later session).
-                if let mine, now - mine.time < notSoonerThan { continue }
+                // (A clock set back still replaces it: the new claim's time follows the last.)
+                if let mine, now >= mine.time, now - mine.time < notSoonerThan { continue }
                 // Never older than the last (a clock set back): a claim must replace it.
                 due.append(HeadClaim.make(space: space, signer: signer, time: max(now, (mine?.time ?? 0) + 1), heads: h))
             }
