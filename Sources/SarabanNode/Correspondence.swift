@@ -134,7 +134,12 @@ public struct Correspondence: Sendable {
     // MARK: - Office directory
 
     /// Every office known to this node but its own, by name.
-    public func offices() throws(NodeError) -> [OfficeEntry] {
+    public func offices() throws(NodeError) -> [OfficeEntry] { try directory(history: true) }
+
+    /// The office directory: from the exchange spaces' rosters, and with `history` also from the
+    /// dispatches received (their senders' names) and the letters taken in (their codes), which
+    /// means reading every one of them.
+    func directory(history: Bool) throws(NodeError) -> [OfficeEntry] {
         let mine = try ownNodes()
         let spaces = try exchangeSpaces()
         var names: [NodeID: String] = [:]
@@ -147,14 +152,14 @@ public struct Correspondence: Sendable {
             }
         }
         // Dispatches name their sender's office; letters taken in name its code.
-        for d in try node.documents(ofKind: DispatchDocument.kind) {
+        for d in history ? try node.documents(ofKind: DispatchDocument.kind) : [] {
             guard let f = d.display(DispatchDocument.from).flatMap({ try? NodeID(parsing: $0) }), !mine.contains(f),
                 Self.authored(d, by: f)
             else { continue }
             known.insert(f)
             if names[f] == nil, let o = d.display(DispatchDocument.office), !o.isEmpty { names[f] = o }
         }
-        for v in try node.letters() {
+        for v in history ? try node.letters() : [] {
             if let o = v.origin, !o.code.isEmpty { codes[o.office] = o.code }
         }
         var groups: [String: Set<NodeID>] = [:]
@@ -232,11 +237,30 @@ public struct Correspondence: Sendable {
         default:
             throw NodeError(.refused, "ส่งไม่ได้ สถานะ \(v0.status.rawValue) / a \(v0.status.english) letter cannot be sent")
         }
-        let all = try offices()
+        // The rosters name every office a dispatch can reach; the whole directory (every dispatch
+        // and letter read) only when a recipient is not found there: named by a letter code, or
+        // known only from dispatches (then refused below: no shared space).
+        var all = try directory(history: false)
+        var whole = false
         var targets: [OfficeEntry] = []
         for r in recipients {
-            let e = try resolveOffice(r, among: all)
+            let e: OfficeEntry
+            do { e = try resolveOffice(r, among: all) } catch where !whole && error.code == .unknownDocument {
+                all = try offices()
+                whole = true
+                e = try resolveOffice(r, among: all)
+            }
             if !targets.contains(e) { targets.append(e) }
+        }
+        // An office whose roster entry has no name may be named by its dispatches: resolve again
+        // with the whole directory, so the delivery is labelled as `office list` shows it.
+        if !whole && targets.contains(where: { $0.office.isEmpty }) {
+            all = try offices()
+            targets = []
+            for r in recipients {
+                let e = try resolveOffice(r, among: all)
+                if !targets.contains(e) { targets.append(e) }
+            }
         }
         let secrecy = v0.fields[LetterField.secrecy.rawValue].flatMap { try? Secrecy(parsing: $0) } ?? .none
         let plan = try plan(targets, secrecy: secrecy)
