@@ -178,7 +178,7 @@ func postmasterPID(_ location: PostgresLocation) async -> Int32? {
     guard
         let pid = try? await PostgresAdmin.integer(
             trusted: "SELECT pid::int8 FROM pg_stat_activity WHERE backend_type = 'checkpointer'", on: location),
-        let checkpointer = pid.flatMap({ Int32(exactly: $0) })
+        let checkpointer = Int32(exactly: pid)
     else { return nil }
     return parentPID(checkpointer)
 }
@@ -190,11 +190,6 @@ func parentPID(_ pid: Int32) -> Int32? {
     }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
     return fields.count > 1 ? Int32(fields[1]) : nil
-}
-
-/// The 1, 5 and 15 minute load averages (/proc/loadavg).
-func loadAverage() -> String {
-    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(3).joined(separator: ", ")
 }
 
 /// CPU seconds every core spent busy (not idle or waiting for I/O) since boot (/proc/stat).

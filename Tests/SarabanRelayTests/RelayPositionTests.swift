@@ -126,17 +126,18 @@ import Testing
         var at = start
         var got: [EnvelopeID] = []
         var pages = 0
+        var largest = 0
         #expect(
             try await eventually(30) {
                 let p = try await reader.stored(after: at, limit: FetchLimit(envelopes: 2, bytes: 1 << 20))
-                #expect(p.envelopes.count <= 2)
+                largest = max(largest, p.envelopes.count)
                 got += p.envelopes.map(\.id)
                 at = p.next
                 pages += 1
                 return !p.more && !p.heldBack && got.count >= 5
             })
         #expect(got == (later + other).map(\.id))
-        #expect(pages >= 3)
+        #expect(pages >= 3 && largest == 2)
         #expect(try await reader.stored(after: at, limit: FetchLimit(envelopes: 100, bytes: 1 << 20)).envelopes.isEmpty)
 
         // Opened again: nothing to migrate.
