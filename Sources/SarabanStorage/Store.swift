@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 7
+    public static let schemaVersion: Int32 = 8
 
     /// The database file.
     public let path: String
@@ -593,6 +593,15 @@ public final class Store: Sendable {
                     INSERT INTO relay_open_spaces(space) SELECT id FROM spaces WHERE role = 1;
                     """)
             try db.execute(sql: "PRAGMA user_version = 7")
+        }
+        m.registerMigration("v8") { db in
+            // The search index's triggers on `documents` go: while a table has a trigger, SQLite
+            // runs every statement writing it with a statement journal, copying each page the
+            // upsert touches (and, inside a savepoint, walking the whole in-memory sub-journal
+            // when the statement ends). ``DocumentsInTransaction/flush()`` notes written letters
+            // in `search_dirty` itself, and ``removeSpace(_:)`` those it deletes.
+            try db.execute(sql: Store.searchTriggersDropped)
+            try db.execute(sql: "PRAGMA user_version = 8")
         }
         return m
     }()
