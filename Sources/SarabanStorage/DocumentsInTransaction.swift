@@ -117,11 +117,15 @@ public struct DocumentsInTransaction: DocumentStore {
     /// cached statement (as ``ChangeLogInsert`` does): GRDB's `StatementArguments` boxing cost
     /// as much as SQLite's own upsert. A letter written is noted for the search index
     /// (`search_dirty`, see ``Store/refreshSearch(_:)``).
+    ///
+    /// An update leaves `kind` as it is: a document's kind is fixed by the operation that created
+    /// it (its id), and naming an indexed column in `SET` makes SQLite rewrite that column's index
+    /// entry (`documents_by_kind`) on every update, even to the same value.
     mutating func flush() throws {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO documents(id, space, kind, deleted, snapshot, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, deleted = excluded.deleted,
+                ON CONFLICT(id) DO UPDATE SET deleted = excluded.deleted,
                     snapshot = excluded.snapshot, updated_at = max(updated_at, excluded.updated_at)
                 """)
         let noteSearch = try db.cachedStatement(sql: "INSERT OR IGNORE INTO search_dirty(doc) VALUES (?)")
