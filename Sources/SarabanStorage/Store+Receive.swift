@@ -564,7 +564,7 @@ struct Receiver {
         }
         if source.isPublic { return "a control envelope may hold nothing but control changes" }
         // Other edits of the membership document (office names, clearances): admins only.
-        if let doc, roster.current.hasGenesis, c.documents.contains(doc),
+        if let doc, roster.current.hasGenesis, c.touches(doc),
             !roster.state(inPastOf: ChangeContext(c)).isAdmin(source.author)
         {
             return "only an admin of the space may change its membership document"
