@@ -565,7 +565,9 @@ struct Receiver {
     mutating func judge(_ c: Change) throws -> String? {
         let source = try self.source(of: c)
         let doc = document ?? Self.genesisDocument(c)
-        if let doc, let (entries, malformed) = ControlChange.entries(of: c, document: doc) {
+        // Most changes do not touch the membership document: asked first, so they skip the rest.
+        let touchesDoc = doc.map(c.touches) ?? false
+        if let doc, touchesDoc, let (entries, malformed) = ControlChange.entries(of: c, document: doc) {
             guard source.isPublic else { return "control entries may only travel in a control envelope" }
             guard !malformed else { return "a control entry does not parse" }
             guard Self.onlyControl(c, document: doc) else { return "a control change may hold nothing but control entries" }
@@ -582,7 +584,7 @@ struct Receiver {
         }
         if source.isPublic { return "a control envelope may hold nothing but control changes" }
         // Other edits of the membership document (office names, clearances): admins only.
-        if let doc, roster.current.hasGenesis, c.touches(doc),
+        if touchesDoc, roster.current.hasGenesis,
             !roster.state(inPastOf: ChangeContext(c)).isAdmin(source.author)
         {
             return "only an admin of the space may change its membership document"
