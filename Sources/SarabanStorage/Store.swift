@@ -91,11 +91,10 @@ public final class Store: Sendable {
             // transaction (``inDurableTransaction(_:_:)``): nothing they make leaves before it is on disk.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
-            // Temporary files in memory. Since the search index's triggers on `documents`, every
-            // statement writing a document may fire a trigger, so SQLite keeps a statement journal
-            // for it; on disk that was one page write per document written (6.5 times the
-            // pwrite calls of the release before, in `saraban-bench sync`). The journal lives only
-            // for its statement.
+            // Temporary files in memory: the sub-journal of a receive batch's savepoint among them.
+            // (While the search index had triggers on `documents`, migrations v6 to v7, every
+            // statement writing a document also kept a statement journal; on disk that was one page
+            // write per document written, 6.5 times the pwrite calls of the release before.)
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         let pool: DatabasePool
