@@ -73,6 +73,21 @@ public struct Change: Hashable, Sendable {
         return out
     }
 
+    /// Whether the change creates or touches `doc` (``documents`` contains it), found without
+    /// building the list: the receive path asks this of every change.
+    public func touches(_ doc: DocID) -> Bool {
+        var counter = startOp
+        for op in ops {
+            if let d = op.document {
+                if d == doc { return true }
+            } else if doc.op.counter == counter && doc.op.replica == author {
+                return true  // the document this operation creates
+            }
+            counter += UInt64(op.width)
+        }
+        return false
+    }
+
     /// Encoding format version written first in every encoded change.
     public static let formatVersion: UInt8 = 1
     /// Largest encoded change accepted by ``decode(_:)``.

@@ -49,7 +49,11 @@ extension Change {
     public func apply<S: DocumentStore>(to store: inout S) throws -> ChangeRefusal? {
         let ctx = ChangeContext(self)
         if let refusal = try refusal(in: &store, context: ctx) { return refusal }
-        for (id, op) in identifiedOps {
+        // The op ids as ``identifiedOps`` gives them, without building that array per change.
+        var counter = startOp
+        for op in ops {
+            let id = OpID(counter: counter, replica: author)
+            counter += UInt64(op.width)
             if case .createDocument(let kind) = op {
                 try store.withDocument(DocID(id)) { doc in
                     if doc == nil { doc = Document(id: DocID(id), kind: kind, created: ctx.stamp(id)) }
@@ -65,13 +69,15 @@ extension Change {
     }
 
     /// The first operation the change may not make, checked before anything is applied. Each
-    /// document is looked up once (a change usually touches one).
+    /// document is looked up once (a change usually touches one: it is kept apart, so the usual
+    /// change allocates no list of them).
     private func refusal<S: DocumentStore>(in store: inout S, context ctx: ChangeContext) throws -> ChangeRefusal? {
-        var checked: [DocID] = []
+        var first: DocID?
+        var others: [DocID] = []
         for op in ops {
             guard let target = op.document else { continue }
-            if case .own = op {} else if checked.contains(target) { continue }
-            checked.append(target)
+            if case .own = op {} else if target == first || others.contains(target) { continue }
+            if first == nil { first = target } else if target != first { others.append(target) }
             if let r = try store.withExistingDocument(target, { $0.refusal(of: op, context: ctx) }) ?? nil { return r }
         }
         return nil

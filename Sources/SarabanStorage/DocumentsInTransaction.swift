@@ -115,14 +115,20 @@ public struct DocumentsInTransaction: DocumentStore {
 
     /// Writes every touched document's snapshot back, binding the values straight to the
     /// cached statement (as ``ChangeLogInsert`` does): GRDB's `StatementArguments` boxing cost
-    /// as much as SQLite's own upsert.
+    /// as much as SQLite's own upsert. A letter written is noted for the search index
+    /// (`search_dirty`, see ``Store/refreshSearch(_:)``).
+    ///
+    /// An update leaves `kind` as it is: a document's kind is fixed by the operation that created
+    /// it (its id), and naming an indexed column in `SET` makes SQLite rewrite that column's index
+    /// entry (`documents_by_kind`) on every update, even to the same value.
     mutating func flush() throws {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO documents(id, space, kind, deleted, snapshot, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, deleted = excluded.deleted,
+                ON CONFLICT(id) DO UPDATE SET deleted = excluded.deleted,
                     snapshot = excluded.snapshot, updated_at = max(updated_at, excluded.updated_at)
                 """)
+        let noteSearch = try db.cachedStatement(sql: "INSERT OR IGNORE INTO search_dirty(doc) VALUES (?)")
         let space = [UInt8](self.space)
         var key = DocIDText()
         // Read where they are stored, through a buffer pointer: the array's own subscript
@@ -148,6 +154,11 @@ public struct DocumentsInTransaction: DocumentStore {
                                     sqlite3_bind_blob(s, 5, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
                                     sqlite3_bind_int64(s, 6, time)
                                 }
+                            }
+                        }
+                        if kind == Store.searchKind {
+                            try noteSearch.stepBound("cannot note document \(id) for the search index") { s in
+                                sqlite3_bind_text(s, 1, idText, Int32(idCount), nil)
                             }
                         }
                     }

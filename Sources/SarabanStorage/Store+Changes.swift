@@ -499,7 +499,7 @@ extension Store {
         for c in all { byID[c.id] = c }
         // The export frontier: the join of the touching changes' clocks, closed under deps.
         var frontier = VersionVector()
-        for c in all where c.documents.contains(id) { frontier.merge(c.clock) }
+        for c in all where c.touches(id) { frontier.merge(c.clock) }
         var changed = true
         while changed {
             changed = false

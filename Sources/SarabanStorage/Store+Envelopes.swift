@@ -118,7 +118,11 @@ extension Store {
         }
 
         for (c, enc) in items {
-            let control = (document ?? Receiver.genesisDocument(c)).map { ControlChange.entries(of: c, document: $0) != nil } ?? false
+            // A change that does not touch the membership document is no control change: asked
+            // first, it spares the usual change the parse of its operations' entries.
+            let control =
+                (document ?? Receiver.genesisDocument(c)).map { c.touches($0) && ControlChange.entries(of: c, document: $0) != nil }
+                ?? false
             if !control && sealing == nil {
                 if wait != nil { break }  // waits, with everything after it
                 let epoch = try Int64.fetchOne(db, sql: "SELECT epoch FROM spaces WHERE id = ?", arguments: [sp]) ?? 0

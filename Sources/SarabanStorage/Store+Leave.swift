@@ -37,6 +37,10 @@ extension Store {
             out.documents = try Int.fetchOne(db, sql: "SELECT count(*) FROM documents WHERE space = ?", arguments: [sp]) ?? 0
             out.envelopes = try Int.fetchOne(db, sql: "SELECT count(*) FROM envelopes WHERE space = ?", arguments: [sp]) ?? 0
             out.keys = try Int.fetchOne(db, sql: "SELECT count(*) FROM keyring WHERE space = ?", arguments: [sp]) ?? 0
+            // Its letters leave the search index at the next search.
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO search_dirty(doc) SELECT id FROM documents WHERE space = ? AND kind = ?",
+                arguments: [sp, Store.searchKind])
             // Every table with a `space` column (found, not listed, so a table a later migration
             // adds is not forgotten), then the `spaces` row itself.
             let tables = try String.fetchAll(

@@ -81,8 +81,16 @@ struct Receiver {
     var heldAuthors: [SigningPublicKey: (first: UInt64, last: UInt64)] = [:]
     var heldCount = 0
     var heldBytes = 0
-    /// Where each change of this batch came from (author's full key, control envelope or not).
-    var sources: [ChangeID: (author: SigningPublicKey, isPublic: Bool)] = [:]
+    /// Where the changes of this batch came from: per author replica, the envelopes noted (each
+    /// holds exactly its header's sequence range, ``EnvelopePayload/decode(_:header:id:)``; two
+    /// that cover one change are the same envelope noted twice, as the verifier admits one chain
+    /// per author). Noted per envelope, not per change: a dictionary entry per change cost more
+    /// than the judging it serves.
+    var sources: [ReplicaID: [Source]] = [:]
+    /// The envelope of the change judged last (its author's list in ``sources`` as it was then,
+    /// and its position there): the next change is usually the next one in it, or in the
+    /// envelope after it, found with no hashing.
+    var lastSource: (replica: ReplicaID, list: [Source], index: Int)?
     var report = ReceiveReport()
     var touched = Set<DocID>()
     let existing: Statement
@@ -119,6 +127,13 @@ struct Receiver {
     }
 
     var carried = true
+
+    /// One envelope of this batch as ``sources`` holds it.
+    struct Source {
+        var seqs: ClosedRange<UInt64>
+        var author: SigningPublicKey
+        var isPublic: Bool
+    }
     /// A relay queued control changes in this batch that it has not judged yet.
     var controlsQueued = false
 
@@ -515,9 +530,12 @@ struct Receiver {
     }
 
     mutating func note(_ o: Opened) {
-        let isPublic = o.envelope.header.epoch == ControlEntry.publicEpoch
-        authors[ReplicaID(bytes: o.envelope.header.author.rawRepresentation)] = o.envelope.header.author
-        for c in o.changes.changes { sources[c.id] = (o.envelope.header.author, isPublic) }
+        let h = o.envelope.header
+        let replica = ReplicaID(bytes: h.author.rawRepresentation)
+        authors[replica] = h.author
+        sources[replica, default: []].append(
+            Source(seqs: h.seqStart...h.seqEnd, author: h.author, isPublic: h.epoch == ControlEntry.publicEpoch))
+        lastSource = nil  // holds the list as it was
     }
 
     mutating func apply(_ changes: [Change], encoded: [[UInt8]]) throws {
@@ -547,7 +565,9 @@ struct Receiver {
     mutating func judge(_ c: Change) throws -> String? {
         let source = try self.source(of: c)
         let doc = document ?? Self.genesisDocument(c)
-        if let doc, let (entries, malformed) = ControlChange.entries(of: c, document: doc) {
+        // Most changes do not touch the membership document: asked first, so they skip the rest.
+        let touchesDoc = doc.map(c.touches) ?? false
+        if let doc, touchesDoc, let (entries, malformed) = ControlChange.entries(of: c, document: doc) {
             guard source.isPublic else { return "control entries may only travel in a control envelope" }
             guard !malformed else { return "a control entry does not parse" }
             guard Self.onlyControl(c, document: doc) else { return "a control change may hold nothing but control entries" }
@@ -564,7 +584,7 @@ struct Receiver {
         }
         if source.isPublic { return "a control envelope may hold nothing but control changes" }
         // Other edits of the membership document (office names, clearances): admins only.
-        if let doc, roster.current.hasGenesis, c.documents.contains(doc),
+        if touchesDoc, roster.current.hasGenesis,
             !roster.state(inPastOf: ChangeContext(c)).isAdmin(source.author)
         {
             return "only an admin of the space may change its membership document"
@@ -572,8 +592,20 @@ struct Receiver {
         return nil
     }
 
-    func source(of c: Change) throws -> (author: SigningPublicKey, isPublic: Bool) {
-        if let s = sources[c.id] { return s }
+    mutating func source(of c: Change) throws -> (author: SigningPublicKey, isPublic: Bool) {
+        if let last = lastSource, last.replica == c.author {
+            let (list, i) = (last.list, last.index)
+            // The same envelope, or the one after it (a run is applied in order).
+            if list[i].seqs.contains(c.seq) { return (list[i].author, list[i].isPublic) }
+            if i + 1 < list.count && list[i + 1].seqs.contains(c.seq) {
+                lastSource!.index = i + 1
+                return (list[i + 1].author, list[i + 1].isPublic)
+            }
+        }
+        if let list = sources[c.author], let i = list.lastIndex(where: { $0.seqs.contains(c.seq) }) {
+            lastSource = (c.author, list, i)
+            return (list[i].author, list[i].isPublic)
+        }
         guard let author = try authors[c.author] ?? authorKey(c.author) else {
             throw StorageError(.corrupt, "no envelope holds change \(c.id)", path: store.path)
         }

@@ -54,15 +54,31 @@ public struct SearchHit: Sendable, Hashable {
     public var secrecy: String
 }
 
-/// The search index (migration v5): an FTS5 table with the trigram tokenizer (SQLite 3.34 or
+/// The search index (migration v6): an FTS5 table with the trigram tokenizer (SQLite 3.34 or
 /// later; Debian 12 has 3.40), so any substring of three or more characters is found through the
-/// index, Thai included. Triggers on `documents` note every letter written, by a local
-/// edit or by sync alike (a dispatch is indexed once received: its payload is sealed), in `search_dirty`; ``refreshSearch(_:)`` re-reads those documents into
-/// the index, and every search runs it first, so what a search finds is never behind the store.
-/// (The triggers test for the row rather than `INSERT OR IGNORE`: inside a trigger the outer
-/// statement's conflict policy wins, and the document upsert's is ABORT.)
+/// index, Thai included. Every letter written, by a local edit or by sync alike (a dispatch is
+/// indexed once received: its payload is sealed), is noted in `search_dirty` by the statement
+/// that writes it (``DocumentsInTransaction/flush()``; ``removeSpace(_:)`` for the letters it
+/// deletes); ``refreshSearch(_:)`` re-reads those documents into the index, and every search
+/// runs it first, so what a search finds is never behind the store.
+///
+/// Migration v6 noted them with triggers on `documents`; v8 dropped them: a table with a trigger
+/// makes SQLite give every statement writing it a statement journal (each page the document
+/// upsert touched was copied, and inside a receive batch's savepoint the in-memory sub-journal
+/// was walked at every statement's end: 9% of all CPU of `saraban-bench sync week`, spent in the
+/// catch-up's receive).
 extension Store {
-    static let searchKinds = "('letter')"
+    /// The document kind the search index holds.
+    static let searchKind = "letter"
+    /// ``searchKind`` as an SQL list, `('letter')` (what migration v6 was written with).
+    static let searchKinds = "('\(searchKind)')"
+
+    /// Migration v8: the triggers of v6 go (see above).
+    static let searchTriggersDropped = """
+        DROP TRIGGER IF EXISTS search_dirty_insert;
+        DROP TRIGGER IF EXISTS search_dirty_update;
+        DROP TRIGGER IF EXISTS search_dirty_delete;
+        """
 
     static let searchMigration = """
         CREATE VIRTUAL TABLE search USING fts5(

@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 7
+    public static let schemaVersion: Int32 = 8
 
     /// The database file.
     public let path: String
@@ -91,11 +91,10 @@ public final class Store: Sendable {
             // transaction (``inDurableTransaction(_:_:)``): nothing they make leaves before it is on disk.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
-            // Temporary files in memory. Since the search index's triggers on `documents`, every
-            // statement writing a document may fire a trigger, so SQLite keeps a statement journal
-            // for it; on disk that was one page write per document written (6.5 times the
-            // pwrite calls of the release before, in `saraban-bench sync`). The journal lives only
-            // for its statement.
+            // Temporary files in memory: the sub-journal of a receive batch's savepoint among them.
+            // (While the search index had triggers on `documents`, migrations v6 to v7, every
+            // statement writing a document also kept a statement journal; on disk that was one page
+            // write per document written, 6.5 times the pwrite calls of the release before.)
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         let pool: DatabasePool
@@ -593,6 +592,15 @@ public final class Store: Sendable {
                     INSERT INTO relay_open_spaces(space) SELECT id FROM spaces WHERE role = 1;
                     """)
             try db.execute(sql: "PRAGMA user_version = 7")
+        }
+        m.registerMigration("v8") { db in
+            // The search index's triggers on `documents` go: while a table has a trigger, SQLite
+            // runs every statement writing it with a statement journal, copying each page the
+            // upsert touches (and, inside a savepoint, walking the whole in-memory sub-journal
+            // when the statement ends). ``DocumentsInTransaction/flush()`` notes written letters
+            // in `search_dirty` itself, and ``removeSpace(_:)`` those it deletes.
+            try db.execute(sql: Store.searchTriggersDropped)
+            try db.execute(sql: "PRAGMA user_version = 8")
         }
         return m
     }()

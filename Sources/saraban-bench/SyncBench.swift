@@ -33,11 +33,12 @@ func syncBench(_ args: [String]) async throws -> Int32 {
     var localWrites: [Double] = []
     var durableLocalWrites: [Double] = []
     var rssDir: URL?
-    // `sync e2e transfer ten week`: run only the named parts (all when none is named).
+    // `sync e2e transfer ten week`: run only the named parts (all when none is named). `local`
+    // (never run by default) is week's 100k local writes alone, for profiling them by themselves.
     let parts = Set(opts.positional)
-    let known: Set = ["e2e", "transfer", "ten", "week"]
+    let known: Set = ["e2e", "transfer", "ten", "week", "local"]
     guard parts.isSubset(of: known) else { throw BenchError("sync parts are \(known.sorted().joined(separator: ", "))") }
-    func wanted(_ part: String) -> Bool { parts.isEmpty || parts.contains(part) }
+    func wanted(_ part: String) -> Bool { parts.isEmpty ? part != "local" : parts.contains(part) }
     for run in 0..<runs {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("saraban-bench-sync-\(getpid())-\(run)")
         try? FileManager.default.removeItem(at: root)
@@ -113,6 +114,17 @@ func syncBench(_ args: [String]) async throws -> Int32 {
             }
             upToDate.append(Double(second[0].bytesSent + second[0].bytesReceived))
             await db.stop()
+            a.close()
+            b.close()
+        }
+
+        // 4a. Only B's 100k local writes of part 4 (same row), on a pair of their own.
+        if wanted("local") {
+            let (a, b, space) = try makePair(root.appendingPathComponent("local"))
+            settleDisk()
+            let w0 = now()
+            try writeChanges(b, space: space, count: 100_000, payload: 200, documents: true)
+            localWrites.append(100_000 / (now() - w0))
             a.close()
             b.close()
         }

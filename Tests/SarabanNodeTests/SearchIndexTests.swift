@@ -2,6 +2,7 @@ import SarabanCore
 import SarabanNode
 import SarabanOffice
 import SarabanStorage
+import SarabanSync
 import Testing
 
 /// The search index (store migration v6): letters already in a database written by an earlier
@@ -23,5 +24,23 @@ import Testing
         #expect(try node.search(SearchQuery(text: "อนุเคราะห์")).map(\.document) == [id])
         try node.deleteDocument(id)
         #expect(try node.search(SearchQuery(text: "อนุเคราะห์")).isEmpty)
+    }
+
+    /// Since migration v8 the statement that writes a letter notes it for the index (no triggers
+    /// on `documents`): a letter received by sync is found, and leaving its space takes it out.
+    @Test func aReceivedLetterIsFoundUntilItsSpaceIsLeft() throws {
+        let office = Office()
+        defer { office.close() }
+        let a = try office.node("a")
+        let b = try office.node("b")
+        let space = try a.createSpace(name: "สารบรรณ").id
+        try b.join(try Invitation.parse(try a.invite(space: space, invitee: b.nodeID, office: "office b").text))
+        let id = try a.createLetter(kind: .internal, fields: [("เรื่อง", "ขอรับการสนับสนุนงบประมาณ")], space: space.hex)
+        #expect(try b.search(SearchQuery(text: "สนับสนุนงบ")).isEmpty)
+        #expect(try exchange(a, b, space).refused.isEmpty)
+        #expect(try b.search(SearchQuery(text: "สนับสนุนงบ")).map(\.document) == [id])
+        try b.leaveSpace(space)
+        #expect(try b.search(SearchQuery(text: "สนับสนุนงบ")).isEmpty)
+        #expect(try a.search(SearchQuery(text: "สนับสนุนงบ")).map(\.document) == [id])
     }
 }
