@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 6
+    public static let schemaVersion: Int32 = 7
 
     /// The database file.
     public let path: String
@@ -546,6 +546,11 @@ public final class Store: Sendable {
             // triggers on `documents` (Store+Search.swift).
             try db.execute(sql: searchMigration)
             try db.execute(sql: "PRAGMA user_version = 6")
+        }
+        // v7 (branch webspeed): the search index keyed by date; the relay branch's v7 comes first on merge (this becomes v8).
+        m.registerMigration("v7") { db in
+            try db.execute(sql: searchByDateMigration)
+            try db.execute(sql: "PRAGMA user_version = 7")
         }
         return m
     }()

@@ -177,7 +177,12 @@ extension WebApp {
 
     /// The letters of register year `year`, newest first, one page of them and how many in all.
     func lettersPage(year: Int, page: Int, perPage: Int) throws -> ([LetterView], Int) {
-        let all = try node.letters().filter { letterYear($0) == year }.sorted { ($0.created, $0.id) > ($1.created, $1.id) }
+        // Every letter is decoded and a year's list sorted once per version of the store (ReadCache).
+        let version = try node.contentVersion()
+        let all: [LetterView] = try node.readCache.value("letters of \(year)", version: version, now: now) {
+            () throws(NodeError) in
+            (try node.cachedLetters(version: version).filter { letterYear($0) == year }.sorted { ($0.created, $0.id) > ($1.created, $1.id) }, nil)
+        }
         let start = min(all.count, (page - 1) * perPage)
         return (Array(all[start..<min(all.count, start + perPage)]), all.count)
     }

@@ -23,16 +23,31 @@ extension WebApp {
             let search = (q["q"] ?? "").trimmingCharacters(in: .whitespaces)
             let state = q["state"] ?? ""
             let rows = Self.filter(form, search: search, state: state)
+            // One page of the rows at a time (`page`, `per_page` as the letter list's): a year's
+            // book holds thousands of lines; the print view and the CSV keep them all.
+            let (_, page, perPage) = try listParameters(request)
+            let pageCount = max(1, (rows.count + perPage - 1) / perPage)
+            let start = min(rows.count, (page - 1) * perPage)
+            let slice = rows[start..<min(rows.count, start + perPage)]
             let stateNames: [(String, String)] = [("", t["all"]!)] + RegisterLine.State.allStates.map { ($0.rawValue, $0.rawValue) }
-            let years = Set((try node.registers()).filter { $0.book == book }.map(\.year) + [year, node.registerYear(at: now)])
-            let values = Self.dropEmpty([
+            let years = Set(
+                (try node.cachedRegisters(version: try node.contentVersion())).filter { $0.book == book }.map(\.year)
+                    + [year, node.registerYear(at: now)])
+            var filters = "year=\(year)"
+            if !search.isEmpty { filters += "&q=" + AuthMiddleware.percentEncode(search) }
+            if !state.isEmpty { filters += "&state=" + AuthMiddleware.percentEncode(state) }
+            if perPage != 50 { filters += "&per_page=\(perPage)" }
+            var values = Self.dropEmpty([
                 "book": book.english, "book_thai": book.thaiName, "year": year, "q": search,
-                "columns": RegisterForm.columns(book), "rows": rows.map { ["state": $0.state.rawValue, "cells": Self.linkedCells(form, $0)] },
-                "shown": rows.count, "total": form.rows.count,
+                "columns": RegisterForm.columns(book), "rows": slice.map { ["state": $0.state.rawValue, "cells": Self.linkedCells(form, $0)] },
+                "shown": rows.count, "total": form.rows.count, "page": page, "pages": pageCount, "filters": filters,
                 "books": RegisterBook.allCases.map { ["key": $0.english, "name": $0.thaiName, "current": $0 == book, "year": year] },
                 "years": years.sorted(by: >).map { ["y": $0, "selected": $0 == year] },
                 "states": stateNames.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == state] },
             ])
+            if pageCount > 1 { values["paged"] = true }
+            if page > 1 { values["prev"] = page - 1 }
+            if page < pageCount { values["next"] = page + 1 }
             return pages.html(pages.page("registers", title: book.thaiName, lang: lang, user: user, csrf: s.csrf, values: values))
         }
         router.get("/registers/{book}/print") { [self] request, context in
