@@ -28,7 +28,7 @@ trap cleanup EXIT
 
 "$BIN/saraban-bench" web-seed "$DATA"
 export SARABAN_HOME=$DATA
-printf 'bench-password-1\n' > "$WORK/pw"
+(umask 077; printf 'bench-password-1\n' > "$WORK/pw")
 "$BIN/saraban" user add bench --role clerk --password-file "$WORK/pw" >/dev/null
 TOKEN=$("$BIN/saraban" token create --name bench --scope read | grep -o 'sbt_[A-Za-z0-9_-]*' | head -1)
 PORT=$((20000 + RANDOM % 20000))
