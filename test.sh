@@ -4,7 +4,8 @@
 # run the tests. Arguments go to `swift test` (for example: ./test.sh --filter TextTraceTests).
 #
 # Without arguments the tests run as two processes at once: the suites that drive `saraban` as a
-# child process and wait for it (SarabanCLITests, SarabanIntegrationTests; their lines are
+# child process and wait for it (SarabanCLITests, SarabanIntegrationTests, SarabanRelayTests: relay
+# processes and simulated offices; their lines are
 # prefixed `[processes]`) and all the others. Swift's cooperative thread pool has one thread per
 # core; a test waiting for a child process holds one, so on two cores two such tests left the
 # socket suites no thread at all, and their time limits ran out on a loaded machine.
@@ -14,7 +15,7 @@ Scripts/system-packages.sh
 swift build --build-tests
 if [[ $# -gt 0 ]]; then exec swift test "$@"; fi
 
-processes='^(SarabanCLITests|SarabanIntegrationTests)\.'
+processes='^(SarabanCLITests|SarabanIntegrationTests|SarabanRelayTests)\.'
 ( swift test --skip-build --filter "$processes" 2>&1 | sed -u 's/^/[processes] /'; exit "${PIPESTATUS[0]}" ) &
 child=$!
 status=0

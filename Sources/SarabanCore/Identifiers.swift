@@ -1,20 +1,21 @@
 // SarabanCore imports nothing: it is the pure CRDT core. Clock and randomness are parameters.
 
-/// The identity of one replica (one office node) inside the CRDT core.
-///
-/// It is the first 16 bytes of the node's Ed25519 public key; the crypto layer owns the full key.
-/// Ordering is by the big-endian bytes, so every replica sorts authors the same way.
-public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public let hi: UInt64
-    public let lo: UInt64
+/// A 16-byte identifier held as two big-endian halves: ordered by its bytes, written as 32 hex
+/// digits, shown by its first 8. ``ReplicaID`` and `SpaceID` (SarabanFeed) are the two; each stays
+/// its own type, so one can never be passed for the other.
+public protocol Identifier128: Hashable, Comparable, Sendable, CustomStringConvertible {
+    var hi: UInt64 { get }
+    var lo: UInt64 { get }
+    init(hi: UInt64, lo: UInt64)
+}
 
-    public init(hi: UInt64, lo: UInt64) {
-        self.hi = hi
-        self.lo = lo
-    }
+extension Identifier128 {
+    /// 16 bytes.
+    @inlinable public static var byteCount: Int { 16 }
 
     /// Builds an id from the first 16 bytes of `bytes` (shorter input is zero-padded).
-    public init<C: Collection>(bytes: C) where C.Element == UInt8 {
+    @inlinable
+    public init<C: Collection>(prefixOf bytes: C) where C.Element == UInt8 {
         var h: UInt64 = 0
         var l: UInt64 = 0
         for (i, b) in bytes.prefix(16).enumerated() {
@@ -23,12 +24,8 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
         self.init(hi: h, lo: l)
     }
 
-    /// A random id, from the caller's generator (tests and simulators pass a seeded one).
-    public static func random<R: RandomNumberGenerator>(using rng: inout R) -> ReplicaID {
-        ReplicaID(hi: rng.next(), lo: rng.next())
-    }
-
     /// The 16 bytes, big-endian.
+    @inlinable
     public var bytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(16)
@@ -43,7 +40,7 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Parses 32 hex digits.
     public init?(hex: String) {
         guard let b = Hex.decode(hex), b.count == 16 else { return nil }
-        self.init(bytes: b)
+        self.init(prefixOf: b)
     }
 
     /// The first 8 hex digits, for tables.
@@ -51,8 +48,29 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public var description: String { short }
 
-    public static func < (a: ReplicaID, b: ReplicaID) -> Bool {
-        a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo
+    @inlinable
+    public static func < (a: Self, b: Self) -> Bool { a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo }
+}
+
+/// The identity of one replica (one office node) inside the CRDT core.
+///
+/// It is the first 16 bytes of the node's Ed25519 public key; the crypto layer owns the full key.
+/// Ordering is by the big-endian bytes, so every replica sorts authors the same way.
+public struct ReplicaID: Identifier128 {
+    public let hi: UInt64
+    public let lo: UInt64
+
+    public init(hi: UInt64, lo: UInt64) {
+        self.hi = hi
+        self.lo = lo
+    }
+
+    /// Builds an id from the first 16 bytes of `bytes` (shorter input is zero-padded).
+    public init<C: Collection>(bytes: C) where C.Element == UInt8 { self.init(prefixOf: bytes) }
+
+    /// A random id, from the caller's generator (tests and simulators pass a seeded one).
+    public static func random<R: RandomNumberGenerator>(using rng: inout R) -> ReplicaID {
+        ReplicaID(hi: rng.next(), lo: rng.next())
     }
 }
 

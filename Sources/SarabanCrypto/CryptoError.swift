@@ -51,12 +51,6 @@ public struct CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The peer proved its identity but the caller's trust policy refuses it.
         case peerUntrusted
 
-        // Test vectors
-        /// A vector file could not be read.
-        case vectorFileUnreadable
-        /// A vector file is not in the cacophony JSON format.
-        case vectorFileMalformed
-
         // Envelopes
         /// Envelope bytes do not decode: truncated, bad field, or bad padding.
         case envelopeMalformed

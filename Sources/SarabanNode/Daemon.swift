@@ -119,7 +119,8 @@ final class OpenSessions: @unchecked Sendable {
 }
 
 /// The running node: a listener, a dialler per configured peer (gossip), and the poller that
-/// pushes writes made by other processes, as services of one `ServiceGroup`.
+/// pushes writes made by other processes (on a relay: the watcher of its store), as services of
+/// one `ServiceGroup`.
 ///
 /// ```swift
 /// let daemon = try NodeDaemon(node: node, storage: node.envelopeStorage(), options: .init())
@@ -127,10 +128,12 @@ final class OpenSessions: @unchecked Sendable {
 /// ```
 public final class NodeDaemon: Sendable {
     public let node: Node
-    public let driver: NodeSyncDriver
+    let driver: any DaemonDriver
     public let options: ServeOptions
     public let status: PeerStatusBook
     public let transport: SecureTransport
+    /// A relay's metrics (nil on a member).
+    public let metrics: RelayMetrics?
     let connection: PeerConnection
     let trust = TrustList()
     let connected = ConnectedPeers()
@@ -138,33 +141,80 @@ public final class NodeDaemon: Sendable {
     let logger: Logger
     let role: NodeRole
 
-    public init(
+    /// What the sync driver stores or writes from now on (the web app's live updates listen to it).
+    public func localChanges() -> AsyncStream<StoredEnvelopes> { driver.localChanges() }
+
+    /// A member over its envelope storage; a relay whose storage is the node's own (`saraban serve
+    /// --relay`) runs over ``SQLiteRelayStore`` (see ``init(node:relay:policy:options:logger:onEvent:)``).
+    public convenience init(
         node: Node, storage: any EnvelopeStorage, options: ServeOptions = ServeOptions(),
         logger: Logger = Logger(label: "saraban.serve"),
         onEvent: @escaping @Sendable (PeerEvent) -> Void = { _ in }
     ) throws {
+        if storage.role == .relay && storage is NodeEnvelopeStorage {
+            try self.init(node: node, relay: SQLiteRelayStore(node: node), options: options, logger: logger, onEvent: onEvent)
+            return
+        }
+        try self.init(
+            node: node, role: storage.role, statusStore: node.peerStatusStore, metrics: nil, options: options, logger: logger,
+            onEvent: onEvent
+        ) { sessions, status in
+            NodeSyncDriver(
+                storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) },
+                carriedSpacesChanged: { added, removed in
+                    let n = sessions.close { _ in true }
+                    logger.notice(
+                        "carried spaces changed: reopening the sessions so that their hellos list them",
+                        metadata: [
+                            "added": "\(added.map(\.description).sorted())", "removed": "\(removed.map(\.description).sorted())",
+                            "sessions": "\(n)",
+                        ])
+                },
+                onFork: { status.recordFork($0) }, onWithholding: { status.recordWithholding($0, spaces: $1, $2) },
+                withholdingGrace: options.withholdingGrace, now: node.now)
+        }
+    }
+
+    /// A relay over `store` (the node's SQLite database, or PostgreSQL shared by many relay
+    /// processes), serving and storing what `policy` allows.
+    public convenience init(
+        node: Node, relay store: any RelayStore, policy: any RelayPolicy = OpenRelayPolicy(),
+        options: ServeOptions = ServeOptions(), logger: Logger = Logger(label: "saraban.serve"),
+        onEvent: @escaping @Sendable (PeerEvent) -> Void = { _ in }
+    ) throws {
+        guard node.role == .relay else {
+            throw NodeError(
+                .invalidArgument,
+                "\(node.dataDirectory.path) holds a member node (it holds space keys), so it cannot run as a relay: create the "
+                    + "relay in its own data directory with `saraban init --relay --office NAME`")
+        }
+        let metrics = RelayMetrics(store: store.kind)
+        // A relay on its own database keeps and passes on head claims, as every relay did before the store interface.
+        let claims = store is SQLiteRelayStore ? NodeSyncDriver(storage: try node.envelopeStorage(relay: true), logger: logger, now: node.now) : nil
+        try self.init(
+            node: node, role: .relay, statusStore: store, metrics: metrics, options: options, logger: logger, onEvent: onEvent
+        ) { _, _ in
+            RelaySyncDriver(
+                store: store, policy: policy, logger: logger, metrics: metrics,
+                attachments: { _ in AttachmentExchange(node: node, logger: logger) }, claims: claims)
+        }
+    }
+
+    init(
+        node: Node, role: NodeRole, statusStore: any PeerStatusStore, metrics: RelayMetrics?, options: ServeOptions,
+        logger: Logger, onEvent: @escaping @Sendable (PeerEvent) -> Void,
+        makeDriver: (OpenSessions, PeerStatusBook) -> any DaemonDriver
+    ) throws {
         self.node = node
         self.options = options
         self.logger = logger
-        self.role = storage.role
+        self.role = role
+        self.metrics = metrics
         let sessions = OpenSessions()
         self.sessions = sessions
-        let status = PeerStatusBook(directory: node.dataDirectory)
-        status.loadFromDisk()
+        let status = PeerStatusBook(store: statusStore, forks: node.dataDirectory)
         self.status = status
-        let driver = NodeSyncDriver(
-            storage: storage, logger: logger, attachments: { _ in AttachmentExchange(node: node, logger: logger) },
-            carriedSpacesChanged: { added, removed in
-                let n = sessions.close { _ in true }
-                logger.notice(
-                    "carried spaces changed: reopening the sessions so that their hellos list them",
-                    metadata: [
-                        "added": "\(added.map(\.description).sorted())", "removed": "\(removed.map(\.description).sorted())",
-                        "sessions": "\(n)",
-                    ])
-            },
-            onFork: { status.recordFork($0) }, onWithholding: { status.recordWithholding($0, spaces: $1, $2) },
-            withholdingGrace: options.withholdingGrace, now: node.now)
+        let driver = makeDriver(sessions, status)
         self.driver = driver
         let trust = self.trust
         self.transport = SecureTransport(
@@ -172,9 +222,10 @@ public final class NodeDaemon: Sendable {
             logger: logger, trust: { trust.contains($0) })
         let log = logger
         self.connection = PeerConnection(
-            store: driver, configuration: .init(role: storage.role, limits: options.limits), logger: logger
+            store: driver, configuration: .init(role: role, limits: options.limits), logger: logger
         ) { event in
             status.record(event)
+            metrics?.record(event)
             switch event {
             case .opened(let peer, let role, let spaces):
                 log.info("session open", metadata: ["peer": "\(peer)", "role": "\(role)", "spaces": "\(spaces.count)"])
@@ -188,14 +239,16 @@ public final class NodeDaemon: Sendable {
             onEvent(event)
         }
         try refreshTrust()
-        try driver.primeBaseline()
     }
+
+    /// The relay's store health as last checked (always ready on a member).
+    public var health: RelayHealth { (driver as? RelaySyncDriver)?.health ?? .ready }
 
     /// Re-reads the configured peers and the spaces' members into the trust list, and closes the
     /// open sessions of every node no longer in it (its next handshake is refused).
     func refreshTrust() throws {
         var ids = Set(try node.syncSettings().peers.map(\.nodeID))
-        ids.formUnion(try driver.storage.memberNodeIDs())
+        ids.formUnion(try driver.memberNodeIDs())
         ids.remove(node.nodeID)
         trust.replace(ids)
         for peer in transport.closeUntrusted() {
@@ -209,13 +262,17 @@ public final class NodeDaemon: Sendable {
     /// is cancelled; `onReady` is called once the listening socket is bound. `services` run in the
     /// same group (the web app), started after the listener is bound and stopped with the node.
     ///
-    /// - Throws: `NodeError` `.busy` when another daemon runs on the same data directory
-    ///   (`serve.lock`), `.unreachable` when the address cannot be listened on.
+    /// - Throws: `NodeError` `.busy` when another member daemon runs on the same data directory
+    ///   (`serve.lock`; relay processes may share one), `.unreachable` when the address cannot be listened on.
     public func run(
         services extra: [any Service] = [], onReady: @escaping @Sendable (ServeReady) -> Void = { _ in }
     ) async throws {
-        let lock = try ServeLock.acquire(node.dataDirectory)
-        defer { lock.release() }
+        // One member daemon per data directory. Relay processes may share one (its key, so offices
+        // expect one node id whichever answers): each holds no state another needs, and each one's
+        // watcher sees what the others store (Docs/RELAY.md).
+        let lock = role == .relay ? nil : try ServeLock.acquire(node.dataDirectory)
+        defer { lock?.release() }
+        try await driver.prepare()
         let address = try options.listen ?? node.syncSettings().listen
         let listener: SecureListener
         do { listener = try await transport.listen(host: address.host, port: address.port) } catch {
@@ -236,7 +293,7 @@ public final class NodeDaemon: Sendable {
                 logger: logger))
         try await group.run()
         driver.finish()
-        status.save()
+        await status.flush()
         logger.notice("stopped", metadata: ["node": "\(node.nodeID)"])
     }
 
@@ -363,9 +420,9 @@ struct PollerService: Service {
     func run() async throws {
         try await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await daemon.driver.runPoller(interval: daemon.options.pollInterval) }
-                if daemon.role == .member {
-                    group.addTask { await daemon.driver.runClaimRefresher(interval: daemon.options.claimInterval) }
+                group.addTask { await daemon.driver.runBackground(pollInterval: daemon.options.pollInterval) }
+                if daemon.role == .member, let driver = daemon.driver as? NodeSyncDriver {
+                    group.addTask { await driver.runClaimRefresher(interval: daemon.options.claimInterval) }
                 }
                 group.addTask {
                     while !Task.isCancelled {
@@ -373,10 +430,36 @@ struct PollerService: Service {
                         do { try daemon.refreshTrust() } catch {
                             daemon.logger.warning("cannot refresh the trusted node ids: \(error)")
                         }
-                        daemon.status.save()
+                        await daemon.status.flush()
                     }
                 }
             }
         }
     }
+}
+
+/// What the daemon needs of its sync driver besides ``SyncStoreDriver``: a member's
+/// ``NodeSyncDriver`` or a relay's ``RelaySyncDriver``.
+protocol DaemonDriver: SyncStoreDriver {
+    /// Before listening: take the store's current state as the baseline.
+    func prepare() async throws
+    /// Until cancelled: notice what other processes store and push it to the sessions.
+    func runBackground(pollInterval: Duration) async
+    /// Ends every session's subscription.
+    func finish()
+    /// Node ids trusted besides the configured peers.
+    func memberNodeIDs() throws -> Set<NodeID>
+}
+
+extension NodeSyncDriver: DaemonDriver {
+    func prepare() async throws { try primeBaseline() }
+    func runBackground(pollInterval: Duration) async { await runPoller(interval: pollInterval) }
+    func memberNodeIDs() throws -> Set<NodeID> { try storage.memberNodeIDs() }
+}
+
+extension RelaySyncDriver: DaemonDriver {
+    func prepare() async throws { try await prime() }
+    func runBackground(pollInterval: Duration) async { await runWatcher() }
+    /// A relay holds no membership: it trusts exactly its configured peers.
+    func memberNodeIDs() throws -> Set<NodeID> { [] }
 }

@@ -5,7 +5,7 @@ import SarabanSync
 /// A fork of an author's feed found by this node: the author signed two different envelopes for
 /// one position of its feed in a space, one held here and one held by `peer`. An honest node never
 /// does; it happens when a node's database goes back in time (restored from an old copy, or the
-/// disk copied to a second machine) and the node writes again. Kept in `peers.json` under the peer
+/// disk copied to a second machine) and the node writes again. Kept in `forks.json` naming the peer
 /// that showed it, shown by `saraban status`, and logged.
 public struct FeedFork: Codable, Sendable, Hashable {
     /// The space (32 hex digits).

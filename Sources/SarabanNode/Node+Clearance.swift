@@ -223,6 +223,15 @@ extension Node {
 
     // MARK: - Sync
 
+    /// On a relay: whether `space` may be synced with `peer`. A relay serves a space with a
+    /// membership log only to its members and designated relays (it reads the log's control
+    /// envelopes: Docs/SECURITY.md); a space without a log yet, to every trusted peer.
+    public func relayServes(_ space: SpaceID, to peer: NodeID) throws(NodeError) -> Bool {
+        guard let a = try? authority(space), a.hasLog else { return true }
+        let member = try spaceInfo(space)?.members.contains { $0.isActive && $0.key == peer.publicKey } ?? false
+        return member || a.relays.contains(peer.publicKey)
+    }
+
     /// The spaces to sync with `peer`: every carried space, except that a cleared space
     /// (declared above ปกติ) is synced only with its active members and designated relays, so its
     /// envelopes never reach another peer even though they are encrypted. Called once per
@@ -230,13 +239,7 @@ extension Node {
     public func carriedSpaces(for peer: NodeID) throws(NodeError) -> [SpaceID: FeedVector] {
         var all = try carriedSpaces()
         guard role == .member else {
-            // A relay serves a space with a membership log only to its members and designated
-            // relays (it reads the log's control envelopes: Docs/SECURITY.md).
-            for (space, _) in all {
-                guard let a = try? authority(space), a.hasLog else { continue }
-                let member = try spaceInfo(space)?.members.contains { $0.isActive && $0.key == peer.publicKey } ?? false
-                if !member && !a.relays.contains(peer.publicKey) { all[space] = nil }
-            }
+            for (space, _) in all where try !relayServes(space, to: peer) { all[space] = nil }
             return all
         }
         for (space, _) in all {

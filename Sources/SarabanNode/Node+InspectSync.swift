@@ -12,7 +12,7 @@ import SarabanTransport
 // the peer what it holds: a peer sends envelopes only for what a summary shows the other side
 // lacks, so without our summary it has nothing to send, however the frames are split or delayed.
 // Offline (`--offline`), it compares with the vectors the peer last announced, which every sync
-// session records in `peers.json` (`PeerStatus.summaries`).
+// session records in the node's peer status (`PeerStatus.summaries`, the peer's cursor rows).
 
 /// Changes (and, when known, envelopes) that would cross in one direction.
 public struct SyncMovement: Sendable, Hashable {
@@ -108,7 +108,7 @@ public struct SyncPreview: Sendable {
     /// Wall time of the exchange (live only).
     public var seconds: Double?
     /// What the peer did not deliver in its last settled session though claims say it exists
-    /// (recorded in `peers.json`).
+    /// (recorded in `DIR/withheld.json`).
     public var withheld: [WithheldFeed] = []
 
     public var toPeer: SyncMovement { spaces.reduce(into: SyncMovement()) { $0.add($1.toPeer) } }
@@ -161,13 +161,13 @@ extension Node {
         return preview
     }
 
-    /// The same comparison against the vectors `peer` last announced, as recorded in
-    /// `peers.json` at the end of each session: nothing is dialled. What the peer wrote since is
+    /// The same comparison against the vectors `peer` last announced, as recorded in the
+    /// node's peer status (``PeerStatusBook``) during each session: nothing is dialled. What the peer wrote since is
     /// not known, so `fromPeer` is a lower bound.
     ///
     /// - Throws: `NodeError` `.unreachable` when no summary of the peer was ever recorded.
     public func inspectSyncRecorded(peer: ConfiguredPeer) throws(NodeError) -> SyncPreview {
-        let recorded = PeerStatusBook.load(dataDirectory)[peer.nodeID.text]?.recordedVectors ?? [:]
+        let recorded = try peerStatuses()[peer.nodeID.text]?.recordedVectors ?? [:]
         guard !recorded.isEmpty else {
             throw NodeError(
                 .unreachable,
@@ -219,7 +219,7 @@ extension Node {
                     claimedAhead: claimedAhead(claims[space] ?? [], peer: theirs, local: ours)))
         }
         var preview = SyncPreview(peer: peer, source: source, spaces: spaces, notShared: [])
-        preview.withheld = PeerStatusBook.load(dataDirectory)[peer.nodeID.text]?.withheld ?? []
+        preview.withheld = PeerStatusBook.withheld(dataDirectory)[peer.nodeID.text] ?? []
         return preview
     }
 

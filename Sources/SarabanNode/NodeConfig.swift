@@ -37,6 +37,13 @@ public struct NodeConfig: Codable, Sendable, Hashable {
     /// Secrecy clearance per space name (`space_clearance`, for example `{"ลับ-จังหวัด": "ลับมาก"}`),
     /// used when a space's own document carries no `clearance` field.
     public var spaceClearance: [String: String]?
+    /// A relay's store (`store`): `postgresql://USER@HOST[:PORT]/DB` to keep envelopes in PostgreSQL,
+    /// shared by every relay process of the deployment (`serve --store` overrides it); absent: the
+    /// node's own database. Relays only.
+    public var store: String?
+    /// Where a relay serves Prometheus `/metrics` and `/ready` (`metrics`, `HOST:PORT`; `serve
+    /// --metrics` overrides it); absent: no metrics endpoint.
+    public var metrics: String?
     /// At most this many accepted connections without a finished handshake (`max_pending_handshakes`,
     /// default 256) and per source address (`max_pending_handshakes_per_address`, default 16);
     /// one more closes the oldest (Docs/TRANSPORT.md).
@@ -69,7 +76,7 @@ public struct NodeConfig: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, office, letterCode, nodeID, listen, peers
+        case version, office, letterCode, nodeID, listen, peers, store, metrics
         case registerYear = "register_year"
         case spaceClearance = "space_clearance"
         case maxPendingHandshakes = "max_pending_handshakes"

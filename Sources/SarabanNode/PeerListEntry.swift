@@ -27,9 +27,11 @@ public struct PeerListEntry: Encodable, Sendable {
 }
 
 extension Node {
-    /// The configured peers with what `peers.json` recorded of each.
-    public func peerList() throws(NodeError) -> [PeerListEntry] {
-        let status = PeerStatusBook.load(dataDirectory)
+    /// The configured peers with what was recorded of each (the database rows).
+    /// `statuses`: what was recorded of each peer by node id (default: this node's database).
+    public func peerList(statuses: [String: PeerStatus]? = nil) throws(NodeError) -> [PeerListEntry] {
+        let status: [String: PeerStatus]
+        if let statuses { status = statuses } else { status = try peerStatuses() }
         return try syncSettings().peers.map { p in
             let s = status[p.nodeID.text]
             return PeerListEntry(

@@ -1,9 +1,11 @@
 import Foundation
 import SarabanCrypto
+import SarabanStorage
 import SarabanSync
 import SarabanTransport
 
-/// What this node last knew about one peer, kept in `DIR/peers.json` for `saraban peer list`.
+/// What this node last knew about one peer (`saraban peer list`, `saraban status`), kept as rows in
+/// the node's store (``PeerStatusBook``); an older saraban kept it in `DIR/peers.json`.
 public struct PeerStatus: Codable, Sendable, Hashable {
     public var nodeID: String
     /// Last time a session with the peer was open (ms since 1970).
@@ -62,7 +64,7 @@ public struct PeerStatus: Codable, Sendable, Hashable {
 }
 
 /// One space's vector as a peer last announced it (its summary, raised by its acks and by what it
-/// sent), in `peers.json`: author node id (`sb…`) → highest sequence number held.
+/// sent): author node id (`sb…`) → highest sequence number held.
 public struct RecordedSummary: Codable, Sendable, Hashable {
     /// When it was recorded (ms since 1970).
     public var at: Int64
@@ -84,43 +86,121 @@ public struct RecordedSummary: Codable, Sendable, Hashable {
     }
 }
 
-/// The per-peer status of a node: updated in memory from ``PeerEvent``s and written to
-/// `DIR/peers.json` (atomically, under the data directory's lock, merged with what other
-/// processes wrote) when a session ends or every few seconds while sessions run.
-public final class PeerStatusBook: @unchecked Sendable {
-    let directory: DataDirectory
-    let now: @Sendable () -> Int64
-    private let lock = NSLock()
-    private var entries: [String: PeerStatus] = [:]
-    /// Per peer, per space, the lag of the current session (summed when saved).
-    private var lags: [String: [SpaceID: (peer: UInt64, we: UInt64)]] = [:]
-    /// Per peer, per space, the vector the peer holds as of the latest progress event, not yet
-    /// written into `entries` (turned into a ``RecordedSummary`` only when saved).
-    private var pendingSummaries: [String: [SpaceID: (vector: FeedVector, at: Int64)]] = [:]
-    private var dirty: Set<String> = []
+/// Where per-peer status is kept: the node's SQLite database (``Node/peerStatusStore``) or a
+/// relay's store (PostgreSQL). Applying changes touches only the rows they name.
+public protocol PeerStatusStore: Sendable {
+    func applyPeerStatus(_ changes: [PeerStatusChange]) async throws
+    func peerStatuses() async throws -> [StoredPeerStatus]
+}
 
-    public init(directory: DataDirectory, now: @escaping @Sendable () -> Int64 = Node.systemClock) {
-        self.directory = directory
+/// The node's own database as a ``PeerStatusStore``.
+struct SQLitePeerStatusStore: PeerStatusStore {
+    let store: Store
+
+    func applyPeerStatus(_ changes: [PeerStatusChange]) async throws {
+        let store = self.store
+        try await blocking { try store.applyPeerStatus(changes) }
+    }
+
+    func peerStatuses() async throws -> [StoredPeerStatus] {
+        let store = self.store
+        return try await blocking { try store.peerStatuses() }
+    }
+}
+
+extension PeerStatus {
+    /// The read model of a stored status (cursors as ``summaries``).
+    public init(_ s: StoredPeerStatus) {
+        self.init(nodeID: s.peer.nodeID.text)
+        lastContact = s.lastContact
+        lastSynced = s.lastSynced
+        lastFailure = s.lastFailure
+        lastError = s.lastError
+        changesPeerLacks = s.changesPeerLacks
+        changesWeLack = s.changesWeLack
+        envelopesSent = s.envelopesSent
+        envelopesReceived = s.envelopesReceived
+        bytesSent = s.bytesSent
+        bytesReceived = s.bytesReceived
+        sessions = s.sessions
+        if !s.cursors.isEmpty {
+            summaries = Dictionary(
+                uniqueKeysWithValues: s.cursors.map { ($0.key.hex, RecordedSummary(at: $0.value.at, vector: $0.value.vector)) })
+        }
+    }
+
+    /// Statuses by node id: the stored rows, and for peers without one what an older saraban left
+    /// in `DIR/peers.json` (read, never written any more).
+    static func merged(_ stored: [StoredPeerStatus], legacy directory: DataDirectory?) -> [String: PeerStatus] {
+        var out = directory.map(PeerStatusBook.legacyFile) ?? [:]
+        for s in stored { out[s.peer.nodeID.text] = PeerStatus(s) }
+        return out
+    }
+}
+
+extension Node {
+    /// This node's peer status store: rows in its SQLite database.
+    public var peerStatusStore: any PeerStatusStore { SQLitePeerStatusStore(store: store) }
+
+    /// Every peer's recorded status by node id (the database, and a legacy `peers.json` for peers it lacks),
+    /// with the forks of `DIR/forks.json` and the withholding reports of `DIR/withheld.json`.
+    public func peerStatuses() throws(NodeError) -> [String: PeerStatus] {
+        let stored: [StoredPeerStatus]
+        do { stored = try store.peerStatuses() } catch { throw NodeError(error) }
+        var out = PeerStatus.merged(stored, legacy: dataDirectory)
+        for f in PeerStatusBook.forksFile(dataDirectory) {
+            if out[f.peer] == nil { out[f.peer] = PeerStatus(nodeID: f.peer) }
+            if !(out[f.peer]!.forks ?? []).contains(where: { $0.isSame(as: f) }) { out[f.peer]!.forks = (out[f.peer]!.forks ?? []) + [f] }
+        }
+        for (peer, list) in PeerStatusBook.withheld(dataDirectory) {
+            out[peer, default: PeerStatus(nodeID: peer)].withheld = list
+        }
+        return out
+    }
+}
+
+/// The per-peer status of a node: session events are folded in memory into one
+/// ``PeerStatusChange`` per peer and written to a ``PeerStatusStore`` by ``flush()``: one row per
+/// peer heard from and one per (peer, space) cursor, never the other peers' (the daemon flushes
+/// shortly after each session ends and every few seconds while sessions run).
+public final class PeerStatusBook: @unchecked Sendable {
+    let store: any PeerStatusStore
+    let now: @Sendable () -> Int64
+    let lock = NSLock()
+    /// Per peer, what changed since the last flush.
+    private var pending: [SigningPublicKey: PeerStatusChange] = [:]
+    /// Per peer, per space, the lag of the current session (summed into the peer's row).
+    private var lags: [SigningPublicKey: [SpaceID: (peer: UInt64, we: UInt64)]] = [:]
+    private var flushScheduled = false
+    /// The last flush started (each waits for the one before).
+    private var lastFlush: Task<Void, Never>?
+    /// Withholding reports not yet written (``recordWithholding(_:spaces:_:)``), oldest first:
+    /// written by the flush after the peer's rows, so a report never shows before its session's cursors.
+    var pendingWithholding: [(peer: NodeID, spaces: Set<SpaceID>, found: [WithheldFeed])] = []
+
+    /// Where forks found in sessions are recorded (``recordFork(_:)``); nil: nowhere.
+    let forksDirectory: DataDirectory?
+
+    public init(
+        store: any PeerStatusStore, forks directory: DataDirectory? = nil, now: @escaping @Sendable () -> Int64 = Node.systemClock
+    ) {
+        self.store = store
+        self.forksDirectory = directory
         self.now = now
     }
 
-    public var path: String { directory.path + "/peers.json" }
-
-    /// Reads `peers.json` (empty when missing or unreadable).
-    public static func load(_ directory: DataDirectory) -> [String: PeerStatus] {
+    /// What an older saraban kept in `DIR/peers.json` (empty when missing or unreadable).
+    static func legacyFile(_ directory: DataDirectory) -> [String: PeerStatus] {
         guard let data = FileManager.default.contents(atPath: directory.path + "/peers.json"),
             let list = try? JSONDecoder().decode([PeerStatus].self, from: data)
         else { return [:] }
         return Dictionary(list.map { ($0.nodeID, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    func update(_ id: NodeID, _ body: (inout PeerStatus) -> Void) {
-        lock.lock()
-        defer { lock.unlock() }
-        var s = entries[id.text] ?? PeerStatus(nodeID: id.text)
-        body(&s)
-        entries[id.text] = s
-        dirty.insert(id.text)
+    private func update(_ peer: SigningPublicKey, _ body: (inout PeerStatusChange) -> Void) {
+        var c = PeerStatusChange(peer: peer)
+        body(&c)
+        lock.withLock { pending[peer, default: PeerStatusChange(peer: peer)].merge(c) }
     }
 
     /// Records a session event.
@@ -128,71 +208,93 @@ public final class PeerStatusBook: @unchecked Sendable {
         let t = now()
         switch event {
         case .opened(let peer, _, _):
-            lock.lock()
-            lags[peer.text] = [:]
-            lock.unlock()
-            update(peer) {
+            lock.withLock { lags[peer.publicKey] = [:] }
+            update(peer.publicKey) {
                 $0.lastContact = t
-                $0.sessions += 1
+                $0.sessions = 1
             }
         case .progress(let peer, let status):
-            lock.lock()
-            lags[peer.text, default: [:]][status.space] = (status.changesPeerLacks, status.changesWeLack)
-            pendingSummaries[peer.text, default: [:]][status.space] = (status.peerHolds, t)
-            let all = lags[peer.text]!.values
-            lock.unlock()
-            update(peer) {
+            let all = lock.withLock { () -> (UInt64, UInt64) in
+                lags[peer.publicKey, default: [:]][status.space] = (status.changesPeerLacks, status.changesWeLack)
+                return lags[peer.publicKey]!.values.reduce((0, 0)) { ($0.0 + $1.peer, $0.1 + $1.we) }
+            }
+            update(peer.publicKey) {
                 $0.lastContact = t
-                $0.changesPeerLacks = all.reduce(0) { $0 + $1.peer }
-                $0.changesWeLack = all.reduce(0) { $0 + $1.we }
+                $0.changesPeerLacks = all.0
+                $0.changesWeLack = all.1
+                $0.cursors[status.space] = PeerCursor(at: t, vector: status.peerHolds)
             }
         case .synced(let peer, _):
-            update(peer) {
+            update(peer.publicKey) {
                 $0.lastContact = t
                 $0.lastSynced = t
-                $0.lastError = nil
+                $0.lastError = .clear
             }
         case .closed(let report):
-            update(report.peer) {
-                $0.envelopesSent += report.stats.envelopesSent
-                $0.envelopesReceived += report.stats.envelopesReceived
-                $0.bytesSent += report.wire.bytesSent
-                $0.bytesReceived += report.wire.bytesReceived
+            lock.withLock { _ = lags.removeValue(forKey: report.peer.publicKey) }
+            update(report.peer.publicKey) {
+                $0.envelopesSent = report.stats.envelopesSent
+                $0.envelopesReceived = report.stats.envelopesReceived
+                $0.bytesSent = report.wire.bytesSent
+                $0.bytesReceived = report.wire.bytesReceived
                 if !report.spaces.isEmpty {
                     $0.changesPeerLacks = report.spaces.reduce(0) { $0 + $1.changesPeerLacks }
                     $0.changesWeLack = report.spaces.reduce(0) { $0 + $1.changesWeLack }
                 }
                 if let e = report.transportError, !report.wasSynced {
-                    $0.lastError = "\(e)"
+                    $0.lastError = .set("\(e)")
                 } else if let e = report.storeError {
-                    $0.lastError = e
+                    $0.lastError = .set(e)
                 }
             }
-            save()
+            scheduleFlush()
         }
     }
 
     /// The most forks kept per peer (the oldest go first).
     public static let maximumForks = 100
 
-    /// Records a fork found in a session with `fork.peer`, once, and writes `peers.json` at once.
+    /// Records a fork found in a session with `fork.peer`, once, in `DIR/forks.json` at once (an
+    /// alarm, rare: written only when a fork is found, never per session). Without a data
+    /// directory (a relay process on a shared store) the fork is only logged by the driver.
     public func recordFork(_ fork: FeedFork) {
-        guard let peer = try? NodeID(parsing: fork.peer) else { return }
-        var added = false
-        update(peer) {
-            var list = $0.forks ?? []
-            guard !list.contains(where: { $0.isSame(as: fork) }) else { return }
-            list.append(fork)
-            if list.count > Self.maximumForks { list.removeFirst(list.count - Self.maximumForks) }
-            $0.forks = list
-            added = true
+        guard let directory = forksDirectory else { return }
+        do {
+            try ConfigFileLock.withLock(directory) { () throws(NodeError) in
+                var list = Self.forksFile(directory)
+                guard !list.contains(where: { $0.isSame(as: fork) }) else { return }
+                list.append(fork)
+                let mine = list.filter { $0.peer == fork.peer }
+                if mine.count > Self.maximumForks {
+                    let drop = Set(mine.prefix(mine.count - Self.maximumForks).map { "\($0)" })
+                    list.removeAll { drop.contains("\($0)") }
+                }
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                var data = (try? enc.encode(list)) ?? Data("[]".utf8)
+                data.append(0x0A)
+                try Node.replaceFile(directory.path + "/forks.json", with: data, mode: 0o644)
+            }
+        } catch {
+            // The driver logged the fork as an error already; the next session finds it again.
         }
-        if added { save() }
     }
 
-    /// Every fork recorded in `peers.json`, oldest first.
+    /// What `DIR/forks.json` holds (empty when missing or unreadable).
+    static func forksFile(_ directory: DataDirectory) -> [FeedFork] {
+        guard let data = FileManager.default.contents(atPath: directory.path + "/forks.json"),
+            let list = try? JSONDecoder().decode([FeedFork].self, from: data)
+        else { return [] }
+        return list
+    }
+
+    /// Every fork recorded (`DIR/forks.json`, and those an older saraban kept in `peers.json`), oldest first.
     public static func forks(_ directory: DataDirectory) -> [FeedFork] {
-        load(directory).values.flatMap { $0.forks ?? [] }.sorted {
+        var all = forksFile(directory)
+        for f in legacyFile(directory).values.flatMap({ $0.forks ?? [] }) where !all.contains(where: { $0.isSame(as: f) }) {
+            all.append(f)
+        }
+        return all.sorted {
             ($0.detectedAt, $0.space, $0.author, $0.sequence) < ($1.detectedAt, $1.space, $1.author, $1.sequence)
         }
     }
@@ -200,53 +302,62 @@ public final class PeerStatusBook: @unchecked Sendable {
     /// Records a dial that failed before any session opened.
     public func recordFailure(_ id: NodeID, _ error: String) {
         let t = now()
-        update(id) {
+        update(id.publicKey) {
             $0.lastFailure = t
-            $0.lastError = error
+            $0.lastError = .set(error)
         }
     }
 
-    /// Writes what changed to `peers.json`, merging with entries other processes wrote. Best effort.
-    public func save() {
-        lock.lock()
-        flushSummaries()
-        let changed = dirty
-        let mine = entries
-        dirty = []
-        lock.unlock()
-        guard !changed.isEmpty else { return }
-        do {
-            try ConfigFileLock.withLock(directory) { () throws(NodeError) in
-                var all = PeerStatusBook.load(directory)
-                for id in changed { all[id] = mine[id] }
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                var data = (try? enc.encode(all.values.sorted { $0.nodeID < $1.nodeID })) ?? Data("[]".utf8)
-                data.append(0x0A)
-                try Node.replaceFile(path, with: data, mode: 0o644)
+    /// Peers with changes not yet written.
+    public var pendingCount: Int { lock.withLock { pending.count } }
+
+    /// Writes what changed since the last flush, in one store call, after any flush already under
+    /// way (so what was recorded before the call is written when it returns). Best effort: on
+    /// failure the changes are kept (merged under anything recorded meanwhile) for the next flush.
+    public func flush() async {
+        let task = lock.withLock { () -> Task<Void, Never> in
+            let previous = lastFlush
+            let t = Task {
+                await previous?.value
+                await self.flushPending()
             }
-        } catch {
-            lock.lock()
-            dirty.formUnion(changed)
-            lock.unlock()
+            lastFlush = t
+            return t
+        }
+        await task.value
+    }
+
+    private func flushPending() async {
+        let (changes, withholding) = lock.withLock { () -> ([PeerStatusChange], [(peer: NodeID, spaces: Set<SpaceID>, found: [WithheldFeed])]) in
+            defer {
+                pending = [:]
+                pendingWithholding = []
+            }
+            return (Array(pending.values), pendingWithholding)
+        }
+        defer { for w in withholding { writeWithholding(w.peer, spaces: w.spaces, w.found) } }
+        guard !changes.isEmpty else { return }
+        do { try await store.applyPeerStatus(changes) } catch {
+            lock.withLock {
+                for var c in changes {
+                    if let later = pending[c.peer] { c.merge(later) }
+                    pending[c.peer] = c
+                }
+            }
         }
     }
 
-    /// Writes the peers' latest vectors into their entries' `summaries` (the lock is held).
-    private func flushSummaries() {
-        for (peer, spaces) in pendingSummaries {
-            var summaries = entries[peer]?.summaries ?? [:]
-            for (space, held) in spaces { summaries[space.hex] = RecordedSummary(at: held.at, vector: held.vector) }
-            entries[peer, default: PeerStatus(nodeID: peer)].summaries = summaries
+    /// Flushes about 100 ms from now (sessions ending meanwhile are written together).
+    func scheduleFlush() {
+        guard lock.withLock({ () -> Bool in
+            if flushScheduled { return false }
+            flushScheduled = true
+            return true
+        }) else { return }
+        Task {
+            try? await Task.sleep(for: .milliseconds(100))
+            lock.withLock { flushScheduled = false }
+            await flush()
         }
-        pendingSummaries = [:]
-    }
-
-    /// Starts from what the file says (so counters accumulate across runs).
-    public func loadFromDisk() {
-        let disk = Self.load(directory)
-        lock.lock()
-        for (k, v) in disk where entries[k] == nil { entries[k] = v }
-        lock.unlock()
     }
 }

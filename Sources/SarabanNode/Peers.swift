@@ -200,7 +200,7 @@ extension Node {
 }
 
 /// An advisory lock (flock) on `DIR/.lock`, serialising read-modify-write of the node's small files
-/// (config.json, peers.json) between processes.
+/// (config.json) between processes.
 public enum ConfigFileLock {
     public static func withLock<T>(_ dir: DataDirectory, _ body: () throws(NodeError) -> T) throws(NodeError) -> T {
         let fd = Glibc.open(dir.path + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)

@@ -140,8 +140,7 @@ extension Node {
         let transport = dialTransport(
             settings: settings, dialling: peers, members: try storage.memberNodeIDs(), configuration: options.transport,
             logger: logger)
-        let status = PeerStatusBook(directory: dataDirectory)
-        status.loadFromDisk()
+        let status = PeerStatusBook(store: peerStatusStore, forks: dataDirectory)
         let driver = NodeSyncDriver(
             storage: storage, logger: logger, onFork: { status.recordFork($0) },
             onWithholding: { status.recordWithholding($0, spaces: $1, $2) }, now: now)
@@ -201,7 +200,7 @@ extension Node {
             for await r in group { out.append(r) }
             return out
         }
-        status.save()
+        await status.flush()
         let order = Dictionary(uniqueKeysWithValues: peers.enumerated().map { ($1.nodeID.text, $0) })
         return results.sorted { (order[$0.nodeID] ?? 0) < (order[$1.nodeID] ?? 0) }
     }

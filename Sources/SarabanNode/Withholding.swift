@@ -10,7 +10,7 @@ import SarabanTransport
 // says exists was not delivered by that peer. Members whose latest claim is old show as stale.
 
 /// One author's envelopes a peer did not deliver though a claim made before the session says
-/// they exist: recorded per peer in `peers.json` and shown by `status`, `inspect-sync` and
+/// they exist: recorded per peer in `DIR/withheld.json` and shown by `status`, `inspect-sync` and
 /// `peer list --json`.
 public struct WithheldFeed: Codable, Sendable, Hashable {
     /// The space (32 hex digits).
@@ -175,7 +175,7 @@ extension NodeSyncDriver {
             for s in spaces {
                 found += WithheldFeed.find(claims: claims[s.space] ?? [], held: s.local, cutoff: cutoff, detectedAt: t)
             }
-            // Logged once per peer and finding (the report stays in peers.json until it clears).
+            // Logged once per peer and finding (the report stays in withheld.json until it clears).
             let keys = Set(found.map(\.key))
             let seen = lock.withLock {
                 let before = reported[peer] ?? []
@@ -196,19 +196,51 @@ extension NodeSyncDriver {
 
 extension PeerStatusBook {
     /// Replaces what `peer` withheld in `spaces` by `found` (the latest settled session's view)
-    /// and writes `peers.json` when it changed.
+    /// and writes `DIR/withheld.json` when it changed (rare, like forks: never per session), in a
+    /// flush begun now, after the peer's status rows (its cursors, which `inspect-sync --offline`
+    /// compares the report with). Without a data directory (a relay process on a shared store)
+    /// nothing is recorded; relays make no withholding report.
     public func recordWithholding(_ peer: NodeID, spaces: Set<SpaceID>, _ found: [WithheldFeed]) {
+        guard forksDirectory != nil else { return }
+        lock.withLock { pendingWithholding.append((peer, spaces, found)) }
+        Task { await flush() }
+    }
+
+    func writeWithholding(_ peer: NodeID, spaces: Set<SpaceID>, _ found: [WithheldFeed]) {
+        guard let directory = forksDirectory else { return }
         let hexes = Set(spaces.map(\.hex))
-        var changed = false
-        update(peer) {
-            var list = ($0.withheld ?? []).filter { !hexes.contains($0.space) }
-            list += found
-            let before = $0.withheld ?? []
-            // Kept when only the time it was found again changed.
-            changed = before.map(\.key) != list.map(\.key)
-            if changed { $0.withheld = list.isEmpty ? nil : list }
+        do {
+            try ConfigFileLock.withLock(directory) { () throws(NodeError) in
+                var all = Self.withheldFile(directory)
+                let before = all[peer.text] ?? []
+                let list = before.filter { !hexes.contains($0.space) } + found
+                // Kept when only the time it was found again changed.
+                guard before.map(\.key) != list.map(\.key) else { return }
+                all[peer.text] = list.isEmpty ? nil : list
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                var data = (try? enc.encode(all)) ?? Data("{}".utf8)
+                data.append(0x0A)
+                try Node.replaceFile(directory.path + "/withheld.json", with: data, mode: 0o644)
+            }
+        } catch {
+            // The driver logged the finding already; the next settled session finds it again.
         }
-        if changed { save() }
+    }
+
+    /// What `DIR/withheld.json` holds, by peer node id (empty when missing or unreadable); a peer
+    /// it lacks keeps what an older saraban recorded in `peers.json`.
+    public static func withheld(_ directory: DataDirectory) -> [String: [WithheldFeed]] {
+        var out = legacyFile(directory).compactMapValues(\.withheld)
+        for (peer, list) in withheldFile(directory) { out[peer] = list }
+        return out
+    }
+
+    static func withheldFile(_ directory: DataDirectory) -> [String: [WithheldFeed]] {
+        guard let data = FileManager.default.contents(atPath: directory.path + "/withheld.json"),
+            let all = try? JSONDecoder().decode([String: [WithheldFeed]].self, from: data)
+        else { return [:] }
+        return all
     }
 }
 
@@ -242,8 +274,8 @@ extension Node {
         }
     }
 
-    /// What each peer did not deliver that claims say exists, as `peers.json` recorded it.
+    /// What each peer did not deliver that claims say exists, as `DIR/withheld.json` recorded it.
     public func withheldByPeer() -> [(peer: String, withheld: [WithheldFeed])] {
-        PeerStatusBook.load(dataDirectory).values.compactMap { s in s.withheld.map { (s.nodeID, $0) } }.sorted { $0.peer < $1.peer }
+        PeerStatusBook.withheld(dataDirectory).map { (peer: $0.key, withheld: $0.value) }.sorted { $0.peer < $1.peer }
     }
 }

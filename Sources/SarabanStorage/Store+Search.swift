@@ -80,7 +80,7 @@ extension Store {
         INSERT INTO search_dirty(doc) SELECT id FROM documents WHERE kind IN \(searchKinds);
         """
 
-    /// Migration v7: the index's rows keyed by date (``searchRowID(day:sequence:)``), so the newest
+    /// Migration v8: the index's rows keyed by date (``searchRowID(day:sequence:)``), so the newest
     /// matches are read first and a search stops at its limit; the index is emptied and every
     /// letter noted to be indexed again by the next search.
     static let searchByDateMigration = """
@@ -90,7 +90,7 @@ extension Store {
         INSERT INTO search_dirty(doc) SELECT id FROM documents WHERE kind IN \(searchKinds);
         """
 
-    /// A row's key in the index (since v7): its day (yyyymmdd BE, 0 for none) above 32 bits of a
+    /// A row's key in the index (since v8): its day (yyyymmdd BE, 0 for none) above 32 bits of a
     /// running count of rows indexed, so the index's own rowid order is "newest date first, then
     /// the latest indexed first", what a search returns: FTS5 walks a match's rows in rowid
     /// order and stops at the LIMIT, instead of reading every match's date to sort them (a

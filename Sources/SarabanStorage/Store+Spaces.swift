@@ -127,6 +127,14 @@ extension Store {
                 arguments: [sp, name, Int(role.rawValue), Int64(epoch), document?.description, createdAt])
             for (ref, k) in keys { try Self.insertKey(db, space: sp, ref: ref, epoch: k.epoch, key: k.key) }
             for m in members { try Self.upsertMember(db, space: sp, m) }
+            // A relay serves a space to every peer until peers are named for it (Store+PeerStatus.swift).
+            if role == .relay {
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO relay_open_spaces(space)
+                        SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM relay_space_peers WHERE space = ?1)
+                        """, arguments: [sp])
+            }
         }
     }
 

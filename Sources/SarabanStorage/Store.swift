@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 7
+    public static let schemaVersion: Int32 = 8
 
     /// The database file.
     public let path: String
@@ -91,6 +91,12 @@ public final class Store: Sendable {
             // transaction (``inDurableTransaction(_:_:)``): nothing they make leaves before it is on disk.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // Temporary files in memory. Since the search index's triggers on `documents`, every
+            // statement writing a document may fire a trigger, so SQLite keeps a statement journal
+            // for it; on disk that was one page write per document written (6.5 times the
+            // pwrite calls of the release before, in `saraban-bench sync`). The journal lives only
+            // for its statement.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         let pool: DatabasePool
         do {
@@ -524,7 +530,8 @@ public final class Store: Sendable {
             try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
             try db.execute(sql: "PRAGMA user_version = 4")
         }
-        // v5 head claims, v6 search (the PostgreSQL relay's peer status rows, branch relay, take v7 on merge).
+        // v5 head claims, v6 search, v7 the relay's peer status rows and relay space tables, v8 the
+        // search index keyed by date.
         m.registerMigration("v5") { db in
             // Head claims (Docs/SECURITY.md, "Withholding"): the latest verified claim per
             // (space, claimant), its encoding as signed; `time` is the claimant's clock.
@@ -547,10 +554,51 @@ public final class Store: Sendable {
             try db.execute(sql: searchMigration)
             try db.execute(sql: "PRAGMA user_version = 6")
         }
-        // v7 (branch webspeed): the search index keyed by date; the relay branch's v7 comes first on merge (this becomes v8).
         m.registerMigration("v7") { db in
-            try db.execute(sql: searchByDateMigration)
+            // Peer status as rows updated per session (it was DIR/peers.json, rewritten whole at
+            // every session's end: N peers × their per-author summaries at each of N sessions).
+            try db.execute(
+                sql: """
+                    CREATE TABLE peer_status (
+                        peer BLOB PRIMARY KEY NOT NULL,
+                        last_contact INTEGER,
+                        last_synced INTEGER,
+                        last_failure INTEGER,
+                        last_error TEXT,
+                        changes_peer_lacks INTEGER NOT NULL DEFAULT 0,
+                        changes_we_lack INTEGER NOT NULL DEFAULT 0,
+                        envelopes_sent INTEGER NOT NULL DEFAULT 0,
+                        envelopes_received INTEGER NOT NULL DEFAULT 0,
+                        bytes_sent INTEGER NOT NULL DEFAULT 0,
+                        bytes_received INTEGER NOT NULL DEFAULT 0,
+                        sessions INTEGER NOT NULL DEFAULT 0
+                    ) WITHOUT ROWID;
+                    -- Per (peer, space): what the peer held as of its last summary or ack (a cursor).
+                    CREATE TABLE peer_cursors (
+                        peer BLOB NOT NULL,
+                        space BLOB NOT NULL,
+                        at INTEGER NOT NULL,
+                        vector BLOB NOT NULL,
+                        PRIMARY KEY (peer, space)
+                    ) WITHOUT ROWID;
+                    -- A relay's spaces named for particular peers (`space carry --for`): such a space is
+                    -- served only to them; a carried space named for nobody (listed in
+                    -- relay_open_spaces, so a session reads only its own and the open ones) to every peer.
+                    CREATE TABLE relay_space_peers (
+                        peer BLOB NOT NULL,
+                        space BLOB NOT NULL,
+                        PRIMARY KEY (peer, space)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX relay_space_peers_by_space ON relay_space_peers(space);
+                    CREATE TABLE relay_open_spaces (space BLOB PRIMARY KEY NOT NULL) WITHOUT ROWID;
+                    INSERT INTO relay_open_spaces(space) SELECT id FROM spaces WHERE role = 1;
+                    """)
             try db.execute(sql: "PRAGMA user_version = 7")
+        }
+        // v8: the search index keyed by date, so a search stops at its limit (Store+Search.swift).
+        m.registerMigration("v8") { db in
+            try db.execute(sql: searchByDateMigration)
+            try db.execute(sql: "PRAGMA user_version = 8")
         }
         return m
     }()

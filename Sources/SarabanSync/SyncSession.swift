@@ -388,6 +388,17 @@ public struct SyncSession: Sendable {
         return out
     }
 
+    /// Closes because of a local fault the peer should hear about (a relay whose database is
+    /// unavailable, full or read-only): sends `error` with `error.code` (usually `refused`) and its
+    /// text, then closes with `.localFault`. The peer keeps what it did not get acknowledged and
+    /// retries on a later session.
+    public mutating func abort(_ error: SyncError) -> [SyncAction] {
+        guard !isClosed else { return [] }
+        var out: [SyncAction] = []
+        fail(.localFault(error), &out)
+        return out
+    }
+
     /// The connection broke (reset, EOF, Noise failure). Nothing is sent.
     public mutating func connectionLost() -> [SyncAction] {
         guard !isClosed else { return [] }

@@ -70,6 +70,11 @@ public protocol SyncStoreDriver: Sendable {
     /// store does not hold the session up). Default: ignored.
     func peerHeads(_ summary: SpaceVector, from peer: NodeID) async
 
+    /// ``localChanges()`` for a connection with `peer`: a driver serving many peers (a relay) may
+    /// hand each connection only the spaces it then returns from ``carriedSpaces(for:)`` for that
+    /// peer. Called once per connection, before ``carriedSpaces(for:)``.
+    func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes>
+
     /// The head claims to offer `peer` for `spaces` (held: `heads`), per space: the latest
     /// verified claim per claimant, this node's own made afresh first where what it holds
     /// changed (Docs/SECURITY.md, "Withholding"). Called once per session, after
@@ -98,6 +103,8 @@ extension SyncStoreDriver {
 
     public func peerHeads(_ summary: SpaceVector, from peer: NodeID) async {}
 
+    public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { localChanges() }
+
     public func headClaims(
         for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
     ) async throws -> [SpaceID: [HeadClaim]] { [:] }
@@ -108,6 +115,11 @@ extension SyncStoreDriver {
 
     public func localClaims() -> AsyncStream<StoredClaims> { AsyncStream { $0.finish() } }
 }
+
+/// A store failure that the peer should be told about with an `error` frame (code `refused`)
+/// rather than a plain `bye`: a relay whose database is unavailable, full or read-only. The peer
+/// keeps what was not acknowledged and retries on a later session.
+public protocol RefusingStoreError: Error, CustomStringConvertible {}
 
 /// What a ``PeerConnection`` reports while it runs (for `saraban peer list` and `saraban sync`).
 public enum PeerEvent: Sendable {
@@ -200,7 +212,8 @@ public struct PeerConnection: Sendable {
         case localClaims(StoredClaims)
         case fetched(SpaceID, [Envelope], complete: Bool)
         case stored(SpaceID, FeedVector)
-        case storeFailed(String)
+        /// A fetch or delivery failed; `refusal`: the failure is one to tell the peer (``RefusingStoreError``).
+        case storeFailed(String, refusal: String?)
         case attachmentOut(AttachmentMessage)
         /// The attachment handler's ``AttachmentHandler/settled()`` returned.
         case attachmentsSettled
@@ -238,7 +251,7 @@ public struct PeerConnection: Sendable {
     ///   is in the returned report.
     public func run(over channel: inout SecureChannel) async throws -> PeerReport {
         let peer = channel.peer
-        let updates = store.localChanges()
+        let updates = store.localChanges(for: peer)
         let claimUpdates = store.localClaims()
         let spaces = try await store.carriedSpaces(for: peer)
         var heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:]
@@ -326,7 +339,10 @@ public struct PeerConnection: Sendable {
                             space: job.space, after: job.after, limit: job.limit)
                         sink.yield(.fetched(job.space, envelopes, complete: complete))
                     } catch {
-                        sink.yield(.storeFailed("fetch in space \(job.space) failed: \(error)"))
+                        sink.yield(
+                            .storeFailed(
+                                "fetch in space \(job.space) failed: \(error)",
+                                refusal: (error as? any RefusingStoreError).map { "\($0)" }))
                     }
                 }
                 return nil
@@ -343,7 +359,8 @@ public struct PeerConnection: Sendable {
                     } catch {
                         sink.yield(
                             .storeFailed(
-                                "storing \(job.envelopes.count) envelopes in space \(job.space) failed: \(error)"))
+                                "storing \(job.envelopes.count) envelopes in space \(job.space) failed: \(error)",
+                                refusal: (error as? any RefusingStoreError).map { "\($0)" }))
                     }
                 }
                 return nil
@@ -492,10 +509,12 @@ public struct PeerConnection: Sendable {
             case .attachmentsSettled:
                 attachmentsSettled = true
                 actions = configuration.closeWhenSynced && wasSynced ? session.close() : []
-            case .storeFailed(let message):
+            case .storeFailed(let message, let refusal):
                 storeError = message
                 logger.error("store failure, closing the session: \(message)", metadata: metadata)
-                actions = session.close()
+                // A refusal is told to the peer (error `refused`, which it shows and retries later);
+                // any other store failure ends the session with a plain bye, as before.
+                actions = refusal.map { session.abort(SyncError(.refused, $0)) } ?? session.close()
             case .inboundEnded(let error):
                 transportError = transportError ?? error ?? closer.fault
                 actions = session.connectionLost()

@@ -102,7 +102,7 @@ final class LiveEvents: @unchecked Sendable {
         var last = try? storage?.changeProbe()
         let feeder: Task<Void, Never>? = daemon.map { d in
             Task { [weak self] in
-                for await _ in d.driver.localChanges() { self?.markDirty() }
+                for await _ in d.localChanges() { self?.markDirty() }
             }
         }
         defer { feeder?.cancel() }

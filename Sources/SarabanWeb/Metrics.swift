@@ -68,7 +68,7 @@ public final class WebMetrics: Sendable {
             }
         }
         Gauge(label: "saraban_store_bytes", factory: factory).record(bytes)
-        let book = PeerStatusBook.load(node.dataDirectory)
+        let book = (try? node.peerStatuses()) ?? [:]
         for p in (try? node.syncSettings().peers) ?? [] {
             let s = book[p.nodeID.text]
             let peer = p.name ?? String(p.nodeID.text.prefix(12))

@@ -99,7 +99,7 @@ extension WebApp {
 
     func peerRows(_ lang: Lang) throws -> [[String: Any]] {
         let configured = try node.syncSettings().peers
-        let book = PeerStatusBook.load(node.dataDirectory)
+        let book = (try? node.peerStatuses()) ?? [:]
         return configured.map { p in
             let s = book[p.nodeID.text]
             return [

@@ -19,7 +19,7 @@ extension WebApp {
             let lang = context.web.lang
             let t = PageRenderer.strings(lang)
             let status = try node.status()
-            let book = PeerStatusBook.load(node.dataDirectory)
+            let book = (try? node.peerStatuses()) ?? [:]
             var relayKeys = Set<String>()
             for sp in try node.spaces() {
                 relayKeys.formUnion(node.designatedRelays(sp.id).map(\.text))

@@ -19,6 +19,14 @@ let usage = """
                                        memory; PART is e2e, transfer, ten or week (all when none)
       write [--json] [--runs N]        a local write's latency (fsynced before it returns): p50/p99 of doc set
                                        and of letter send
+      sessions [--offices N] [--store URL] [--rounds N] [--concurrency N] [--json]
+                                       one relay process, N simulated offices: idle sessions per second
+                                       (wall and per relay CPU second) once everyone is up to date
+      fleet [--offices N] [--relays R] [--store URL] [--rate N] [--seconds S] [--warmup S] [--space-size K]
+            [--body BYTES] [--seed N] [--json]
+                                       N simulated offices against R relay processes (SQLite, or PostgreSQL at
+                                       URL): envelopes stored/s, delivery p50/p99, sessions, relay RSS, DB bytes
+                                       and CPU per envelope; checks every letter reached every member once
       correspondence [--json] [--runs N]
                                        letter send to 100 offices; 1,000 dispatches received in one sync and
                                        registered
@@ -42,6 +50,8 @@ do {
     case "correspondence": code = try correspondenceBench(rest)
     case "sync-rss": code = try await syncRSS(rest)
     case "write": code = try writeBench(rest)
+    case "sessions": code = try await sessionsBench(rest)
+    case "fleet": code = try await fleetBench(rest)
     case "search": code = try searchBench(rest)
     case "web-seed": code = try webSeed(rest)
     case "-h", "--help", "help":

@@ -75,9 +75,9 @@ extension Saraban {
         @OptionGroup var output: JSONOption
 
         func run() async throws {
-            try options.withNode { node in
+            try await options.withNode { node in
                 let s = try node.status()
-                let peers = StatusPeers.rows(node)
+                let peers = await StatusPeers.rows(node)
                 let spaces = StatusSpaces.rows(node)
                 let forks = StatusForks.rows(node)
                 let withheld = StatusWithholding.withheld(node)

@@ -16,7 +16,7 @@ extension Saraban {
                 Dials it, exchanges hello and summaries (version vectors), says bye and prints, per shared space
                 and author, the sequence numbers and how many changes (and envelopes, where known) would go each
                 way. Sends and stores no envelope. With --offline, nothing is dialled: it compares with the
-                vectors the peer announced in the last sync (recorded in peers.json), so what the peer wrote
+                vectors the peer announced in the last sync (recorded in the node's peer status), so what the peer wrote
                 since is not counted. Exit 69 when the peer cannot be reached (or nothing was recorded).
                 """)
 
@@ -132,7 +132,7 @@ struct InspectSyncJSON: Encodable {
     var peerOnlySpaces: OrNull<Int>
     var toPeer: Movement
     var fromPeer: Movement
-    /// What the peer did not deliver in its last settled session (peers.json), as `status` shows it.
+    /// What the peer did not deliver in its last settled session (DIR/withheld.json), as `status` shows it.
     var withheld: [StatusWithheldJSON]
 
     init(_ p: SyncPreview) {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SarabanCrypto
 import SarabanNode
+import SarabanRelayMetrics
 import SarabanWeb
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +31,21 @@ extension Saraban {
         var relay = false
         @Option(help: ArgumentHelp("Longest wait between redials of an unreachable peer.", valueName: "SECONDS"))
         var maxBackoff: Double = 30
+        @Flag(
+            name: .customLong("no-dial"),
+            help: "Only listen: never dial the configured peers (a relay whose offices dial it).")
+        var noDial = false
+        @Option(
+            help: ArgumentHelp(
+                "With --relay: keep envelopes in PostgreSQL, shared by every relay process of the deployment "
+                    + "(default: config.json `store`, else this node's own database).",
+                valueName: "postgresql://USER@HOST/DB"))
+        var store: String?
+        @Option(
+            help: ArgumentHelp(
+                "With --relay: serve Prometheus /metrics and /ready on HOST:PORT (default: config.json `metrics`).",
+                valueName: "HOST:PORT"))
+        var metrics: String?
         @OptionGroup var web: WebServeOptions
 
         func run() async throws {
@@ -42,14 +59,72 @@ extension Saraban {
             guard maxBackoff > 0 else { throw NodeError(.invalidArgument, "--max-backoff must be a positive number of seconds") }
             serve.maximumBackoff = .milliseconds(Int(maxBackoff * 1000))
             serve.minimumBackoff = min(serve.minimumBackoff, serve.maximumBackoff)
+            serve.dial = !noDial
+            guard relay || (store == nil && metrics == nil) else {
+                throw NodeError(.invalidArgument, "--store and --metrics are for relays: add --relay (ใช้ได้กับรีเลย์เท่านั้น)")
+            }
             try await options.withNode { node in
                 let storage = try node.envelopeStorage(relay: relay)
-                let metrics = WebMetrics()
-                let daemon = try NodeDaemon(node: node, storage: storage, options: serve, onEvent: { metrics.record($0) })
-                let web = try web.services(node: node, daemon: daemon, relay: relay, metrics: metrics)
-                try await daemon.run(services: web) { ready in
-                    Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role))")
+                let webMetrics = WebMetrics()
+                guard relay else {
+                    let daemon = try NodeDaemon(node: node, storage: storage, options: serve, onEvent: { webMetrics.record($0) })
+                    let web = try web.services(node: node, daemon: daemon, relay: false, metrics: webMetrics)
+                    try await daemon.run(services: web) { ready in
+                        Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role))")
+                    }
+                    Self.sayWhereItStopped(node)
+                    return
                 }
+                let metricsAddress = try (metrics ?? node.currentConfig().metrics).map { text throws(NodeError) in
+                    guard let a = PeerAddress(parsing: text) else {
+                        throw NodeError(.invalidArgument, "--metrics \(text.debugDescription) is not HOST:PORT (for example 127.0.0.1:9420)")
+                    }
+                    return a
+                }
+                // The metrics backend must be in place before the relay creates its metrics.
+                if metricsAddress != nil { _ = RelayMetricsEndpoint.registry }
+                let relayStore = try await RelayStores.open(node, flag: store)
+                let daemon: NodeDaemon
+                do {
+                    daemon = try NodeDaemon(node: node, relay: relayStore, options: serve, onEvent: { webMetrics.record($0) })
+                } catch {
+                    await relayStore.close()
+                    throw error
+                }
+                var endpoint: Task<Void, any Error>?
+                if let metricsAddress {
+                    let (bound, reported) = AsyncStream.makeStream(of: Int.self)
+                    endpoint = Task {
+                        try await RelayMetricsEndpoint.run(
+                            host: metricsAddress.host, port: metricsAddress.port, health: { daemon.health },
+                            logger: Logger(label: "saraban.metrics")
+                        ) { port in
+                            reported.yield(port)
+                            reported.finish()
+                        }
+                    }
+                    var port: Int?
+                    for await p in bound { port = p }
+                    guard let port else {
+                        await relayStore.close()
+                        throw NodeError(.io, "cannot serve metrics on \(metricsAddress): the address may be in use")
+                    }
+                    Output.line("metrics on \(PeerAddress(host: metricsAddress.host, port: port))")
+                }
+                do {
+                    let web = try web.services(node: node, daemon: daemon, relay: true, metrics: webMetrics)
+                    try await daemon.run(services: web) { ready in
+                        let kind = relayStore.kind == "sqlite" ? "" : ", \(relayStore.kind) store"
+                        Output.line("serving \(ready.nodeID.text) on \(ready.address) (\(ready.role)\(kind))")
+                    }
+                } catch {
+                    endpoint?.cancel()
+                    await relayStore.close()
+                    throw error
+                }
+                endpoint?.cancel()
+                _ = try? await endpoint?.value
+                await relayStore.close()
                 Self.sayWhereItStopped(node)
             }
         }
@@ -58,7 +133,7 @@ extension Saraban {
         /// two nodes were at the last contact; and that nothing is lost.
         static func sayWhereItStopped(_ node: Node) {
             Output.note("serve stopped: open sessions said bye and closed.")
-            let status = PeerStatusBook.load(node.dataDirectory)
+            let status = (try? node.peerStatuses()) ?? [:]
             for p in (try? node.syncSettings().peers) ?? [] {
                 let s = status[p.nodeID.text]
                 var line = "  \(p.label) (\(p.address)): "
@@ -239,8 +314,9 @@ extension Saraban.Peer {
         @OptionGroup var output: JSONOption
 
         func run() async throws {
-            try options.withNode { node in
-                let rows = try node.peerList()
+            try await options.withNode { node in
+                // A relay on PostgreSQL keeps its peers' status there.
+                let rows = try node.peerList(statuses: try await RelayStores.peerStatuses(node))
                 if output.json {
                     try Output.json(rows)
                     return

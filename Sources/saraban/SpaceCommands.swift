@@ -334,27 +334,116 @@ extension Saraban.SpaceCommand {
 
     struct Carry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "On a relay: store and forward a space's envelopes (without any key).",
+            abstract: "On a relay: store and forward spaces' envelopes (without any key).",
             discussion: """
-                Once the space's membership log reaches the relay (its members send it with their envelopes),
-                the relay stores envelopes only from the space's members and serves the space only to its members
-                and designated relays. --creator pins the node whose log the relay accepts for a space made before
-                membership logs existed (a newer space's id already names its creator).
+                A space carried without --for is served to every peer the relay trusts; with --for NODE_ID
+                (repeatable) only to those peers (added to any named before). --from FILE carries many
+                spaces at once, one per line: `SPACE_ID [NODE_ID ...]` (the peers it is served to; none:
+                every peer), `#` starts a comment. Carrying a space again is harmless.
+
+                On this node's own database, once a space's membership log reaches the relay (its members send
+                it with their envelopes), the relay also stores envelopes only from the space's members and serves
+                the space only to its members and designated relays. --creator pins the node whose log the relay
+                accepts for a space made before membership logs existed (a newer space's id already names its
+                creator). A relay on PostgreSQL does not read membership logs yet (Docs/RELAY.md).
                 """)
 
         @OptionGroup var options: DataOptions
-        @Argument(help: "The space id (32 hex digits, from `saraban space list` on a member).") var space: String
-        @Option(help: "A local name for the space.") var name: String?
-        @Option(help: ArgumentHelp("The node id of the space's creator (spaces made before membership logs).", valueName: "NODE_ID"))
+        @Argument(help: "The space ids (32 hex digits each, from `saraban space list` on a member).") var spaces: [String] = []
+        @Option(help: "A local name for the space (with one space only).") var name: String?
+        @Option(
+            help: ArgumentHelp(
+                "The node id of the space's creator (spaces made before membership logs; one space only).", valueName: "NODE_ID"))
         var creator: String?
+        @Option(
+            name: .customLong("for"),
+            help: ArgumentHelp(
+                "Serve the spaces only to this peer (repeat for several); without it, to every trusted peer.",
+                valueName: "NODE_ID"))
+        var peers: [String] = []
+        @Option(help: ArgumentHelp("Carry the spaces listed in FILE (`SPACE_ID [NODE_ID ...]` per line).", valueName: "FILE"))
+        var from: String?
+        @Option(
+            help: ArgumentHelp(
+                "The relay's store (default: config.json `store`, else this node's database).",
+                valueName: "postgresql://USER@HOST/DB"))
+        var store: String?
+
+        static func space(_ text: String, at place: String) throws(NodeError) -> SarabanSync.SpaceID {
+            guard let id = SarabanSync.SpaceID(hex: text.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw NodeError(.invalidArgument, "\(place)\(text.debugDescription) is not a space id: 32 hex digits")
+            }
+            return id
+        }
+
+        static func peer(_ text: String, at place: String) throws(NodeError) -> NodeID {
+            do { return try NodeID(parsing: text) } catch {
+                throw NodeError(
+                    .invalidArgument, "\(place)\(text.debugDescription) is not a node id (\(error)); copy it from `saraban id` on the peer")
+            }
+        }
+
+        /// The groups to carry: the arguments with --for, then each line of --from.
+        func groups() throws(NodeError) -> [(spaces: [SarabanSync.SpaceID], peers: [NodeID])] {
+            var out: [(spaces: [SarabanSync.SpaceID], peers: [NodeID])] = []
+            if !spaces.isEmpty {
+                var ids: [SarabanSync.SpaceID] = []
+                for s in spaces { ids.append(try Self.space(s, at: "")) }
+                var named: [NodeID] = []
+                for p in peers { named.append(try Self.peer(p, at: "--for ")) }
+                out.append((ids, named))
+            }
+            if let from {
+                guard let data = FileManager.default.contents(atPath: from) else {
+                    throw NodeError(.invalidFile, "cannot read \(from): check that it exists and its permissions")
+                }
+                guard let text = String(data: data, encoding: .utf8) else {
+                    throw NodeError(.invalidFile, "\(from) is not UTF-8 text")
+                }
+                for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                    let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+                    let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+                    guard let first = words.first else { continue }
+                    let place = "\(from) line \(n + 1): "
+                    var named: [NodeID] = []
+                    for p in words.dropFirst() { named.append(try Self.peer(p, at: place)) }
+                    out.append(([try Self.space(first, at: place)], named))
+                }
+            }
+            return out
+        }
 
         func run() async throws {
-            guard let id = SarabanSync.SpaceID(hex: space.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                throw NodeError(.invalidArgument, "\(space) is not a space id: 32 hex digits")
+            guard !spaces.isEmpty || from != nil else {
+                throw NodeError(.invalidArgument, "give the id of the space to carry (or --from FILE)")
             }
-            let pin = try creator.map { c throws(NodeError) in try parseNodeID(c) }
-            try options.withNode { node in
-                try node.carry(space: id, name: name, creator: pin)
+            guard name == nil || (spaces.count == 1 && from == nil) else {
+                throw NodeError(.invalidArgument, "--name names one space; carry the spaces one at a time to name them")
+            }
+            guard creator == nil || (spaces.count == 1 && from == nil) else {
+                throw NodeError(.invalidArgument, "--creator names the creator of one space; carry the spaces one at a time")
+            }
+            guard peers.isEmpty || !spaces.isEmpty else { throw NodeError(.invalidArgument, "--for names the peers of the spaces given as arguments") }
+            let groups = try groups()
+            try await options.withNode { node in
+                guard node.role == .relay else {
+                    throw NodeError(.refused, "only a relay carries spaces it is not a member of; members join by invitation")
+                }
+                let local = try RelayStores.location(node, flag: store) == nil
+                guard creator == nil || local else {
+                    throw NodeError(
+                        .invalidArgument,
+                        "--creator is for a relay on its own database: a relay on PostgreSQL does not read membership logs yet "
+                            + "(รีเลย์บน PostgreSQL ยังไม่อ่านบันทึกสมาชิก)")
+                }
+                let pin = try creator.map { c throws(NodeError) in try parseNodeID(c) }
+                if name != nil || pin != nil, local, try node.carriedSpaces()[groups[0].spaces[0]] == nil {
+                    // The node's own database keeps the space's name and its creator's pin.
+                    try node.carry(space: groups[0].spaces[0], name: name, creator: pin)
+                }
+                try await RelayStores.with(node, flag: store) { relay in
+                    for g in groups { try await relay.carry(g.spaces, for: g.peers) }
+                }
             }
         }
     }
@@ -422,39 +511,7 @@ func parseSecrecy(_ text: String) throws(NodeError) -> Secrecy {
 extension Saraban {
     struct Dev: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Developer tools.", subcommands: [NoiseVectorsCommand.self, OpenAPICommand.self])
+            abstract: "Developer tools.", subcommands: [OpenAPICommand.self])
     }
 }
 
-extension Saraban.Dev {
-    struct NoiseVectorsCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "noise-vectors",
-            abstract: "Run a file of Noise test vectors (cacophony JSON); prints `N passed, M failed`.")
-
-        @OptionGroup var output: JSONOption
-        @Argument(help: "The vector file, for example Fixtures/noise/cacophony-25519-chachapoly-blake2b.json.")
-        var file: String
-
-        func run() async throws {
-            let report: NoiseVectorReport
-            do { report = try NoiseVectors.run(fileAt: file) } catch {
-                throw NodeError(.invalidFile, error.message)
-            }
-            if output.json {
-                struct Out: Encodable {
-                    var passed: Int
-                    var failed: Int
-                    var skipped: Int
-                    var failures: [String]
-                }
-                try Output.json(
-                    Out(passed: report.passed, failed: report.failed, skipped: report.skipped, failures: report.failures))
-            } else {
-                for f in report.failures { Output.note("failed: \(f)") }
-                Output.line(report.description)
-            }
-            if report.failed > 0 { throw ExitCode(1) }
-        }
-    }
-}

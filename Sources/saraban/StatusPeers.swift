@@ -1,8 +1,8 @@
 import Foundation
 import SarabanNode
 
-// `saraban status`: per-peer lag, from what the daemon and `saraban sync` last recorded in
-// DIR/peers.json (PeerStatusBook). Nothing is dialled: this node's vectors now are compared with
+// `saraban status`: per-peer lag, from what the daemon and `saraban sync` last recorded in the
+// node's peer status rows (PeerStatusBook). Nothing is dialled: this node's vectors now are compared with
 // the peer's last recorded summary (older files without one: the counts as of the last contact).
 
 /// One configured peer in `saraban status --json` (`peers`). Every key is always present (null
@@ -64,7 +64,7 @@ struct StatusJSON: Encodable {
 }
 
 enum StatusForks {
-    /// Every fork recorded in `peers.json` by `serve` and `sync`, oldest first.
+    /// Every fork recorded in `forks.json` by `serve` and `sync`, oldest first.
     static func rows(_ node: Node) -> [StatusForkJSON] {
         PeerStatusBook.forks(node.dataDirectory).map {
             StatusForkJSON(
@@ -104,10 +104,10 @@ enum StatusForks {
 enum StatusPeers {
     /// The configured peers with their last recorded lag (an unreadable config lists none:
     /// `saraban peer list` reports the config error).
-    static func rows(_ node: Node) -> [StatusPeerJSON] {
+    static func rows(_ node: Node) async -> [StatusPeerJSON] {
         guard let settings = try? node.syncSettings() else { return [] }
-        let book = PeerStatusBook.load(node.dataDirectory)
-        let local = try? node.carriedSpaces()
+        let book = (try? await RelayStores.peerStatuses(node)) ?? [:]
+        let local = try? await RelayStores.carriedSpaces(node)
         return settings.peers.map { p in
             let s = book[p.nodeID.text]
             let contacted = s?.lastContact != nil

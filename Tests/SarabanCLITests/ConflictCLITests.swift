@@ -225,7 +225,7 @@ func golden(_ name: String, _ actual: String, sourceLocation: SourceLocation = #
     }
 }
 
-@Suite struct ConflictCLITests {
+@Suite(.timeLimit(.minutes(5))) struct ConflictCLITests {
     @Test func noConflictsIsAnEmptyListAndExitZero() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

@@ -65,16 +65,6 @@ final class ServeForTest: @unchecked Sendable {
     }
 }
 
-/// Polls `body` until it holds or `seconds` pass.
-func eventually(_ what: String, seconds: Double = 40, _ body: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try body() { return }
-        usleep(200_000)
-    }
-    Issue.record(Comment(rawValue: "timed out waiting until \(what)"))
-}
-
 /// Conflicts made on two nodes that sync over the network (signed envelopes), not change files:
 /// remote changes are `verified` in history, authors are named from the space's member table,
 /// and a resolution synced back leaves no conflict on either node.
@@ -105,14 +95,14 @@ struct ConflictSyncTests {
         let doc = try a.line(["doc", "new", "--space", space, "--kind", "letter", "--set", "subject=ต้นฉบับ"])
 
         var servers = try serveBoth(a, b)
-        try eventually("B has the letter") { (try b.sar(["doc", "get", doc, "subject"], expect: nil)).stdout == "ต้นฉบับ\n" }
+        try eventuallyBlocking("B has the letter", timeout: .seconds(40)) { (try b.sar(["doc", "get", doc, "subject"], expect: nil)).stdout == "ต้นฉบับ\n" }
         for s in servers { s.stop() }
         // Cut off: both edit the subject.
         try a.sar(["doc", "set", doc, "subject", "ฉบับ ก"])
         try b.sar(["doc", "set", doc, "subject", "ฉบับ ข"])
         servers = try serveBoth(a, b)
         defer { for s in servers { s.stop() } }
-        try eventually("both nodes hold both values") {
+        try eventuallyBlocking("both nodes hold both values", timeout: .seconds(40)) {
             try [a, b].allSatisfy { n in
                 ((try conflicts(n).first?["values"] as? [[String: Any]])?.count ?? 0) == 2
             }
@@ -138,12 +128,12 @@ struct ConflictSyncTests {
             (try conflicts(a).first?["values"] as? [[String: Any]])?.first { $0["value"] as? String == "ฉบับ ข" }?["change"]
                 as? String)
         try a.sar(["resolve", doc, "subject", "--keep", bChange])
-        try eventually("no conflict on either node") { try conflicts(a).isEmpty && conflicts(b).isEmpty }
+        try eventuallyBlocking("no conflict on either node", timeout: .seconds(40)) { try conflicts(a).isEmpty && conflicts(b).isEmpty }
         for n in [a, b] {
             #expect(try n.out(["conflicts"]) == "no conflicts\n")
             #expect(try n.line(["doc", "get", doc, "subject"]) == "ฉบับ ข")
         }
-        try eventually("A recorded a contact with B") {
+        try eventuallyBlocking("A recorded a contact with B", timeout: .seconds(40)) {
             let peers = (try a.jsonOut(["status"]) as? [String: Any])?["peers"] as? [[String: Any]]
             return peers?.first?["lastContact"] is String
         }

@@ -28,14 +28,14 @@ struct DaemonCLITests {
             return peers.contains { $0["node_id"] as? String == other.nodeID && $0["last_contact"] as? String != nil }
         }
         // The daemons have met (a session open) before the space exists.
-        try eventually("both daemons met", seconds: 30) { try met(a, b) && met(b, a) }
+        try eventuallyBlocking("both daemons met", timeout: .seconds(30)) { try met(a, b) && met(b, a) }
 
         let space = try a.line(["space", "create", "สารบรรณ"])
         let invite = try a.line(["space", "invite", space, b.nodeID, "--office", b.office])
         try b.sar(["space", "join", invite])
         let doc = try a.line(["doc", "new", "--space", space, "--kind", "memo", "--set", "subject=หลังเข้าร่วม"])
         var got = false
-        try eventually("B's daemon syncs the space joined while it ran", seconds: 40) {
+        try eventuallyBlocking("B's daemon syncs the space joined while it ran", timeout: .seconds(40)) {
             got = (try b.sar(["doc", "get", doc, "subject"], expect: nil)).stdout == "หลังเข้าร่วม\n"
             return got
         }

@@ -76,7 +76,7 @@ struct NetworkCLITests {
         #expect(try b.out(["peer", "list"]).contains("refused this node"))
         // Once A trusts B, the same command works.
         try a.sar(["peer", "add", b.nodeID, "127.0.0.1:9", "--name", "เชียงใหม่"])
-        try eventually("A trusts B", seconds: 20) { try b.sar(["sync"], expect: nil).status == 0 }
+        try eventuallyBlocking("A trusts B", timeout: .seconds(20)) { try b.sar(["sync"], expect: nil).status == 0 }
     }
 
     /// A second node asked to listen on a port already taken: exit 69 and what to do (was exit 1
@@ -135,7 +135,7 @@ struct NetworkCLITests {
         try a.sar(["peer", "add", b.nodeID, "127.0.0.1:\(port)", "--name", "เชียงใหม่"])
         let server = try ServeForTest(data: a.data)
         defer { server.stop() }
-        try eventually("peer list shows the reason") {
+        try eventuallyBlocking("peer list shows the reason", timeout: .seconds(40)) {
             try a.out(["peer", "list"]).contains("nothing listens on that port")
         }
     }
@@ -179,10 +179,10 @@ struct NetworkCLITests {
         try a.sar(["peer", "add", b.nodeID, "127.0.0.1:\(serveB.port)", "--name", "เชียงใหม่"])
         let log = dir.file("a.log")
         let serveA = try ServeForTest(data: a.data, log: log)
-        try eventually("A met B") { try a.out(["peer", "list"]).contains("last contact") }
+        try eventuallyBlocking("A met B", timeout: .seconds(40)) { try a.out(["peer", "list"]).contains("last contact") }
         for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
             let server = signal == SIGINT ? serveA : try ServeForTest(data: a.data, log: log)
-            if signal == SIGTERM { try eventually("A met B again") { try a.out(["peer", "list"]).contains("last contact") } }
+            if signal == SIGTERM { try eventuallyBlocking("A met B again", timeout: .seconds(40)) { try a.out(["peer", "list"]).contains("last contact") } }
             #expect(server.stop(signal: signal) == 0, "\(name)")
             let text = try String(contentsOfFile: log, encoding: .utf8)
             #expect(text.contains("serve stopped"), "\(name): \(text)")

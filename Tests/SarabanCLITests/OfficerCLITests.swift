@@ -5,7 +5,7 @@ import Testing
 /// Officer keys under the officer's passphrase, as a clerk and an officer use them (issue 14):
 /// `officer add` sets it, `letter sign` needs it (a wrong one exits 77 and signs nothing),
 /// `officer passwd` changes it, and a key from before passphrases is sealed at its next signature.
-@Suite struct OfficerCLITests {
+@Suite(.timeLimit(.minutes(5))) struct OfficerCLITests {
     let env = ["SARABAN_FAKE_TIME": "2026-12-06T03:00:00Z"]
     static let officer = "นางสาวสมศรี ลงนามดี"
 

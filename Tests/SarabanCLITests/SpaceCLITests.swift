@@ -1,10 +1,7 @@
 import Foundation
 import Testing
 
-let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Fixtures/noise/cacophony-25519-chachapoly-blake2b.json").path
-
-@Suite struct SpaceCLITests {
+@Suite(.timeLimit(.minutes(5))) struct SpaceCLITests {
     func initNode(_ data: String, office: String) throws -> String {
         let r = try run(["init", "--data", data, "--office", office])
         #expect(r.status == 0, "\(r.stderr)")
@@ -32,26 +29,6 @@ let noiseFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         #expect(made.status == 0, "\(made.stderr)")
         let doc = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? ""
         return (a, b, c, bID, space, doc)
-    }
-
-    @Test func noiseVectorsPassAndAFailureExitsOne() throws {
-        let r = try run(["dev", "noise-vectors", noiseFixture])
-        #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout == "59 passed, 0 failed\n")
-        // One altered handshake hash: one failure, exit status 1.
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        var text = try String(contentsOfFile: noiseFixture, encoding: .utf8)
-        let marker = "\"handshake_hash\": \""
-        let r0 = try #require(text.range(of: marker))
-        let c = text[r0.upperBound]
-        text.replaceSubrange(r0.upperBound...r0.upperBound, with: c == "0" ? "1" : "0")
-        try text.write(toFile: dir.file("bad.json"), atomically: true, encoding: .utf8)
-        let bad = try run(["dev", "noise-vectors", dir.file("bad.json")])
-        #expect(bad.status == 1)
-        #expect(bad.stdout == "58 passed, 1 failed\n")
-        let missing = try run(["dev", "noise-vectors", dir.file("none.json")])
-        #expect(missing.status == 65)
     }
 
     @Test func createInviteJoinListRemove() throws {

@@ -1,24 +1,5 @@
 import Foundation
-
-/// The built `saraban` executable: next to the test bundle (the products directory is the
-/// parent of the .xctest bundle, whatever --scratch-path was used), else `$SARABAN_BIN`.
-let sarabanBinary: String = {
-    let fm = FileManager.default
-    var candidates: [String] = []
-    if let bin = ProcessInfo.processInfo.environment["SARABAN_BIN"] { candidates.append(bin) }
-    if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("saraban").path)
-    }
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("saraban").path)
-    candidates.append(Bundle.main.bundleURL.appendingPathComponent("saraban").path)
-    candidates.append(
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("saraban").path)
-    // Last resort: the package's default build directory, from this file's location.
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    candidates.append(root.appendingPathComponent(".build/debug/saraban").path)
-    return candidates.first { fm.isExecutableFile(atPath: $0) } ?? candidates.last!
-}()
+@_exported import SarabanTestSupport
 
 struct Result {
     var status: Int32
@@ -66,22 +47,9 @@ func run(_ args: [String], shell: String? = nil, env extra: [String: String] = [
         stdoutBytes: o)
 }
 
-/// A fresh temporary directory per test; `data` is the data directory inside it.
-struct TempDir {
-    let path: String
-
-    init(_ name: String = #function) {
-        let safe = name.filter { $0.isLetter || $0.isNumber }
-        path = FileManager.default.temporaryDirectory.path + "/saraban-cli-\(safe)-\(UUID().uuidString.prefix(8))"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
+extension TempDir {
+    /// The data directory inside it (not yet created).
     var data: String { path + "/data" }
-    func file(_ name: String) -> String { path + "/" + name }
-    func cleanup() {
-        chmod(data, 0o700)
-        try? FileManager.default.removeItem(atPath: path)
-    }
 }
 
 /// Every file of a directory with its bytes and modification time.

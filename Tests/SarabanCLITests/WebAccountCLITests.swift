@@ -3,7 +3,7 @@ import Testing
 
 /// `saraban user …` and `saraban token …` (Docs/WEB.md): accounts in web-accounts.json (0600),
 /// passwords only as Argon2id hashes, tokens shown once and kept as hashes.
-@Suite struct WebAccountCLITests {
+@Suite(.timeLimit(.minutes(5))) struct WebAccountCLITests {
     func ok(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
         let r = try await runOffThread(args)
         #expect(r.status == 0, "saraban \(args.joined(separator: " ")): \(r.stderr)", sourceLocation: sourceLocation)

@@ -66,15 +66,16 @@ enum ChildEnd: Equatable, Sendable, CustomStringConvertible {
 // glibc's pipe2 and posix_spawn_file_actions_addclosefrom_np (2.34) are behind _GNU_SOURCE, which
 // the Glibc module does not define; look them up at run time.
 nonisolated(unsafe) private let glibcHandle = dlopen(nil, RTLD_NOW)
-private let glibcPipe2: @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32 = {
-    guard let f = dlsym(glibcHandle, "pipe2") else { fatalError("glibc without pipe2") }
-    return unsafeBitCast(f, to: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32).self)
-}()
-private let glibcAddCloseFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
-    guard let f = dlsym(glibcHandle, "posix_spawn_file_actions_addclosefrom_np") else {
-        fatalError("glibc older than 2.34: no posix_spawn_file_actions_addclosefrom_np")
+// Nil when this glibc lacks them: `Child.spawn` then records an issue and throws.
+private let glibcPipe2: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32)? = {
+    dlsym(glibcHandle, "pipe2").map {
+        unsafeBitCast($0, to: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32).self)
     }
-    return unsafeBitCast(f, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()
+private let glibcAddCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+    dlsym(glibcHandle, "posix_spawn_file_actions_addclosefrom_np").map {
+        unsafeBitCast($0, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }
 }()
 
 /// A `saraban` child started with posix_spawn: stdin /dev/null, stdout (and stderr unless it goes
@@ -94,6 +95,9 @@ final class Child: @unchecked Sendable {
     }
 
     static func spawn(_ args: [String], stderrFile: String? = nil, environment extra: [String: String] = [:]) throws -> Child {
+        guard let glibcPipe2, let glibcAddCloseFrom else {
+            throw testFailure("this glibc lacks pipe2 or posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later)")
+        }
         func makePipe() throws -> (r: Int32, w: Int32) {
             var fds: [Int32] = [-1, -1]
             guard glibcPipe2(&fds, O_CLOEXEC) == 0 else { throw TestFailure("pipe2: \(String(cString: strerror(errno)))") }
@@ -326,7 +330,7 @@ final class CrashDaemon: @unchecked Sendable {
     /// Starts it; returns whether the port changed.
     @discardableResult
     func start(seed: UInt64) throws -> Bool {
-        precondition(child == nil)
+        guard child == nil else { throw testFailure("\(name) is already running") }
         let old = port
         logOffset = (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? UInt64) ?? 0
         for attempt in 0..<3 {

@@ -22,8 +22,8 @@ struct DaemonSpacesTests {
             try a.addPeer(b)
             try b.addPeer(a)
             try await eventually("a session between A and B") {
-                PeerStatusBook.load(a.node.dataDirectory)[b.id.text]?.lastContact != nil
-                    && PeerStatusBook.load(b.node.dataDirectory)[a.id.text]?.lastContact != nil
+                ((try? a.node.peerStatuses()) ?? [:])[b.id.text]?.lastContact != nil
+                    && ((try? b.node.peerStatuses()) ?? [:])[a.id.text]?.lastContact != nil
             }
             let space = try shareSpace("สารบรรณ", creator: a, members: [b], relays: [])
             let doc = try a.node.createDocument(kind: "letter", fields: [("subject", "หลังเข้าร่วม")], space: space)

@@ -5,20 +5,6 @@ import Testing
 import Glibc
 #endif
 
-/// The built `saraban` executable (next to the test bundle whatever --scratch-path was used), else `$SARABAN_BIN`.
-let sarabanBinary: String = {
-    let fm = FileManager.default
-    var candidates: [String] = []
-    if let bin = ProcessInfo.processInfo.environment["SARABAN_BIN"] { candidates.append(bin) }
-    if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("saraban").path)
-    }
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("saraban").path)
-    candidates.append(
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("saraban").path)
-    return candidates.first { fm.isExecutableFile(atPath: $0) } ?? candidates.last!
-}()
-
 /// Runs `saraban ARGS` to completion; returns status and stdout (stderr is kept for failures).
 @discardableResult
 func saraban(_ args: [String]) throws -> (status: Int32, out: String, err: String) {

@@ -5,35 +5,14 @@ import SarabanCrypto
 import SarabanNode
 import SarabanSync
 import SarabanTransport
+@_exported import SarabanTestSupport
 import Testing
 
 // Test support for the integration suite: nodes in temporary directories, each with a real
 // `NodeDaemon` listening on 127.0.0.1 (port 0 the first time, the same port after a restart).
 
-/// A thread-safe box.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-    var current: Value { withLock { $0 } }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
-func temporaryDirectory(_ label: String) -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("saraban-it-\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
+/// A fresh temporary directory (``TempDir``) named after `label`.
+func temporaryDirectory(_ label: String) -> URL { URL(fileURLWithPath: TempDir(label).path) }
 
 /// Options for fast tests: quick polling, redials and config re-reads.
 func fastOptions() -> ServeOptions {
@@ -73,7 +52,7 @@ final class TestNode: @unchecked Sendable {
 
     /// Starts the daemon; returns once it listens (on the same port as before, after a restart).
     func start() async throws {
-        precondition(task == nil)
+        guard task == nil else { throw testFailure("\(name)'s daemon is already running") }
         var o = options
         if port != 0 { o.listen = PeerAddress(host: "127.0.0.1", port: port) }
         let daemon = try NodeDaemon(
@@ -128,22 +107,6 @@ func testLogger(_ label: String) -> Logger {
     var l = Logger(label: label)
     l.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SARABAN_TEST_LOG"] ?? "") ?? .error
     return l
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(
-    _ what: String, timeout: Duration = .seconds(30), _ condition: () throws -> Bool
-) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    var lastError: (any Error)?
-    while clock.now < deadline {
-        do {
-            if try condition() { return }
-        } catch { lastError = error }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    throw TestFailure("timed out waiting for \(what)\(lastError.map { " (last error: \($0))" } ?? "")")
 }
 
 /// Every member holds the same documents in `space` (and every node the same feed vector).

@@ -43,14 +43,14 @@ import Testing
             peerHolds: "0102030405060708", peer: peer.text, detectedAt: 42, via: "summary")
         #expect(found.all == [expected])
 
-        // Kept once in peers.json, under the peer that showed it.
-        let book = PeerStatusBook(directory: node.dataDirectory)
+        // Kept once in forks.json, naming the peer that showed it.
+        let book = PeerStatusBook(store: node.peerStatusStore, forks: node.dataDirectory)
         book.recordFork(expected)
         book.recordFork(FeedFork(
             space: space.hex, author: node.nodeID.text, sequence: vector[me], held: head.lastID.hex,
             peerHolds: "0102030405060708", peer: peer.text, detectedAt: 99, via: "summary"))
         #expect(PeerStatusBook.forks(node.dataDirectory) == [expected])
-        #expect(PeerStatusBook.load(node.dataDirectory)[peer.text]?.forks == [expected])
+        #expect(try node.peerStatuses()[peer.text]?.forks == [expected])
     }
 
     /// A copy of the node's disk (same key) writes on its own: its envelopes reach the node. One at

@@ -76,13 +76,13 @@ struct InspectSyncTests {
         for i in 0..<nb { _ = try b.createDocument(kind: "letter", fields: [("subject", "ข \(i)")], space: space) }
 
         let beforeA = try holdings(a)
-        /// A's peers.json entry for `b` once it has recorded `sessions` sessions with it, the last
+        /// A's recorded status of `b` once it has recorded `sessions` sessions with it, the last
         /// one closed (its bytes added: a periodic save can record a session while it is open).
         var bytesRecorded = 0
         func aStatus(of b: Node, sessions: Int) async throws -> PeerStatus? {
             var seen: PeerStatus?
             for _ in 0..<200 {
-                seen = PeerStatusBook.load(a.dataDirectory)[b.nodeID.text]
+                seen = try a.peerStatuses()[b.nodeID.text]
                 if seen?.sessions == sessions && seen?.lastError == nil && (seen?.bytesReceived ?? 0) > bytesRecorded { break }
                 try await Task.sleep(for: .milliseconds(50))
             }

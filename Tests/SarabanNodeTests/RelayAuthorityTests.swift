@@ -59,7 +59,7 @@ final class RelayRig {
     }
 }
 
-@Suite(.serialized) struct RelayAuthorityTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct RelayAuthorityTests {
     /// Issue 13: offices invited one after another, each writing before any sync, refused each
     /// other's envelopes when they came before the membership that admits them, and needed
     /// three rounds of one-shot syncs through a relay to converge. Now two rounds do.

@@ -1,28 +1,12 @@
 import Foundation
 import Logging
 import SarabanNode
+@_exported import SarabanTestSupport
 
-/// A fresh temporary directory per test; the data directory is `path/data` (not yet created).
-struct TempDir {
-    let path: String
-
-    init(_ name: String = #function) {
-        let base = FileManager.default.temporaryDirectory.path
-        let safe = name.filter { $0.isLetter || $0.isNumber }
-        path = "\(base)/saraban-node-\(safe)-\(UUID().uuidString.prefix(8))"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
+extension TempDir {
+    /// The data directory inside it (not yet created).
     var data: DataDirectory { DataDirectory(path: path + "/data") }
-    func file(_ name: String) -> String { path + "/" + name }
-    func cleanup() {
-        _ = chmodTree(path, 0o755)
-        try? FileManager.default.removeItem(atPath: path)
-    }
 }
-
-@discardableResult
-func chmodTree(_ path: String, _ mode: mode_t) -> Int32 { chmod(path, mode) }
 
 let quiet: Logger = {
     var l = Logger(label: "saraban.test")

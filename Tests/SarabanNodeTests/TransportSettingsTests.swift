@@ -4,7 +4,7 @@ import SarabanTransport
 import Testing
 
 /// config.json's transport caps reach the daemon's transport (Docs/TRANSPORT.md).
-@Suite struct TransportSettingsTests {
+@Suite(.timeLimit(.minutes(2))) struct TransportSettingsTests {
     func withConfig(_ edit: (inout [String: Any]) -> Void, _ body: (Node) throws -> Void) throws {
         let dir = TempDir()
         defer { dir.cleanup() }

@@ -1,21 +1,7 @@
 import Foundation
 import SarabanCore
 import SarabanStorage
-
-/// A fresh temporary directory per test, removed by `cleanup()`.
-struct TempDir {
-    let path: String
-
-    init(_ name: String = #function) {
-        let base = FileManager.default.temporaryDirectory.path
-        let safe = name.filter { $0.isLetter || $0.isNumber }
-        path = "\(base)/saraban-storage-\(safe)-\(UUID().uuidString.prefix(8))"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
-}
+@_exported import SarabanTestSupport
 
 let replicaA = ReplicaID(hi: 0xA1A1_A1A1_0000_0001, lo: 1)
 let replicaB = ReplicaID(hi: 0xB2B2_B2B2_0000_0002, lo: 2)

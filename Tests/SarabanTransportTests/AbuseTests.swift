@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import SarabanCore
 import SarabanCrypto
 import SarabanSync
 import Testing
@@ -116,7 +117,7 @@ struct AbuseTests {
         try await survives("garbage", expectedServerError: nil, configuration: fastTransport(handshakeTimeout: .seconds(3))) {
             port, _ in
             try await withRawConnection(port: port) { inbound, outbound in
-                var rng = SplitMix(seed: 99)
+                var rng = SplitMix64(seed: 99)
                 try await outbound.write(
                     ByteBuffer(bytes: (0..<5000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
                 let closedAfter = await timeUntilClosed(inbound, limit: .seconds(5))

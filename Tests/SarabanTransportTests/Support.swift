@@ -4,25 +4,13 @@ import NIOCore
 import NIOPosix
 import SarabanCrypto
 import SarabanSync
+@_exported import SarabanTestSupport
 import Testing
 
 @_spi(Testing) @testable import SarabanTransport
 
 // Test support: an in-memory SyncStoreDriver with real sealed, signed envelopes; servers on
-// 127.0.0.1 port 0; polling with deadlines; a log handler that keeps lines.
-
-/// A thread-safe box (tests only; NSLock keeps the package's macOS 14 floor).
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-    var current: Value { withLock { $0 } }
-}
+// 127.0.0.1 port 0; a log handler that keeps lines (Locked, eventually, FaultProxy: SarabanTestSupport).
 
 func testSpace(_ n: UInt64) -> SpaceID { SpaceID(hi: 0x5452_414E_5350_0000 | n, lo: n &* 0x9E37_79B9) }
 
@@ -239,25 +227,6 @@ func timedSyncOnce(_ store: MemoryStore, port: Int) async throws -> (report: Pee
     let start = clock.now
     let report = try await syncOnce(store, port: port)
     return (report, clock.now - start)
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
-/// Polls `condition` every 20 ms until it holds, failing after `timeout`.
-func eventually(
-    _ what: String, timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool
-) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    if try await condition() { return }
-    throw TimedOut(what: what)
 }
 
 /// A plain TCP connection (no Noise) for sending garbage.

@@ -4,7 +4,7 @@ import SarabanNode
 import Testing
 
 /// The JSON API's skeleton answers what the CLI's --json says, for a token and for a session.
-@Suite struct APITests {
+@Suite(.timeLimit(.minutes(3))) struct APITests {
     @Test func nodeAndPeersAnswerAsTheCLIDoes() async throws {
         let w = try WebNode()
         try await w.start()

@@ -62,7 +62,7 @@ final class TwoOffices: @unchecked Sendable {
 
 /// The reading half of the correspondence pages (Docs/WEB.md, "Pages"): inbox, registers,
 /// letters, secret letters and the audit list, attachments, live events, and their JSON API.
-@Suite struct CorrespondencePagesTests {
+@Suite(.timeLimit(.minutes(3))) struct CorrespondencePagesTests {
     @Test func theInboxListsMostUrgentFirstAndReceivesOnlyWithTheCSRFToken() async throws {
         let t = try TwoOffices()
         try await t.w.start()
@@ -345,7 +345,7 @@ final class TwoOffices: @unchecked Sendable {
         _ = try t.w.node.addPeer(nodeID: relay.nodeID.text, address: "10.0.0.9:7420", name: "คลาวด์")
         try t.o.designateRelay(t.space, relay: relay.nodeID)
         try t.sync()
-        let book = PeerStatusBook(directory: t.w.node.dataDirectory)
+        let book = PeerStatusBook(store: t.w.node.peerStatusStore, forks: t.w.node.dataDirectory)
         book.recordFork(
             FeedFork(
                 space: t.space.hex, author: t.o.nodeID.text, sequence: 7, held: String(repeating: "a", count: 64),

@@ -5,7 +5,7 @@ import Testing
 
 /// The OpenAPI document is kept in the repository (Docs/openapi.json), served as is, and names
 /// exactly the routes under /api/v1: a route added without its description (or the reverse) fails here.
-@Suite struct OpenAPITests {
+@Suite(.timeLimit(.minutes(3))) struct OpenAPITests {
     @Test func theRepositoryCopyIsTheServedDocument() throws {
         let file = try String(contentsOf: repositoryRoot.appendingPathComponent("Docs/openapi.json"), encoding: .utf8)
         #expect(file == OpenAPI.document, "regenerate it: swift run saraban dev openapi > Docs/openapi.json")

@@ -1,4 +1,5 @@
 import Foundation
+import SarabanTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -6,13 +7,9 @@ import Glibc
 
 /// The web app as `saraban serve` runs it: one more service of the daemon, sharing the node's
 /// store; users and tokens managed with the CLI while it runs.
-@Suite struct ServeWebTests {
+@Suite(.timeLimit(.minutes(3))) struct ServeWebTests {
     /// The built `saraban` beside this test bundle (or `$SARABAN_BIN`).
-    static let binary: String = {
-        if let bin = ProcessInfo.processInfo.environment["SARABAN_BIN"] { return bin }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("saraban").path
-    }()
+    static let binary = sarabanBinary
 
     struct Run {
         var status: Int32

@@ -7,7 +7,7 @@ import Testing
 
 /// The web app's doors (issue 15, "Bad input through HTTP"): who gets in, CSRF on every form,
 /// expiry, lock-out, and bad requests refused with the right status and nothing stored.
-@Suite struct WebSecurityTests {
+@Suite(.timeLimit(.minutes(3))) struct WebSecurityTests {
     @Test func loggedOutRequestsGetTheLoginPageOrA401Problem() async throws {
         let w = try WebNode()
         try await w.start()

@@ -8,7 +8,7 @@ import Testing
 
 /// The writing half of the web app (Docs/WEB.md, "Drafting", "Routing", "Conflicts", "Search",
 /// "Write API"): in-process app on a free port, a raw-socket client.
-@Suite struct WriteTests {
+@Suite(.timeLimit(.minutes(3))) struct WriteTests {
     /// The value of hidden field `name` in a page.
     static func field(_ page: String, _ name: String) -> String? {
         guard let r = page.range(of: "name=\"\(name)\" value=\"") else { return nil }

@@ -1,4 +1,5 @@
 import Foundation
+import SarabanCrypto
 
 /// The outcome of running a Noise test-vector file.
 public struct NoiseVectorReport: Sendable, CustomStringConvertible {
@@ -21,30 +22,28 @@ public struct NoiseVectorReport: Sendable, CustomStringConvertible {
 /// init_static, init_ephemeral, init_remote_static, init_psks, resp_…, handshake_hash, messages:
 /// [{payload, ciphertext}]}]}`) against ``NoiseHandshakeState`` and ``CipherState``.
 ///
-/// `saraban dev noise-vectors FILE` calls ``run(fileAt:)`` and prints the report.
+/// Test support: `NoiseVectorTests` runs `Fixtures/noise/cacophony-25519-chachapoly-blake2b.json` through it.
 public enum NoiseVectors {
     /// Reads and runs every vector in the file at `path`.
     ///
-    /// - Throws: ``CryptoError/Code/vectorFileUnreadable`` or ``CryptoError/Code/vectorFileMalformed``.
-    public static func run(fileAt path: String) throws(CryptoError) -> NoiseVectorReport {
+    /// - Throws: ``TestFailure`` when the file cannot be read or is not a vector file.
+    public static func run(fileAt path: String) throws(TestFailure) -> NoiseVectorReport {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CryptoError(
-                .vectorFileUnreadable, "cannot read the vector file '\(path)': check the path and permissions")
+            throw TestFailure("cannot read the vector file '\(path)': check the path and permissions")
         }
         return try run(json: data)
     }
 
     /// Runs every vector in `json`.
     ///
-    /// - Throws: ``CryptoError/Code/vectorFileMalformed`` when the JSON is not a vector file.
-    public static func run(json: Data) throws(CryptoError) -> NoiseVectorReport {
+    /// - Throws: ``TestFailure`` when the JSON is not a vector file.
+    public static func run(json: Data) throws(TestFailure) -> NoiseVectorReport {
         let root: Any
         do { root = try JSONSerialization.jsonObject(with: json) } catch {
-            throw CryptoError(.vectorFileMalformed, "the vector file is not valid JSON: \(error)")
+            throw TestFailure("the vector file is not valid JSON: \(error)")
         }
         guard let vectors = (root as? [String: Any])?["vectors"] as? [[String: Any]] else {
-            throw CryptoError(
-                .vectorFileMalformed, "the vector file has no \"vectors\" array: is it in the cacophony format?")
+            throw TestFailure("the vector file has no \"vectors\" array: is it in the cacophony format?")
         }
         var report = NoiseVectorReport()
         for vector in vectors {
@@ -76,9 +75,21 @@ public enum NoiseVectors {
         init(_ reason: String) { self.reason = reason }
     }
 
+    /// Hex text as bytes; nil on odd length or a non-hex digit.
+    private static func bytes(hex text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        return try? stride(from: 0, to: digits.count, by: 2).map { i throws(TestFailure) -> UInt8 in
+            guard let b = UInt8(String(decoding: digits[i...i + 1], as: UTF8.self), radix: 16) else {
+                throw TestFailure("not hex")
+            }
+            return b
+        }
+    }
+
     private static func hex(_ vector: [String: Any], _ key: String) throws(VectorFailure) -> [UInt8]? {
         guard let value = vector[key] else { return nil }
-        guard let text = value as? String, let bytes = bytesFromHex(text) else {
+        guard let text = value as? String, let bytes = bytes(hex: text) else {
             throw VectorFailure("field \(key) is not hex")
         }
         return bytes
@@ -96,7 +107,7 @@ public enum NoiseVectors {
         guard let texts = list as? [String] else { throw VectorFailure("field \(key) is not a list") }
         var out: [SecureBytes] = []
         for t in texts {
-            guard let b = bytesFromHex(t) else { throw VectorFailure("field \(key) is not hex") }
+            guard let b = bytes(hex: t) else { throw VectorFailure("field \(key) is not hex") }
             out.append(SecureBytes(b))
         }
         return out

@@ -1,8 +1,9 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SarabanCore
 
-/// A TCP proxy that injects network faults, for integration tests (`tc netem` is not available).
+/// A TCP proxy that injects network faults, for transport and integration tests (`tc netem` is not available).
 ///
 /// It listens on 127.0.0.1 (port 0 by default), forwards every connection to `target`, and applies
 /// ``Faults`` to each chunk it forwards, in both directions: latency (a delay line that keeps the
@@ -65,7 +66,7 @@ public final class FaultProxy: Sendable {
 
     private struct State {
         var faults: Faults
-        var rng: SplitMix
+        var rng: SplitMix64
         var partition = Partition.none
         var stats = Statistics()
         var connections: [Int: any Channel & Sendable] = [:]
@@ -83,7 +84,7 @@ public final class FaultProxy: Sendable {
         self.localAddress = localAddress
         self.target = target
         self.group = group
-        state = NIOLockedValueBox(State(faults: faults, rng: SplitMix(seed: faults.seed)))
+        state = NIOLockedValueBox(State(faults: faults, rng: SplitMix64(seed: faults.seed)))
     }
 
     /// The port to dial.
@@ -94,7 +95,7 @@ public final class FaultProxy: Sendable {
         get { state.withLockedValue { $0.faults } }
         set {
             state.withLockedValue {
-                if $0.faults.seed != newValue.seed { $0.rng = SplitMix(seed: newValue.seed) }
+                if $0.faults.seed != newValue.seed { $0.rng = SplitMix64(seed: newValue.seed) }
                 $0.faults = newValue
             }
         }
@@ -136,7 +137,7 @@ public final class FaultProxy: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try RawChannel(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
             }
         let proxy = FaultProxy(
             localAddress: server.channel.localAddress!, target: target, faults: faults, group: eventLoopGroup)
@@ -196,18 +197,18 @@ public final class FaultProxy: Sendable {
         }
     }
 
-    private func forward(_ client: RawChannel) async {
+    private func forward(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         if partition == .refuse {
             state.withLockedValue { $0.stats.refused += 1 }
             try? await client.executeThenClose { _, _ in }
             return
         }
-        let upstream: RawChannel
+        let upstream: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             upstream = try await ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(to: target) { channel in
-                    channel.eventLoop.makeCompletedFuture { try RawChannel(wrappingChannelSynchronously: channel) }
+                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
                 }
         } catch {
             try? await client.executeThenClose { _, _ in }
@@ -309,16 +310,7 @@ public final class FaultProxy: Sendable {
     }
 }
 
-/// SplitMix64, for seeded drop decisions.
-struct SplitMix: Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
+    /// A double in [0, 1) from the top 53 bits, for seeded drop decisions.
     mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

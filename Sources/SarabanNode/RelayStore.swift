@@ -1,0 +1,140 @@
+import Foundation
+import SarabanCrypto
+import SarabanStorage
+import SarabanSync
+import SarabanTransport
+
+/// Why a relay's store cannot take or serve envelopes now: the database is unreachable, full or
+/// read-only. A relay tells the office in an `error` frame (code `refused`) with this text; the
+/// office keeps every envelope not acknowledged and sends it again on a later session.
+public struct RelayStoreError: Error, RefusingStoreError, Sendable, Hashable {
+    public enum Code: String, Sendable, Hashable, CaseIterable {
+        /// The database cannot be reached (stopped, restarting, network).
+        case unavailable
+        /// The database has no room left (disk full, quota).
+        case full
+        /// The database takes no writes (read-only, a standby, permissions).
+        case readOnly
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String {
+        switch code {
+        case .unavailable:
+            "relay store unavailable (ที่เก็บข้อมูลของรีเลย์ใช้งานไม่ได้ชั่วคราว): \(message); nothing was lost, this office keeps its envelopes and retries"
+        case .full:
+            "relay store full (ที่เก็บข้อมูลของรีเลย์เต็ม): \(message); nothing was lost, this office keeps its envelopes and retries; the relay's operator must free space"
+        case .readOnly:
+            "relay store read-only (ที่เก็บข้อมูลของรีเลย์รับข้อมูลใหม่ไม่ได้): \(message); nothing was lost, this office keeps its envelopes and retries; the relay's operator must make the database writable"
+        }
+    }
+}
+
+/// Whether a relay's store can serve now (`/ready`, `saraban_relay_ready`).
+public enum RelayHealth: Sendable, Hashable {
+    case ready
+    case unready(String)
+
+    public var isReady: Bool { self == .ready }
+}
+
+/// What another process stored, as a relay's store reports it.
+public enum RelayStoreChange: Sendable, Hashable {
+    /// Envelopes were stored in these spaces (by another relay process, or a CLI).
+    case spaces(Set<SpaceID>)
+    /// Something may have been stored anywhere (a notification was lost, a poll saw the log grow).
+    case anywhere
+}
+
+extension RelayStoreChange {
+    /// Both wake-ups as one.
+    public func merged(with other: RelayStoreChange) -> RelayStoreChange {
+        switch (self, other) {
+        case (.spaces(let a), .spaces(let b)): .spaces(a.union(b))
+        default: .anywhere
+        }
+    }
+}
+
+/// Which spaces a relay serves to which peer, and whose envelopes it stores.
+///
+/// Today (``OpenRelayPolicy``) every trusted peer is served every space the store offers it and
+/// every envelope that verifies is stored. The authority model will decide both from an
+/// admin-signed roster: it plugs in here, and the stores do not change.
+public protocol RelayPolicy: Sendable {
+    /// Whether `space` may be listed in the hello to `peer` (and so synced with it).
+    func mayServe(space: SpaceID, peer: NodeID) -> Bool
+    /// Whether an envelope of `author` in `space` at `epoch` may be stored (refused otherwise,
+    /// with ``EnvelopeError/Code/notAMember``).
+    func mayStore(space: SpaceID, author: SigningPublicKey, epoch: UInt32) -> Bool
+}
+
+/// Serves and stores everything (the relay's behaviour before any roster).
+public struct OpenRelayPolicy: RelayPolicy {
+    public init() {}
+    public func mayServe(space: SpaceID, peer: NodeID) -> Bool { true }
+    public func mayStore(space: SpaceID, author: SigningPublicKey, epoch: UInt32) -> Bool { true }
+}
+
+/// What a relay keeps, behind one interface for every engine: the node's SQLite database (the
+/// default, one relay process) or PostgreSQL (`SarabanRelayPostgres`: many relay processes on one
+/// database). The relay never holds a key: it verifies signatures and hash chains and stores
+/// envelopes as opaque bytes.
+///
+/// Every method may be called concurrently from many sessions. A failure the office should hear
+/// about (database down, full, read-only) is thrown as ``RelayStoreError``.
+public protocol RelayStore: PeerStatusStore {
+    /// `sqlite` or `postgresql` (logs, metrics, `saraban status`).
+    var kind: String { get }
+
+    /// Every carried space with what the store holds of it (per author, the last sequence stored).
+    func carriedSpaces() async throws -> [SpaceID: FeedVector]
+
+    /// What the store holds of each of `spaces` (a space not carried is left out).
+    func vectors(of spaces: [SpaceID]) async throws -> [SpaceID: FeedVector]
+
+    /// Starts carrying `spaces` (idempotent). With `peers`, each space is served only to those
+    /// peers (added to any already named); without, a space nobody was named for is served to
+    /// every trusted peer.
+    func carry(_ spaces: [SpaceID], for peers: [NodeID]) async throws
+
+    /// The carried spaces that may be served to `peer`: those it was named for, and those no
+    /// peer was named for.
+    func servedSpaces(to peer: NodeID) async throws -> [SpaceID]
+
+    /// Verifies (signature, hash chain; any epoch: a relay holds no key) and stores `envelopes`
+    /// of `space`, each author's in chain order, idempotently: an envelope already stored (by this
+    /// process or another) is a duplicate, never a second row. `holds` in the report covers at
+    /// least the authors of the batch.
+    func store(space: SpaceID, envelopes: [Envelope]) async throws -> ReceiveReport
+
+    /// Per author, the envelopes of `space` whose last sequence is above `after[author]`, in
+    /// store order, at most `limit.envelopes` and about `limit.bytes` (at least one);
+    /// `complete` when none are left.
+    func envelopes(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (envelopes: [Envelope], complete: Bool)
+
+    /// Wake-ups for envelopes stored by other processes, until the store is closed.
+    func changes() -> AsyncStream<RelayStoreChange>
+
+    /// Whether the store can serve now (checked cheaply; a relay polls it every second or so).
+    func health() async -> RelayHealth
+
+    /// Releases connections; further calls throw.
+    func close() async
+
+    /// Per space, per author, the envelope held that ends at the author's entry of `spaces`: the
+    /// head tags of the relay's summaries (Sync/PROTOCOL.md). Default: none (summaries go
+    /// without tags).
+    func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]]
+}
+
+extension RelayStore {
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] { [:] }
+}

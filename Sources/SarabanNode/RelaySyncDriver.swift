@@ -1,0 +1,331 @@
+import Foundation
+import Logging
+import SarabanCrypto
+import SarabanStorage
+import SarabanSync
+import SarabanTransport
+
+/// The relay's side of every sync session, over a ``RelayStore``.
+///
+/// It keeps, per carried space, what it knows the store holds (``known``: loaded at start, raised
+/// by every batch it stores and by what other processes store, which the store's
+/// ``RelayStore/changes()`` wakes it for). A session's hello lists only the spaces the store and
+/// the ``RelayPolicy`` serve to that peer, its vectors come from ``known`` (no database read per
+/// session), and stored envelopes are pushed only to the sessions that share their space.
+public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
+    public let store: any RelayStore
+    public let policy: any RelayPolicy
+    let logger: Logger
+    let attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)?
+    let metrics: RelayMetrics
+    /// Head claims (Docs/SECURITY.md, "Withholding"): kept and passed on through the node's own
+    /// database by a relay on SQLite, as a member's driver does; nil (a relay on PostgreSQL, which
+    /// does not read membership logs yet): none offered, those received ignored.
+    let claims: NodeSyncDriver?
+    private let lock = NSLock()
+    /// Per space, what the store is known to hold (never more than it holds).
+    private var known: [SpaceID: FeedVector] = [:]
+    private var subscribers: [Int: Subscriber] = [:]
+    /// Subscribers per space, and those whose spaces are not known yet (they get everything).
+    private var bySpace: [SpaceID: Set<Int>] = [:]
+    private var unfiltered: Set<Int> = []
+    private var nextSubscriber = 0
+    private var healthState = RelayHealth.ready
+    /// Wake-ups from the store not yet caught up with (``runWatcher(healthInterval:)``).
+    private var pendingChange: RelayStoreChange?
+    /// How many envelopes the watcher reads per query when catching up with another process.
+    let catchUpChunk = 2048
+    /// How many spaces the watcher catches up with at once.
+    let catchUpParallelism = 8
+
+    struct Subscriber {
+        var peer: NodeID?
+        var spaces: Set<SpaceID>?
+        var continuation: AsyncStream<StoredEnvelopes>.Continuation
+    }
+
+    public init(
+        store: any RelayStore, policy: any RelayPolicy = OpenRelayPolicy(), logger: Logger = Logger(label: "saraban.relay"),
+        metrics: RelayMetrics = RelayMetrics(store: "sqlite"),
+        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil, claims: NodeSyncDriver? = nil
+    ) {
+        self.claims = claims
+        self.store = store
+        self.policy = policy
+        self.logger = logger
+        self.metrics = metrics
+        self.attachments = attachments
+    }
+
+    /// Loads what the store holds of every carried space (call once before serving).
+    public func prime() async throws {
+        let all = try await metrics.timed("carried") { try await store.carriedSpaces() }
+        lock.withLock { for (s, v) in all { known[s, default: FeedVector()].merge(v) } }
+    }
+
+    /// The store's health as last checked by ``runWatcher(pollInterval:)``.
+    public var health: RelayHealth { lock.withLock { healthState } }
+
+    /// What this process knows the store holds of `space`.
+    public func knownVector(_ space: SpaceID) -> FeedVector? { lock.withLock { known[space] } }
+
+    // MARK: SyncStoreDriver
+
+    public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { attachments?(peer) }
+
+    public func headClaims(
+        for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
+    ) async throws -> [SpaceID: [HeadClaim]] {
+        try await claims?.headClaims(for: peer, spaces: spaces, heads: heads) ?? [:]
+    }
+
+    public func receiveClaims(space: SpaceID, claims received: [HeadClaim], from peer: NodeID) async {
+        await claims?.receiveClaims(space: space, claims: received, from: peer)
+    }
+
+    public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {
+        await claims?.settled(with: peer, role: role, spaces: spaces)
+    }
+
+    public func localClaims() -> AsyncStream<StoredClaims> { claims?.localClaims() ?? AsyncStream { $0.finish() } }
+
+    public func localChanges() -> AsyncStream<StoredEnvelopes> { subscribe(peer: nil) }
+
+    public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { subscribe(peer: peer) }
+
+    private func subscribe(peer: NodeID?) -> AsyncStream<StoredEnvelopes> {
+        let (stream, continuation) = AsyncStream.makeStream(of: StoredEnvelopes.self)
+        let id = lock.withLock {
+            nextSubscriber += 1
+            subscribers[nextSubscriber] = Subscriber(peer: peer, spaces: nil, continuation: continuation)
+            unfiltered.insert(nextSubscriber)
+            return nextSubscriber
+        }
+        continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
+        return stream
+    }
+
+    private func unsubscribe(_ id: Int) {
+        lock.withLock {
+            guard let s = subscribers.removeValue(forKey: id) else { return }
+            unfiltered.remove(id)
+            for space in s.spaces ?? [] {
+                bySpace[space]?.remove(id)
+                if bySpace[space]?.isEmpty == true { bySpace[space] = nil }
+            }
+        }
+    }
+
+    public func carriedSpaces(for peer: NodeID) async throws -> [SpaceID: FeedVector] {
+        let served = try await metrics.timed("served_spaces") { try await store.servedSpaces(to: peer) }
+            .filter { policy.mayServe(space: $0, peer: peer) }
+        let missing = lock.withLock { served.filter { known[$0] == nil } }
+        if !missing.isEmpty {
+            // Carried since this process started (another process ran `space carry`).
+            let loaded = try await metrics.timed("vectors") { try await store.vectors(of: missing) }
+            lock.withLock { for (s, v) in loaded { known[s, default: FeedVector()].merge(v) } }
+        }
+        return lock.withLock {
+            var out: [SpaceID: FeedVector] = [:]
+            for s in served { if let v = known[s] { out[s] = v } }
+            // This peer's subscriptions now listen to exactly these spaces.
+            let spaces = Set(out.keys)
+            for (id, sub) in subscribers where sub.peer == peer && sub.spaces == nil {
+                subscribers[id]?.spaces = spaces
+                unfiltered.remove(id)
+                for s in spaces { bySpace[s, default: []].insert(id) }
+            }
+            return out
+        }
+    }
+
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        try await store.feedHeads(spaces)
+    }
+
+    public func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (envelopes: [Envelope], complete: Bool) {
+        try await metrics.timed("fetch") { try await store.envelopes(space: space, after: after, limit: limit) }
+    }
+
+    public func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
+        var allowed: [Envelope] = []
+        var refused = 0
+        for e in envelopes {
+            if policy.mayStore(space: space, author: e.header.author, epoch: e.header.epoch) {
+                allowed.append(e)
+            } else {
+                refused += 1
+            }
+        }
+        if refused > 0 {
+            metrics.refused(EnvelopeError.Code.notAMember.rawValue, count: refused)
+            logger.warning(
+                "the relay policy refused envelopes", metadata: ["space": "\(space.hex)", "refused": "\(refused)"])
+        }
+        let report: ReceiveReport
+        do {
+            report = try await metrics.timed("store") { try await store.store(space: space, envelopes: allowed) }
+        } catch {
+            metrics.storeFailed(error)
+            throw error
+        }
+        metrics.envelopesIn(report)
+        if !report.refused.isEmpty {
+            logger.warning(
+                "refused envelopes",
+                metadata: [
+                    "space": "\(space.hex)", "refused": "\(report.refused.count)", "first": "\(report.refused[0].error)",
+                ])
+        }
+        // `known` grows only by what is announced (the accepted envelopes, pushed below); what
+        // `holds` adds (stored by another process meanwhile) is left to the watcher to announce.
+        // The delivering session's ack may say all of it: it is stored.
+        let vector = lock.withLock { () -> FeedVector in
+            for e in report.accepted { _ = known[space, default: FeedVector()].add(e.header) }
+            return (known[space] ?? FeedVector()).merging(report.holds)
+        }
+        publish(StoredEnvelopes(space: space, envelopes: report.accepted))
+        return vector
+    }
+
+    private func publish(_ update: StoredEnvelopes) {
+        guard !update.envelopes.isEmpty else { return }
+        let targets = lock.withLock { () -> [AsyncStream<StoredEnvelopes>.Continuation] in
+            var ids = unfiltered
+            if let s = bySpace[update.space] { ids.formUnion(s) }
+            return ids.compactMap { subscribers[$0]?.continuation }
+        }
+        for c in targets { c.yield(update) }
+    }
+
+    /// Sessions subscribed now (one per open connection).
+    public var subscriberCount: Int { lock.withLock { subscribers.count } }
+
+    // MARK: Other processes
+
+    /// Follows the store's ``RelayStore/changes()`` (envelopes stored by other relay processes or
+    /// a CLI) and pushes what is new to the sessions of its space; checks the store's health every
+    /// `pollInterval`. Runs until cancelled.
+    public func runWatcher(healthInterval: Duration = .seconds(1)) async {
+        await withTaskGroup(of: Void.self) { group in
+            // Wake-ups are gathered while a catch-up runs and taken together by the next one (one
+            // catch-up per burst of notifications, not one per notification: each is a query).
+            let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            group.addTask { [self] in
+                for await change in store.changes() {
+                    lock.withLock { pendingChange = pendingChange.map { $0.merged(with: change) } ?? change }
+                    signal.yield()
+                }
+                signal.finish()
+            }
+            group.addTask { [self] in
+                for await _ in signals {
+                    guard var pending = lock.withLock({ () -> RelayStoreChange? in
+                        defer { pendingChange = nil }
+                        return pendingChange
+                    }) else { continue }
+                    // A wake-up is never dropped: a catch-up that fails (the store is away) is
+                    // tried again, over every space, until it succeeds.
+                    var failures = 0
+                    while !Task.isCancelled {
+                        do {
+                            try await catchUp(pending)
+                            break
+                        } catch {
+                            failures += 1
+                            if failures == 1 { logger.warning("cannot read envelopes stored by another process, retrying: \(error)") }
+                            pending = .anywhere
+                            try? await Task.sleep(for: .milliseconds(min(5_000, 250 << min(failures, 5))))
+                        }
+                    }
+                    if Task.isCancelled { break }
+                }
+            }
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    let h = await store.health()
+                    let was = lock.withLock { () -> RelayHealth in
+                        defer { healthState = h }
+                        return healthState
+                    }
+                    if was != h {
+                        switch h {
+                        case .ready: logger.notice("relay store ready again", metadata: ["store": "\(store.kind)"])
+                        case .unready(let why): logger.error("relay store unready: \(why)", metadata: ["store": "\(store.kind)"])
+                        }
+                        // Back from an outage: envelopes stored meanwhile by other relays may have
+                        // been announced while this process could not read them.
+                        if h == .ready { try? await catchUp(.anywhere) }
+                    }
+                    metrics.ready(h.isReady)
+                    try? await Task.sleep(for: healthInterval)
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Reads what other processes stored beyond ``known`` in the spaces of `change` and pushes it.
+    func catchUp(_ change: RelayStoreChange) async throws {
+        let spaces: [SpaceID: FeedVector]
+        switch change {
+        case .anywhere: spaces = try await store.carriedSpaces()
+        case .spaces(let set): spaces = try await store.vectors(of: Array(set))
+        }
+        // Spaces are independent: up to `catchUpParallelism` read at once (a burst of
+        // notifications names hundreds of spaces, one query each).
+        let behind = lock.withLock { spaces.filter { !(known[$0.key] ?? FeedVector()).dominates($0.value) } }.keys.sorted()
+        let count = try await withThrowingTaskGroup(of: Int.self) { group in
+            var next = 0
+            var total = 0
+            while next < min(catchUpParallelism, behind.count) {
+                let space = behind[next]
+                group.addTask { try await self.catchUp(space: space) }
+                next += 1
+            }
+            while let n = try await group.next() {
+                total += n
+                if next < behind.count {
+                    let space = behind[next]
+                    group.addTask { try await self.catchUp(space: space) }
+                    next += 1
+                }
+            }
+            return total
+        }
+        if count > 0 { logger.debug("announced envelopes stored elsewhere", metadata: ["count": "\(count)"]) }
+    }
+
+    /// Reads and pushes what the store holds of `space` beyond ``known``; returns how many envelopes.
+    private func catchUp(space: SpaceID) async throws -> Int {
+        var from = lock.withLock { known[space] ?? FeedVector() }
+        var count = 0
+        while true {
+            let (batch, complete) = try await store.envelopes(
+                space: space, after: from, limit: FetchLimit(envelopes: catchUpChunk, bytes: 4 << 20))
+            if batch.isEmpty { break }
+            for e in batch { _ = from.add(e.header) }
+            // Only what extends what was known is new here (a batch this process stored
+            // meanwhile was announced by deliver already; sessions ignore repeats anyway).
+            lock.withLock { known[space, default: FeedVector()].merge(from) }
+            publish(StoredEnvelopes(space: space, envelopes: batch))
+            count += batch.count
+            if complete { break }
+        }
+        return count
+    }
+
+    /// Ends every session's subscription.
+    public func finish() {
+        let all = lock.withLock { () -> [AsyncStream<StoredEnvelopes>.Continuation] in
+            defer {
+                subscribers = [:]
+                bySpace = [:]
+                unfiltered = []
+            }
+            return subscribers.values.map(\.continuation)
+        }
+        for c in all { c.finish() }
+    }
+}

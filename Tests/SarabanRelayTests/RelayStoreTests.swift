@@ -1,0 +1,214 @@
+import Foundation
+import SarabanCrypto
+import SarabanNode
+import SarabanRelayPostgres
+import SarabanStorage
+import SarabanSync
+import Testing
+
+/// One suite, every relay store: what a relay does with envelopes, spaces and peer status must
+/// not depend on the engine underneath.
+@Suite struct RelayStoreTests {
+    @Test(arguments: StoreKind.available)
+    func storesIdempotentlyAndServesWhatAVectorLacks(_ kind: StoreKind) async throws {
+        let f = try await RelayFixture.make(kind)
+        let space = randomSpace()
+        try await f.store.carry([space], for: [])
+        var a = TestFeed(space: space)
+        var b = TestFeed(space: space)
+        let first = a.next(6)
+        let fromB = b.next(3)
+        let r1 = try await f.store.store(space: space, envelopes: Array(first.prefix(4)) + fromB)
+        #expect(r1.accepted.count == 7 && r1.duplicates.isEmpty && r1.refused.isEmpty)
+        // Resent (a cut before the ack): the repeats are duplicates, never second rows.
+        let r2 = try await f.store.store(space: space, envelopes: first)
+        #expect(r2.accepted.map(\.id) == first.suffix(2).map(\.id))
+        #expect(r2.duplicates.count == 4)
+        #expect(r2.holds[a.signer.publicKey] == 6)
+
+        let all = try await f.store.envelopes(space: space, after: FeedVector(), limit: FetchLimit(envelopes: 100, bytes: 1 << 20))
+        #expect(all.complete)
+        #expect(Set(all.envelopes.map(\.id)) == Set((first + fromB).map(\.id)))
+        #expect(all.envelopes.count == 9)
+        // Store order: each author's envelopes in chain order.
+        #expect(all.envelopes.filter { $0.header.author == a.signer.publicKey }.map(\.id) == first.map(\.id))
+
+        // After a vector: only what it lacks.
+        let lacking = try await f.store.envelopes(
+            space: space, after: FeedVector([a.signer.publicKey: 4, b.signer.publicKey: 3]),
+            limit: FetchLimit(envelopes: 100, bytes: 1 << 20))
+        #expect(lacking.envelopes.map(\.id) == first.suffix(2).map(\.id) && lacking.complete)
+        // Limits: a count, and bytes (always at least one envelope).
+        let three = try await f.store.envelopes(space: space, after: FeedVector(), limit: FetchLimit(envelopes: 3, bytes: 1 << 20))
+        #expect(three.envelopes.count == 3 && !three.complete)
+        let one = try await f.store.envelopes(space: space, after: FeedVector(), limit: FetchLimit(envelopes: 100, bytes: 1))
+        #expect(one.envelopes.count == 1 && !one.complete)
+        let none = try await f.store.envelopes(
+            space: space, after: FeedVector([a.signer.publicKey: 6, b.signer.publicKey: 3]), limit: FetchLimit(envelopes: 100, bytes: 1 << 20))
+        #expect(none.envelopes.isEmpty && none.complete)
+
+        let carried = try await f.store.carriedSpaces()
+        #expect(carried[space] == FeedVector([a.signer.publicKey: 6, b.signer.publicKey: 3]))
+        #expect(try await f.store.vectors(of: [space, randomSpace()]) == [space: carried[space]!])
+        await f.cleanup()
+    }
+
+    @Test(arguments: StoreKind.available)
+    func refusesGapsForksTamperingAndOtherSpaces(_ kind: StoreKind) async throws {
+        let f = try await RelayFixture.make(kind)
+        let space = randomSpace()
+        try await f.store.carry([space], for: [])
+        var a = TestFeed(space: space)
+        let two = a.next(2)
+        _ = try await f.store.store(space: space, envelopes: [two[0]])
+        // A gap: the third without the second.
+        let third = a.next()
+        let gap = try await f.store.store(space: space, envelopes: [third])
+        #expect(gap.refused.map(\.error.code) == [.gap])
+        // A fork: the author signs a different envelope at stored seq 1.
+        var fork = TestFeed(space: space, signer: a.signer, key: a.key)
+        let other = fork.next()
+        let forked = try await f.store.store(space: space, envelopes: [other])
+        #expect(forked.refused.map(\.error.code) == [.fork])
+        // Tampered bytes at the next position.
+        var bytes = two[1].bytes
+        bytes[bytes.count - 80] ^= 1
+        let tampered = try Envelope.decode(bytes)
+        let t = try await f.store.store(space: space, envelopes: [tampered])
+        #expect(t.refused.map(\.error.code) == [.tampered])
+        // Another space's envelope in this space's batch.
+        var elsewhere = TestFeed(space: randomSpace())
+        let w = try await f.store.store(space: space, envelopes: [elsewhere.next()])
+        #expect(w.refused.map(\.error.code) == [.wrongSpace])
+        // Nothing refused was stored; the chain continues.
+        let ok = try await f.store.store(space: space, envelopes: [two[1], third])
+        #expect(ok.accepted.count == 2)
+        let all = try await f.store.envelopes(space: space, after: FeedVector(), limit: FetchLimit(envelopes: 100, bytes: 1 << 20))
+        #expect(all.envelopes.map(\.id) == [two[0].id, two[1].id, third.id])
+        await f.cleanup()
+    }
+
+    @Test(arguments: StoreKind.available)
+    func spacesNamedForPeersAreServedOnlyToThem(_ kind: StoreKind) async throws {
+        let f = try await RelayFixture.make(kind)
+        let open = randomSpace()
+        let named = randomSpace()
+        let p1 = SigningKeyPair.generate().publicKey.nodeID
+        let p2 = SigningKeyPair.generate().publicKey.nodeID
+        try await f.store.carry([open], for: [])
+        try await f.store.carry([named], for: [p1])
+        try await f.store.carry([named], for: [p1])  // idempotent
+        #expect(Set(try await f.store.servedSpaces(to: p1)) == [open, named])
+        #expect(Set(try await f.store.servedSpaces(to: p2)) == [open])
+        #expect(Set(try await f.store.carriedSpaces().keys) == [open, named])
+        await f.cleanup()
+    }
+
+    @Test(arguments: StoreKind.available)
+    func peerStatusRowsAddCountersAndKeepUnchangedFields(_ kind: StoreKind) async throws {
+        let f = try await RelayFixture.make(kind)
+        let peer = SigningKeyPair.generate().publicKey
+        let author = SigningKeyPair.generate().publicKey
+        let space = randomSpace()
+        var c1 = PeerStatusChange(peer: peer)
+        c1.lastContact = 1_000
+        c1.lastSynced = 1_000
+        c1.sessions = 1
+        c1.envelopesSent = 5
+        c1.lastError = .set("ขาดการเชื่อมต่อ: connection reset")
+        c1.changesPeerLacks = 4
+        c1.cursors[space] = PeerCursor(at: 1_000, vector: FeedVector([author: 3]))
+        try await f.store.applyPeerStatus([c1])
+        var c2 = PeerStatusChange(peer: peer)
+        c2.lastContact = 2_000
+        c2.sessions = 1
+        c2.envelopesSent = 2
+        c2.cursors[space] = PeerCursor(at: 2_000, vector: FeedVector([author: 7]))
+        try await f.store.applyPeerStatus([c2])
+        var s = try #require(try await f.store.peerStatuses().first { $0.peer == peer })
+        #expect(s.lastContact == 2_000 && s.lastSynced == 1_000)
+        #expect(s.sessions == 2 && s.envelopesSent == 7)
+        #expect(s.lastError == "ขาดการเชื่อมต่อ: connection reset" && s.changesPeerLacks == 4)
+        #expect(s.cursors[space] == PeerCursor(at: 2_000, vector: FeedVector([author: 7])))
+        var c3 = PeerStatusChange(peer: peer)
+        c3.lastError = .clear
+        try await f.store.applyPeerStatus([c3])
+        s = try #require(try await f.store.peerStatuses().first { $0.peer == peer })
+        #expect(s.lastError == nil && s.sessions == 2)
+        await f.cleanup()
+    }
+
+    /// Two relay processes on one database: the same envelopes through both are stored once, and
+    /// what one stores wakes the other (LISTEN/NOTIFY for PostgreSQL, the log probe for SQLite).
+    @Test(arguments: StoreKind.available)
+    func twoRelaysOnOneDatabaseStoreOnceAndWakeEachOther(_ kind: StoreKind) async throws {
+        let f = try await RelayFixture.make(kind)
+        let other = try await f.second()
+        let space = randomSpace()
+        try await f.store.carry([space], for: [])
+        var a = TestFeed(space: space)
+        let batch = a.next(20)
+        // Subscribe on the second relay, then store through both at once.
+        let changes = other.changes()
+        let woke = Task { () -> Bool in
+            for await c in changes {
+                switch c {
+                case .anywhere: continue  // (re)connected, or a probe: wait for a change naming the space
+                case .spaces(let s): if s.contains(space) { return true }
+                }
+            }
+            return false
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        async let r1 = f.store.store(space: space, envelopes: batch)
+        async let r2 = other.store(space: space, envelopes: batch)
+        let (x, y) = try await (r1, r2)
+        #expect(x.refused.isEmpty && y.refused.isEmpty)
+        #expect(x.accepted.count + y.accepted.count == 20)
+        #expect(x.duplicates.count + y.duplicates.count == 20)
+        let all = try await other.envelopes(space: space, after: FeedVector(), limit: FetchLimit(envelopes: 100, bytes: 1 << 20))
+        #expect(all.envelopes.map(\.id) == batch.map(\.id))
+        if kind == .postgresql {
+            // The second relay is woken naming the space (both stored some, or the first did all).
+            let third = a.next()
+            _ = try await f.store.store(space: space, envelopes: [third])
+            let deadline = Task {
+                try? await Task.sleep(for: .seconds(5))
+                woke.cancel()
+            }
+            #expect(await woke.value)
+            deadline.cancel()
+        } else {
+            woke.cancel()
+        }
+        await other.close()
+        await f.cleanup()
+    }
+}
+
+extension RelayStoreTests {
+    /// Many sessions storing at once (the PostgreSQL store gathers them into one transaction):
+    /// every feed's envelopes, stored concurrently round after round, are all accepted in order.
+    @Test(arguments: StoreKind.available)
+    func concurrentDeliveriesOfManyFeedsAreAllStored(_ kind: StoreKind) async throws {
+        let f = try await RelayFixture.make(kind)
+        let spaces = (0..<8).map { _ in randomSpace() }
+        try await f.store.carry(spaces, for: [])
+        var feeds = spaces.flatMap { s in [TestFeed(space: s), TestFeed(space: s)] }
+        for _ in 0..<5 {
+            let batch = feeds.indices.map { feeds[$0].next() }
+            let reports = try await withThrowingTaskGroup(of: ReceiveReport.self) { group in
+                for e in batch {
+                    group.addTask { try await f.store.store(space: SpaceID(e.header)!, envelopes: [e]) }
+                }
+                var out: [ReceiveReport] = []
+                for try await r in group { out.append(r) }
+                return out
+            }
+            #expect(reports.allSatisfy { $0.accepted.count == 1 && $0.refused.isEmpty }, "\(reports.flatMap(\.refused).map(\.error))")
+        }
+        let carried = try await f.store.carriedSpaces()
+        for feed in feeds { #expect(carried[feed.space]?[feed.signer.publicKey] == 5) }
+        await f.cleanup()
+    }
+}
