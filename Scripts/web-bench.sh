@@ -9,12 +9,15 @@
 #   swift build -c release --product saraban-bench --product saraban --scratch-path .build-release
 #   Scripts/web-bench.sh [BIN_DIR]        # default .build-release/release
 #
-# Environment: RUNS (3), DURATION (15s), CONNECTIONS (200), THREADS (2), YEAR (2569), WORD (ประชุม).
+# Environment: RUNS (3), DURATION (15s), CONNECTIONS (200), SEARCH_CONNECTIONS (10: search is
+# measured at this concurrency too), THREADS (2), YEAR (2569), WORD (ประชุม), SEED_FROM (a data
+# directory web-seed wrote, copied instead of seeding anew: the same letters for two builds).
 set -euo pipefail
 BIN=${1:-.build-release/release}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-200}
+SEARCH_CONNECTIONS=${SEARCH_CONNECTIONS:-10}
 THREADS=${THREADS:-2}
 YEAR=${YEAR:-2569}
 WORD=${WORD:-ประชุม}
@@ -26,7 +29,11 @@ PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-"$BIN/saraban-bench" web-seed "$DATA"
+if [ -n "${SEED_FROM:-}" ]; then
+    cp -a "$SEED_FROM" "$DATA"
+else
+    "$BIN/saraban-bench" web-seed "$DATA"
+fi
 export SARABAN_HOME=$DATA
 (umask 077; printf 'bench-password-1\n' > "$WORK/pw")
 "$BIN/saraban" user add bench --role clerk --password-file "$WORK/pw" >/dev/null
@@ -47,24 +54,28 @@ SESSION=$(awk '$6 == "saraban_session" { print $6 "=" $7 }' "$JAR")
 [ -n "$SESSION" ] || { echo "web-bench: login failed" >&2; exit 1; }
 QWORD=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$WORD")
 
-# name, header, path
+# name, connections, header, path
 TARGETS=(
-    "register page|Cookie: $SESSION|/registers/receive?year=$YEAR"
-    "GET /api/v1/letters?year=|Authorization: Bearer $TOKEN|/api/v1/letters?year=$YEAR"
-    "GET /api/v1/search?q=$WORD|Authorization: Bearer $TOKEN|/api/v1/search?q=$QWORD"
+    "register page|$CONNECTIONS|Cookie: $SESSION|/registers/receive?year=$YEAR"
+    "GET /api/v1/letters?year=|$CONNECTIONS|Authorization: Bearer $TOKEN|/api/v1/letters?year=$YEAR"
+    "GET /api/v1/search?q=$WORD|$SEARCH_CONNECTIONS|Authorization: Bearer $TOKEN|/api/v1/search?q=$QWORD"
+    "GET /api/v1/search?q=$WORD|$CONNECTIONS|Authorization: Bearer $TOKEN|/api/v1/search?q=$QWORD"
 )
+rss() { awk '$1 == "VmRSS:" { r = $2 } $1 == "VmHWM:" { h = $2 } END { printf "VmRSS %.0f MB (peak %.0f MB)", r / 1024, h / 1024 }' /proc/$PID/status; }
+echo "daemon after login: $(rss)"
 ms() { # wrk's latency text (e.g. 812.00us, 12.34ms, 1.02s) in ms
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 for t in "${TARGETS[@]}"; do
-    IFS='|' read -r name header path <<<"$t"
+    IFS='|' read -r name conns header path <<<"$t"
+    name="$name ($conns connections)"
     status=$(curl -s -o /dev/null -w '%{http_code}' -H "$header" "$URL$path")
     [ "$status" = 200 ] || { echo "web-bench: $name answered $status" >&2; exit 1; }
     p50s=(); p99s=(); rps=()
     for run in $(seq "$RUNS"); do
         load=$(cut -d' ' -f1 /proc/loadavg)
-        out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$header" "$URL$path")
+        out=$(wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -H "$header" "$URL$path")
         p50=$(ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
         p99=$(ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
         r=$(awk '$1 == "Requests/sec:" { print $2 }' <<<"$out")
@@ -74,4 +85,4 @@ for t in "${TARGETS[@]}"; do
     done
     echo "$name: median p50 $(printf '%s\n' "${p50s[@]}" | median) ms, p99 $(printf '%s\n' "${p99s[@]}" | median) ms, $(printf '%s\n' "${rps[@]}" | median) req/s"
 done
-echo "daemon VmRSS after the runs: $(awk '$1 == "VmRSS:" { printf "%.0f MB", $2 / 1024 }' /proc/$PID/status); load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "daemon after the runs: $(rss); $(awk '$1 == "RssAnon:" || $1 == "RssFile:" { printf "%s %.0f MB ", $1, $2 / 1024 }' /proc/$PID/status); load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -39,6 +39,9 @@ public final class ReadCache: @unchecked Sendable {
         let (value, validUntil) = try compute()
         lock.lock()
         defer { lock.unlock() }
+        // Versions only grow (``SarabanStorage/Store/contentVersion()``): a value of an older
+        // version than the one kept is returned to its caller but not kept.
+        if let kept = self.version, version < kept { return value }
         if self.version != version {
             self.version = version
             values = [:]

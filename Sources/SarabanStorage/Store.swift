@@ -595,9 +595,11 @@ public final class Store: Sendable {
                     """)
             try db.execute(sql: "PRAGMA user_version = 7")
         }
-        // v8: the search index keyed by date, so a search stops at its limit (Store+Search.swift).
+        // v8: the search index keyed by date, so a search stops at its limit (Store+Search.swift),
+        // and the content version the web app's caches are keyed by (Store+Version.swift).
         m.registerMigration("v8") { db in
             try db.execute(sql: searchByDateMigration)
+            try db.execute(sql: contentVersionMigration)
             try db.execute(sql: "PRAGMA user_version = 8")
         }
         return m

@@ -118,12 +118,18 @@ extension WebApp {
         router.get("/api/v1/letters/{id}/attachments/{name}") { [self] _, context in try attachment(context) }
         router.get("/api/v1/letters") { [self] request, context in
             let (year, page, perPage) = try listParameters(request)
-            let (slice, total) = try lettersPage(year: year, page: page, perPage: perPage)
             let clearance = context.web.principal?.clearance ?? .none
-            return try Self.json(
-                LetterPageJSON(
-                    year: year, page: page, per_page: perPage, total: total,
-                    items: try slice.map { try LetterJSON(v: $0, app: self, clearance: clearance, full: false) }))
+            // Kept per content version, year, page and clearance (ResponseCache.swift).
+            let version = try node.contentVersion()
+            let body = try cachedBody(["letters api", year, page, perPage, clearance.rawValue], version: version) {
+                let (slice, total) = try lettersPage(year: year, page: page, perPage: perPage)
+                let json = try Self.jsonBytes(
+                    LetterPageJSON(
+                        year: year, page: page, per_page: perPage, total: total,
+                        items: try slice.map { try LetterJSON(v: $0, app: self, clearance: clearance, full: false) }))
+                return (json, nil)
+            }
+            return Self.jsonResponse(body)
         }
         router.get("/api/v1/letters/{id}") { [self] _, context in
             let v = try routeLetter(context)
