@@ -21,6 +21,8 @@ public final class Node: Sendable {
     /// The CRDT core's replica id: the first 16 bytes of the public key.
     public let replica: ReplicaID
     public let store: Store
+    /// What the web app reads on every request, kept per version of the store (ReadCache.swift).
+    public let readCache = ReadCache()
     let logger: Logger
     /// Wall-clock milliseconds since 1970 (injectable for tests and simulators).
     let now: @Sendable () -> Int64

@@ -15,7 +15,25 @@ public struct Registers: Sendable {
     public func form(_ book: RegisterBook, year: Int, owner: ReplicaID? = nil, clearance: Secrecy = .none) throws(NodeError)
         -> RegisterForm
     {
-        guard let reg = try node.register(book, year: year, owner: owner) else {
+        // Read on every request of the web app's register pages: kept in the node's read cache
+        // until the store changes or the first live reservation of a register expires.
+        let version = try node.contentVersion()
+        let key = "form \(book.rawValue) \(year) \(owner?.hex ?? "") \(clearance.rawValue)"
+        return try node.readCache.value(key, version: version, now: node.now()) { () throws(NodeError) in
+            let registers = try node.cachedRegisters(version: version)
+            let o = owner ?? node.replica
+            let reg = registers.filter { $0.owner == o && $0.book == book && $0.year == year }.min { $0.id < $1.id }
+            let expiry = reg?.state.lines.compactMap { $0.state == .reserved ? Int64($0.time ?? "") : nil }
+                .filter { $0 >= node.now() }.min()
+            return (try form(reg, book, year: year, clearance: clearance, letters: try node.cachedLetters(version: version)), expiry)
+        }
+    }
+
+    /// The form of register `reg` (nil: none, no rows), its lines joined to `all` (every letter).
+    func form(_ reg: RegisterView?, _ book: RegisterBook, year: Int, clearance: Secrecy, letters all: [LetterView])
+        throws(NodeError) -> RegisterForm
+    {
+        guard let reg else {
             return RegisterForm(
                 book: book, year: year, office: node.config.office, code: node.config.letterCode ?? "",
                 state: RegisterState(events: [], owner: node.replica, now: 0), letters: [:])
@@ -24,7 +42,6 @@ public struct Registers: Sendable {
         let wanted = Set(reg.state.lines.compactMap(\.letter))
         // A line of the shared-letter model names the shared letter: this office's record of it
         // (migrated, ``Correspondence/migrateSharedLetters()``) stands for it.
-        let all = try node.letters()
         for v in all where wanted.contains(v.id.description) && letters[v.id.description] == nil {
             letters[v.id.description] = try entry(v, book: book, office: reg.office)
         }

@@ -96,6 +96,25 @@ extension Store {
         INSERT INTO search_dirty(doc) SELECT id FROM documents WHERE kind IN \(searchKinds);
         """
 
+    /// Migration v9: the index's rows keyed by date (``searchRowID(day:sequence:)``), so the newest
+    /// matches are read first and a search stops at its limit; the index is emptied and every
+    /// letter noted to be indexed again by the next search.
+    static let searchByDateMigration = """
+        DELETE FROM search;
+        DELETE FROM search_rows;
+        DELETE FROM search_dirty;
+        INSERT INTO search_dirty(doc) SELECT id FROM documents WHERE kind IN \(searchKinds);
+        """
+
+    /// A row's key in the index (since v9): its day (yyyymmdd BE, 0 for none) above 32 bits of a
+    /// running count of rows indexed, so the index's own rowid order is "newest date first, then
+    /// the latest indexed first", what a search returns: FTS5 walks a match's rows in rowid
+    /// order and stops at the LIMIT, instead of reading every match's date to sort them (a
+    /// common Thai word matches thousands of letters).
+    static func searchRowID(day: Int, sequence: Int64) -> Int64 {
+        Int64(max(0, min(day, 99_999_999))) << 32 | (sequence & 0xFFFF_FFFF)
+    }
+
     /// Brings the index up to date: every document noted in `search_dirty` is read again and its
     /// row replaced (`extract` says what a document's row is; nil: not searchable, e.g. deleted).
     /// Returns how many documents were indexed.
@@ -116,8 +135,9 @@ extension Store {
                 let delete = try db.cachedStatement(sql: "DELETE FROM search WHERE rowid = ?")
                 let forget = try db.cachedStatement(sql: "DELETE FROM search_rows WHERE doc = ?")
                 let insert = try db.cachedStatement(
-                    sql: "INSERT INTO search(subject, number, sender, body, doc, kind, day, secrecy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                    sql: "INSERT INTO search(rowid, subject, number, sender, body, doc, kind, day, secrecy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 let remember = try db.cachedStatement(sql: "INSERT INTO search_rows(doc, row) VALUES (?, ?)")
+                var sequence = try Int64.fetchOne(db, sql: "SELECT coalesce(max(row & 4294967295), 0) FROM search_rows") ?? 0
                 for text in ids {
                     if let old = try Int64.fetchOne(find, arguments: [text]) {
                         try delete.execute(arguments: [old])
@@ -126,8 +146,11 @@ extension Store {
                     guard let id = DocID(text), let d = try Self.loadDocument(db, id, path: path), !d.isDeleted,
                         let row = extract(d)
                     else { continue }
-                    try insert.execute(arguments: [row.subject, row.number, row.sender, row.body, text, row.kind, row.day, row.secrecy])
-                    try remember.execute(arguments: [text, db.lastInsertedRowID])
+                    sequence += 1
+                    let rowID = Self.searchRowID(day: row.day, sequence: sequence)
+                    try insert.execute(
+                        arguments: [rowID, row.subject, row.number, row.sender, row.body, text, row.kind, row.day, row.secrecy])
+                    try remember.execute(arguments: [text, rowID])
                 }
                 try db.execute(sql: "DELETE FROM search_dirty")
                 return ids.count
@@ -164,7 +187,7 @@ extension Store {
         let sql =
             "SELECT doc, kind, subject, number, sender, day, secrecy FROM search"
             + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
-            + " ORDER BY day DESC, rowid DESC LIMIT ?"
+            + " ORDER BY rowid DESC LIMIT ?"  // day, then the latest indexed (searchRowID)
         args.append(max(1, min(q.limit, 1000)))
         return try read { db in
             try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).compactMap { r -> SearchHit? in

@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 8
+    public static let schemaVersion: Int32 = 9
 
     /// The database file.
     public let path: String
@@ -529,7 +529,8 @@ public final class Store: Sendable {
             try db.execute(sql: "CREATE INDEX documents_by_kind ON documents(kind, space)")
             try db.execute(sql: "PRAGMA user_version = 4")
         }
-        // v5 head claims, v6 search, v7 the relay's peer status rows and relay space tables.
+        // v5 head claims, v6 search, v7 the relay's peer status rows and relay space tables, v8 the
+        // search index keyed by date.
         m.registerMigration("v5") { db in
             // Head claims (Docs/SECURITY.md, "Withholding"): the latest verified claim per
             // (space, claimant), its encoding as signed; `time` is the claimant's clock.
@@ -601,6 +602,13 @@ public final class Store: Sendable {
             // in `search_dirty` itself, and ``removeSpace(_:)`` those it deletes.
             try db.execute(sql: Store.searchTriggersDropped)
             try db.execute(sql: "PRAGMA user_version = 8")
+        }
+        // v9: the search index keyed by date, so a search stops at its limit (Store+Search.swift),
+        // and the content version the web app's caches are keyed by (Store+Version.swift).
+        m.registerMigration("v9") { db in
+            try db.execute(sql: searchByDateMigration)
+            try db.execute(sql: contentVersionMigration)
+            try db.execute(sql: "PRAGMA user_version = 9")
         }
         return m
     }()

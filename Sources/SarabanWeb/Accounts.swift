@@ -1,4 +1,5 @@
 import Foundation
+import SarabanCore
 import SarabanCrypto
 import SarabanNode
 import SarabanOffice
@@ -305,8 +306,7 @@ public final class AccountStore: @unchecked Sendable {
     }
 
     static func tokenHash(_ token: String) -> String {
-        let h = (try? BLAKE2b.hash(Array(token.utf8), outputLength: 32)) ?? []
-        return h.map { String(format: "%02x", $0) }.joined()
+        Hex.encode((try? BLAKE2b.hash(Array(token.utf8), outputLength: 32)) ?? [])
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {

@@ -118,12 +118,18 @@ extension WebApp {
         router.get("/api/v1/letters/{id}/attachments/{name}") { [self] _, context in try attachment(context) }
         router.get("/api/v1/letters") { [self] request, context in
             let (year, page, perPage) = try listParameters(request)
-            let (slice, total) = try lettersPage(year: year, page: page, perPage: perPage)
             let clearance = context.web.principal?.clearance ?? .none
-            return try Self.json(
-                LetterPageJSON(
-                    year: year, page: page, per_page: perPage, total: total,
-                    items: try slice.map { try LetterJSON(v: $0, app: self, clearance: clearance, full: false) }))
+            // Kept per content version, year, page and clearance (ResponseCache.swift).
+            let version = try node.contentVersion()
+            let body = try cachedBody(["letters api", year, page, perPage, clearance.rawValue], version: version) {
+                let (slice, total) = try lettersPage(year: year, page: page, perPage: perPage)
+                let json = try Self.jsonBytes(
+                    LetterPageJSON(
+                        year: year, page: page, per_page: perPage, total: total,
+                        items: try slice.map { try LetterJSON(v: $0, app: self, clearance: clearance, full: false) }))
+                return (json, nil)
+            }
+            return Self.jsonResponse(body)
         }
         router.get("/api/v1/letters/{id}") { [self] _, context in
             let v = try routeLetter(context)
@@ -177,7 +183,12 @@ extension WebApp {
 
     /// The letters of register year `year`, newest first, one page of them and how many in all.
     func lettersPage(year: Int, page: Int, perPage: Int) throws -> ([LetterView], Int) {
-        let all = try node.letters().filter { letterYear($0) == year }.sorted { ($0.created, $0.id) > ($1.created, $1.id) }
+        // Every letter is decoded and a year's list sorted once per version of the store (ReadCache).
+        let version = try node.contentVersion()
+        let all: [LetterView] = try node.readCache.value("letters of \(year)", version: version, now: now) {
+            () throws(NodeError) in
+            (try node.cachedLetters(version: version).filter { letterYear($0) == year }.sorted { ($0.created, $0.id) > ($1.created, $1.id) }, nil)
+        }
         let start = min(all.count, (page - 1) * perPage)
         return (Array(all[start..<min(all.count, start + perPage)]), all.count)
     }

@@ -22,12 +22,24 @@ struct PageRenderer: Sendable {
         self.now = now
     }
 
-    /// The strings of one language for the templates: `{{t.key}}`.
+    /// The strings of one language for the templates: `{{t.key}}` (merged once per language).
     static func strings(_ lang: Lang) -> [String: String] {
+        lang == .th ? thaiStrings : englishStrings
+    }
+
+    private static let thaiStrings = merged(.th)
+    private static let englishStrings = merged(.en)
+
+    private static func merged(_ lang: Lang) -> [String: String] {
         var out: [String: String] = [:]
         for (k, v) in L10n.table.merging(ReadStrings.table, uniquingKeysWith: { a, _ in a }) { out[k] = lang == .th ? v.th : v.en }
         for (k, v) in WriteL10n.table where out[k] == nil { out[k] = lang == .th ? v.th : v.en }
         return out
+    }
+
+    /// The day (Thai time) of `millis`, as days since 1970: a page showing the date is kept per day.
+    static func day(_ millis: Int64) -> Int64 {
+        (millis + 7 * 3_600_000) / 86_400_000
     }
 
     /// A whole page: `template` rendered with `values`, inside the layout.

@@ -65,6 +65,7 @@ enum ReadTemplates {
           </table>
           </div>
           {{^rows}}<p>{{t.no_entries}}</p>{{/rows}}
+          {{#paged}}<p class="pager">{{#prev}}<a href="/registers/{{book}}?{{filters}}&amp;page={{prev}}">←</a>{{/prev}} {{t.page}} {{page}} / {{pages}} {{#next}}<a href="/registers/{{book}}?{{filters}}&amp;page={{next}}">→</a>{{/next}}</p>{{/paged}}
         </section>
         """#
 

@@ -17,23 +17,53 @@ extension WebApp {
         router.get("/registers/{book}") { [self] request, context in
             let (s, user) = try context.web.sessionUser()
             let lang = context.web.lang
-            let t = PageRenderer.strings(lang)
-            let (book, year, form) = try registerForm(context, request)
+            let book = try registerBook(context)
             let q = try request.query()
             let search = (q["q"] ?? "").trimmingCharacters(in: .whitespaces)
             let state = q["state"] ?? ""
-            let rows = Self.filter(form, search: search, state: state)
-            let stateNames: [(String, String)] = [("", t["all"]!)] + RegisterLine.State.allStates.map { ($0.rawValue, $0.rawValue) }
-            let years = Set((try node.registers()).filter { $0.book == book }.map(\.year) + [year, node.registerYear(at: now)])
-            let values = Self.dropEmpty([
-                "book": book.english, "book_thai": book.thaiName, "year": year, "q": search,
-                "columns": RegisterForm.columns(book), "rows": rows.map { ["state": $0.state.rawValue, "cells": Self.linkedCells(form, $0)] },
-                "shown": rows.count, "total": form.rows.count,
-                "books": RegisterBook.allCases.map { ["key": $0.english, "name": $0.thaiName, "current": $0 == book, "year": year] },
-                "years": years.sorted(by: >).map { ["y": $0, "selected": $0 == year] },
-                "states": stateNames.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == state] },
-            ])
-            return pages.html(pages.page("registers", title: book.thaiName, lang: lang, user: user, csrf: s.csrf, values: values))
+            // One page of the rows at a time (`page`, `per_page` as the letter list's): a year's
+            // book holds thousands of lines; the print view and the CSV keep them all.
+            let (year, page, perPage) = try listParameters(request)
+            let clearance = context.web.principal?.clearance ?? .none
+            let currentYear = node.registerYear(at: now)
+            // Kept per content version and per everything the page shows (ResponseCache.swift).
+            let version = try node.contentVersion()
+            let key: [any CustomStringConvertible] = [
+                "register page", book.english, year, currentYear, search, state, page, perPage, clearance.rawValue, lang.rawValue,
+                PageRenderer.day(now), user.name, user.displayName, user.role.rawValue,
+            ]
+            let body = try cachedPage(key, version: version, csrf: s.csrf) { csrf in
+                let form = try node.registerForms.form(book, year: year, clearance: clearance)
+                let t = PageRenderer.strings(lang)
+                let rows = Self.filter(form, search: search, state: state)
+                let pageCount = max(1, (rows.count + perPage - 1) / perPage)
+                let start = min(rows.count, (page - 1) * perPage)
+                let slice = rows[start..<min(rows.count, start + perPage)]
+                let stateNames: [(String, String)] = [("", t["all"]!)] + RegisterLine.State.allStates.map { ($0.rawValue, $0.rawValue) }
+                let years = Set(
+                    (try node.cachedRegisters(version: version)).filter { $0.book == book }.map(\.year) + [year, currentYear])
+                var filters = "year=\(year)"
+                if !search.isEmpty { filters += "&q=" + AuthMiddleware.percentEncode(search) }
+                if !state.isEmpty { filters += "&state=" + AuthMiddleware.percentEncode(state) }
+                if perPage != 50 { filters += "&per_page=\(perPage)" }
+                var values = Self.dropEmpty([
+                    "book": book.english, "book_thai": book.thaiName, "year": year, "q": search,
+                    "columns": RegisterForm.columns(book),
+                    "rows": slice.map { ["state": $0.state.rawValue, "cells": Self.linkedCells(form, $0)] },
+                    "shown": rows.count, "total": form.rows.count, "page": page, "pages": pageCount, "filters": filters,
+                    "books": RegisterBook.allCases.map { ["key": $0.english, "name": $0.thaiName, "current": $0 == book, "year": year] },
+                    "years": years.sorted(by: >).map { ["y": $0, "selected": $0 == year] },
+                    "states": stateNames.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == state] },
+                ])
+                if pageCount > 1 { values["paged"] = true }
+                if page > 1 { values["prev"] = page - 1 }
+                if page < pageCount { values["next"] = page + 1 }
+                let html = pages.page("registers", title: book.thaiName, lang: lang, user: user, csrf: csrf, values: values)
+                // A reserved number expires with time: the page holds until the first one does.
+                let until = form.rows.compactMap { $0.state == .reserved ? $0.reservedUntil : nil }.min()
+                return (html, until)
+            }
+            return pages.html(body)
         }
         router.get("/registers/{book}/print") { [self] request, context in
             _ = try context.web.sessionUser()
@@ -71,13 +101,19 @@ extension WebApp {
     /// the year (`?year=`, BE; default the current register year) and its form, with subjects
     /// above the caller's clearance withheld.
     func registerForm(_ context: WebContext, _ request: Request) throws -> (RegisterBook, Int, RegisterForm) {
+        let book = try registerBook(context)
+        let (year, _, _) = try listParameters(request)
+        let form = try node.registerForms.form(book, year: year, clearance: context.web.principal?.clearance ?? .none)
+        return (book, year, form)
+    }
+
+    /// The book of the route (`receive`, `send`, `circular`, `order` or the Thai name; else 404).
+    func registerBook(_ context: WebContext) throws -> RegisterBook {
         guard let text = context.parameters.get("book"), let book = try? RegisterBook(parsing: text) else {
             throw WebError(.notFound, "not-found", th: "ไม่มีทะเบียนนี้ ใช้ receive, send, circular หรือ order",
                 en: "no such register: use receive, send, circular or order")
         }
-        let (year, _, _) = try listParameters(request)
-        let form = try node.registerForms.form(book, year: year, clearance: context.web.principal?.clearance ?? .none)
-        return (book, year, form)
+        return book
     }
 
     /// A row's cells for the page: the subject links to the letter's page when the line names one.

@@ -204,10 +204,17 @@ extension WebApp {
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        jsonResponse(try jsonBytes(value), status: status)
+    }
+
+    /// `value` as the API's JSON (keys sorted, slashes bare).
+    static func jsonBytes(_ value: some Encodable) throws -> ByteBuffer {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try enc.encode(value))))
+        return ByteBuffer(bytes: try enc.encode(value))
+    }
+
+    static func jsonResponse(_ body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: body))
     }
 }

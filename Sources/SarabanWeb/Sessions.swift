@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SarabanCore
 import SarabanCrypto
 import SarabanNode
 
@@ -37,7 +38,7 @@ final class SessionStore: @unchecked Sendable {
     }
 
     static func key(_ cookie: String) -> String {
-        ((try? BLAKE2b.hash(Array(cookie.utf8), outputLength: 32)) ?? []).map { String(format: "%02x", $0) }.joined()
+        Hex.encode((try? BLAKE2b.hash(Array(cookie.utf8), outputLength: 32)) ?? [])
     }
 
     /// Starts a session for `user`; returns the cookie value (shown to the browser only).

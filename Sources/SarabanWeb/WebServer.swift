@@ -54,6 +54,8 @@ public final class WebApp: Sendable {
     /// Server-sent events for the inbox and letter pages, and the audit list of secret letters' views.
     let live: LiveEvents
     let audit: AuditLog
+    /// Rendered bodies of the busiest read routes, per store content version (ResponseCache.swift).
+    let responses = ResponseCache()
 
     /// `daemon`: the running node's sync services, for the sync status and readiness (nil in
     /// tests that run the web app alone).

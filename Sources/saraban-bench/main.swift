@@ -31,6 +31,8 @@ let usage = """
                                        letter send to 100 offices; 1,000 dispatches received in one sync and
                                        registered
       search [--json] [--runs N]       search over 10,000 letters: FTS5 trigram index p50/p99 beside a LIKE scan
+      web-seed DIR                     a node at DIR with 10,000 letters and 20,000 register lines, for
+                                       Scripts/web-bench.sh (wrk against the web app)
     """
 
 guard let suite = args.first else {
@@ -51,6 +53,7 @@ do {
     case "sessions": code = try await sessionsBench(rest)
     case "fleet": code = try await fleetBench(rest)
     case "search": code = try searchBench(rest)
+    case "web-seed": code = try webSeed(rest)
     case "-h", "--help", "help":
         print(usage)
         code = 0

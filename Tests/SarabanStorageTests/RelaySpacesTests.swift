@@ -28,7 +28,7 @@ import Testing
 
         let store = try Store.open(path: dir.file("r.db"), replica: replica)
         defer { try? store.close() }
-        #expect(try store.schemaInfo().migrations.last == "v8")
+        #expect(try store.schemaInfo().migrations.contains("v7"))
         let p = SigningKeyPair.generate().publicKey
         let q = SigningKeyPair.generate().publicKey
         #expect(Set(try store.relaySpaces(servedTo: p)) == [a, b])
