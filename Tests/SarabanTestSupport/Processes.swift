@@ -20,8 +20,8 @@ public struct ProcessRun: Sendable {
 
 /// Runs `executable ARGUMENTS` to completion. The environment is the test's without
 /// `SARABAN_HOME` and with `$SARABAN` naming the built `saraban`, then `env` on top; standard
-/// input is `stdin` (else empty), and standard output and error are collected through temporary
-/// files, so a child that prints much to both never stalls on a full pipe.
+/// input is `stdin` (else /dev/null), and standard output and error are collected through
+/// temporary files, so a child that prints much to both never stalls on a full pipe.
 public func runProcess(
     _ executable: String, _ arguments: [String], stdin: String? = nil, env extra: [String: String] = [:],
     cwd: String? = nil
@@ -38,10 +38,10 @@ public func runProcess(
     let tmp = FileManager.default.temporaryDirectory.path + "/saraban-run-\(UUID().uuidString)"
     let paths = (in: tmp + ".in", out: tmp + ".out", err: tmp + ".err")
     defer { for path in [paths.in, paths.out, paths.err] { try? FileManager.default.removeItem(atPath: path) } }
-    FileManager.default.createFile(atPath: paths.in, contents: Data((stdin ?? "").utf8))
-    FileManager.default.createFile(atPath: paths.out, contents: nil)
-    FileManager.default.createFile(atPath: paths.err, contents: nil)
-    let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: paths.in))
+    _ = stdin.map { FileManager.default.createFile(atPath: paths.in, contents: Data($0.utf8)) }
+    _ = FileManager.default.createFile(atPath: paths.out, contents: nil)
+    _ = FileManager.default.createFile(atPath: paths.err, contents: nil)
+    let input = try stdin.map { _ in try FileHandle(forReadingFrom: URL(fileURLWithPath: paths.in)) } ?? FileHandle.nullDevice
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.out))
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.err))
     p.standardInput = input
@@ -49,7 +49,7 @@ public func runProcess(
     p.standardError = err
     try p.run()
     p.waitUntilExit()
-    for h in [input, out, err] { try h.close() }
+    for h in stdin == nil ? [out, err] : [input, out, err] { try h.close() }
     let o = FileManager.default.contents(atPath: paths.out) ?? Data()
     let e = FileManager.default.contents(atPath: paths.err) ?? Data()
     return ProcessRun(status: p.terminationStatus, outBytes: o, err: String(decoding: e, as: UTF8.self))
@@ -123,7 +123,7 @@ public final class ServeProcess: @unchecked Sendable {
         process.standardOutput = out
         stdout = out.fileHandleForReading
         logPath = log ?? data + ".serve.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardInput = FileHandle.nullDevice
         try process.run()
