@@ -12,6 +12,16 @@ shift 2
 Fuzz/build.sh "$target"
 mkdir -p ".build-fuzz/corpus/$target" .build-fuzz/artifacts
 cp -n "Fixtures/fuzz/$target"/* ".build-fuzz/corpus/$target/" 2>/dev/null || true
+# The frame target also starts from every golden wire frame (Fixtures/wire/*.hex: claims, claims
+# digests, head tags, hellos, ...), so each message kind is in its corpus from the first run.
+if [ "$target" = frame ]; then
+    python3 - <<'PY'
+import pathlib
+for f in pathlib.Path("Fixtures/wire").glob("*.hex"):
+    hexdigits = "".join(l for l in f.read_text().splitlines() if not l.startswith("#")).replace(" ", "")
+    pathlib.Path(f".build-fuzz/corpus/frame/wire-{f.stem}.bin").write_bytes(bytes.fromhex(hexdigits))
+PY
+fi
 log=".build-fuzz/$target.log"
 set +e
 ".build-fuzz/bin/$target" ".build-fuzz/corpus/$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \

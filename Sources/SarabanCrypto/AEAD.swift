@@ -154,6 +154,37 @@ public enum SealedBox {
         return out
     }
 
+    /// `crypto_box_seal` with the ephemeral key pair derived from `ephemeralSeed` (32 bytes from
+    /// the caller's generator: a node's injected randomness, seeded in the simulator) instead of
+    /// libsodium's own: the same format (ephemeral public key, then `crypto_box_easy` under the
+    /// nonce BLAKE2b-192(ephemeral public key ‖ recipient key)), opened by ``open(_:with:)``.
+    /// A seed must never be used twice.
+    ///
+    /// - Throws: ``CryptoError/Code/invalidLength`` for a seed that is not 32 bytes,
+    ///   ``CryptoError/Code/invalidKey`` when the recipient key cannot be converted to X25519.
+    public static func seal(_ message: [UInt8], to recipient: SigningPublicKey, ephemeralSeed: [UInt8]) throws(CryptoError)
+        -> [UInt8]
+    {
+        guard ephemeralSeed.count == Int(crypto_box_SEEDBYTES) else {
+            throw CryptoError(.invalidLength, "a sealed box's ephemeral seed is \(crypto_box_SEEDBYTES) bytes, got \(ephemeralSeed.count)")
+        }
+        let pk = try recipient.x25519PublicKey()
+        Sodium.ensureInitialized()
+        var epk = [UInt8](repeating: 0, count: Int(crypto_box_PUBLICKEYBYTES))
+        var esk = [UInt8](repeating: 0, count: Int(crypto_box_SECRETKEYBYTES))
+        defer { for i in esk.indices { esk[i] = 0 } }
+        _ = crypto_box_seed_keypair(&epk, &esk, ephemeralSeed)
+        let nonce = BLAKE2b.digest(epk + pk, outputLength: Int(crypto_box_NONCEBYTES))
+        var out = [UInt8](repeating: 0, count: message.count + Int(crypto_box_MACBYTES))
+        let rc = message.withUnsafeBufferPointer { m in
+            out.withUnsafeMutableBufferPointer { c in crypto_box_easy(c.u8, m.u8, UInt64(m.count), nonce, pk, esk) }
+        }
+        guard rc == 0 else {
+            throw CryptoError(.invalidKey, "sealing to \(recipient) failed: its public key is unusable")
+        }
+        return epk + out
+    }
+
     /// Opens a box sealed to `recipient`.
     ///
     /// - Throws: ``CryptoError/Code/authenticationFailed`` when the box was sealed to another node or modified.

@@ -134,7 +134,12 @@ public struct Correspondence: Sendable {
     // MARK: - Office directory
 
     /// Every office known to this node but its own, by name.
-    public func offices() throws(NodeError) -> [OfficeEntry] {
+    public func offices() throws(NodeError) -> [OfficeEntry] { try directory(history: true) }
+
+    /// The office directory: from the exchange spaces' rosters, and with `history` also from the
+    /// dispatches received (their senders' names) and the letters taken in (their codes), which
+    /// means reading every one of them.
+    func directory(history: Bool) throws(NodeError) -> [OfficeEntry] {
         let mine = try ownNodes()
         let spaces = try exchangeSpaces()
         var names: [NodeID: String] = [:]
@@ -147,14 +152,14 @@ public struct Correspondence: Sendable {
             }
         }
         // Dispatches name their sender's office; letters taken in name its code.
-        for d in try node.documents(ofKind: DispatchDocument.kind) {
+        for d in history ? try node.documents(ofKind: DispatchDocument.kind) : [] {
             guard let f = d.display(DispatchDocument.from).flatMap({ try? NodeID(parsing: $0) }), !mine.contains(f),
                 Self.authored(d, by: f)
             else { continue }
             known.insert(f)
             if names[f] == nil, let o = d.display(DispatchDocument.office), !o.isEmpty { names[f] = o }
         }
-        for v in try node.letters() {
+        for v in history ? try node.letters() : [] {
             if let o = v.origin, !o.code.isEmpty { codes[o.office] = o.code }
         }
         var groups: [String: Set<NodeID>] = [:]
@@ -232,11 +237,30 @@ public struct Correspondence: Sendable {
         default:
             throw NodeError(.refused, "ส่งไม่ได้ สถานะ \(v0.status.rawValue) / a \(v0.status.english) letter cannot be sent")
         }
-        let all = try offices()
+        // The rosters name every office a dispatch can reach; the whole directory (every dispatch
+        // and letter read) only when a recipient is not found there: named by a letter code, or
+        // known only from dispatches (then refused below: no shared space).
+        var all = try directory(history: false)
+        var whole = false
         var targets: [OfficeEntry] = []
         for r in recipients {
-            let e = try resolveOffice(r, among: all)
+            let e: OfficeEntry
+            do { e = try resolveOffice(r, among: all) } catch where !whole && error.code == .unknownDocument {
+                all = try offices()
+                whole = true
+                e = try resolveOffice(r, among: all)
+            }
             if !targets.contains(e) { targets.append(e) }
+        }
+        // An office whose roster entry has no name may be named by its dispatches: resolve again
+        // with the whole directory, so the delivery is labelled as `office list` shows it.
+        if !whole && targets.contains(where: { $0.office.isEmpty }) {
+            all = try offices()
+            targets = []
+            for r in recipients {
+                let e = try resolveOffice(r, among: all)
+                if !targets.contains(e) { targets.append(e) }
+            }
         }
         let secrecy = v0.fields[LetterField.secrecy.rawValue].flatMap { try? Secrecy(parsing: $0) } ?? .none
         let plan = try plan(targets, secrecy: secrecy)
@@ -363,7 +387,7 @@ public struct Correspondence: Sendable {
         _ v: LetterView, stamp: RegistryStamp, in space: SpaceInfo, to offices: [OfficeEntry], allRecipients: [OfficeEntry],
         circular: Bool, own: Set<NodeID>
     ) throws(NodeError) -> DocID {
-        let key = SymmetricKey.generate()
+        let key = node.newSymmetricKey()
         var attachments: [SentAttachment] = []
         for a in v.attachments {
             let bytes = try node.readAttachment(a)
@@ -390,13 +414,15 @@ public struct Correspondence: Sendable {
         var boxes: [(String, [UInt8])] = []
         for n in boxed {
             do {
-                let b = try key.secret.withUnsafeBytes { k throws(CryptoError) in try SealedBox.seal(Array(k), to: n.publicKey) }
+                let b = try key.secret.withUnsafeBytes { k throws(CryptoError) in
+                    try SealedBox.seal(Array(k), to: n.publicKey, ephemeralSeed: node.random(32))
+                }
                 boxes.append((n.text, b))
             } catch { throw NodeError(.io, "cannot seal the dispatch key to \(n.text): \(error.message)") }
         }
         return try node.edit(in: space.id) { tx, docs in
             let d = try tx.createDocument(kind: DispatchDocument.kind, owners: [], in: &docs)
-            let nonce = XChaCha20Poly1305.randomNonce()
+            let nonce = node.random(XChaCha20Poly1305.nonceByteCount)
             let sealed = try XChaCha20Poly1305.seal(
                 plaintext, key: key, nonce: nonce, associatedData: DispatchDocument.payloadAD(dispatch: d.description, from: me))
             try tx.set(d, field: DispatchDocument.from, value: .string(me), in: &docs)
@@ -549,7 +575,7 @@ public struct Correspondence: Sendable {
     /// exchange space. Each dispatch is checked first; nothing is written if one is refused.
     public func receive(_ ids: [DocID]) throws(NodeError) -> [ReceiveResult] {
         let mine = try ownNodes()
-        let records = try receivedRecords()
+        let records = node.store.testHooks?.forgetsReceivedRecords == true ? [:] : try receivedRecords()
         var receiptsBySpace: [SpaceID: [String: [Document]]] = [:]
         var opened: [(OpenedDispatch, LetterView?, answered: Bool)] = []
         for id in ids {
@@ -689,7 +715,7 @@ public struct Correspondence: Sendable {
         to = to.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
         var boxes: [(String, [UInt8])] = []
         for n in to + [node.nodeID] {
-            do { boxes.append((n.text, try SealedBox.seal(bytes, to: n.publicKey))) } catch {
+            do { boxes.append((n.text, try SealedBox.seal(bytes, to: n.publicKey, ephemeralSeed: node.random(32)))) } catch {
                 throw NodeError(.io, "cannot seal the receipt to \(n.text): \(error.message)")
             }
         }

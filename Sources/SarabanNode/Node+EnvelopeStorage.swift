@@ -52,7 +52,11 @@ struct NodeEnvelopeStorage: EnvelopeStorage {
     func memberNodeIDs() throws -> Set<NodeID> { try node.memberNodeIDs() }
 
     func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]] {
-        try node.headClaims(spaces: spaces, heads: heads)
+        try node.headClaims(spaces: spaces, heads: heads, notSoonerThan: Node.claimInterval)
+    }
+
+    func refreshedClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]] {
+        try node.headClaims(spaces: spaces, heads: heads, notSoonerThan: 0)
     }
 
     func heldClaims(_ spaces: [SpaceID]) throws -> [SpaceID: [HeadClaim]] { try node.store.headClaims(spaces) }

@@ -502,7 +502,7 @@ extension Node {
 
     /// BLAKE2b-256 of the letter's content bytes (``canonicalLetterContent(kind:fields:attachmentHashes:)``).
     static func contentHash(_ v: LetterView) -> [UInt8] {
-        let (fields, atts) = signedContent(v)
+        let (fields, atts) = Officers.signedContent(v)
         return (try? BLAKE2b.hash(canonicalLetterContent(kind: v.kind, fields: fields, attachmentHashes: atts), outputLength: 32))
             ?? []
     }

@@ -44,6 +44,10 @@ public protocol EnvelopeStorage: Sendable {
     /// Makes this node's head claims of `spaces` where what it holds (`heads`) changed, and
     /// returns the claims held of them (the latest per claimant). Default: none.
     func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]]
+    /// ``headClaims(spaces:heads:)`` for the daemon's periodic refresher, which runs at the
+    /// operator's own interval: no minimum time since the last claim. Default: the same as
+    /// ``headClaims(spaces:heads:)``.
+    func refreshedClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]]
     /// The claims held of `spaces`. Default: none.
     func heldClaims(_ spaces: [SpaceID]) throws -> [SpaceID: [HeadClaim]]
     /// Verifies and keeps received claims (an older claim never replaces a newer one).
@@ -54,6 +58,11 @@ extension EnvelopeStorage {
     public func carriedSpaces(for peer: NodeID) throws -> [SpaceID: FeedVector] { try carriedSpaces() }
     public func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]] {
         [:]
+    }
+    public func refreshedClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws
+        -> [SpaceID: [HeadClaim]]
+    {
+        try headClaims(spaces: spaces, heads: heads)
     }
     public func heldClaims(_ spaces: [SpaceID]) throws -> [SpaceID: [HeadClaim]] { [:] }
     public func keepClaims(space: SpaceID, _ claims: [HeadClaim]) throws -> ClaimReceipt { ClaimReceipt() }
@@ -294,7 +303,10 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
                 let (batch, complete) = try storage.envelopes(
                     space: space, after: from, limit: FetchLimit(envelopes: announceChunk, bytes: 4 << 20))
                 if batch.isEmpty { break }
-                try ensureDurable()
+                // Only this node's own envelopes wait for the disk: received ones passed on can
+                // be fetched again from their author.
+                let me = storage.nodeID.publicKey
+                if batch.contains(where: { $0.header.author == me }) { try ensureDurable() }
                 for e in batch { _ = from.add(e.header) }
                 lock.lock()
                 announced[space, default: FeedVector()].merge(from)

@@ -133,8 +133,63 @@ public protocol RelayStore: PeerStatusStore {
     /// head tags of the relay's summaries (Sync/PROTOCOL.md). Default: none (summaries go
     /// without tags).
     func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]]
+
+    /// The position from which ``stored(after:limit:)`` reports what is stored from now on (read
+    /// it before the vectors it complements), or nil when the store keeps no such stream: the
+    /// relay then catches up space by space after each wake-up (SQLite). Default: nil.
+    func currentPosition() async throws -> StorePosition?
+
+    /// What other processes stored after `position`, across every space, in position order: at
+    /// most `limit.envelopes` and about `limit.bytes` (at least one). Never skips an envelope
+    /// whose position is below one already reported (transactions that commit out of order are
+    /// reported once all before them have ended). Only called when ``currentPosition()`` gave one.
+    func stored(after position: StorePosition, limit: FetchLimit) async throws -> StoredPage
+}
+
+/// A place in a store's stream of stored envelopes (``RelayStore/stored(after:limit:)``): every
+/// envelope of every space has one, and a reader that saw everything up to a position never
+/// meets an envelope below it later. Opaque to the relay: only the store compares them.
+public struct StorePosition: Sendable, Hashable, CustomStringConvertible {
+    /// PostgreSQL: the id of the transaction that stored the envelope (xid8).
+    public var transaction: Int64
+    /// PostgreSQL: the envelope's `n` within it (from the store's sequence).
+    public var index: Int64
+
+    public init(transaction: Int64, index: Int64) {
+        self.transaction = transaction
+        self.index = index
+    }
+
+    public var description: String { "\(transaction).\(index)" }
+}
+
+/// One read of a store's stream: the envelopes, of any space, stored by other processes after a
+/// position, in position order.
+public struct StoredPage: Sendable {
+    /// In position order (each author's in chain order); the space is in each header.
+    public var envelopes: [Envelope]
+    /// Where the next read starts.
+    public var next: StorePosition
+    /// The read was cut by its limit: more is readable now.
+    public var more: Bool
+    /// Envelopes stored beyond `next` are committed but cannot be read in order yet (a
+    /// transaction that began before theirs is still running): read again shortly.
+    public var heldBack: Bool
+
+    public init(envelopes: [Envelope], next: StorePosition, more: Bool, heldBack: Bool) {
+        self.envelopes = envelopes
+        self.next = next
+        self.more = more
+        self.heldBack = heldBack
+    }
 }
 
 extension RelayStore {
     public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] { [:] }
+
+    public func currentPosition() async throws -> StorePosition? { nil }
+
+    public func stored(after position: StorePosition, limit: FetchLimit) async throws -> StoredPage {
+        StoredPage(envelopes: [], next: position, more: false, heldBack: false)
+    }
 }

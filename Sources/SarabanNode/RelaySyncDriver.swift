@@ -12,6 +12,10 @@ import SarabanTransport
 /// ``RelayStore/changes()`` wakes it for). A session's hello lists only the spaces the store and
 /// the ``RelayPolicy`` serve to that peer, its vectors come from ``known`` (no database read per
 /// session), and stored envelopes are pushed only to the sessions that share their space.
+///
+/// What other processes store is read, after each burst of wake-ups, by store position when the
+/// store keeps one (PostgreSQL: one query over every space, ``RelayStore/stored(after:limit:)``),
+/// else space by space (SQLite).
 public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     public let store: any RelayStore
     public let policy: any RelayPolicy
@@ -35,8 +39,12 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     private var pendingChange: RelayStoreChange?
     /// How many envelopes the watcher reads per query when catching up with another process.
     let catchUpChunk = 2048
-    /// How many spaces the watcher catches up with at once.
+    /// How many spaces the watcher catches up with at once (space by space).
     let catchUpParallelism = 8
+    /// Where this process is in the store's position stream (nil: the store keeps none, or
+    /// `SARABAN_RELAY_CATCHUP=spaces` asked for the space-by-space catch-up, for comparison).
+    private var position: StorePosition?
+    let byPosition: Bool
 
     struct Subscriber {
         var peer: NodeID?
@@ -55,12 +63,19 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         self.logger = logger
         self.metrics = metrics
         self.attachments = attachments
+        byPosition = ProcessInfo.processInfo.environment["SARABAN_RELAY_CATCHUP"] != "spaces"
     }
 
     /// Loads what the store holds of every carried space (call once before serving).
     public func prime() async throws {
+        // The position first: whatever the vectors below miss is stored after it.
+        var start: StorePosition?
+        if byPosition { start = try await metrics.timed("position") { try await store.currentPosition() } }
         let all = try await metrics.timed("carried") { try await store.carriedSpaces() }
-        lock.withLock { for (s, v) in all { known[s, default: FeedVector()].merge(v) } }
+        lock.withLock {
+            for (s, v) in all { known[s, default: FeedVector()].merge(v) }
+            position = start
+        }
     }
 
     /// The store's health as last checked by ``runWatcher(pollInterval:)``.
@@ -229,7 +244,11 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
                     var failures = 0
                     while !Task.isCancelled {
                         do {
-                            try await catchUp(pending)
+                            if lock.withLock({ position }) != nil {
+                                try await catchUpByPosition()
+                            } else {
+                                try await catchUp(pending)
+                            }
                             break
                         } catch {
                             failures += 1
@@ -255,7 +274,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
                         }
                         // Back from an outage: envelopes stored meanwhile by other relays may have
                         // been announced while this process could not read them.
-                        if h == .ready { try? await catchUp(.anywhere) }
+                        if h == .ready {
+                            lock.withLock { pendingChange = .anywhere }
+                            signal.yield()
+                        }
                     }
                     metrics.ready(h.isReady)
                     try? await Task.sleep(for: healthInterval)
@@ -295,6 +317,41 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             return total
         }
         if count > 0 { logger.debug("announced envelopes stored elsewhere", metadata: ["count": "\(count)"]) }
+    }
+
+    /// Reads what other processes stored after ``position``, across every space, and pushes to
+    /// each space's sessions what extends ``known`` (an envelope this process announced already is
+    /// skipped). While committed envelopes wait above the store's horizon (an older transaction
+    /// is still running), reads again after 5 ms, doubling to 250 ms: they are not announced again.
+    func catchUpByPosition() async throws {
+        var pause = 5
+        while !Task.isCancelled {
+            guard let from = lock.withLock({ position }) else { return }
+            let page = try await metrics.timed("position") {
+                try await store.stored(after: from, limit: FetchLimit(envelopes: catchUpChunk, bytes: 4 << 20))
+            }
+            let updates = lock.withLock { () -> [StoredEnvelopes] in
+                position = page.next
+                var order: [SpaceID] = []
+                var grouped: [SpaceID: [Envelope]] = [:]
+                for e in page.envelopes {
+                    // A space this process has not loaded yet: its sessions load its vector when
+                    // they open, which covers this envelope.
+                    guard let space = SpaceID(e.header), var v = known[space], !v.covers(e.header) else { continue }
+                    v.add(e.header)
+                    known[space] = v
+                    if grouped[space] == nil { order.append(space) }
+                    grouped[space, default: []].append(e)
+                }
+                return order.map { StoredEnvelopes(space: $0, envelopes: grouped[$0] ?? []) }
+            }
+            for u in updates { publish(u) }
+            if page.more { continue }
+            guard page.heldBack else { return }
+            if !page.envelopes.isEmpty { pause = 5 }
+            try await Task.sleep(for: .milliseconds(pause))
+            pause = min(250, pause * 2)
+        }
     }
 
     /// Reads and pushes what the store holds of `space` beyond ``known``; returns how many envelopes.

@@ -128,13 +128,26 @@ public enum PostgresAdmin {
     }
 
     private static func run(_ sql: String, on server: PostgresLocation) async throws {
+        _ = try await integer(sql, on: server)
+    }
+
+    /// Runs `sql` (written by the caller) and returns the first column of its first row as an
+    /// integer (nil when it returns none, or not an integer).
+    private static func integer(_ sql: String, on server: PostgresLocation) async throws -> Int64? {
         var quiet = Logger(label: "saraban.postgres.admin")
         quiet.logLevel = .critical
         let client = PostgresClient(configuration: server.clientConfiguration(), backgroundLogger: quiet)
         let task = Task { await client.run() }
         defer { task.cancel() }
         // The name was checked to be a plain identifier above; DDL cannot take bound parameters.
-        try await client.query(PostgresQuery(unsafeSQL: sql), logger: quiet).drain()
+        var first: Int64?
+        var seen = false
+        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql), logger: quiet) {
+            // Every row is read (an error the server sends while executing arrives with them).
+            if !seen, row.count > 0 { first = try? row.decode(Int64.self) }
+            seen = true
+        }
+        return first
     }
 }
 
@@ -143,5 +156,11 @@ extension PostgresAdmin {
     /// database: the fault tests use it to plant faults (a trigger, a read-only default).
     public static func execute(trusted statements: [String], on location: PostgresLocation) async throws {
         for sql in statements { try await run(sql, on: location) }
+    }
+
+    /// The integer a query written by the caller returns (first column of the first row; nil for
+    /// none): the tests read a probe with it, the bench the server's process id.
+    public static func integer(trusted sql: String, on location: PostgresLocation) async throws -> Int64? {
+        try await integer(sql, on: location)
     }
 }

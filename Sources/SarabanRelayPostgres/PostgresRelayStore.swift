@@ -29,6 +29,10 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
     let lanes: [StoreLane]
     /// How long a store call may wait for the database before the office is told it is unavailable.
     public let deadline: Duration
+    /// Transactions of this process that stored envelopes and returned to their callers (which
+    /// announced them): ``stored(after:limit:)`` leaves them out. Pruned as the horizon passes them.
+    private let ownLock = NSLock()
+    private var ownTransactions: Set<Int64> = []
     static let channel = "saraban_envelopes"
 
     public var kind: String { "postgresql" }
@@ -55,13 +59,20 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         _ location: PostgresLocation, logger: Logger = Logger(label: "saraban.relay.postgres"), lanes: Int = 2,
         deadline: Duration = .seconds(5)
     ) async throws -> PostgresRelayStore {
+        try await open(location, logger: logger, lanes: lanes, deadline: deadline, schema: PostgresSchema.current)
+    }
+
+    /// `schema`: the version to migrate to (an older one only in the migration tests).
+    static func open(
+        _ location: PostgresLocation, logger: Logger, lanes: Int, deadline: Duration, schema: Int
+    ) async throws -> PostgresRelayStore {
         let store = PostgresRelayStore(location: location, logger: logger, lanes: lanes, deadline: deadline)
         do {
             // Fail fast when the server is not there at all (the pool would keep trying).
             _ = try await store.guarded("connect to the database", seconds: 10) {
                 try await store.client.query("SELECT 1", logger: store.logger).collect()
             }
-            try await store.migrate()
+            try await store.migrate(to: schema)
         } catch {
             await store.close()
             throw error
@@ -94,12 +105,12 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         }
     }
 
-    func migrate() async throws {
+    func migrate(to target: Int) async throws {
         try await guarded("migrate the schema", seconds: 120) {
             try await self.client.withConnection { conn in
                 try await conn.query("SELECT pg_advisory_lock(\(PostgresSchema.migrationLock))", logger: self.logger).drain()
                 do {
-                    try await self.migrateLocked(conn)
+                    try await self.migrateLocked(conn, to: target)
                 } catch {
                     try? await conn.query("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger: self.logger).drain()
                     throw error
@@ -109,7 +120,7 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         }
     }
 
-    private func migrateLocked(_ conn: PostgresConnection) async throws {
+    private func migrateLocked(_ conn: PostgresConnection, to target: Int) async throws {
         try await conn.query(
             """
             CREATE TABLE IF NOT EXISTS saraban_schema (
@@ -125,7 +136,7 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                 "the relay database \(location.redacted) has schema version \(have), newer than this build's "
                     + "\(PostgresSchema.current): upgrade saraban on this relay (ฐานข้อมูลเป็นรุ่นใหม่กว่าโปรแกรม)")
         }
-        for version in (have + 1)..<(PostgresSchema.current + 1) {
+        for version in (have + 1)..<(max(have, target) + 1) {
             let statements = PostgresSchema.migrations[version - 1]
             try await conn.withTransaction(logger: logger) { tx in
                 // DDL written in PostgresSchema.swift (no value from outside).
@@ -302,6 +313,74 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         }
     }
 
+    // MARK: - The position stream
+
+    /// The horizon now: every transaction with a lower id has ended (committed or rolled back),
+    /// so what is stored below it is final and a reader starting there misses nothing stored later.
+    public func currentPosition() async throws -> StorePosition? {
+        try await guarded("read the store position") {
+            var horizon: Int64 = 0
+            for try await x in try await self.client.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8", logger: self.logger)
+                .decode(Int64.self)
+            {
+                horizon = x
+            }
+            return StorePosition(transaction: horizon, index: -1)
+        }
+    }
+
+    /// One query, whatever the number of spaces: the rows after `position` in (tx, n) order whose
+    /// transaction is below the horizon (`xmin` of the query's snapshot: every transaction below it
+    /// has ended, so no row can appear there later), less this process's own transactions. A
+    /// transaction that took its `n` earlier but commits later than a newer one is still running
+    /// when the newer one's rows become visible, so the horizon stops below it until it ends: its
+    /// rows are read then, never skipped. `heldBack` says committed rows wait above the horizon.
+    public func stored(after position: StorePosition, limit: FetchLimit) async throws -> StoredPage {
+        let own = ownLock.withLock { Array(ownTransactions) }
+        let maxRows = max(limit.envelopes, 1)
+        let maxBytes = max(limit.bytes, 1)
+        let (tx, n) = (position.transaction, position.index)
+        let page = try await guarded("read envelopes by store position") {
+            let rows = try await self.client.query(
+                """
+                WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 AS x),
+                page AS (
+                    SELECT e.tx, e.n, e.id, e.bytes, octet_length(e.bytes) AS len FROM envelopes e
+                    WHERE (e.tx, e.n) > (\(tx), \(n)) AND e.tx < (SELECT x FROM h) AND e.tx <> ALL(\(own)::int8[])
+                    ORDER BY e.tx, e.n LIMIT \(maxRows)
+                ), cut AS (
+                    SELECT tx, n, id, bytes, sum(len) OVER (ORDER BY tx, n) - len AS before, count(*) OVER () AS total FROM page
+                )
+                SELECT (SELECT x FROM h),
+                    EXISTS (SELECT 1 FROM envelopes e WHERE e.tx >= (SELECT x FROM h) AND e.tx <> ALL(\(own)::int8[])),
+                    c.tx, c.n, c.id, c.bytes, c.total
+                FROM (SELECT 1) one LEFT JOIN cut c ON c.before < \(maxBytes)
+                ORDER BY c.tx, c.n
+                """, logger: self.logger)
+            var horizon: Int64 = 0
+            var held = false
+            var total = 0
+            var last: StorePosition?
+            var out: [Envelope] = []
+            for try await (h, waiting, rtx, rn, id, bytes, count) in rows.decode(
+                (Int64, Bool, Int64?, Int64?, ByteBuffer?, ByteBuffer?, Int64?).self)
+            {
+                (horizon, held) = (h, waiting)
+                guard let rtx, let rn, let id, let bytes, let count else { continue }
+                total = Int(count)
+                last = StorePosition(transaction: rtx, index: rn)
+                out.append(try Envelope.decode(Array(bytes.readableBytesView), storedID: EnvelopeID(bytes: Array(id.readableBytesView))))
+            }
+            let more = total >= maxRows || out.count < total
+            // Read to the end below the horizon: the next read may start at it.
+            let next = more ? last ?? position : StorePosition(transaction: max(horizon, tx), index: max(horizon, tx) == tx ? n : -1)
+            return StoredPage(envelopes: out, next: next, more: more, heldBack: held)
+        }
+        // Own transactions below the new position can no longer be met.
+        ownLock.withLock { ownTransactions = ownTransactions.filter { $0 >= page.next.transaction } }
+        return page
+    }
+
     // MARK: - Storing
 
     public func store(space: SpaceID, envelopes: [Envelope]) async throws -> ReceiveReport {
@@ -321,14 +400,20 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
 
     /// Stores `deliveries` in one transaction; a report per delivery, in order.
     func storeBatch(_ deliveries: [Delivery]) async throws -> [ReceiveReport] {
-        try await guarded("store envelopes") {
+        let (reports, transaction) = try await guarded("store envelopes") {
             try await self.client.withTransaction(logger: self.logger) { tx in
                 try await self.storeBatch(deliveries, in: tx)
             }
         }
+        // Committed, and its callers announce what it stored: the position stream leaves it out.
+        // (Not recorded when the deadline gave up on it: should it commit after all, the stream
+        // reports it, so this process's sessions hear of it too.)
+        if let transaction { ownLock.withLock { _ = ownTransactions.insert(transaction) } }
+        return reports
     }
 
-    private func storeBatch(_ deliveries: [Delivery], in tx: PostgresConnection) async throws -> [ReceiveReport] {
+    /// The reports, and the id of the transaction when it stored anything.
+    private func storeBatch(_ deliveries: [Delivery], in tx: PostgresConnection) async throws -> ([ReceiveReport], Int64?) {
         struct Feed: Hashable {
             var space: SpaceID
             var author: SigningPublicKey
@@ -453,7 +538,7 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
             verifiers[d.space] = verifier
             reports.append(report)
         }
-        guard !insert.isEmpty else { return reports }
+        guard !insert.isEmpty else { return (reports, nil) }
 
         var newHeads: [Feed: FeedHead] = [:]
         for (e, s) in zip(insert, insertSpaces) {
@@ -487,15 +572,16 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                 ON CONFLICT (space, author) DO UPDATE SET last_seq = excluded.last_seq, last_id = excluded.last_id
                 RETURNING 1
             )
-            SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM heads) FROM (SELECT pg_notify(\(Self.channel), \(payload))) n
+            SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM heads), pg_current_xact_id()::text::int8
+            FROM (SELECT pg_notify(\(Self.channel), \(payload))) n
             """, logger: logger)
-        var counts: (Int64, Int64)?
-        for try await c in rows.decode((Int64, Int64).self) { counts = c }
+        var counts: (Int64, Int64, Int64)?
+        for try await c in rows.decode((Int64, Int64, Int64).self) { counts = c }
         guard let counts, counts.0 == Int64(insert.count), counts.1 == Int64(newHeads.count) else {
             throw RelayStoreError(
                 .unavailable, "cannot store envelopes: the database stored \(counts.map { "\($0.0)" } ?? "no") of \(insert.count)")
         }
-        return reports
+        return (reports, counts.2)
     }
 
     /// The advisory lock key of one feed: 64 bits of BLAKE2b over space and author.

@@ -98,6 +98,18 @@ enum PostgresSchema {
                     PRIMARY KEY (peer, space)
                 ) WITH (fillfactor = 70)
                 """,
-            ]
+            ],
+        // 2: the store position (Docs/RELAY.md, "Catching up by store position"). Each envelope row
+        // records the id of the transaction that stored it (`tx`, PostgreSQL's 64-bit xid8 as a
+        // bigint); (tx, n) orders every envelope of every space, and a relay process reads what
+        // other processes stored with one query `WHERE (tx, n) > its position AND tx < the oldest
+        // transaction still running`, so a row committed out of `n` order is never skipped. Rows
+        // stored before this version keep tx NULL (no relay reads them by position: a process
+        // starts reading at the horizon of its start); no envelope row is updated.
+        [
+            "ALTER TABLE envelopes ADD COLUMN tx bigint",
+            "ALTER TABLE envelopes ALTER COLUMN tx SET DEFAULT pg_current_xact_id()::text::int8",
+            "CREATE INDEX envelopes_by_position ON envelopes (tx, n)",
+        ],
     ]
 }

@@ -22,8 +22,8 @@ struct RegisterKey: Hashable {
     var year: Int
 }
 
-/// e-Saraban in the simulator: offices number their own books (ทะเบียนรับ / ส่ง, two years) while
-/// partitioned, crashed and restarted, as `Node.allocate` does: inside one local write
+/// e-Saraban in the simulator: offices number their own books (ทะเบียนรับ / ส่ง, two years) in
+/// their workspaces while partitioned, crashed and restarted, as `Node.allocate` does: inside one local write
 /// transaction of the real store, read the owner's register document, fold it with
 /// ``RegisterState`` and append the next event. After healing, ``checkRegisters(_:)`` (an
 /// ``Simulation/extraInvariants`` entry every run registers) demands zero collisions and zero
@@ -38,8 +38,9 @@ extension Simulation {
         let ups = (0..<config.members).filter { nodes[$0].isUp }
         guard !ups.isEmpty else { return }
         let n = nodes[ups[below(ups.count)]]
-        // An office keeps its registers in one space: the first it is a member of.
-        guard let space = memberSpaces(n).first(where: { isMember(n, of: $0) }) else { return }
+        // An office keeps its registers in its workspace (its default space, issue 14), the books
+        // `Correspondence.send` and `receive` number in too.
+        guard n.isMember, let space = try? n.live.store.defaultSpace() else { return }
         let owner = n.replica
         let book = Self.simBooks[below(Self.simBooks.count)]
         let year = below(4) == 0 ? 2569 : 2568
@@ -50,7 +51,7 @@ extension Simulation {
         let date = ThaiDate(unixMillis: time)
         let stale = config.plantedBug == .staleRegisterRead
         let key = RegisterKey(space: space, owner: n.index, book: book, year: year)
-        let known = registerDocs[key]
+        let known = registerDocs[key] ?? ((try? n.live.ownRegister(book, year: year)) ?? nil)?.id
         var acknowledged: Int?
         var created: DocID?
         var change: Change?
@@ -118,8 +119,13 @@ extension Simulation {
         }
         let now = sim.clock.wallMillis
         var reference: [Key: (node: String, lines: [RegisterLine])] = [:]
-        for s in sim.spaceIDs {
-            for m in sim.finalMembers[s] ?? [] {
+        // The simulated spaces' final members, and each office alone in its workspace.
+        var holders = sim.finalMembers
+        for n in sim.nodes where n.isMember && n.isUp {
+            if let w = try? n.live.store.defaultSpace() { holders[w] = [n] }
+        }
+        for (s, members) in holders.sorted(by: { $0.key < $1.key }) {
+            for m in members {
                 guard let all = try? m.live.documents() else { continue }
                 var seen: [Key: DocID] = [:]
                 for d in all where d.kind == RegisterDocument.kind {
@@ -158,7 +164,7 @@ extension Simulation {
         for a in sim.ackedAllocations {
             let key = Key(space: a.space, owner: a.owner, book: a.book, year: a.year)
             // A register of a space its owner was removed from stays with what reached the others.
-            if !(sim.finalMembers[a.space] ?? []).contains(where: { $0.replica == a.owner }) { continue }
+            if !(holders[a.space] ?? []).contains(where: { $0.replica == a.owner }) { continue }
             guard let ref = reference[key] else {
                 out.append("acknowledged number \(a.number) of \(key) but no member holds the register")
                 continue

@@ -20,6 +20,9 @@ public enum PlantedBug: String, Sendable, CaseIterable {
     /// An office numbers from a stale view of its own register (the number before the
     /// next), as a node allocating outside its write transaction would.
     case staleRegisterRead
+    /// Receiving a dispatch again takes it in again (a second record and เลขรับ), as a receive
+    /// that did not look for the office's record of it would.
+    case receiveTwice
 }
 
 /// How often each fault happens (per step, in percent of the step's choice) and how bad it is.
@@ -242,6 +245,13 @@ public struct SimStats: Sendable, Hashable {
     public var timeouts = 0
     /// Register events (allocations, reservations, cancellations) written by offices.
     public var registerEvents = 0
+    /// Correspondence (Letters.swift): dispatches published, received, returned, received again
+    /// (nothing new written), and recipients' attempts on a sender's dispatch or record refused.
+    public var dispatches = 0
+    public var receives = 0
+    public var returns = 0
+    public var receivesRepeated = 0
+    public var tamperRefused = 0
     /// … of which written while the office had no open session with anyone.
     public var offlineRegisterEvents = 0
     /// Membership churn written by admins (invitations, removals with their rekey, role changes).

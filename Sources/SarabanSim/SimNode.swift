@@ -40,7 +40,9 @@ final class SimClock: @unchecked Sendable {
 
 /// A node's seeded randomness (`Node`'s `random`): its identity, the salts of the spaces it
 /// creates and the epoch keys it makes, drawn in the order the node asks, across restarts.
-/// Envelope nonces and sealed boxes stay libsodium's: no decision depends on their bytes.
+/// The correspondence path draws here too (dispatch keys, nonces, the boxes of dispatches and
+/// receipts); envelope nonces and the membership code's sealed boxes stay libsodium's: no
+/// decision depends on their bytes.
 final class SimEntropy: @unchecked Sendable {
     private var rng: SplitMix64
 
@@ -100,7 +102,7 @@ public final class SimNode {
         dataDirectory = DataDirectory(path: directory)
         let entropy = self.entropy
         let node = try Node.initialize(
-            dataDir: dataDirectory, office: name, relay: relay, logger: Self.quiet, now: { clock.wallMillis },
+            dataDir: dataDirectory, office: name, letterCode: relay ? nil : "สม \(index)", relay: relay, logger: Self.quiet, now: { clock.wallMillis },
             random: { entropy.bytes($0) })
         node.store.testHooks = hooks
         keys = node.identity

@@ -118,6 +118,12 @@ public final class Simulation {
     var lostPower = Set<Int>()
     /// The intruder's feeds, per space (Membership.swift).
     var intruders: [SpaceID: Intruder] = [:]
+    /// The dispatches the offices published, and the (dispatch, office) pairs received and
+    /// returned (Letters.swift).
+    var simDispatches: [SimDispatch] = []
+    var simReceived = Set<Pair>()
+    var simReturned = Set<Pair>()
+    var clerksRoundDone = false
     /// The store hooks of every node: a planted bug, and the rogue's skipped checks.
     let hooks: StoreTestHooks
     /// Membership changes rogue members signed (Membership.swift).
@@ -149,6 +155,7 @@ public final class Simulation {
             fail("setting up the nodes failed: \(error)")
         }
         extraInvariants.append((name: "registers", check: Simulation.checkRegisters))
+        extraInvariants.append((name: "correspondence", check: Simulation.checkCorrespondence))
     }
 
     deinit {
@@ -182,6 +189,8 @@ public final class Simulation {
                 if verdict != nil { counter.fired += 1 }
                 return nil
             }
+        case .receiveTwice:
+            h.forgetsReceivedRecords = true
         case .ackBeforeCommit, .staleRegisterRead, nil:
             break
         }
@@ -327,6 +336,8 @@ public final class Simulation {
             clientWrite()
         } else if slot(5) {
             clientAllocate()
+        } else if slot(4) {
+            clientCorrespond()
         } else if slot(6) {
             reconnectSomething()
         } else {
@@ -967,6 +978,12 @@ public final class Simulation {
                 if faults.rogue > 0 && !rogueRoundDone {
                     rogueRoundDone = true
                     for _ in 0...below(3) { rogueMembership() }
+                    continue
+                }
+                // Then the clerks answer their inboxes (Letters.swift), and it heals once more.
+                if !clerksRoundDone {
+                    clerksRoundDone = true
+                    clerksRound()
                     continue
                 }
                 return

@@ -38,7 +38,7 @@ extension Store {
     public func keepClaims(space: SpaceID, _ claims: [HeadClaim], receivedAt: Int64) throws(StorageError) -> ClaimReceipt {
         var receipt = ClaimReceipt()
         guard !claims.isEmpty else { return receipt }
-        try writeTransaction("keep head claims") { db in
+        try writeTransaction("keep head claims", durable: false) { db in
             let members = try claimants(db, space: space)
             for c in claims {
                 if let why = Self.claimRefusal(c, space: space, members: members) {
@@ -106,7 +106,8 @@ extension Store {
     /// changed since its last claim or that claim is older than `refreshAfter` ms; returns the
     /// claims then held of those spaces.
     public func refreshClaims(
-        heads: [SpaceID: [SigningPublicKey: FeedHead]], signer: SigningKeyPair, now: Int64, refreshAfter: Int64
+        heads: [SpaceID: [SigningPublicKey: FeedHead]], signer: SigningKeyPair, now: Int64, refreshAfter: Int64,
+        notSoonerThan: Int64 = 0
     ) throws(StorageError) -> [SpaceID: [HeadClaim]] {
         // Read first: most sessions find nothing changed and write nothing (no fsync).
         var due: [HeadClaim] = []
@@ -120,6 +121,10 @@ extension Store {
                     arguments: [Data(space.bytes), Data(signer.publicKey.rawRepresentation)]
                 ).flatMap { try? HeadClaim.decode([UInt8]($0)) }
                 if let mine, mine.matches(h), now - mine.time < refreshAfter { continue }
+                // Holdings changed, but the last claim is recent: it stands until `notSoonerThan`
+                // has passed (each new claim is sent to every member in every later session).
+                // (A clock set back still replaces it: the new claim's time follows the last.)
+                if let mine, now >= mine.time, now - mine.time < notSoonerThan { continue }
                 // Never older than the last (a clock set back): a claim must replace it.
                 due.append(HeadClaim.make(space: space, signer: signer, time: max(now, (mine?.time ?? 0) + 1), heads: h))
             }

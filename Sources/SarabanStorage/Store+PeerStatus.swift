@@ -114,7 +114,7 @@ extension Store {
     /// increment) and one upsert per cursor named. Nothing else is read or rewritten.
     public func applyPeerStatus(_ changes: [PeerStatusChange]) throws(StorageError) {
         guard !changes.isEmpty else { return }
-        try writeTransaction("record peer status") { db in
+        try writeTransaction("record peer status", durable: false) { db in
             let row = try db.cachedStatement(
                 sql: """
                     INSERT INTO peer_status(peer, last_contact, last_synced, last_failure, last_error, changes_peer_lacks,

@@ -19,6 +19,9 @@ public final class StoreTestHooks: @unchecked Sendable {
     /// simulator's rogue member, a modified node that signs membership changes it has no right
     /// to, so the other nodes' receive paths must refuse them.
     public var skipsLocalAuthority = false
+    /// While true, `Correspondence.receive` does not look for the office's record of a dispatch
+    /// (the simulator's planted bug `receiveTwice`: a second record and receive number).
+    public var forgetsReceivedRecords = false
 
     public init() {}
 }

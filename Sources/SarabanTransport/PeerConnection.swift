@@ -496,7 +496,12 @@ public struct PeerConnection: Sendable {
                 actions = session.receive(bytes, now: now)
                 taken = bytes.count
             case .tick: actions = session.tick(now: now)
-            case .local(let update): actions = session.localEnvelopes(space: update.space, update.envelopes)
+            case .local(let update):
+                actions = session.localEnvelopes(space: update.space, update.envelopes)
+                // Envelopes stored through another session (or written here) may be what this peer
+                // was ahead by: the lag recorded for it must not stay at its last summary's figure
+                // (the demo's relay showed "we lack 6" for good once both offices sent the same 6).
+                if let status = session.status(of: update.space) { onEvent(.progress(peer: peer, status: status)) }
             case .localClaims(let update): actions = session.localClaims(space: update.space, update.claims)
             case .fetched(let space, let envelopes, let complete):
                 actions = session.fetched(space: space, envelopes: envelopes, complete: complete)

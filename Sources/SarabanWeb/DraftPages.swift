@@ -165,7 +165,7 @@ extension WebApp {
         }
         let node = self.node
         let secret = SecureBytes(Array(passphrase.utf8))
-        guard let result = await checks.run({ Result { try node.signLetter(id, officer: officer, passphrase: secret) } }) else {
+        guard let result = await checks.run({ Result { try node.officers.sign(id, officer: officer, passphrase: secret) } }) else {
             throw WebError.busy
         }
         do {
@@ -239,7 +239,7 @@ extension WebApp {
         ]
         if let number = v.fields[LetterField.number.rawValue] { extra["number"] = number }
         if (extra["can_sign"] as? Bool) == true {
-            extra["officers"] = try node.officers().map { ["name": $0.name, "position": $0.position] }
+            extra["officers"] = try node.officers.list().map { ["name": $0.name, "position": $0.position] }
         }
         if (extra["can_send"] as? Bool) == true {
             extra["offices"] = try node.correspondence.offices().map {

@@ -206,7 +206,7 @@ extension WebApp {
     func signerNames(_ user: WebUser) throws -> [String] {
         guard Self.signers.contains(user.role) else { return [] }
         let mine = Set([user.name, user.displayName])
-        let named = try node.officers().map(\.name).filter { mine.contains($0) }
+        let named = try node.officers.list().map(\.name).filter { mine.contains($0) }
         return named.isEmpty ? [user.displayName] : named
     }
 

@@ -82,7 +82,11 @@ func fleetRun(_ opts: FleetOptions, root: String, location: PostgresLocation?) a
     try await write(for: opts.warmup)
 
     func relayCPU() -> Double { (0..<opts.relays).compactMap { relays.process($0)?.cpuSeconds() }.reduce(0, +) }
-    let pgCPU0 = postgresCPU()
+    var postmaster: Int32?
+    if let location { postmaster = await postmasterPID(location) }
+    let load0 = loadAverage()
+    let busy0 = machineBusySeconds()
+    let pgCPU0 = postgresCPU(postmaster: postmaster)
     let cpu0 = relayCPU()
     let me0 = cpuTime()
     let written0 = ledger.written
@@ -94,7 +98,9 @@ func fleetRun(_ opts: FleetOptions, root: String, location: PostgresLocation?) a
     let unacked1 = offices.reduce(0) { $0 + $1.unacknowledged }
     let stored = (ledger.written - written0) - (unacked1 - unacked0)
     let cpu = relayCPU() - cpu0
-    let pgCPU = postgresCPU() - pgCPU0
+    let pgCPU = postgresCPU(postmaster: postmaster) - pgCPU0
+    let busy = machineBusySeconds() - busy0
+    let load1 = loadAverage()
     let mine = cpuTime() - me0
     let held = counts.open
     let rss = (0..<opts.relays).compactMap { relays.process($0)?.residentMB() }.reduce(0, +)
@@ -128,6 +134,8 @@ func fleetRun(_ opts: FleetOptions, root: String, location: PostgresLocation?) a
         + "\(Int(opts.rate)) letters/s offered for \(Int(opts.seconds)) s after \(Int(opts.warmup)) s warm-up, ~\(opts.bodyBytes)-byte bodies"
     report.facts["cores"] = "\(ProcessInfo.processInfo.activeProcessorCount) (shared by the database, the relays and this load generator)"
     report.facts["connect"] = String(format: "%.1f s for all sessions", connectSeconds)
+    // Other work on the machine competes for the same cores: say how much there was.
+    report.facts["load average"] = "\(load0) at the start of the measured window, \(load1) at its end (1, 5, 15 min)"
     report.facts["invariant"] =
         problems.isEmpty
         ? String(format: "every letter reached every member exactly once (drained in %.1f s; %d duplicate deliveries dropped)", drain, ledger.duplicates)
@@ -144,19 +152,53 @@ func fleetRun(_ opts: FleetOptions, root: String, location: PostgresLocation?) a
     report.add("relay CPU (all relays)", [cpu / window], unit: "cores")
     if location != nil { report.add("PostgreSQL CPU", [pgCPU / window], unit: "cores") }
     report.add("load generator CPU", [mine / window], unit: "cores")
+    report.add("machine CPU busy (every process)", [busy / window], unit: "cores")
     report.print(json: opts.json)
     return problems.isEmpty ? 0 : 1
 }
 
-/// User + system CPU seconds of every `postgres` process on this machine (the server under test).
-func postgresCPU() -> Double {
+/// User + system CPU seconds of the server under test: its postmaster and every child of it (its
+/// backends and background workers), or, without its postmaster's id, of every `postgres`
+/// process on this machine (another engineer's cluster would count too).
+func postgresCPU(postmaster: Int32?) -> Double {
     guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return .nan }
     var total = 0.0
     for p in pids {
         guard let pid = Int32(p), let comm = try? String(contentsOfFile: "/proc/\(p)/comm", encoding: .utf8),
             comm.hasPrefix("postgres")
         else { continue }
+        if let postmaster, pid != postmaster, parentPID(pid) != postmaster { continue }
         total += FleetRelayProcess.cpuSeconds(pid: pid)
     }
     return total
+}
+
+/// The server's postmaster: the parent of its checkpointer (which lives as long as the server).
+func postmasterPID(_ location: PostgresLocation) async -> Int32? {
+    guard
+        let pid = try? await PostgresAdmin.integer(
+            trusted: "SELECT pid::int8 FROM pg_stat_activity WHERE backend_type = 'checkpointer'", on: location),
+        let checkpointer = Int32(exactly: pid)
+    else { return nil }
+    return parentPID(checkpointer)
+}
+
+/// Field 4 of /proc/PID/stat.
+func parentPID(_ pid: Int32) -> Int32? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+        return nil
+    }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    return fields.count > 1 ? Int32(fields[1]) : nil
+}
+
+/// CPU seconds every core spent busy (not idle or waiting for I/O) since boot (/proc/stat).
+func machineBusySeconds() -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let cpu = stat.split(separator: "\n").first else {
+        return .nan
+    }
+    let ticks = cpu.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard ticks.count >= 5 else { return .nan }
+    // user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+    return (ticks.reduce(0, +) - ticks[3] - ticks[4]) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }

@@ -399,7 +399,7 @@ extension LetterCommand {
         func run() async throws {
             try options.withNode { node in
                 let id = try resolveLetter(node, doc)
-                let r = try node.signLetter(id, officer: officer, passphrase: try passphrase.forSigning(node, officer: officer))
+                let r = try node.officers.sign(id, officer: officer, passphrase: try passphrase.forSigning(node, officer: officer))
                 Output.note("signed by \(r.officer) (\(r.position))")
             }
         }
@@ -422,8 +422,8 @@ extension LetterCommand {
         func run() async throws {
             try options.withNode { node in
                 let id = try resolveLetter(node, doc)
-                let checks = try node.verifyLetter(id)
-                let stamp = try node.verifyStamp(id)
+                let checks = try node.officers.verify(id)
+                let stamp = try node.officers.verifyStamp(id)
                 if output.json {
                     struct Out: Encodable {
                         var valid: Bool
@@ -599,7 +599,7 @@ struct OfficerCommand: AsyncParsableCommand {
                 guard let secret = try passphrase.new(prompt: "ตั้งรหัสผ่านของ \(name) / choose a passphrase for \(name): ") else {
                     throw Passphrase.missing("officer add")
                 }
-                let o = try node.addOfficer(name: name, position: position, passphrase: secret)
+                let o = try node.officers.add(name: name, position: position, passphrase: secret)
                 if output.json { try Output.json(o) } else { Output.line(o.publicKey) }
             }
         }
@@ -613,8 +613,8 @@ struct OfficerCommand: AsyncParsableCommand {
 
         func run() async throws {
             try options.withNode { node in
-                let all = try node.officers()
-                let sealed = all.map { (try? node.officerHasPassphrase($0.name)) ?? false }
+                let all = try node.officers.list()
+                let sealed = all.map { (try? node.officers.hasPassphrase($0.name)) ?? false }
                 if output.json {
                     struct Row: Encodable {
                         var officer: Officer

@@ -113,7 +113,7 @@ extension PassphraseOptions {
     /// a key written before passphrases, a new one is asked (or read) and the key is sealed under
     /// it as it signs; without a terminal or a file such a key still signs, with a warning.
     func forSigning(_ node: Node, officer: String) throws(NodeError) -> SecureBytes? {
-        if try node.officerHasPassphrase(officer) {
+        if try node.officers.hasPassphrase(officer) {
             guard let p = try current(prompt: "รหัสผ่านของ \(officer) / passphrase for \(officer): ") else {
                 throw Passphrase.missing("letter sign")
             }
@@ -150,7 +150,7 @@ extension OfficerCommand {
         func run() async throws {
             try options.withNode { node in
                 var old: SecureBytes?
-                if try node.officerHasPassphrase(name) {
+                if try node.officers.hasPassphrase(name) {
                     guard let p = try passphrase.current(prompt: "รหัสผ่านปัจจุบัน / current passphrase for \(name): ") else {
                         throw Passphrase.missing("officer passwd")
                     }
@@ -161,7 +161,7 @@ extension OfficerCommand {
                 guard let new = try Passphrase.new(prompt: "รหัสผ่านใหม่ / new passphrase for \(name): ", file: newFile) else {
                     throw Passphrase.missing("officer passwd")
                 }
-                try node.changeOfficerPassphrase(name, old: old, new: new)
+                try node.officers.changePassphrase(name, old: old, new: new)
                 Output.note("passphrase of \(name) changed / เปลี่ยนรหัสผ่านของ \(name) แล้ว")
             }
         }

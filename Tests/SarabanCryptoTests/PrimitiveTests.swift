@@ -125,6 +125,26 @@ import Testing
         #expect(errorCode { try SealedBox.open([1, 2, 3], with: recipient) } == .authenticationFailed)
     }
 
+    /// The seeded seal (a node's injected randomness) is `crypto_box_seal`'s format: libsodium's
+    /// `crypto_box_seal_open` opens it; the same seed gives the same box, another seed another.
+    @Test func aBoxSealedFromASeedOpensAsASealedBox() throws {
+        let recipient = SigningKeyPair.generate()
+        let other = SigningKeyPair.generate()
+        let message = Array("กุญแจหนังสือ dispatch key".utf8)
+        let seed = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
+        let box = try SealedBox.seal(message, to: recipient.publicKey, ephemeralSeed: seed)
+        #expect(box.count == message.count + SealedBox.overhead)
+        #expect(try SealedBox.open(box, with: recipient) == message)
+        #expect(errorCode { try SealedBox.open(box, with: other) } == .authenticationFailed)
+        #expect(try SealedBox.seal(message, to: recipient.publicKey, ephemeralSeed: seed) == box)
+        var seed2 = seed
+        seed2[0] ^= 1
+        let box2 = try SealedBox.seal(message, to: recipient.publicKey, ephemeralSeed: seed2)
+        #expect(box2 != box)
+        #expect(try SealedBox.open(box2, with: recipient) == message)
+        #expect(errorCode { try SealedBox.seal(message, to: recipient.publicKey, ephemeralSeed: [1, 2]) } == .invalidLength)
+    }
+
     @Test func secretsNeverPrintTheirBytes() throws {
         let seedBytes = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
         let seed = SecureBytes(seedBytes)

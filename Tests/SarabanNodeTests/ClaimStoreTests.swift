@@ -87,6 +87,26 @@ import Testing
         #expect(try refresh(r, at: 1000) == nil)
     }
 
+    /// While holdings keep changing, a member claims again only once `notSoonerThan` has passed
+    /// since its last claim (`Node.claimInterval`): each new claim is sent on by every member.
+    @Test func aNodeClaimsAtMostOncePerIntervalWhileItsHoldingsChange() throws {
+        let office = Office()
+        defer { office.close() }
+        let (_, b, _, s) = try space(office)
+        func refresh(at t: Int64) throws -> HeadClaim? {
+            let heads = try b.store.feedHeads([s: try b.feedVector(space: s)])
+            return try b.store.refreshClaims(heads: heads, signer: b.identity, now: t, refreshAfter: 3_600_000, notSoonerThan: 60_000)[s]?
+                .first { $0.claimant == b.identity.publicKey }
+        }
+        let first = try #require(try refresh(at: 1_000))
+        _ = try b.createDocument(kind: "memo", fields: [("เรื่อง", "ฉบับที่สอง")], space: s)
+        #expect(try refresh(at: 30_000) == first)  // changed, but the last claim is 29 s old
+        let second = try #require(try refresh(at: 61_000))
+        let now = try b.feedVector(space: s)
+        #expect(second.time == 61_000 && second.vector == now)
+        #expect(second.vector != first.vector)
+    }
+
     /// A member whose latest claim is older than `stale_after` shows as stale; a fresh claim clears it.
     @Test func aMemberNotHeardFromShowsAsStaleUntilAFreshClaim() throws {
         let office = Office()

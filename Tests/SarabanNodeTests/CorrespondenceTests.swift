@@ -63,13 +63,13 @@ func externalLetter(_ n: Node, _ subject: String = "ขอเชิญประ�
         let o = try ExchangeOffices([("จังหวัด", "นว 0017")])
         defer { o.close() }
         let a = o.nodes[0]
-        try a.addOfficer(name: "นายสมมติ", position: "ผู้ว่าราชการจังหวัด", passphrase: officerPassphrase, protection: .minimum)
+        try a.officers.add(name: "นายสมมติ", position: "ผู้ว่าราชการจังหวัด", passphrase: officerPassphrase, protection: .minimum)
         let id = try externalLetter(a)
-        try a.signLetter(id, officer: "นายสมมติ", passphrase: officerPassphrase)
+        try a.officers.sign(id, officer: "นายสมมติ", passphrase: officerPassphrase)
         try a.registerLetter(id)
-        let checks = try a.verifyLetter(id)
+        let checks = try a.officers.verify(id)
         #expect(checks.count == 1 && checks.allSatisfy(\.valid), "\(checks)")
-        let stamp = try #require(try a.verifyStamp(id))
+        let stamp = try #require(try a.officers.verifyStamp(id))
         #expect(stamp.valid && stamp.letterNumber == "นว 0017/1" && stamp.registeredBy == a.nodeID.text)
     }
 

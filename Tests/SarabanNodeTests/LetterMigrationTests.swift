@@ -53,7 +53,7 @@ private let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
         let status = try province.correspondence.deliveryStatus(sent)
         #expect(status.map(\.delivery.office) == ["ที่ทำการปกครองอำเภอบรรพตพิสัย"])
         #expect(status.first?.state == .received(number: 1, year: 2568, date: "13 มิถุนายน 2568", time: "11:15"))
-        #expect(try province.verifyLetter(sent.id).allSatisfy(\.valid))
+        #expect(try province.officers.verify(sent.id).allSatisfy(\.valid))
         #expect(try province.letter(shared).home == "จังหวัด")
         // A draft, and a letter of the office's own space, are left as they were.
         #expect(try province.letters().filter { $0.legacy == draft || $0.legacy == workspaceLetter }.isEmpty)
@@ -68,7 +68,7 @@ private let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
         #expect(received.status == .received && received.receiveEntry?.number == 1)
         let provinceID = try id("province")
         #expect(received.origin?.office == "สำนักงานจังหวัดนครสวรรค์" && received.origin?.node == provinceID)
-        #expect(try district.verifyLetter(received.id).allSatisfy(\.valid))
+        #expect(try district.officers.verify(received.id).allSatisfy(\.valid))
         let inbook = try district.registerForms.form(.receive, year: 2568)
         #expect(inbook.rows.count == 1 && inbook.rows[0].letterNumber == "นว 0017/1" && inbook.rows[0].from == "สำนักงานจังหวัดนครสวรรค์")
         #expect(inbook.rows[0].action == "→ ปลัดอำเภอ: เพื่อโปรดพิจารณา")

@@ -338,16 +338,16 @@ let fixtureNames = ["external", "internal", "stamped", "directive", "public-rela
     @Test func signatureVerificationAndTamperDetection() throws {
         let o = try Offices()
         defer { o.close() }
-        let officer = try o.a.addOfficer(
+        let officer = try o.a.officers.add(
             name: "นายสมมติ ใจดีเสมอ", position: "ผู้ว่าราชการจังหวัดนครสวรรค์", passphrase: officerPassphrase, protection: .minimum)
         #expect(mode(o.a.dataDirectory.path + "/officers") == 0o700)
         let keyFiles = try FileManager.default.contentsOfDirectory(atPath: o.a.dataDirectory.path + "/officers")
             .filter { $0.hasSuffix(".key") }
         #expect(keyFiles.count == 1 && mode(o.a.dataDirectory.path + "/officers/" + keyFiles[0]) == 0o600)
         #expect(throws: NodeError.self) {
-            try o.a.addOfficer(name: "นายสมมติ ใจดีเสมอ", position: "x", passphrase: officerPassphrase, protection: .minimum)
+            try o.a.officers.add(name: "นายสมมติ ใจดีเสมอ", position: "x", passphrase: officerPassphrase, protection: .minimum)
         }
-        #expect(try o.a.officers().map(\.publicKey) == [officer.publicKey])
+        #expect(try o.a.officers.list().map(\.publicKey) == [officer.publicKey])
 
         let (k, f) = try fixture("external")
         let id = try o.a.createLetter(kind: k, fields: f)
@@ -355,33 +355,33 @@ let fixtureNames = ["external", "internal", "stamped", "directive", "public-rela
         let pdf = o.dir.file("scan.pdf")
         try Data(repeating: 0x25, count: 1000).write(to: URL(fileURLWithPath: pdf))
         try o.a.attach(id, file: pdf)
-        try o.a.signLetter(id, officer: "นายสมมติ ใจดีเสมอ", passphrase: officerPassphrase)
+        try o.a.officers.sign(id, officer: "นายสมมติ ใจดีเสมอ", passphrase: officerPassphrase)
         try o.a.sendLetter(id)
-        #expect(try o.a.verifyLetter(id).allSatisfy(\.valid))
+        #expect(try o.a.officers.verify(id).allSatisfy(\.valid))
         try o.exchange()
-        let onB = try o.b.verifyLetter(id)
+        let onB = try o.b.officers.verify(id)
         #expect(onB.count == 1 && onB[0].valid && onB[0].certifiedBy == o.a.nodeID.text)
 
         // Another office edits a signed field: verification on the signer's node names it.
         try o.b.edit { tx, docs in try tx.set(id, field: "เรียน", value: .string("ผู้ว่าราชการจังหวัด"), in: &docs) }
         try o.exchange()
-        let after = try o.a.verifyLetter(id)
+        let after = try o.a.officers.verify(id)
         #expect(after.count == 1 && !after[0].valid)
         #expect(after[0].certificateValid && after[0].signatureValid)
         #expect(after[0].changedFields == ["เรียน"])
         // Status changes are not signed content.
         try o.a.editLetter(id, field: "สถานะ", value: "closed")
-        #expect(try o.a.verifyLetter(id)[0].changedFields == ["เรียน"])
+        #expect(try o.a.officers.verify(id)[0].changedFields == ["เรียน"])
     }
 
     @Test func forgedSignatureRecordIsInvalid() throws {
         let o = try Offices()
         defer { o.close() }
-        try o.a.addOfficer(
+        try o.a.officers.add(
             name: "นายสมมติ ใจดีเสมอ", position: "ผู้ว่าราชการจังหวัด", passphrase: officerPassphrase, protection: .minimum)
         let (k, f) = try fixture("internal")
         let id = try o.a.createLetter(kind: k, fields: f)
-        let rec = try o.a.signLetter(id, officer: "นายสมมติ ใจดีเสมอ", passphrase: officerPassphrase)
+        let rec = try o.a.officers.sign(id, officer: "นายสมมติ ใจดีเสมอ", passphrase: officerPassphrase)
         try o.exchange()
         // B copies A's record but changes the signed text: the signature no longer matches.
         var forged = rec
@@ -389,7 +389,7 @@ let fixtureNames = ["external", "internal", "stamped", "directive", "public-rela
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         try o.b.append(id, field: "ลายมือชื่อ", value: String(decoding: try enc.encode(forged), as: UTF8.self))
-        let checks = try o.b.verifyLetter(id)
+        let checks = try o.b.officers.verify(id)
         #expect(checks.count == 2)
         #expect(checks.filter(\.valid).count == 1)
         let bad = try #require(checks.first { !$0.valid })

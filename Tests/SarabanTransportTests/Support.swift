@@ -45,6 +45,8 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
 
     let keys: SigningKeyPair
     let state = Locked(State())
+    /// While true, `fetch` offers nothing: the node announces what it holds but never sends it.
+    let holdsBack = Locked(false)
 
     init(keys: SigningKeyPair, spaces: [SpaceID]) {
         self.keys = keys
@@ -100,7 +102,8 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
     func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (
         envelopes: [Envelope], complete: Bool
     ) {
-        state.withLock { s in
+        if holdsBack.withLock({ $0 }) { return ([], true) }
+        return state.withLock { s in
             var out: [Envelope] = []
             var bytes = 0
             for e in s.spaces[space]!.log where e.header.seqEnd > after[e.header.author] {
@@ -176,8 +179,14 @@ func fastLimits(batch: Int = 64, window: Int = 2) -> SyncLimits {
 /// Collects what server-side sessions report.
 final class Reports: Sendable {
     let closed = Locked<[PeerReport]>([])
+    /// Per peer, the last progress reported: the changes the peer holds that the server lacks.
+    let lag = Locked<[NodeID: UInt64]>([:])
     func record(_ e: PeerEvent) {
-        if case .closed(let r) = e { closed.withLock { $0.append(r) } }
+        switch e {
+        case .closed(let r): closed.withLock { $0.append(r) }
+        case .progress(let peer, let status): lag.withLock { $0[peer] = status.changesWeLack }
+        default: break
+        }
     }
 }
 

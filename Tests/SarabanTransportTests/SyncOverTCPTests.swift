@@ -67,4 +67,32 @@ struct SyncOverTCPTests {
         #expect(hub.ids(space) == a.ids(space))
         #expect(a.ids(space) == c.ids(space))
     }
+
+    /// The lag a server records for a peer follows what it stores through other sessions: P
+    /// announces 5 envelopes and never sends them, Q sends the same 5; P's recorded lag must fall
+    /// to 0 (it stayed at 5 while P's session lasted: the demo's relay showed "we lack 6" for good).
+    @Test("a peer's recorded lag clears when what it was ahead by arrives through another session")
+    func lagClearsThroughAnotherSession() async throws {
+        let space = testSpace(4)
+        let hub = MemoryStore(keys: keys(20), spaces: [space])
+        let author = MemoryStore(keys: keys(21), spaces: [space])
+        let p = MemoryStore(keys: keys(22), spaces: [space])
+        let q = MemoryStore(keys: keys(23), spaces: [space])
+        let made = author.write(space, count: 5)
+        for s in [p, q] { _ = try await s.deliver(space: space, envelopes: made, from: author.keys.publicKey) }
+        p.holdsBack.withLock { $0 = true }
+        let reports = Reports()
+        let pid = p.keys.publicKey.nodeID
+        try await withServer(store: hub, reports: reports) { listener, _ in
+            try await withThrowingTaskGroup(of: PeerReport.self) { group in
+                group.addTask { try await syncOnce(p, port: listener.port, closeWhenSynced: false) }
+                try await eventually("the hub sees P ahead by 5") { reports.lag.withLock { $0[pid] } == 5 }
+                group.addTask { try await syncOnce(q, port: listener.port) }
+                try await eventually("Q's copies reach the hub") { hub.count(space) == 5 }
+                try await eventually("P's recorded lag clears") { reports.lag.withLock { $0[pid] } == 0 }
+                group.cancelAll()
+                while let _ = try? await group.next() {}
+            }
+        }
+    }
 }

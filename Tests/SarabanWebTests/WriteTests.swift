@@ -95,7 +95,7 @@ import Testing
         try await w.start()
         defer { Task { await w.stop() } }
         let secret = "ผ่านกุญแจลงนาม-2569"
-        _ = try w.node.addOfficer(
+        _ = try w.node.officers.add(
             name: "นายสมชาย ใจดี", position: "ปลัดจังหวัด", passphrase: SecureBytes(Array(secret.utf8)), protection: .minimum)
         let id = try w.node.createLetter(
             kind: .internal,
@@ -119,7 +119,7 @@ import Testing
             cookies: ["saraban_session": officer])
         #expect(right.status == 303)
         #expect(try w.node.letter(id).signatures.map(\.officer) == ["นายสมชาย ใจดี"])
-        #expect(try w.node.verifyLetter(id).allSatisfy(\.valid))
+        #expect(try w.node.officers.verify(id).allSatisfy(\.valid))
         // Registered from the page: the number comes from the register.
         let reg = try await w.post("/letters/\(id)/register", form: [("_csrf", csrf)], cookies: ["saraban_session": officer])
         #expect(reg.status == 303)
