@@ -223,7 +223,7 @@ let package = Package(
             name: "SarabanRelayTests",
             dependencies: [
                 "SarabanNode", "SarabanRelayPostgres", "SarabanFleet", "SarabanTransport", "SarabanSync", "SarabanCrypto",
-                "SarabanCore", "SarabanStorage", .product(name: "Logging", package: "swift-log"),
+                "SarabanCore", "SarabanStorage", "SarabanTestSupport", .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -127,12 +127,11 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
             try tx.set(doc, field: Self.sentField, value: .int(Int64(sent)), in: &docs)
             guard let change = tx.finish() else { throw FleetError("an empty letter") }
             nextOp = change.maxOp + 1
-            var w = BinaryWriter(capacity: bodyBytes + 200)
-            w.lengthPrefixed(change.encoded())
             let header = EnvelopeHeader(
                 spaceID: space.bytes, author: identity.publicKey, seqStart: seq, seqEnd: seq, epoch: 0,
                 previousHash: s.head.lastID)
-            let e = try Envelope.seal(plaintext: w.bytes, header: header, key: s.key, signer: identity)
+            let plaintext = EnvelopePayload.encode([change.encoded()], capacity: bodyBytes + 200)
+            let e = try Envelope.seal(plaintext: plaintext, header: header, key: s.key, signer: identity)
             s.head = FeedHead(lastSequence: seq, lastID: e.id)
             _ = s.vector.add(e.header)
             s.outbox.append(e)
@@ -210,10 +209,8 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
 
     /// Opens `e` and reads the time its letter was written (nil: it does not open or holds no letter).
     static func sentTime(of e: Envelope, key: SymmetricKey) -> UInt64? {
-        guard let plain = try? e.open(key: key) else { return nil }
-        var r = BinaryReader(plain)
-        while !r.isAtEnd {
-            guard let bytes = try? r.lengthPrefixed(), let change = try? Change.decode(Array(bytes)) else { return nil }
+        guard let opened = try? EnvelopePayload.open(e, key: key) else { return nil }
+        for change in opened.changes {
             for op in change.ops {
                 if case .set(_, let field, .int(let t), _) = op, field == sentField { return UInt64(t) }
             }

@@ -387,7 +387,7 @@ public struct Correspondence: Sendable {
         _ v: LetterView, stamp: RegistryStamp, in space: SpaceInfo, to offices: [OfficeEntry], allRecipients: [OfficeEntry],
         circular: Bool, own: Set<NodeID>
     ) throws(NodeError) -> DocID {
-        let key = node.newSymmetricKey()
+        let key = try node.newSymmetricKey()
         var attachments: [SentAttachment] = []
         for a in v.attachments {
             let bytes = try node.readAttachment(a)

@@ -34,7 +34,7 @@ extension Node {
                 // time an admin operation needs it (ensureSpaceDocument), so a fresh node holds no change.
                 let salt = random(16)
                 let id = SpaceBinding.spaceID(creator: identity.publicKey, salt: salt)
-                let key = symmetricKey(random)
+                let key = try symmetricKey(random)
                 try store.addSpace(
                     id: id, name: "office", role: .member, epoch: 0, keys: [KeyCommitment.ref(of: key): (0, key)],
                     members: [SpaceMember(key: identity.publicKey, office: office, addedBy: identity.publicKey)], createdAt: now)
@@ -63,7 +63,7 @@ extension Node {
     ) throws -> SpaceID {
         let salt = random(16)
         let id = SpaceBinding.spaceID(creator: identity.publicKey, salt: salt)
-        let key = symmetricKey(random)
+        let key = try symmetricKey(random)
         let me = identity.publicKey.nodeID
         try store.addSpace(
             id: id, name: name, role: .member, epoch: 0, keys: [KeyCommitment.ref(of: key): (0, key)],
@@ -357,7 +357,7 @@ extension Node {
         guard let epoch = r.epoch, let parent = r.currentKey, let doc = try spaceInfo(space)?.document else {
             throw NodeError(.refused, "space \(space.hex) has no membership log yet")
         }
-        let key = newSymmetricKey()
+        let key = try newSymmetricKey()
         let gone = Set(removed.map(\.publicKey))
         var entries: [ControlEntry] = removed.map { .remove($0) }
         entries.append(.rekey(epoch: epoch + 1, parent: parent, commitment: KeyCommitment.commit(key)))

@@ -49,12 +49,23 @@ public final class Node: Sendable {
     }
 
     /// A new epoch key from ``random``.
-    func newSymmetricKey() -> SymmetricKey { Self.symmetricKey(random) }
+    func newSymmetricKey() throws(NodeError) -> SymmetricKey { try Self.symmetricKey(random) }
 
-    static func symmetricKey(_ random: (Int) -> [UInt8]) -> SymmetricKey {
-        var bytes = random(32)
+    /// A space or epoch key of 32 bytes from `random`.
+    ///
+    /// - Throws: ``NodeError/Code/io`` when `random` gives another number of bytes (a faulty
+    ///   injected generator): the caller writes nothing, and the message never holds the bytes.
+    static func symmetricKey(_ random: (Int) -> [UInt8]) throws(NodeError) -> SymmetricKey {
+        var bytes = random(SymmetricKey.byteCount)
         defer { for i in bytes.indices { bytes[i] = 0 } }
-        return try! SymmetricKey(SecureBytes(bytes))
+        do {
+            return try SymmetricKey(SecureBytes(bytes))
+        } catch {
+            throw NodeError(
+                .io,
+                "the random generator gave \(bytes.count) bytes for a new space key, not \(SymmetricKey.byteCount); "
+                    + "nothing was written: the generator is faulty, report it")
+        }
     }
 
     // MARK: - Initialise and open

@@ -1,3 +1,5 @@
+import SarabanCore
+
 /// Attachment-chunk messages (Sync/PROTOCOL.md, "Attachment chunks"): carried inside a sync
 /// session as the `attachment` message (tag 9), always about one space both sides carry.
 ///
@@ -59,7 +61,7 @@ public enum AttachmentMessage: Hashable, Sendable {
         }
     }
 
-    func encode(into w: inout WireWriter) {
+    func encode(into w: inout BinaryWriter) {
         w.raw(space.bytes)
         switch self {
         case .offer(_, let roots):
@@ -89,18 +91,18 @@ public enum AttachmentMessage: Hashable, Sendable {
         }
     }
 
-    private static func encodeIndices(_ indices: [Int], into w: inout WireWriter) {
+    private static func encodeIndices(_ indices: [Int], into w: inout BinaryWriter) {
         w.varint(indices.count)
         for i in indices { w.varint(i) }
     }
 
-    static func decode(_ r: inout WireReader) throws(WireError) -> AttachmentMessage {
+    static func decode(_ r: inout BinaryReader) throws(DecodingError) -> AttachmentMessage {
         let space = SpaceID(bytes: try r.raw(SpaceID.byteCount))!
         let at = r.offset
-        guard let kind = Kind(rawValue: try r.byte()) else { throw WireError(.invalidValue, at: at, "unknown attachment message kind") }
+        guard let kind = Kind(rawValue: try r.byte()) else { throw DecodingError(.invalidValue, at: at, "unknown attachment message kind") }
         switch kind {
         case .offer:
-            let n = try r.count("root count", minimum: 1, maximum: min(maximumRoots, r.remaining / hashByteCount))
+            let n = try r.count("root count", min: 1, max: min(maximumRoots, r.remaining / hashByteCount))
             var roots: [[UInt8]] = []
             roots.reserveCapacity(n)
             for _ in 0..<n { roots.append(Array(try r.raw(hashByteCount))) }
@@ -109,21 +111,21 @@ public enum AttachmentMessage: Hashable, Sendable {
             let root = Array(try r.raw(hashByteCount))
             let fat = r.offset
             let flag = try r.byte()
-            guard flag <= 1 else { throw WireError(.invalidValue, at: fat, "the manifest flag is \(flag), not 0 or 1") }
+            guard flag <= 1 else { throw DecodingError(.invalidValue, at: fat, "the manifest flag is \(flag), not 0 or 1") }
             let indices = try decodeIndices(&r)
-            guard flag == 1 || !indices.isEmpty else { throw WireError(.invalidValue, at: fat, "a want that asks for nothing") }
+            guard flag == 1 || !indices.isEmpty else { throw DecodingError(.invalidValue, at: fat, "a want that asks for nothing") }
             return .want(space: space, root: root, manifest: flag == 1, indices: indices)
         case .manifest:
             let root = Array(try r.raw(hashByteCount))
-            let n = try r.count("chunk count", minimum: 1, maximum: min(maximumIndices, r.remaining / hashByteCount))
+            let n = try r.count("chunk count", min: 1, max: min(maximumIndices, r.remaining / hashByteCount))
             var hashes: [[UInt8]] = []
             hashes.reserveCapacity(n)
             for _ in 0..<n { hashes.append(Array(try r.raw(hashByteCount))) }
             return .manifest(space: space, root: root, hashes: hashes)
         case .chunk:
             let root = Array(try r.raw(hashByteCount))
-            let index = try r.count("chunk index", maximum: maximumIndices - 1)
-            let n = try r.count("chunk length", minimum: 1, maximum: min(maximumChunkByteCount, r.remaining))
+            let index = try r.count("chunk index", max: maximumIndices - 1)
+            let n = try r.count("chunk length", min: 1, max: min(maximumChunkByteCount, r.remaining))
             return .chunk(space: space, root: root, index: index, bytes: Array(try r.raw(n)))
         case .missing:
             let root = Array(try r.raw(hashByteCount))
@@ -131,14 +133,14 @@ public enum AttachmentMessage: Hashable, Sendable {
         }
     }
 
-    private static func decodeIndices(_ r: inout WireReader) throws(WireError) -> [Int] {
-        let n = try r.count("index count", maximum: min(maximumIndices, r.remaining))
+    private static func decodeIndices(_ r: inout BinaryReader) throws(DecodingError) -> [Int] {
+        let n = try r.count("index count", max: min(maximumIndices, r.remaining))
         var out: [Int] = []
         out.reserveCapacity(n)
         for _ in 0..<n {
             let at = r.offset
-            let i = try r.count("chunk index", maximum: maximumIndices - 1)
-            if let last = out.last, i <= last { throw WireError(.invalidValue, at: at, "chunk indices must be strictly ascending") }
+            let i = try r.count("chunk index", max: maximumIndices - 1)
+            if let last = out.last, i <= last { throw DecodingError(.invalidValue, at: at, "chunk indices must be strictly ascending") }
             out.append(i)
         }
         return out

@@ -1,3 +1,4 @@
+import SarabanCore
 import SarabanCrypto
 
 /// A 16-bit error code carried by the `error` message and by ``SyncError``.
@@ -161,21 +162,17 @@ public enum SyncMessage: Hashable, Sendable {
 
     /// The message bytes (a frame payload).
     public func encoded() -> [UInt8] {
-        var w = WireWriter(capacity: estimatedSize)
+        var w = BinaryWriter(capacity: estimatedSize)
         encode(into: &w)
         return w.bytes
     }
 
     /// The message inside its frame: `length (u32 BE) ‖ payload`.
     public func framed() -> [UInt8] {
-        var w = WireWriter(capacity: Frame.headerByteCount + estimatedSize)
+        var w = BinaryWriter(capacity: Frame.headerByteCount + estimatedSize)
         w.raw([0, 0, 0, 0])
         encode(into: &w)
-        let n = UInt32(w.bytes.count - Frame.headerByteCount)
-        w.bytes[0] = UInt8(truncatingIfNeeded: n >> 24)
-        w.bytes[1] = UInt8(truncatingIfNeeded: n >> 16)
-        w.bytes[2] = UInt8(truncatingIfNeeded: n >> 8)
-        w.bytes[3] = UInt8(truncatingIfNeeded: n)
+        w.setFixed32(UInt32(w.bytes.count - Frame.headerByteCount), at: 0)
         return w.bytes
     }
 
@@ -192,7 +189,7 @@ public enum SyncMessage: Hashable, Sendable {
         }
     }
 
-    private func encode(into w: inout WireWriter) {
+    private func encode(into w: inout BinaryWriter) {
         w.byte(Self.protocolVersion)
         w.byte(tag.rawValue)
         switch self {
@@ -243,7 +240,7 @@ public enum SyncMessage: Hashable, Sendable {
         case .ping(let nonce), .pong(let nonce):
             w.varint(nonce)
         case .error(let code, let message):
-            w.u16(code.rawValue)
+            w.fixed16(code.rawValue)
             let text = Self.truncatedUTF8(message, to: Self.maximumErrorTextByteCount)
             w.varint(text.count)
             w.raw(text)
@@ -252,14 +249,14 @@ public enum SyncMessage: Hashable, Sendable {
         case .attachment(let m):
             m.encode(into: &w)
         case .claimsDigest(let combined, let digests):
-            w.u64(combined)
+            w.fixed64(combined)
             w.byte(digests == nil ? 0 : 1)
             if let digests {
                 let items = digests.filter { $0.value != 0 }.sorted { $0.key < $1.key }
                 w.varint(items.count)
                 for (space, d) in items {
                     w.raw(space.bytes)
-                    w.u64(d)
+                    w.fixed64(d)
                 }
             }
         case .claims(let space, let claims, let last):
@@ -291,15 +288,15 @@ public enum SyncMessage: Hashable, Sendable {
     /// Every count is checked against what the remaining bytes could hold before anything is
     /// allocated, so a hostile length cannot make it reserve more memory than the frame's size.
     ///
-    /// - Throws: ``WireError``; never traps.
-    public static func decode(_ payload: [UInt8]) throws(WireError) -> SyncMessage {
-        var r = WireReader(payload)
+    /// - Throws: ``DecodingError`` (the one reader's error, Sync/PROTOCOL.md §6); never traps.
+    public static func decode(_ payload: [UInt8]) throws(DecodingError) -> SyncMessage {
+        var r = BinaryReader(payload)
         let version = try r.byte()
         guard version == protocolVersion else {
-            throw WireError(.unsupportedVersion, at: 0, "version \(version); this node speaks version \(protocolVersion)")
+            throw DecodingError(.unsupportedVersion, at: 0, "version \(version); this node speaks version \(protocolVersion)")
         }
         let tagByte = try r.byte()
-        guard let tag = Tag(rawValue: tagByte) else { throw WireError(.unknownTag, at: 1, "tag \(tagByte)") }
+        guard let tag = Tag(rawValue: tagByte) else { throw DecodingError(.unknownTag, at: 1, "tag \(tagByte)") }
         let message: SyncMessage
         switch tag {
         case .hello: message = .hello(try decodeHello(&r))
@@ -308,32 +305,32 @@ public enum SyncMessage: Hashable, Sendable {
             let items = try decodeSummary(&r, withHeads: true)
             // Without a single tag it is a `summary` (one encoding per message).
             guard items.contains(where: { !$0.heads.isEmpty }) else {
-                throw WireError(.invalidValue, at: 1, "a summary with head tags carries no tag: send it as a summary")
+                throw DecodingError(.invalidValue, at: 1, "a summary with head tags carries no tag: send it as a summary")
             }
             message = .summary(items)
         case .envelopes:
             let space = try decodeSpace(&r)
             let n = try r.count(
-                "envelope count", minimum: 1,
-                maximum: min(maximumEnvelopesPerMessage, r.remaining / (Envelope.minimumByteCount + 2)))
+                "envelope count", min: 1,
+                max: min(maximumEnvelopesPerMessage, r.remaining / (Envelope.minimumByteCount + 2)))
             var envelopes = [Envelope]()
             envelopes.reserveCapacity(n)
             for _ in 0..<n {
                 let len = try r.count(
-                    "envelope length", minimum: Envelope.minimumByteCount, maximum: min(Envelope.maximumByteCount, r.remaining))
+                    "envelope length", min: Envelope.minimumByteCount, max: min(Envelope.maximumByteCount, r.remaining))
                 let at = r.offset
                 let bytes = Array(try r.raw(len))
                 let e: Envelope
-                do { e = try Envelope.decode(bytes) } catch { throw WireError(.invalidEnvelope, at: at, error.description) }
+                do { e = try Envelope.decode(bytes) } catch { throw DecodingError(.invalidEnvelope, at: at, error.description) }
                 guard e.header.spaceID == space.bytes else {
-                    throw WireError(.invalidEnvelope, at: at, "envelope \(e.id) belongs to another space than its batch (\(space))")
+                    throw DecodingError(.invalidEnvelope, at: at, "envelope \(e.id) belongs to another space than its batch (\(space))")
                 }
                 envelopes.append(e)
             }
             message = .envelopes(space: space, envelopes: envelopes)
         case .ack:
             let space = try decodeSpace(&r)
-            let n = try r.count("author count", maximum: min(maximumAuthors, r.remaining / 33))
+            let n = try r.count("author count", max: min(maximumAuthors, r.remaining / 33))
             var v = FeedVector()
             var previous: SigningPublicKey?
             for _ in 0..<n {
@@ -345,36 +342,36 @@ public enum SyncMessage: Hashable, Sendable {
         case .ping: message = .ping(nonce: try r.varint())
         case .pong: message = .pong(nonce: try r.varint())
         case .error:
-            let code = SyncErrorCode(rawValue: try r.u16())
-            let n = try r.count("error text length", maximum: min(maximumErrorTextByteCount, r.remaining))
+            let code = SyncErrorCode(rawValue: try r.fixed16())
+            let n = try r.count("error text length", max: min(maximumErrorTextByteCount, r.remaining))
             let at = r.offset
             guard let text = String(validating: try r.raw(n), as: UTF8.self) else {
-                throw WireError(.invalidValue, at: at, "error text is not UTF-8")
+                throw DecodingError(.invalidUTF8, at: at, "error text is not UTF-8")
             }
             message = .error(code: code, message: text)
         case .bye: message = .bye
         case .attachment: message = .attachment(try AttachmentMessage.decode(&r))
         case .claimsDigest:
-            let combined = try r.u64()
+            let combined = try r.fixed64()
             let fat = r.offset
             let form = try r.byte()
-            guard form <= 1 else { throw WireError(.invalidValue, at: fat, "the per-space flag is \(form), not 0 or 1") }
+            guard form <= 1 else { throw DecodingError(.invalidValue, at: fat, "the per-space flag is \(form), not 0 or 1") }
             guard form == 1 else {
                 message = .claimsDigest(combined: combined, spaces: nil)
                 break
             }
-            let n = try r.count("space count", maximum: min(Hello.maximumSpaces, r.remaining / (SpaceID.byteCount + 8)))
+            let n = try r.count("space count", max: min(Hello.maximumSpaces, r.remaining / (SpaceID.byteCount + 8)))
             var digests: [SpaceID: UInt64] = [:]
             var previous: SpaceID?
             for _ in 0..<n {
                 let at = r.offset
                 let space = try decodeSpace(&r)
                 guard previous.map({ $0 < space }) ?? true else {
-                    throw WireError(.invalidValue, at: at, "spaces must be strictly ascending (duplicate or unsorted)")
+                    throw DecodingError(.invalidValue, at: at, "spaces must be strictly ascending (duplicate or unsorted)")
                 }
                 previous = space
-                let d = try r.u64()
-                guard d != 0 else { throw WireError(.invalidValue, at: at + SpaceID.byteCount, "a zero digest is sent by leaving the space out") }
+                let d = try r.fixed64()
+                guard d != 0 else { throw DecodingError(.invalidValue, at: at + SpaceID.byteCount, "a zero digest is sent by leaving the space out") }
                 digests[space] = d
             }
             message = .claimsDigest(combined: combined, spaces: digests)
@@ -382,21 +379,21 @@ public enum SyncMessage: Hashable, Sendable {
             let space = try decodeSpace(&r)
             let lat = r.offset
             let last = try r.byte()
-            guard last <= 1 else { throw WireError(.invalidValue, at: lat, "the last flag is \(last), not 0 or 1") }
+            guard last <= 1 else { throw DecodingError(.invalidValue, at: lat, "the last flag is \(last), not 0 or 1") }
             let n = try r.count(
-                "claim count", maximum: min(maximumClaimsPerMessage, r.remaining / (HeadClaim.minimumByteCount + 1)))
+                "claim count", max: min(maximumClaimsPerMessage, r.remaining / (HeadClaim.minimumByteCount + 1)))
             var claims: [HeadClaim] = []
             claims.reserveCapacity(n)
             for _ in 0..<n {
-                let len = try r.count("claim length", minimum: HeadClaim.minimumByteCount, maximum: r.remaining)
+                let len = try r.count("claim length", min: HeadClaim.minimumByteCount, max: r.remaining)
                 let at = r.offset
                 let raw = Array(try r.raw(len))
                 let c: HeadClaim
                 do { c = try HeadClaim.decode(raw) } catch {
-                    throw WireError(.invalidValue, at: at, "head claim: \(error)")
+                    throw DecodingError(.invalidValue, at: at, "head claim: \(error)")
                 }
                 guard c.space == space else {
-                    throw WireError(.invalidValue, at: at, "a head claim of space \(c.space) in the claims of space \(space)")
+                    throw DecodingError(.invalidValue, at: at, "a head claim of space \(c.space) in the claims of space \(space)")
                 }
                 claims.append(c)
             }
@@ -406,71 +403,71 @@ public enum SyncMessage: Hashable, Sendable {
         return message
     }
 
-    private static func decodeSpace(_ r: inout WireReader) throws(WireError) -> SpaceID {
+    private static func decodeSpace(_ r: inout BinaryReader) throws(DecodingError) -> SpaceID {
         let s = try r.raw(SpaceID.byteCount)
         return SpaceID(bytes: s)!
     }
 
-    private static func decodeAuthor(_ r: inout WireReader, after previous: SigningPublicKey?) throws(WireError) -> SigningPublicKey {
+    private static func decodeAuthor(_ r: inout BinaryReader, after previous: SigningPublicKey?) throws(DecodingError) -> SigningPublicKey {
         let at = r.offset
         let raw = Array(try r.raw(SigningPublicKey.byteCount))
         let key: SigningPublicKey
-        do { key = try SigningPublicKey(rawRepresentation: raw) } catch { throw WireError(.invalidValue, at: at, error.description) }
+        do { key = try SigningPublicKey(rawRepresentation: raw) } catch { throw DecodingError(.invalidValue, at: at, error.description) }
         if let p = previous, !SigningPublicKey.precedes(p, key) {
-            throw WireError(.invalidValue, at: at, "authors must be strictly ascending (duplicate or unsorted key)")
+            throw DecodingError(.invalidValue, at: at, "authors must be strictly ascending (duplicate or unsorted key)")
         }
         return key
     }
 
-    private static func decodeSeq(_ r: inout WireReader) throws(WireError) -> UInt64 {
+    private static func decodeSeq(_ r: inout BinaryReader) throws(DecodingError) -> UInt64 {
         let at = r.offset
         let seq = try r.varint()
-        guard seq >= 1 else { throw WireError(.invalidValue, at: at, "sequence 0 is never listed") }
+        guard seq >= 1 else { throw DecodingError(.invalidValue, at: at, "sequence 0 is never listed") }
         return seq
     }
 
-    private static func decodeHello(_ r: inout WireReader) throws(WireError) -> Hello {
+    private static func decodeHello(_ r: inout BinaryReader) throws(DecodingError) -> Hello {
         let at = r.offset
-        guard let role = NodeRole(rawValue: try r.byte()) else { throw WireError(.invalidValue, at: at, "unknown role") }
-        let window = try r.count("receive window", minimum: 1, maximum: Hello.maximumWindow)
+        guard let role = NodeRole(rawValue: try r.byte()) else { throw DecodingError(.invalidValue, at: at, "unknown role") }
+        let window = try r.count("receive window", min: 1, max: Hello.maximumWindow)
         let features = HelloFeatures(rawValue: try r.varint())
-        let n = try r.count("space count", maximum: min(Hello.maximumSpaces, r.remaining / SpaceID.byteCount))
+        let n = try r.count("space count", max: min(Hello.maximumSpaces, r.remaining / SpaceID.byteCount))
         var spaces = [SpaceID]()
         spaces.reserveCapacity(n)
         for _ in 0..<n {
             let sat = r.offset
             let s = try decodeSpace(&r)
             if let last = spaces.last, !(last < s) {
-                throw WireError(.invalidValue, at: sat, "spaces must be strictly ascending (duplicate or unsorted)")
+                throw DecodingError(.invalidValue, at: sat, "spaces must be strictly ascending (duplicate or unsorted)")
             }
             spaces.append(s)
         }
         return Hello(role: role, receiveWindow: window, spaces: spaces, features: features)
     }
 
-    private static func decodeSummary(_ r: inout WireReader, withHeads: Bool) throws(WireError) -> [SpaceVector] {
+    private static func decodeSummary(_ r: inout BinaryReader, withHeads: Bool) throws(DecodingError) -> [SpaceVector] {
         let entryBytes = withHeads ? 2 + HeadTag.byteCount : 2
-        let na = try r.count("author count", maximum: min(maximumAuthors, r.remaining / SigningPublicKey.byteCount))
+        let na = try r.count("author count", max: min(maximumAuthors, r.remaining / SigningPublicKey.byteCount))
         var table = [SigningPublicKey]()
         table.reserveCapacity(na)
         for _ in 0..<na { table.append(try decodeAuthor(&r, after: table.last)) }
-        let ns = try r.count("space count", minimum: 1, maximum: min(Hello.maximumSpaces, r.remaining / (SpaceID.byteCount + 1)))
+        let ns = try r.count("space count", min: 1, max: min(Hello.maximumSpaces, r.remaining / (SpaceID.byteCount + 1)))
         var items = [SpaceVector]()
         items.reserveCapacity(ns)
         for _ in 0..<ns {
             let sat = r.offset
             let space = try decodeSpace(&r)
             if let last = items.last, !(last.space < space) {
-                throw WireError(.invalidValue, at: sat, "spaces must be strictly ascending (duplicate or unsorted)")
+                throw DecodingError(.invalidValue, at: sat, "spaces must be strictly ascending (duplicate or unsorted)")
             }
-            let ne = try r.count("entry count", maximum: min(na, r.remaining / entryBytes))
+            let ne = try r.count("entry count", max: min(na, r.remaining / entryBytes))
             var v = FeedVector()
             var heads: [SigningPublicKey: HeadTag] = [:]
             var lastIndex = -1
             for _ in 0..<ne {
                 let iat = r.offset
-                let i = try r.count("author index", maximum: na - 1)
-                guard i > lastIndex else { throw WireError(.invalidValue, at: iat, "author indices must be strictly ascending") }
+                let i = try r.count("author index", max: na - 1)
+                guard i > lastIndex else { throw DecodingError(.invalidValue, at: iat, "author indices must be strictly ascending") }
                 lastIndex = i
                 v[table[i]] = try decodeSeq(&r)
                 if withHeads, let tag = HeadTag(bytes: try r.raw(HeadTag.byteCount)) { heads[table[i]] = tag }

@@ -5,75 +5,15 @@ import Testing
 import Glibc
 #endif
 
-/// A `saraban serve` on 127.0.0.1 with a kernel-chosen port, read from its ready line.
-final class ServeForTest: @unchecked Sendable {
-    let process = Process()
-    let port: Int
-
-    /// Where stderr goes (`log`, else nowhere); `extra` is appended to the arguments.
-    init(data: String, extra: [String] = [], log: String? = nil, env extraEnv: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: sarabanBinary)
-        process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0"] + extra
-        var env = ProcessInfo.processInfo.environment
-        env["SARABAN_HOME"] = nil
-        for (k, v) in extraEnv { env[k] = v }
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        } else {
-            process.standardError = FileHandle.nullDevice
-        }
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard let r = text.range(of: #":(\d+) \("#, options: .regularExpression),
-            let port = Int(text[r].dropFirst().dropLast(2))
-        else {
-            process.terminate()
-            throw ServeFailure(text)
-        }
-        self.port = port
-    }
-
-    struct ServeFailure: Error { let line: String; init(_ l: String) { line = l } }
-
-    /// A port where `data`'s node served and then stopped: nothing listens there now.
-    static func freedPort(_ data: String) throws -> Int {
-        let server = try ServeForTest(data: data)
-        server.stop()
-        return server.port
-    }
-
-    func stop() {
-        _ = stop(signal: SIGTERM)
-    }
-
-    /// Sends `signal` and waits; returns the exit status.
-    func stop(signal: Int32) -> Int32 {
-        kill(process.processIdentifier, signal)
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}
-
 /// Conflicts made on two nodes that sync over the network (signed envelopes), not change files:
 /// remote changes are `verified` in history, authors are named from the space's member table,
 /// and a resolution synced back leaves no conflict on either node.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct ConflictSyncTests {
     /// Runs `saraban serve` on both nodes, each configured with the other's address.
-    func serveBoth(_ a: TestNode, _ b: TestNode) throws -> [ServeForTest] {
-        let sa = try ServeForTest(data: a.data)
-        let sb = try ServeForTest(data: b.data)
+    func serveBoth(_ a: TestNode, _ b: TestNode) throws -> [ServeProcess] {
+        let sa = try ServeProcess(data: a.data)
+        let sb = try ServeProcess(data: b.data)
         try a.sar(["peer", "add", b.nodeID, "127.0.0.1:\(sb.port)", "--name", "เชียงใหม่"])
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(sa.port)", "--name", "มหาดไทย"])
         return [sa, sb]

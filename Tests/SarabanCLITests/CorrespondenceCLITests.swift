@@ -48,7 +48,7 @@ final class Province: @unchecked Sendable {
     let a: OfficeNode
     let b: OfficeNode
     let c: OfficeNode
-    let server: ServeForTest
+    let server: ServeProcess
     static let officer = "นายสมมติ ใจดี"
     /// The officer's passphrase, in an owner-only file (`--passphrase-file`).
     let passphrase: String
@@ -70,7 +70,7 @@ final class Province: @unchecked Sendable {
         try a.sar([
             "officer", "add", Self.officer, "--position", "ผู้ว่าราชการจังหวัดนครสวรรค์", "--passphrase-file", passphrase,
         ])
-        server = try ServeForTest(data: a.data)
+        server = try ServeProcess(data: a.data)
         for o in [b, c] { try o.sar(["peer", "add", a.nodeID, "127.0.0.1:\(server.port)", "--name", "จังหวัด"]) }
     }
 

@@ -15,8 +15,8 @@ struct DaemonCLITests {
         let dir = TempDir()
         defer { dir.cleanup() }
         let (a, b) = try twoOffices(dir)
-        let sa = try ServeForTest(data: a.data, log: ProcessInfo.processInfo.environment["SARABAN_TEST_LOGS"].map { $0 + "/a.log" })
-        let sb = try ServeForTest(data: b.data, log: ProcessInfo.processInfo.environment["SARABAN_TEST_LOGS"].map { $0 + "/b.log" })
+        let sa = try ServeProcess(data: a.data, log: ProcessInfo.processInfo.environment["SARABAN_TEST_LOGS"].map { $0 + "/a.log" })
+        let sb = try ServeProcess(data: b.data, log: ProcessInfo.processInfo.environment["SARABAN_TEST_LOGS"].map { $0 + "/b.log" })
         defer {
             sa.stop()
             sb.stop()

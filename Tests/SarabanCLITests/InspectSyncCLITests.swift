@@ -21,7 +21,7 @@ struct InspectSyncCLITests {
         let invite = try a.line(["space", "invite", space, b.nodeID, "--office", "สำนักงานจังหวัดเชียงใหม่"])
         try b.sar(["space", "join", invite])
         // A serves (dialling nobody: it has no peers); B syncs with it on demand.
-        let server = try ServeForTest(data: a.data)
+        let server = try ServeProcess(data: a.data)
         defer { server.stop() }
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(server.port)", "--name", "มหาดไทย"])
         try b.sar(["sync", "มหาดไทย"])
@@ -115,7 +115,7 @@ struct InspectSyncCLITests {
         #expect(unknown.stdout.isEmpty)
 
         // A served once on a port, then stopped: nobody listens there now.
-        let port = try ServeForTest.freedPort(a.data)
+        let port = try ServeProcess.freedPort(a.data)
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(port)", "--name", "มหาดไทย"])
         let down = try b.sar(["inspect-sync", "มหาดไทย", "--timeout", "5"], expect: 69)
         #expect(down.stderr.contains("cannot connect to มหาดไทย") && down.stderr.contains("nothing listens"), "\(down.stderr)")

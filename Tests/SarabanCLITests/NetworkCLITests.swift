@@ -19,7 +19,7 @@ final class SilentListener {
         addr.sin_port = 0
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        guard bound == 0, listen(fd, 16) == 0 else { throw ServeForTest.ServeFailure("cannot listen: \(errno)") }
+        guard bound == 0, listen(fd, 16) == 0 else { throw TestFailure("cannot listen: \(errno)") }
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         self.port = Int(UInt16(bigEndian: addr.sin_port))
     }
@@ -36,7 +36,7 @@ struct NetworkCLITests {
         let dir = TempDir()
         defer { dir.cleanup() }
         let (a, b) = try twoOffices(dir)
-        let port = try ServeForTest.freedPort(a.data)
+        let port = try ServeProcess.freedPort(a.data)
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(port)", "--name", "มหาดไทย"])
         let refused = try b.sar(["sync"], expect: 69)
         #expect(refused.stdout.contains("FAILED"))
@@ -63,7 +63,7 @@ struct NetworkCLITests {
         let dir = TempDir()
         defer { dir.cleanup() }
         let (a, b) = try twoOffices(dir)
-        let server = try ServeForTest(data: a.data)
+        let server = try ServeProcess(data: a.data)
         defer { server.stop() }
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(server.port)", "--name", "มหาดไทย"])
         let sync = try b.sar(["sync"], expect: 69)
@@ -85,7 +85,7 @@ struct NetworkCLITests {
         let dir = TempDir()
         defer { dir.cleanup() }
         let (a, b) = try twoOffices(dir)
-        let server = try ServeForTest(data: a.data)
+        let server = try ServeProcess(data: a.data)
         defer { server.stop() }
         let second = try run(["serve", "--data", b.data, "--listen", "127.0.0.1:\(server.port)"])
         #expect(second.status == 69, "\(second.stderr)")
@@ -100,7 +100,7 @@ struct NetworkCLITests {
         let dir = TempDir()
         defer { dir.cleanup() }
         let (a, _) = try twoOffices(dir)
-        let first = try ServeForTest(data: a.data)
+        let first = try ServeProcess(data: a.data)
         // Before the lock the second one served too: stop it rather than wait for ever.
         let log = dir.file("second.log")
         let second = Process()
@@ -122,7 +122,7 @@ struct NetworkCLITests {
         #expect(stderr.contains("already running on") && stderr.contains("pid \(first.process.processIdentifier)"), "\(stderr)")
         #expect(stderr.contains("--data"), "\(stderr)")
         first.stop()
-        let again = try ServeForTest(data: a.data)
+        let again = try ServeProcess(data: a.data)
         again.stop()
     }
 
@@ -131,9 +131,9 @@ struct NetworkCLITests {
         let dir = TempDir()
         defer { dir.cleanup() }
         let (a, b) = try twoOffices(dir)
-        let port = try ServeForTest.freedPort(b.data)
+        let port = try ServeProcess.freedPort(b.data)
         try a.sar(["peer", "add", b.nodeID, "127.0.0.1:\(port)", "--name", "เชียงใหม่"])
-        let server = try ServeForTest(data: a.data)
+        let server = try ServeProcess(data: a.data)
         defer { server.stop() }
         try eventuallyBlocking("peer list shows the reason", timeout: .seconds(40)) {
             try a.out(["peer", "list"]).contains("nothing listens on that port")
@@ -173,15 +173,15 @@ struct NetworkCLITests {
         defer { dir.cleanup() }
         let (a, b) = try twoOffices(dir)
         try a.sar(["peer", "add", b.nodeID, "127.0.0.1:9", "--name", "เชียงใหม่"])
-        let serveB = try ServeForTest(data: b.data)
+        let serveB = try ServeProcess(data: b.data)
         defer { serveB.stop() }
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:9", "--name", "มหาดไทย"])
         try a.sar(["peer", "add", b.nodeID, "127.0.0.1:\(serveB.port)", "--name", "เชียงใหม่"])
         let log = dir.file("a.log")
-        let serveA = try ServeForTest(data: a.data, log: log)
+        let serveA = try ServeProcess(data: a.data, log: log)
         try eventuallyBlocking("A met B", timeout: .seconds(40)) { try a.out(["peer", "list"]).contains("last contact") }
         for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-            let server = signal == SIGINT ? serveA : try ServeForTest(data: a.data, log: log)
+            let server = signal == SIGINT ? serveA : try ServeProcess(data: a.data, log: log)
             if signal == SIGTERM { try eventuallyBlocking("A met B again", timeout: .seconds(40)) { try a.out(["peer", "list"]).contains("last contact") } }
             #expect(server.stop(signal: signal) == 0, "\(name)")
             let text = try String(contentsOfFile: log, encoding: .utf8)

@@ -8,43 +8,11 @@ struct Result {
     var stdoutBytes: Data
 }
 
-/// Runs `saraban ARGS` (or, with `shell`, `/bin/sh -c SCRIPT` with $SARABAN naming the binary).
+/// Runs `saraban ARGS` (or, with `shell`, `/bin/sh -c SCRIPT` with $SARABAN naming the binary):
+/// ``runProcess(_:_:stdin:env:cwd:)`` with this suite's field names.
 func run(_ args: [String], shell: String? = nil, env extra: [String: String] = [:], cwd: String? = nil) throws -> Result {
-    let p = Process()
-    var env = ProcessInfo.processInfo.environment
-    env["SARABAN_HOME"] = nil
-    env["SARABAN"] = sarabanBinary
-    for (k, v) in extra { env[k] = v }
-    p.environment = env
-    if let shell {
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", shell]
-    } else {
-        p.executableURL = URL(fileURLWithPath: sarabanBinary)
-        p.arguments = args
-    }
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    let tmp = FileManager.default.temporaryDirectory.path + "/saraban-cli-out-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: tmp + ".out", contents: nil)
-    _ = FileManager.default.createFile(atPath: tmp + ".err", contents: nil)
-    defer {
-        try? FileManager.default.removeItem(atPath: tmp + ".out")
-        try? FileManager.default.removeItem(atPath: tmp + ".err")
-    }
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp + ".out"))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp + ".err"))
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    try out.close()
-    try err.close()
-    let o = FileManager.default.contents(atPath: tmp + ".out") ?? Data()
-    let e = FileManager.default.contents(atPath: tmp + ".err") ?? Data()
-    return Result(
-        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self),
-        stdoutBytes: o)
+    let r = try shell.map { try runProcess("/bin/sh", ["-c", $0], env: extra, cwd: cwd) } ?? saraban(args, env: extra, cwd: cwd)
+    return Result(status: r.status, stdout: r.out, stderr: r.err, stdoutBytes: r.outBytes)
 }
 
 extension TempDir {

@@ -43,16 +43,16 @@ struct CorrespondenceProcessTests {
             atPath: pass, contents: Data("ผู้ว่าฯ ลงนามเอง\n".utf8), attributes: [.posixPermissions: 0o600])
         try ok(a, ["officer", "add", "นายสมมติ ใจดี", "--position", "ผู้ว่าราชการจังหวัดนครสวรรค์", "--passphrase-file", pass])
 
-        let relay = try ServeProcess(data: r)
+        let relay = try serveForTest(r)
         var serving = [relay]
-        defer { for s in serving { _ = s.terminate() } }
+        defer { for s in serving { _ = s.stop() } }
         // The relay trusts the three offices; each office dials only the relay.
         for (id, name) in [(aID, "a"), (bID, "b"), (cID, "c")] {
             try ok(r, ["peer", "add", id, "127.0.0.1:9", "--name", name])
         }
         for data in [a, b, c] { try ok(data, ["peer", "add", relayID, "127.0.0.1:\(relay.port)", "--name", "cloud"]) }
-        let serveA = try ServeProcess(data: a)
-        let serveC = try ServeProcess(data: c)
+        let serveA = try serveForTest(a)
+        let serveC = try serveForTest(c)
         serving += [serveA, serveC]
 
         // A drafts, attaches a scan, signs (before numbering) and sends to B and C while B is offline.
@@ -86,7 +86,7 @@ struct CorrespondenceProcessTests {
         #expect(try ok(a, ["letter", "show", letter]).contains("ส่งถึง อบต.หนองบัว  ยังไม่รับ"))
 
         // B comes back and receives it; A's record shows both receipts.
-        let serveB = try ServeProcess(data: b)
+        let serveB = try serveForTest(b)
         serving.append(serveB)
         try await eventually("B's inbox has A's letter", timeout: .seconds(60)) { try inbox(b).count == 1 }
         let atB = try #require(try jsonOut(b, ["letter", "receive", dispatch]) as? [String: Any])
@@ -127,22 +127,15 @@ struct CorrespondenceProcessTests {
 
         // Both registers export as CSV that opens as UTF-8 with a byte-order mark.
         for (data, book, rows) in [(a, "send", 2), (c, "receive", 2)] {
-            let out = root.appendingPathComponent("\(book).csv").path
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: sarabanBinary)
-            p.arguments = ["register", "show", book, "--csv", "--data", data]
-            FileManager.default.createFile(atPath: out, contents: nil)
-            p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-            try p.run()
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0)
-            let bytes = try #require(FileManager.default.contents(atPath: out))
+            let csv = try saraban(["register", "show", book, "--csv", "--data", data])
+            #expect(csv.status == 0, "\(csv.err)")
+            let bytes = csv.outBytes
             #expect(Array(bytes.prefix(3)) == [0xEF, 0xBB, 0xBF])
             let text = try #require(String(data: bytes.dropFirst(3), encoding: .utf8))
             #expect(text.split(separator: "\r\n").count == rows + 1, "\(text)")
         }
 
-        for s in serving { #expect(s.terminate() == 0, "\(s.log)") }
+        for s in serving { #expect(s.stop() == 0, "\(s.log)") }
         serving = []
     }
 }

@@ -69,8 +69,8 @@ struct HandshakeCapProcessTests {
         let space = try shareSpace("สารบรรณ", creator: a, members: [b], relays: [])
         for i in 0..<20 { _ = try a.node.createDocument(kind: "letter", fields: [("subject", "หนังสือ \(i)")], space: space) }
 
-        let serve = try ServeProcess(data: a.dir.path, fileLimit: 1_024)
-        defer { _ = serve.terminate() }
+        let serve = try serveForTest(a.dir.path, fileLimit: 1_024)
+        defer { _ = serve.stop() }
         try b.addPeer(a, via: serve.port)
 
         let idle = try SilentSockets(1_100, port: serve.port)

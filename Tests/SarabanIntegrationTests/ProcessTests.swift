@@ -5,86 +5,10 @@ import Testing
 import Glibc
 #endif
 
-/// Runs `saraban ARGS` to completion; returns status and stdout (stderr is kept for failures).
-@discardableResult
-func saraban(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: sarabanBinary)
-    p.arguments = args
-    var env = ProcessInfo.processInfo.environment
-    env["SARABAN_HOME"] = nil
-    p.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
-func sarabanOK(_ args: [String]) throws -> String {
-    let r = try saraban(args)
-    guard r.status == 0 else { throw TestFailure("saraban \(args.joined(separator: " ")) exited \(r.status): \(r.err)") }
-    return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
-}
-
-/// A running `saraban serve`: started, its ready line read (which names the real port).
-final class ServeProcess: @unchecked Sendable {
-    let process = Process()
-    let port: Int
-    let stderrPath: String
-
-    /// - Parameter fileLimit: the process's file-descriptor limit (`ulimit -n`), as a service
-    ///   started with a common default (1,024) would have; the test runner's own by default.
-    init(data: String, extra: [String] = [], fileLimit: Int? = nil) throws {
-        let arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0", "--max-backoff", "1"] + extra
-        if let fileLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", sarabanBinary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: sarabanBinary)
-            process.arguments = arguments
-        }
-        var env = ProcessInfo.processInfo.environment
-        env["SARABAN_LOG_LEVEL"] = "info"
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        stderrPath = data + ".serve.log"
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // The ready line: `serving NODE_ID on HOST:PORT (role)`.
-        var line = Data()
-        let handle = out.fileHandleForReading
-        while !line.contains(0x0A) {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard let r = text.range(of: #":(\d+) \("#, options: .regularExpression),
-            let port = Int(text[r].dropFirst().dropLast(2))
-        else {
-            process.terminate()
-            throw TestFailure("serve printed no ready line: \(text.debugDescription)")
-        }
-        self.port = port
-    }
-
-    /// Sends SIGTERM and waits; returns the exit status.
-    func terminate() -> Int32 {
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
-    var log: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+/// `saraban serve` on `data` as these tests run it: info logs (in `DATA.serve.log`), a lost peer
+/// redialled within a second.
+func serveForTest(_ data: String, fileLimit: Int? = nil) throws -> ServeProcess {
+    try ServeProcess(data: data, extra: ["--max-backoff", "1"], logLevel: "info", fileLimit: fileLimit)
 }
 
 /// Two `saraban serve` processes on 127.0.0.1; a CLI write into one reaches the other within seconds.
@@ -101,13 +25,13 @@ struct ProcessTests {
         let invite = try sarabanOK(["space", "invite", "--data", a, space, idB])
         _ = try sarabanOK(["space", "join", "--data", b, invite])
 
-        let serveA = try ServeProcess(data: a)
-        let serveB = try ServeProcess(data: b)
+        let serveA = try serveForTest(a)
+        let serveB = try serveForTest(b)
         var stopped = false
         defer {
             if !stopped {
-                _ = serveA.terminate()
-                _ = serveB.terminate()
+                _ = serveA.stop()
+                _ = serveB.stop()
             }
         }
         _ = try sarabanOK(["peer", "add", "--data", a, idB, "127.0.0.1:\(serveB.port)", "--name", "หนองบัว"])
@@ -127,8 +51,8 @@ struct ProcessTests {
         let list = try sarabanOK(["peer", "list", "--data", a, "--json"])
         #expect(list.contains(idB))
 
-        let statusA = serveA.terminate()
-        let statusB = serveB.terminate()
+        let statusA = serveA.stop()
+        let statusB = serveB.stop()
         stopped = true
         #expect(statusA == 0, "serve A: \(serveA.log)")
         #expect(statusB == 0, "serve B: \(serveB.log)")

@@ -63,6 +63,37 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.data.path))
     }
 
+    /// A random generator that gives a space key of the wrong length is a typed error (it was a
+    /// `try!` that stopped the process): init leaves nothing behind, a new space writes nothing.
+    @Test func aShortSpaceKeyFromTheRandomGeneratorIsATypedError() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        // The first 32 bytes asked for are the identity's seed; every later 32 comes one short.
+        let asked = Locked(0)
+        let faulty: @Sendable (Int) -> [UInt8] = { n in
+            let call = asked.withLock { c in
+                if n == 32 { c += 1 }
+                return c
+            }
+            return [UInt8](repeating: 7, count: n == 32 && call > 1 ? 31 : n)
+        }
+        let error = #expect(throws: NodeError.self) {
+            try Node.initialize(dataDir: dir.data, office: "อบต.บ้านใหม่", logger: quiet, random: faulty)
+        }
+        #expect(error?.code == .io)
+        #expect(error?.message.contains("31 bytes for a new space key") == true, "\(error?.message ?? "")")
+        #expect(!FileManager.default.fileExists(atPath: dir.data.path))
+
+        try Node.initialize(dataDir: dir.data, office: "อบต.บ้านใหม่", logger: quiet).close()
+        asked.withLock { $0 = 1 }
+        let node = try Node.open(dataDir: dir.data, logger: quiet, random: faulty)
+        defer { node.close() }
+        let spaces = try node.spaces().count
+        let refused = #expect(throws: NodeError.self) { try node.createSpace(name: "สารบรรณอำเภอ") }
+        #expect(refused?.code == .io)
+        #expect(try node.spaces().count == spaces)
+    }
+
     @Test func dataDirectoryResolution() {
         #expect(DataDirectory.resolve(flag: "/x/y", environment: ["SARABAN_HOME": "/z"]).path == "/x/y")
         #expect(DataDirectory.resolve(flag: nil, environment: ["SARABAN_HOME": "/z"]).path == "/z")

@@ -10,19 +10,6 @@ import Testing
 import Glibc
 #endif
 
-/// The built `saraban` executable (next to the test bundle whatever --scratch-path was used), else `$SARABAN_BIN`.
-let sarabanBinary: String = {
-    let fm = FileManager.default
-    var candidates: [String] = []
-    if let bin = ProcessInfo.processInfo.environment["SARABAN_BIN"] { candidates.append(bin) }
-    if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("saraban").path)
-    }
-    candidates.append(
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("saraban").path)
-    return candidates.first { fm.isExecutableFile(atPath: $0) } ?? candidates.last!
-}()
-
 /// A small fleet for fault tests: simulated offices holding sessions with real `saraban serve
 /// --relay` processes on one store, a writer at a steady rate, and the invariant check.
 final class FleetHarness: @unchecked Sendable {
@@ -60,8 +47,9 @@ final class FleetHarness: @unchecked Sendable {
             let endpoint = dialler.endpoint(for: o)
             sessions.append(Task { await dialler.stayConnected(o, endpoint: endpoint, relays: addresses, first: i % addresses.count) })
         }
-        guard try await eventually(60, { self.counts.open >= self.offices.count }) else {
-            throw TestFailure("seed \(seed): only \(counts.open) of \(offices.count) sessions opened")
+        try await eventually("seed \(seed): all \(offices.count) sessions open", timeout: .seconds(60), every: .milliseconds(20)) {
+            guard self.counts.open >= self.offices.count else { throw TestFailure("\(self.counts.open) open") }
+            return true
         }
     }
 

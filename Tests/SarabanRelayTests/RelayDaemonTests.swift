@@ -18,7 +18,7 @@ struct TestPolicy: RelayPolicy {
     func mayStore(space: SpaceID, author: SigningPublicKey, epoch: UInt32) -> Bool { !(space == refuseIn && author == refuseAuthor) }
 }
 
-@Suite struct RelayDaemonTests {
+@Suite(.timeLimit(.minutes(3))) struct RelayDaemonTests {
     /// A relay daemon in this process over each store, three simulated offices in a ring of pair
     /// spaces: letters reach the other member through the relay; the policy hook decides what is
     /// stored (an author refused in one space) and served (a space hidden from one office).
@@ -52,13 +52,17 @@ struct TestPolicy: RelayPolicy {
         let sessions = offices.map { o in
             Task { await dialler.stayConnected(o, endpoint: dialler.endpoint(for: o), relays: [relay], first: 0) }
         }
-        #expect(try await eventually(20) { counts.open == 3 })
+        try await eventually("three sessions open", timeout: .seconds(20), every: .milliseconds(20)) { counts.open == 3 }
 
         let a = try offices[0].write(in: spaces[0])  // to office 1
         let refused = try offices[2].write(in: spaces[1])  // by office 2, refused by the policy
         let hidden = try offices[2].write(in: spaces[2])  // to office 0, which is not served space 2
-        #expect(try await eventually(10) { offices[1].vector(of: spaces[0])?[a.header.author] == 1 })
-        #expect(try await eventually(10) { try await f.store.carriedSpaces()[spaces[2]]?[hidden.header.author] == 1 })
+        try await eventually("office 1 holds the letter", timeout: .seconds(10), every: .milliseconds(20)) {
+            offices[1].vector(of: spaces[0])?[a.header.author] == 1
+        }
+        try await eventually("the relay holds the hidden space's letter", timeout: .seconds(10), every: .milliseconds(20)) {
+            try await f.store.carriedSpaces()[spaces[2]]?[hidden.header.author] == 1
+        }
         try await Task.sleep(for: .milliseconds(500))
         #expect(offices[1].vector(of: spaces[1])?[refused.header.author] == 0)
         #expect(try await f.store.carriedSpaces()[spaces[1]]?[refused.header.author] == 0)
@@ -84,7 +88,7 @@ let pgDump: String? = {
     return candidates.first { !$0.isEmpty && fm.isExecutableFile(atPath: $0) }
 }()
 
-@Suite struct BlindRelayTests {
+@Suite(.timeLimit(.minutes(3))) struct BlindRelayTests {
     /// The PostgreSQL store is blind: a dump of the whole database (envelopes, heads, cursors,
     /// peer status) holds the envelopes as opaque bytes and neither the letters' plaintext nor the
     /// space key nor the author's signing key.

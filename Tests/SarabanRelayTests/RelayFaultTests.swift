@@ -35,10 +35,17 @@ func controlPostgres(_ verb: String) throws {
     guard status == 0 else { throw TestFailure("`\(postgresControl!) \(verb)` exited with status \(status)") }
 }
 
+/// Whether an office was refused with `reason`; else throws the refusals so far (what a timed-out
+/// ``eventually(_:timeout:every:_:)`` reports).
+func refused(_ h: FleetHarness, _ reason: String) throws -> Bool {
+    guard h.counts.refusals.contains(where: { $0.contains(reason) }) else { throw TestFailure("refusals so far: \(h.counts.refusals)") }
+    return true
+}
+
 /// Faults under load, against real relay processes. The invariant each test checks: every letter
 /// an office wrote (every envelope a relay acknowledged, and those it did not, which the office
 /// keeps and sends again) reaches every member office exactly once, in chain order.
-@Suite(.serialized) struct RelayFaultTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct RelayFaultTests {
     /// Makes `db` read-only (or writable) for new connections and ends the current ones.
     func readOnly(_ db: String, _ on: Bool) -> [String] {
         [
@@ -87,12 +94,16 @@ func controlPostgres(_ verb: String) throws {
         try controlPostgres("stop")
         var restarted = false
         defer { if !restarted { try? controlPostgres("start") } }
-        #expect(try await eventually(15) { h.http(0, "/ready")?.status == 503 && h.http(1, "/ready")?.status == 503 })
+        try await eventually("both relays not ready", timeout: .seconds(15), every: .milliseconds(20)) {
+            h.http(0, "/ready")?.status == 503 && h.http(1, "/ready")?.status == 503
+        }
         try await h.write(rate: 100, seconds: outage)
         #expect(h.offices.reduce(0) { $0 + $1.unacknowledged } > 0)
         try controlPostgres("start")
         restarted = true
-        #expect(try await eventually(30) { h.http(0, "/ready")?.status == 200 && h.http(1, "/ready")?.status == 200 })
+        try await eventually("both relays ready again", timeout: .seconds(30), every: .milliseconds(20)) {
+            h.http(0, "/ready")?.status == 200 && h.http(1, "/ready")?.status == 200
+        }
         try await h.write(rate: 100, seconds: 1)
         let problems = try await h.drain(90)
         #expect(problems.isEmpty, "seed \(h.seed): \(problems)")
@@ -126,7 +137,9 @@ func controlPostgres(_ verb: String) throws {
                 "CREATE TRIGGER saraban_test_full BEFORE INSERT ON envelopes FOR EACH ROW EXECUTE FUNCTION saraban_test_full()",
             ], on: location)
         try await h.write(rate: 50, seconds: 1)
-        #expect(try await eventually(10) { h.counts.refusals.contains { $0.contains("relay store full") } }, "\(h.counts.refusals)")
+        try await eventually("a 'relay store full' refusal", timeout: .seconds(10), every: .milliseconds(20)) {
+            try refused(h, "relay store full")
+        }
         #expect(h.offices.reduce(0) { $0 + $1.unacknowledged } > 0)
         try await PostgresAdmin.execute(trusted: ["DROP TRIGGER saraban_test_full ON envelopes"], on: location)
         var problems = try await h.drain(60)
@@ -138,7 +151,9 @@ func controlPostgres(_ verb: String) throws {
         let server = try PostgresLocation(parsing: StoreKind.postgresURL!)
         try await PostgresAdmin.execute(trusted: readOnly(db, true), on: server)
         try await h.write(rate: 50, seconds: 2)
-        #expect(try await eventually(15) { h.counts.refusals.contains { $0.contains("relay store read-only") } }, "\(h.counts.refusals)")
+        try await eventually("a 'relay store read-only' refusal", timeout: .seconds(15), every: .milliseconds(20)) {
+            try refused(h, "relay store read-only")
+        }
         try await PostgresAdmin.execute(trusted: readOnly(db, false), on: server)
         problems = try await h.drain(60)
         #expect(problems.isEmpty, "seed \(h.seed): \(problems)")

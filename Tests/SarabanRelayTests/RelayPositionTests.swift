@@ -8,7 +8,7 @@ import Testing
 /// The PostgreSQL store's position stream (Docs/RELAY.md, "Catching up by store position"): a
 /// relay process reads what the others stored with one query over every space, and never skips an
 /// envelope whose transaction commits after a newer one.
-@Suite struct RelayPositionTests {
+@Suite(.timeLimit(.minutes(5))) struct RelayPositionTests {
     static var postgres: Bool { StoreKind.postgresURL != nil }
 
     /// Relay 1's transaction takes its position (its `n`) first but commits last, after relay 3's
@@ -56,11 +56,10 @@ import Testing
         let first = a.next()
         let second = b.next()
         let storing = Task { try await f.store.store(space: slow, envelopes: [first]) }
-        #expect(
-            try await eventually(30) {
-                try await PostgresAdmin.integer(
-                    trusted: "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM saraban_test_entered", on: location) == 1
-            })
+        try await eventually("relay 1 entered its transaction", timeout: .seconds(30), every: .milliseconds(20)) {
+            try await PostgresAdmin.integer(
+                trusted: "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM saraban_test_entered", on: location) == 1
+        }
         // Relay 3 stores into `fast` and commits while relay 1's transaction is still open.
         #expect(try await relay3.store(space: fast, envelopes: [second]).accepted.count == 1)
         #expect(try await storing.value.accepted.count == 1)
@@ -72,9 +71,10 @@ import Testing
                         < (SELECT n FROM envelopes WHERE space = '\\x\(fast.hex)'::bytea))::int::int8
                     """, on: location) == 1)
 
-        #expect(
-            try await eventually(15) { Set(received.ids).isSuperset(of: [first.id, second.id]) },
-            "relay 2's office got \(received.ids.count) envelope(s); the one committed last is missing")
+        try await eventually("both envelopes at relay 2's office", timeout: .seconds(15), every: .milliseconds(20)) {
+            guard Set(received.ids).isSuperset(of: [first.id, second.id]) else { throw TestFailure("it got \(received.ids.count); the one committed last is missing") }
+            return true
+        }
         try await Task.sleep(for: .milliseconds(300))
         #expect(received.ids.count == 2, "each envelope once")
 
@@ -127,15 +127,14 @@ import Testing
         var got: [EnvelopeID] = []
         var pages = 0
         var largest = 0
-        #expect(
-            try await eventually(30) {
-                let p = try await reader.stored(after: at, limit: FetchLimit(envelopes: 2, bytes: 1 << 20))
-                largest = max(largest, p.envelopes.count)
-                got += p.envelopes.map(\.id)
-                at = p.next
-                pages += 1
-                return !p.more && !p.heldBack && got.count >= 5
-            })
+        try await eventually("every page read", timeout: .seconds(30), every: .milliseconds(20)) {
+            let p = try await reader.stored(after: at, limit: FetchLimit(envelopes: 2, bytes: 1 << 20))
+            largest = max(largest, p.envelopes.count)
+            got += p.envelopes.map(\.id)
+            at = p.next
+            pages += 1
+            return !p.more && !p.heldBack && got.count >= 5
+        }
         #expect(got == (later + other).map(\.id))
         #expect(pages >= 3 && largest == 2)
         #expect(try await reader.stored(after: at, limit: FetchLimit(envelopes: 100, bytes: 1 << 20)).envelopes.isEmpty)

@@ -8,7 +8,7 @@ import Testing
 
 /// One suite, every relay store: what a relay does with envelopes, spaces and peer status must
 /// not depend on the engine underneath.
-@Suite struct RelayStoreTests {
+@Suite(.timeLimit(.minutes(5))) struct RelayStoreTests {
     @Test(arguments: StoreKind.available)
     func storesIdempotentlyAndServesWhatAVectorLacks(_ kind: StoreKind) async throws {
         let f = try await RelayFixture.make(kind)

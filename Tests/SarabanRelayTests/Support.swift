@@ -5,6 +5,7 @@ import SarabanCrypto
 import SarabanNode
 import SarabanRelayPostgres
 import SarabanSync
+@_exported import SarabanTestSupport
 import Testing
 
 /// The relay stores every test of this target runs against: SQLite always, PostgreSQL when
@@ -22,18 +23,6 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     /// SQLite, and PostgreSQL when a server is configured.
     static var available: [StoreKind] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgresql] }
-}
-
-/// A temporary directory removed by ``cleanup()``.
-struct TempDir: Sendable {
-    let path: String
-
-    init() {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("saraban-relay-test-\(UUID().uuidString.prefix(8))").path
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }
 
 func quietLogger(_ label: String) -> Logger {
@@ -131,18 +120,3 @@ struct TestFeed {
 }
 
 func randomSpace() -> SpaceID { SpaceID(hi: UInt64.random(in: 0...UInt64.max), lo: UInt64.random(in: 0...UInt64.max)) }
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-/// Polls `condition` every 20 ms for up to `seconds`.
-func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}

@@ -3,6 +3,7 @@ import Logging
 import SarabanCrypto
 import SarabanNode
 @testable import SarabanWeb
+@_exported import SarabanTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -118,12 +119,6 @@ enum HTTP {
         }
         return HTTPReply(status: status, headers: headers, body: body)
     }
-}
-
-/// Runs blocking work (a socket, a child process) on a thread of its own, so a test waiting for it
-/// never holds one of the few cooperative threads the servers and the other tests need.
-func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in Thread { c.resume(with: Result { try body() }) }.start() }
 }
 
 /// A wall clock the test moves.

@@ -1,0 +1,197 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Child processes for the suites that run the built `saraban`: one-shot commands and
+// `saraban serve` daemons, written once for the CLI, integration, relay and web suites.
+
+/// What a finished child printed, and how it ended.
+public struct ProcessRun: Sendable {
+    public var status: Int32
+    /// Standard output as bytes (for binary output, such as a CSV with a byte-order mark).
+    public var outBytes: Data
+    public var err: String
+    /// Standard output as text.
+    public var out: String { String(decoding: outBytes, as: UTF8.self) }
+}
+
+/// Runs `executable ARGUMENTS` to completion. The environment is the test's without
+/// `SARABAN_HOME` and with `$SARABAN` naming the built `saraban`, then `env` on top; standard
+/// input is `stdin` (else /dev/null), and standard output and error are collected through
+/// temporary files, so a child that prints much to both never stalls on a full pipe.
+public func runProcess(
+    _ executable: String, _ arguments: [String], stdin: String? = nil, env extra: [String: String] = [:],
+    cwd: String? = nil
+) throws -> ProcessRun {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env["SARABAN_HOME"] = nil
+    env["SARABAN"] = sarabanBinary
+    for (k, v) in extra { env[k] = v }
+    p.environment = env
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    let tmp = FileManager.default.temporaryDirectory.path + "/saraban-run-\(UUID().uuidString)"
+    let paths = (in: tmp + ".in", out: tmp + ".out", err: tmp + ".err")
+    defer { for path in [paths.in, paths.out, paths.err] { try? FileManager.default.removeItem(atPath: path) } }
+    _ = stdin.map { FileManager.default.createFile(atPath: paths.in, contents: Data($0.utf8)) }
+    _ = FileManager.default.createFile(atPath: paths.out, contents: nil)
+    _ = FileManager.default.createFile(atPath: paths.err, contents: nil)
+    let input = try stdin.map { _ in try FileHandle(forReadingFrom: URL(fileURLWithPath: paths.in)) } ?? FileHandle.nullDevice
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.out))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.err))
+    p.standardInput = input
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    p.waitUntilExit()
+    for h in stdin == nil ? [out, err] : [input, out, err] { try h.close() }
+    let o = FileManager.default.contents(atPath: paths.out) ?? Data()
+    let e = FileManager.default.contents(atPath: paths.err) ?? Data()
+    return ProcessRun(status: p.terminationStatus, outBytes: o, err: String(decoding: e, as: UTF8.self))
+}
+
+/// Runs `saraban ARGS` to completion (``runProcess(_:_:stdin:env:cwd:)``).
+@discardableResult
+public func saraban(
+    _ args: [String], stdin: String? = nil, env: [String: String] = [:], cwd: String? = nil
+) throws -> ProcessRun {
+    try runProcess(sarabanBinary, args, stdin: stdin, env: env, cwd: cwd)
+}
+
+/// `saraban ARGS`' standard output, trimmed; throws (and records an issue) unless it exits 0.
+@discardableResult
+public func sarabanOK(
+    _ args: [String], stdin: String? = nil, env: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation
+) throws -> String {
+    let r = try saraban(args, stdin: stdin, env: env)
+    guard r.status == 0 else {
+        throw testFailure("saraban \(args.joined(separator: " ")) exited \(r.status): \(r.err)", sourceLocation: sourceLocation)
+    }
+    return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// Runs blocking work (a socket, a child process) on a thread of its own, so a test waiting for it
+/// never holds one of the few cooperative threads the servers and the other tests need.
+public func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in Thread { c.resume(with: Result { try body() }) }.start() }
+}
+
+/// A running `saraban serve --data DATA --listen LISTEN EXTRA…`, started and its ready line
+/// (`serving NODE on HOST:PORT (role)`) read, which names the real sync port. Its standard error
+/// goes to `logPath`; later standard output lines (the web app's address) are read on demand.
+public final class ServeProcess: @unchecked Sendable {
+    public let process = Process()
+    /// The sync port from the ready line.
+    public let port: Int
+    /// Where standard error goes (created empty at each start).
+    public let logPath: String
+    private let stdout: FileHandle
+    // Guards `lines` and `partial` (``line(containing:)`` may be called from any thread).
+    private let lock = NSLock()
+    private var lines: [String] = []
+    private var partial = Data()
+
+    /// - Parameters:
+    ///   - log: the standard error file (default: `DATA.serve.log`, beside the data directory).
+    ///   - logLevel: `SARABAN_LOG_LEVEL` for the daemon (nil: its default).
+    ///   - env: added to the environment (after `SARABAN_HOME` is removed).
+    ///   - fileLimit: the process's file-descriptor limit (`ulimit -n`), as a service started
+    ///     with a common default (1,024) would have; the test runner's own by default.
+    public init(
+        data: String, listen: String = "127.0.0.1:0", extra: [String] = [], log: String? = nil, logLevel: String? = nil,
+        env extraEnv: [String: String] = [:], fileLimit: Int? = nil
+    ) throws {
+        let arguments = ["serve", "--data", data, "--listen", listen] + extra
+        if let fileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", sarabanBinary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: sarabanBinary)
+            process.arguments = arguments
+        }
+        var env = ProcessInfo.processInfo.environment
+        env["SARABAN_HOME"] = nil
+        if let logLevel { env["SARABAN_LOG_LEVEL"] = logLevel }
+        for (k, v) in extraEnv { env[k] = v }
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        stdout = out.fileHandleForReading
+        logPath = log ?? data + ".serve.log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        var read: [String] = []
+        var rest = Data()
+        let ready = Self.readLine(stdout, lines: &read, partial: &rest) { $0.contains("serving ") }
+        guard let ready, let r = ready.range(of: #":(\d+) \("#, options: .regularExpression),
+            let port = Int(ready[r].dropFirst().dropLast(2))
+        else {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw testFailure(
+                "serve printed no ready line (exit \(process.terminationStatus)); "
+                    + "stdout: \(read.joined(separator: "\n").debugDescription); stderr: \(log)")
+        }
+        self.port = port
+        lines = read
+        partial = rest
+    }
+
+    /// A port where `data`'s node served and then stopped: nothing listens there now.
+    public static func freedPort(_ data: String) throws -> Int {
+        let server = try ServeProcess(data: data)
+        server.stop()
+        return server.port
+    }
+
+    /// The first standard output line containing `text`, of those read so far or the next ones;
+    /// nil when standard output ends first. Blocks until then.
+    public func line(containing text: String) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return Self.readLine(stdout, lines: &lines, partial: &partial) { $0.contains(text) }
+    }
+
+    /// The web app's port, from `web app at http://HOST:PORT/` (nil: serve printed none).
+    public func webPort() -> Int? {
+        guard let l = line(containing: "web app at http://") else { return nil }
+        return Int(l.split(separator: ":").last?.filter(\.isNumber) ?? "")
+    }
+
+    /// The standard error written so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` (unless it already ended) and waits; returns the exit status.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// The first of `lines` (then of the lines read next from `handle`) that `matches`.
+    private static func readLine(
+        _ handle: FileHandle, lines: inout [String], partial: inout Data, _ matches: (String) -> Bool
+    ) -> String? {
+        if let l = lines.first(where: matches) { return l }
+        while true {
+            while let nl = partial.firstIndex(of: 0x0A) {
+                let line = String(decoding: partial[partial.startIndex..<nl], as: UTF8.self)
+                partial = Data(partial[partial.index(after: nl)...])
+                lines.append(line)
+                if matches(line) { return line }
+            }
+            let chunk = handle.availableData
+            if chunk.isEmpty { return nil }
+            partial.append(chunk)
+        }
+    }
+}
