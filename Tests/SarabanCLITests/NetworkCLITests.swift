@@ -109,7 +109,7 @@ struct NetworkCLITests {
         FileManager.default.createFile(atPath: log, contents: nil)
         second.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         second.standardOutput = FileHandle.nullDevice
-        try second.run()
+        try spawn(second)
         let deadline = Date().addingTimeInterval(15)
         while second.isRunning && Date() < deadline { usleep(50_000) }
         if second.isRunning {
@@ -155,7 +155,7 @@ struct NetworkCLITests {
         FileManager.default.createFile(atPath: err, contents: nil)
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        try spawn(p)
         usleep(1_500_000)
         let sent = Date()
         kill(p.processIdentifier, SIGINT)

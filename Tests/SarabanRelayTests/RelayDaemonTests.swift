@@ -113,7 +113,7 @@ let pgDump: String? = {
         p.arguments = ["--no-owner", "-h", loc.socketDirectory ?? loc.host, "-p", "\(loc.port)", "-U", loc.user, loc.database]
         let out = Pipe()
         p.standardOutput = out
-        try p.run()
+        try spawn(p)
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)

@@ -18,6 +18,15 @@ public struct ProcessRun: Sendable {
     public var out: String { String(decoding: outBytes, as: UTF8.self) }
 }
 
+/// Starts `p`, one child at a time in this test process. Foundation's `Process.run()` crashed
+/// once in CI (SIGSEGV in memcpy inside `run()`, in `runProcess` while other tests started
+/// children on other threads); spawning is quick, so the suites lose nothing by taking turns.
+public func spawn(_ p: Process) throws {
+    try spawnLock.withLock { try p.run() }
+}
+
+private let spawnLock = NSLock()
+
 /// Runs `executable ARGUMENTS` to completion. The environment is the test's without
 /// `SARABAN_HOME` and with `$SARABAN` naming the built `saraban`, then `env` on top; standard
 /// input is `stdin` (else /dev/null), and standard output and error are collected through
@@ -47,7 +56,7 @@ public func runProcess(
     p.standardInput = input
     p.standardOutput = out
     p.standardError = err
-    try p.run()
+    try spawn(p)
     p.waitUntilExit()
     for h in stdin == nil ? [out, err] : [input, out, err] { try h.close() }
     let o = FileManager.default.contents(atPath: paths.out) ?? Data()
@@ -126,7 +135,7 @@ public final class ServeProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try spawn(process)
         var read: [String] = []
         var rest = Data()
         let ready = Self.readLine(stdout, lines: &read, partial: &rest) { $0.contains("serving ") }
