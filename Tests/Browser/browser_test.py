@@ -16,6 +16,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
+# Waits poll through WebDriverException: while a page is replaced, Chrome may answer "Node with
+# given id does not belong to the document" for an element of the page being left.
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -41,7 +44,7 @@ class WebAppInABrowser(unittest.TestCase):
         cls.node.add_user("somsri", "clerk", CLERK_PASSWORD, display="นางสาวสมศรี ใจดี")
         cls.node.start()
         cls.b = browser()
-        cls.wait = WebDriverWait(cls.b, 20)
+        cls.wait = WebDriverWait(cls.b, 20, ignored_exceptions=(WebDriverException,))
 
     @classmethod
     def tearDownClass(cls):
@@ -159,93 +162,12 @@ class CorrespondenceInABrowser(unittest.TestCase):
         cls.a_url = cls.net.a.url.replace("127.0.0.1", "localhost")
         cls.b_url = cls.net.b.url
         cls.b = browser()
-        cls.wait = WebDriverWait(cls.b, 60)
-
-
-# --- Writing: drafting, signing, dispatch, routing, conflicts (Docs/WEB.md, "Writing") ---
-
-OFFICE_A = "สำนักงานจังหวัดน่าน"
-OFFICE_B = "ที่ว่าการอำเภอเมืองน่าน"
-OFFICER = "นายสมชาย ใจดี"
-OFFICER_PASSPHRASE = "กุญแจลงนามของปลัด"
-HEAD_PASSWORD = "รหัสผ่านของหัวหน้า"
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def node_id(node):
-    import json
-    return json.loads(node.cli("id", "--json"))["nodeID"]
-
-
-def wait_for(what, check, seconds=90):
-    import time
-    end = time.time() + seconds
-    while time.time() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class WritingInABrowser(unittest.TestCase):
-    """Office A (two nodes: A and A2) and office B, started by the test: a clerk at A drafts,
-    registers, an officer signs with the passphrase (a wrong one refused), the letter is sent to B;
-    B's head routes it; a conflict made by A and A2 is resolved from A's conflicts page."""
-
-    @classmethod
-    def setUpClass(cls):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        cls.a = WebNode(OFFICE_A, "นน 0017")
-        cls.a2 = WebNode(OFFICE_A, "นน 0017")
-        cls.bn = WebNode(OFFICE_B, "นน 0117")
-        cls.ports = {n: free_port() for n in ("a", "a2", "b")}
-        ids = {"a": node_id(cls.a), "a2": node_id(cls.a2), "b": node_id(cls.bn)}
-        # The exchange space between the offices, and office A's own workspace on its two nodes.
-        cls.a.cli("space", "create", "แลกเปลี่ยนน่าน")
-        inv = os.path.join(cls.a.dir, "b.invite")
-        cls.a.cli("space", "invite", "แลกเปลี่ยนน่าน", ids["b"], "--office", OFFICE_B, "--out", inv)
-        cls.bn.cli("space", "join", inv)
-        cls.a.cli("space", "create", "งานสารบรรณ")
-        inv2 = os.path.join(cls.a.dir, "a2.invite")
-        cls.a.cli("space", "invite", "งานสารบรรณ", ids["a2"], "--office", OFFICE_A, "--out", inv2)
-        cls.a2.cli("space", "join", inv2)
-        cls.a.cli("peer", "add", ids["b"], f"127.0.0.1:{cls.ports['b']}", "--name", OFFICE_B)
-        cls.bn.cli("peer", "add", ids["a"], f"127.0.0.1:{cls.ports['a']}", "--name", OFFICE_A)
-        cls.a.cli("peer", "add", ids["a2"], f"127.0.0.1:{cls.ports['a2']}", "--name", "A2")
-        cls.a2.cli("peer", "add", ids["a"], f"127.0.0.1:{cls.ports['a']}", "--name", "A")
-        cls.a.cli("officer", "add", OFFICER, "--position", "ปลัดจังหวัด", "--passphrase-file", "-",
-                  stdin=OFFICER_PASSPHRASE + "\n")
-        cls.a.add_user("somsri", "clerk", CLERK_PASSWORD, display="นางสาวสมศรี ใจดี")
-        cls.a.add_user("somchai", "officer", CLERK_PASSWORD, display=OFFICER)
-        cls.bn.add_user("head", "head", HEAD_PASSWORD, display="นายหัวหน้า อำเภอ")
-        # The conflict: a letter in A's workspace reaches A2, then both change its subject apart.
-        cls.conflicted = cls.a.cli(
-            "letter", "new", "--kind", "ภายใน", "--subject", "ขอเชิญประชุม", "--space", "งานสารบรรณ").strip().splitlines()[-1]
-        cls.a2.start(f"127.0.0.1:{cls.ports['a2']}")
-        cls.a.cli("sync", "A2")
-        cls.a2.halt()
-        cls.a.cli("letter", "edit", cls.conflicted, "เรื่อง", "ขอเชิญประชุมคณะกรรมการ")
-        cls.a2.cli("letter", "edit", cls.conflicted, "เรื่อง", "ขอเลื่อนการประชุม")
-        for n, key in ((cls.a, "a"), (cls.a2, "a2"), (cls.bn, "b")):
-            n.start(f"127.0.0.1:{cls.ports[key]}")
-        cls.b = browser()
-        cls.wait = WebDriverWait(cls.b, 30)
+        cls.wait = WebDriverWait(cls.b, 60, ignored_exceptions=(WebDriverException,))
 
     @classmethod
     def tearDownClass(cls):
         cls.b.quit()
         cls.net.stop()
-
-
-        for n in (cls.a, cls.a2, cls.bn):
-            n.stop()
 
     def shot(self, name):
         self.b.save_screenshot(str(ARTIFACTS / f"{name}.png"))
@@ -337,6 +259,91 @@ class WritingInABrowser(unittest.TestCase):
 # --- end of the correspondence pages ---------------------------------------------------------
 
 
+# --- Writing: drafting, signing, dispatch, routing, conflicts (Docs/WEB.md, "Writing") ---
+
+OFFICE_A = "สำนักงานจังหวัดน่าน"
+OFFICE_B = "ที่ว่าการอำเภอเมืองน่าน"
+OFFICER = "นายสมชาย ใจดี"
+OFFICER_PASSPHRASE = "กุญแจลงนามของปลัด"
+HEAD_PASSWORD = "รหัสผ่านของหัวหน้า"
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_id(node):
+    import json
+    return json.loads(node.cli("id", "--json"))["nodeID"]
+
+
+def wait_for(what, check, seconds=90):
+    import time
+    end = time.time() + seconds
+    while time.time() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class WritingInABrowser(unittest.TestCase):
+    """Office A (two nodes: A and A2) and office B, started by the test: a clerk at A drafts,
+    registers, an officer signs with the passphrase (a wrong one refused), the letter is sent to B;
+    B's head routes it; a conflict made by A and A2 is resolved from A's conflicts page."""
+
+    @classmethod
+    def setUpClass(cls):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        cls.a = WebNode(OFFICE_A, "นน 0017")
+        cls.a2 = WebNode(OFFICE_A, "นน 0017")
+        cls.bn = WebNode(OFFICE_B, "นน 0117")
+        cls.ports = {n: free_port() for n in ("a", "a2", "b")}
+        ids = {"a": node_id(cls.a), "a2": node_id(cls.a2), "b": node_id(cls.bn)}
+        # The exchange space between the offices, and office A's own workspace on its two nodes.
+        cls.a.cli("space", "create", "แลกเปลี่ยนน่าน")
+        inv = os.path.join(cls.a.dir, "b.invite")
+        cls.a.cli("space", "invite", "แลกเปลี่ยนน่าน", ids["b"], "--office", OFFICE_B, "--out", inv)
+        cls.bn.cli("space", "join", inv)
+        cls.a.cli("space", "create", "งานสารบรรณ")
+        inv2 = os.path.join(cls.a.dir, "a2.invite")
+        cls.a.cli("space", "invite", "งานสารบรรณ", ids["a2"], "--office", OFFICE_A, "--out", inv2)
+        cls.a2.cli("space", "join", inv2)
+        cls.a.cli("peer", "add", ids["b"], f"127.0.0.1:{cls.ports['b']}", "--name", OFFICE_B)
+        cls.bn.cli("peer", "add", ids["a"], f"127.0.0.1:{cls.ports['a']}", "--name", OFFICE_A)
+        cls.a.cli("peer", "add", ids["a2"], f"127.0.0.1:{cls.ports['a2']}", "--name", "A2")
+        cls.a2.cli("peer", "add", ids["a"], f"127.0.0.1:{cls.ports['a']}", "--name", "A")
+        cls.a.cli("officer", "add", OFFICER, "--position", "ปลัดจังหวัด", "--passphrase-file", "-",
+                  stdin=OFFICER_PASSPHRASE + "\n")
+        cls.a.add_user("somsri", "clerk", CLERK_PASSWORD, display="นางสาวสมศรี ใจดี")
+        cls.a.add_user("somchai", "officer", CLERK_PASSWORD, display=OFFICER)
+        cls.bn.add_user("head", "head", HEAD_PASSWORD, display="นายหัวหน้า อำเภอ")
+        # The conflict: a letter in A's workspace reaches A2, then both change its subject apart.
+        cls.conflicted = cls.a.cli(
+            "letter", "new", "--kind", "ภายใน", "--subject", "ขอเชิญประชุม", "--space", "งานสารบรรณ").strip().splitlines()[-1]
+        cls.a2.start(f"127.0.0.1:{cls.ports['a2']}")
+        cls.a.cli("sync", "A2")
+        cls.a2.halt()
+        cls.a.cli("letter", "edit", cls.conflicted, "เรื่อง", "ขอเชิญประชุมคณะกรรมการ")
+        cls.a2.cli("letter", "edit", cls.conflicted, "เรื่อง", "ขอเลื่อนการประชุม")
+        for n, key in ((cls.a, "a"), (cls.a2, "a2"), (cls.bn, "b")):
+            n.start(f"127.0.0.1:{cls.ports[key]}")
+        cls.b = browser()
+        cls.wait = WebDriverWait(cls.b, 30, ignored_exceptions=(WebDriverException,))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.b.quit()
+        for n in (cls.a, cls.a2, cls.bn):
+            n.stop()
+
+    def shot(self, name):
+        self.b.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
     def login(self, node, name, password):
         self.b.delete_all_cookies()
         self.b.get(node.url + "/login")
@@ -349,7 +356,17 @@ class WritingInABrowser(unittest.TestCase):
         """Clicks a submit button and waits for the page it leads to."""
         old = self.b.find_element(By.TAG_NAME, "main")
         self.b.find_element(By.ID, element_id).click()
-        self.wait.until(EC.staleness_of(old))
+
+        def gone(_):
+            # Chrome may answer "Node with given id does not belong to the document" instead of
+            # a stale-element error for an element of the page just left: gone all the same.
+            try:
+                old.is_enabled()
+                return False
+            except WebDriverException:
+                return True
+
+        self.wait.until(gone)
 
     def fill(self, name, value):
         e = self.b.find_element(By.ID, "f-" + name)
