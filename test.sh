@@ -3,7 +3,7 @@
 # installs it as root, else says the one command to run and exits 69), then build everything and
 # run the tests. Arguments go to `swift test` (for example: ./test.sh --filter TextTraceTests).
 #
-# Without arguments the tests run as two processes at once: the suites that drive `saraban` as a
+# Without arguments the tests run as two processes, one after the other: the suites that drive `saraban` as a
 # child process and wait for it (SarabanCLITests, SarabanIntegrationTests, SarabanRelayTests: relay
 # processes and simulated offices; their lines are
 # prefixed `[processes]`) and all the others. Swift's cooperative thread pool has one thread per
@@ -16,9 +16,9 @@ swift build --build-tests
 if [[ $# -gt 0 ]]; then exec swift test "$@"; fi
 
 processes='^(SarabanCLITests|SarabanIntegrationTests|SarabanRelayTests)\.'
-( swift test --skip-build --filter "$processes" 2>&1 | sed -u 's/^/[processes] /'; exit "${PIPESTATUS[0]}" ) &
-child=$!
+# One after the other: run at the same time, the simulator's 1,000 seeds in the other group took
+# both cores, and daemons in the child-process suites missed their waits (why7, the relay kill).
 status=0
+( swift test --skip-build --filter "$processes" 2>&1 | sed -u 's/^/[processes] /'; exit "${PIPESTATUS[0]}" ) || status=$?
 swift test --skip-build --skip "$processes" || status=$?
-wait "$child" || status=$?
 exit "$status"
