@@ -69,7 +69,9 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         let store = PostgresRelayStore(location: location, logger: logger, lanes: lanes, deadline: deadline)
         do {
             // Fail fast when the server is not there at all (the pool would keep trying).
-            _ = try await store.guarded("connect to the database", seconds: 10) {
+            // (10 s, or the caller's deadline when longer: tests that start many stores at once
+            // on a loaded machine waited longer than 10 s for their first connection.)
+            _ = try await store.guarded("connect to the database", seconds: max(10, Double(deadline.components.seconds))) {
                 try await store.client.query("SELECT 1", logger: store.logger).collect()
             }
             try await store.migrate(to: schema)
