@@ -35,33 +35,41 @@ public func runProcess(
     _ executable: String, _ arguments: [String], stdin: String? = nil, env extra: [String: String] = [:],
     cwd: String? = nil
 ) throws -> ProcessRun {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
+    // posix_spawn, not Foundation's Process: Process.run() crashed twice in CI-style runs
+    // (SIGSEGV in memcpy inside run(), with spawns already taking turns).
     var env = ProcessInfo.processInfo.environment
     env["SARABAN_HOME"] = nil
     env["SARABAN"] = sarabanBinary
     for (k, v) in extra { env[k] = v }
-    p.environment = env
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     let tmp = FileManager.default.temporaryDirectory.path + "/saraban-run-\(UUID().uuidString)"
     let paths = (in: tmp + ".in", out: tmp + ".out", err: tmp + ".err")
     defer { for path in [paths.in, paths.out, paths.err] { try? FileManager.default.removeItem(atPath: path) } }
-    _ = stdin.map { FileManager.default.createFile(atPath: paths.in, contents: Data($0.utf8)) }
-    _ = FileManager.default.createFile(atPath: paths.out, contents: nil)
-    _ = FileManager.default.createFile(atPath: paths.err, contents: nil)
-    let input = try stdin.map { _ in try FileHandle(forReadingFrom: URL(fileURLWithPath: paths.in)) } ?? FileHandle.nullDevice
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.out))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.err))
-    p.standardInput = input
-    p.standardOutput = out
-    p.standardError = err
-    try spawn(p)
-    p.waitUntilExit()
-    for h in stdin == nil ? [out, err] : [input, out, err] { try h.close() }
+    _ = FileManager.default.createFile(atPath: paths.in, contents: Data((stdin ?? "").utf8))
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, stdin == nil ? "/dev/null" : paths.in, O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, paths.out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, paths.err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let words = [executable] + arguments
+    // Through /bin/sh when a working directory is asked for (posix_spawn has no chdir here).
+    let argvWords = cwd.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + words } ?? words
+    let argv: [UnsafeMutablePointer<CChar>?] = argvWords.map { strdup($0) } + [nil]
+    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        for a in argv { free(a) }
+        for e in envp { free(e) }
+    }
+    var pid: pid_t = 0
+    let rc = spawnLock.withLock { posix_spawn(&pid, argvWords[0], &actions, nil, argv, envp) }
+    guard rc == 0 else { throw testFailure("cannot start \(executable): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    // WIFEXITED / WEXITSTATUS, and 128 + the signal for a child killed by one (as a shell says).
+    let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     let o = FileManager.default.contents(atPath: paths.out) ?? Data()
     let e = FileManager.default.contents(atPath: paths.err) ?? Data()
-    return ProcessRun(status: p.terminationStatus, outBytes: o, err: String(decoding: e, as: UTF8.self))
+    return ProcessRun(status: code, outBytes: o, err: String(decoding: e, as: UTF8.self))
 }
 
 /// Runs `saraban ARGS` to completion (``runProcess(_:_:stdin:env:cwd:)``).
