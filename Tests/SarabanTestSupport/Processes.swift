@@ -18,9 +18,10 @@ public struct ProcessRun: Sendable {
     public var out: String { String(decoding: outBytes, as: UTF8.self) }
 }
 
-/// Starts `p`, one child at a time in this test process. Foundation's `Process.run()` crashed
-/// once in CI (SIGSEGV in memcpy inside `run()`, in `runProcess` while other tests started
-/// children on other threads); spawning is quick, so the suites lose nothing by taking turns.
+/// Starts `p` (Foundation's `Process`, for the daemons tests signal and stop: `ServeProcess` and a
+/// few suites), taking turns with ``runProcess(_:_:stdin:env:cwd:)``'s posix_spawn. Taking turns
+/// did not stop `Process.run()` from crashing in CI (SIGSEGV in memcpy inside `run()`), which is
+/// why `runProcess` no longer uses it; `ServeProcess` still does.
 public func spawn(_ p: Process) throws {
     try spawnLock.withLock { try p.run() }
 }
