@@ -240,27 +240,22 @@ public struct Correspondence: Sendable {
         // The rosters name every office a dispatch can reach; the whole directory (every dispatch
         // and letter read) only when a recipient is not found there: named by a letter code, or
         // known only from dispatches (then refused below: no shared space).
-        var all = try directory(history: false)
-        var whole = false
-        var targets: [OfficeEntry] = []
-        for r in recipients {
-            let e: OfficeEntry
-            do { e = try resolveOffice(r, among: all) } catch where !whole && error.code == .unknownDocument {
-                all = try offices()
-                whole = true
-                e = try resolveOffice(r, among: all)
-            }
-            if !targets.contains(e) { targets.append(e) }
-        }
-        // An office whose roster entry has no name may be named by its dispatches: resolve again
-        // with the whole directory, so the delivery is labelled as `office list` shows it.
-        if !whole && targets.contains(where: { $0.office.isEmpty }) {
-            all = try offices()
-            targets = []
+        func resolveAll(_ all: [OfficeEntry]) throws(NodeError) -> [OfficeEntry] {
+            var out: [OfficeEntry] = []
             for r in recipients {
                 let e = try resolveOffice(r, among: all)
-                if !targets.contains(e) { targets.append(e) }
+                if !out.contains(e) { out.append(e) }
             }
+            return out
+        }
+        // An office whose roster entry has no name may be named by its dispatches: then the whole
+        // directory too, so the delivery is labelled as `office list` shows it.
+        var targets: [OfficeEntry]
+        do {
+            targets = try resolveAll(try directory(history: false))
+            if targets.contains(where: { $0.office.isEmpty }) { targets = try resolveAll(try offices()) }
+        } catch where error.code == .unknownDocument {
+            targets = try resolveAll(try offices())
         }
         let secrecy = v0.fields[LetterField.secrecy.rawValue].flatMap { try? Secrecy(parsing: $0) } ?? .none
         let plan = try plan(targets, secrecy: secrecy)
