@@ -18,7 +18,17 @@ if [[ $# -gt 0 ]]; then exec swift test "$@"; fi
 processes='^(SarabanCLITests|SarabanIntegrationTests|SarabanRelayTests)\.'
 # One after the other: run at the same time, the simulator's 1,000 seeds in the other group took
 # both cores, and daemons in the child-process suites missed their waits (why7, the relay kill).
+# Both groups' output is kept in .build/test-logs; at the end the failed tests and issues of
+# both are printed again, so the last lines of a long run say what failed.
+logs=.build/test-logs
+mkdir -p "$logs"
 status=0
-( swift test --skip-build --filter "$processes" 2>&1 | sed -u 's/^/[processes] /'; exit "${PIPESTATUS[0]}" ) || status=$?
-swift test --skip-build --skip "$processes" || status=$?
+( swift test --skip-build --filter "$processes" 2>&1 | sed -u 's/^/[processes] /' | tee "$logs/processes.log"
+  exit "${PIPESTATUS[0]}" ) || status=$?
+( swift test --skip-build --skip "$processes" 2>&1 | tee "$logs/others.log"; exit "${PIPESTATUS[0]}" ) || status=$?
+if [[ $status -ne 0 ]]; then
+    echo "== test.sh: failed (exit $status); what failed, from $logs:" >&2
+    grep -hE '✘|error:|Fatal error|fatal error|Signal|signal [0-9]|crashed|Test run with' "$logs"/*.log \
+        | grep -v 'passed after' | head -80 >&2 || true
+fi
 exit "$status"
