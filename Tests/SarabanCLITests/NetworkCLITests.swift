@@ -119,7 +119,7 @@ struct NetworkCLITests {
         second.waitUntilExit()
         let stderr = try String(contentsOfFile: log, encoding: .utf8)
         #expect(second.terminationStatus == 75, "\(stderr)")
-        #expect(stderr.contains("already running on") && stderr.contains("pid \(first.process.processIdentifier)"), "\(stderr)")
+        #expect(stderr.contains("already running on") && stderr.contains("pid \(first.pid)"), "\(stderr)")
         #expect(stderr.contains("--data"), "\(stderr)")
         first.stop()
         let again = try ServeProcess(data: a.data)

@@ -102,8 +102,11 @@ public func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
 /// A running `saraban serve --data DATA --listen LISTEN EXTRA…`, started and its ready line
 /// (`serving NODE on HOST:PORT (role)`) read, which names the real sync port. Its standard error
 /// goes to `logPath`; later standard output lines (the web app's address) are read on demand.
+/// Started with posix_spawn, as ``runProcess(_:_:stdin:env:cwd:)`` is (Foundation's `Process.run()`
+/// crashed in CI-style runs).
 public final class ServeProcess: @unchecked Sendable {
-    public let process = Process()
+    /// The daemon's process id.
+    public let pid: pid_t
     /// The sync port from the ready line.
     public let port: Int
     /// Where standard error goes (created empty at each start).
@@ -113,6 +116,9 @@ public final class ServeProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
     private var partial = Data()
+    // Guards `exit` (apart: ``line(containing:)`` blocks holding `lock`).
+    private let exitLock = NSLock()
+    private var exit: Int32?
 
     /// - Parameters:
     ///   - log: the standard error file (default: `DATA.serve.log`, beside the data directory).
@@ -125,42 +131,75 @@ public final class ServeProcess: @unchecked Sendable {
         env extraEnv: [String: String] = [:], fileLimit: Int? = nil
     ) throws {
         let arguments = ["serve", "--data", data, "--listen", listen] + extra
-        if let fileLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", sarabanBinary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: sarabanBinary)
-            process.arguments = arguments
-        }
+        let words =
+            fileLimit.map { ["/bin/sh", "-c", "ulimit -n \($0) && exec \"$0\" \"$@\"", sarabanBinary] + arguments }
+            ?? [sarabanBinary] + arguments
         var env = ProcessInfo.processInfo.environment
         env["SARABAN_HOME"] = nil
         if let logLevel { env["SARABAN_LOG_LEVEL"] = logLevel }
         for (k, v) in extraEnv { env[k] = v }
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        stdout = out.fileHandleForReading
-        logPath = log ?? data + ".serve.log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardInput = FileHandle.nullDevice
-        try spawn(process)
+        let logFile = log ?? data + ".serve.log"
+        logPath = logFile
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for a in argv { free(a) }
+            for e in envp { free(e) }
+        }
+        var pid: pid_t = 0
+        let (rc, readEnd): (Int32, Int32) = spawnLock.withLock {
+            // The pipe is made and marked close-on-exec under the lock, so no other child started
+            // meanwhile inherits its write end (standard output would then never end).
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else { return (errno, -1) }
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+            posix_spawn_file_actions_addopen(&actions, 2, logFile, O_WRONLY | O_APPEND, 0)
+            let rc = posix_spawn(&pid, words[0], &actions, nil, argv, envp)
+            close(fds[1])
+            if rc != 0 { close(fds[0]) }
+            return (rc, fds[0])
+        }
+        guard rc == 0 else { throw testFailure("cannot start saraban serve: \(String(cString: strerror(rc)))") }
+        self.pid = pid
+        stdout = FileHandle(fileDescriptor: readEnd, closeOnDealloc: true)
         var read: [String] = []
         var rest = Data()
         let ready = Self.readLine(stdout, lines: &read, partial: &rest) { $0.contains("serving ") }
         guard let ready, let r = ready.range(of: #":(\d+) \("#, options: .regularExpression),
             let port = Int(ready[r].dropFirst().dropLast(2))
         else {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
             throw testFailure(
-                "serve printed no ready line (exit \(process.terminationStatus)); "
+                "serve printed no ready line (exit \(Self.code(status))); "
                     + "stdout: \(read.joined(separator: "\n").debugDescription); stderr: \(log)")
         }
         self.port = port
         lines = read
         partial = rest
+    }
+
+    /// The exit code, or 128 + the signal for a child killed by one (as a shell says).
+    private static func code(_ status: Int32) -> Int32 { (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+
+    /// Whether the daemon still runs (it is reaped once it has ended).
+    public var isRunning: Bool {
+        exitLock.withLock {
+            if exit != nil { return false }
+            var status: Int32 = 0
+            guard waitpid(pid, &status, WNOHANG) == pid else { return true }
+            exit = Self.code(status)
+            return false
+        }
     }
 
     /// A port where `data`'s node served and then stopped: nothing listens there now.
@@ -190,9 +229,14 @@ public final class ServeProcess: @unchecked Sendable {
     /// Sends `signal` (unless it already ended) and waits; returns the exit status.
     @discardableResult
     public func stop(signal: Int32 = SIGTERM) -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, signal) }
-        process.waitUntilExit()
-        return process.terminationStatus
+        if isRunning { kill(pid, signal) }
+        return exitLock.withLock {
+            if let exit { return exit }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            exit = Self.code(status)
+            return exit!
+        }
     }
 
     /// The first of `lines` (then of the lines read next from `handle`) that `matches`.

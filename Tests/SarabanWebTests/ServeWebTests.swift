@@ -87,7 +87,7 @@ import Glibc
         defer { if let held { close(held.0) } }
         let serve = try await Self.serve(data, [], log: dir + "/serve.log")
         try await Task.sleep(for: .seconds(1))
-        #expect(serve.process.isRunning)
+        #expect(serve.isRunning)
         #expect(serve.log.contains("the web app is not served"), "\(serve.log)")
         #expect(try await offThread { serve.stop() } == 0)
     }
