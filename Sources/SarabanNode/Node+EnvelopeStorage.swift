@@ -49,6 +49,8 @@ struct NodeEnvelopeStorage: EnvelopeStorage {
 
     func changeProbe() throws -> Int64 { try node.changeProbe() }
 
+    func spacesProbe() throws -> String { try node.spacesProbe() }
+
     func memberNodeIDs() throws -> Set<NodeID> { try node.memberNodeIDs() }
 
     func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]] {

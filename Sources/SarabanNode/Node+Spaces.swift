@@ -572,6 +572,12 @@ extension Node {
         do { return try store.envelopeLogPosition() } catch { throw NodeError(error) }
     }
 
+    /// Changes when a space is created, joined or left (by any process on this data directory),
+    /// which ``changeProbe()`` does not show until an envelope is stored.
+    public func spacesProbe() throws(NodeError) -> String {
+        do { return try store.spacesFingerprint() } catch { throw NodeError(error) }
+    }
+
     /// Envelopes stored after probe value `position`, with the new position.
     public func newEnvelopes(after position: Int64, limit: Int = 4096) throws(NodeError)
         -> (envelopes: [(space: SpaceID, envelope: Envelope)], position: Int64)

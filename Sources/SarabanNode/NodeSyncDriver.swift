@@ -36,6 +36,10 @@ public protocol EnvelopeStorage: Sendable {
     /// A number that changes whenever anything was written to the envelope store, by any process
     /// (cheap enough to call every few hundred milliseconds).
     func changeProbe() throws -> Int64
+    /// A value that changes when the carried spaces change (a space created, joined or left by
+    /// any process), which stores no envelope and so leaves ``changeProbe()`` as it was. Default:
+    /// "" (a storage whose spaces change only with its envelopes).
+    func spacesProbe() throws -> String
     /// Node ids that may connect besides configured peers: the members of the carried spaces.
     func memberNodeIDs() throws -> Set<NodeID>
     /// The carried spaces to sync with `peer` (a cleared space only with its members and
@@ -55,6 +59,7 @@ public protocol EnvelopeStorage: Sendable {
 }
 
 extension EnvelopeStorage {
+    public func spacesProbe() throws -> String { "" }
     public func carriedSpaces(for peer: NodeID) throws -> [SpaceID: FeedVector] { try carriedSpaces() }
     public func headClaims(spaces: Set<SpaceID>, heads: [SpaceID: [SigningPublicKey: FeedHead]]) throws -> [SpaceID: [HeadClaim]] {
         [:]
@@ -143,6 +148,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// What was last announced (or known) per space: the poller announces what lies beyond.
     private var announced: [SpaceID: FeedVector] = [:]
     private var lastProbe: Int64?
+    private var lastSpacesProbe: String?
     /// The store position (``EnvelopeStorage/changeProbe()``) up to which everything is known to
     /// be on disk: ``ensureDurable()`` syncs only when the store has moved past it.
     private var durableProbe: Int64 = -1
@@ -190,10 +196,12 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// Takes the store's current vectors as the baseline (nothing before them is announced).
     public func primeBaseline() throws {
         let probe = try storage.changeProbe()
+        let spacesProbe = try storage.spacesProbe()
         let spaces = try storage.carriedSpaces()
         lock.lock()
         announced = spaces
         lastProbe = probe
+        lastSpacesProbe = spacesProbe
         knownSpaces = Set(spaces.keys)
         lock.unlock()
     }
@@ -281,8 +289,11 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     @discardableResult
     public func poll(force: Bool = false) throws -> Int {
         let probe = try storage.changeProbe()
+        // A space joined stores no envelope: without this, a daemon never noticed a join made
+        // after its sessions opened until it wrote in some space itself (DaemonCLITests.why7).
+        let spacesProbe = try storage.spacesProbe()
         lock.lock()
-        let unchanged = probe == lastProbe
+        let unchanged = probe == lastProbe && spacesProbe == lastSpacesProbe
         lock.unlock()
         if unchanged && !force { return 0 }
         let spaces = try storage.carriedSpaces()
@@ -318,6 +329,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         }
         lock.lock()
         lastProbe = probe
+        lastSpacesProbe = spacesProbe
         lock.unlock()
         if count > 0 { logger.debug("announced local envelopes", metadata: ["count": "\(count)"]) }
         return count

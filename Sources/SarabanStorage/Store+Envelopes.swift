@@ -303,6 +303,14 @@ extension Store {
         try read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(n), 0) FROM envelope_log") ?? 0 }
     }
 
+    /// The ids of the spaces this node carries, in one string (cheap): it changes when a space is
+    /// created, joined or left, which stores no envelope by itself.
+    public func spacesFingerprint() throws(StorageError) -> String {
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT coalesce(group_concat(hex(id), ','), '') FROM (SELECT id FROM spaces ORDER BY id)") ?? ""
+        }
+    }
+
     /// The envelopes stored after log position `position`, in store order, with the new position.
     public func newEnvelopes(after position: Int64, limit: Int = 4096) throws(StorageError)
         -> (envelopes: [(space: SpaceID, envelope: Envelope)], position: Int64)

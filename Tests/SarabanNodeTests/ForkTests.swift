@@ -99,3 +99,45 @@ import Testing
                 == [[String(position), mine[0].id.hex, theirs[0].id.hex]], "\(chained.all)")
     }
 }
+
+/// The daemon's poller notices a space joined by another process, which stores no envelope
+/// (DaemonCLITests.why7 timed out when the join came after the sessions had been renewed for the
+/// space's creation: the store position had not moved, so the poller never looked again).
+@Suite struct CarriedSpacesPollTests {
+    final class Changes: @unchecked Sendable {
+        private let lock = NSLock()
+        private var list: [(added: Set<SpaceID>, removed: Set<SpaceID>)] = []
+        func add(_ a: Set<SpaceID>, _ r: Set<SpaceID>) { lock.withLock { list.append((a, r)) } }
+        var all: [(added: Set<SpaceID>, removed: Set<SpaceID>)] { lock.withLock { list } }
+    }
+
+    @Test func aSpaceJoinedInAnotherProcessIsNoticedWithoutAnyEnvelope() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let creator = try Node.initialize(dataDir: DataDirectory(path: dir.path + "/a"), office: "สำนักงาน ก", logger: quiet)
+        defer { creator.close() }
+        let joinerDir = DataDirectory(path: dir.path + "/b")
+        let daemonSide = try Node.initialize(dataDir: joinerDir, office: "สำนักงาน ข", logger: quiet)
+        defer { daemonSide.close() }
+        let changes = Changes()
+        let driver = NodeSyncDriver(
+            storage: try daemonSide.envelopeStorage(), logger: quiet, carriedSpacesChanged: changes.add, now: { 42 })
+        try driver.primeBaseline()
+        let probe = try daemonSide.changeProbe()
+
+        // The CLI, another process on the same data directory, joins a space.
+        let space = try creator.createSpace(name: "สารบรรณ")
+        let invitation = try creator.invite(space: space.id, invitee: daemonSide.nodeID, office: "สำนักงาน ข")
+        let cli = try Node.open(dataDir: joinerDir, logger: quiet)
+        _ = try cli.join(Invitation.parse(invitation.text))
+        cli.close()
+
+        #expect(try daemonSide.changeProbe() == probe, "the join stored no envelope")
+        try driver.poll()
+        #expect(changes.all.count == 1)
+        #expect(changes.all.first?.added == [space.id])
+        // Nothing changed since: no second report.
+        try driver.poll()
+        #expect(changes.all.count == 1)
+    }
+}
