@@ -199,7 +199,7 @@ let package = Package(
         .target(
             name: "SarabanTestSupport",
             dependencies: [
-                "SarabanCore", "SarabanCrypto",
+                "SarabanCore", "SarabanCrypto", "SarabanFleet",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -64,21 +64,17 @@ public final class FleetRelays: @unchecked Sendable {
     /// Runs `saraban ARGS` to completion; returns its standard output or throws with its error.
     @discardableResult
     public static func run(_ saraban: String, _ args: [String], environment: [String: String]? = nil) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: saraban)
-        p.arguments = args
-        if let environment { p.environment = environment }
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
+        // Output through files, so a child that prints much to both never stalls on a full pipe.
+        let tmp = FileManager.default.temporaryDirectory.path + "/saraban-fleet-\(UUID().uuidString)"
+        defer { for f in [tmp + ".out", tmp + ".err"] { try? FileManager.default.removeItem(atPath: f) } }
+        let status = try ChildProcess(
+            [saraban] + args, environment: environment, stdout: .file(tmp + ".out"), stderr: .file(tmp + ".err")
+        ).wait()
+        let o = FileManager.default.contents(atPath: tmp + ".out") ?? Data()
+        let e = FileManager.default.contents(atPath: tmp + ".err") ?? Data()
+        guard status == 0 else {
             throw FleetError(
-                "saraban \(args.prefix(3).joined(separator: " ")) exited \(p.terminationStatus): "
+                "saraban \(args.prefix(3).joined(separator: " ")) exited \(status): "
                     + String(decoding: e, as: UTF8.self))
         }
         return String(decoding: o, as: UTF8.self)
@@ -109,13 +105,13 @@ public final class FleetRelays: @unchecked Sendable {
 /// One `saraban serve --relay` process.
 public final class FleetRelayProcess: @unchecked Sendable {
     public let index: Int
-    public let process: Process
+    public let process: ChildProcess
     public let address: FleetAddress
     /// The `/metrics` address, when started with `--metrics`.
     public let metrics: FleetAddress?
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.pid }
 
-    init(index: Int, process: Process, address: FleetAddress, metrics: FleetAddress?) {
+    init(index: Int, process: ChildProcess, address: FleetAddress, metrics: FleetAddress?) {
         self.index = index
         self.process = process
         self.address = address
@@ -124,18 +120,10 @@ public final class FleetRelayProcess: @unchecked Sendable {
 
     /// Starts `saraban ARGS` and waits (up to 60 s) for its `serving … on HOST:PORT` line.
     static func start(index: Int, saraban: String, arguments: [String], log: String) throws -> FleetRelayProcess {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: saraban)
-        p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["SARABAN_LOG_LEVEL"] = env["SARABAN_LOG_LEVEL"] ?? "warning"
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        p.standardError = FileHandle(forWritingAtPath: log)
-        try p.run()
-        let handle = out.fileHandleForReading
+        let p = try ChildProcess([saraban] + arguments, environment: env, stdout: .pipe, stderr: .file(log))
+        let handle = p.output!
         var text = ""
         let deadline = Date().addingTimeInterval(60)
         var address: FleetAddress?
@@ -156,7 +144,8 @@ public final class FleetRelayProcess: @unchecked Sendable {
             }
         }
         guard let address else {
-            p.terminate()
+            p.signal(SIGTERM)
+            p.wait()
             let err = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             throw FleetError("relay \(index) did not start: \(text) \(err.suffix(2000))")
         }
@@ -174,18 +163,18 @@ public final class FleetRelayProcess: @unchecked Sendable {
 
     /// SIGKILL (no shutdown at all), then reaps the process.
     public func kill9() {
-        kill(pid, SIGKILL)
-        process.waitUntilExit()
+        process.signal(SIGKILL)
+        process.wait()
     }
 
     /// SIGTERM, SIGKILL after 5 s; waits for the exit.
     public func terminate() {
         guard process.isRunning else { return }
-        kill(pid, SIGTERM)
+        process.signal(SIGTERM)
         let deadline = Date().addingTimeInterval(5)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning { kill9() }
-        process.waitUntilExit()
+        process.wait()
     }
 
     /// User + system CPU seconds used so far (from /proc).

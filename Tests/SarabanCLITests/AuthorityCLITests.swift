@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Issue 13's rows that a clerk or an attacker reaches with the command line.
-@Suite(.timeLimit(.minutes(5))) struct AuthorityCLITests {
+@Suite(.ownThread, .timeLimit(.minutes(5))) struct AuthorityCLITests {
     func initNode(_ data: String, office: String) throws -> String {
         let r = try run(["init", "--data", data, "--office", office])
         #expect(r.status == 0, "\(r.stderr)")

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite(.timeLimit(.minutes(5))) struct CLITests {
+@Suite(.ownThread, .timeLimit(.minutes(5))) struct CLITests {
     /// `saraban init` in a fresh temp dir; returns the node id.
     func initNode(_ dir: TempDir, office: String = "กระทรวงมหาดไทย") throws -> String {
         let r = try run(["init", "--data", dir.data, "--office", office, "--code", "มท"])

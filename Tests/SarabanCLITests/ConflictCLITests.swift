@@ -225,7 +225,7 @@ func golden(_ name: String, _ actual: String, sourceLocation: SourceLocation = #
     }
 }
 
-@Suite(.timeLimit(.minutes(5))) struct ConflictCLITests {
+@Suite(.ownThread, .timeLimit(.minutes(5))) struct ConflictCLITests {
     @Test func noConflictsIsAnEmptyListAndExitZero() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
@@ -535,5 +535,24 @@ func golden(_ name: String, _ actual: String, sourceLocation: SourceLocation = #
         let row = try #require(text.split(separator: "\n").first { $0.contains("เชียงใหม่") })
         #expect(row.hasSuffix("2          5"))
         #expect(text.contains("never"))
+    }
+}
+
+/// The `.ownThread` trait the child-process suites use: a synchronous test, and the asynchronous
+/// code after an `await` in another, run on the test's own queue, not on the cooperative pool.
+@Suite(.ownThread) struct OwnThreadTraitTests {
+    @Test func aSynchronousTestRunsOnItsOwnQueue() {
+        #expect(OwnThreadTrait.isCurrent)
+    }
+
+    @Test func anAsynchronousTestStaysOnItsOwnQueueAcrossAwaits() async throws {
+        try await Task.sleep(for: .milliseconds(5))
+        #expect(OwnThreadTrait.isCurrent)
+    }
+}
+
+@Suite struct WithoutOwnThreadTests {
+    @Test func withoutTheTraitATestRunsOnThePool() {
+        #expect(!OwnThreadTrait.isCurrent)
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 /// Conflicts made on two nodes that sync over the network (signed envelopes), not change files:
 /// remote changes are `verified` in history, authors are named from the space's member table,
 /// and a resolution synced back leaves no conflict on either node.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(3)))
 struct ConflictSyncTests {
     /// Runs `saraban serve` on both nodes, each configured with the other's address.
     func serveBoth(_ a: TestNode, _ b: TestNode) throws -> [ServeProcess] {

@@ -98,7 +98,7 @@ final class Province: @unchecked Sendable {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(4)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(4)))
 struct CorrespondenceCLITests {
     /// Why 1: a letter made without --space was "sent" (number taken, exit 0) and never left the
     /// office. Now `letter send` names the recipients or refuses without numbering anything,

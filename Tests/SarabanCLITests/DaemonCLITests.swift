@@ -9,7 +9,7 @@ import Glibc
 /// restart. (`DaemonSpacesTests` shows it in process; this one runs against any `saraban` binary,
 /// so it can be checked against the release before: there it times out.) With SARABAN_TEST_LOGS=DIR
 /// the daemons' stderr goes to DIR/a.log and DIR/b.log.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(3)))
 struct DaemonCLITests {
     @Test func why7_aSpaceJoinedWhileTheDaemonsRunIsSynced() throws {
         let dir = TempDir()

@@ -6,7 +6,7 @@ import Testing
 /// `saraban inspect-sync PEER` against a real `saraban serve` process: both nodes write while
 /// apart, the inspection reports exactly what the following `saraban sync` moves, changes
 /// nothing on either node, and its JSON keeps the documented shape.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(3)))
 struct InspectSyncCLITests {
     func changes(_ n: TestNode) throws -> Int {
         (try n.jsonOut(["status"]) as? [String: Any])?["changes"] as? Int ?? -1

@@ -3,7 +3,7 @@ import Testing
 
 /// `saraban letter|register|officer` end to end, as subprocesses: two offices exchanging a letter
 /// (its dispatch and the receipt) through change files (doc export / doc merge), as they would over a USB stick.
-@Suite(.timeLimit(.minutes(5))) struct LetterCLITests {
+@Suite(.ownThread, .timeLimit(.minutes(5))) struct LetterCLITests {
     let env = ["SARABAN_FAKE_TIME": "2025-06-13T03:00:00Z"]  // 10:00 on 13 June 2568 in Thailand
 
     func ok(_ args: [String], _ env: [String: String]? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws

@@ -1,4 +1,5 @@
 import Foundation
+import SarabanFleet
 import Testing
 
 #if canImport(Glibc)
@@ -28,7 +29,7 @@ final class SilentListener {
 }
 
 /// Network failures as a clerk meets them (issue 14): each says what failed and what to try, exit 69.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(3)))
 struct NetworkCLITests {
     /// Nothing listening, an unknown host name and a peer that never finishes the handshake:
     /// `sync` and `inspect-sync` name the failure in words (no errno, no NIO type) and the next step.
@@ -103,22 +104,17 @@ struct NetworkCLITests {
         let first = try ServeProcess(data: a.data)
         // Before the lock the second one served too: stop it rather than wait for ever.
         let log = dir.file("second.log")
-        let second = Process()
-        second.executableURL = URL(fileURLWithPath: sarabanBinary)
-        second.arguments = ["serve", "--data", a.data, "--listen", "127.0.0.1:0"]
-        FileManager.default.createFile(atPath: log, contents: nil)
-        second.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        second.standardOutput = FileHandle.nullDevice
-        try spawn(second)
+        let second = try ChildProcess(
+            [sarabanBinary, "serve", "--data", a.data, "--listen", "127.0.0.1:0"], stdout: .null, stderr: .file(log))
         let deadline = Date().addingTimeInterval(15)
         while second.isRunning && Date() < deadline { usleep(50_000) }
         if second.isRunning {
             Issue.record("a second serve runs on the same data directory")
-            kill(second.processIdentifier, SIGKILL)
+            second.signal(SIGKILL)
         }
-        second.waitUntilExit()
+        let secondStatus = second.wait()
         let stderr = try String(contentsOfFile: log, encoding: .utf8)
-        #expect(second.terminationStatus == 75, "\(stderr)")
+        #expect(secondStatus == 75, "\(stderr)")
         #expect(stderr.contains("already running on") && stderr.contains("pid \(first.pid)"), "\(stderr)")
         #expect(stderr.contains("--data"), "\(stderr)")
         first.stop()
@@ -148,21 +144,15 @@ struct NetworkCLITests {
         let (a, b) = try twoOffices(dir)
         let silent = try SilentListener()
         try b.sar(["peer", "add", a.nodeID, "127.0.0.1:\(silent.port)", "--name", "มหาดไทย"])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: sarabanBinary)
-        p.arguments = ["sync", "--data", b.data]
         let err = dir.file("sync.err")
-        FileManager.default.createFile(atPath: err, contents: nil)
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        p.standardOutput = FileHandle.nullDevice
-        try spawn(p)
+        let p = try ChildProcess([sarabanBinary, "sync", "--data", b.data], stdout: .null, stderr: .file(err))
         usleep(1_500_000)
         let sent = Date()
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
+        p.signal(SIGINT)
+        let status = p.wait()
         #expect(Date().timeIntervalSince(sent) < 5, "the sync went on after Ctrl-C")
         let text = try String(contentsOfFile: err, encoding: .utf8)
-        #expect(p.terminationStatus == 130, "\(text)")
+        #expect(status == 130, "\(text)")
         #expect(text.contains("sync interrupted by SIGINT") && text.contains("มหาดไทย (127.0.0.1:\(silent.port)): stopped after"), "\(text)")
         #expect(text.contains("nothing is lost") && text.contains("saraban sync"), "\(text)")
     }

@@ -3,7 +3,7 @@ import Testing
 
 /// `saraban space clearance|relay`, `space invite --cleared` and `letter fetch`/`letter show`
 /// attachment status, as subprocesses.
-@Suite(.timeLimit(.minutes(5))) struct SecrecyAttachmentCLITests {
+@Suite(.ownThread, .timeLimit(.minutes(5))) struct SecrecyAttachmentCLITests {
     func ok(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let r = try run(args)
         #expect(r.status == 0, "saraban \(args.joined(separator: " ")): \(r.stderr)", sourceLocation: sourceLocation)

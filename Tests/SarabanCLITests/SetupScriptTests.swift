@@ -5,7 +5,7 @@ import Testing
 /// run Scripts/system-packages.sh, which installs what the build needs as root and otherwise
 /// names the one command to run and exits 69, before any build starts. Driven with stub
 /// `pkg-config`, `apt-get` and `swift` on PATH, so nothing is installed or built.
-@Suite(.timeLimit(.minutes(5))) struct SetupScriptTests {
+@Suite(.ownThread, .timeLimit(.minutes(5))) struct SetupScriptTests {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 

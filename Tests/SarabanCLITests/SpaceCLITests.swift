@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite(.timeLimit(.minutes(5))) struct SpaceCLITests {
+@Suite(.ownThread, .timeLimit(.minutes(5))) struct SpaceCLITests {
     func initNode(_ data: String, office: String) throws -> String {
         let r = try run(["init", "--data", data, "--office", office])
         #expect(r.status == 0, "\(r.stderr)")

@@ -3,7 +3,7 @@ import Testing
 
 /// `status` and `peer list --json` show what a peer did not deliver
 /// (as `serve`/`sync` record it in peers.json); a bad `stale_after` is a broken config.
-@Suite(.timeLimit(.minutes(5))) struct WithholdingCLITests {
+@Suite(.ownThread, .timeLimit(.minutes(5))) struct WithholdingCLITests {
     @Test func statusAndPeerListShowWhatAPeerDidNotDeliver() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

@@ -7,7 +7,7 @@ import Glibc
 
 /// The clerk's day between offices (issue 14, acceptance), over real `saraban serve` processes and
 /// a relay: every office dials only the relay, which stores and forwards blind.
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(5)))
 struct CorrespondenceProcessTests {
     /// Runs `saraban ARGS --data DATA`, requiring exit 0; returns stdout trimmed.
     @discardableResult

@@ -12,7 +12,7 @@ func serveForTest(_ data: String, fileLimit: Int? = nil) throws -> ServeProcess 
 }
 
 /// Two `saraban serve` processes on 127.0.0.1; a CLI write into one reaches the other within seconds.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(2)))
 struct ProcessTests {
     @Test func cliWriteReachesThePeerAndSigtermIsGraceful() async throws {
         let root = temporaryDirectory("proc")

@@ -34,7 +34,7 @@ import Testing
         #expect(try await store.carriedSpaces().count == 2)
     }
 
-    @Test func serveRefusesStoreAndMetricsOptionsItCannotUse() throws {
+    @Test(.ownThread) func serveRefusesStoreAndMetricsOptionsItCannotUse() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let member = dir.path + "/member"

@@ -108,15 +108,13 @@ let pgDump: String? = {
         try await f.store.applyPeerStatus([status])
 
         let loc = try #require(f.location)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: pgDump!)
-        p.arguments = ["--no-owner", "-h", loc.socketDirectory ?? loc.host, "-p", "\(loc.port)", "-U", loc.user, loc.database]
-        let out = Pipe()
-        p.standardOutput = out
-        try spawn(p)
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        let dumpFile = FileManager.default.temporaryDirectory.path + "/saraban-dump-\(UUID().uuidString).sql"
+        defer { try? FileManager.default.removeItem(atPath: dumpFile) }
+        let p = try ChildProcess(
+            [pgDump!, "--no-owner", "-h", loc.socketDirectory ?? loc.host, "-p", "\(loc.port)", "-U", loc.user, loc.database],
+            stdout: .file(dumpFile))
+        #expect(p.wait() == 0)
+        let data = FileManager.default.contents(atPath: dumpFile) ?? Data()
         let dump = String(decoding: data, as: UTF8.self).lowercased()
         func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
         // The dump holds the envelopes (so the search below looks where they are) ...

@@ -1,4 +1,5 @@
 import Foundation
+import SarabanFleet
 import Testing
 
 #if canImport(Glibc)
@@ -18,26 +19,15 @@ public struct ProcessRun: Sendable {
     public var out: String { String(decoding: outBytes, as: UTF8.self) }
 }
 
-/// Starts `p` (Foundation's `Process`, for the daemons tests signal and stop: `ServeProcess` and a
-/// few suites), taking turns with ``runProcess(_:_:stdin:env:cwd:)``'s posix_spawn. Taking turns
-/// did not stop `Process.run()` from crashing in CI (SIGSEGV in memcpy inside `run()`), which is
-/// why `runProcess` no longer uses it; `ServeProcess` still does.
-public func spawn(_ p: Process) throws {
-    try spawnLock.withLock { try p.run() }
-}
-
-private let spawnLock = NSLock()
-
 /// Runs `executable ARGUMENTS` to completion. The environment is the test's without
 /// `SARABAN_HOME` and with `$SARABAN` naming the built `saraban`, then `env` on top; standard
 /// input is `stdin` (else /dev/null), and standard output and error are collected through
-/// temporary files, so a child that prints much to both never stalls on a full pipe.
+/// temporary files, so a child that prints much to both never stalls on a full pipe. Started with
+/// posix_spawn (``ChildProcess``), not Foundation's `Process`, whose `run()` crashed in CI-style runs.
 public func runProcess(
     _ executable: String, _ arguments: [String], stdin: String? = nil, env extra: [String: String] = [:],
     cwd: String? = nil
 ) throws -> ProcessRun {
-    // posix_spawn, not Foundation's Process: Process.run() crashed twice in CI-style runs
-    // (SIGSEGV in memcpy inside run(), with spawns already taking turns).
     var env = ProcessInfo.processInfo.environment
     env["SARABAN_HOME"] = nil
     env["SARABAN"] = sarabanBinary
@@ -46,28 +36,13 @@ public func runProcess(
     let paths = (in: tmp + ".in", out: tmp + ".out", err: tmp + ".err")
     defer { for path in [paths.in, paths.out, paths.err] { try? FileManager.default.removeItem(atPath: path) } }
     _ = FileManager.default.createFile(atPath: paths.in, contents: Data((stdin ?? "").utf8))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, stdin == nil ? "/dev/null" : paths.in, O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, paths.out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, paths.err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     let words = [executable] + arguments
     // Through /bin/sh when a working directory is asked for (posix_spawn has no chdir here).
-    let argvWords = cwd.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + words } ?? words
-    let argv: [UnsafeMutablePointer<CChar>?] = argvWords.map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        for a in argv { free(a) }
-        for e in envp { free(e) }
-    }
-    var pid: pid_t = 0
-    let rc = spawnLock.withLock { posix_spawn(&pid, argvWords[0], &actions, nil, argv, envp) }
-    guard rc == 0 else { throw testFailure("cannot start \(executable): \(String(cString: strerror(rc)))") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    // WIFEXITED / WEXITSTATUS, and 128 + the signal for a child killed by one (as a shell says).
-    let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    let argv = cwd.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + words } ?? words
+    let child = try ChildProcess(
+        argv, environment: env, stdin: stdin == nil ? .null : .file(paths.in), stdout: .file(paths.out),
+        stderr: .file(paths.err))
+    let code = child.wait()
     let o = FileManager.default.contents(atPath: paths.out) ?? Data()
     let e = FileManager.default.contents(atPath: paths.err) ?? Data()
     return ProcessRun(status: code, outBytes: o, err: String(decoding: e, as: UTF8.self))
@@ -105,8 +80,10 @@ public func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
 /// Started with posix_spawn, as ``runProcess(_:_:stdin:env:cwd:)`` is (Foundation's `Process.run()`
 /// crashed in CI-style runs).
 public final class ServeProcess: @unchecked Sendable {
+    /// The daemon.
+    public let child: ChildProcess
     /// The daemon's process id.
-    public let pid: pid_t
+    public var pid: pid_t { child.pid }
     /// The sync port from the ready line.
     public let port: Int
     /// Where standard error goes (created empty at each start).
@@ -116,9 +93,6 @@ public final class ServeProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
     private var partial = Data()
-    // Guards `exit` (apart: ``line(containing:)`` blocks holding `lock`).
-    private let exitLock = NSLock()
-    private var exit: Int32?
 
     /// - Parameters:
     ///   - log: the standard error file (default: `DATA.serve.log`, beside the data directory).
@@ -140,47 +114,20 @@ public final class ServeProcess: @unchecked Sendable {
         for (k, v) in extraEnv { env[k] = v }
         let logFile = log ?? data + ".serve.log"
         logPath = logFile
-        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for a in argv { free(a) }
-            for e in envp { free(e) }
-        }
-        var pid: pid_t = 0
-        let (rc, readEnd): (Int32, Int32) = spawnLock.withLock {
-            // The pipe is made and marked close-on-exec under the lock, so no other child started
-            // meanwhile inherits its write end (standard output would then never end).
-            var fds: [Int32] = [-1, -1]
-            guard pipe(&fds) == 0 else { return (errno, -1) }
-            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-            posix_spawn_file_actions_addopen(&actions, 2, logFile, O_WRONLY | O_APPEND, 0)
-            let rc = posix_spawn(&pid, words[0], &actions, nil, argv, envp)
-            close(fds[1])
-            if rc != 0 { close(fds[0]) }
-            return (rc, fds[0])
-        }
-        guard rc == 0 else { throw testFailure("cannot start saraban serve: \(String(cString: strerror(rc)))") }
-        self.pid = pid
-        stdout = FileHandle(fileDescriptor: readEnd, closeOnDealloc: true)
+        let child = try ChildProcess(words, environment: env, stdout: .pipe, stderr: .file(logFile))
+        self.child = child
+        stdout = child.output!
         var read: [String] = []
         var rest = Data()
         let ready = Self.readLine(stdout, lines: &read, partial: &rest) { $0.contains("serving ") }
         guard let ready, let r = ready.range(of: #":(\d+) \("#, options: .regularExpression),
             let port = Int(ready[r].dropFirst().dropLast(2))
         else {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            child.signal(SIGKILL)
+            let status = child.wait()
             let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
             throw testFailure(
-                "serve printed no ready line (exit \(Self.code(status))); "
+                "serve printed no ready line (exit \(status)); "
                     + "stdout: \(read.joined(separator: "\n").debugDescription); stderr: \(log)")
         }
         self.port = port
@@ -188,19 +135,8 @@ public final class ServeProcess: @unchecked Sendable {
         partial = rest
     }
 
-    /// The exit code, or 128 + the signal for a child killed by one (as a shell says).
-    private static func code(_ status: Int32) -> Int32 { (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
-
-    /// Whether the daemon still runs (it is reaped once it has ended).
-    public var isRunning: Bool {
-        exitLock.withLock {
-            if exit != nil { return false }
-            var status: Int32 = 0
-            guard waitpid(pid, &status, WNOHANG) == pid else { return true }
-            exit = Self.code(status)
-            return false
-        }
-    }
+    /// Whether the daemon still runs.
+    public var isRunning: Bool { child.isRunning }
 
     /// A port where `data`'s node served and then stopped: nothing listens there now.
     public static func freedPort(_ data: String) throws -> Int {
@@ -229,14 +165,8 @@ public final class ServeProcess: @unchecked Sendable {
     /// Sends `signal` (unless it already ended) and waits; returns the exit status.
     @discardableResult
     public func stop(signal: Int32 = SIGTERM) -> Int32 {
-        if isRunning { kill(pid, signal) }
-        return exitLock.withLock {
-            if let exit { return exit }
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            exit = Self.code(status)
-            return exit!
-        }
+        child.signal(signal)
+        return child.wait()
     }
 
     /// The first of `lines` (then of the lines read next from `handle`) that `matches`.
