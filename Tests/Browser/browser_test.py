@@ -80,8 +80,10 @@ class WebAppInABrowser(unittest.TestCase):
         self.b.delete_all_cookies()
         self.b.get(self.node.url + "/")
         self.login()
-        h1 = self.wait.until(EC.presence_of_element_located((By.TAG_NAME, "h1")))
-        self.assertIn("ยินดีต้อนรับ นางสาวสมศรี ใจดี", h1.text)
+        # The login page has an h1 too: wait for the home page's (an element found before the
+        # page was replaced goes stale: seen in CI).
+        self.wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "h1"), "ยินดีต้อนรับ"))
+        self.assertIn("ยินดีต้อนรับ นางสาวสมศรี ใจดี", self.b.find_element(By.TAG_NAME, "h1").text)
         self.assertIn("เจ้าหน้าที่สารบรรณ", self.b.find_element(By.CSS_SELECTOR, "header .user").text)
         # The Thai font the node serves is loaded, and the sample is set in it.
         self.b.execute_async_script("document.fonts.ready.then(arguments[arguments.length - 1]);")
@@ -134,7 +136,7 @@ class WebAppInABrowser(unittest.TestCase):
         self.b.find_element(By.ID, "name").clear()
         self.login()
         self.wait.until(EC.url_contains("/?from=bookmark"))
-        self.assertIn("ยินดีต้อนรับ", self.b.find_element(By.TAG_NAME, "h1").text)
+        self.wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "h1"), "ยินดีต้อนรับ"))
         self.logout()
 
 

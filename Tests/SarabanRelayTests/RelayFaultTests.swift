@@ -17,21 +17,10 @@ let postgresControl: String? = {
 }()
 
 func controlPostgres(_ verb: String) throws {
-    // posix_spawn and waitpid on the child itself: Foundation's Process once missed this child's
-    // exit (the server it starts outlives it), leaving the test waiting. The child's output goes
-    // to /dev/null so the server never holds the test's output pipes open.
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
-    let words: [String] = ["/bin/sh", "-c", "\(postgresControl!) \(verb)"]
-    let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-    defer { for a in argv { free(a) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ)
-    guard rc == 0 else { throw TestFailure("cannot run \(postgresControl!): \(String(cString: strerror(rc)))") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    // A child reaped by the test itself (Foundation's Process once missed this child's exit: the
+    // server it starts outlives it); its output goes to /dev/null so the server never holds the
+    // test's output pipes open.
+    let status = try ChildProcess(["/bin/sh", "-c", "\(postgresControl!) \(verb)"]).wait()
     guard status == 0 else { throw TestFailure("`\(postgresControl!) \(verb)` exited with status \(status)") }
 }
 
