@@ -369,14 +369,12 @@ public enum OpenAPI {
           "components": {
             "parameters": {
               "DocumentID": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "A document id (as `saraban letter list` and the inbox show it)" },
-              "Year": { "name": "year", "in": "query", "schema": { "type": "integer", "minimum": 2400, "maximum": 2800 }, "description": "Buddhist-Era register year (default: the current one)" }
+              "Year": { "name": "year", "in": "query", "schema": { "type": "integer", "minimum": 2400, "maximum": 2800 }, "description": "Buddhist-Era register year (default: the current one)" },
+              "LetterID": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The letter's document id (COUNTER-REPLICA)" }
             },
             "securitySchemes": {
               "token": { "type": "http", "scheme": "bearer", "description": "An API token, `sbt_…`. A read token may only GET." },
               "session": { "type": "apiKey", "in": "cookie", "name": "saraban_session", "description": "A browser session; calls that change something also send `X-CSRF-Token`." }
-            },
-            "parameters": {
-              "LetterID": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "The letter's document id (COUNTER-REPLICA)" }
             },
             "responses": {
               "Problem": {

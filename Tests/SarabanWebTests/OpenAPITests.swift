@@ -11,6 +11,42 @@ import Testing
         #expect(file == OpenAPI.document, "regenerate it: swift run saraban dev openapi > Docs/openapi.json")
     }
 
+    /// Every `$ref` names a component the document has. A second `parameters` object under
+    /// `components` once replaced the first (JSON keeps one of two equal keys), and schemathesis
+    /// refused six operations: "Unresolvable reference #/components/parameters/DocumentID".
+    @Test func everyReferenceResolvesAndNoObjectRepeatsAKey() throws {
+        let text = OpenAPI.document
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        var refs = Set<String>()
+        var scanner = text[...]
+        while let r = scanner.range(of: #""$ref": ""#) {
+            let rest = scanner[r.upperBound...]
+            guard let end = rest.firstIndex(of: "\"") else { break }
+            refs.insert(String(rest[..<end]))
+            scanner = rest[end...]
+        }
+        #expect(refs.count >= 5)
+        for ref in refs {
+            #expect(ref.hasPrefix("#/"), "\(ref)")
+            var node: Any? = doc
+            for part in ref.dropFirst(2).split(separator: "/") { node = (node as? [String: Any])?[String(part)] }
+            #expect(node != nil, "unresolvable: \(ref)")
+        }
+        // No key twice among the components' members (the keys at that indentation).
+        let lines = text.split(separator: "\n")
+        guard let start = lines.firstIndex(where: { $0.contains(#""components": {"#) }) else { Issue.record("no components"); return }
+        let indent = lines[start].prefix { $0 == " " }.count + 2
+        var seen = Set<String>()
+        for line in lines[(start + 1)...] {
+            let lead = line.prefix { $0 == " " }.count
+            if lead < indent { break }
+            guard lead == indent, line.dropFirst(lead).first == "\"" else { continue }
+            let key = String(line.dropFirst(lead + 1).prefix { $0 != "\"" })
+            #expect(seen.insert(key).inserted, "components has \(key) twice")
+        }
+        #expect(seen.contains("parameters") && seen.contains("schemas"))
+    }
+
     @Test func theDocumentNamesExactlyTheAPIRoutes() throws {
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPI.document.utf8)) as? [String: Any])
         #expect(doc["openapi"] as? String == "3.1.0")
