@@ -64,7 +64,7 @@ extension WebApp {
             let lang = context.web.lang
             let id = try Self.letterID(context)
             let d = try node.document(id)
-            if let v = try? node.letter(id) { try Self.checkCleared(v, user) }
+            if let v = try? node.letter(id) { try authorize(v, context, via: "history") }
             let entries: [[String: Any]] = try node.history(of: id).reversed().map { e in
                 [
                     "when": PageRenderer.beDateTime(e.change.time, lang), "who": e.author.label, "change": e.change.id.description,

@@ -195,6 +195,44 @@ final class TwoOffices: @unchecked Sendable {
         #expect(rows.count == 6)
     }
 
+    /// The drafting pages and the write API check a secret letter's class as the reading pages
+    /// do, and record every look: before, the edit page and the history page refused without a
+    /// record, and any token (even read-only) got a secret letter's body from the write API.
+    @Test func theDraftingPagesAndTheWriteAPIAuditSecretLettersAndRefuseTokens() async throws {
+        let t = try TwoOffices()
+        try await t.w.start()
+        defer { Task { await t.stop() } }
+        let secret = try t.w.node.createSpace(name: "ลับ-จังหวัด").id
+        try t.w.node.setSpaceClearance(secret, to: .confidential)
+        let letter = try t.w.node.createLetter(
+            kind: .internal, fields: [("เรื่อง", "แผนรักษาความปลอดภัย"), ("ชั้นความลับ", "ลับ"), ("ข้อความ", "ข้อความลับ")],
+            space: "ลับ-จังหวัด")
+        let clerkPW = try t.w.addUser("somsri", role: .clerk)
+        let clearedPW = try t.w.addUser("somchai", role: .clerk)
+        try t.w.app.accounts.setClearance("somchai", .confidential)
+        let (clerk, _) = try await t.w.login("somsri", clerkPW)
+        let (cleared, _) = try await t.w.login("somchai", clearedPW)
+        let (_, token) = try t.w.app.accounts.createToken(name: "vendor-x", scope: .read)
+
+        for path in ["/letters/\(letter)/edit", "/letters/\(letter)/history", "/api/v1/letters/\(letter)/body"] {
+            let r = try await t.w.get(path, cookies: ["saraban_session": clerk])
+            #expect(r.status == 403 && !r.text.contains("ข้อความลับ"), "\(path): \(r.status)")
+        }
+        let byToken = try await t.w.get("/api/v1/letters/\(letter)/body", headers: [("Authorization", "Bearer \(token)")])
+        #expect(byToken.status == 403 && !byToken.text.contains("ข้อความลับ"), "\(byToken.status)")
+        let edit = try await t.w.get("/letters/\(letter)/edit", cookies: ["saraban_session": cleared])
+        #expect(edit.status == 200 && edit.text.contains("แผนรักษาความปลอดภัย"))
+        let body = try await t.w.get("/api/v1/letters/\(letter)/body", cookies: ["saraban_session": cleared])
+        #expect(body.status == 200 && body.json?["body"] as? String == "ข้อความลับ")
+
+        let entries = t.w.app.audit.entries()
+        #expect(entries.count == 6, "\(entries.map { "\($0.who) \($0.via) \($0.allowed)" })")
+        #expect(entries.filter(\.allowed).map(\.who).sorted() == ["user:somchai", "user:somchai"])
+        #expect(Set(entries.map(\.via)) == ["edit page", "history", "api"])
+        #expect(entries.contains { $0.who.hasPrefix("token:") && !$0.allowed })
+        #expect(entries.allSatisfy { $0.letter == letter.description })
+    }
+
     @Test func clearancesAreSetWithTheCLI() async throws {
         let dir = FileManager.default.temporaryDirectory.path + "/saraban-clearance-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
