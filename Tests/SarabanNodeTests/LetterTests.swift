@@ -528,3 +528,23 @@ final class ErrorBox: @unchecked Sendable {
         return list
     }
 }
+
+/// The read cache behind the web app's lists and registers keeps letters without their body text
+/// (no list shows it, and it is most of a real letter's bytes); a whole letter is still read
+/// whole, and a write is seen at the next version.
+@Suite struct CachedLettersTests {
+    @Test func listViewsLeaveTheBodyOutAndTheLetterKeepsIt() throws {
+        let o = try Offices()
+        defer { o.close() }
+        let body = String(repeating: "จึงเรียนมาเพื่อโปรดทราบ ", count: 200)
+        let id = try o.a.createLetter(kind: .internal, fields: [("เรื่อง", "ขออนุมัติ"), ("ข้อความ", body)])
+        let cached = try o.a.cachedLetters(version: try o.a.contentVersion())
+        let view = try #require(cached.first { $0.id == id })
+        #expect(view.fields[LetterField.subject.rawValue] == "ขออนุมัติ")
+        #expect(view.fields[LetterField.body.rawValue] == nil)
+        #expect(try o.a.letter(id).fields[LetterField.body.rawValue] == body)
+        try o.a.editLetter(id, field: "เรื่อง", value: "ขออนุมัติเดินทาง")
+        let again = try o.a.cachedLetters(version: try o.a.contentVersion())
+        #expect(again.first { $0.id == id }?.fields[LetterField.subject.rawValue] == "ขออนุมัติเดินทาง")
+    }
+}
