@@ -147,21 +147,28 @@ final class TwoOffices: @unchecked Sendable {
         #expect(deliveries.first?["state"] as? String == "received" && deliveries.first?["receive_number"] as? Int == 2)
     }
 
+    /// A ลับ letter "แผนรักษาความปลอดภัย" in a space cleared for it (Node+Clearance.swift), and the
+    /// session cookies of two logged-in clerks: somsri (no clearance) and somchai (cleared for ลับ).
+    static func secretLetterAndClerks(_ t: TwoOffices, body: String) async throws -> (letter: DocID, clerk: String, cleared: String) {
+        let secret = try t.w.node.createSpace(name: "ลับ-จังหวัด").id
+        try t.w.node.setSpaceClearance(secret, to: .confidential)
+        let letter = try t.w.node.createLetter(
+            kind: .internal, fields: [("เรื่อง", "แผนรักษาความปลอดภัย"), ("ชั้นความลับ", "ลับ"), ("ข้อความ", body)],
+            space: "ลับ-จังหวัด")
+        let clerkPW = try t.w.addUser("somsri", role: .clerk)
+        let clearedPW = try t.w.addUser("somchai", role: .clerk)
+        try t.w.app.accounts.setClearance("somchai", .confidential)
+        let (clerk, _) = try await t.w.login("somsri", clerkPW)
+        let (cleared, _) = try await t.w.login("somchai", clearedPW)
+        return (letter, clerk, cleared)
+    }
+
     @Test func aSecretLetterIsShownOnlyToClearedUsersAndEveryLookIsAudited() async throws {
         let t = try TwoOffices()
         try await t.w.start()
         defer { Task { await t.stop() } }
-        // A ลับ letter lives in a space cleared for it (Node+Clearance.swift).
-        let secret = try t.w.node.createSpace(name: "ลับ-จังหวัด").id
-        try t.w.node.setSpaceClearance(secret, to: .confidential)
-        let letter = try t.w.node.createLetter(
-            kind: .internal, fields: [("เรื่อง", "แผนรักษาความปลอดภัย"), ("ชั้นความลับ", "ลับ"), ("ข้อความ", "…")], space: "ลับ-จังหวัด")
-        let clerkPW = try t.w.addUser("somsri", role: .clerk)
-        let clearedPW = try t.w.addUser("somchai", role: .clerk)
+        let (letter, clerk, cleared) = try await Self.secretLetterAndClerks(t, body: "…")
         let adminPW = try t.w.addUser("admin", role: .admin)
-        try t.w.app.accounts.setClearance("somchai", .confidential)
-        let (clerk, _) = try await t.w.login("somsri", clerkPW)
-        let (cleared, _) = try await t.w.login("somchai", clearedPW)
         // By direct URL: the page, the print view and the API are refused to the uncleared clerk.
         for path in ["/letters/\(letter)", "/letters/\(letter)/print", "/api/v1/letters/\(letter)"] {
             let r = try await t.w.get(path, cookies: ["saraban_session": clerk])
@@ -202,16 +209,7 @@ final class TwoOffices: @unchecked Sendable {
         let t = try TwoOffices()
         try await t.w.start()
         defer { Task { await t.stop() } }
-        let secret = try t.w.node.createSpace(name: "ลับ-จังหวัด").id
-        try t.w.node.setSpaceClearance(secret, to: .confidential)
-        let letter = try t.w.node.createLetter(
-            kind: .internal, fields: [("เรื่อง", "แผนรักษาความปลอดภัย"), ("ชั้นความลับ", "ลับ"), ("ข้อความ", "ข้อความลับ")],
-            space: "ลับ-จังหวัด")
-        let clerkPW = try t.w.addUser("somsri", role: .clerk)
-        let clearedPW = try t.w.addUser("somchai", role: .clerk)
-        try t.w.app.accounts.setClearance("somchai", .confidential)
-        let (clerk, _) = try await t.w.login("somsri", clerkPW)
-        let (cleared, _) = try await t.w.login("somchai", clearedPW)
+        let (letter, clerk, cleared) = try await Self.secretLetterAndClerks(t, body: "ข้อความลับ")
         let (_, token) = try t.w.app.accounts.createToken(name: "vendor-x", scope: .read)
 
         for path in ["/letters/\(letter)/edit", "/letters/\(letter)/history", "/api/v1/letters/\(letter)/body"] {
