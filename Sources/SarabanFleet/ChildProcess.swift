@@ -24,13 +24,15 @@ public final class ChildProcess: @unchecked Sendable {
         case file(String)
         /// A file, appended to.
         case append(String)
-        /// A pipe whose read end is ``output`` (standard output only).
+        /// A pipe whose read end is ``output`` (standard output) or ``errorOutput`` (standard error).
         case pipe
     }
 
     public let pid: pid_t
     /// The read end of standard output's pipe (``Stream/pipe``), else nil.
     public let output: FileHandle?
+    /// The read end of standard error's pipe (``Stream/pipe``), else nil.
+    public let errorOutput: FileHandle?
 
     private let lock = NSLock()
     private var exit: Int32?
@@ -63,7 +65,7 @@ public final class ChildProcess: @unchecked Sendable {
             case .file(let f):
                 posix_spawn_file_actions_addopen(&actions, fd, f, fd == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             case .append(let f): posix_spawn_file_actions_addopen(&actions, fd, f, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            case .pipe: guard fd == 1 else { throw FleetError("only standard output can be a pipe") }
+            case .pipe: guard fd != 0 else { throw FleetError("standard input cannot be a pipe") }
             }
         }
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
@@ -73,30 +75,39 @@ public final class ChildProcess: @unchecked Sendable {
             for e in envp { free(e) }
         }
         var pid: pid_t = 0
-        let wantsPipe = if case .pipe = stdout { true } else { false }
-        let (rc, readEnd): (Int32, Int32) = Self.spawnLock.withLock {
-            // The pipe is made close-on-exec under the lock, so no child started meanwhile holds
-            // its write end (the output would then never end).
-            var fds: [Int32] = [-1, -1]
-            if wantsPipe {
-                guard pipe(&fds) == 0 else { return (errno, -1) }
+        let pipes = [(Int32(1), stdout), (2, stderr)].compactMap { fd, stream -> Int32? in
+            if case .pipe = stream { fd } else { nil }
+        }
+        let (rc, readEnds): (Int32, [Int32: Int32]) = Self.spawnLock.withLock {
+            // The pipes are made close-on-exec under the lock, so no child started meanwhile
+            // holds a write end (the output would then never end).
+            var readEnds: [Int32: Int32] = [:]
+            var writeEnds: [Int32] = []
+            for target in pipes {
+                var fds: [Int32] = [-1, -1]
+                guard pipe(&fds) == 0 else {
+                    let e = errno
+                    for fd in Array(readEnds.values) + writeEnds { close(fd) }
+                    return (e, [:])
+                }
                 _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
                 _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-                posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+                posix_spawn_file_actions_adddup2(&actions, fds[1], target)
+                readEnds[target] = fds[0]
+                writeEnds.append(fds[1])
             }
             // Last: nothing else this process holds open reaches the child (a file being written
             // here, inherited by a child, cannot be executed, ETXTBSY, until that child exits).
             if let addCloseFrom = Self.addCloseFrom { _ = addCloseFrom(&actions, 3) }
             let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
-            if wantsPipe {
-                close(fds[1])
-                if rc != 0 { close(fds[0]) }
-            }
-            return (rc, fds[0])
+            for fd in writeEnds { close(fd) }
+            if rc != 0 { for fd in readEnds.values { close(fd) } }
+            return (rc, readEnds)
         }
         guard rc == 0 else { throw FleetError("cannot start \(path): \(String(cString: strerror(rc)))") }
         self.pid = pid
-        output = wantsPipe ? FileHandle(fileDescriptor: readEnd, closeOnDealloc: true) : nil
+        output = readEnds[1].map { FileHandle(fileDescriptor: $0, closeOnDealloc: true) }
+        errorOutput = readEnds[2].map { FileHandle(fileDescriptor: $0, closeOnDealloc: true) }
     }
 
     private static let spawnLock = NSLock()

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import SarabanCore
+import SarabanFleet
 import SarabanNode
 import SarabanStorage
 import SarabanSync
@@ -63,22 +64,7 @@ enum ChildEnd: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-// glibc's pipe2 and posix_spawn_file_actions_addclosefrom_np (2.34) are behind _GNU_SOURCE, which
-// the Glibc module does not define; look them up at run time.
-nonisolated(unsafe) private let glibcHandle = dlopen(nil, RTLD_NOW)
-// Nil when this glibc lacks them: `Child.spawn` then records an issue and throws.
-private let glibcPipe2: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32)? = {
-    dlsym(glibcHandle, "pipe2").map {
-        unsafeBitCast($0, to: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32).self)
-    }
-}()
-private let glibcAddCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
-    dlsym(glibcHandle, "posix_spawn_file_actions_addclosefrom_np").map {
-        unsafeBitCast($0, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-    }
-}()
-
-/// A `saraban` child started with posix_spawn: stdin /dev/null, stdout (and stderr unless it goes
+/// A `saraban` child started by ``ChildProcess`` (posix_spawn): stdin /dev/null, stdout (and stderr unless it goes
 /// to a file) on close-on-exec pipes, every other descriptor closed in the child.
 final class Child: @unchecked Sendable {
     let pid: pid_t
@@ -95,60 +81,15 @@ final class Child: @unchecked Sendable {
     }
 
     static func spawn(_ args: [String], stderrFile: String? = nil, environment extra: [String: String] = [:]) throws -> Child {
-        guard let glibcPipe2, let glibcAddCloseFrom else {
-            throw testFailure("this glibc lacks pipe2 or posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later)")
-        }
-        func makePipe() throws -> (r: Int32, w: Int32) {
-            var fds: [Int32] = [-1, -1]
-            guard glibcPipe2(&fds, O_CLOEXEC) == 0 else { throw TestFailure("pipe2: \(String(cString: strerror(errno)))") }
-            return (fds[0], fds[1])
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attr, &mask)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGPIPE, SIGTERM, SIGINT] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let out = try makePipe()
-        var err: (r: Int32, w: Int32) = (-1, -1)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, out.w, 1)
-        if let stderrFile {
-            posix_spawn_file_actions_addopen(&actions, 2, stderrFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        } else {
-            err = try makePipe()
-            posix_spawn_file_actions_adddup2(&actions, err.w, 2)
-        }
-        _ = glibcAddCloseFrom(&actions, 3)
-
         var env = ProcessInfo.processInfo.environment
         env["SARABAN_HOME"] = nil
         for (k, v) in extra { env[k] = v }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([sarabanBinary] + args).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in argv { free(p) }
-            for p in envp { free(p) }
-        }
-        var pid = pid_t()
-        let rc = posix_spawn(&pid, sarabanBinary, &actions, &attr, argv, envp)
-        close(out.w)
-        if err.w >= 0 { close(err.w) }
-        guard rc == 0 else {
-            close(out.r)
-            if err.r >= 0 { close(err.r) }
-            throw TestFailure("cannot spawn \(sarabanBinary): \(String(cString: strerror(rc)))")
-        }
-        return Child(pid: pid, args: args, out: out.r, err: err.r)
+        let p = try ChildProcess(
+            [sarabanBinary] + args, environment: env, stdout: .pipe, stderr: stderrFile.map { .append($0) } ?? .pipe)
+        // This type polls, reads and closes the raw descriptors and reaps the child itself: it
+        // takes copies (close-on-exec) and leaves ChildProcess's handles to close theirs.
+        func own(_ h: FileHandle?) -> Int32 { h.map { fcntl($0.fileDescriptor, F_DUPFD_CLOEXEC, 0) } ?? -1 }
+        return Child(pid: p.pid, args: args, out: own(p.output), err: own(p.errorOutput))
     }
 
     /// Reads stdout and stderr until both end, asking `shouldKill` every `tick` ms whether to send
