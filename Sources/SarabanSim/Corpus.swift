@@ -42,6 +42,10 @@ public enum FuzzCorpus {
             .ping(nonce: 7), .pong(nonce: 7),
             .error(code: .flowControl, message: "ลองใหม่ too many batches"),
             .bye,
+            .summary([SpaceVector(space: space, vector: v, heads: [me.publicKey: HeadTag(envelopes[1].id)])]),
+            .headsDigest(HeadTag.digest(of: [SpaceVector(space: space, vector: v, heads: [me.publicKey: HeadTag(envelopes[1].id)])])),
+            .heads([SpaceVector(space: space, vector: v, heads: [me.publicKey: HeadTag(envelopes[1].id)])], last: true),
+            .claimsDigest(combined: 0x0123_4567_89ab_cdef, spaces: nil),
         ]
         var noise: [[UInt8]] = []
         if var i = try? NoiseXX(role: .initiator, identity: me, trust: { _ in true }), let m1 = try? i.writeMessage() {

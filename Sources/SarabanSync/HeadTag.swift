@@ -78,3 +78,26 @@ extension SpaceVector {
         return out
     }
 }
+
+extension HeadTag {
+    /// One 8-byte digest of the head tags of a session's summaries (the `headsDigest` message):
+    /// the first 8 bytes of BLAKE2b-128 over, for each item ascending by space,
+    /// `space (16) ‖ entryCount (varint) ‖ { author (32) ‖ seq (8, big-endian) ‖ tag (8; zeros: none) }`
+    /// with the entries ascending by author. Two nodes holding the same envelopes of the same
+    /// spaces get the same digest; it differs when any vector or any tag does.
+    public static func digest(of items: [SpaceVector]) -> UInt64 {
+        var w = BinaryWriter(capacity: items.reduce(0) { $0 + 20 + $1.vector.entries.count * 48 })
+        for item in items.sorted(by: { $0.space < $1.space }) {
+            w.raw(item.space.bytes)
+            let entries = item.vector.sortedEntries
+            w.varint(entries.count)
+            for e in entries {
+                w.raw(e.author.rawRepresentation)
+                w.fixed64(e.seq)
+                w.raw(item.heads[e.author]?.bytes ?? unknownBytes)
+            }
+        }
+        let h = (try? BLAKE2b.hash(w.bytes, outputLength: 16)) ?? []
+        return h.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}

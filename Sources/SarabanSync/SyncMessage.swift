@@ -49,6 +49,10 @@ public struct HelloFeatures: OptionSet, Hashable, Sendable {
     /// The sender exchanges head claims (Sync/PROTOCOL.md, `claimsDigest` and `claims`): after its
     /// summaries it sends one `claimsDigest`, and `claims` for the spaces whose digests differ.
     public static let headClaims = HelloFeatures(rawValue: 2)
+    /// The sender compares head tags by digest (Sync/PROTOCOL.md, `headsDigest` and `heads`): its
+    /// summaries go without tags, followed by one `headsDigest`; the tags themselves go in `heads`
+    /// only when the two digests differ. Takes precedence over ``headTags`` when both sides set it.
+    public static let headDigest = HelloFeatures(rawValue: 4)
 }
 
 /// The first message each side sends.
@@ -120,6 +124,14 @@ public enum SyncMessage: Hashable, Sendable {
     /// Head claims of one space the sender holds (the answer to a `claimsDigest` that differs);
     /// `last`: no more `claims` of this space follow in this session.
     case claims(space: SpaceID, claims: [HeadClaim], last: Bool)
+    /// The digest of the head tags of every summary the sender sent in this session
+    /// (``HeadTag/digest(of:)``). Sent once, right after the summaries, to a peer whose hello
+    /// announced ``HelloFeatures/headDigest``; the summaries themselves then carry no tag.
+    case headsDigest(UInt64)
+    /// Head tags of the sender's summary entries whose position the peer's summary reaches (the
+    /// answer when the two `headsDigest` differ); items are encoded as in a summary with head tags,
+    /// zero or more spaces. `last`: no more `heads` follow in this session.
+    case heads([SpaceVector], last: Bool)
 
     /// The version byte of every message this build sends and the only one it accepts.
     public static let protocolVersion: UInt8 = 1
@@ -133,7 +145,7 @@ public enum SyncMessage: Hashable, Sendable {
     static let envelopesOverhead = 2 + SpaceID.byteCount + 4
 
     enum Tag: UInt8 {
-        case hello = 1, summary, envelopes, ack, ping, pong, error, bye, attachment, summaryWithHeads, claimsDigest, claims
+        case hello = 1, summary, envelopes, ack, ping, pong, error, bye, attachment, summaryWithHeads, claimsDigest, claims, headsDigest, heads
     }
 
     /// The most claims in one `claims` message.
@@ -152,6 +164,8 @@ public enum SyncMessage: Hashable, Sendable {
         case .attachment: .attachment
         case .claimsDigest: .claimsDigest
         case .claims: .claims
+        case .headsDigest: .headsDigest
+        case .heads: .heads
         }
     }
 
@@ -185,6 +199,7 @@ public enum SyncMessage: Hashable, Sendable {
         case .attachment(let m): 2 + m.estimatedSize
         case .claimsDigest(_, let d): 12 + (d?.count ?? 0) * 24
         case .claims(_, let cs, _): 24 + cs.reduce(0) { $0 + $1.bytes.count + 4 }
+        case .heads(let s, _): 9 + s.reduce(0) { $0 + 20 + $1.vector.entries.count * (40 + HeadTag.byteCount) }
         default: 32
         }
     }
@@ -201,27 +216,7 @@ public enum SyncMessage: Hashable, Sendable {
             w.varint(spaces.count)
             for s in spaces { w.raw(s.bytes) }
         case .summary(let items):
-            let withHeads = tag == .summaryWithHeads
-            var authors = Set<SigningPublicKey>()
-            for item in items { authors.formUnion(item.vector.entries.keys) }
-            let table = authors.sorted(by: SigningPublicKey.precedes)
-            var index = [SigningPublicKey: Int]()
-            for (i, a) in table.enumerated() { index[a] = i }
-            w.varint(table.count)
-            for a in table { w.raw(a.rawRepresentation) }
-            let sortedItems = items.sorted { $0.space < $1.space }
-            w.varint(sortedItems.count)
-            for item in sortedItems {
-                w.raw(item.space.bytes)
-                let entries = item.vector.entries.map { (index[$0.key]!, $0.key, $0.value) }.sorted { $0.0 < $1.0 }
-                w.varint(entries.count)
-                for (i, author, seq) in entries {
-                    w.varint(i)
-                    w.varint(seq)
-                    // An entry without a known head sends the zero tag, which no envelope has.
-                    if withHeads { w.raw(item.heads[author]?.bytes ?? HeadTag.unknownBytes) }
-                }
-            }
+            Self.encodeSummary(items, withHeads: tag == .summaryWithHeads, into: &w)
         case .envelopes(let space, let envelopes):
             w.raw(space.bytes)
             w.varint(envelopes.count)
@@ -266,6 +261,35 @@ public enum SyncMessage: Hashable, Sendable {
             for c in claims {
                 w.varint(c.bytes.count)
                 w.raw(c.bytes)
+            }
+        case .headsDigest(let digest):
+            w.fixed64(digest)
+        case .heads(let items, let last):
+            w.byte(last ? 1 : 0)
+            Self.encodeSummary(items, withHeads: true, into: &w)
+        }
+    }
+
+    /// The summary layout: one author table, then per space its entries (with a tag each when `withHeads`).
+    private static func encodeSummary(_ items: [SpaceVector], withHeads: Bool, into w: inout BinaryWriter) {
+        var authors = Set<SigningPublicKey>()
+        for item in items { authors.formUnion(item.vector.entries.keys) }
+        let table = authors.sorted(by: SigningPublicKey.precedes)
+        var index = [SigningPublicKey: Int]()
+        for (i, a) in table.enumerated() { index[a] = i }
+        w.varint(table.count)
+        for a in table { w.raw(a.rawRepresentation) }
+        let sortedItems = items.sorted { $0.space < $1.space }
+        w.varint(sortedItems.count)
+        for item in sortedItems {
+            w.raw(item.space.bytes)
+            let entries = item.vector.entries.map { (index[$0.key]!, $0.key, $0.value) }.sorted { $0.0 < $1.0 }
+            w.varint(entries.count)
+            for (i, author, seq) in entries {
+                w.varint(i)
+                w.varint(seq)
+                // An entry without a known head sends the zero tag, which no envelope has.
+                if withHeads { w.raw(item.heads[author]?.bytes ?? HeadTag.unknownBytes) }
             }
         }
     }
@@ -398,6 +422,13 @@ public enum SyncMessage: Hashable, Sendable {
                 claims.append(c)
             }
             message = .claims(space: space, claims: claims, last: last == 1)
+        case .headsDigest:
+            message = .headsDigest(try r.fixed64())
+        case .heads:
+            let lat = r.offset
+            let last = try r.byte()
+            guard last <= 1 else { throw DecodingError(.invalidValue, at: lat, "the last flag is \(last), not 0 or 1") }
+            message = .heads(try decodeSummary(&r, withHeads: true, minimumSpaces: 0), last: last == 1)
         }
         try r.expectEnd()
         return message
@@ -445,13 +476,15 @@ public enum SyncMessage: Hashable, Sendable {
         return Hello(role: role, receiveWindow: window, spaces: spaces, features: features)
     }
 
-    private static func decodeSummary(_ r: inout BinaryReader, withHeads: Bool) throws(DecodingError) -> [SpaceVector] {
+    private static func decodeSummary(
+        _ r: inout BinaryReader, withHeads: Bool, minimumSpaces: Int = 1
+    ) throws(DecodingError) -> [SpaceVector] {
         let entryBytes = withHeads ? 2 + HeadTag.byteCount : 2
         let na = try r.count("author count", max: min(maximumAuthors, r.remaining / SigningPublicKey.byteCount))
         var table = [SigningPublicKey]()
         table.reserveCapacity(na)
         for _ in 0..<na { table.append(try decodeAuthor(&r, after: table.last)) }
-        let ns = try r.count("space count", min: 1, max: min(Hello.maximumSpaces, r.remaining / (SpaceID.byteCount + 1)))
+        let ns = try r.count("space count", min: minimumSpaces, max: min(Hello.maximumSpaces, r.remaining / (SpaceID.byteCount + 1)))
         var items = [SpaceVector]()
         items.reserveCapacity(ns)
         for _ in 0..<ns {

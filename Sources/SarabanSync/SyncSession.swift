@@ -61,6 +61,11 @@ public struct SyncSession: Sendable {
         /// `claimsDigest` has not come yet, or it differed from ours and was not zero, and its
         /// `claims` with the last flag have not come yet.
         var claimsOwed = false
+        /// The peer compares head tags by digest (both hellos set ``HelloFeatures/headDigest``)
+        /// and its `headsDigest`, or its `heads` after digests that differed, have not come yet.
+        var headsOwed = false
+        /// The vector of the peer's summary (for the tags sent back in `heads`).
+        var peerSummary = FeedVector()
 
         init(local: FeedVector) { self.local = local }
 
@@ -78,7 +83,7 @@ public struct SyncSession: Sendable {
 
         /// The peer announced data it has not sent: its summary (the hello listed the space), or
         /// envelopes beyond what this node holds or was sent in this session (its summary, its acks).
-        var peerOwes: Bool { !summaryReceived || claimsOwed || !local.merging(received).dominates(peerHolds) }
+        var peerOwes: Bool { !summaryReceived || claimsOwed || headsOwed || !local.merging(received).dominates(peerHolds) }
 
         /// Changes the peer is known to hold that this node neither holds nor was sent.
         var changesOwed: UInt64 { peerHolds.changesMissing(from: local.merging(received)) }
@@ -108,6 +113,9 @@ public struct SyncSession: Sendable {
     private let claims: [SpaceID: [HeadClaim]]
     /// `claimsDigest` messages received: the combined one, then (when the two differed) the per-space one.
     private var claimDigestsReceived = 0
+    /// What this node's summaries said, with their head tags (when the peer compares them by digest).
+    private var sentSummaries: [SpaceVector] = []
+    private var headsDigestReceived = false
     private var claimDigests: [SpaceID: UInt64] { Dictionary(uniqueKeysWithValues: order.map { ($0, HeadClaim.digest(claims[$0] ?? [])) }) }
     /// Shared spaces in canonical order, for round-robin sending.
     private var order: [SpaceID] = []
@@ -145,6 +153,10 @@ public struct SyncSession: Sendable {
     /// Whether the peer's hello announced head claims (so it gets a `claimsDigest` and `claims`).
     private var peerExchangesClaims: Bool { peerHello?.features.contains(.headClaims) == true }
 
+    /// Whether the peer's hello announced head digests (so its summaries and ours carry no tag,
+    /// and a `headsDigest` follows them).
+    private var peerComparesHeadDigests: Bool { peerHello?.features.contains(.headDigest) == true }
+
     // MARK: Observation
 
     /// Whether the session has ended (every input now returns no action).
@@ -181,7 +193,7 @@ public struct SyncSession: Sendable {
         phase = .awaitingHello
         let hello = Hello(
             role: configuration.role, receiveWindow: limits.window, spaces: localVectors.keys.sorted(),
-            features: [.headTags, .headClaims])
+            features: [.headTags, .headClaims, .headDigest])
         send(.hello(hello), &out)
         return out
     }
@@ -432,6 +444,7 @@ public struct SyncSession: Sendable {
             for id in order {
                 spaces[id] = SpaceState(local: localVectors[id]!)
                 spaces[id]!.claimsOwed = peerExchangesClaims  // until its digest says otherwise
+                spaces[id]!.headsOwed = peerComparesHeadDigests
             }
             phase = .open
             sendSummaries(&out)
@@ -452,6 +465,7 @@ public struct SyncSession: Sendable {
                     return fail(.violation(SyncError(.unexpectedMessage, "a second summary for space \(item.space)")), &out)
                 }
                 s.summaryReceived = true
+                s.peerSummary = item.vector
                 s.peerHolds.merge(item.vector)
                 s.queued.merge(item.vector)
                 spaces[item.space] = s
@@ -538,6 +552,31 @@ public struct SyncSession: Sendable {
                 spaces[id]!.claimsOwed = theirs != 0 && theirs != mine[id]!
                 if mine[id]! != theirs && mine[id]! != 0 { sendClaims(id, claims[id] ?? [], &out) }
             }
+        case .headsDigest(let digest):
+            guard peerComparesHeadDigests, !headsDigestReceived, !order.isEmpty else {
+                return fail(.violation(SyncError(.unexpectedMessage, "a headsDigest out of turn")), &out)
+            }
+            guard order.allSatisfy({ spaces[$0]!.summaryReceived }) else {
+                return fail(.violation(SyncError(.unexpectedMessage, "a headsDigest before the summaries")), &out)
+            }
+            headsDigestReceived = true
+            owedClock = nil
+            // Both sides compare the same two digests, so both know whether `heads` follow.
+            if digest == HeadTag.digest(of: sentSummaries) {
+                for id in order { spaces[id]!.headsOwed = false }
+            } else {
+                sendHeads(&out)
+            }
+        case .heads(let items, let last):
+            guard headsDigestReceived, order.contains(where: { spaces[$0]!.headsOwed }) else {
+                return fail(.violation(SyncError(.unexpectedMessage, "heads out of turn")), &out)
+            }
+            if let stranger = items.first(where: { spaces[$0.space] == nil }) {
+                return fail(.violation(SyncError(.spaceNotShared, "heads for space \(stranger.space), which is not shared")), &out)
+            }
+            owedClock = nil
+            for item in items where !item.heads.isEmpty { out.append(.peerHeads(item)) }
+            if last { for id in order { spaces[id]!.headsOwed = false } }
         case .claims(let space, let received, let last):
             guard spaces[space] != nil else {
                 return fail(.violation(SyncError(.spaceNotShared, "claims for space \(space), which is not shared")), &out)
@@ -577,10 +616,11 @@ public struct SyncSession: Sendable {
         out.append(.close(reason))
     }
 
-    /// Summaries of every shared space, split so no frame comes near the limit; with head tags
-    /// when the peer reads them.
+    /// Summaries of every shared space, split so no frame comes near the limit: with head tags
+    /// when the peer reads them, or without and followed by their digest when it compares digests.
     private mutating func sendSummaries(_ out: inout [SyncAction]) {
-        let tagged = peerHello?.features.contains(.headTags) == true
+        let byDigest = peerComparesHeadDigests
+        let tagged = byDigest || peerHello?.features.contains(.headTags) == true
         var chunk: [SpaceVector] = []
         var authors = Set<SigningPublicKey>()
         var size = 0
@@ -592,6 +632,8 @@ public struct SyncSession: Sendable {
                     if let h = known[author], h.lastSequence == seq { heads[author] = HeadTag(h.lastID) }
                 }
             }
+            let item = SpaceVector(space: id, vector: v, heads: heads)
+            if byDigest { sentSummaries.append(item) }
             let newAuthors = v.entries.keys.filter { !authors.contains($0) }.count
             let cost = SpaceID.byteCount + 2 + v.entries.count * (13 + HeadTag.byteCount)
                 + newAuthors * SigningPublicKey.byteCount
@@ -601,11 +643,39 @@ public struct SyncSession: Sendable {
                 authors = []
                 size = 0
             }
-            chunk.append(SpaceVector(space: id, vector: v, heads: heads))
+            chunk.append(byDigest ? SpaceVector(space: id, vector: v) : item)
             authors.formUnion(v.entries.keys)
             size += cost
         }
         if !chunk.isEmpty { send(.summary(chunk), &out) }
+        if byDigest && !order.isEmpty { send(.headsDigest(HeadTag.digest(of: sentSummaries)), &out) }
+    }
+
+    /// The answer to a `headsDigest` that differs from ours: the tags of our summary's entries
+    /// whose position the peer's summary reaches (the others it checks by the hash chain when
+    /// they arrive), in `heads` messages of at most about 1 MiB, the last flagged.
+    private mutating func sendHeads(_ out: inout [SyncAction]) {
+        var chunk: [SpaceVector] = []
+        var size = 0
+        for item in sentSummaries {
+            let theirs = spaces[item.space]!.peerSummary
+            var v = FeedVector()
+            var heads: [SigningPublicKey: HeadTag] = [:]
+            for (author, tag) in item.heads where theirs[author] >= item.vector[author] {
+                v[author] = item.vector[author]
+                heads[author] = tag
+            }
+            guard !heads.isEmpty else { continue }
+            let cost = SpaceID.byteCount + 2 + heads.count * (13 + HeadTag.byteCount + SigningPublicKey.byteCount)
+            if !chunk.isEmpty && (size + cost > 1 << 20 || chunk.count >= 4096) {
+                send(.heads(chunk, last: false), &out)
+                chunk = []
+                size = 0
+            }
+            chunk.append(SpaceVector(space: item.space, vector: v, heads: heads))
+            size += cost
+        }
+        send(.heads(chunk, last: true), &out)
     }
 
     /// Sends `held` (the claims of `id`) in `claims` messages of at most about 1 MiB each, the last flagged.

@@ -53,12 +53,13 @@ private func messages(_ actions: [SyncAction]) throws -> [SyncMessage] {
         direct.run()
         #expect(Set(c.claims[s1]!.keys) == [a.author, b.author])
 
-        // Nothing new: the digests agree, so only the combined digest goes each way.
+        // Nothing new: the digests agree, so only the combined digest goes each way (hello,
+        // summary, heads digest, claims digest).
         let again = Network([b, c])
         let g = again.connect(0, 1)
         again.run()
         #expect(g.synced == [1, 1])
-        #expect(g.sessions[0].stats.framesSent == 3 && g.sessions[1].stats.framesSent == 3)
+        #expect(g.sessions[0].stats.framesSent == 4 && g.sessions[1].stats.framesSent == 4)
     }
 
     /// An older claim arriving (from a peer that still holds it) never replaces a newer one.

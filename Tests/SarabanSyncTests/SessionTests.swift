@@ -273,11 +273,11 @@ private func members(_ count: Int, spaces: [SpaceID]) -> [TestNode] {
         #expect(total <= 2048, "\(total) bytes")
         #expect(c.sessions[0].stats.envelopesSent == 0 && c.sessions[1].stats.envelopesSent == 0)
         #expect(c.reasons[1] == .peerSaidBye)
-        // The count includes a head tag per entry (the fork check at equal vectors).
-        #expect(c.peerHeads[0].count == 10 && c.peerHeads[0].allSatisfy { $0.heads.count == 4 })
-        // Equal claims: the combined digest alone went each way, no claim (A: hello, summary,
-        // digest, bye; B: hello, summary, digest).
-        #expect(c.sessions[0].stats.framesSent == 4 && c.sessions[1].stats.framesSent == 3)
+        // Equal heads: one digest of the head tags went each way, no tag (the fork check at
+        // equal vectors); equal claims: the combined digest alone, no claim (A: hello, summary,
+        // heads digest, claims digest, bye; B: the same without bye).
+        #expect(c.peerHeads[0].isEmpty && c.peerHeads[1].isEmpty)
+        #expect(c.sessions[0].stats.framesSent == 5 && c.sessions[1].stats.framesSent == 4)
     }
 }
 
@@ -309,17 +309,19 @@ private func frames(_ actions: [SyncAction]) -> [[UInt8]] { actions.compactMap {
         let other = restored.write(s1, envelopes: 1)[0]
         #expect(other.header.seqStart == 3 && other.id != written[2].id)
 
+        // Honest copies: the two heads digests agree, so no tag crosses.
         let honest = Network([a, b])
         let h = honest.connect(0, 1)
         honest.run()
-        #expect(h.peerHeads[0].count == 1 && h.peerHeads[1].count == 1)
-        #expect(try h.peerHeads[0][0].mismatches(held: { a.held(s1, $0, $1) }).isEmpty)
-        #expect(try h.peerHeads[1][0].mismatches(held: { b.held(s1, $0, $1) }).isEmpty)
+        #expect(h.peerHeads[0].isEmpty && h.peerHeads[1].isEmpty)
+        #expect(h.sessions[0].isSettled && h.sessions[1].isSettled)
 
+        // The fork: equal vectors, different digests, so each side sends its tags in `heads`.
         let net = Network([restored, b])
         let c = net.connect(0, 1)
         net.run()
         #expect(net.violations.isEmpty)
+        #expect(c.peerHeads[0].count == 1 && c.peerHeads[1].count == 1)
         #expect(c.sessions[0].isSettled && c.sessions[1].isSettled)
         #expect(c.sessions[0].stats.envelopesSent == 0 && c.sessions[1].stats.envelopesSent == 0)
         #expect(restored.spaces[s1]!.vector == b.spaces[s1]!.vector)
@@ -357,7 +359,7 @@ private func frames(_ actions: [SyncAction]) -> [[UInt8]] { actions.compactMap {
         a.write(s1, envelopes: 2)
         var s = session(of: a)
         let hello = frames(s.start(now: .seconds(1)))
-        #expect(try SyncMessage.decode(Array(hello[0].dropFirst(4))) == .hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: [.headTags, .headClaims])))
+        #expect(try SyncMessage.decode(Array(hello[0].dropFirst(4))) == .hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: [.headTags, .headClaims, .headDigest])))
 
         let sent = frames(s.receive(SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1])).framed(), now: .seconds(1)))
         #expect(sent.count == 1 && sent[0][5] == 0x02, "an untagged summary (tag 0x02)")
@@ -365,6 +367,101 @@ private func frames(_ actions: [SyncAction]) -> [[UInt8]] { actions.compactMap {
 
         let theirs = s.receive(SyncMessage.summary([SpaceVector(space: s1, vector: FeedVector())]).framed(), now: .seconds(2))
         #expect(!theirs.contains { if case .peerHeads = $0 { true } else { false } })
+    }
+
+    /// With a peer that compares digests, the summary goes without tags and one `headsDigest`
+    /// follows; when the peer's digest differs, the tags go in `heads`, only for the entries whose
+    /// position the peer's summary reaches.
+    @Test func digestsThatDifferBringTheTagsThePeerCanCheck() throws {
+        let a = members(1, spaces: [s1])[0]
+        let mine = a.write(s1, envelopes: 2)
+        let other = deterministicKeys(7).publicKey
+        var s = session(of: a)
+        _ = s.start(now: .seconds(1))
+        let sent = frames(s.receive(
+            SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: [.headTags, .headDigest])).framed(),
+            now: .seconds(1)))
+        let messages = try sent.map { try SyncMessage.decode(Array($0.dropFirst(4))) }
+        let tagged = SpaceVector(space: s1, vector: FeedVector([a.author: 2]), heads: [a.author: HeadTag(mine[1].id)])
+        #expect(messages == [
+            .summary([SpaceVector(space: s1, vector: FeedVector([a.author: 2]))]),
+            .headsDigest(HeadTag.digest(of: [tagged])),
+        ])
+        // The peer holds a's feed to 2 as well, and 5 of another author: different digests.
+        let theirs = SpaceVector(space: s1, vector: FeedVector([a.author: 2, other: 5]), heads: [a.author: HeadTag(mine[1].id)])
+        var actions = s.receive(SyncMessage.summary([SpaceVector(space: s1, vector: theirs.vector)]).framed(), now: .seconds(2))
+        actions += s.receive(SyncMessage.headsDigest(HeadTag.digest(of: [theirs])).framed(), now: .seconds(2))
+        let answers = try frames(actions).map { try SyncMessage.decode(Array($0.dropFirst(4))) }
+        #expect(answers.contains(.heads([tagged], last: true)))
+        #expect(!s.isSettled, "the peer owes its heads")
+        // Its heads name a's envelope at 2 and another author's at 5: handed to the node as they are.
+        let back = SpaceVector(space: s1, vector: FeedVector([a.author: 2, other: 5]), heads: [a.author: HeadTag(mine[1].id), other: HeadTag(mine[0].id)])
+        let got = s.receive(SyncMessage.heads([back], last: true).framed(), now: .seconds(3))
+        #expect(got.contains { if case .peerHeads(back) = $0 { true } else { false } })
+
+        // A peer behind on a's feed (at 1) gets no tag of a at 2: the hash chain checks it there.
+        var t = session(of: a)
+        _ = t.start(now: .seconds(1))
+        _ = t.receive(SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: .headDigest)).framed(), now: .seconds(1))
+        let behind = SpaceVector(space: s1, vector: FeedVector([a.author: 1]), heads: [a.author: HeadTag(mine[0].id)])
+        var more = t.receive(SyncMessage.summary([SpaceVector(space: s1, vector: behind.vector)]).framed(), now: .seconds(2))
+        more += t.receive(SyncMessage.headsDigest(HeadTag.digest(of: [behind])).framed(), now: .seconds(2))
+        let replies = try frames(more).map { try SyncMessage.decode(Array($0.dropFirst(4))) }
+        #expect(replies.contains(.heads([], last: true)))
+    }
+
+    /// `headsDigest` and `heads` out of turn close the session as `unexpectedMessage`: a digest
+    /// before the summaries or twice, `heads` after equal digests or before any digest.
+    @Test func headsOutOfTurnAreViolations() throws {
+        let a = members(1, spaces: [s1])[0]
+        let mine = a.write(s1, envelopes: 1)
+        let hello = SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: .headDigest)).framed()
+        let same = SpaceVector(space: s1, vector: FeedVector([a.author: 1]), heads: [a.author: HeadTag(mine[0].id)])
+        func opened() -> SyncSession {
+            var s = session(of: a)
+            _ = s.start(now: .seconds(1))
+            _ = s.receive(hello, now: .seconds(1))
+            return s
+        }
+        func code(_ actions: [SyncAction]) -> SyncErrorCode? {
+            for case .close(.violation(let e)) in actions { return e.code }
+            return nil
+        }
+        var early = opened()
+        #expect(code(early.receive(SyncMessage.headsDigest(1).framed(), now: .seconds(2))) == .unexpectedMessage)
+
+        var twice = opened()
+        _ = twice.receive(SyncMessage.summary([SpaceVector(space: s1, vector: same.vector)]).framed(), now: .seconds(2))
+        let equal = twice.receive(SyncMessage.headsDigest(HeadTag.digest(of: [same])).framed(), now: .seconds(2))
+        #expect(code(equal) == nil && !equal.contains { if case .send = $0 { true } else { false } })
+        #expect(twice.isSettled, "equal digests: nothing owed either way")
+        #expect(code(twice.receive(SyncMessage.heads([same], last: true).framed(), now: .seconds(3))) == .unexpectedMessage)
+
+        var beforeDigest = opened()
+        _ = beforeDigest.receive(SyncMessage.summary([SpaceVector(space: s1, vector: same.vector)]).framed(), now: .seconds(2))
+        #expect(code(beforeDigest.receive(SyncMessage.heads([same], last: true).framed(), now: .seconds(3))) == .unexpectedMessage)
+
+        var second = opened()
+        _ = second.receive(SyncMessage.summary([SpaceVector(space: s1, vector: same.vector)]).framed(), now: .seconds(2))
+        _ = second.receive(SyncMessage.headsDigest(7).framed(), now: .seconds(2))
+        #expect(code(second.receive(SyncMessage.headsDigest(7).framed(), now: .seconds(3))) == .unexpectedMessage)
+    }
+
+    /// A peer of the previous build (head tags, no digest) still gets a summary with tags and
+    /// no `headsDigest`; its own tagged summary is handed to the node.
+    @Test func aPeerWithoutDigestsGetsTaggedSummaries() throws {
+        let a = members(1, spaces: [s1])[0]
+        let mine = a.write(s1, envelopes: 1)
+        var s = session(of: a)
+        _ = s.start(now: .seconds(1))
+        let sent = frames(s.receive(
+            SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: [.headTags, .headClaims])).framed(), now: .seconds(1)))
+        let messages = try sent.map { try SyncMessage.decode(Array($0.dropFirst(4))) }
+        let tagged = SpaceVector(space: s1, vector: FeedVector([a.author: 1]), heads: [a.author: HeadTag(mine[0].id)])
+        #expect(messages.first == .summary([tagged]))
+        #expect(!messages.contains { if case .headsDigest = $0 { true } else { false } })
+        let got = s.receive(SyncMessage.summary([tagged]).framed(), now: .seconds(2))
+        #expect(got.contains { if case .peerHeads(tagged) = $0 { true } else { false } })
     }
 
     /// A local envelope stored between the session's start and the peer's hello is in the summary

@@ -70,6 +70,16 @@ private func samples() throws -> [(name: String, comment: String, message: SyncM
         ("claims.hex",
          "claims: sp1, last; one claim by a(1) at 1700000000000 ms: a:3 #0102…08, b:200 #a0a1…a7 (Ed25519, deterministic)",
          .claims(space: sp1, claims: [sampleClaim(sp1)], last: true)),
+        ("hello-head-digest.hex", "hello: member, window 2, spaces [0011…ff], head tags, head claims, head digest (flags 7)",
+         .hello(Hello(role: .member, receiveWindow: 2, spaces: [sp1], features: [.headTags, .headClaims, .headDigest]))),
+        ("heads-digest.hex", "headsDigest 0x0123456789abcdef", .headsDigest(0x0123_4567_89ab_cdef)),
+        ("heads.hex", "heads, last: authors a(1) b(2): sp1 {a:3 #0102…08, b:200 #a0a1…a7}",
+         .heads([
+            SpaceVector(
+                space: sp1, vector: FeedVector([a: 3, b: 200]),
+                heads: [a: HeadTag(bytes: Array(1...8))!, b: HeadTag(bytes: Array(0xA0...0xA7))!]),
+         ], last: true)),
+        ("heads-empty.hex", "heads, last, no space (no tag the peer can check)", .heads([], last: true)),
     ]
 }
 
