@@ -243,6 +243,8 @@ public struct SimStats: Sendable, Hashable {
     public var held = 0
     public var violations = 0
     public var timeouts = 0
+    /// Summaries' head tags compared with a node's envelopes (sessions whose head digests differed).
+    public var headChecks = 0
     /// Register events (allocations, reservations, cancellations) written by offices.
     public var registerEvents = 0
     /// Correspondence (Letters.swift): dispatches published, received, returned, received again

@@ -376,15 +376,40 @@ public final class Simulation {
         }
     }
 
+    /// Per space, per author, the envelope `n` holds ending at its vector's entry (the head tags).
+    func feedHeads(_ n: Int, _ spaces: [SpaceID: FeedVector]) -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        do { return try nodes[n].live.store.feedHeads(spaces) } catch {
+            fail("\(nodes[n].name): cannot read its feed heads: \(error)")
+            return [:]
+        }
+    }
+
+    /// The peer's head tags against what node `n` holds at the same positions: honest nodes never
+    /// fork a feed, power losses included (the durability rule), so any mismatch is a failure.
+    func checkHeads(_ item: SpaceVector, _ n: Int, peer: Int) {
+        guard let node = nodes[n].node else { return }
+        stats.headChecks += 1
+        do {
+            let found = try item.mismatches { try node.store.storedEnvelope(space: item.space, author: $0, covering: $1) }
+            for m in found {
+                fail("\(nodes[n].name): the head tags of \(nodes[peer].name) show a fork of \(m) in space \(item.space.hex.prefix(6))")
+            }
+        } catch {
+            fail("\(nodes[n].name): cannot compare head tags: \(error)")
+        }
+    }
+
     func connect(_ l: LinkKey) {
         guard canConnect(l) else { return }
         let (x, y) = below(2) == 0 ? (l.a, l.b) : (l.b, l.a)
         guard let spacesX = sessionSpaces(x, with: y), let spacesY = sessionSpaces(y, with: x) else { return }
+        // With the feed heads the daemon gives its sessions, so the head-tag digests and the
+        // fork check at equal vectors run here too (see `checkHeads`).
         let sx = SyncSession(
-            configuration: SyncConfiguration(role: nodes[x].role, spaces: spacesX, limits: nodeLimits[x]),
+            configuration: SyncConfiguration(role: nodes[x].role, spaces: spacesX, heads: feedHeads(x, spacesX), limits: nodeLimits[x]),
             peer: nodes[y].publicKey)
         let sy = SyncSession(
-            configuration: SyncConfiguration(role: nodes[y].role, spaces: spacesY, limits: nodeLimits[y]),
+            configuration: SyncConfiguration(role: nodes[y].role, spaces: spacesY, heads: feedHeads(y, spacesY), limits: nodeLimits[y]),
             peer: nodes[x].publicKey)
         connections.removeAll { $0.isDead && $0.toward[0].isEmpty && $0.toward[1].isEmpty }
         let shared = Set(spacesX.keys).intersection(spacesY.keys)
@@ -466,7 +491,9 @@ public final class Simulation {
                     fail("\(nodes[n].name): a session delivered envelopes attributed to \(from), not its peer")
                 }
                 c.work[side].append(.deliver(space, envelopes))
-            case .peerProgress, .peerHeads, .attachment, .claims:
+            case .peerHeads(let item):
+                checkHeads(item, n, peer: c.nodes[1 - side])
+            case .peerProgress, .attachment, .claims:
                 break
             case .synced:
                 note(2, c.id, side)

@@ -120,7 +120,7 @@ public struct DocumentsInTransaction: DocumentStore {
     ///
     /// An update leaves `kind` as it is: a document's kind is fixed by the operation that created
     /// it (its id), and naming an indexed column in `SET` makes SQLite rewrite that column's index
-    /// entry (`documents_by_kind`) on every update, even to the same value.
+    /// entry (`documents_by_space_kind`) on every update, even to the same value.
     mutating func flush() throws {
         let statement = try db.cachedStatement(
             sql: """

@@ -370,7 +370,8 @@ extension Store {
     }
 
     /// The documents of `kind` (deleted ones too), in `space` when given, sorted by id: only their
-    /// rows are read and decoded (index `documents_by_kind`).
+    /// rows are read and decoded (index `documents_by_space_kind`; without a space, each space's
+    /// rows in turn, the spaces found by a loose scan of the index's first column).
     public func documents(kind: String, space: SpaceID? = nil) throws(StorageError) -> [Document] {
         try read { db in
             let rows: [Data]
@@ -379,7 +380,19 @@ extension Store {
                     db, sql: "SELECT snapshot FROM documents WHERE kind = ? AND space = ? ORDER BY id",
                     arguments: [kind, Data(space.bytes)])
             } else {
-                rows = try Data.fetchAll(db, sql: "SELECT snapshot FROM documents WHERE kind = ? ORDER BY id", arguments: [kind])
+                // The distinct spaces by skipping through the index (one seek per space) rather
+                // than scanning it, then the rows of `kind` in each.
+                rows = try Data.fetchAll(
+                    db,
+                    sql: """
+                        WITH RECURSIVE s(space) AS (
+                            SELECT min(space) FROM documents
+                            UNION ALL
+                            SELECT (SELECT min(space) FROM documents WHERE space > s.space) FROM s WHERE s.space IS NOT NULL
+                        )
+                        SELECT snapshot FROM documents WHERE space IN (SELECT space FROM s WHERE space IS NOT NULL) AND kind = ?
+                        ORDER BY id
+                        """, arguments: [kind])
             }
             return try rows.map { data in
                 do { return try Document.decode([UInt8](data)) } catch {

@@ -24,7 +24,7 @@ public final class Store: Sendable {
     /// `PRAGMA application_id`: "SRBN". A database without it (and with tables) is refused.
     public static let applicationID: Int32 = 0x5352_424E
     /// `PRAGMA user_version` written by the newest migration this build knows.
-    public static let schemaVersion: Int32 = 9
+    public static let schemaVersion: Int32 = 10
 
     /// The database file.
     public let path: String
@@ -609,6 +609,20 @@ public final class Store: Sendable {
             try db.execute(sql: searchByDateMigration)
             try db.execute(sql: contentVersionMigration)
             try db.execute(sql: "PRAGMA user_version = 9")
+        }
+        m.registerMigration("v10") { db in
+            // One index where v1 and v4 kept two: `documents(space, kind)` serves the queries by
+            // space (its prefix) and by kind and space; the few by kind alone go space by space
+            // (``Store/documents(kind:space:)``). Every document row written maintained three
+            // B-trees besides the table (its id, space, kind and space); now two: about 0.7 µs
+            // per new document, 6% of a local write in `saraban-bench sync`.
+            try db.execute(
+                sql: """
+                    DROP INDEX IF EXISTS documents_by_kind;
+                    DROP INDEX IF EXISTS documents_by_space;
+                    CREATE INDEX documents_by_space_kind ON documents(space, kind);
+                    PRAGMA user_version = 10;
+                    """)
         }
         return m
     }()

@@ -112,7 +112,7 @@ runner.run { r in
                 + "writes \(s.writes) acked \(s.changesAcknowledged) conns \(s.connections) frames \(s.framesSent)/\(s.framesDelivered) "
                 + "drop \(s.framesDropped) dup \(s.framesDuplicated) corrupt \(s.framesCorrupted) reorder \(s.framesReordered) "
                 + "registerEvents \(s.registerEvents) (offline \(s.offlineRegisterEvents)) crashes \(s.crashes) (mid-transaction \(s.midTransactionCrashes), power \(s.powerLosses)) integrity \(s.integrityChecks) "
-                + "partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) violations \(s.violations) refusals \(s.refusals) held \(s.held) "
+                + "partitions \(s.partitions) clogs \(s.clogs) timeouts \(s.timeouts) headChecks \(s.headChecks) violations \(s.violations) refusals \(s.refusals) held \(s.held) "
                 + "adds \(s.adds) removals \(s.removals) roles \(s.roleChanges) epochs \(s.epochs) (concurrent \(s.concurrentRekeys)) intruder \(s.intruderEnvelopes) rogue \(s.rogueRefusedLocally)/\(s.rogueChanges) dispatches \(s.dispatches) receives \(s.receives) (again \(s.receivesRepeated)) returns \(s.returns) tamper refused \(s.tamperRefused) renewals \(s.renewals) planted \(s.plantedBugFired) "
                 + "digest \(String(r.traceDigest, radix: 16))"
         )

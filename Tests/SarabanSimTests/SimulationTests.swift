@@ -120,7 +120,9 @@ func describe(_ r: SimResult) -> String {
             total.rogueRefusedLocally += r.stats.rogueRefusedLocally
             total.rogueChanges += r.stats.rogueChanges
             total.powerLosses += r.stats.powerLosses
+            total.headChecks += r.stats.headChecks
         }
+        #expect(total.headChecks > 100, "sessions whose head digests differed compared the tags with the real stores")
         #expect(total.crashes > 20)
         #expect(total.midTransactionCrashes > 10, "crashes inside receive batches and writes")
         #expect(total.integrityChecks >= total.crashes - total.midTransactionCrashes / 2)

@@ -55,7 +55,7 @@ private func allEnvelopes(_ store: Store, space: SpaceID) throws -> [Envelope] {
         let author = try #require(try SigningPublicKey(rawRepresentation: Array(seed.suffix(32))))
         let store = try Store.open(path: dir.file("s.db"), replica: ReplicaID(bytes: author.rawRepresentation.prefix(16)))
         defer { try? store.close() }
-        #expect(try store.schemaInfo().migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"])
+        #expect(try store.schemaInfo().migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"])
         #expect(try allEnvelopes(store, space: space).count == 7)
         #expect(try store.envelopeLogPosition() == 7)
         #expect(try store.feedVector(space: space)[author] == 6)

@@ -54,7 +54,7 @@ import Testing
         let store = try Store.open(path: dir.file("s.db"), replica: replicaA)
         defer { try? store.close() }
         let info = try store.schemaInfo()
-        #expect(info.userVersion == 9 && info.migrations.suffix(3) == ["v7", "v8", "v9"])
+        #expect(info.userVersion == Store.schemaVersion && info.migrations.suffix(4) == ["v7", "v8", "v9", "v10"])
         #expect(info.tables.contains("content_version") && info.tables.contains("peer_status"))
         #expect(try store.refreshSearch(Self.row) == 3)
         #expect(try store.search(SearchQuery(text: "ประชุม")).map(\.document) == [ids[1], ids[2], ids[0]])

@@ -11,7 +11,7 @@ import Testing
         let info = try store.schemaInfo()
         #expect(info.applicationID == Store.applicationID)
         #expect(info.userVersion == Store.schemaVersion)
-        #expect(info.migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"])
+        #expect(info.migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"])
         #expect(info.journalMode == "wal")
         #expect(info.synchronous == 1)  // NORMAL
         // Off before the first connection opened: no process-wide mutex around SQLite's allocations.
@@ -29,7 +29,7 @@ import Testing
         try store.close()
         // Reopening runs no migration again and keeps the identity.
         let again = try Store.open(path: dir.file("s.db"), replica: replicaA)
-        #expect(try again.schemaInfo().migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"])
+        #expect(try again.schemaInfo().migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"])
         try again.close()
     }
 
