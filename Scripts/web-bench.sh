@@ -83,6 +83,6 @@ for t in "${TARGETS[@]}"; do
         echo "  $name run $run: p50 $p50 ms, p99 $p99 ms, $r req/s (load $load)${errs:+; $errs}"
         p50s+=("$p50"); p99s+=("$p99"); rps+=("$r")
     done
-    echo "$name: median p50 $(printf '%s\n' "${p50s[@]}" | median) ms, p99 $(printf '%s\n' "${p99s[@]}" | median) ms, $(printf '%s\n' "${rps[@]}" | median) req/s"
+    echo "$name: median p50 $(printf '%s\n' "${p50s[@]}" | median) ms, p99 $(printf '%s\n' "${p99s[@]}" | median) ms, $(printf '%s\n' "${rps[@]}" | median) req/s; daemon $(rss)"
 done
 echo "daemon after the runs: $(rss); $(awk '$1 == "RssAnon:" || $1 == "RssFile:" { printf "%s %.0f MB ", $1, $2 / 1024 }' /proc/$PID/status); load $(cut -d' ' -f1-3 /proc/loadavg)"

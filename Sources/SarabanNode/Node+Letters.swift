@@ -223,9 +223,23 @@ extension Node {
 
     /// Every live letter, optionally only those in `status`.
     public func letters(status: LetterStatus? = nil) throws(NodeError) -> [LetterView] {
+        try letters(status: status, withBody: true)
+    }
+
+    /// Every live letter's view, decoded one document at a time (``SarabanStorage/Store/forEachDocument(kind:space:_:)``);
+    /// without the body text when `withBody` is false (lists).
+    func letters(status: LetterStatus?, withBody: Bool) throws(NodeError) -> [LetterView] {
+        var out: [LetterView] = []
+        do {
+            try store.forEachDocument(kind: LetterDocument.kind) { d in
+                guard !d.isDeleted, var v = Self.letterView(d), status == nil || v.status == status else { return }
+                if !withBody { v.fields[LetterField.body.rawValue] = nil }
+                out.append(v)
+            }
+        } catch { throw NodeError(error) }
         // By id (counter, then node), not as text: 2-… before 10-….
-        try documents(ofKind: LetterDocument.kind).filter { !$0.isDeleted }.compactMap(Self.letterView)
-            .filter { status == nil || $0.status == status }.sorted { $0.id < $1.id }
+        out.sort { $0.id < $1.id }
+        return out
     }
 
     // MARK: - Secrecy and spaces

@@ -81,13 +81,7 @@ extension Node {
     /// real letter's bytes; ``letter(_:)`` reads a whole letter.
     public func cachedLetters(version: Int64) throws(NodeError) -> [LetterView] {
         try readCache.value("letters", version: version, now: now()) { () throws(NodeError) in
-            (
-                try letters().map { v in
-                    var v = v
-                    v.fields[LetterField.body.rawValue] = nil
-                    return v
-                }, nil
-            )
+            (try letters(status: nil, withBody: false), nil)
         }
     }
 
