@@ -170,6 +170,12 @@ public final class NodeDaemon: Sendable {
                             "sessions": "\(n)",
                         ])
                 },
+                servedSpacesChanged: { peers in
+                    let n = sessions.close { peers.contains($0) }
+                    logger.notice(
+                        "the spaces served to some peers changed (a membership or a designation): reopening their sessions",
+                        metadata: ["peers": "\(peers.map(\.description).sorted())", "sessions": "\(n)"])
+                },
                 onFork: { status.recordFork($0) }, onWithholding: { status.recordWithholding($0, spaces: $1, $2) },
                 withholdingGrace: options.withholdingGrace, now: node.now)
         }

@@ -162,6 +162,13 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// change (a space joined, created, carried or left, by this process or another): spaces
     /// added, spaces removed. Open sessions carry the spaces of their hello only.
     let carriedSpacesChanged: (@Sendable (_ added: Set<SpaceID>, _ removed: Set<SpaceID>) -> Void)?
+    /// Told by ``poll()`` when the spaces or their memberships changed and some peers would now
+    /// be served other spaces than their open sessions were (``carriedSpaces(for:)``: a member
+    /// removed from a cleared space, a relay no longer designated): those peers' sessions must
+    /// reopen, or they keep receiving the space's new envelopes.
+    let servedSpacesChanged: (@Sendable (_ peers: Set<NodeID>) -> Void)?
+    /// Per peer, the spaces its latest session was opened with.
+    private var served: [NodeID: Set<SpaceID>] = [:]
     /// The carried spaces as last seen by ``primeBaseline()`` or ``poll()``.
     private var knownSpaces: Set<SpaceID>?
     /// Called with each fork found, after it is logged (the peer status book records it).
@@ -173,6 +180,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         storage: any EnvelopeStorage, logger: Logger = Logger(label: "saraban.sync"),
         attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil,
         carriedSpacesChanged: (@Sendable (_ added: Set<SpaceID>, _ removed: Set<SpaceID>) -> Void)? = nil,
+        servedSpacesChanged: (@Sendable (_ peers: Set<NodeID>) -> Void)? = nil,
         onFork: (@Sendable (FeedFork) -> Void)? = nil,
         onWithholding: (@Sendable (NodeID, Set<SpaceID>, [WithheldFeed]) -> Void)? = nil,
         withholdingGrace: Int64 = NodeSyncDriver.defaultWithholdingGrace,
@@ -184,6 +192,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         self.logger = logger
         self.attachments = attachments
         self.carriedSpacesChanged = carriedSpacesChanged
+        self.servedSpacesChanged = servedSpacesChanged
         self.onFork = onFork
         self.now = now
     }
@@ -210,7 +219,22 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
 
     public func carriedSpaces(for peer: NodeID) async throws -> [SpaceID: FeedVector] {
         let storage = self.storage
-        return try await blocking { try storage.carriedSpaces(for: peer) }
+        let spaces = try await blocking { try storage.carriedSpaces(for: peer) }
+        lock.withLock { served[peer] = Set(spaces.keys) }
+        return spaces
+    }
+
+    /// The peers whose served spaces (``EnvelopeStorage/carriedSpaces(for:)``) are no longer those
+    /// their sessions were opened with; each is recorded anew, so it is reported once per change.
+    func peersServedDifferently() throws -> Set<NodeID> {
+        let before = lock.withLock { served }
+        var changed: Set<NodeID> = []
+        for (peer, spaces) in before {
+            let now = Set(try storage.carriedSpaces(for: peer).keys)
+            if now != spaces { changed.insert(peer) }
+        }
+        lock.withLock { for p in changed { served[p] = nil } }
+        return changed
     }
 
     public func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (
@@ -303,7 +327,14 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
             guard let known = knownSpaces, known != now else { return nil }
             return (now.subtracting(known), known.subtracting(now))
         }
-        if let change { carriedSpacesChanged?(change.0, change.1) }
+        if let change {
+            carriedSpacesChanged?(change.0, change.1)
+        } else if spacesProbe != lastSpacesProbeSeen(), let servedSpacesChanged {
+            // Before anything new is announced: a peer that may no longer have a space must not
+            // get its new envelopes (a removal's own envelope included) over its open session.
+            let peers = try peersServedDifferently()
+            if !peers.isEmpty { servedSpacesChanged(peers) }
+        }
         var count = 0
         for (space, vector) in spaces.sorted(by: { $0.key < $1.key }) {
             lock.lock()
@@ -334,6 +365,8 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         if count > 0 { logger.debug("announced local envelopes", metadata: ["count": "\(count)"]) }
         return count
     }
+
+    private func lastSpacesProbeSeen() -> String? { lock.withLock { lastSpacesProbe } }
 
     /// Polls every `interval` until cancelled (a CLI write reaches peers within about that long).
     public func runPoller(interval: Duration = .milliseconds(250)) async {

@@ -303,11 +303,18 @@ extension Store {
         try read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(n), 0) FROM envelope_log") ?? 0 }
     }
 
-    /// The ids of the spaces this node carries, in one string (cheap): it changes when a space is
-    /// created, joined or left, which stores no envelope by itself.
+    /// The ids and epochs of the spaces this node carries and a summary of their members (how
+    /// many, their removal epochs, their admin flags), in one string (cheap): it changes when a
+    /// space is created, joined or left, which stores no envelope by itself, and when a
+    /// membership changes (the daemon then checks which peers are served other spaces).
     public func spacesFingerprint() throws(StorageError) -> String {
         try read { db in
-            try String.fetchOne(db, sql: "SELECT coalesce(group_concat(hex(id), ','), '') FROM (SELECT id FROM spaces ORDER BY id)") ?? ""
+            try String.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT coalesce(group_concat(hex(id) || ':' || epoch, ','), '') FROM (SELECT id, epoch FROM spaces ORDER BY id))
+                        || '|' || (SELECT count(*) || ':' || total(coalesce(removed_epoch, 0)) || ':' || total(admin) FROM space_members)
+                    """) ?? ""
         }
     }
 

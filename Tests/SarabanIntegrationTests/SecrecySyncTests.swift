@@ -43,4 +43,37 @@ struct SecrecySyncTests {
             #expect(try other.vector(space).isEmpty, "a relay not designated for the cleared space got its envelopes")
         }
     }
+
+    /// A member removed from a cleared space stops receiving it at once: the admin's daemon sees
+    /// the membership change, reopens the removed member's sessions, and their new hellos leave
+    /// the space out. Neither the removal's own envelope nor a letter written after it reaches
+    /// the removed node (before, the open session pushed both).
+    @Test func aMemberRemovedFromAClearedSpaceStopsReceivingIt() async throws {
+        let root = temporaryDirectory("secrecy-removed")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let a = try TestNode("อบต.บ้านใหม่", root: root)
+        let b = try TestNode("อบต.หนองบัว", root: root)
+        let space = try a.node.createSpace(name: "ลับ").id
+        try a.node.setSpaceClearance(space, to: .confidential)
+        let inv = try a.node.invite(space: space, invitee: b.id, office: b.name, cleared: .confidential)
+        _ = try b.node.join(Invitation.parse(inv.text))
+        let author = a.node.identity.publicKey
+        try await withNodes([a, b]) {
+            for n in [a, b] { try await n.start() }
+            try a.addPeer(b)
+            try b.addPeer(a)
+            let first = try a.node.createLetter(kind: .internal, fields: [("ชั้นความลับ", "ลับ"), ("เรื่อง", "ก่อนถอน")], space: "ลับ")
+            try await eventually("B has the first letter") { (try? b.node.letter(first).fields["เรื่อง"]) == "ก่อนถอน" }
+            try await eventually("B holds all of A's feed") { try b.vector(space)[author] == a.vector(space)[author] }
+            let held = try b.vector(space)[author]
+
+            _ = try a.node.removeMember(space: space, member: b.id)
+            _ = try a.node.createLetter(kind: .internal, fields: [("ชั้นความลับ", "ลับ"), ("เรื่อง", "หลังถอน")], space: "ลับ")
+            #expect(try a.vector(space)[author] >= held + 2)
+            // Sessions reopen within a poll and a redial; give an open session time to push.
+            try await Task.sleep(for: .seconds(3))
+            #expect(try b.vector(space)[author] == held, "the removed node got A's envelopes written after its removal")
+            #expect(a.daemon?.transport.openChannelPeers.contains(b.id) == true, "A and B still sync their other spaces")
+        }
+    }
 }
