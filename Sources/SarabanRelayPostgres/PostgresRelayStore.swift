@@ -232,6 +232,29 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         return out.mapValues { FeedVector($0) }
     }
 
+    /// The envelope ending at each author's entry of `spaces`, from `feed_heads` (the head tags of
+    /// the relay's summaries: without them every session with a member of this build exchanged its
+    /// tags, as the two head digests differed). An entry the table has moved past (another relay
+    /// process stored more since the vector was read) gets no tag.
+    public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
+        guard !spaces.isEmpty else { return [:] }
+        let ids = spaces.keys.map { ByteBuffer(bytes: $0.bytes) }
+        return try await guarded("read feed heads") {
+            var out: [SpaceID: [SigningPublicKey: FeedHead]] = [:]
+            let rows = try await self.client.query(
+                "SELECT space, author, last_seq, last_id FROM feed_heads WHERE space = ANY(\(ids))", logger: self.logger)
+            for try await (s, a, seq, id) in rows.decode((ByteBuffer, ByteBuffer, Int64, ByteBuffer).self) {
+                guard let space = SpaceID(bytes: Array(s.readableBytesView)),
+                    let author = try? SigningPublicKey(rawRepresentation: Array(a.readableBytesView)),
+                    let last = try? EnvelopeID(bytes: Array(id.readableBytesView)),
+                    spaces[space]?[author] == UInt64(seq)
+                else { continue }
+                out[space, default: [:]][author] = FeedHead(lastSequence: UInt64(seq), lastID: last)
+            }
+            return out
+        }
+    }
+
     public func carry(_ spaces: [SpaceID], for peers: [NodeID]) async throws {
         guard !spaces.isEmpty else { return }
         let ids = spaces.map { ByteBuffer(bytes: $0.bytes) }

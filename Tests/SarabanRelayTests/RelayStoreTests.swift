@@ -50,6 +50,17 @@ import Testing
         let carried = try await f.store.carriedSpaces()
         #expect(carried[space] == FeedVector([a.signer.publicKey: 6, b.signer.publicKey: 3]))
         #expect(try await f.store.vectors(of: [space, randomSpace()]) == [space: carried[space]!])
+
+        // The head tags of the relay's summaries: the envelope ending at each entry; for an entry
+        // below the store's head, that envelope (SQLite looks it up) or none (PostgreSQL reads
+        // only the heads table), never another.
+        let heads = try await f.store.feedHeads([space: carried[space]!])
+        #expect(heads[space]?[a.signer.publicKey] == FeedHead(lastSequence: 6, lastID: first[5].id))
+        #expect(heads[space]?[b.signer.publicKey] == FeedHead(lastSequence: 3, lastID: fromB[2].id))
+        let behind = try await f.store.feedHeads([space: FeedVector([a.signer.publicKey: 5, b.signer.publicKey: 3])])
+        let atFive = behind[space]?[a.signer.publicKey]
+        #expect(atFive == nil || atFive == FeedHead(lastSequence: 5, lastID: first[4].id))
+        #expect(behind[space]?[b.signer.publicKey] == FeedHead(lastSequence: 3, lastID: fromB[2].id))
         await f.cleanup()
     }
 
