@@ -289,7 +289,6 @@ public struct PeerConnection: Sendable {
                     session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, heads: headSink,
                     closer: closer, budget: budget, attachments: attachments.map { ($0, attachmentSink) })
                 attachmentSink.finish()
-                attachments?.closed()
                 return report
             }
             if let attachments {
@@ -300,6 +299,10 @@ public struct PeerConnection: Sendable {
                         case .received(let m): await attachments.received(m)
                         }
                     }
+                    // Closed only once every message received before the connection ended was
+                    // handled: closing first dropped the chunks still queued behind a slow store,
+                    // so a fetch cut by a reset kept none of the chunks it had received whole.
+                    attachments.closed()
                     return nil
                 }
                 group.addTask {
