@@ -29,6 +29,9 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     private let lock = NSLock()
     /// Per space, what the store is known to hold (never more than it holds).
     private var known: [SpaceID: FeedVector] = [:]
+    /// Per space, per author, the last envelope known stored (as ``known``): the head tags of the
+    /// sessions' summaries, without a database read per session.
+    private var heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:]
     private var subscribers: [Int: Subscriber] = [:]
     /// Subscribers per space, and those whose spaces are not known yet (they get everything).
     private var bySpace: [SpaceID: Set<Int>] = [:]
@@ -72,10 +75,23 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         var start: StorePosition?
         if byPosition { start = try await metrics.timed("position") { try await store.currentPosition() } }
         let all = try await metrics.timed("carried") { try await store.carriedSpaces() }
+        let loaded = try await metrics.timed("heads") { try await store.feedHeads(all) }
         lock.withLock {
             for (s, v) in all { known[s, default: FeedVector()].merge(v) }
+            for (s, h) in loaded { for (author, head) in h { raiseHead(s, author, head) } }
             position = start
         }
+    }
+
+    /// Records `head` for `author` in `space` when it is beyond the one known. Call with the lock held.
+    private func raiseHead(_ space: SpaceID, _ author: SigningPublicKey, _ head: FeedHead) {
+        if let h = heads[space]?[author], h.lastSequence >= head.lastSequence { return }
+        heads[space, default: [:]][author] = head
+    }
+
+    /// ``raiseHead(_:_:_:)`` for a stored envelope. Call with the lock held.
+    private func raiseHead(_ space: SpaceID, _ e: Envelope) {
+        raiseHead(space, e.header.author, FeedHead(lastSequence: e.header.seqEnd, lastID: e.id))
     }
 
     /// The store's health as last checked by ``runWatcher(pollInterval:)``.
@@ -138,7 +154,11 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         if !missing.isEmpty {
             // Carried since this process started (another process ran `space carry`).
             let loaded = try await metrics.timed("vectors") { try await store.vectors(of: missing) }
-            lock.withLock { for (s, v) in loaded { known[s, default: FeedVector()].merge(v) } }
+            let loadedHeads = try await metrics.timed("heads") { try await store.feedHeads(loaded) }
+            lock.withLock {
+                for (s, v) in loaded { known[s, default: FeedVector()].merge(v) }
+                for (s, h) in loadedHeads { for (author, head) in h { raiseHead(s, author, head) } }
+            }
         }
         return lock.withLock {
             var out: [SpaceID: FeedVector] = [:]
@@ -154,8 +174,19 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         }
     }
 
+    /// From memory (loaded with the vectors, raised by every envelope stored or caught up with):
+    /// an entry whose envelope is not known here gets no tag, which costs only the tags' exchange.
     public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
-        try await store.feedHeads(spaces)
+        lock.withLock {
+            var out: [SpaceID: [SigningPublicKey: FeedHead]] = [:]
+            for (space, vector) in spaces {
+                guard let known = heads[space] else { continue }
+                for (author, seq) in vector.entries {
+                    if let h = known[author], h.lastSequence == seq { out[space, default: [:]][author] = h }
+                }
+            }
+            return out
+        }
     }
 
     public func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (envelopes: [Envelope], complete: Bool) {
@@ -196,7 +227,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         // `holds` adds (stored by another process meanwhile) is left to the watcher to announce.
         // The delivering session's ack may say all of it: it is stored.
         let vector = lock.withLock { () -> FeedVector in
-            for e in report.accepted { _ = known[space, default: FeedVector()].add(e.header) }
+            for e in report.accepted {
+                _ = known[space, default: FeedVector()].add(e.header)
+                raiseHead(space, e)
+            }
             return (known[space] ?? FeedVector()).merging(report.holds)
         }
         publish(StoredEnvelopes(space: space, envelopes: report.accepted))
@@ -340,6 +374,7 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
                     guard let space = SpaceID(e.header), var v = known[space], !v.covers(e.header) else { continue }
                     v.add(e.header)
                     known[space] = v
+                    raiseHead(space, e)
                     if grouped[space] == nil { order.append(space) }
                     grouped[space, default: []].append(e)
                 }
@@ -365,7 +400,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             for e in batch { _ = from.add(e.header) }
             // Only what extends what was known is new here (a batch this process stored
             // meanwhile was announced by deliver already; sessions ignore repeats anyway).
-            lock.withLock { known[space, default: FeedVector()].merge(from) }
+            lock.withLock {
+                known[space, default: FeedVector()].merge(from)
+                for e in batch { raiseHead(space, e) }
+            }
             publish(StoredEnvelopes(space: space, envelopes: batch))
             count += batch.count
             if complete { break }

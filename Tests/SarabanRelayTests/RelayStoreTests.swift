@@ -64,6 +64,31 @@ import Testing
         await f.cleanup()
     }
 
+    /// The relay's sessions get their head tags from the driver's memory (no database read per
+    /// session): loaded with the vectors, raised by every envelope stored.
+    @Test(arguments: StoreKind.available)
+    func theDriverKnowsTheFeedHeadsWithoutReadingTheStore(_ kind: StoreKind) async throws {
+        let f = try await RelayFixture.make(kind)
+        let space = randomSpace()
+        try await f.store.carry([space], for: [])
+        var a = TestFeed(space: space)
+        let stored = a.next(3)
+        _ = try await f.store.store(space: space, envelopes: stored)
+        // A driver started now loads the heads with the vectors.
+        let driver = RelaySyncDriver(store: f.store)
+        try await driver.prime()
+        let author = a.signer.publicKey
+        #expect(try await driver.feedHeads([space: FeedVector([author: 3])]) == [space: [author: FeedHead(lastSequence: 3, lastID: stored[2].id)]])
+        // Raised by a delivery; an entry behind the head gets no tag (never another envelope's).
+        let more = a.next(2)
+        _ = try await driver.deliver(space: space, envelopes: more, from: author)
+        #expect(try await driver.feedHeads([space: FeedVector([author: 5])]) == [space: [author: FeedHead(lastSequence: 5, lastID: more[1].id)]])
+        #expect(try await driver.feedHeads([space: FeedVector([author: 4])]).isEmpty)
+        #expect(try await driver.feedHeads([randomSpace(): FeedVector([author: 1])]).isEmpty)
+        driver.finish()
+        await f.cleanup()
+    }
+
     @Test(arguments: StoreKind.available)
     func refusesGapsForksTamperingAndOtherSpaces(_ kind: StoreKind) async throws {
         let f = try await RelayFixture.make(kind)
