@@ -317,7 +317,8 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         // after its sessions opened until it wrote in some space itself (DaemonCLITests.why7).
         let spacesProbe = try storage.spacesProbe()
         lock.lock()
-        let unchanged = probe == lastProbe && spacesProbe == lastSpacesProbe
+        let spacesChanged = spacesProbe != lastSpacesProbe
+        let unchanged = probe == lastProbe && !spacesChanged
         lock.unlock()
         if unchanged && !force { return 0 }
         let spaces = try storage.carriedSpaces()
@@ -329,7 +330,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         }
         if let change {
             carriedSpacesChanged?(change.0, change.1)
-        } else if spacesProbe != lastSpacesProbeSeen(), let servedSpacesChanged {
+        } else if spacesChanged, let servedSpacesChanged {
             // Before anything new is announced: a peer that may no longer have a space must not
             // get its new envelopes (a removal's own envelope included) over its open session.
             let peers = try peersServedDifferently()
@@ -365,8 +366,6 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         if count > 0 { logger.debug("announced local envelopes", metadata: ["count": "\(count)"]) }
         return count
     }
-
-    private func lastSpacesProbeSeen() -> String? { lock.withLock { lastSpacesProbe } }
 
     /// Polls every `interval` until cancelled (a CLI write reaches peers within about that long).
     public func runPoller(interval: Duration = .milliseconds(250)) async {

@@ -61,9 +61,6 @@ public struct SyncSession: Sendable {
         /// `claimsDigest` has not come yet, or it differed from ours and was not zero, and its
         /// `claims` with the last flag have not come yet.
         var claimsOwed = false
-        /// The peer compares head tags by digest (both hellos set ``HelloFeatures/headDigest``)
-        /// and its `headsDigest`, or its `heads` after digests that differed, have not come yet.
-        var headsOwed = false
         /// The vector of the peer's summary (for the tags sent back in `heads`).
         var peerSummary = FeedVector()
 
@@ -83,7 +80,7 @@ public struct SyncSession: Sendable {
 
         /// The peer announced data it has not sent: its summary (the hello listed the space), or
         /// envelopes beyond what this node holds or was sent in this session (its summary, its acks).
-        var peerOwes: Bool { !summaryReceived || claimsOwed || headsOwed || !local.merging(received).dominates(peerHolds) }
+        var peerOwes: Bool { !summaryReceived || claimsOwed || !local.merging(received).dominates(peerHolds) }
 
         /// Changes the peer is known to hold that this node neither holds nor was sent.
         var changesOwed: UInt64 { peerHolds.changesMissing(from: local.merging(received)) }
@@ -116,6 +113,10 @@ public struct SyncSession: Sendable {
     /// What this node's summaries said, with their head tags (when the peer compares them by digest).
     private var sentSummaries: [SpaceVector] = []
     private var headsDigestReceived = false
+    /// The peer compares head tags by digest (both hellos set ``HelloFeatures/headDigest``) and
+    /// its `headsDigest`, or its last `heads` after digests that differed, has not come yet: the
+    /// session is not settled, and the deadline for announced data runs.
+    private var headsOwed = false
     private var claimDigests: [SpaceID: UInt64] { Dictionary(uniqueKeysWithValues: order.map { ($0, HeadClaim.digest(claims[$0] ?? [])) }) }
     /// Shared spaces in canonical order, for round-robin sending.
     private var order: [SpaceID] = []
@@ -169,7 +170,7 @@ public struct SyncSession: Sendable {
     public var isOpen: Bool { phase == .open }
 
     /// Every shared space caught up both ways with nothing in flight (see ``SyncAction/synced``).
-    public var isSettled: Bool { phase == .open && spaces.values.allSatisfy(\.settled) }
+    public var isSettled: Bool { phase == .open && !headsOwed && spaces.values.allSatisfy(\.settled) }
 
     /// The spaces both sides carry (known after the peer's hello), ascending.
     public var sharedSpaces: [SpaceID] { order }
@@ -444,9 +445,9 @@ public struct SyncSession: Sendable {
             for id in order {
                 spaces[id] = SpaceState(local: localVectors[id]!)
                 spaces[id]!.claimsOwed = peerExchangesClaims  // until its digest says otherwise
-                spaces[id]!.headsOwed = peerComparesHeadDigests
             }
             phase = .open
+            headsOwed = peerComparesHeadDigests && !order.isEmpty
             sendSummaries(&out)
             if peerExchangesClaims {
                 send(.claimsDigest(combined: HeadClaim.combinedDigest(claimDigests), spaces: nil), &out)
@@ -563,12 +564,12 @@ public struct SyncSession: Sendable {
             owedClock = nil
             // Both sides compare the same two digests, so both know whether `heads` follow.
             if digest == HeadTag.digest(of: sentSummaries) {
-                for id in order { spaces[id]!.headsOwed = false }
+                headsOwed = false
             } else {
                 sendHeads(&out)
             }
         case .heads(let items, let last):
-            guard headsDigestReceived, order.contains(where: { spaces[$0]!.headsOwed }) else {
+            guard headsDigestReceived, headsOwed else {
                 return fail(.violation(SyncError(.unexpectedMessage, "heads out of turn")), &out)
             }
             if let stranger = items.first(where: { spaces[$0.space] == nil }) {
@@ -576,7 +577,7 @@ public struct SyncSession: Sendable {
             }
             owedClock = nil
             for item in items where !item.heads.isEmpty { out.append(.peerHeads(item)) }
-            if last { for id in order { spaces[id]!.headsOwed = false } }
+            if last { headsOwed = false }
         case .claims(let space, let received, let last):
             guard spaces[space] != nil else {
                 return fail(.violation(SyncError(.spaceNotShared, "claims for space \(space), which is not shared")), &out)
@@ -791,7 +792,7 @@ public struct SyncSession: Sendable {
         wasSettled = settled
         // Running only while the peer owes us data and nothing of ours holds it up: a batch
         // delivered to our store and not yet stored keeps the peer's window (and the deadline) shut.
-        if settled || phase != .open || pendingTotal > 0 || !spaces.values.contains(where: \.peerOwes) {
+        if settled || phase != .open || pendingTotal > 0 || !(headsOwed || spaces.values.contains(where: \.peerOwes)) {
             owedClock = nil
         } else if owedClock == nil {
             owedClock = latest
