@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "SarabanNode",
             dependencies: [
-                "SarabanCore", "SarabanCrypto", "SarabanStorage", "SarabanSync", "SarabanTransport", "SarabanOffice",
+                "SarabanCore", "SarabanCrypto", "SarabanFeed", "SarabanStorage", "SarabanSync", "SarabanTransport", "SarabanOffice",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -94,7 +94,7 @@ let package = Package(
         .target(
             name: "SarabanRelayPostgres",
             dependencies: [
-                "SarabanNode", "SarabanCrypto", "SarabanSync",
+                "SarabanNode", "SarabanCrypto", "SarabanFeed", "SarabanSync",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

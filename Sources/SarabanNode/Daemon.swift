@@ -199,10 +199,16 @@ public final class NodeDaemon: Sendable {
         let claims = store is SQLiteRelayStore ? NodeSyncDriver(storage: try node.envelopeStorage(relay: true), logger: logger, now: node.now) : nil
         try self.init(
             node: node, role: .relay, statusStore: store, metrics: metrics, options: options, logger: logger, onEvent: onEvent
-        ) { _, _ in
+        ) { sessions, _ in
             RelaySyncDriver(
                 store: store, policy: policy, logger: logger, metrics: metrics,
-                attachments: { _ in AttachmentExchange(node: node, logger: logger) }, claims: claims)
+                attachments: { _ in AttachmentExchange(node: node, logger: logger) }, claims: claims,
+                servedSpacesChanged: { peers in
+                    let n = sessions.close { peers.contains($0) }
+                    logger.notice(
+                        "a membership change narrowed the spaces served to some peers: reopening their sessions",
+                        metadata: ["peers": "\(peers.count)", "sessions": "\(n)"])
+                })
         }
     }
 
@@ -246,6 +252,9 @@ public final class NodeDaemon: Sendable {
         }
         try refreshTrust()
     }
+
+    /// The relay's side of the sessions (nil on a member).
+    public var relayDriver: RelaySyncDriver? { driver as? RelaySyncDriver }
 
     /// The relay's store health as last checked (always ready on a member).
     public var health: RelayHealth { (driver as? RelaySyncDriver)?.health ?? .ready }

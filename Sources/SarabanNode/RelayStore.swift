@@ -65,9 +65,9 @@ extension RelayStoreChange {
 
 /// Which spaces a relay serves to which peer, and whose envelopes it stores.
 ///
-/// Today (``OpenRelayPolicy``) every trusted peer is served every space the store offers it and
-/// every envelope that verifies is stored. The authority model will decide both from an
-/// admin-signed roster: it plugs in here, and the stores do not change.
+/// The membership rule (served only to members and designated relays; stored only from authors
+/// the roster admits) is applied beneath this, by the store (SQLite) or by the driver's rosters
+/// (PostgreSQL). A policy narrows it further for a deployment; ``OpenRelayPolicy`` adds nothing.
 public protocol RelayPolicy: Sendable {
     /// Whether `space` may be listed in the hello to `peer` (and so synced with it).
     func mayServe(space: SpaceID, peer: NodeID) -> Bool
@@ -134,6 +134,15 @@ public protocol RelayStore: PeerStatusStore {
     /// without tags).
     func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]]
 
+    /// Whether the store applies the authority model itself (SQLite: the node's receive path folds
+    /// each space's membership log). When false (PostgreSQL), ``RelaySyncDriver`` folds the control
+    /// envelopes of each space into a ``SarabanFeed/RelayRoster`` and applies it. Default: false.
+    var judgesMembership: Bool { get }
+
+    /// The control envelopes (epoch ``SarabanFeed/ControlEntry/publicEpoch``) the store holds of
+    /// each of `spaces`, in store order (a space without any is left out). Default: none.
+    func controlEnvelopes(of spaces: [SpaceID]) async throws -> [SpaceID: [Envelope]]
+
     /// The position from which ``stored(after:limit:)`` reports what is stored from now on (read
     /// it before the vectors it complements), or nil when the store keeps no such stream: the
     /// relay then catches up space by space after each wake-up (SQLite). Default: nil.
@@ -185,6 +194,10 @@ public struct StoredPage: Sendable {
 }
 
 extension RelayStore {
+    public var judgesMembership: Bool { false }
+
+    public func controlEnvelopes(of spaces: [SpaceID]) async throws -> [SpaceID: [Envelope]] { [:] }
+
     public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] { [:] }
 
     public func currentPosition() async throws -> StorePosition? { nil }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SarabanCrypto
+import SarabanFeed
 import SarabanStorage
 import SarabanSync
 import SarabanTransport
@@ -12,6 +13,14 @@ import SarabanTransport
 /// ``RelayStore/changes()`` wakes it for). A session's hello lists only the spaces the store and
 /// the ``RelayPolicy`` serve to that peer, its vectors come from ``known`` (no database read per
 /// session), and stored envelopes are pushed only to the sessions that share their space.
+///
+/// **Membership.** When the store does not judge membership itself (PostgreSQL: see
+/// ``RelayStore/judgesMembership``), the driver keeps one ``RelayRoster`` per space beside its
+/// vector, folded from the space's control envelopes (loaded with the vector, then from every
+/// control envelope stored here or by another process): a peer is served the space only while
+/// the roster serves it, and only envelopes the roster admits are stored. When a roster stops
+/// serving a peer, that peer's sessions stop hearing of the space and ``servedSpacesChanged`` is
+/// told, so the daemon can reopen them.
 ///
 /// What other processes store is read, after each burst of wake-ups, by store position when the
 /// store keeps one (PostgreSQL: one query over every space, ``RelayStore/stored(after:limit:)``),
@@ -32,6 +41,13 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// Per space, per author, the last envelope known stored (as ``known``): the head tags of the
     /// sessions' summaries, without a database read per session.
     private var heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:]
+    /// Per space, its membership as folded from its control envelopes (only when
+    /// ``foldsRosters``): loaded with ``known`` and kept beside it.
+    private var rosters: [SpaceID: RelayRoster] = [:]
+    /// Whether this driver applies the spaces' rosters (the store does not).
+    public let foldsRosters: Bool
+    /// Told the peers whose served spaces a roster change narrowed (their sessions should reopen).
+    let servedSpacesChanged: (@Sendable ([NodeID]) -> Void)?
     private var subscribers: [Int: Subscriber] = [:]
     /// Subscribers per space, and those whose spaces are not known yet (they get everything).
     private var bySpace: [SpaceID: Set<Int>] = [:]
@@ -58,8 +74,11 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     public init(
         store: any RelayStore, policy: any RelayPolicy = OpenRelayPolicy(), logger: Logger = Logger(label: "saraban.relay"),
         metrics: RelayMetrics = RelayMetrics(store: "sqlite"),
-        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil, claims: NodeSyncDriver? = nil
+        attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil, claims: NodeSyncDriver? = nil,
+        servedSpacesChanged: (@Sendable ([NodeID]) -> Void)? = nil
     ) {
+        self.foldsRosters = !store.judgesMembership
+        self.servedSpacesChanged = servedSpacesChanged
         self.claims = claims
         self.store = store
         self.policy = policy
@@ -76,12 +95,69 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         if byPosition { start = try await metrics.timed("position") { try await store.currentPosition() } }
         let all = try await metrics.timed("carried") { try await store.carriedSpaces() }
         let loaded = try await metrics.timed("heads") { try await store.feedHeads(all) }
+        // After the vectors: a control envelope they miss is both here and in the position stream
+        // (read twice, which changes nothing).
+        let controls = try await loadControls(Array(all.keys))
         lock.withLock {
             for (s, v) in all { known[s, default: FeedVector()].merge(v) }
             for (s, h) in loaded { for (author, head) in h { raiseHead(s, author, head) } }
+            foldLoaded(Array(all.keys), controls)
             position = start
         }
     }
+
+    private func loadControls(_ spaces: [SpaceID]) async throws -> [SpaceID: [Envelope]] {
+        guard foldsRosters, !spaces.isEmpty else { return [:] }
+        return try await metrics.timed("controls") { try await store.controlEnvelopes(of: spaces) }
+    }
+
+    /// Starts the rosters of freshly loaded `spaces` from their control envelopes. Call with the
+    /// lock held, after their vectors are in ``known``.
+    private func foldLoaded(_ spaces: [SpaceID], _ controls: [SpaceID: [Envelope]]) {
+        guard foldsRosters else { return }
+        for s in spaces where rosters[s] == nil {
+            var r = RelayRoster(space: s)
+            let held = known[s] ?? FeedVector()
+            for e in controls[s] ?? [] { r.queue(e) }
+            r.judgeReady(held: held)
+            rosters[s] = r
+        }
+    }
+
+    /// Reads `stored` (envelopes of `space` now in the store, already in ``known``) into the
+    /// space's roster; returns the peers whose sessions may no longer hear of the space. Call with
+    /// the lock held.
+    private func fold(_ space: SpaceID, _ stored: [Envelope]) -> [NodeID] {
+        guard foldsRosters, rosters[space] != nil else { return [] }
+        let held = known[space] ?? FeedVector()
+        // Every control envelope first, then the judging: a change may follow one of its past in
+        // the same batch. Changes waiting for envelopes of their past that have now arrived too.
+        // (In place: the roster is not copied.)
+        for e in stored where e.header.epoch == ControlEntry.publicEpoch { rosters[space]!.queue(e) }
+        guard rosters[space]!.judgeReady(held: held), let r = rosters[space] else { return [] }
+        // Sessions of peers the space is no longer served to stop hearing of it now.
+        var dropped: Set<NodeID> = []
+        for id in bySpace[space] ?? [] {
+            guard let peer = subscribers[id]?.peer, !r.serves(peer.publicKey) else { continue }
+            bySpace[space]?.remove(id)
+            subscribers[id]?.spaces?.remove(space)
+            dropped.insert(peer)
+        }
+        if !dropped.isEmpty {
+            logger.notice(
+                "a membership change stopped serving a space to some peers",
+                metadata: ["space": "\(space.hex)", "peers": "\(dropped.count)"])
+        }
+        return Array(dropped)
+    }
+
+    /// Tells the daemon about peers whose served spaces narrowed.
+    private func narrowed(_ peers: [NodeID]) {
+        if !peers.isEmpty { servedSpacesChanged?(peers) }
+    }
+
+    /// The roster of `space` as this driver folded it (nil: not loaded, or the store judges).
+    public func roster(_ space: SpaceID) -> RelayRoster? { lock.withLock { rosters[space] } }
 
     /// Records `head` for `author` in `space` when it is beyond the one known. Call with the lock held.
     private func raiseHead(_ space: SpaceID, _ author: SigningPublicKey, _ head: FeedHead) {
@@ -155,14 +231,21 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             // Carried since this process started (another process ran `space carry`).
             let loaded = try await metrics.timed("vectors") { try await store.vectors(of: missing) }
             let loadedHeads = try await metrics.timed("heads") { try await store.feedHeads(loaded) }
+            let controls = try await loadControls(Array(loaded.keys))
             lock.withLock {
                 for (s, v) in loaded { known[s, default: FeedVector()].merge(v) }
                 for (s, h) in loadedHeads { for (author, head) in h { raiseHead(s, author, head) } }
+                foldLoaded(Array(loaded.keys), controls)
             }
         }
         return lock.withLock {
             var out: [SpaceID: FeedVector] = [:]
-            for s in served { if let v = known[s] { out[s] = v } }
+            for s in served {
+                guard let v = known[s] else { continue }
+                // A space with a membership log: only to its members and designated relays.
+                if let r = rosters[s], !r.serves(peer.publicKey) { continue }
+                out[s] = v
+            }
             // This peer's subscriptions now listen to exactly these spaces.
             let spaces = Set(out.keys)
             for (id, sub) in subscribers where sub.peer == peer && sub.spaces == nil {
@@ -194,23 +277,42 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     }
 
     public func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
-        var allowed: [Envelope] = []
-        var refused = 0
-        for e in envelopes {
-            if policy.mayStore(space: space, author: e.header.author, epoch: e.header.epoch) {
-                allowed.append(e)
-            } else {
-                refused += 1
+        // Stored in runs, each ending at a control envelope: the roster it changes judges the
+        // envelopes after it (an addition admits its member's envelopes that follow in the batch).
+        var rest = envelopes[...]
+        var vector = FeedVector()
+        repeat {
+            var run: [Envelope] = []
+            var refused: [(Envelope, String)] = []
+            let roster = lock.withLock { rosters[space] }
+            while let e = rest.popFirst() {
+                let h = e.header
+                if !policy.mayStore(space: space, author: h.author, epoch: h.epoch) {
+                    refused.append((e, "the relay's policy refuses it"))
+                } else if let why = roster?.refusal(h) {
+                    refused.append((e, why))
+                } else {
+                    run.append(e)
+                    if h.epoch == ControlEntry.publicEpoch && foldsRosters { break }
+                }
             }
-        }
-        if refused > 0 {
-            metrics.refused(EnvelopeError.Code.notAMember.rawValue, count: refused)
-            logger.warning(
-                "the relay policy refused envelopes", metadata: ["space": "\(space.hex)", "refused": "\(refused)"])
-        }
+            if !refused.isEmpty {
+                metrics.refused(EnvelopeError.Code.notAMember.rawValue, count: refused.count)
+                logger.warning(
+                    "refused envelopes of authors the space does not admit",
+                    metadata: ["space": "\(space.hex)", "refused": "\(refused.count)", "first": "\(refused[0].1)"])
+            }
+            vector = try await store(space: space, run)
+        } while !rest.isEmpty
+        return vector
+    }
+
+    /// Stores one run of envelopes the policy and roster admit, announces what was accepted and
+    /// folds its control envelopes; returns what the store is known to hold of `space`.
+    private func store(space: SpaceID, _ run: [Envelope]) async throws -> FeedVector {
         let report: ReceiveReport
         do {
-            report = try await metrics.timed("store") { try await store.store(space: space, envelopes: allowed) }
+            report = try await metrics.timed("store") { try await store.store(space: space, envelopes: run) }
         } catch {
             metrics.storeFailed(error)
             throw error
@@ -226,14 +328,16 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         // `known` grows only by what is announced (the accepted envelopes, pushed below); what
         // `holds` adds (stored by another process meanwhile) is left to the watcher to announce.
         // The delivering session's ack may say all of it: it is stored.
-        let vector = lock.withLock { () -> FeedVector in
+        let (vector, dropped) = lock.withLock { () -> (FeedVector, [NodeID]) in
             for e in report.accepted {
                 _ = known[space, default: FeedVector()].add(e.header)
                 raiseHead(space, e)
             }
-            return (known[space] ?? FeedVector()).merging(report.holds)
+            let dropped = fold(space, report.accepted)
+            return ((known[space] ?? FeedVector()).merging(report.holds), dropped)
         }
         publish(StoredEnvelopes(space: space, envelopes: report.accepted))
+        narrowed(dropped)
         return vector
     }
 
@@ -364,7 +468,7 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             let page = try await metrics.timed("position") {
                 try await store.stored(after: from, limit: FetchLimit(envelopes: catchUpChunk, bytes: 4 << 20))
             }
-            let updates = lock.withLock { () -> [StoredEnvelopes] in
+            let (updates, dropped) = lock.withLock { () -> ([StoredEnvelopes], [NodeID]) in
                 position = page.next
                 var order: [SpaceID] = []
                 var grouped: [SpaceID: [Envelope]] = [:]
@@ -378,9 +482,12 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
                     if grouped[space] == nil { order.append(space) }
                     grouped[space, default: []].append(e)
                 }
-                return order.map { StoredEnvelopes(space: $0, envelopes: grouped[$0] ?? []) }
+                var dropped: [NodeID] = []
+                for space in order { dropped += fold(space, grouped[space] ?? []) }
+                return (order.map { StoredEnvelopes(space: $0, envelopes: grouped[$0] ?? []) }, dropped)
             }
             for u in updates { publish(u) }
+            narrowed(dropped)
             if page.more { continue }
             guard page.heldBack else { return }
             if !page.envelopes.isEmpty { pause = 5 }
@@ -400,11 +507,13 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             for e in batch { _ = from.add(e.header) }
             // Only what extends what was known is new here (a batch this process stored
             // meanwhile was announced by deliver already; sessions ignore repeats anyway).
-            lock.withLock {
+            let dropped = lock.withLock { () -> [NodeID] in
                 known[space, default: FeedVector()].merge(from)
                 for e in batch { raiseHead(space, e) }
+                return fold(space, batch)
             }
             publish(StoredEnvelopes(space: space, envelopes: batch))
+            narrowed(dropped)
             count += batch.count
             if complete { break }
         }

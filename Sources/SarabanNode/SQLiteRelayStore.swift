@@ -12,6 +12,9 @@ public struct SQLiteRelayStore: RelayStore {
     /// How often ``changes()`` probes the envelope log.
     public var pollInterval: Duration
 
+    /// The node's receive path folds each space's membership log and refuses what it does not admit.
+    public var judgesMembership: Bool { true }
+
     public init(node: Node, pollInterval: Duration = .milliseconds(250)) {
         self.node = node
         self.pollInterval = pollInterval

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SarabanCrypto
+import SarabanFeed
 import SarabanNode
 import SarabanStorage
 import SarabanSync
@@ -288,6 +289,26 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                 "SELECT id FROM spaces WHERE open UNION ALL SELECT space FROM space_peers WHERE peer = \(key)", logger: self.logger)
             for try await id in rows.decode(ByteBuffer.self) {
                 if let s = SpaceID(bytes: Array(id.readableBytesView)) { out.append(s) }
+            }
+            return out
+        }
+    }
+
+    /// The control envelopes of `spaces` in store order, by the partial index of schema 3 (a few
+    /// per space, whatever the space's size).
+    public func controlEnvelopes(of spaces: [SpaceID]) async throws -> [SpaceID: [Envelope]] {
+        guard !spaces.isEmpty else { return [:] }
+        let ids = spaces.map { ByteBuffer(bytes: $0.bytes) }
+        let control = Int32(bitPattern: ControlEntry.publicEpoch)
+        return try await guarded("read control envelopes") {
+            var out: [SpaceID: [Envelope]] = [:]
+            let rows = try await self.client.query(
+                "SELECT space, id, bytes FROM envelopes WHERE epoch = \(control) AND space = ANY(\(ids)) ORDER BY space, n",
+                logger: self.logger)
+            for try await (s, id, bytes) in rows.decode((ByteBuffer, ByteBuffer, ByteBuffer).self) {
+                guard let space = SpaceID(bytes: Array(s.readableBytesView)) else { continue }
+                out[space, default: []].append(
+                    try Envelope.decode(Array(bytes.readableBytesView), storedID: EnvelopeID(bytes: Array(id.readableBytesView))))
             }
             return out
         }

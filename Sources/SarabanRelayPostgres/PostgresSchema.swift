@@ -111,5 +111,10 @@ enum PostgresSchema {
             "ALTER TABLE envelopes ALTER COLUMN tx SET DEFAULT pg_current_xact_id()::text::int8",
             "CREATE INDEX envelopes_by_position ON envelopes (tx, n)",
         ],
+        // 3: the control envelopes of a space (its membership log, which the relays fold into
+        // rosters: Docs/RELAY.md, "Authority"), found without reading the space's other envelopes.
+        [
+            "CREATE INDEX envelopes_control ON envelopes (space, n) WHERE epoch = -1",
+        ],
     ]
 }

@@ -308,12 +308,12 @@ extension Store {
     ) throws -> Bool {
         let sp = Data(space.bytes)
         let stored = try String.fetchOne(db, sql: "SELECT doc FROM spaces WHERE id = ?", arguments: [sp]).flatMap(DocID.init)
-        let genesisDoc = changes.lazy.compactMap(Receiver.genesisDocument).first
+        let genesisDoc = changes.lazy.compactMap(ControlChange.genesisDocument).first
         guard let doc = stored ?? genesisDoc, touched(doc) || genesisDoc != nil else { return false }
         var roster = try loadRoster(db, space: space)
         for c in changes {
             if let (entries, malformed) = ControlChange.entries(of: c, document: doc) {
-                guard !malformed, Receiver.onlyControl(c, document: doc) else {
+                guard !malformed, ControlChange.onlyControl(c, document: doc) else {
                     throw StorageError(.notAllowed, "a control change may hold nothing but well-formed control entries", path: path)
                 }
                 let cc = ControlChange(author: signer.publicKey, past: ChangeContext(c), entries: entries)

@@ -121,7 +121,7 @@ extension Store {
             // A change that does not touch the membership document is no control change: asked
             // first, it spares the usual change the parse of its operations' entries.
             let control =
-                (document ?? Receiver.genesisDocument(c)).map { c.touches($0) && ControlChange.entries(of: c, document: $0) != nil }
+                (document ?? ControlChange.genesisDocument(c)).map { c.touches($0) && ControlChange.entries(of: c, document: $0) != nil }
                 ?? false
             if !control && sealing == nil {
                 if wait != nil { break }  // waits, with everything after it

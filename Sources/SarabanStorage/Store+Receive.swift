@@ -258,14 +258,7 @@ struct Receiver {
     /// Whether the roster admits `h`'s author for its epoch (nil) or why not.
     func notAdmitted(_ h: EnvelopeHeader) -> String? {
         let r = roster.current
-        if r.hasGenesis {
-            if h.epoch == ControlEntry.publicEpoch {
-                return r.creator == h.author || !r.rights(of: h.author).isEmpty
-                    ? nil : "\(h.author) has never been a member of space \(space.hex)"
-            }
-            return r.mayWrite(h.author, epoch: h.epoch)
-                ? nil : "\(h.author) received no key of epoch \(h.epoch) of space \(space.hex) from an admin"
-        }
+        if r.hasGenesis { return r.refusal(of: h, in: space) }
         // A space without a membership log yet: control envelopes may bring its genesis; a
         // relay stores from its trusted peers, a member applies the legacy rules.
         if h.epoch == ControlEntry.publicEpoch || !member { return nil }
@@ -564,13 +557,13 @@ struct Receiver {
     /// The authority rules for one change about to be applied (nil: apply it).
     mutating func judge(_ c: Change) throws -> String? {
         let source = try self.source(of: c)
-        let doc = document ?? Self.genesisDocument(c)
+        let doc = document ?? ControlChange.genesisDocument(c)
         // Most changes do not touch the membership document: asked first, so they skip the rest.
         let touchesDoc = doc.map(c.touches) ?? false
         if let doc, touchesDoc, let (entries, malformed) = ControlChange.entries(of: c, document: doc) {
             guard source.isPublic else { return "control entries may only travel in a control envelope" }
             guard !malformed else { return "a control entry does not parse" }
-            guard Self.onlyControl(c, document: doc) else { return "a control change may hold nothing but control entries" }
+            guard ControlChange.onlyControl(c, document: doc) else { return "a control change may hold nothing but control entries" }
             let cc = ControlChange(author: source.author, past: ChangeContext(c), entries: entries)
             let refusal = roster.receive(cc)
             try Store.saveControl(db, space: sp, cc, verdict: .some(refusal))
@@ -620,23 +613,6 @@ struct Receiver {
     }
 
     /// The membership document a genesis change creates or appends to (before the space knows its document).
-    static func genesisDocument(_ c: Change) -> DocID? {
-        for op in c.ops {
-            if case .listAppend(let d, ControlEntry.field, let v) = op, v.hasPrefix("genesis") { return d }
-        }
-        return nil
-    }
-
-    static func onlyControl(_ c: Change, document: DocID) -> Bool {
-        c.identifiedOps.allSatisfy { id, op in
-            switch op {
-            case .createDocument(let kind): DocID(id) == document && kind == "space"
-            case .listAppend(let d, let f, _): d == document && f == ControlEntry.field
-            default: false
-            }
-        }
-    }
-
     // MARK: A relay's roster
 
     /// A relay stores control envelopes unopened for its peers but reads their control changes,
@@ -644,13 +620,13 @@ struct Receiver {
     /// the members).
     mutating func queueControls(_ opened: EnvelopePayload.Opened, author: SigningPublicKey) throws {
         for c in opened.changes {
-            let doc = document ?? Self.genesisDocument(c)
+            let doc = document ?? ControlChange.genesisDocument(c)
             guard let doc, let (entries, malformed) = ControlChange.entries(of: c, document: doc), !malformed,
-                Self.onlyControl(c, document: doc)
+                ControlChange.onlyControl(c, document: doc)
             else { continue }
             try Store.saveControl(db, space: sp, ControlChange(author: author, past: ChangeContext(c), entries: entries), verdict: nil)
             controlsQueued = true
-            if document == nil, entries.contains(where: { if case .genesis = $0 { true } else if case .genesisLegacy = $0 { true } else { false } }) {
+            if document == nil, entries.contains(where: \.isGenesis) {
                 document = doc
                 try db.execute(sql: "UPDATE spaces SET doc = coalesce(doc, ?) WHERE id = ?", arguments: [doc.description, sp])
             }
@@ -664,19 +640,9 @@ struct Receiver {
         var pending = try rows.compactMap { try Store.controlChange($0) }
         var held: [ReplicaID: UInt64] = [:]
         for (a, h) in try Store.loadHeads(db, space: sp) { held[ReplicaID(bytes: a.rawRepresentation)] = h.lastSequence }
-        var progress = true
-        while progress {
-            progress = false
-            for (i, c) in pending.enumerated().reversed() {
-                let ready = c.past.deps.entries.allSatisfy { held[$0.key] ?? 0 >= $0.value }
-                    && !pending.contains { $0.id != c.id && c.past.includes($0.id) }
-                guard ready else { continue }
-                let refusal = roster.receive(c)
-                try Store.saveControl(db, space: sp, c, verdict: .some(refusal))
-                if refusal == nil { rosterChanged = true }
-                pending.remove(at: i)
-                progress = true
-            }
+        for (c, refusal) in roster.receiveReady(&pending, held: { held[$0] ?? 0 }) {
+            try Store.saveControl(db, space: sp, c, verdict: .some(refusal))
+            if refusal == nil { rosterChanged = true }
         }
     }
 }

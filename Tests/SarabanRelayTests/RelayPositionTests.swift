@@ -1,5 +1,6 @@
 import Foundation
 import SarabanCrypto
+import SarabanFeed
 import SarabanNode
 @testable import SarabanRelayPostgres
 import SarabanSync
@@ -99,15 +100,19 @@ import Testing
         let s2 = randomSpace()
         try await v1.carry([s1, s2], for: [])
         var a = TestFeed(space: s1)
-        let before = a.next(3)
-        #expect(try await v1.store(space: s1, envelopes: before).accepted.count == 3)
+        let before = a.next(2)
+        a.epoch = ControlEntry.publicEpoch  // a control envelope, found by schema 3's index
+        let before3 = before + [a.next()]
+        a.epoch = 0
+        #expect(try await v1.store(space: s1, envelopes: before3).accepted.count == 3)
         await v1.close()
 
         let reader = try await PostgresRelayStore.open(location, logger: quietLogger("v2"), deadline: testDeadline)
-        #expect(PostgresSchema.current == 2)
-        #expect(try await reader.schemaVersion() == 2)
+        #expect(PostgresSchema.current == 3)
+        #expect(try await reader.schemaVersion() == 3)
         let served = try await reader.envelopes(space: s1, after: FeedVector(), limit: FetchLimit(envelopes: 100, bytes: 1 << 20))
-        #expect(served.envelopes.map(\.id) == before.map(\.id))
+        #expect(served.envelopes.map(\.id) == before3.map(\.id))
+        #expect(try await reader.controlEnvelopes(of: [s1, s2])[s1]?.map(\.id) == [before3[2].id])
         #expect(try await PostgresAdmin.integer(trusted: "SELECT count(*) FROM envelopes WHERE tx IS NULL", on: location) == 3)
 
         let start = try #require(try await reader.currentPosition())
@@ -142,7 +147,7 @@ import Testing
         // Opened again: nothing to migrate.
         await writer.close()
         let again = try await PostgresRelayStore.open(location, logger: quietLogger("again"), deadline: testDeadline)
-        #expect(try await again.schemaVersion() == 2)
+        #expect(try await again.schemaVersion() == 3)
         await again.close()
         await reader.close()
         try? await PostgresAdmin.dropDatabase(location.database, on: PostgresLocation(parsing: StoreKind.postgresURL!))

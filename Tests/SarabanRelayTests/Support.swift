@@ -99,6 +99,8 @@ struct TestFeed {
     let key: SymmetricKey
     let space: SpaceID
     var head = FeedHead()
+    /// The epoch of the next envelopes (``SarabanFeed/ControlEntry/publicEpoch`` for control envelopes).
+    var epoch: UInt32 = 0
 
     init(space: SpaceID, signer: SigningKeyPair = .generate(), key: SymmetricKey = .generate()) {
         self.space = space
@@ -110,7 +112,7 @@ struct TestFeed {
     mutating func next(_ plaintext: [UInt8] = Array("หนังสือราชการ \(UInt64.random(in: 0...UInt64.max))".utf8)) -> Envelope {
         let seq = head.lastSequence + 1
         let h = EnvelopeHeader(
-            spaceID: space.bytes, author: signer.publicKey, seqStart: seq, seqEnd: seq, epoch: 0, previousHash: head.lastID)
+            spaceID: space.bytes, author: signer.publicKey, seqStart: seq, seqEnd: seq, epoch: epoch, previousHash: head.lastID)
         let e = try! Envelope.seal(plaintext: plaintext, header: h, key: key, signer: signer)
         head = FeedHead(lastSequence: seq, lastID: e.id)
         return e
