@@ -13,6 +13,13 @@ public struct EnvelopeID: Hashable, Sendable, CustomStringConvertible {
     /// The digest bytes.
     public let bytes: [UInt8]
 
+    /// The digest in one call (see ``SigningPublicKey/hash(into:)``).
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    public static func == (a: EnvelopeID, b: EnvelopeID) -> Bool { a.bytes == b.bytes }
+
     /// Wraps 32 bytes.
     ///
     /// - Throws: ``CryptoError/Code/invalidLength`` for any other length.
