@@ -21,6 +21,8 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     static let tickInterval: Duration = .milliseconds(200)
 
     let node: Node
+    /// Where manifests and chunks are kept (the node's files, or a relay's database).
+    let store: any AttachmentStore
     let logger: Logger
     /// Fetch targets by root: their chunks are opened with the space key before they are stored.
     let refs: [[UInt8]: AttachmentRef]
@@ -40,13 +42,11 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     private var settleWaiters: [CheckedContinuation<Void, Never>] = []
     private var isClosed = false
     private var ticker: Task<Void, Never>?
-    /// Roots whose manifest names a space the peer does not share: not read again for offers
-    /// (touched only by the task performing actions).
-    private var otherSpaces = Set<String>()
 
-    /// A serving exchange (the daemon's sessions).
-    convenience init(node: Node, logger: Logger) {
-        self.init(node: node, mode: .serve, refs: [:], logger: logger, onDone: {})
+    /// A serving exchange (the daemon's sessions), over the node's files unless `store` names
+    /// another place (a relay's database).
+    convenience init(node: Node, store: (any AttachmentStore)? = nil, logger: Logger) {
+        self.init(node: node, store: store, mode: .serve, refs: [:], logger: logger, onDone: {})
     }
 
     /// A one-shot sync's exchange: serves wants, offers a relay once what is complete here, and
@@ -75,10 +75,11 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     }
 
     private init(
-        node: Node, mode: AttachmentSession.Mode, refs: [[UInt8]: AttachmentRef], logger: Logger,
-        onDone: @escaping @Sendable () -> Void
+        node: Node, store: (any AttachmentStore)? = nil, mode: AttachmentSession.Mode, refs: [[UInt8]: AttachmentRef],
+        logger: Logger, onDone: @escaping @Sendable () -> Void
     ) {
         self.node = node
+        self.store = store ?? DirectoryAttachmentStore(node: node)
         self.refs = refs
         self.logger = logger
         self.onDone = onDone
@@ -170,7 +171,7 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
             draining = true
             return true
         }
-        if start { Task { self.drain() } }
+        if start { Task { await self.drain() } }
     }
 
     /// Returns once every queued action is performed.
@@ -185,7 +186,7 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         }
     }
 
-    private func drain() {
+    private func drain() async {
         while true {
             let (next, waiters) = lock.withLock { () -> (AttachmentAction?, [CheckedContinuation<Void, Never>]) in
                 if queueHead < queue.count {
@@ -205,7 +206,7 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
                 for w in waiters { w.resume() }
                 return
             }
-            perform(action)
+            await perform(action)
         }
     }
 
@@ -214,28 +215,31 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         lock.withLock { queue += apply(&session) }
     }
 
-    private func perform(_ action: AttachmentAction) {
+    private func perform(_ action: AttachmentAction) async {
         switch action {
         case .send(let m):
             sink.yield(m)
         case .loadManifest(_, let root):
-            let m = node.manifest(root: Hex.encode(root))
+            let m = await attempt("read an attachment manifest", root) { try await store.manifest(root: root) } ?? nil
             answer { $0.manifestLoaded(root: root, manifest: m) }
         case .readChunk(_, let root, let index):
-            let bytes = node.readChunk(root: Hex.encode(root), index: index)
+            let bytes = await attempt("read an attachment chunk", root) { try await store.readChunk(root: root, index: index) } ?? nil
             answer { $0.chunkRead(root: root, index: index, bytes: bytes) }
         case .loadHoldings(_, let roots):
-            let holdings = roots.map { root -> AttachmentHoldings in
-                let hex = Hex.encode(root)
-                let m = node.manifest(root: hex)
-                let held = m.map { node.chunkIndices(in: node.attachmentDirectory(root: hex), count: $0.hashes.count, held: true) }
-                return AttachmentHoldings(root: root, manifest: m, held: held ?? [])
+            var holdings: [AttachmentHoldings] = []
+            for root in roots {
+                let m = await attempt("read an attachment manifest", root) { try await store.manifest(root: root) } ?? nil
+                var held: [Int] = []
+                if let m {
+                    held = await attempt("list an attachment's chunks", root) { try await store.heldChunks(root: root, count: m.hashes.count) } ?? []
+                }
+                holdings.append(AttachmentHoldings(root: root, manifest: m, held: held))
             }
             answer { $0.holdingsLoaded(holdings) }
         case .storeManifest(let m):
             do {
-                try node.storeManifest(m)
-                let held = node.chunkIndices(in: node.attachmentDirectory(root: m.rootHex), count: m.hashes.count, held: true)
+                try await store.storeManifest(m)
+                let held = try await store.heldChunks(root: m.root, count: m.hashes.count)
                 answer { $0.manifestStored(root: m.root, held: held) }
             } catch {
                 logger.error("cannot store an attachment manifest: \(error)", metadata: ["root": "\(m.rootHex)"])
@@ -244,13 +248,17 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         case .storeChunk(_, let root, let index, let bytes):
             do {
                 try open(bytes, root: root, index: index)
-                try node.writeChunk(bytes, root: Hex.encode(root), index: index)
+                try await store.writeChunk(bytes, root: root, index: index)
                 answer { $0.chunkStored(root: root, index: index) }
-            } catch {
+            } catch let error as NodeError {
                 answer { $0.chunkRefused(root: root, index: index, reason: error.message) }
+            } catch {
+                answer { $0.chunkRefused(root: root, index: index, reason: "\(error)") }
             }
         case .findComplete(let spaces, let excluding):
-            let found = completeRoots(in: Set(spaces), excluding: Set(excluding.map(Hex.encode)))
+            let found = await attempt("list complete attachments", nil) {
+                try await store.completeRoots(in: Set(spaces), excluding: Set(excluding))
+            } ?? [:]
             answer { $0.completeFound(found) }
         case .refused(let r):
             logger.warning(
@@ -278,19 +286,12 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         _ = try Node.openChunk(bytes, key: key, hash: hash, index: index, count: ref.chunks, name: ref.name)
     }
 
-    /// The roots held completely here in `spaces`, by space, leaving out `excluding` (hex). One
-    /// listing of the attachments directory; a manifest of another space is not read again.
-    private func completeRoots(in spaces: Set<SpaceID>, excluding: Set<String>) -> [SpaceID: [[UInt8]]] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: node.attachmentsDirectory)) ?? []
-        var complete: [SpaceID: [[UInt8]]] = [:]
-        for name in names.sorted() where name.count == 64 && !excluding.contains(name) && !otherSpaces.contains(name) {
-            guard let m = node.manifest(root: name) else { continue }  // not (yet) a stored attachment
-            guard let space = m.space, spaces.contains(space) else {
-                otherSpaces.insert(name)
-                continue
-            }
-            if node.missingChunks(m).isEmpty { complete[space, default: []].append(m.root) }
+    /// `body`'s answer, or nil when the store failed (logged; the machine then treats the item as
+    /// not held, and the peer asks again in a later session).
+    private func attempt<T>(_ what: String, _ root: [UInt8]?, _ body: () async throws -> T) async -> T? {
+        do { return try await body() } catch {
+            logger.warning("cannot \(what): \(error)", metadata: ["root": "\(root.map(Hex.encode) ?? "-")"])
+            return nil
         }
-        return complete
     }
 }

@@ -202,7 +202,7 @@ public final class NodeDaemon: Sendable {
         ) { sessions, _ in
             RelaySyncDriver(
                 store: store, policy: policy, logger: logger, metrics: metrics,
-                attachments: { _ in AttachmentExchange(node: node, logger: logger) }, claims: claims,
+                attachments: { _ in AttachmentExchange(node: node, store: store.attachmentStore, logger: logger) }, claims: claims,
                 servedSpacesChanged: { peers in
                     let n = sessions.close { peers.contains($0) }
                     logger.notice(

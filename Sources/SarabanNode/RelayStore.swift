@@ -134,6 +134,10 @@ public protocol RelayStore: PeerStatusStore {
     /// without tags).
     func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]]
 
+    /// Where this relay keeps attachment manifests and chunks, when not in the node's data
+    /// directory (PostgreSQL: tables every relay process shares). Default: nil (the directory).
+    var attachmentStore: (any AttachmentStore)? { get }
+
     /// Whether the store applies the authority model itself (SQLite: the node's receive path folds
     /// each space's membership log). When false (PostgreSQL), ``RelaySyncDriver`` folds the control
     /// envelopes of each space into a ``SarabanFeed/RelayRoster`` and applies it. Default: false.
@@ -194,6 +198,8 @@ public struct StoredPage: Sendable {
 }
 
 extension RelayStore {
+    public var attachmentStore: (any AttachmentStore)? { nil }
+
     public var judgesMembership: Bool { false }
 
     public func controlEnvelopes(of spaces: [SpaceID]) async throws -> [SpaceID: [Envelope]] { [:] }

@@ -116,5 +116,30 @@ enum PostgresSchema {
         [
             "CREATE INDEX envelopes_control ON envelopes (space, n) WHERE epoch = -1",
         ],
+        // 4: attachments (Docs/RELAY.md, "Attachments"): manifests and sealed chunks, by root,
+        // shared by every relay process on any host. Rows are inserted once and never updated.
+        [
+            """
+            CREATE TABLE attachment_manifests (
+                root bytea PRIMARY KEY CHECK (octet_length(root) = 32),
+                space bytea,
+                chunks integer NOT NULL,
+                manifest bytea NOT NULL,
+                stored_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX attachment_manifests_by_space ON attachment_manifests (space)",
+            """
+            CREATE TABLE attachment_chunks (
+                root bytea NOT NULL,
+                idx integer NOT NULL,
+                bytes bytea NOT NULL,
+                stored_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (root, idx)
+            )
+            """,
+            // Sealed chunks do not compress: out of line without trying.
+            "ALTER TABLE attachment_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL",
+        ],
     ]
 }
