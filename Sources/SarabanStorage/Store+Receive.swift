@@ -629,6 +629,32 @@ struct Receiver {
             if document == nil, entries.contains(where: \.isGenesis) {
                 document = doc
                 try db.execute(sql: "UPDATE spaces SET doc = coalesce(doc, ?) WHERE id = ?", arguments: [doc.description, sp])
+                try queueStoredControls(document: doc)
+            }
+        }
+    }
+
+    /// Control changes stored before the genesis named the membership document were not
+    /// queued (nothing told them from other changes then): queue them now, from the space's
+    /// stored control envelopes, so they are judged like the rest (once their past is held).
+    mutating func queueStoredControls(document doc: DocID) throws {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT id, bytes FROM envelopes WHERE space = ? AND epoch = ?",
+            arguments: [sp, Int64(ControlEntry.publicEpoch)])
+        for row in rows {
+            guard let id = try? EnvelopeID(bytes: [UInt8](row[0] as Data)),
+                let e = try? Envelope.decode([UInt8](row[1] as Data), storedID: id),
+                let opened = try? EnvelopePayload.open(e, key: ControlKey.key(for: space))
+            else { continue }
+            for c in opened.changes {
+                guard let (entries, malformed) = ControlChange.entries(of: c, document: doc), !malformed,
+                    ControlChange.onlyControl(c, document: doc),
+                    try Int.fetchOne(
+                        db, sql: "SELECT 1 FROM controls WHERE space = ? AND author = ? AND seq = ?",
+                        arguments: [sp, Data(e.header.author.rawRepresentation), Int64(c.seq)]) == nil
+                else { continue }
+                try Store.saveControl(db, space: sp, ControlChange(author: e.header.author, past: ChangeContext(c), entries: entries), verdict: nil)
+                controlsQueued = true
             }
         }
     }
