@@ -107,21 +107,24 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     // MARK: AttachmentHandler
 
     func opened(role: NodeRole, sharedSpaces: [SpaceID]) async {
-        let ticker = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: Self.tickInterval)
-                guard let self, !Task.isCancelled else { return }
-                let t = self.now
-                self.input { $0.tick(now: t) }
-            }
-        }
-        let closed = lock.withLock {
-            if !isClosed { self.ticker = ticker }
-            return isClosed
-        }
-        if closed { ticker.cancel() }
         let t = now
         input { $0.open(peerRole: role, sharedSpaces: sharedSpaces, now: t) }
+        // A ticker only for a session whose machine acts on the clock (offers, stall timeouts).
+        if lock.withLock({ session.wantsTicks && !isClosed }) {
+            let ticker = Task { [weak self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.tickInterval)
+                    guard let self, !Task.isCancelled else { return }
+                    let t = self.now
+                    self.input { $0.tick(now: t) }
+                }
+            }
+            let closed = lock.withLock {
+                if !isClosed { self.ticker = ticker }
+                return isClosed
+            }
+            if closed { ticker.cancel() }
+        }
         await idle()
     }
 

@@ -309,6 +309,12 @@ public struct AttachmentSession: Sendable {
 
     private var isPush: Bool { if case .push = configuration.mode { true } else { false } }
 
+    /// Whether ``tick(now:)`` can ever act in this open session: a member repeats its offers to a
+    /// relay, a push or a fetch watches for a stall. A relay (or a member) only serving wants
+    /// nothing from the clock, and its driver need not tick it (a relay holds thousands of such
+    /// sessions: a timer each, five times a second, was most of what an idle one cost).
+    public var wantsTicks: Bool { phase == .open && (nextOffer != nil || stallTimeout != nil) }
+
     private var stallTimeout: Duration? {
         switch configuration.mode {
         case .serve: nil

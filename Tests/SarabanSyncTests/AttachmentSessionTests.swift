@@ -407,3 +407,35 @@ private func pulling(_ m: AttachmentManifest, held: [Int], window: Int = 8) -> (
         #expect(wanted(resumed) == [[1, 3, 4]])
     }
 }
+
+/// A relay's serving exchange was ticked five times a second although nothing in it depends on
+/// the clock: with thousands of sessions that was most of an idle session's cost. The machine
+/// now says whether ticks can matter; only then does the driver run a ticker.
+@Suite struct AttachmentTickTests {
+    @Test func onlySessionsThatOfferOrCanStallWantTicks() {
+        var relay = session(.relay)
+        #expect(!relay.wantsTicks)  // not open yet
+        _ = relay.open(peerRole: .member, sharedSpaces: [s1], now: t0)
+        #expect(!relay.wantsTicks, "a relay serving a member has nothing to do on a tick")
+        #expect(relay.tick(now: t0 + .seconds(3_600)).isEmpty)
+
+        var serving = session(.member)
+        _ = serving.open(peerRole: .member, sharedSpaces: [s1], now: t0)
+        #expect(!serving.wantsTicks, "a member serving a member offers nothing")
+
+        var offering = session(.member)
+        _ = offering.open(peerRole: .relay, sharedSpaces: [s1], now: t0)
+        #expect(offering.wantsTicks, "a member repeats its offers to a relay")
+
+        var pushing = session(.member, .push(stallTimeout: .seconds(5)))
+        _ = pushing.open(peerRole: .relay, sharedSpaces: [s1], now: t0)
+        #expect(pushing.wantsTicks)
+
+        let m = AttachmentManifest(space: s1, hashes: [[UInt8](repeating: 7, count: 32)])
+        var fetching = session(.member, fetch(m))
+        _ = fetching.open(peerRole: .member, sharedSpaces: [s1], now: t0)
+        #expect(fetching.wantsTicks, "a fetch watches for a stall")
+        _ = fetching.close()
+        #expect(!fetching.wantsTicks)
+    }
+}
