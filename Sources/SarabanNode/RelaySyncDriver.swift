@@ -58,6 +58,9 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     private var pendingChange: RelayStoreChange?
     /// How many envelopes the watcher reads per query when catching up with another process.
     let catchUpChunk = 2048
+    /// How long the watcher lets wake-ups gather before it catches up (adds at most this to the
+    /// delivery of envelopes stored by another process).
+    let catchUpGathering: Duration = .milliseconds(10)
     /// How many spaces the watcher catches up with at once (space by space).
     let catchUpParallelism = 8
     /// Where this process is in the store's position stream (nil: the store keeps none, or
@@ -373,6 +376,9 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             }
             group.addTask { [self] in
                 for await _ in signals {
+                    // A moment for the wake-ups of a burst to gather (each catch-up is a query
+                    // over every partition; at 300 letters a second two relays made ~540 a second).
+                    if catchUpGathering > .zero { try? await Task.sleep(for: catchUpGathering) }
                     guard var pending = lock.withLock({ () -> RelayStoreChange? in
                         defer { pendingChange = nil }
                         return pendingChange

@@ -283,6 +283,14 @@ public struct PeerConnection: Sendable {
             limit: Self.receiveBudget(
                 window: configuration.limits.window, maximumFrameByteCount: channel.configuration.maximumFrameByteCount))
 
+        // Deadlines and keep-alives: a tick every interval from the process's shared timer.
+        let ticker = SharedTicker.shared(every: tickInterval)
+        let ticket = ticker.subscribe {
+            if closer.enforceDeadlines() { return false }
+            sink.yield(.tick)
+            return true
+        }
+        defer { ticker.unsubscribe(ticket) }
         return await withTaskGroup(of: PeerReport?.self) { group in
             group.addTask {
                 let report = await drive(
@@ -316,16 +324,6 @@ public struct PeerConnection: Sendable {
                         return nil
                     }
                 }
-            }
-            group.addTask {
-                // Deadlines and keep-alives.
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: tickInterval)
-                    if Task.isCancelled { break }
-                    if closer.enforceDeadlines() { break }
-                    sink.yield(.tick)
-                }
-                return nil
             }
             group.addTask {
                 for await update in updates { sink.yield(.local(update)) }
