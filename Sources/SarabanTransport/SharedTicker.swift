@@ -51,20 +51,30 @@ final class SharedTicker: Sendable {
     /// Subscribers now (tests).
     var count: Int { state.withLockedValue { $0.subscribers.count } }
 
+    /// Whether the timer's task is running (tests).
+    var isRunning: Bool { state.withLockedValue { $0.running } }
+
     private func run() async {
         while true {
             try? await Task.sleep(for: interval)
-            let subscribers = state.withLockedValue { s -> [Int: Tick]? in
-                if s.subscribers.isEmpty {
-                    s.running = false
-                    return nil
-                }
-                return s.subscribers
-            }
-            guard let subscribers else { return }
-            var done: [Int] = []
-            for (id, tick) in subscribers where !tick() { done.append(id) }
-            if !done.isEmpty { state.withLockedValue { s in for id in done { s.subscribers[id] = nil } } }
+            if !tickOnce() { return }
         }
+    }
+
+    /// Ticks every subscriber once; returns false (and marks the timer stopped) when there is
+    /// none, after which the next ``subscribe(_:)`` starts it again.
+    func tickOnce() -> Bool {
+        let subscribers = state.withLockedValue { s -> [Int: Tick]? in
+            if s.subscribers.isEmpty {
+                s.running = false
+                return nil
+            }
+            return s.subscribers
+        }
+        guard let subscribers else { return false }
+        var done: [Int] = []
+        for (id, tick) in subscribers where !tick() { done.append(id) }
+        if !done.isEmpty { state.withLockedValue { s in for id in done { s.subscribers[id] = nil } } }
+        return true
     }
 }
