@@ -2,6 +2,14 @@ import SarabanCore
 import SarabanCrypto
 
 extension ControlChange {
+    /// `c` as a control change of `document` written by `author`: nil unless it appends control
+    /// entries that all parse and holds nothing else (the only shape a control change may take).
+    public static func parse(_ c: Change, document: DocID, author: SigningPublicKey) -> ControlChange? {
+        guard let (entries, malformed) = entries(of: c, document: document), !malformed, onlyControl(c, document: document)
+        else { return nil }
+        return ControlChange(author: author, past: ChangeContext(c), entries: entries)
+    }
+
     /// The membership document a genesis change creates (the document of its `genesis` or
     /// `genesis-legacy` entry), nil for any other change.
     public static func genesisDocument(_ c: Change) -> DocID? {
@@ -89,13 +97,16 @@ extension Roster {
 public struct RelayRoster: Sendable {
     public let space: SpaceID
     public private(set) var roster: Roster
-    /// The space's membership document (named by its genesis), nil before the genesis arrives.
+    /// The space's membership document (named by its accepted genesis), nil before one is accepted.
     public private(set) var document: DocID?
     /// Control changes read whose causal past is not all held yet.
     public private(set) var pending: [ControlChange] = []
     private var seen: Set<ChangeID> = []
-    /// Changes of control envelopes read before the genesis named the membership document.
+    /// Changes of control envelopes read before a genesis was accepted (which names the
+    /// membership document).
     private var unplaced: [(Change, SigningPublicKey)] = []
+    /// The document each queued, not yet judged genesis names.
+    private var genesisDocuments: [ChangeID: DocID] = [:]
     /// At most this many changes are kept aside before a genesis (the rest are ignored: only a
     /// member could have written them, and it needs the genesis first).
     public static let maximumUnplaced = 4096
@@ -132,35 +143,49 @@ public struct RelayRoster: Sendable {
             seen.insert(c.id)
             place(c, author: e.header.author)
         }
-        // The genesis arrived: the changes read before it can be placed now.
-        if document != nil && !unplaced.isEmpty {
+    }
+
+    /// Queues `c` when it is a control change of the space's membership document. Before a
+    /// genesis is accepted the document is unknown: a genesis is queued under the document it
+    /// names (it becomes the space's only if the roster accepts it, so an outsider's forged
+    /// genesis, refused, cannot capture the space), and any other change is kept aside.
+    private mutating func place(_ c: Change, author: SigningPublicKey) {
+        if let document {
+            if let cc = ControlChange.parse(c, document: document, author: author) { pending.append(cc) }
+            return
+        }
+        if let doc = ControlChange.genesisDocument(c), let cc = ControlChange.parse(c, document: doc, author: author),
+            cc.entries.contains(where: \.isGenesis)
+        {
+            pending.append(cc)
+            genesisDocuments[cc.id] = doc
+            return
+        }
+        if unplaced.count < Self.maximumUnplaced { unplaced.append((c, author)) }
+    }
+
+    /// Judges the waiting changes whose causal past `held` now covers; returns whether the roster
+    /// changed. Once a genesis is accepted, the changes kept aside are placed and judged too.
+    @discardableResult
+    public mutating func judgeReady(held: FeedVector) -> Bool {
+        var byReplica: [ReplicaID: UInt64] = [:]
+        for (author, seq) in held.entries { byReplica[ReplicaID(bytes: author.rawRepresentation)] = seq }
+        var changed = false
+        while !pending.isEmpty {
+            let judged = roster.receiveReady(&pending) { byReplica[$0] ?? 0 }
+            changed = changed || judged.contains { $0.refusal == nil }
+            guard document == nil,
+                let accepted = judged.first(where: { $0.refusal == nil && genesisDocuments[$0.change.id] != nil })
+            else { break }
+            document = genesisDocuments[accepted.change.id]
+            genesisDocuments = [:]
+            // Other genesis changes still waiting (under other documents) cannot be the space's.
+            pending.removeAll { $0.entries.contains(where: \.isGenesis) }
             let waiting = unplaced
             unplaced = []
             for (c, author) in waiting { place(c, author: author) }
         }
-    }
-
-    /// Queues `c` when it is a control change of the space's membership document; keeps it aside
-    /// while that document is unknown (a change read before the genesis of its own past).
-    private mutating func place(_ c: Change, author: SigningPublicKey) {
-        guard let doc = document ?? ControlChange.genesisDocument(c) else {
-            if unplaced.count < Self.maximumUnplaced { unplaced.append((c, author)) }
-            return
-        }
-        guard let (entries, malformed) = ControlChange.entries(of: c, document: doc), !malformed,
-            ControlChange.onlyControl(c, document: doc)
-        else { return }
-        pending.append(ControlChange(author: author, past: ChangeContext(c), entries: entries))
-        if document == nil, entries.contains(where: \.isGenesis) { document = doc }
-    }
-
-    /// Judges the waiting changes whose causal past `held` now covers; returns whether the roster changed.
-    @discardableResult
-    public mutating func judgeReady(held: FeedVector) -> Bool {
-        guard !pending.isEmpty else { return false }
-        var byReplica: [ReplicaID: UInt64] = [:]
-        for (author, seq) in held.entries { byReplica[ReplicaID(bytes: author.rawRepresentation)] = seq }
-        return roster.receiveReady(&pending) { byReplica[$0] ?? 0 }.contains { $0.refusal == nil }
+        return changed
     }
 
     /// Why the roster does not admit an envelope with header `h` (nil: it does). With a genesis:

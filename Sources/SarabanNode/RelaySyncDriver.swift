@@ -97,33 +97,31 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         var start: StorePosition?
         if byPosition { start = try await metrics.timed("position") { try await store.currentPosition() } }
         let all = try await metrics.timed("carried") { try await store.carriedSpaces() }
-        let loaded = try await metrics.timed("heads") { try await store.feedHeads(all) }
-        // After the vectors: a control envelope they miss is both here and in the position stream
-        // (read twice, which changes nothing).
-        let controls = try await loadControls(Array(all.keys))
-        lock.withLock {
-            for (s, v) in all { known[s, default: FeedVector()].merge(v) }
-            for (s, h) in loaded { for (author, head) in h { raiseHead(s, author, head) } }
-            foldLoaded(Array(all.keys), controls)
-            position = start
+        try await adopt(all) { position = start }
+    }
+
+    /// Loads what goes with freshly read `vectors` (their feed heads; their control envelopes when
+    /// this driver folds rosters, read after the vectors: one the vectors miss is also in the
+    /// position stream, and reading it twice changes nothing), then records all of it, and runs
+    /// `alsoLocked`, under the lock.
+    private func adopt(_ vectors: [SpaceID: FeedVector], alsoLocked: () -> Void = {}) async throws {
+        let heads = try await metrics.timed("heads") { try await store.feedHeads(vectors) }
+        var controls: [SpaceID: [Envelope]] = [:]
+        if foldsRosters && !vectors.isEmpty {
+            controls = try await metrics.timed("controls") { try await store.controlEnvelopes(of: Array(vectors.keys)) }
         }
-    }
-
-    private func loadControls(_ spaces: [SpaceID]) async throws -> [SpaceID: [Envelope]] {
-        guard foldsRosters, !spaces.isEmpty else { return [:] }
-        return try await metrics.timed("controls") { try await store.controlEnvelopes(of: spaces) }
-    }
-
-    /// Starts the rosters of freshly loaded `spaces` from their control envelopes. Call with the
-    /// lock held, after their vectors are in ``known``.
-    private func foldLoaded(_ spaces: [SpaceID], _ controls: [SpaceID: [Envelope]]) {
-        guard foldsRosters else { return }
-        for s in spaces where rosters[s] == nil {
-            var r = RelayRoster(space: s)
-            let held = known[s] ?? FeedVector()
-            for e in controls[s] ?? [] { r.queue(e) }
-            r.judgeReady(held: held)
-            rosters[s] = r
+        lock.withLock {
+            for (s, v) in vectors { known[s, default: FeedVector()].merge(v) }
+            for (s, h) in heads { for (author, head) in h { raiseHead(s, author, head) } }
+            if foldsRosters {
+                for s in vectors.keys where rosters[s] == nil {
+                    var r = RelayRoster(space: s)
+                    for e in controls[s] ?? [] { r.queue(e) }
+                    r.judgeReady(held: known[s] ?? FeedVector())
+                    rosters[s] = r
+                }
+            }
+            alsoLocked()
         }
     }
 
@@ -232,14 +230,7 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         let missing = lock.withLock { served.filter { known[$0] == nil } }
         if !missing.isEmpty {
             // Carried since this process started (another process ran `space carry`).
-            let loaded = try await metrics.timed("vectors") { try await store.vectors(of: missing) }
-            let loadedHeads = try await metrics.timed("heads") { try await store.feedHeads(loaded) }
-            let controls = try await loadControls(Array(loaded.keys))
-            lock.withLock {
-                for (s, v) in loaded { known[s, default: FeedVector()].merge(v) }
-                for (s, h) in loadedHeads { for (author, head) in h { raiseHead(s, author, head) } }
-                foldLoaded(Array(loaded.keys), controls)
-            }
+            try await adopt(try await metrics.timed("vectors") { try await store.vectors(of: missing) })
         }
         return lock.withLock {
             var out: [SpaceID: FeedVector] = [:]
@@ -305,14 +296,14 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
                     "refused envelopes of authors the space does not admit",
                     metadata: ["space": "\(space.hex)", "refused": "\(refused.count)", "first": "\(refused[0].1)"])
             }
-            vector = try await store(space: space, run)
+            vector = try await storeRun(space: space, run)
         } while !rest.isEmpty
         return vector
     }
 
     /// Stores one run of envelopes the policy and roster admit, announces what was accepted and
     /// folds its control envelopes; returns what the store is known to hold of `space`.
-    private func store(space: SpaceID, _ run: [Envelope]) async throws -> FeedVector {
+    private func storeRun(space: SpaceID, _ run: [Envelope]) async throws -> FeedVector {
         let report: ReceiveReport
         do {
             report = try await metrics.timed("store") { try await store.store(space: space, envelopes: run) }

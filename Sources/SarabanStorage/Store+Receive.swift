@@ -620,13 +620,12 @@ struct Receiver {
     /// the members).
     mutating func queueControls(_ opened: EnvelopePayload.Opened, author: SigningPublicKey) throws {
         for c in opened.changes {
-            let doc = document ?? ControlChange.genesisDocument(c)
-            guard let doc, let (entries, malformed) = ControlChange.entries(of: c, document: doc), !malformed,
-                ControlChange.onlyControl(c, document: doc)
+            guard let doc = document ?? ControlChange.genesisDocument(c),
+                let cc = ControlChange.parse(c, document: doc, author: author)
             else { continue }
-            try Store.saveControl(db, space: sp, ControlChange(author: author, past: ChangeContext(c), entries: entries), verdict: nil)
+            try Store.saveControl(db, space: sp, cc, verdict: nil)
             controlsQueued = true
-            if document == nil, entries.contains(where: \.isGenesis) {
+            if document == nil, cc.entries.contains(where: \.isGenesis) {
                 document = doc
                 try db.execute(sql: "UPDATE spaces SET doc = coalesce(doc, ?) WHERE id = ?", arguments: [doc.description, sp])
                 try queueStoredControls(document: doc)
@@ -647,13 +646,12 @@ struct Receiver {
                 let opened = try? EnvelopePayload.open(e, key: ControlKey.key(for: space))
             else { continue }
             for c in opened.changes {
-                guard let (entries, malformed) = ControlChange.entries(of: c, document: doc), !malformed,
-                    ControlChange.onlyControl(c, document: doc),
+                guard let cc = ControlChange.parse(c, document: doc, author: e.header.author),
                     try Int.fetchOne(
                         db, sql: "SELECT 1 FROM controls WHERE space = ? AND author = ? AND seq = ?",
                         arguments: [sp, Data(e.header.author.rawRepresentation), Int64(c.seq)]) == nil
                 else { continue }
-                try Store.saveControl(db, space: sp, ControlChange(author: e.header.author, past: ChangeContext(c), entries: entries), verdict: nil)
+                try Store.saveControl(db, space: sp, cc, verdict: nil)
                 controlsQueued = true
             }
         }

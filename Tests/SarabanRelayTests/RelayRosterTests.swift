@@ -314,4 +314,58 @@ final class RosterRig: @unchecked Sendable {
             #expect(r.refusal(fromB[0].header) == nil)
         }
     }
+
+    /// Bad control envelopes reach a relay's roster from any trusted peer: one that does not open
+    /// with the control key, one whose change is not a control change, and an outsider's genesis
+    /// for a space whose id binds another creator. None changes the roster; the real log then
+    /// folds as usual.
+    @Test func badControlEnvelopesLeaveTheRosterAsItWas() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let a = try Node.initialize(dataDir: DataDirectory(path: dir.file("a")), office: "a", logger: quietLogger("a"))
+        defer { a.close() }
+        let space = try a.createSpace(name: "ทะเบียนกลาง").id
+        let outsider = SigningKeyPair.generate()
+        let replica = ReplicaID(bytes: outsider.publicKey.rawRepresentation)
+        func envelope(_ ops: [SarabanCore.Operation], seq: UInt64, key: SymmetricKey, previous: EnvelopeID) throws -> Envelope {
+            let change = Change(author: replica, seq: seq, startOp: seq * 10, time: 0, deps: VersionVector(), ops: ops)
+            return try Envelope.seal(
+                plaintext: EnvelopePayload.encode(changes: [change]),
+                header: EnvelopeHeader(
+                    spaceID: space.bytes, author: outsider.publicKey, seqStart: seq, seqEnd: seq, epoch: ControlEntry.publicEpoch,
+                    previousHash: previous),
+                key: key, signer: outsider)
+        }
+        let doc = DocID(OpID(counter: 30, replica: replica))
+        let genesis = ControlEntry.genesis(
+            creator: NodeID(publicKey: outsider.publicKey), commitment: [UInt8](repeating: 1, count: 32),
+            salt: [UInt8](repeating: 2, count: 16))
+        let wrongKey = try envelope([.createDocument(kind: "space")], seq: 1, key: .generate(), previous: .zero)
+        let notControl = try envelope([.createDocument(kind: "junk")], seq: 2, key: ControlKey.key(for: space), previous: wrongKey.id)
+        let forged = try envelope(
+            [.createDocument(kind: "space"), .listAppend(doc: doc, field: ControlEntry.field, value: genesis.text)], seq: 3,
+            key: ControlKey.key(for: space), previous: notControl.id)
+        var vector = FeedVector()
+        for e in [wrongKey, notControl, forged] { _ = vector.add(e.header) }
+
+        var r = RelayRoster(space: space)
+        for e in [wrongKey, notControl] {
+            let changed = r.read(e, held: vector)
+            #expect(!changed)
+            #expect(r.pending.isEmpty && r.roster.accepted.isEmpty)
+        }
+        let changed = r.read(forged, held: vector)
+        #expect(!changed, "an outsider's genesis changed the roster")
+        #expect(r.roster.refused.count == 1 && !r.roster.current.hasGenesis)
+        // The real log still folds: the forged genesis named another document, which the real
+        // one replaces once it is read.
+        let real = try Self.envelopes(a, space).filter { $0.header.epoch == ControlEntry.publicEpoch }
+        for e in real { _ = vector.add(e.header) }
+        for e in real { r.queue(e) }
+        r.judgeReady(held: vector)
+        print("RelayRosterTests.bad: accepted \(r.roster.accepted.count), refused \(r.roster.refused.count), genesis \(r.roster.current.hasGenesis)")
+        #expect(r.roster.current.creator == a.identity.publicKey)
+        #expect(r.serves(a.identity.publicKey) && !r.serves(outsider.publicKey))
+        #expect(r.refusal(forged.header) != nil)
+    }
 }
