@@ -620,17 +620,38 @@ struct Receiver {
     /// the members).
     mutating func queueControls(_ opened: EnvelopePayload.Opened, author: SigningPublicKey) throws {
         for c in opened.changes {
-            guard let doc = document ?? ControlChange.genesisDocument(c),
-                let cc = ControlChange.parse(c, document: doc, author: author)
-            else { continue }
+            // Before a genesis is accepted the document is unknown: only a genesis is queued (under
+            // the document it creates), and the document is named once one is accepted (in
+            // ``judgePendingControls()``). Named from the first genesis read, a trusted peer's
+            // forged genesis hid the real log.
+            let cc: ControlChange?
+            if let document {
+                cc = ControlChange.parse(c, document: document, author: author)
+            } else if let doc = ControlChange.genesisDocument(c), let g = ControlChange.parse(c, document: doc, author: author),
+                g.entries.contains(where: \.isGenesis)
+            {
+                cc = g
+            } else {
+                cc = nil
+            }
+            guard let cc else { continue }
             try Store.saveControl(db, space: sp, cc, verdict: nil)
             controlsQueued = true
-            if document == nil, cc.entries.contains(where: \.isGenesis) {
-                document = doc
-                try db.execute(sql: "UPDATE spaces SET doc = coalesce(doc, ?) WHERE id = ?", arguments: [doc.description, sp])
-                try queueStoredControls(document: doc)
-            }
         }
+    }
+
+    /// The membership document genesis `g` creates, read back from its stored control envelope.
+    func genesisDocument(of g: ControlChange) throws -> DocID? {
+        let seq = Int64(g.id.seq)
+        guard
+            let bytes = try Data.fetchOne(
+                db,
+                sql: "SELECT bytes FROM envelopes WHERE space = ? AND author = ? AND seq_start <= ? AND seq_end >= ? AND epoch = ?",
+                arguments: [sp, Data(g.author.rawRepresentation), seq, seq, Int64(ControlEntry.publicEpoch)]),
+            let e = try? Envelope.decode([UInt8](bytes)),
+            let opened = try? EnvelopePayload.open(e, key: ControlKey.key(for: space))
+        else { return nil }
+        return opened.changes.first(where: { $0.seq == g.id.seq }).flatMap(ControlChange.genesisDocument)
     }
 
     /// Control changes stored before the genesis named the membership document were not
@@ -664,9 +685,21 @@ struct Receiver {
         var pending = try rows.compactMap { try Store.controlChange($0) }
         var held: [ReplicaID: UInt64] = [:]
         for (a, h) in try Store.loadHeads(db, space: sp) { held[ReplicaID(bytes: a.rawRepresentation)] = h.lastSequence }
+        var accepted: ControlChange?
         for (c, refusal) in roster.receiveReady(&pending, held: { held[$0] ?? 0 }) {
             try Store.saveControl(db, space: sp, c, verdict: .some(refusal))
-            if refusal == nil { rosterChanged = true }
+            if refusal == nil {
+                rosterChanged = true
+                if document == nil, c.entries.contains(where: \.isGenesis) { accepted = c }
+            }
+        }
+        // The accepted genesis names the document: the space's other stored control changes can
+        // now be told from its other changes, and are judged like the rest.
+        if let accepted, let doc = try genesisDocument(of: accepted) {
+            document = doc
+            try db.execute(sql: "UPDATE spaces SET doc = ? WHERE id = ?", arguments: [doc.description, sp])
+            try queueStoredControls(document: doc)
+            try judgePendingControls()
         }
     }
 }

@@ -260,6 +260,56 @@ final class RosterRig: @unchecked Sendable {
         await rig.stop()
     }
 
+    /// A trusted peer's forged genesis read before the real one (an outsider's genesis naming a
+    /// membership document of its own) must not decide which document the relay reads as the
+    /// space's log. On SQLite the relay took the document from the first genesis it read, before
+    /// judging it: the real log was then never read, the forged author's envelopes were stored
+    /// and the members were not told apart (b, a member, was served exactly as the outsider).
+    @Test(arguments: StoreKind.available)
+    func aForgedGenesisReadFirstDoesNotHideTheRealLog(_ kind: StoreKind) async throws {
+        let rig = try await RosterRig(kind)
+        let a = try rig.node("a")
+        let b = try rig.node("b")
+        let c = try rig.node("c")
+        let space = try a.createSpace(name: "กองคลัง").id
+        try b.join(try Invitation.parse(try a.invite(space: space, invitee: b.nodeID).text))
+        let outsider = SigningKeyPair.generate()
+        let forged = try Self.forgedGenesis(space, by: outsider)
+        try await rig.fixture.store.carry([space], for: [])
+        let driver = RelaySyncDriver(store: rig.fixture.store)
+        try await driver.prime()
+        _ = try await driver.deliver(space: space, envelopes: [forged], from: outsider.publicKey)
+        _ = try await driver.deliver(space: space, envelopes: try Self.envelopes(a, space), from: a.identity.publicKey)
+        let stored = try await rig.stored(space)
+        #expect(stored[a.identity.publicKey] == (try a.feedVector(space: space))[a.identity.publicKey])
+        #expect(try await driver.carriedSpaces(for: b.nodeID)[space] != nil, "a member is not served")
+        #expect(try await driver.carriedSpaces(for: c.nodeID)[space] == nil, "a trusted non-member is served")
+        #expect(
+            try await driver.carriedSpaces(for: NodeID(publicKey: outsider.publicKey))[space] == nil,
+            "the forger is served")
+        await rig.stop()
+    }
+
+    /// A control envelope from `outsider`, opening with the space's control key, whose change
+    /// creates a membership document of its own with a genesis naming `outsider` as creator
+    /// (refused: the space id binds another creator).
+    static func forgedGenesis(_ space: SpaceID, by outsider: SigningKeyPair) throws -> Envelope {
+        let replica = ReplicaID(bytes: outsider.publicKey.rawRepresentation)
+        let doc = DocID(OpID(counter: 10, replica: replica))
+        let genesis = ControlEntry.genesis(
+            creator: NodeID(publicKey: outsider.publicKey), commitment: [UInt8](repeating: 1, count: 32),
+            salt: [UInt8](repeating: 2, count: 16))
+        let change = Change(
+            author: replica, seq: 1, startOp: 10, time: 0, deps: VersionVector(),
+            ops: [.createDocument(kind: "space"), .listAppend(doc: doc, field: ControlEntry.field, value: genesis.text)])
+        return try Envelope.seal(
+            plaintext: EnvelopePayload.encode(changes: [change]),
+            header: EnvelopeHeader(
+                spaceID: space.bytes, author: outsider.publicKey, seqStart: 1, seqEnd: 1, epoch: ControlEntry.publicEpoch,
+                previousHash: .zero),
+            key: ControlKey.key(for: space), signer: outsider)
+    }
+
     /// The same control envelopes in another order, or twice, give the same roster: a change
     /// waits until its causal past is held, and is judged from that past.
     @Test func aRelayRosterIsTheSameWhateverTheOrder() throws {
