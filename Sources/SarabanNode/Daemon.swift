@@ -200,7 +200,8 @@ public final class NodeDaemon: Sendable {
                     + "relay in its own data directory with `saraban init --relay --office NAME`")
         }
         let metrics = RelayMetrics(store: store.kind)
-        // A relay on its own database keeps and passes on head claims, as every relay did before the store interface.
+        // A relay on its own database keeps and passes on head claims through the node's storage, as
+        // every relay did before the store interface; one on PostgreSQL, through the store (RelayClaimStore).
         let claims = store is SQLiteRelayStore ? NodeSyncDriver(storage: try node.envelopeStorage(relay: true), logger: logger, now: node.now) : nil
         try self.init(
             node: node, role: .relay, statusStore: store, metrics: metrics, options: options, logger: logger, onEvent: onEvent
@@ -213,7 +214,7 @@ public final class NodeDaemon: Sendable {
                     logger.notice(
                         "a membership change narrowed the spaces served to some peers: reopening their sessions",
                         metadata: ["peers": "\(peers.count)", "sessions": "\(n)"])
-                })
+                }, now: node.now)
         }
     }
 

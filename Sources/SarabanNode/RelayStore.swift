@@ -49,6 +49,8 @@ public enum RelayHealth: Sendable, Hashable {
 public enum RelayStoreChange: Sendable, Hashable {
     /// Envelopes were stored in these spaces (by another relay process, or a CLI).
     case spaces(Set<SpaceID>)
+    /// Another relay process kept newer head claims of these spaces (``RelayClaimStore``).
+    case claims(Set<SpaceID>)
     /// Something may have been stored anywhere (a notification was lost, a poll saw the log grow).
     case anywhere
 }
@@ -58,6 +60,7 @@ extension RelayStoreChange {
     public func merged(with other: RelayStoreChange) -> RelayStoreChange {
         switch (self, other) {
         case (.spaces(let a), .spaces(let b)): .spaces(a.union(b))
+        case (.claims(let a), .claims(let b)): .claims(a.union(b))
         default: .anywhere
         }
     }
@@ -138,6 +141,11 @@ public protocol RelayStore: PeerStatusStore {
     /// directory (PostgreSQL: tables every relay process shares). Default: nil (the directory).
     var attachmentStore: (any AttachmentStore)? { get }
 
+    /// Where this relay keeps head claims (Docs/SECURITY.md, "Withholding") when the store keeps
+    /// them for every relay process (PostgreSQL). Default: nil (a relay on SQLite keeps them in
+    /// the node's own database, through a ``NodeSyncDriver``).
+    var claimStore: (any RelayClaimStore)? { get }
+
     /// Whether the store applies the authority model itself (SQLite: the node's receive path folds
     /// each space's membership log). When false (PostgreSQL), ``RelaySyncDriver`` folds the control
     /// envelopes of each space into a ``SarabanFeed/RelayRoster`` and applies it. Default: false.
@@ -200,6 +208,8 @@ public struct StoredPage: Sendable {
 extension RelayStore {
     public var attachmentStore: (any AttachmentStore)? { nil }
 
+    public var claimStore: (any RelayClaimStore)? { nil }
+
     public var judgesMembership: Bool { false }
 
     public func controlEnvelopes(of spaces: [SpaceID]) async throws -> [SpaceID: [Envelope]] { [:] }
@@ -211,4 +221,17 @@ extension RelayStore {
     public func stored(after position: StorePosition, limit: FetchLimit) async throws -> StoredPage {
         StoredPage(envelopes: [], next: position, more: false, heldBack: false)
     }
+}
+
+/// Head claims kept by a relay store for every relay process on it: the latest verified claim
+/// per (space, claimant). The relay's driver checks each claim (signature, space, and that the
+/// roster it folded has the claimant as a member) before it asks the store to keep it.
+public protocol RelayClaimStore: Sendable {
+    /// Keeps each of `claims` (all of `space`, verified) that is newer than the claim held of
+    /// its claimant, tells the other relay processes (``RelayStoreChange/claims(_:)``), and
+    /// returns those kept.
+    func keepClaims(space: SpaceID, _ claims: [HeadClaim], receivedAt: Int64) async throws -> [HeadClaim]
+
+    /// The claims held of each of `spaces` (the latest per claimant), ascending by claimant.
+    func claims(of spaces: [SpaceID]) async throws -> [SpaceID: [HeadClaim]]
 }

@@ -32,9 +32,20 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     let attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)?
     let metrics: RelayMetrics
     /// Head claims (Docs/SECURITY.md, "Withholding"): kept and passed on through the node's own
-    /// database by a relay on SQLite, as a member's driver does; nil (a relay on PostgreSQL, which
-    /// does not read membership logs yet): none offered, those received ignored.
+    /// database by a relay on SQLite, as a member's driver does; nil on PostgreSQL, where
+    /// ``claimStore`` keeps them.
     let claims: NodeSyncDriver?
+    /// Head claims kept by the store for every relay process (PostgreSQL), checked here against
+    /// the rosters this driver folds; passed on to this process's sessions through
+    /// ``claimBroadcast``, and to other processes' by the store's notification.
+    let claimStore: (any RelayClaimStore)?
+    let claimBroadcast = Broadcast<StoredClaims>()
+    /// Per space, claims whose claimant the roster does not show as a member yet (the newest per
+    /// claimant, at most ``NodeSyncDriver/maximumPendingClaims``): the control envelope that
+    /// admits it may come later in the session. Tried again when a session settles.
+    private var pendingClaims: [SpaceID: [SigningPublicKey: HeadClaim]] = [:]
+    /// The relay's clock (ms since 1970), for the time a claim was received.
+    let now: @Sendable () -> Int64
     private let lock = NSLock()
     /// Per space, what the store is known to hold (never more than it holds).
     private var known: [SpaceID: FeedVector] = [:]
@@ -78,11 +89,15 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         store: any RelayStore, policy: any RelayPolicy = OpenRelayPolicy(), logger: Logger = Logger(label: "saraban.relay"),
         metrics: RelayMetrics = RelayMetrics(store: "sqlite"),
         attachments: (@Sendable (NodeID) -> (any AttachmentHandler)?)? = nil, claims: NodeSyncDriver? = nil,
-        servedSpacesChanged: (@Sendable ([NodeID]) -> Void)? = nil
+        servedSpacesChanged: (@Sendable ([NodeID]) -> Void)? = nil,
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
         self.foldsRosters = !store.judgesMembership
         self.servedSpacesChanged = servedSpacesChanged
         self.claims = claims
+        // Only where rosters are folded here: the claimant must be a member the driver knows of.
+        claimStore = claims == nil && !store.judgesMembership ? store.claimStore : nil
+        self.now = now
         self.store = store
         self.policy = policy
         self.logger = logger
@@ -184,18 +199,83 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     public func headClaims(
         for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
     ) async throws -> [SpaceID: [HeadClaim]] {
-        try await claims?.headClaims(for: peer, spaces: spaces, heads: heads) ?? [:]
+        if let claims { return try await claims.headClaims(for: peer, spaces: spaces, heads: heads) }
+        guard let claimStore, !spaces.isEmpty else { return [:] }
+        return try await metrics.timed("claims") { try await claimStore.claims(of: Array(spaces.keys)) }
     }
 
     public func receiveClaims(space: SpaceID, claims received: [HeadClaim], from peer: NodeID) async {
-        await claims?.receiveClaims(space: space, claims: received, from: peer)
+        if let claims { return await claims.receiveClaims(space: space, claims: received, from: peer) }
+        await keepClaims(space: space, received, from: peer)
+    }
+
+    /// Keeps, through ``claimStore``, the claims of `space` whose signature verifies and whose
+    /// claimant the space's roster has as a member; passes those kept on to this process's
+    /// sessions (the store tells the other processes). A claimant not a member yet waits in
+    /// ``pendingClaims``; other refusals are logged.
+    func keepClaims(space: SpaceID, _ received: [HeadClaim], from peer: NodeID?) async {
+        guard let claimStore, !received.isEmpty else { return }
+        let roster = lock.withLock { rosters[space]?.roster.current }
+        var valid: [HeadClaim] = []
+        var waiting: [HeadClaim] = []
+        var refused: [String] = []
+        for c in received {
+            if c.space != space {
+                refused.append("\(c.claimant.nodeID): a claim of space \(c.space.hex) among the claims of \(space.hex)")
+            } else if !c.hasValidSignature {
+                refused.append("\(c.claimant.nodeID): the signature does not verify (altered, or not signed by its claimant)")
+            } else if roster?.isMember(c.claimant) == true {
+                valid.append(c)
+            } else {
+                waiting.append(c)
+            }
+        }
+        lock.withLock {
+            var pending = pendingClaims[space] ?? [:]
+            for c in valid { pending[c.claimant] = nil }
+            for c in waiting where c.time > pending[c.claimant]?.time ?? .min {
+                if pending[c.claimant] == nil && pending.count >= NodeSyncDriver.maximumPendingClaims { continue }
+                pending[c.claimant] = c
+            }
+            pendingClaims[space] = pending.isEmpty ? nil : pending
+        }
+        for why in refused {
+            logger.warning("head claim refused: \(why)", metadata: ["peer": "\(peer.map(\.text) ?? "-")", "space": "\(space.hex)"])
+        }
+        guard !valid.isEmpty else { return }
+        do {
+            let kept = try await metrics.timed("claims") { try await claimStore.keepClaims(space: space, valid, receivedAt: now()) }
+            if !kept.isEmpty { claimBroadcast.publish(StoredClaims(space: space, claims: kept, from: peer)) }
+        } catch {
+            logger.warning("cannot keep head claims: \(error)", metadata: ["peer": "\(peer.map(\.text) ?? "-")"])
+        }
     }
 
     public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {
-        await claims?.settled(with: peer, role: role, spaces: spaces)
+        if let claims { return await claims.settled(with: peer, role: role, spaces: spaces) }
+        // Claims that waited for their claimant's membership: the session has delivered it now, if ever.
+        for s in spaces {
+            guard let pending = lock.withLock({ pendingClaims.removeValue(forKey: s.space) }) else { continue }
+            await keepClaims(space: s.space, Array(pending.values), from: nil)
+        }
     }
 
-    public func localClaims() -> AsyncStream<StoredClaims> { claims?.localClaims() ?? AsyncStream { $0.finish() } }
+    /// Passes on to this process's sessions the claims of `spaces` another process kept.
+    func publishClaims(of spaces: Set<SpaceID>) async {
+        guard let claimStore else { return }
+        do {
+            for (space, held) in try await claimStore.claims(of: Array(spaces)) {
+                claimBroadcast.publish(StoredClaims(space: space, claims: held, from: nil))
+            }
+        } catch {
+            logger.warning("cannot read head claims kept by another relay process: \(error)")
+        }
+    }
+
+    public func localClaims() -> AsyncStream<StoredClaims> {
+        if let claims { return claims.localClaims() }
+        return claimStore != nil ? claimBroadcast.subscribe() : AsyncStream { $0.finish() }
+    }
 
     public func localChanges() -> AsyncStream<StoredEnvelopes> { subscribe(peer: nil) }
 
@@ -360,6 +440,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             group.addTask { [self] in
                 for await change in store.changes() {
+                    if case .claims(let spaces) = change {
+                        await publishClaims(of: spaces)
+                        continue
+                    }
                     lock.withLock { pendingChange = pendingChange.map { $0.merged(with: change) } ?? change }
                     signal.yield()
                 }
@@ -430,6 +514,7 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         switch change {
         case .anywhere: spaces = try await store.carriedSpaces()
         case .spaces(let set): spaces = try await store.vectors(of: Array(set))
+        case .claims: return  // not envelopes (``runWatcher(healthInterval:)`` passes them on)
         }
         // Spaces are independent: up to `catchUpParallelism` read at once (a burst of
         // notifications names hundreds of spaces, one query each).
@@ -529,5 +614,6 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             return subscribers.values.map(\.continuation)
         }
         for c in all { c.finish() }
+        claimBroadcast.finishAll()
     }
 }

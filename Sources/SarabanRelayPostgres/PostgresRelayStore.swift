@@ -668,6 +668,9 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                                     else { continue }
                                     if space == "*" {
                                         continuation.yield(.anywhere)
+                                    } else if space.hasPrefix("c:") {
+                                        // Head claims kept by another process (PostgresClaimStore).
+                                        if let s = SpaceID(hex: String(space.dropFirst(2))) { continuation.yield(.claims([s])) }
                                     } else {
                                         continuation.yield(.spaces(Set(space.split(separator: ",").compactMap { SpaceID(hex: String($0)) })))
                                     }

@@ -141,5 +141,19 @@ enum PostgresSchema {
             // Sealed chunks do not compress: out of line without trying.
             "ALTER TABLE attachment_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL",
         ],
+        // 5: head claims (Docs/SECURITY.md, "Withholding"): the latest verified claim per
+        // (space, claimant), replaced only by a newer one; a few rows per space.
+        [
+            """
+            CREATE TABLE head_claims (
+                space bytea NOT NULL,
+                claimant bytea NOT NULL,
+                time int8 NOT NULL,
+                received_at int8 NOT NULL,
+                bytes bytea NOT NULL,
+                PRIMARY KEY (space, claimant)
+            )
+            """
+        ],
     ]
 }

@@ -189,7 +189,7 @@ import Testing
         let woke = Task { () -> Bool in
             for await c in changes {
                 switch c {
-                case .anywhere: continue  // (re)connected, or a probe: wait for a change naming the space
+                case .anywhere, .claims: continue  // (re)connected, a probe, or claims: wait for a change naming the space
                 case .spaces(let s): if s.contains(space) { return true }
                 }
             }
