@@ -44,6 +44,12 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// claimant, at most ``NodeSyncDriver/maximumPendingClaims``): the control envelope that
     /// admits it may come later in the session. Tried again when a session settles.
     private var pendingClaims: [SpaceID: [SigningPublicKey: HeadClaim]] = [:]
+    /// Per space read once, the claims ``claimStore`` holds (empty: none), kept up to date by the
+    /// claims kept here and those other processes announce, and dropped when a notification may
+    /// have been missed: a session's hello reads no claims from the database (as ``heads``).
+    private var claimCache: [SpaceID: [HeadClaim]] = [:]
+    /// Bumped by every change to ``claimCache``: a read begun before one does not fill it.
+    private var claimGeneration = 0
     /// The relay's clock (ms since 1970), for the time a claim was received.
     let now: @Sendable () -> Int64
     private let lock = NSLock()
@@ -201,7 +207,38 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     ) async throws -> [SpaceID: [HeadClaim]] {
         if let claims { return try await claims.headClaims(for: peer, spaces: spaces, heads: heads) }
         guard let claimStore, !spaces.isEmpty else { return [:] }
-        return try await metrics.timed("claims") { try await claimStore.claims(of: Array(spaces.keys)) }
+        let (missing, generation) = lock.withLock { (spaces.keys.filter { claimCache[$0] == nil }, claimGeneration) }
+        var read: [SpaceID: [HeadClaim]] = [:]
+        if !missing.isEmpty {
+            read = try await metrics.timed("claims") { try await claimStore.claims(of: missing) }
+            lock.withLock {
+                guard claimGeneration == generation else { return }
+                for s in missing { claimCache[s] = read[s] ?? [] }
+            }
+        }
+        return lock.withLock {
+            var out: [SpaceID: [HeadClaim]] = [:]
+            for s in spaces.keys {
+                if let held = claimCache[s] ?? read[s], !held.isEmpty { out[s] = held }
+            }
+            return out
+        }
+    }
+
+    /// Puts `claims` (newer ones, of `space`) into ``claimCache`` when the space is cached.
+    private func cacheClaims(space: SpaceID, _ claims: [HeadClaim]) {
+        lock.withLock {
+            claimGeneration += 1
+            guard var held = claimCache[space] else { return }
+            for c in claims {
+                if let i = held.firstIndex(where: { $0.claimant == c.claimant }) {
+                    if c.time > held[i].time { held[i] = c }
+                } else {
+                    held.append(c)
+                }
+            }
+            claimCache[space] = held.sorted { SigningPublicKey.precedes($0.claimant, $1.claimant) }
+        }
     }
 
     public func receiveClaims(space: SpaceID, claims received: [HeadClaim], from peer: NodeID) async {
@@ -245,7 +282,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         guard !valid.isEmpty else { return }
         do {
             let kept = try await metrics.timed("claims") { try await claimStore.keepClaims(space: space, valid, receivedAt: now()) }
-            if !kept.isEmpty { claimBroadcast.publish(StoredClaims(space: space, claims: kept, from: peer)) }
+            if !kept.isEmpty {
+                cacheClaims(space: space, kept)
+                claimBroadcast.publish(StoredClaims(space: space, claims: kept, from: peer))
+            }
         } catch {
             logger.warning("cannot keep head claims: \(error)", metadata: ["peer": "\(peer.map(\.text) ?? "-")"])
         }
@@ -265,9 +305,15 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         guard let claimStore else { return }
         do {
             for (space, held) in try await claimStore.claims(of: Array(spaces)) {
+                cacheClaims(space: space, held)
                 claimBroadcast.publish(StoredClaims(space: space, claims: held, from: nil))
             }
         } catch {
+            // Read afresh when next asked for.
+            lock.withLock {
+                for s in spaces { claimCache[s] = nil }
+                claimGeneration += 1
+            }
             logger.warning("cannot read head claims kept by another relay process: \(error)")
         }
     }
@@ -443,6 +489,13 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
                     if case .claims(let spaces) = change {
                         await publishClaims(of: spaces)
                         continue
+                    }
+                    if change == .anywhere {
+                        // Claims announced meanwhile may have been missed: read them afresh.
+                        lock.withLock {
+                            claimCache = [:]
+                            claimGeneration += 1
+                        }
                     }
                     lock.withLock { pendingChange = pendingChange.map { $0.merged(with: change) } ?? change }
                     signal.yield()
