@@ -30,6 +30,9 @@ struct TrustRevocationTests {
                 if case .closed(let r) = $0 { r.peer == bID && r.transportError?.code == .peerUntrusted } else { false }
             }
         }
+        func closedAny() -> Int {
+            events.current.filter { if case .closed(let r) = $0 { r.peer == bID } else { false } }.count
+        }
         try await withNodes([a, b]) {
             // A shares no space with B: only its peer list makes B trusted.
             try await eventually("A has a session with B", timeout: .seconds(20)) {
@@ -41,8 +44,19 @@ struct TrustRevocationTests {
             try config.encoded().write(to: URL(fileURLWithPath: a.node.dataDirectory.configPath))
             let clock = ContinuousClock()
             let start = clock.now
+            let closedBefore = closedAny()
             do {
-                try await eventually("A closed B's session as untrusted", timeout: .seconds(10)) { closedUntrusted() }
+                // Generous: on a loaded 2-core CI machine, timers of this process have resumed
+                // seconds late. Under such load B's session can also end for another reason (a
+                // read deadline) just before the revocation is read: then no session is left to
+                // close as untrusted, and what follows (no session opens again; a fresh handshake
+                // is refused) is what shows the revocation.
+                try await eventually("A closed B's session as untrusted", timeout: .seconds(60)) {
+                    closedUntrusted()
+                        || (closedAny() > closedBefore && a.daemon?.transport.openChannelPeers.contains(bID) == false
+                            && clock.now - start > .seconds(5))
+                }
+                if !closedUntrusted() { print("TrustRevocationTests: B's session ended otherwise before the revocation was read") }
             } catch {
                 // It has timed out only under heavy load (twice in parallel runs, never alone):
                 // say what A saw of B, to tell a session that ended otherwise from one never closed.
