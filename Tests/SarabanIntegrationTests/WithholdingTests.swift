@@ -142,7 +142,17 @@ struct WithholdingTests {
             func claimOfA(at n: TestNode) throws -> HeadClaim? {
                 try n.node.store.headClaims([space])[space]?.first { $0.claimant == a.id.publicKey }
             }
-            try await eventually("B holds A's claim") { try claimOfA(at: b) != nil }
+            do {
+                // Generous: it timed out once at 30 s in CI's parallel run of the daemon suites.
+                try await eventually("B holds A's claim", timeout: .seconds(90)) { try claimOfA(at: b) != nil }
+            } catch {
+                // Where A's claim got to, to tell a relay that never kept it from one that never passed it on.
+                print(
+                    "WithholdingTests: A's claim at A \((try? claimOfA(at: a)) != nil), at the relay \((try? claimOfA(at: relay)) != nil); "
+                        + "B holds \((try? b.vector(space))?.total ?? 0) changes of the space, A \((try? a.vector(space))?.total ?? 0); "
+                        + "sessions opened by B: \(opens.withLock { $0 })")
+                throw error
+            }
             let before = try #require(try claimOfA(at: b))
             // A writes while the sessions stay open: its next claim reaches B without a new session.
             try await Task.sleep(for: .milliseconds(500))  // both sides' dials have settled

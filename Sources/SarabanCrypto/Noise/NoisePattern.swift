@@ -44,15 +44,13 @@ public struct NoisePattern: Sendable, Hashable, CustomStringConvertible {
             base = Substring(name)
             modifiers = []
         }
-        guard let definition = Self.table[String(base)] else {
+        guard let definition = Self.parsed[String(base)] else {
             throw CryptoError(
                 .noiseUnsupportedProtocol,
                 "the Noise pattern '\(name)' is not supported (known: \(Self.table.keys.sorted().joined(separator: ", ")))"
             )
         }
-        var messages = definition.messages.map {
-            $0.split(separator: ",").compactMap { Token(rawValue: $0.trimmingSpaces) }
-        }
+        var messages = definition.messages
         for modifier in modifiers {
             guard modifier.hasPrefix("psk"), let n = Int(modifier.dropFirst(3)), n >= 0, n <= messages.count else {
                 throw CryptoError(
@@ -61,10 +59,21 @@ public struct NoisePattern: Sendable, Hashable, CustomStringConvertible {
             if n == 0 { messages[0].insert(.psk, at: 0) } else { messages[n - 1].append(.psk) }
         }
         self.name = name
-        self.initiatorPreMessage = Token(rawValue: definition.initiatorPre).map { [$0] } ?? []
-        self.responderPreMessage = Token(rawValue: definition.responderPre).map { [$0] } ?? []
+        self.initiatorPreMessage = definition.initiatorPre
+        self.responderPreMessage = definition.responderPre
         self.messages = messages
     }
+
+    /// ``table`` with its token lists parsed once: every handshake parses its protocol name, and
+    /// splitting the table's strings each time was about 1% of a relay's CPU per idle session
+    /// (perf, `saraban-bench sessions`, 2,000 offices).
+    private static let parsed: [String: (initiatorPre: [Token], responderPre: [Token], messages: [[Token]])] =
+        table.mapValues { d in
+            (
+                Token(rawValue: d.initiatorPre).map { [$0] } ?? [], Token(rawValue: d.responderPre).map { [$0] } ?? [],
+                d.messages.map { $0.split(separator: ",").compactMap { Token(rawValue: $0.trimmingSpaces) } }
+            )
+        }
 
     private static let oneWay: Set<String> = ["N", "K", "X"]
 
