@@ -75,4 +75,40 @@ import Testing
         }
         await rig.stop()
     }
+
+    /// A chunk damaged on the sending office's disk (it no longer matches the manifest's hash) is
+    /// refused by the relay, whichever store it keeps attachments in: the relay holds the other
+    /// chunks and not that one, and the office hears that its offer was not confirmed. (Tested
+    /// against a relay on SQLite in `AttachmentSyncTests`; here also on PostgreSQL's rows.)
+    @Test(arguments: StoreKind.available)
+    func aDamagedChunkIsNotStoredByTheRelay(_ kind: StoreKind) async throws {
+        let rig = try await RosterRig(kind)
+        let a = try rig.node("a")
+        let space = try a.createSpace(name: "สารบรรณ").id
+        let id = try a.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกน")], space: "สารบรรณ")
+        var bytes = Self.marker
+        var rng = SystemRandomNumberGenerator()
+        while bytes.count < 2 * 256 * 1024 + 99 { bytes.append(UInt8.random(in: 0...255, using: &rng)) }
+        let file = rig.dir.file("scan.pdf")
+        FileManager.default.createFile(atPath: file, contents: Data(bytes))
+        let ref = try a.attach(id, file: file)
+        #expect(ref.chunks == 3)
+        let chunk = a.attachmentDirectory(ref) + "/1"
+        var sealed = [UInt8](FileManager.default.contents(atPath: chunk) ?? Data())
+        sealed[200] ^= 0x40
+        try Data(sealed).write(to: URL(fileURLWithPath: chunk))
+        try await rig.fixture.store.carry([space], for: [])
+        try await rig.startRelay()
+        _ = try a.addPeer(nodeID: rig.relay.nodeID.text, address: "127.0.0.1:\(rig.ports[0])", name: "relay0")
+        let pushed = try await a.syncOnce(
+            storage: try a.envelopeStorage(), peers: [try a.syncSettings().peer(matching: "relay0")],
+            attachmentStallTimeout: .seconds(20), logger: quietLogger("push"))
+        print("RelayAttachmentTests.damaged (\(kind)): \(pushed.map { "offered \($0.attachmentsOffered), confirmed \($0.attachmentsConfirmed), chunks sent \($0.attachmentChunksSent)" })")
+        #expect(pushed.first?.attachmentsConfirmed == 0, "a relay confirmed an attachment with a damaged chunk")
+        let store: any AttachmentStore = rig.fixture.store.attachmentStore ?? DirectoryAttachmentStore(node: rig.relay)
+        let root = try #require(Hex.decode(ref.root))
+        #expect(try await store.heldChunks(root: root, count: 3) == [0, 2])
+        #expect(try await store.readChunk(root: root, index: 1) == nil)
+        await rig.stop()
+    }
 }
