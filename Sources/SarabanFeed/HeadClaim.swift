@@ -82,6 +82,15 @@ public struct HeadClaim: Hashable, Sendable {
         return HeadClaim(space: space, claimant: signer.publicKey, time: time, entries: entries, bytes: w.bytes)
     }
 
+    /// Why a node does not keep this claim, received among the claims of `space`, whoever its
+    /// claimant is (nil: it verifies and is of that space). Whether the claimant is a member is
+    /// each keeper's own question (its roster).
+    public func refusal(in space: SpaceID) -> String? {
+        guard self.space == space else { return "a claim of space \(self.space.hex) among the claims of \(space.hex)" }
+        guard hasValidSignature else { return "the signature does not verify (altered, or not signed by its claimant)" }
+        return nil
+    }
+
     /// The tag of an envelope id: its first 8 bytes, big-endian.
     public static func tag(of id: EnvelopeID) -> UInt64 { id.bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
 

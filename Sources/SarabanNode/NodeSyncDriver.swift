@@ -136,7 +136,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     let lock = NSLock()
     /// Per space, claims refused because their claimant was not known as a member (the newest
     /// per claimant): tried again when envelopes of the space are accepted and when a session settles.
-    var pendingClaims: [SpaceID: [SigningPublicKey: HeadClaim]] = [:]
+    var pendingClaims = PendingClaims()
     /// Per peer, the withholding findings already logged (each is logged once).
     var reported: [NodeID: Set<[String]>] = [:]
     /// How old a claim must be to count when a session settles (ms): what was written just

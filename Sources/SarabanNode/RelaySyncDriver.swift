@@ -35,23 +35,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// database by a relay on SQLite, as a member's driver does; nil on PostgreSQL, where
     /// ``claimStore`` keeps them.
     let claims: NodeSyncDriver?
-    /// Head claims kept by the store for every relay process (PostgreSQL), checked here against
-    /// the rosters this driver folds; passed on to this process's sessions through
-    /// ``claimBroadcast``, and to other processes' by the store's notification.
-    let claimStore: (any RelayClaimStore)?
-    let claimBroadcast = Broadcast<StoredClaims>()
-    /// Per space, claims whose claimant the roster does not show as a member yet (the newest per
-    /// claimant, at most ``NodeSyncDriver/maximumPendingClaims``): the control envelope that
-    /// admits it may come later in the session. Tried again when a session settles.
-    private var pendingClaims: [SpaceID: [SigningPublicKey: HeadClaim]] = [:]
-    /// Per space read once, the claims ``claimStore`` holds (empty: none), kept up to date by the
-    /// claims kept here and those other processes announce, and dropped when a notification may
-    /// have been missed: a session's hello reads no claims from the database (as ``heads``).
-    private var claimCache: [SpaceID: [HeadClaim]] = [:]
-    /// Bumped by every change to ``claimCache``: a read begun before one does not fill it.
-    private var claimGeneration = 0
-    /// The relay's clock (ms since 1970), for the time a claim was received.
-    let now: @Sendable () -> Int64
+    /// Head claims kept by the store for every relay process (PostgreSQL), checked against the
+    /// rosters this driver folds; nil on SQLite (``claims``) or when the store keeps none.
+    /// (Set once, at the end of `init`: its roster lookup refers to this driver.)
+    private(set) var claimKeeper: RelayClaimKeeper?
     private let lock = NSLock()
     /// Per space, what the store is known to hold (never more than it holds).
     private var known: [SpaceID: FeedVector] = [:]
@@ -101,15 +88,20 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         self.foldsRosters = !store.judgesMembership
         self.servedSpacesChanged = servedSpacesChanged
         self.claims = claims
-        // Only where rosters are folded here: the claimant must be a member the driver knows of.
-        claimStore = claims == nil && !store.judgesMembership ? store.claimStore : nil
-        self.now = now
         self.store = store
         self.policy = policy
         self.logger = logger
         self.metrics = metrics
         self.attachments = attachments
         byPosition = ProcessInfo.processInfo.environment["SARABAN_RELAY_CATCHUP"] != "spaces"
+        // Only where rosters are folded here: the claimant must be a member the driver knows of.
+        if claims == nil, foldsRosters, let claimStore = store.claimStore {
+            claimKeeper = RelayClaimKeeper(
+                store: claimStore,
+                isMember: { [unowned self] space, key in
+                    self.lock.withLock { self.rosters[space]?.roster.current.isMember(key) == true }
+                }, now: now, metrics: metrics, logger: logger)
+        }
     }
 
     /// Loads what the store holds of every carried space (call once before serving).
@@ -206,121 +198,21 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
     ) async throws -> [SpaceID: [HeadClaim]] {
         if let claims { return try await claims.headClaims(for: peer, spaces: spaces, heads: heads) }
-        guard let claimStore, !spaces.isEmpty else { return [:] }
-        let (missing, generation) = lock.withLock { (spaces.keys.filter { claimCache[$0] == nil }, claimGeneration) }
-        var read: [SpaceID: [HeadClaim]] = [:]
-        if !missing.isEmpty {
-            read = try await metrics.timed("claims") { try await claimStore.claims(of: missing) }
-            lock.withLock {
-                guard claimGeneration == generation else { return }
-                for s in missing { claimCache[s] = read[s] ?? [] }
-            }
-        }
-        return lock.withLock {
-            var out: [SpaceID: [HeadClaim]] = [:]
-            for s in spaces.keys {
-                if let held = claimCache[s] ?? read[s], !held.isEmpty { out[s] = held }
-            }
-            return out
-        }
-    }
-
-    /// Puts `claims` (newer ones, of `space`) into ``claimCache`` when the space is cached.
-    private func cacheClaims(space: SpaceID, _ claims: [HeadClaim]) {
-        lock.withLock {
-            claimGeneration += 1
-            guard var held = claimCache[space] else { return }
-            for c in claims {
-                if let i = held.firstIndex(where: { $0.claimant == c.claimant }) {
-                    if c.time > held[i].time { held[i] = c }
-                } else {
-                    held.append(c)
-                }
-            }
-            claimCache[space] = held.sorted { SigningPublicKey.precedes($0.claimant, $1.claimant) }
-        }
+        return try await claimKeeper?.claims(of: spaces.keys) ?? [:]
     }
 
     public func receiveClaims(space: SpaceID, claims received: [HeadClaim], from peer: NodeID) async {
         if let claims { return await claims.receiveClaims(space: space, claims: received, from: peer) }
-        await keepClaims(space: space, received, from: peer)
-    }
-
-    /// Keeps, through ``claimStore``, the claims of `space` whose signature verifies and whose
-    /// claimant the space's roster has as a member; passes those kept on to this process's
-    /// sessions (the store tells the other processes). A claimant not a member yet waits in
-    /// ``pendingClaims``; other refusals are logged.
-    func keepClaims(space: SpaceID, _ received: [HeadClaim], from peer: NodeID?) async {
-        guard let claimStore, !received.isEmpty else { return }
-        let roster = lock.withLock { rosters[space]?.roster.current }
-        var valid: [HeadClaim] = []
-        var waiting: [HeadClaim] = []
-        var refused: [String] = []
-        for c in received {
-            if c.space != space {
-                refused.append("\(c.claimant.nodeID): a claim of space \(c.space.hex) among the claims of \(space.hex)")
-            } else if !c.hasValidSignature {
-                refused.append("\(c.claimant.nodeID): the signature does not verify (altered, or not signed by its claimant)")
-            } else if roster?.isMember(c.claimant) == true {
-                valid.append(c)
-            } else {
-                waiting.append(c)
-            }
-        }
-        lock.withLock {
-            var pending = pendingClaims[space] ?? [:]
-            for c in valid { pending[c.claimant] = nil }
-            for c in waiting where c.time > pending[c.claimant]?.time ?? .min {
-                if pending[c.claimant] == nil && pending.count >= NodeSyncDriver.maximumPendingClaims { continue }
-                pending[c.claimant] = c
-            }
-            pendingClaims[space] = pending.isEmpty ? nil : pending
-        }
-        for why in refused {
-            logger.warning("head claim refused: \(why)", metadata: ["peer": "\(peer.map(\.text) ?? "-")", "space": "\(space.hex)"])
-        }
-        guard !valid.isEmpty else { return }
-        do {
-            let kept = try await metrics.timed("claims") { try await claimStore.keepClaims(space: space, valid, receivedAt: now()) }
-            if !kept.isEmpty {
-                cacheClaims(space: space, kept)
-                claimBroadcast.publish(StoredClaims(space: space, claims: kept, from: peer))
-            }
-        } catch {
-            logger.warning("cannot keep head claims: \(error)", metadata: ["peer": "\(peer.map(\.text) ?? "-")"])
-        }
+        await claimKeeper?.keep(space: space, received, from: peer)
     }
 
     public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {
         if let claims { return await claims.settled(with: peer, role: role, spaces: spaces) }
-        // Claims that waited for their claimant's membership: the session has delivered it now, if ever.
-        for s in spaces {
-            guard let pending = lock.withLock({ pendingClaims.removeValue(forKey: s.space) }) else { continue }
-            await keepClaims(space: s.space, Array(pending.values), from: nil)
-        }
-    }
-
-    /// Passes on to this process's sessions the claims of `spaces` another process kept.
-    func publishClaims(of spaces: Set<SpaceID>) async {
-        guard let claimStore else { return }
-        do {
-            for (space, held) in try await claimStore.claims(of: Array(spaces)) {
-                cacheClaims(space: space, held)
-                claimBroadcast.publish(StoredClaims(space: space, claims: held, from: nil))
-            }
-        } catch {
-            // Read afresh when next asked for.
-            lock.withLock {
-                for s in spaces { claimCache[s] = nil }
-                claimGeneration += 1
-            }
-            logger.warning("cannot read head claims kept by another relay process: \(error)")
-        }
+        await claimKeeper?.retryPending(spaces.map(\.space))
     }
 
     public func localClaims() -> AsyncStream<StoredClaims> {
-        if let claims { return claims.localClaims() }
-        return claimStore != nil ? claimBroadcast.subscribe() : AsyncStream { $0.finish() }
+        claims?.localClaims() ?? claimKeeper?.subscribe() ?? AsyncStream { $0.finish() }
     }
 
     public func localChanges() -> AsyncStream<StoredEnvelopes> { subscribe(peer: nil) }
@@ -487,16 +379,11 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             group.addTask { [self] in
                 for await change in store.changes() {
                     if case .claims(let spaces) = change {
-                        await publishClaims(of: spaces)
+                        await claimKeeper?.publish(of: spaces)
                         continue
                     }
-                    if change == .anywhere {
-                        // Claims announced meanwhile may have been missed: read them afresh.
-                        lock.withLock {
-                            claimCache = [:]
-                            claimGeneration += 1
-                        }
-                    }
+                    // Claims announced meanwhile may have been missed: read them afresh.
+                    if change == .anywhere { claimKeeper?.forgetAll() }
                     lock.withLock { pendingChange = pendingChange.map { $0.merged(with: change) } ?? change }
                     signal.yield()
                 }
@@ -667,6 +554,6 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
             return subscribers.values.map(\.continuation)
         }
         for c in all { c.finish() }
-        claimBroadcast.finishAll()
+        claimKeeper?.finish()
     }
 }

@@ -121,15 +121,13 @@ extension NodeSyncDriver {
     }
 
     /// Keeps the claims that verify and passes the new ones on. Those of claimants not known as
-    /// members yet wait (at most ``maximumPendingClaims`` per space, the newest per claimant) and
+    /// members yet wait (``PendingClaims``: at most 1,024 per space, the newest per claimant) and
     /// are tried again whenever envelopes of the space are accepted (the change that admits them
     /// may still be on the way) and when a session settles; other refusals are logged.
     public func receiveClaims(space: SpaceID, claims: [HeadClaim], from peer: NodeID) async {
         await keep(space: space, claims, from: peer)
     }
 
-    /// The most claims per space waiting for their claimants' membership.
-    static let maximumPendingClaims = 1024
 
     func keep(space: SpaceID, _ claims: [HeadClaim], from peer: NodeID?) async {
         let storage = self.storage
@@ -137,15 +135,7 @@ extension NodeSyncDriver {
             let r = try await blocking { try storage.keepClaims(space: space, claims) }
             if !r.keptClaims.isEmpty { claimBroadcast.publish(StoredClaims(space: space, claims: r.keptClaims, from: peer)) }
             let waiting = Set(r.notMembers.map { $0.claimant.nodeID.text })
-            lock.withLock {
-                var pending = pendingClaims[space] ?? [:]
-                for c in r.keptClaims { pending[c.claimant] = nil }
-                for c in r.notMembers where c.time > pending[c.claimant]?.time ?? .min {
-                    if pending[c.claimant] == nil && pending.count >= Self.maximumPendingClaims { continue }
-                    pending[c.claimant] = c
-                }
-                pendingClaims[space] = pending.isEmpty ? nil : pending
-            }
+            lock.withLock { pendingClaims.update(space, kept: r.keptClaims, waiting: r.notMembers) }
             for why in r.refused where !waiting.contains(where: { why.hasPrefix($0 + ":") }) {
                 logger.warning("head claim refused: \(why)", metadata: ["peer": "\(peer.map(\.text) ?? "-")", "space": "\(space.hex)"])
             }
@@ -156,8 +146,8 @@ extension NodeSyncDriver {
 
     /// Tries once more the claims of `space` that waited for their claimants' membership.
     func retryPendingClaims(_ space: SpaceID) async {
-        guard let pending = lock.withLock({ pendingClaims.removeValue(forKey: space) }) else { return }
-        await keep(space: space, Array(pending.values), from: nil)
+        guard let pending = lock.withLock({ pendingClaims.take(space) }) else { return }
+        await keep(space: space, pending, from: nil)
     }
 
     /// Compares what this member holds of each shared space with the claims made at least the
@@ -289,4 +279,26 @@ extension Node {
     public func withheldByPeer() -> [(peer: String, withheld: [WithheldFeed])] {
         PeerStatusBook.withheld(dataDirectory).map { (peer: $0.key, withheld: $0.value) }.sorted { $0.peer < $1.peer }
     }
+}
+
+/// Claims refused only because their claimant is not a member yet, as far as the keeper knows
+/// (its membership may arrive later in the same session): per space, the newest per claimant, at
+/// most ``maximum`` per space. Kept by a member's driver and by a relay's ``RelayClaimKeeper``.
+struct PendingClaims {
+    static let maximum = 1024
+    private var bySpace: [SpaceID: [SigningPublicKey: HeadClaim]] = [:]
+
+    /// Forgets the claimants of `kept` and holds `waiting` (a newer claim replaces an older one).
+    mutating func update(_ space: SpaceID, kept: [HeadClaim], waiting: [HeadClaim]) {
+        var pending = bySpace[space] ?? [:]
+        for c in kept { pending[c.claimant] = nil }
+        for c in waiting where c.time > pending[c.claimant]?.time ?? .min {
+            if pending[c.claimant] == nil && pending.count >= Self.maximum { continue }
+            pending[c.claimant] = c
+        }
+        bySpace[space] = pending.isEmpty ? nil : pending
+    }
+
+    /// The claims of `space` waiting, removed (nil: none), to be tried again.
+    mutating func take(_ space: SpaceID) -> [HeadClaim]? { bySpace.removeValue(forKey: space).map { Array($0.values) } }
 }

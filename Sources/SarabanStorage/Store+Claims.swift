@@ -54,8 +54,7 @@ extension Store {
 
     /// Why `c` is not kept (nil: it is).
     static func claimRefusal(_ c: HeadClaim, space: SpaceID, members: Set<SigningPublicKey>?) -> String? {
-        guard c.space == space else { return "a claim of space \(c.space.hex) among the claims of \(space.hex)" }
-        guard c.hasValidSignature else { return "the signature does not verify (altered, or not signed by its claimant)" }
+        if let why = c.refusal(in: space) { return why }
         guard let members else { return "this node does not carry space \(space.hex)" }
         guard members.contains(c.claimant) else { return "the claimant is not a member of space \(space.hex)" }
         return nil

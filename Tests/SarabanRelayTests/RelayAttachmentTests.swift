@@ -13,6 +13,17 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(3))) struct RelayAttachmentTests {
     static let marker = Array("%PDF-1.7 ผลสแกนหนังสือลับ MARKER-7c2d".utf8)
 
+    /// A letter of `a` in space "สารบรรณ" with a scan of `count` bytes (the marker, then random).
+    static func letterWithScan(_ a: Node, _ rig: RosterRig, bytes count: Int) throws -> (DocID, AttachmentRef, [UInt8]) {
+        let id = try a.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกน")], space: "สารบรรณ")
+        var bytes = marker
+        var rng = SystemRandomNumberGenerator()
+        while bytes.count < count { bytes.append(UInt8.random(in: 0...255, using: &rng)) }
+        let file = rig.dir.file("scan.pdf")
+        FileManager.default.createFile(atPath: file, contents: Data(bytes))
+        return (id, try a.attach(id, file: file), bytes)
+    }
+
     /// A's scan (4 chunks) is pushed through relay 0; B gets the letter and fetches the scan
     /// through relay 1 (PostgreSQL: another process; SQLite: the same relay). The bytes match; on
     /// PostgreSQL nothing of it is in the relay's data directory, and a dump holds no plaintext.
@@ -23,13 +34,7 @@ import Testing
         let b = try rig.node("b")
         let space = try a.createSpace(name: "สารบรรณ").id
         try b.join(try Invitation.parse(try a.invite(space: space, invitee: b.nodeID).text))
-        let id = try a.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกน")], space: "สารบรรณ")
-        var bytes = Self.marker
-        var rng = SystemRandomNumberGenerator()
-        while bytes.count < 3 * 256 * 1024 + 777 { bytes.append(UInt8.random(in: 0...255, using: &rng)) }
-        let file = rig.dir.file("scan.pdf")
-        FileManager.default.createFile(atPath: file, contents: Data(bytes))
-        let ref = try a.attach(id, file: file)
+        let (id, ref, bytes) = try Self.letterWithScan(a, rig, bytes: 3 * 256 * 1024 + 777)
         #expect(ref.chunks == 4)
         try await rig.fixture.store.carry([space], for: [])
         try await rig.startRelay()
@@ -85,13 +90,7 @@ import Testing
         let rig = try await RosterRig(kind)
         let a = try rig.node("a")
         let space = try a.createSpace(name: "สารบรรณ").id
-        let id = try a.createLetter(kind: .internal, fields: [("เรื่อง", "ผลสแกน")], space: "สารบรรณ")
-        var bytes = Self.marker
-        var rng = SystemRandomNumberGenerator()
-        while bytes.count < 2 * 256 * 1024 + 99 { bytes.append(UInt8.random(in: 0...255, using: &rng)) }
-        let file = rig.dir.file("scan.pdf")
-        FileManager.default.createFile(atPath: file, contents: Data(bytes))
-        let ref = try a.attach(id, file: file)
+        let (_, ref, _) = try Self.letterWithScan(a, rig, bytes: 2 * 256 * 1024 + 99)
         #expect(ref.chunks == 3)
         let chunk = a.attachmentDirectory(ref) + "/1"
         var sealed = [UInt8](FileManager.default.contents(atPath: chunk) ?? Data())
