@@ -41,11 +41,26 @@ public enum ChangeFile {
 
     public static func encode(space: SpaceID, envelopes: [Envelope]) -> [UInt8] {
         var w = BinaryWriter(capacity: envelopes.reduce(32) { $0 + $1.bytes.count + 5 })
+        w.raw(envelopeHeader(space: space, count: envelopes.count))
+        for e in envelopes { w.raw(envelopeItem(e.bytes)) }
+        return w.bytes
+    }
+
+    /// The start of a synced space's change file holding `count` envelopes, for a writer that
+    /// streams them (a relay's archive of a retired month): then each as ``envelopeItem(_:)``.
+    public static func envelopeHeader(space: SpaceID, count: Int) -> [UInt8] {
+        var w = BinaryWriter(capacity: 32)
         w.raw(magic)
         w.byte(envelopeVersion)
         w.raw(space.bytes)
-        w.varint(envelopes.count)
-        for e in envelopes { w.lengthPrefixed(e.bytes) }
+        w.varint(count)
+        return w.bytes
+    }
+
+    /// One envelope of a synced space's change file (its bytes, length-prefixed).
+    public static func envelopeItem<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
+        var w = BinaryWriter(capacity: bytes.count + 5)
+        w.lengthPrefixed(bytes)
         return w.bytes
     }
 

@@ -278,4 +278,7 @@ struct FetchingDriver: SyncStoreDriver {
         try await inner.feedHeads(spaces)
     }
     func peerHeads(_ summary: SpaceVector, from peer: NodeID) async { await inner.peerHeads(summary, from: peer) }
+    func unreachable(space: SpaceID, gaps: [SigningPublicKey: ClosedRange<UInt64>], from peer: NodeID) async {
+        await inner.unreachable(space: space, gaps: gaps, from: peer)
+    }
 }

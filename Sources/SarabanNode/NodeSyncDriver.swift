@@ -139,6 +139,8 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     var pendingClaims = PendingClaims()
     /// Per peer, the withholding findings already logged (each is logged once).
     var reported: [NodeID: Set<[String]>] = [:]
+    /// Per peer, per space, what it holds only from later than this node can chain on.
+    private var horizonGaps: [NodeID: [SpaceID: [HorizonGap]]] = [:]
     /// How old a claim must be to count when a session settles (ms): what was written just
     /// before may still be on its way to the peer.
     let withholdingGrace: Int64
@@ -283,6 +285,25 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
 
     public func localChanges() -> AsyncStream<StoredEnvelopes> { broadcast.subscribe() }
 
+    /// The peer (a relay after retention) holds some feeds only from later than this node can
+    /// chain on: logged, and kept for the one-shot sync's report (``gaps(from:)``).
+    public func unreachable(space: SpaceID, gaps: [SigningPublicKey: ClosedRange<UInt64>], from peer: NodeID) async {
+        let found = gaps.map { HorizonGap(space: space, author: $0.key, missing: $0.value) }.sorted { $0.author < $1.author }
+        let text = "no longer holds these changes (relay retention), and this node lacks them: sync with a member of the space, "
+            + "or merge the relay operator's archive (`saraban doc merge FILE`) (รีเลย์ไม่เก็บข้อมูลช่วงนี้แล้ว: ซิงก์กับสมาชิกอื่นหรือนำเข้าไฟล์เก็บถาวร)"
+        lock.withLock { horizonGaps[peer, default: [:]][space] = found }
+        for g in found {
+            logger.warning(
+                "\(peer): changes \(g.from)…\(g.to) of \(g.author) in space \(g.space): \(text)",
+                metadata: ["peer": "\(peer)", "space": "\(g.space)"])
+        }
+    }
+
+    /// What sessions with `peer` reported this node cannot get from it (below its horizons).
+    public func gaps(from peer: NodeID) -> [HorizonGap] {
+        lock.withLock { (horizonGaps[peer] ?? [:]).sorted { $0.key < $1.key }.flatMap(\.value) }
+    }
+
     public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] {
         let storage = self.storage
         return try await blocking { try storage.feedHeads(spaces) }
@@ -385,5 +406,24 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     public func finish() {
         broadcast.finishAll()
         claimBroadcast.finishAll()
+    }
+}
+
+/// Changes of a feed a peer (a relay after retention) no longer holds and this node lacks: they
+/// come from another member, or from the relay operator's archive (`saraban doc merge`).
+public struct HorizonGap: Sendable, Codable, Hashable {
+    /// The space (32 hex digits).
+    public var space: String
+    /// The author's node id (as `saraban id` prints it).
+    public var author: String
+    /// The first and last sequence numbers missing.
+    public var from: UInt64
+    public var to: UInt64
+
+    public init(space: SpaceID, author: SigningPublicKey, missing: ClosedRange<UInt64>) {
+        self.space = space.hex
+        self.author = author.nodeID.text
+        self.from = missing.lowerBound
+        self.to = missing.upperBound
     }
 }

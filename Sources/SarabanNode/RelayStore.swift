@@ -53,6 +53,8 @@ public enum RelayStoreChange: Sendable, Hashable {
     case claims(Set<SpaceID>)
     /// Something may have been stored anywhere (a notification was lost, a poll saw the log grow).
     case anywhere
+    /// Months were retired (``RelayStore/feedFloors()`` changed): read the horizons afresh.
+    case floors
 }
 
 extension RelayStoreChange {
@@ -61,6 +63,7 @@ extension RelayStoreChange {
         switch (self, other) {
         case (.spaces(let a), .spaces(let b)): .spaces(a.union(b))
         case (.claims(let a), .claims(let b)): .claims(a.union(b))
+        case (.floors, .floors): .floors
         default: .anywhere
         }
     }
@@ -155,6 +158,11 @@ public protocol RelayStore: PeerStatusStore {
     /// each of `spaces`, in store order (a space without any is left out). Default: none.
     func controlEnvelopes(of spaces: [SpaceID]) async throws -> [SpaceID: [Envelope]]
 
+    /// Per space, per author, the first sequence number held, for every feed no longer held from
+    /// its first envelope (retention: Docs/RELAY.md, "Retention"); the horizons the relay
+    /// announces. Default: none (SQLite keeps every envelope).
+    func feedFloors() async throws -> [SpaceID: FeedVector]
+
     /// The position from which ``stored(after:limit:)`` reports what is stored from now on (read
     /// it before the vectors it complements), or nil when the store keeps no such stream: the
     /// relay then catches up space by space after each wake-up (SQLite). Default: nil.
@@ -213,6 +221,8 @@ extension RelayStore {
     public var judgesMembership: Bool { false }
 
     public func controlEnvelopes(of spaces: [SpaceID]) async throws -> [SpaceID: [Envelope]] { [:] }
+
+    public func feedFloors() async throws -> [SpaceID: FeedVector] { [:] }
 
     public func feedHeads(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: [SigningPublicKey: FeedHead]] { [:] }
 

@@ -48,6 +48,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     /// Per space, its membership as folded from its control envelopes (only when
     /// ``foldsRosters``): loaded with ``known`` and kept beside it.
     private var rosters: [SpaceID: RelayRoster] = [:]
+    /// Per space, per author, the first sequence the store holds of feeds it no longer holds from
+    /// their start (``RelayStore/feedFloors()``: retention), read at start and when another
+    /// process retires months: the horizons the sessions announce.
+    private var floors: [SpaceID: FeedVector] = [:]
     /// Whether this driver applies the spaces' rosters (the store does not).
     public let foldsRosters: Bool
     /// Told the peers whose served spaces a roster change narrowed (their sessions should reopen).
@@ -111,6 +115,23 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         if byPosition { start = try await metrics.timed("position") { try await store.currentPosition() } }
         let all = try await metrics.timed("carried") { try await store.carriedSpaces() }
         try await adopt(all) { position = start }
+        try await reloadFloors()
+    }
+
+    /// Reads the horizons afresh (at start, and when the store says months were retired).
+    func reloadFloors() async throws {
+        let read = try await metrics.timed("floors") { try await store.feedFloors() }
+        lock.withLock { floors = read }
+    }
+
+    /// From memory (``floors``): the horizons of the spaces a session shares.
+    public func feedFloors(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: FeedVector] {
+        lock.withLock {
+            guard !floors.isEmpty else { return [:] }
+            var out: [SpaceID: FeedVector] = [:]
+            for s in spaces.keys { if let f = floors[s] { out[s] = f } }
+            return out
+        }
     }
 
     /// Loads what goes with freshly read `vectors` (their feed heads; their control envelopes when
@@ -382,6 +403,16 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
                         await claimKeeper?.publish(of: spaces)
                         continue
                     }
+                    if change == .floors || change == .anywhere {
+                        // Months retired by another process (or a notification missed): the
+                        // horizons sessions announce from now on. A failure keeps the old ones
+                        // (a session then waits for what the store no longer holds and times
+                        // out; the next wake-up reads them again).
+                        do { try await reloadFloors() } catch {
+                            logger.warning("cannot read the feeds' horizons, keeping those known: \(error)")
+                        }
+                        if change == .floors { continue }
+                    }
                     // Claims announced meanwhile may have been missed: read them afresh.
                     if change == .anywhere { claimKeeper?.forgetAll() }
                     lock.withLock { pendingChange = pendingChange.map { $0.merged(with: change) } ?? change }
@@ -454,7 +485,7 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         switch change {
         case .anywhere: spaces = try await store.carriedSpaces()
         case .spaces(let set): spaces = try await store.vectors(of: Array(set))
-        case .claims: return  // not envelopes (``runWatcher(healthInterval:)`` passes them on)
+        case .claims, .floors: return  // not envelopes (``runWatcher(healthInterval:)`` handles them)
         }
         // Spaces are independent: up to `catchUpParallelism` read at once (a burst of
         // notifications names hundreds of spaces, one query each).

@@ -27,9 +27,11 @@ public struct OneShotResult: Sendable, Codable {
     public var attachmentsConfirmed = 0
     /// Attachment chunks sent to the peer (pulled by a relay).
     public var attachmentChunksSent = 0
+    /// Changes the peer (a relay after retention) no longer holds and this node lacks.
+    public var gaps: [HorizonGap] = []
 
     enum CodingKeys: String, CodingKey {
-        case peer, address, synced, error, seconds
+        case peer, address, synced, error, seconds, gaps
         case nodeID = "node_id"
         case envelopesSent = "envelopes_sent"
         case envelopesReceived = "envelopes_received"
@@ -117,6 +119,10 @@ final class CountingDriver: SyncStoreDriver, @unchecked Sendable {
 
     func localClaims() -> AsyncStream<StoredClaims> { inner.localClaims() }
 
+    func unreachable(space: SpaceID, gaps: [SigningPublicKey: ClosedRange<UInt64>], from peer: NodeID) async {
+        await inner.unreachable(space: space, gaps: gaps, from: peer)
+    }
+
     var counts: (fetched: UInt64, accepted: UInt64) {
         lock.lock()
         defer { lock.unlock() }
@@ -192,6 +198,7 @@ extension Node {
                     }
                     (result.attachmentsOffered, result.attachmentsConfirmed, result.attachmentChunksSent) =
                         exchange.pushCounts
+                    result.gaps = driver.gaps(from: peer.nodeID)
                     result.seconds = Date().timeIntervalSince(start)
                     return result
                 }

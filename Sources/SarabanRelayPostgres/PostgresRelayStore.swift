@@ -10,8 +10,8 @@ import SarabanSync
 /// A relay's store on PostgreSQL: many relay processes (on one host or many) share one database,
 /// so an office may connect to any of them.
 ///
-/// - Envelopes are appended to a table hash-partitioned by space; a row is never updated or
-///   deleted. Storing is idempotent: each (space, author) chain is extended under a transaction
+/// - Envelopes are appended to a table range-partitioned by the month they were stored in; a
+///   row is never updated or deleted, and a month leaves by partition (``retire(before:archive:)``). Storing is idempotent: each (space, author) chain is extended under a transaction
 ///   advisory lock, after reading its head, so the same envelope arriving through two relays is
 ///   stored once and the second is a duplicate.
 /// - Deliveries from all sessions of a process are stored together: while one transaction runs,
@@ -34,6 +34,10 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
     /// announced them): ``stored(after:limit:)`` leaves them out. Pruned as the horizon passes them.
     private let ownLock = NSLock()
     private var ownTransactions: Set<Int64> = []
+    /// Envelope rows carry their month (schema 6; false only in the migration tests' older stores).
+    private(set) var periods = true
+    /// When this process last made the coming months' partitions (nil: before schema 6).
+    private var partitionsMadeAt: ContinuousClock.Instant?
     static let channel = "saraban_envelopes"
 
     public var kind: String { "postgresql" }
@@ -76,6 +80,11 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                 try await store.client.query("SELECT 1", logger: store.logger).collect()
             }
             try await store.migrate(to: schema)
+            store.periods = schema >= 6
+            if schema >= 6 {
+                try await store.makePartitionsAhead()
+                store.ownLock.withLock { store.partitionsMadeAt = .now }
+            }
         } catch {
             await store.close()
             throw error
@@ -598,15 +607,15 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         let rows = try await tx.query(
             """
             WITH stored AS (
-                INSERT INTO envelopes(space, author, seq_start, seq_end, epoch, id, bytes)
-                SELECT * FROM unnest(
+                INSERT INTO envelopes(space, author, seq_start, seq_end, epoch, id, bytes\(unescaped: periods ? ", period" : ""))
+                SELECT u.*\(unescaped: periods ? ", " + PostgresSchema.periodNow : "") FROM unnest(
                     \(insertSpaces.map { ByteBuffer(bytes: $0.bytes) })::bytea[],
                     \(insert.map { ByteBuffer(bytes: $0.header.author.rawRepresentation) })::bytea[],
                     \(insert.map { Int64(clamping: $0.header.seqStart) })::int8[],
                     \(insert.map { Int64(clamping: $0.header.seqEnd) })::int8[],
                     \(insert.map { Int32(bitPattern: $0.header.epoch) })::int4[],
                     \(insert.map { ByteBuffer(bytes: $0.id.bytes) })::bytea[],
-                    \(insert.map { ByteBuffer(bytes: $0.bytes) })::bytea[])
+                    \(insert.map { ByteBuffer(bytes: $0.bytes) })::bytea[]) AS u(space, author, seq_start, seq_end, epoch, id, bytes)
                 RETURNING 1
             ), heads AS (
                 INSERT INTO feed_heads(space, author, last_seq, last_id)
@@ -668,6 +677,9 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                                     else { continue }
                                     if space == "*" {
                                         continuation.yield(.anywhere)
+                                    } else if space == "f" {
+                                        // Another process retired months: the horizons moved.
+                                        continuation.yield(.floors)
                                     } else if space.hasPrefix("c:") {
                                         // Head claims kept by another process (PostgresClaimStore).
                                         if let s = SpaceID(hex: String(space.dropFirst(2))) { continuation.yield(.claims([s])) }
@@ -695,6 +707,16 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         do {
             _ = try await guarded("check the database", seconds: 2) {
                 try await self.client.query("SELECT 1", logger: self.logger).collect()
+            }
+            // Hourly, the coming months' partitions (a relay running across a month's end).
+            let due = ownLock.withLock { partitionsMadeAt.map { ContinuousClock.now - $0 > .seconds(3600) } ?? false }
+            if due {
+                do {
+                    try await makePartitionsAhead()
+                    ownLock.withLock { partitionsMadeAt = .now }
+                } catch {
+                    logger.warning("cannot make the coming months' partitions (rows then go to envelopes_default): \(error)")
+                }
             }
             return .ready
         } catch {

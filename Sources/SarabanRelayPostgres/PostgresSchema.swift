@@ -155,5 +155,96 @@ enum PostgresSchema {
             )
             """
         ],
+        // 6: retention by partition (Docs/RELAY.md, "Retention"). `envelopes` is rebuilt
+        // range-partitioned by `period`, the UTC month the relay stored the row (yyyymm), so a
+        // month leaves by DROP TABLE, never by DELETE. Control envelopes (a space's membership
+        // log, epoch -1) get period 0 and live in `envelopes_keep`, never retired: every relay
+        // folds the whole log. `feed_floors` says, per feed, the first sequence still held once
+        // older months are retired (the `horizons` a relay announces); `retired_periods` records
+        // what was retired and where it was archived. The rows of version 5 are copied over
+        // (their month from `stored_at`), keeping n, tx and stored_at.
+        [
+            "ALTER TABLE envelopes RENAME TO envelopes_v5",
+            """
+            CREATE TABLE envelopes (
+                space bytea NOT NULL,
+                author bytea NOT NULL,
+                seq_start bigint NOT NULL,
+                seq_end bigint NOT NULL,
+                epoch integer NOT NULL,
+                n bigint NOT NULL DEFAULT nextval('envelope_n'),
+                id bytea NOT NULL,
+                stored_at timestamptz NOT NULL DEFAULT now(),
+                bytes bytea NOT NULL,
+                tx bigint DEFAULT pg_current_xact_id()::text::int8,
+                -- The UTC month by default: a relay of schema 5 still running during the upgrade inserts
+                -- without it (its control envelopes then sit in a month: retiring copies them to
+                -- envelopes_keep first).
+                period integer NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYYMM')::int,
+                PRIMARY KEY (space, author, seq_start, period)
+            ) PARTITION BY RANGE (period)
+            """,
+            "ALTER TABLE envelopes ALTER COLUMN bytes SET STORAGE EXTERNAL",
+            "CREATE TABLE envelopes_keep PARTITION OF envelopes FOR VALUES FROM (MINVALUE) TO (1)",
+            // Rows of a month without its partition (none while partitions are made ahead).
+            "CREATE TABLE envelopes_default PARTITION OF envelopes DEFAULT",
+            """
+            DO $$
+            DECLARE m integer;
+            BEGIN
+                FOR m IN SELECT DISTINCT to_char(stored_at AT TIME ZONE 'UTC', 'YYYYMM')::int FROM envelopes_v5 WHERE epoch <> -1 LOOP
+                    EXECUTE format('CREATE TABLE %I PARTITION OF envelopes FOR VALUES FROM (%s) TO (%s)', 'envelopes_' || m, m, m + 1);
+                END LOOP;
+            END $$
+            """,
+            """
+            INSERT INTO envelopes(space, author, seq_start, seq_end, epoch, n, id, stored_at, bytes, tx, period)
+            SELECT space, author, seq_start, seq_end, epoch, n, id, stored_at, bytes, tx,
+                CASE WHEN epoch = -1 THEN 0 ELSE to_char(stored_at AT TIME ZONE 'UTC', 'YYYYMM')::int END
+            FROM envelopes_v5
+            """,
+            "DROP TABLE envelopes_v5",
+            "CREATE INDEX envelopes_by_n ON envelopes (space, n)",
+            "CREATE INDEX envelopes_by_position ON envelopes (tx, n)",
+            "CREATE INDEX envelopes_control ON envelopes (space, n) WHERE epoch = -1",
+            """
+            CREATE TABLE feed_floors (
+                space bytea NOT NULL,
+                author bytea NOT NULL,
+                first_seq bigint NOT NULL CHECK (first_seq >= 2),
+                PRIMARY KEY (space, author)
+            )
+            """,
+            """
+            CREATE TABLE retired_periods (
+                period integer PRIMARY KEY,
+                retired_at timestamptz NOT NULL DEFAULT now(),
+                envelopes bigint NOT NULL,
+                bytes bigint NOT NULL,
+                feeds bigint NOT NULL,
+                archive text
+            )
+            """,
+        ],
     ]
+
+    /// The month partitions a relay makes ahead (this month and the next two, UTC), so no row
+    /// lands in `envelopes_default`. Run at open and hourly; idempotent, serialised by the
+    /// migration lock (relay processes started together do not race).
+    static let makePartitionsAhead = """
+        DO $$
+        DECLARE m integer;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(\(migrationLock));
+            FOR i IN 0..2 LOOP
+                m := to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => i), 'YYYYMM')::int;
+                IF to_regclass('envelopes_' || m) IS NULL THEN
+                    EXECUTE format('CREATE TABLE %I PARTITION OF envelopes FOR VALUES FROM (%s) TO (%s)', 'envelopes_' || m, m, m + 1);
+                END IF;
+            END LOOP;
+        END $$
+        """
+
+    /// The period of an envelope stored now (SQL): 0 for a control envelope, else the UTC month.
+    static let periodNow = "CASE WHEN u.epoch = -1 THEN 0 ELSE to_char(now() AT TIME ZONE 'UTC', 'YYYYMM')::int END"
 }

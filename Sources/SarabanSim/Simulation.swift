@@ -493,7 +493,7 @@ public final class Simulation {
                 c.work[side].append(.deliver(space, envelopes))
             case .peerHeads(let item):
                 checkHeads(item, n, peer: c.nodes[1 - side])
-            case .peerProgress, .attachment, .claims:
+            case .peerProgress, .attachment, .claims, .unreachable:
                 break
             case .synced:
                 note(2, c.id, side)

@@ -53,6 +53,10 @@ public struct HelloFeatures: OptionSet, Hashable, Sendable {
     /// summaries go without tags, followed by one `headsDigest`; the tags themselves go in `heads`
     /// only when the two digests differ. Takes precedence over ``headTags`` when both sides set it.
     public static let headDigest = HelloFeatures(rawValue: 4)
+    /// The sender reads `horizons` (Sync/PROTOCOL.md): a relay that no longer holds some feeds
+    /// from their first envelope (retention) says from where it holds them, so the sender does
+    /// not wait for envelopes the relay cannot send.
+    public static let horizons = HelloFeatures(rawValue: 8)
 }
 
 /// The first message each side sends.
@@ -132,6 +136,11 @@ public enum SyncMessage: Hashable, Sendable {
     /// answer when the two `headsDigest` differ); items are encoded as in a summary with head tags,
     /// zero or more spaces. `last`: no more `heads` follow in this session.
     case heads([SpaceVector], last: Bool)
+    /// Per shared space, the feeds the sender holds only from a later envelope than their first
+    /// (each entry: the author and the **first** sequence number held). Sent once, right after
+    /// hello and before the summaries, only when there are any and the peer's hello announced
+    /// ``HelloFeatures/horizons``. Encoded as a summary (without tags).
+    case horizons([SpaceVector])
 
     /// The version byte of every message this build sends and the only one it accepts.
     public static let protocolVersion: UInt8 = 1
@@ -145,7 +154,7 @@ public enum SyncMessage: Hashable, Sendable {
     static let envelopesOverhead = 2 + SpaceID.byteCount + 4
 
     enum Tag: UInt8 {
-        case hello = 1, summary, envelopes, ack, ping, pong, error, bye, attachment, summaryWithHeads, claimsDigest, claims, headsDigest, heads
+        case hello = 1, summary, envelopes, ack, ping, pong, error, bye, attachment, summaryWithHeads, claimsDigest, claims, headsDigest, heads, horizons
     }
 
     /// The most claims in one `claims` message.
@@ -166,6 +175,7 @@ public enum SyncMessage: Hashable, Sendable {
         case .claims: .claims
         case .headsDigest: .headsDigest
         case .heads: .heads
+        case .horizons: .horizons
         }
     }
 
@@ -200,6 +210,7 @@ public enum SyncMessage: Hashable, Sendable {
         case .claimsDigest(_, let d): 12 + (d?.count ?? 0) * 24
         case .claims(_, let cs, _): 24 + cs.reduce(0) { $0 + $1.bytes.count + 4 }
         case .heads(let s, _): 9 + s.reduce(0) { $0 + 20 + $1.vector.entries.count * (40 + HeadTag.byteCount) }
+        case .horizons(let s): 8 + s.reduce(0) { $0 + 20 + $1.vector.entries.count * 40 }
         default: 32
         }
     }
@@ -267,6 +278,8 @@ public enum SyncMessage: Hashable, Sendable {
         case .heads(let items, let last):
             w.byte(last ? 1 : 0)
             Self.encodeSummary(items, withHeads: true, into: &w)
+        case .horizons(let items):
+            Self.encodeSummary(items.map { SpaceVector(space: $0.space, vector: $0.vector) }, withHeads: false, into: &w)
         }
     }
 
@@ -429,6 +442,14 @@ public enum SyncMessage: Hashable, Sendable {
             let last = try r.byte()
             guard last <= 1 else { throw DecodingError(.invalidValue, at: lat, "the last flag is \(last), not 0 or 1") }
             message = .heads(try decodeSummary(&r, withHeads: true, minimumSpaces: 0), last: last == 1)
+        case .horizons:
+            let at = r.offset
+            let items = try decodeSummary(&r, withHeads: false)
+            // A feed held from its first envelope has no horizon: a first sequence of 1 (or 0) says nothing.
+            if items.contains(where: { $0.vector.entries.isEmpty || $0.vector.entries.values.contains { $0 < 2 } }) {
+                throw DecodingError(.invalidValue, at: at, "a horizon is a first sequence of at least 2, and a space listed has at least one")
+            }
+            message = .horizons(items)
         }
         try r.expectEnd()
         return message

@@ -63,13 +63,47 @@ public struct SyncSession: Sendable {
         var claimsOwed = false
         /// The vector of the peer's summary (for the tags sent back in `heads`).
         var peerSummary = FeedVector()
+        /// Per author, the first sequence this node holds, for feeds not held from their start
+        /// (the configuration's ``SyncConfiguration/floors``): a peer below it cannot be served.
+        var floors = FeedVector()
+        /// Per author, the first sequence the peer holds (its `horizons`).
+        var peerFloors = FeedVector()
 
-        init(local: FeedVector) { self.local = local }
+        init(local: FeedVector, floors: FeedVector = FeedVector()) {
+            self.local = local
+            self.floors = floors
+        }
+
+        /// This node cannot send `author`'s envelopes to the peer: the peer holds less than the
+        /// envelope before this node's first one, so nothing held here chains on what it holds.
+        func unservable(_ author: SigningPublicKey) -> Bool {
+            let first = floors[author]
+            return first > 1 && first > peerHolds[author] &+ 1
+        }
+
+        /// The peer cannot send `author`'s envelopes to this node (the mirror of ``unservable(_:)``).
+        func unreachable(_ author: SigningPublicKey, have: FeedVector) -> Bool {
+            let first = peerFloors[author]
+            return first > 1 && first > have[author] &+ 1
+        }
+
+        /// What the next fetch starts from: `queued`, with the authors the peer cannot be sent
+        /// raised to what this node holds (so the store reads none of theirs).
+        var fetchPoint: FeedVector {
+            var after = queued
+            for (a, seq) in local.entries where unservable(a) { _ = after.raise(a, to: seq) }
+            return after
+        }
+
+        /// This node holds envelopes not yet queued for the peer that it can send.
+        var hasMoreToSend: Bool {
+            local.entries.contains { a, seq in seq > queued[a] && !unservable(a) }
+        }
 
         var queueIsEmpty: Bool { queueHead >= queue.count }
 
         var needsFetch: Bool {
-            summaryReceived && queueIsEmpty && !fetchOutstanding && !queued.dominates(local)
+            summaryReceived && queueIsEmpty && !fetchOutstanding && hasMoreToSend
                 && exhaustedGeneration.map { generation > $0 } ?? true
         }
 
@@ -80,10 +114,32 @@ public struct SyncSession: Sendable {
 
         /// The peer announced data it has not sent: its summary (the hello listed the space), or
         /// envelopes beyond what this node holds or was sent in this session (its summary, its acks).
-        var peerOwes: Bool { !summaryReceived || claimsOwed || !local.merging(received).dominates(peerHolds) }
+        /// Authors below the peer's horizon (``unreachable(_:have:)``) are not owed.
+        var peerOwes: Bool {
+            if !summaryReceived || claimsOwed { return true }
+            let have = local.merging(received)
+            return peerHolds.entries.contains { a, seq in seq > have[a] && !unreachable(a, have: have) }
+        }
 
-        /// Changes the peer is known to hold that this node neither holds nor was sent.
-        var changesOwed: UInt64 { peerHolds.changesMissing(from: local.merging(received)) }
+        /// Changes the peer is known to hold that this node neither holds nor was sent (and the
+        /// peer can send).
+        var changesOwed: UInt64 {
+            let have = local.merging(received)
+            return peerHolds.entries.reduce(0 as UInt64) { sum, e in
+                e.value > have[e.key] && !unreachable(e.key, have: have) ? sum &+ (e.value - have[e.key]) : sum
+            }
+        }
+
+        /// Per author, the sequence numbers this node lacks that the peer holds but cannot send
+        /// (they are below its horizon).
+        var gaps: [SigningPublicKey: ClosedRange<UInt64>] {
+            let have = local.merging(received)
+            var out: [SigningPublicKey: ClosedRange<UInt64>] = [:]
+            for (a, first) in peerFloors.entries where unreachable(a, have: have) {
+                out[a] = (have[a] + 1)...(first - 1)
+            }
+            return out
+        }
 
         mutating func raiseLocal(_ v: FeedVector) {
             let before = local
@@ -108,6 +164,8 @@ public struct SyncSession: Sendable {
     private var spaces: [SpaceID: SpaceState] = [:]
     /// Per space, the head claims this node holds (the configuration's).
     private let claims: [SpaceID: [HeadClaim]]
+    /// Per space, the first sequence held of feeds not held from their start (the configuration's).
+    private let floors: [SpaceID: FeedVector]
     /// `claimsDigest` messages received: the combined one, then (when the two differed) the per-space one.
     private var claimDigestsReceived = 0
     /// What this node's summaries said, with their head tags (when the peer compares them by digest).
@@ -149,6 +207,7 @@ public struct SyncSession: Sendable {
         self.localVectors = configuration.spaces
         self.localHeads = configuration.heads
         self.claims = configuration.claims
+        self.floors = configuration.floors
     }
 
     /// Whether the peer's hello announced head claims (so it gets a `claimsDigest` and `claims`).
@@ -194,7 +253,7 @@ public struct SyncSession: Sendable {
         phase = .awaitingHello
         let hello = Hello(
             role: configuration.role, receiveWindow: limits.window, spaces: localVectors.keys.sorted(),
-            features: [.headTags, .headClaims, .headDigest])
+            features: [.headTags, .headClaims, .headDigest, .horizons])
         send(.hello(hello), &out)
         return out
     }
@@ -256,7 +315,7 @@ public struct SyncSession: Sendable {
         localVectors[space]!.merge(grown)
         guard phase == .open, var s = spaces[space] else { return [] }
         var out: [SyncAction] = []
-        let wasInSync = s.summaryReceived && s.queueIsEmpty && !s.fetchOutstanding && s.queued.dominates(s.local)
+        let wasInSync = s.summaryReceived && s.queueIsEmpty && !s.fetchOutstanding && !s.hasMoreToSend
         s.raiseLocal(grown)
         if wasInSync && inFlightTotal < sendWindow {
             let cap = limits.batchEnvelopes * sendWindow
@@ -443,11 +502,18 @@ public struct SyncSession: Sendable {
             let theirs = Set(h.spaces)
             order = localVectors.keys.filter { theirs.contains($0) }.sorted()
             for id in order {
-                spaces[id] = SpaceState(local: localVectors[id]!)
+                spaces[id] = SpaceState(local: localVectors[id]!, floors: floors[id] ?? FeedVector())
                 spaces[id]!.claimsOwed = peerExchangesClaims  // until its digest says otherwise
             }
             phase = .open
             headsOwed = peerComparesHeadDigests && !order.isEmpty
+            if h.features.contains(.horizons) {
+                // Before the summaries, so the peer knows them when it weighs what we announce.
+                let items = order.compactMap { id in
+                    floors[id].flatMap { f in f.isEmpty ? nil : SpaceVector(space: id, vector: f) }
+                }
+                if !items.isEmpty { send(.horizons(items), &out) }
+            }
             sendSummaries(&out)
             if peerExchangesClaims {
                 send(.claimsDigest(combined: HeadClaim.combinedDigest(claimDigests), spaces: nil), &out)
@@ -473,8 +539,21 @@ public struct SyncSession: Sendable {
                 owedClock = nil  // progress (and the deadline for what it announces starts now)
                 out.append(.peerProgress(space: item.space, peerHolds: s.peerHolds))
                 if !item.heads.isEmpty { out.append(.peerHeads(item)) }
+                let gaps = s.gaps
+                if !gaps.isEmpty { out.append(.unreachable(space: item.space, gaps: gaps, from: peer)) }
             }
             pump(&out)
+        case .horizons(let items):
+            for item in items {
+                guard var s = spaces[item.space] else {
+                    return fail(.violation(SyncError(.spaceNotShared, "horizons for space \(item.space), which is not shared")), &out)
+                }
+                guard !s.summaryReceived else {
+                    return fail(.violation(SyncError(.unexpectedMessage, "horizons for space \(item.space) after its summary")), &out)
+                }
+                s.peerFloors.merge(item.vector)
+                spaces[item.space] = s
+            }
         case .envelopes(let space, let envelopes):
             guard var s = spaces[space] else {
                 return fail(.violation(SyncError(.spaceNotShared, "envelopes for space \(space), which is not shared")), &out)
@@ -741,7 +820,7 @@ public struct SyncSession: Sendable {
             s.fetchGeneration = s.generation
             spaces[id] = s
             busy += 1
-            out.append(.fetch(space: id, after: s.queued, limit: FetchLimit(envelopes: limits.batchEnvelopes, bytes: limits.batchBytes)))
+            out.append(.fetch(space: id, after: s.fetchPoint, limit: FetchLimit(envelopes: limits.batchEnvelopes, bytes: limits.batchBytes)))
         }
     }
 

@@ -92,16 +92,22 @@ public struct SyncConfiguration: Sendable {
     /// claimant): their digest goes to a peer that exchanges claims, and they themselves when the
     /// peer's digest differs.
     public var claims: [SpaceID: [HeadClaim]]
+    /// Per space, per author, the **first** sequence number this node holds, for the feeds it no
+    /// longer holds from their first envelope (a relay after retention: Docs/RELAY.md,
+    /// "Retention"). Sent to a peer that reads them (``HelloFeatures/horizons``); a peer below a
+    /// horizon is not sent that author's envelopes and does not wait for them. Empty on a member.
+    public var floors: [SpaceID: FeedVector]
     public var limits: SyncLimits
 
     public init(
         role: NodeRole, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]] = [:],
-        claims: [SpaceID: [HeadClaim]] = [:], limits: SyncLimits = SyncLimits()
+        claims: [SpaceID: [HeadClaim]] = [:], floors: [SpaceID: FeedVector] = [:], limits: SyncLimits = SyncLimits()
     ) {
         self.role = role
         self.spaces = spaces
         self.heads = heads
         self.claims = claims
+        self.floors = floors
         self.limits = limits
     }
 }
@@ -175,6 +181,12 @@ public enum SyncAction: Sendable {
     /// (signature, claimant a member of the space) and keep the latest per claimant; an older
     /// claim never replaces a newer one. Nothing is answered.
     case claims(space: SpaceID, claims: [HeadClaim], from: SigningPublicKey)
+    /// The peer (a relay after retention) holds some feeds of `space` only from a later envelope
+    /// than this node can chain on: per author, the sequence numbers this node lacks and cannot
+    /// get from this peer (from what it holds + 1 to the peer's first − 1). Sent with the peer's
+    /// summary of the space; the session no longer waits for those authors. The node reports it:
+    /// the gap comes from another member, or from the relay's archive (`saraban doc merge`).
+    case unreachable(space: SpaceID, gaps: [SigningPublicKey: ClosedRange<UInt64>], from: SigningPublicKey)
     /// Every shared space is caught up both ways, nothing in flight, and the head claims the peer
     /// owes (its `claimsDigest`, its `claims` where the digests differ) have come. A one-shot sync may now
     /// call ``SyncSession/close()``. Emitted each time the session becomes settled.

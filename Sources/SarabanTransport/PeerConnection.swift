@@ -94,6 +94,16 @@ public protocol SyncStoreDriver: Sendable {
     /// A new subscription to head claims made or kept from now on (passed on to the peer during
     /// the session). Called once per connection. Default: none.
     func localClaims() -> AsyncStream<StoredClaims>
+
+    /// Per space of `spaces`, per author, the first sequence number held, for the feeds not held
+    /// from their first envelope (a relay after retention: ``SyncConfiguration/floors``). A
+    /// failure fails the session (without them a peer below a horizon would wait in vain).
+    /// Default: none (every feed is held from its start).
+    func feedFloors(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: FeedVector]
+
+    /// The peer holds some feeds of `space` only from later than this node can chain on
+    /// (``SyncAction/unreachable(space:gaps:from:)``): report the gaps. Default: ignored.
+    func unreachable(space: SpaceID, gaps: [SigningPublicKey: ClosedRange<UInt64>], from peer: NodeID) async
 }
 
 extension SyncStoreDriver {
@@ -114,6 +124,10 @@ extension SyncStoreDriver {
     public func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async {}
 
     public func localClaims() -> AsyncStream<StoredClaims> { AsyncStream { $0.finish() } }
+
+    public func feedFloors(_ spaces: [SpaceID: FeedVector]) async throws -> [SpaceID: FeedVector] { [:] }
+
+    public func unreachable(space: SpaceID, gaps: [SigningPublicKey: ClosedRange<UInt64>], from peer: NodeID) async {}
 }
 
 /// A store failure that the peer should be told about with an `error` frame (code `refused`)
@@ -264,9 +278,11 @@ public struct PeerConnection: Sendable {
             // Only the withholding report needs them: sync without.
             logger.warning("cannot read or make head claims, syncing without: \(error)", metadata: ["peer": "\(peer)"])
         }
+        let floors = try await store.feedFloors(spaces)
         let session = SyncSession(
             configuration: SyncConfiguration(
-                role: configuration.role, spaces: spaces, heads: heads, claims: claims, limits: configuration.limits),
+                role: configuration.role, spaces: spaces, heads: heads, claims: claims, floors: floors,
+                limits: configuration.limits),
             peer: peer.publicKey)
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let (fetchJobs, fetchSink) = AsyncStream.makeStream(of: FetchJob.self)
@@ -441,6 +457,8 @@ public struct PeerConnection: Sendable {
                     if let status = session.status(of: space) { onEvent(.progress(peer: peer, status: status)) }
                 case .peerHeads(let summary):
                     heads.yield(summary)
+                case .unreachable(let space, let gaps, _):
+                    await store.unreachable(space: space, gaps: gaps, from: peer)
                 case .claims(let space, let claims, _):
                     // Inline (claims come rarely, and a one-shot sync must have kept them before it says bye).
                     await store.receiveClaims(space: space, claims: claims, from: peer)

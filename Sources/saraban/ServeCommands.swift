@@ -227,6 +227,11 @@ extension Saraban {
                         }
                         line += " in \(String(format: "%.2f", r.seconds)) s"
                         if !r.synced { line += "\n  \(r.error ?? "the session did not finish")" }
+                        for g in r.gaps {
+                            line += "\n  no longer held by this relay (retention), and missing here: changes \(g.from)…\(g.to) of author "
+                                + "\(g.author.prefix(16))… in space \(g.space); sync with a member of the space, or merge the relay "
+                                + "operator's archive with `saraban doc merge FILE` (รีเลย์ไม่เก็บช่วงนี้แล้ว)"
+                        }
                         Output.line(line)
                     }
                     let total = Date().timeIntervalSince(started)

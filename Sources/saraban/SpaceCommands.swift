@@ -4,6 +4,7 @@ import SarabanCore
 import SarabanCrypto
 import SarabanNode
 import SarabanOffice
+import SarabanRelayPostgres
 import SarabanStorage
 import SarabanSync
 
@@ -16,7 +17,7 @@ extension Saraban {
             abstract: "Create, share, join, list and leave spaces (the unit of replication and encryption).",
             subcommands: [
                 Create.self, Invite.self, Join.self, List.self, Remove.self, Leave.self, Admin.self, Carry.self, Clearance.self, Relay.self,
-                Refused.self,
+                Refused.self, Retire.self,
             ])
     }
 }
@@ -515,3 +516,81 @@ extension Saraban {
     }
 }
 
+
+extension Saraban.SpaceCommand {
+    struct Retire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "On a relay on PostgreSQL: drop the envelopes stored before a month, a month (partition) at a time.",
+            discussion: """
+                Each month stored before --before (UTC, YYYY-MM; at most the current month) is first written to
+                --archive DIR/YYYY-MM/SPACE.changes (one change file per space, sealed envelopes only: a member merges
+                it with `saraban doc merge FILE`), then its partition is dropped and the relay's horizons move: a
+                member that lacks a retired stretch of a feed is told so when it syncs (`saraban sync` lists it) and
+                takes it from another member or from the archive. Membership logs are never retired. Without
+                --archive nothing is kept: say so with --no-archive. Docs/RELAY.md, "Retention".
+                """)
+
+        @OptionGroup var options: DataOptions
+        @OptionGroup var output: JSONOption
+        @Option(help: ArgumentHelp("Retire the months before this one (UTC).", valueName: "YYYY-MM")) var before: String
+        @Option(help: ArgumentHelp("Write each month's envelopes here first.", valueName: "DIR")) var archive: String?
+        @Flag(help: "Drop the months without archiving them.") var noArchive = false
+        @Option(
+            help: ArgumentHelp(
+                "The relay's store (default: config.json `store`).", valueName: "postgresql://USER@HOST/DB"))
+        var store: String?
+
+        static func month(_ text: String) throws(NodeError) -> Int {
+            let parts = text.split(separator: "-")
+            guard parts.count == 2, parts[0].count == 4, parts[1].count == 2, let y = Int(parts[0]), let m = Int(parts[1]),
+                (1970...9999).contains(y), (1...12).contains(m)
+            else {
+                throw NodeError(.invalidArgument, "--before \(text.debugDescription) is not a month: give YYYY-MM, for example 2026-01 (รูปแบบเดือนไม่ถูกต้อง)")
+            }
+            return y * 100 + m
+        }
+
+        func run() async throws {
+            let month = try Self.month(before)
+            guard (archive != nil) != noArchive else {
+                throw NodeError(
+                    .invalidArgument,
+                    archive == nil
+                        ? "give --archive DIR to keep the retired envelopes, or --no-archive to drop them for good (ระบุที่เก็บถาวร)"
+                        : "--archive and --no-archive contradict each other: give one")
+            }
+            try await options.withNode { node in
+                guard node.role == .relay, try RelayStores.location(node, flag: store) != nil else {
+                    throw NodeError(
+                        .refused,
+                        "retention is for a relay on PostgreSQL (months are partitions there); a member or a relay on its own "
+                            + "database keeps every envelope (ใช้ได้กับรีเลย์บน PostgreSQL เท่านั้น)")
+                }
+                let relay = try await RelayStores.open(node, flag: store)
+                guard let pg = relay as? PostgresRelayStore else {
+                    await relay.close()
+                    throw NodeError(.refused, "retention is for a relay on PostgreSQL")
+                }
+                let report: RetirementReport
+                do {
+                    report = try await pg.retire(before: month, archive: archive.map { URL(fileURLWithPath: $0) })
+                    await pg.close()
+                } catch {
+                    await pg.close()
+                    throw error
+                }
+                if output.json {
+                    try Output.json(report)
+                } else if report.months.isEmpty {
+                    Output.line("nothing to retire: no month before \(before) is stored")
+                } else {
+                    for m in report.months {
+                        Output.line(
+                            "\(m.month): dropped \(m.envelopes) envelopes (\(Output.bytes(Int64(m.bytes)))); horizons moved for \(m.feeds) feeds"
+                                + (m.archive.map { "; archived \(m.covered) envelopes in \($0)" } ?? "; not archived"))
+                    }
+                }
+            }
+        }
+    }
+}

@@ -56,4 +56,34 @@ import Testing
         #expect(x.err.contains("postgresql://saraban@127.0.0.1:1/saraban"), "\(x.err)")
         #expect(!x.err.contains("s3cret-pw"))
     }
+
+    /// `space retire` (retention) refuses what it cannot do, with the documented exit status and
+    /// nothing changed: a member or a relay on its own database (68), a bad month, a month not yet
+    /// ended, or neither --archive nor --no-archive (64), a database that is not there (69).
+    @Test(.ownThread) func spaceRetireRefusesWhatItCannotDo() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let member = dir.path + "/member"
+        let relay = dir.path + "/relay"
+        #expect(try saraban(["init", "--office", "อบต.บ้านใหม่", "--data", member]).status == 0)
+        #expect(try saraban(["init", "--relay", "--office", "คลาวด์กลาง", "--data", relay]).status == 0)
+        let m = try saraban(["space", "retire", "--before", "2020-01", "--no-archive", "--data", member])
+        #expect(m.status == 68 && m.err.contains("PostgreSQL"), "\(m.err)")
+        let own = try saraban(["space", "retire", "--before", "2020-01", "--no-archive", "--data", relay])
+        #expect(own.status == 68 && own.err.contains("PostgreSQL"), "\(own.err)")
+        for bad in ["2026-13", "26-01", "มกราคม", "2026-1"] {
+            let r = try saraban(["space", "retire", "--before", bad, "--no-archive", "--data", relay])
+            #expect(r.status == 64 && r.err.contains("YYYY-MM"), "\(bad): \(r.err)")
+        }
+        let neither = try saraban(["space", "retire", "--before", "2020-01", "--data", relay])
+        #expect(neither.status == 64 && neither.err.contains("--no-archive"), "\(neither.err)")
+        let both = try saraban(["space", "retire", "--before", "2020-01", "--archive", dir.path + "/a", "--no-archive", "--data", relay])
+        #expect(both.status == 64, "\(both.err)")
+        let away = try saraban([
+            "space", "retire", "--before", "2020-01", "--no-archive", "--data", relay,
+            "--store", "postgresql://saraban@127.0.0.1:1/saraban?sslmode=disable",
+        ])
+        #expect(away.status == 69, "\(away.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/a"))
+    }
 }

@@ -124,14 +124,23 @@ func refused(_ h: FleetHarness, _ reason: String) throws -> Bool {
                 CREATE FUNCTION saraban_test_full() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$
                 """,
-                "CREATE TRIGGER saraban_test_full BEFORE INSERT ON envelopes FOR EACH ROW EXECUTE FUNCTION saraban_test_full()",
+                // The table's lock first (all its partitions with it): a relay's insert routing rows
+                // to two partitions would otherwise deadlock with the trigger's partition by partition.
+                """
+                DO $$ BEGIN
+                    LOCK TABLE envelopes IN ACCESS EXCLUSIVE MODE;
+                    CREATE TRIGGER saraban_test_full BEFORE INSERT ON envelopes FOR EACH ROW EXECUTE FUNCTION saraban_test_full();
+                END $$
+                """,
             ], on: location)
         try await h.write(rate: 50, seconds: 1)
         try await eventually("a 'relay store full' refusal", timeout: .seconds(10), every: .milliseconds(20)) {
             try refused(h, "relay store full")
         }
         #expect(h.offices.reduce(0) { $0 + $1.unacknowledged } > 0)
-        try await PostgresAdmin.execute(trusted: ["DROP TRIGGER saraban_test_full ON envelopes"], on: location)
+        try await PostgresAdmin.execute(
+            trusted: ["DO $$ BEGIN LOCK TABLE envelopes IN ACCESS EXCLUSIVE MODE; DROP TRIGGER saraban_test_full ON envelopes; END $$"],
+            on: location)
         var problems = try await h.drain(60)
         #expect(problems.isEmpty, "seed \(h.seed): \(problems)")
 

@@ -189,7 +189,7 @@ import Testing
         let woke = Task { () -> Bool in
             for await c in changes {
                 switch c {
-                case .anywhere, .claims: continue  // (re)connected, a probe, or claims: wait for a change naming the space
+                case .anywhere, .claims, .floors: continue  // (re)connected, a probe, claims or horizons: wait for a change naming the space
                 case .spaces(let s): if s.contains(space) { return true }
                 }
             }

@@ -55,6 +55,16 @@ final class TestNode {
     var claimsRefused = 0
     /// Who may claim, per space (everyone when absent).
     var members: [SpaceID: Set<SigningPublicKey>] = [:]
+    /// Per space, per author, the first sequence held, for feeds no longer held from their start
+    /// (``retain(_:_:from:)``, a relay's retention).
+    var floors: [SpaceID: FeedVector] = [:]
+
+    /// Drops `author`'s envelopes of `id` that start below `first` (which must start an envelope),
+    /// as a relay's retention does; the verifier keeps the head, so the chain goes on.
+    func retain(_ id: SpaceID, _ author: SigningPublicKey, from first: UInt64) {
+        spaces[id]!.log.removeAll { $0.header.author == author && $0.header.seqStart < first }
+        floors[id, default: FeedVector()][author] = first
+    }
 
     init(_ name: String, index: UInt64, role: NodeRole = .member) {
         self.name = name
@@ -202,6 +212,8 @@ final class Connection {
     var progress: [[SpaceID: FeedVector]] = [[:], [:]]
     /// The peer's summaries with head tags, as each side's session handed them out.
     var peerHeads: [[SpaceVector]] = [[], []]
+    /// What each side's session reported it cannot get from the peer (below the peer's horizon).
+    var gaps: [[SpaceID: [SigningPublicKey: ClosedRange<UInt64>]]] = [[:], [:]]
 
     init(nodes: (Int, Int), sessions: [SyncSession]) {
         self.nodes = nodes
@@ -249,7 +261,7 @@ final class Network {
         func configuration(_ n: Int) -> SyncConfiguration {
             SyncConfiguration(
                 role: nodes[n].role, spaces: nodes[n].configuration, heads: nodes[n].heads,
-                claims: nodes[n].claims.mapValues { Array($0.values) }, limits: limits)
+                claims: nodes[n].claims.mapValues { Array($0.values) }, floors: nodes[n].floors, limits: limits)
         }
         let sa = SyncSession(configuration: configuration(a), peer: nodes[b].author)
         let sb = SyncSession(configuration: configuration(b), peer: nodes[a].author)
@@ -306,6 +318,9 @@ final class Network {
                 c.synced[side] += 1
             case .peerHeads(let item):
                 c.peerHeads[side].append(item)
+            case .unreachable(let id, let gaps, let from):
+                #expect(from == nodes[c.node(1 - side)].author)
+                c.gaps[side][id] = gaps
             case .attachment:
                 break
             case .claims(let id, let received, let from):

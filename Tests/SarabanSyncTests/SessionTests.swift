@@ -359,7 +359,7 @@ private func frames(_ actions: [SyncAction]) -> [[UInt8]] { actions.compactMap {
         a.write(s1, envelopes: 2)
         var s = session(of: a)
         let hello = frames(s.start(now: .seconds(1)))
-        #expect(try SyncMessage.decode(Array(hello[0].dropFirst(4))) == .hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: [.headTags, .headClaims, .headDigest])))
+        #expect(try SyncMessage.decode(Array(hello[0].dropFirst(4))) == .hello(Hello(role: .member, receiveWindow: 2, spaces: [s1], features: [.headTags, .headClaims, .headDigest, .horizons])))
 
         let sent = frames(s.receive(SyncMessage.hello(Hello(role: .member, receiveWindow: 2, spaces: [s1])).framed(), now: .seconds(1)))
         #expect(sent.count == 1 && sent[0][5] == 0x02, "an untagged summary (tag 0x02)")

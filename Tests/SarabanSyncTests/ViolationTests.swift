@@ -374,7 +374,7 @@ private func envelopes(_ n: Int, in id: SpaceID = s1) -> [Envelope] {
         // Bytes before start(): the session sends its hello first.
         let actions = s.receive(SyncMessage.hello(Hello(role: .member, receiveWindow: 4, spaces: [space(2)])).framed(), now: .seconds(1))
         guard case .send(let h) = actions.first else { Issue.record("\(actions)"); return }
-        #expect(try SyncMessage.decode(Array(h.dropFirst(4))) == .hello(Hello(role: .relay, receiveWindow: 2, spaces: [space(1)], features: [.headTags, .headClaims, .headDigest])))
+        #expect(try SyncMessage.decode(Array(h.dropFirst(4))) == .hello(Hello(role: .relay, receiveWindow: 2, spaces: [space(1)], features: [.headTags, .headClaims, .headDigest, .horizons])))
         #expect(actions.count == 2)
         guard case .synced = actions.last else { Issue.record("\(actions)"); return }
         #expect(s.isSettled && s.sharedSpaces.isEmpty && s.peerHello?.role == .member)

@@ -80,6 +80,10 @@ private func samples() throws -> [(name: String, comment: String, message: SyncM
                 heads: [a: HeadTag(bytes: Array(1...8))!, b: HeadTag(bytes: Array(0xA0...0xA7))!]),
          ], last: true)),
         ("heads-empty.hex", "heads, last, no space (no tag the peer can check)", .heads([], last: true)),
+        ("hello-horizons.hex", "hello: relay, window 2, spaces [0011…ff], head tags, head claims, head digest, horizons (flags 15)",
+         .hello(Hello(role: .relay, receiveWindow: 2, spaces: [sp1], features: [.headTags, .headClaims, .headDigest, .horizons]))),
+        ("horizons.hex", "horizons: authors a(1) b(2): sp1 {a: first held 120, b: first held 2}",
+         .horizons([SpaceVector(space: sp1, vector: FeedVector([a: 120, b: 2]))])),
     ]
 }
 
