@@ -46,6 +46,7 @@ public enum FuzzCorpus {
             .headsDigest(HeadTag.digest(of: [SpaceVector(space: space, vector: v, heads: [me.publicKey: HeadTag(envelopes[1].id)])])),
             .heads([SpaceVector(space: space, vector: v, heads: [me.publicKey: HeadTag(envelopes[1].id)])], last: true),
             .claimsDigest(combined: 0x0123_4567_89ab_cdef, spaces: nil),
+            .horizons([SpaceVector(space: space, vector: FeedVector([me.publicKey: 2]))]),
         ]
         var noise: [[UInt8]] = []
         if var i = try? NoiseXX(role: .initiator, identity: me, trust: { _ in true }), let m1 = try? i.writeMessage() {
