@@ -46,6 +46,15 @@ public struct ControlRefusal: Error, Hashable, Sendable, CustomStringConvertible
 /// they arrived in. Within the accepted changes, membership, admin rights and relay designations
 /// are add-wins observed-remove sets (a removal voids the additions its author had seen).
 ///
+/// **Admins ousting each other.** Two changes, each valid in its own past, can remove (or
+/// demote) each other's authors concurrently; applied both, they would leave the space without
+/// an admin for good. So among concurrent changes that oust each other's authors, the one whose
+/// author has the smaller replica id (the order that already picks an epoch's key among
+/// concurrent rekeys) stands, and the other is **void**: its entries are not applied, except
+/// that its key stays known for opening what was sealed with it (never an epoch's key). Authors
+/// are taken in that order, so a cycle (a ousts b, b ousts c, c ousts a) leaves an admin too.
+/// Void is computed from the accepted changes alone, so every node holding them agrees.
+///
 /// **Keys.** Each rekey names the next epoch and the key it follows (its parent). Concurrent
 /// rekeys for one epoch are all kept for opening what was sealed with them, but only one is the
 /// epoch's key: among the rekeys whose parent is the previous epoch's key, the one made by the
@@ -72,6 +81,9 @@ public struct Roster: Sendable {
         public internal(set) var canonical: [KeyRef] = []
         /// The node that wrote each member's first still-live addition, and when it joined (epoch).
         public internal(set) var joined: [SigningPublicKey: UInt32] = [:]
+        /// Accepted changes that lost to a concurrent change ousting their author (``Roster``,
+        /// "Admins ousting each other"): not applied, their keys never an epoch's.
+        public internal(set) var void: Set<ChangeID> = []
 
         public struct KeyInfo: Hashable, Sendable {
             public var epoch: UInt32
@@ -100,15 +112,22 @@ public struct Roster: Sendable {
         public func isAdmin(_ n: SigningPublicKey) -> Bool { memberTags[n] != nil && adminTags[n] != nil }
 
         /// The epochs `author` may write in: those of every key it legitimately received. A
-        /// node removed at a rekey receives no later key, so it has no right in later epochs.
+        /// node removed at a rekey receives no later key, so it has no right in later epochs. A key
+        /// made by a void change grants no right (its recipients only open what it sealed).
         public func rights(of author: SigningPublicKey) -> Set<UInt32> {
             var out = Set<UInt32>()
-            for (k, hs) in holders where hs.contains(author) { if let e = keys[k]?.epoch { out.insert(e) } }
+            for (k, hs) in holders where hs.contains(author) && grants(k) { if let e = keys[k]?.epoch { out.insert(e) } }
             return out
         }
 
         public func mayWrite(_ author: SigningPublicKey, epoch: UInt32) -> Bool {
-            holders.contains { k, hs in hs.contains(author) && keys[k]?.epoch == epoch }
+            holders.contains { k, hs in hs.contains(author) && keys[k]?.epoch == epoch && grants(k) }
+        }
+
+        /// Whether holding key `k` is a right to write in its epoch (not made by a void change).
+        func grants(_ k: KeyRef) -> Bool {
+            guard let by = keys[k]?.by else { return keys[k] != nil }
+            return !void.contains(by)
         }
 
         /// Non-members holding the current key: while not empty, nobody should seal with it.
@@ -132,6 +151,22 @@ public struct Roster: Sendable {
 
         /// Applies an accepted change (changes must come in a causal order).
         mutating func apply(_ c: ControlChange) {
+            if void.contains(c.id) {
+                // Only what opens what was sealed with its key.
+                for e in c.entries {
+                    switch e {
+                    case .rekey(let epoch, let parent, let commitment):
+                        keys[KeyCommitment.ref(commitment)] = KeyInfo(epoch: epoch, commitment: commitment, parent: parent, by: c.id)
+                    case .key(_, let n, let box):
+                        if let k = Self.rekeyRef(c) {
+                            holders[k, default: []].insert(n.publicKey)
+                            boxes.append(Box(key: k, member: n.publicKey, box: box, by: c.id))
+                        }
+                    default: break
+                    }
+                }
+                return
+            }
             func voidTags(_ tags: inout [SigningPublicKey: Set<ChangeID>], _ n: SigningPublicKey) {
                 guard var t = tags[n] else { return }
                 t = t.filter { !c.past.includes($0) }
@@ -205,7 +240,9 @@ public struct Roster: Sendable {
             while true {
                 let next = UInt32(canonical.count)
                 let parent = canonical.last!
-                let best = keys.filter { $0.value.epoch == next && $0.value.parent == parent && $0.value.by != nil }
+                let best = keys.filter {
+                    $0.value.epoch == next && $0.value.parent == parent && $0.value.by.map { !void.contains($0) } ?? false
+                }
                     .min { ($0.value.by!.author, $0.value.by!.seq) < ($1.value.by!.author, $1.value.by!.seq) }
                 guard let best else { return }
                 canonical.append(best.key)
@@ -233,6 +270,60 @@ public struct Roster: Sendable {
         self.legacyCreator = legacyCreator
     }
 
+    /// The nodes `c` removes or demotes.
+    static func ousts(_ c: ControlChange) -> Set<SigningPublicKey> {
+        var out = Set<SigningPublicKey>()
+        for e in c.entries {
+            switch e {
+            case .remove(let n): out.insert(n.publicKey)
+            case .role(let n, let admin) where !admin: out.insert(n.publicKey)
+            default: break
+            }
+        }
+        return out
+    }
+
+    /// The changes of `changes` (accepted, in a causal order) that are void: taking authors by
+    /// replica id, a change is void when a concurrent change not void, by an author with a
+    /// smaller id, ousts its author.
+    static func voided(_ changes: [ControlChange]) -> Set<ChangeID> {
+        let ousting = changes.compactMap { c -> (ControlChange, Set<SigningPublicKey>)? in
+            let o = ousts(c)
+            return o.isEmpty ? nil : (c, o)
+        }
+        guard ousting.count > 1 else { return [] }
+        let ordered = ousting.sorted { ($0.0.id.author, $0.0.id.seq) < ($1.0.id.author, $1.0.id.seq) }
+        var void = Set<ChangeID>()
+        var standing: [(ControlChange, Set<SigningPublicKey>)] = []
+        for (c, o) in ordered {
+            let beaten = standing.contains { d, ousted in
+                d.id.author < c.id.author && ousted.contains(c.author) && !c.past.includes(d.id) && !d.past.includes(c.id)
+            }
+            if beaten { void.insert(c.id) } else { standing.append((c, o)) }
+        }
+        return void
+    }
+
+    /// The roster of `changes` (accepted, in a causal order).
+    static func fold(_ changes: [ControlChange]) -> State {
+        var s = State()
+        s.void = voided(changes)
+        for c in changes { s.apply(c) }
+        return s
+    }
+
+    /// Records an accepted change: applied to ``current``, or everything folded again when it
+    /// ousts someone (it may void, or be voided by, a change already applied).
+    private mutating func append(_ c: ControlChange) {
+        accepted.append(c)
+        acceptedIDs.insert(c.id)
+        if Self.ousts(c).isEmpty {
+            current.apply(c)
+        } else {
+            current = Self.fold(accepted)
+        }
+    }
+
     /// Judges and, if valid, applies a control change. Changes must arrive in a causal order
     /// (a change after everything in its past); judging again a known change does nothing.
     @discardableResult
@@ -243,9 +334,7 @@ public struct Roster: Sendable {
             refused[c.id] = r
             return r
         }
-        accepted.append(c)
-        acceptedIDs.insert(c.id)
-        current.apply(c)
+        append(c)
         return nil
     }
 
@@ -254,9 +343,7 @@ public struct Roster: Sendable {
         if let refusal {
             refused[c.id] = refusal
         } else {
-            accepted.append(c)
-            acceptedIDs.insert(c.id)
-            current.apply(c)
+            append(c)
         }
     }
 
@@ -264,9 +351,7 @@ public struct Roster: Sendable {
     /// accepted change).
     public func state(inPastOf ctx: ChangeContext) -> State {
         if accepted.allSatisfy({ ctx.includes($0.id) }) { return current }
-        var s = State()
-        for a in accepted where ctx.includes(a.id) { s.apply(a) }
-        return s
+        return Self.fold(accepted.filter { ctx.includes($0.id) })
     }
 
     /// Why `c` is not a valid control change given the roster `p` of its causal past; nil if it is.

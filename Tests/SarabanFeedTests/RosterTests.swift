@@ -194,6 +194,82 @@ func rekey(
         #expect(one.current.keys.values.filter { $0.epoch == 1 }.count == 2)
     }
 
+    /// Two admins remove each other concurrently (each valid in its own past). Applied both, the
+    /// space had no admin left, and the epoch's key was held by a removed node, so nobody could
+    /// seal or heal it: the space was dead. Now the removal by the smaller replica id stands and
+    /// the other is void, whatever order they arrive in; the winner heals nothing because nothing
+    /// leaked, and the loser can no longer change anything.
+    @Test func twoAdminsRemovingEachOtherLeaveOneAdmin() throws {
+        var a = ControlWriter(1)
+        var b = ControlWriter(2)
+        let c = ControlWriter(3)
+        let (space, g, k0) = makeSpace(&a)
+        let k0r = KeyCommitment.ref(of: k0)
+        let add = a.make([.add(b.id, admin: true, keys: [k0r]), .add(c.id, admin: false, keys: [k0r])])
+        b.see(g)
+        b.see(add)
+        let (ra, ka) = rekey(&a, epoch: 1, parent: k0r, members: [a, c], removing: [b])
+        let (rb, kb) = rekey(&b, epoch: 1, parent: k0r, members: [b, c], removing: [a])
+        let (winner, loser, winnerKey, loserKey) = a.replica < b.replica ? (a, b, ka, kb) : (b, a, kb, ka)
+        var one = Roster(space: space)
+        var two = Roster(space: space)
+        for x in [g, add, ra, rb] { #expect(one.receive(x) == nil) }
+        for x in [g, add, rb, ra] { #expect(two.receive(x) == nil) }
+        for r in [one, two] {
+            #expect(r.current.admins == [winner.keys.publicKey], "admins: \(r.current.admins.map(\.nodeID))")
+            #expect(r.current.members == [winner.keys.publicKey, c.keys.publicKey])
+            #expect(r.current.currentKey == KeyCommitment.ref(of: winnerKey))
+            #expect(r.current.leakedTo.isEmpty, "the epoch's key is held by members only")
+            #expect(r.current.keys[KeyCommitment.ref(of: loserKey)] != nil, "the void rekey's key stays known, to open what it sealed")
+            #expect(!r.current.mayWrite(loser.keys.publicKey, epoch: 1))
+            #expect(r.current.mayWrite(c.keys.publicKey, epoch: 1))
+        }
+        #expect(one.current.void == two.current.void)
+        // Only the winner changes the space from here.
+        var w = winner
+        var l = loser
+        for x in [g, add, ra, rb] { w.see(x); l.see(x) }
+        let d = ControlWriter(4)
+        #expect(one.receive(l.make([.add(d.id, admin: false, keys: [])])) != nil)
+        #expect(one.receive(w.make([.add(d.id, admin: false, keys: [])])) == nil)
+    }
+
+    /// The same with demotions, and around a cycle of three admins (a ousts b, b ousts c, c ousts
+    /// a, all concurrently): an admin is left, the same on every node whatever the order.
+    @Test func concurrentOustingNeverLeavesASpaceWithoutAnAdmin() throws {
+        var a = ControlWriter(1)
+        var b = ControlWriter(2)
+        var c = ControlWriter(3)
+        let (space, g, k0) = makeSpace(&a)
+        let k0r = KeyCommitment.ref(of: k0)
+        let add = a.make([.add(b.id, admin: true, keys: [k0r]), .add(c.id, admin: true, keys: [k0r])])
+        for x in [g, add] { b.see(x); c.see(x) }
+        let da = a.make([.role(b.id, admin: false)])
+        let db = b.make([.role(a.id, admin: false)])
+        var demoted: Set<[SigningPublicKey]> = []
+        for order in [[da, db], [db, da]] {
+            var r = Roster(space: space)
+            for x in [g, add] + order { #expect(r.receive(x) == nil) }
+            #expect(!r.current.admins.isEmpty)
+            #expect(r.current.admins.contains(c.keys.publicKey))
+            demoted.insert(r.current.admins.sorted(by: SigningPublicKey.precedes))
+        }
+        #expect(demoted.count == 1, "every order gives the same admins")
+
+        let (ra, _) = rekey(&a, epoch: 1, parent: k0r, members: [a, c], removing: [b])
+        let (rb, _) = rekey(&b, epoch: 1, parent: k0r, members: [a, b], removing: [c])
+        let (rc, _) = rekey(&c, epoch: 1, parent: k0r, members: [b, c], removing: [a])
+        var results: Set<[SigningPublicKey]> = []
+        for order in [[ra, rb, rc], [rc, rb, ra], [rb, rc, ra]] {
+            var r = Roster(space: space)
+            for x in [g, add] + order { #expect(r.receive(x) == nil) }
+            #expect(!r.current.admins.isEmpty, "the cycle left no admin")
+            #expect(r.current.leakedTo.isEmpty || !r.current.admins.isEmpty)
+            results.insert(r.current.admins.sorted(by: SigningPublicKey.precedes))
+        }
+        #expect(results.count == 1, "every order gives the same admins: \(results)")
+    }
+
     @Test func entriesRoundTripAsText() throws {
         let n = ControlWriter(1).id
         let entries: [ControlEntry] = [
