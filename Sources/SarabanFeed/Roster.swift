@@ -151,29 +151,21 @@ public struct Roster: Sendable {
 
         /// Applies an accepted change (changes must come in a causal order).
         mutating func apply(_ c: ControlChange) {
-            if void.contains(c.id) {
-                // Only what opens what was sealed with its key.
-                for e in c.entries {
-                    switch e {
-                    case .rekey(let epoch, let parent, let commitment):
-                        keys[KeyCommitment.ref(commitment)] = KeyInfo(epoch: epoch, commitment: commitment, parent: parent, by: c.id)
-                    case .key(_, let n, let box):
-                        if let k = Self.rekeyRef(c) {
-                            holders[k, default: []].insert(n.publicKey)
-                            boxes.append(Box(key: k, member: n.publicKey, box: box, by: c.id))
-                        }
-                    default: break
-                    }
-                }
-                return
-            }
             func voidTags(_ tags: inout [SigningPublicKey: Set<ChangeID>], _ n: SigningPublicKey) {
                 guard var t = tags[n] else { return }
                 t = t.filter { !c.past.includes($0) }
                 tags[n] = t.isEmpty ? nil : t
             }
             let epochNow = epoch ?? 0
+            // A void change keeps only what opens what was sealed with its key.
+            let isVoid = void.contains(c.id)
             for e in c.entries {
+                if isVoid {
+                    switch e {
+                    case .rekey, .key: break
+                    default: continue
+                    }
+                }
                 switch e {
                 case .genesis(let n, let commitment, _):
                     creator = n.publicKey

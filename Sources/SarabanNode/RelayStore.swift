@@ -53,7 +53,8 @@ public enum RelayStoreChange: Sendable, Hashable {
     case claims(Set<SpaceID>)
     /// Something may have been stored anywhere (a notification was lost, a poll saw the log grow).
     case anywhere
-    /// Months were retired (``RelayStore/feedFloors()`` changed): read the horizons afresh.
+    /// Months were retired (``RelayStore/feedFloors()`` changed), or the store's notification
+    /// channel reconnected (a notice may have been missed): read the horizons afresh.
     case floors
 }
 

@@ -403,15 +403,16 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
                         await claimKeeper?.publish(of: spaces)
                         continue
                     }
-                    if change == .floors || change == .anywhere {
-                        // Months retired by another process (or a notification missed): the
-                        // horizons sessions announce from now on. A failure keeps the old ones
-                        // (a session then waits for what the store no longer holds and times
-                        // out; the next wake-up reads them again).
+                    if change == .floors {
+                        // Months retired (or the channel reconnected, when a notice may have
+                        // been missed): the horizons sessions announce from now on. Not on
+                        // every catch-all wake-up (`*`, many spaces at once under load): each
+                        // read is the whole table. A failure keeps the old ones (a session then
+                        // waits for what the store no longer holds and times out).
                         do { try await reloadFloors() } catch {
                             logger.warning("cannot read the feeds' horizons, keeping those known: \(error)")
                         }
-                        if change == .floors { continue }
+                        continue
                     }
                     // Claims announced meanwhile may have been missed: read them afresh.
                     if change == .anywhere { claimKeeper?.forgetAll() }

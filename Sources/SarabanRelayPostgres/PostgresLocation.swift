@@ -112,18 +112,7 @@ public enum PostgresAdmin {
     /// Creates database `name` (letters, digits and `_` only: identifiers cannot be bound
     /// parameters) on the server of `server`, connecting to `server`'s own database.
     public static func createDatabase(_ name: String, on server: PostgresLocation) async throws {
-        // CREATE DATABASE copies template1 and fails (55006, object in use) while another session
-        // is connected to it, which another CREATE DATABASE of tests or the bench running at the
-        // same moment is: try again a few times.
-        var attempt = 0
-        while true {
-            do {
-                return try await run("CREATE DATABASE \(try identifier(name))", on: server)
-            } catch let e as PSQLError where e.serverInfo?[.sqlState] == "55006" && attempt < 20 {
-                attempt += 1
-                try await Task.sleep(for: .milliseconds(50 * attempt))
-            }
-        }
+        try await run("CREATE DATABASE \(try identifier(name))", on: server)
     }
 
     /// Drops database `name` if it exists (terminating its connections).

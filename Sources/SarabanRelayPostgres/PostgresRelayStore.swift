@@ -668,9 +668,11 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                     do {
                         try await self.client.withConnection { conn in
                             try await conn.listen(on: Self.channel) { notifications in
-                                // (Re)connected: anything may have been stored while nobody listened.
+                                // (Re)connected: anything may have been stored, or months retired,
+                                // while nobody listened.
                                 failures = 0
                                 continuation.yield(.anywhere)
+                                continuation.yield(.floors)
                                 for try await n in notifications {
                                     guard let space = n.payload.split(separator: " ", maxSplits: 1).last,
                                         !n.payload.hasPrefix(self.instance + " ")

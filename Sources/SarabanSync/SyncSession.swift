@@ -90,6 +90,7 @@ public struct SyncSession: Sendable {
         /// What the next fetch starts from: `queued`, with the authors the peer cannot be sent
         /// raised to what this node holds (so the store reads none of theirs).
         var fetchPoint: FeedVector {
+            guard !floors.isEmpty else { return queued }
             var after = queued
             for (a, seq) in local.entries where unservable(a) { _ = after.raise(a, to: seq) }
             return after
@@ -97,7 +98,8 @@ public struct SyncSession: Sendable {
 
         /// This node holds envelopes not yet queued for the peer that it can send.
         var hasMoreToSend: Bool {
-            local.entries.contains { a, seq in seq > queued[a] && !unservable(a) }
+            guard !floors.isEmpty else { return !queued.dominates(local) }
+            return local.entries.contains { a, seq in seq > queued[a] && !unservable(a) }
         }
 
         var queueIsEmpty: Bool { queueHead >= queue.count }
@@ -118,6 +120,7 @@ public struct SyncSession: Sendable {
         var peerOwes: Bool {
             if !summaryReceived || claimsOwed { return true }
             let have = local.merging(received)
+            guard !peerFloors.isEmpty else { return !have.dominates(peerHolds) }
             return peerHolds.entries.contains { a, seq in seq > have[a] && !unreachable(a, have: have) }
         }
 

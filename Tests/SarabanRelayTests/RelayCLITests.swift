@@ -34,13 +34,19 @@ import Testing
         #expect(try await store.carriedSpaces().count == 2)
     }
 
-    @Test(.ownThread) func serveRefusesStoreAndMetricsOptionsItCannotUse() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
+    /// A member's and a relay's data directories, initialised in `dir`.
+    static func memberAndRelay(in dir: TempDir) throws -> (member: String, relay: String) {
         let member = dir.path + "/member"
         let relay = dir.path + "/relay"
         #expect(try saraban(["init", "--office", "อบต.บ้านใหม่", "--data", member]).status == 0)
         #expect(try saraban(["init", "--relay", "--office", "คลาวด์กลาง", "--data", relay]).status == 0)
+        return (member, relay)
+    }
+
+    @Test(.ownThread) func serveRefusesStoreAndMetricsOptionsItCannotUse() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (member, relay) = try Self.memberAndRelay(in: dir)
         // A member has no relay store.
         let m = try saraban(["serve", "--data", member, "--store", "postgresql://saraban@127.0.0.1/saraban"])
         #expect(m.status == 64 && m.err.contains("--relay"), "\(m.err)")
@@ -63,10 +69,7 @@ import Testing
     @Test(.ownThread) func spaceRetireRefusesWhatItCannotDo() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let member = dir.path + "/member"
-        let relay = dir.path + "/relay"
-        #expect(try saraban(["init", "--office", "อบต.บ้านใหม่", "--data", member]).status == 0)
-        #expect(try saraban(["init", "--relay", "--office", "คลาวด์กลาง", "--data", relay]).status == 0)
+        let (member, relay) = try Self.memberAndRelay(in: dir)
         let m = try saraban(["space", "retire", "--before", "2020-01", "--no-archive", "--data", member])
         #expect(m.status == 68 && m.err.contains("PostgreSQL"), "\(m.err)")
         let own = try saraban(["space", "retire", "--before", "2020-01", "--no-archive", "--data", relay])
