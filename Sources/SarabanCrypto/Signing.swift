@@ -1,4 +1,5 @@
 import CSodium
+import Synchronization
 
 /// An Ed25519 public key: the long-term identity of a node.
 public struct SigningPublicKey: Hashable, Sendable, CustomStringConvertible {
@@ -45,8 +46,13 @@ public struct SigningPublicKey: Hashable, Sendable, CustomStringConvertible {
 
     /// The X25519 public key for Diffie-Hellman with this identity (`crypto_sign_ed25519_pk_to_curve25519`).
     ///
+    /// The conversion checks the point is in the main subgroup (a scalar multiplication): about
+    /// 8 % of a relay's CPU per idle session when done twice per handshake (its own key and the
+    /// peer's). It is a pure function of public bytes, so results are remembered (``conversions``).
+    ///
     /// - Throws: ``CryptoError/Code/invalidKey`` when the bytes are not a usable Ed25519 point.
     public func x25519PublicKey() throws(CryptoError) -> [UInt8] {
+        if let known = Self.conversions.withLock({ $0[self] }) { return known }
         Sodium.ensureInitialized()
         var out = [UInt8](repeating: 0, count: Int(crypto_scalarmult_curve25519_BYTES))
         let rc = rawRepresentation.withUnsafeBufferPointer { pk in
@@ -56,8 +62,19 @@ public struct SigningPublicKey: Hashable, Sendable, CustomStringConvertible {
             throw CryptoError(
                 .invalidKey, "this Ed25519 public key is not a valid curve point: the node id or key file is wrong")
         }
+        let converted = out
+        Self.conversions.withLock { memo in
+            if memo.count >= Self.conversionsKept { memo.removeAll(keepingCapacity: true) }
+            memo[self] = converted
+        }
         return out
     }
+
+    /// Successful conversions by key (public values only; a failed one is never kept). At most
+    /// ``conversionsKept`` (about 200 bytes each), then forgotten all at once: a relay holding
+    /// 2,000 offices keeps about 400 KB.
+    static let conversions = Mutex<[SigningPublicKey: [UInt8]]>([:])
+    static let conversionsKept = 8_192
 
     /// The node id for this key.
     public var nodeID: NodeID { NodeID(publicKey: self) }

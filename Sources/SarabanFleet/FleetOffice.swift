@@ -84,6 +84,8 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
     public var nodeID: NodeID { identity.publicKey.nodeID }
     let ledger: FleetLedger
     let bodyBytes: Int
+    /// Every letter's body text (built once: a load generator's own cost is not the relays').
+    let body: String
     let replica: ReplicaID
     private let lock = NSLock()
     private var spaces: [SpaceID: SpaceState]
@@ -99,6 +101,7 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
         self.identity = identity
         self.ledger = ledger
         self.bodyBytes = bodyBytes
+        body = String(repeating: "ก", count: bodyBytes / 3)
         replica = ReplicaID(bytes: identity.publicKey.rawRepresentation)
         self.spaces = spaces.mapValues { SpaceState(key: $0) }
     }
@@ -123,7 +126,7 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
             var docs = MemoryStore()
             let doc = try tx.createDocument(kind: "letter", in: &docs)
             try tx.set(doc, field: "subject", value: .string("หนังสือที่ \(index)/\(seq)"), in: &docs)
-            try tx.set(doc, field: "body", value: .string(String(repeating: "ก", count: bodyBytes / 3)), in: &docs)
+            try tx.set(doc, field: "body", value: .string(body), in: &docs)
             try tx.set(doc, field: Self.sentField, value: .int(Int64(sent)), in: &docs)
             guard let change = tx.finish() else { throw FleetError("an empty letter") }
             nextOp = change.maxOp + 1

@@ -9,13 +9,7 @@ import Glibc
 #endif
 
 extension Node {
-    // MARK: - Role
-
-    /// Member (holds space keys, opens and applies envelopes) or relay (stores and forwards the
-    /// spaces it carries, never holds a key). Fixed at `saraban init` (`--relay`).
-    public var role: NodeRole {
-        ((try? store.setting("role")) ?? nil) == "relay" ? .relay : .member
-    }
+    // MARK: - Role (``Node/role``, read when the node opens)
 
     /// Called by ``initialize(dataDir:office:letterCode:relay:logger:now:)`` once the database exists:
     /// a member gets its default space "office" (bound to this node, which is its creator and

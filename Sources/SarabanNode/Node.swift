@@ -1,7 +1,9 @@
 import Foundation
 import Logging
+import Synchronization
 import SarabanCore
 import SarabanCrypto
+import SarabanFeed
 import SarabanStorage
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +23,12 @@ public final class Node: Sendable {
     /// The CRDT core's replica id: the first 16 bytes of the public key.
     public let replica: ReplicaID
     public let store: Store
+    /// Member (holds space keys, opens and applies envelopes) or relay (stores and forwards the
+    /// spaces it carries, never holds a key). Fixed at `saraban init` (`--relay`), so read once
+    /// here: a relay asked for it on every session (about 7 % of its CPU per idle session).
+    public let role: NodeRole
+    /// The last `config.json` bytes ``syncSettings()`` decoded, and what they gave.
+    let settingsCache = Mutex<(bytes: Data, settings: SyncSettings)?>(nil)
     /// What the web app reads on every request, kept per version of the store (ReadCache.swift).
     public let readCache = ReadCache()
     let logger: Logger
@@ -43,6 +51,7 @@ public final class Node: Sendable {
         self.nodeID = identity.publicKey.nodeID
         self.replica = ReplicaID(bytes: identity.publicKey.nodeID.replicaBytes)
         self.store = store
+        self.role = ((try? store.setting("role")) ?? nil) == "relay" ? .relay : .member
         self.logger = logger
         self.now = now
         self.random = random

@@ -122,8 +122,19 @@ public struct SyncSettings: Sendable {
 extension Node {
     /// The validated listen address and peers of the config file as it is on disk now (it may have
     /// changed since this node was opened, for example by `saraban peer add`).
+    ///
+    /// A daemon asks every two seconds (its trust list), and a relay's config may list thousands of
+    /// peers: decoding and checking them was a few percent of a relay's CPU. So the file is read
+    /// each time but decoded only when its bytes differ from the last ones decoded.
     public func syncSettings() throws(NodeError) -> SyncSettings {
-        try SyncSettings.validate(currentConfig(), path: dataDirectory.configPath)
+        let path = dataDirectory.configPath
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw NodeError(.badConfig, "cannot read \(path): check that it exists and its permissions")
+        }
+        if let known = settingsCache.withLock({ $0?.bytes == data ? $0?.settings : nil }) { return known }
+        let settings = try SyncSettings.validate(NodeConfig.decode(data, path: path), path: path)
+        settingsCache.withLock { $0 = (data, settings) }
+        return settings
     }
 
     /// `config.json` as it is on disk now.
