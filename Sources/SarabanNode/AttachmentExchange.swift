@@ -223,7 +223,7 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         case .send(let m):
             sink.yield(m)
         case .loadManifest(_, let root):
-            let m = await attempt("read an attachment manifest", root) { try await store.manifest(root: root) } ?? nil
+            let m = await attempt("read an attachment manifest", root) { try await store.manifestToServe(root: root) } ?? nil
             answer { $0.manifestLoaded(root: root, manifest: m) }
         case .readChunk(_, let root, let index):
             let bytes = await attempt("read an attachment chunk", root) { try await store.readChunk(root: root, index: index) } ?? nil
@@ -233,10 +233,13 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
             for root in roots {
                 let m = await attempt("read an attachment manifest", root) { try await store.manifest(root: root) } ?? nil
                 var held: [Int] = []
+                var retired = false
                 if let m {
                     held = await attempt("list an attachment's chunks", root) { try await store.heldChunks(root: root, count: m.hashes.count) } ?? []
+                } else {
+                    retired = await attempt("check whether an attachment was retired", root) { try await store.isRetired(root: root) } ?? false
                 }
-                holdings.append(AttachmentHoldings(root: root, manifest: m, held: held))
+                holdings.append(AttachmentHoldings(root: root, manifest: m, held: held, retired: retired))
             }
             answer { $0.holdingsLoaded(holdings) }
         case .storeManifest(let m):

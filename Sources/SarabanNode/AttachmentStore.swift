@@ -24,6 +24,16 @@ public protocol AttachmentStore: Sendable {
     func heldChunks(root: [UInt8], count: Int) async throws -> [Int]
     /// The roots held completely in `spaces`, by space, leaving out `excluding`.
     func completeRoots(in spaces: Set<SpaceID>, excluding: Set<[UInt8]>) async throws -> [SpaceID: [[UInt8]]]
+    /// The manifest of `root`, read to serve a peer's want: a store that retires attachments
+    /// (a relay on PostgreSQL) counts it as a use. By default ``manifest(root:)``.
+    func manifestToServe(root: [UInt8]) async throws -> AttachmentManifest?
+    /// Whether this store let `root` go (retention): it is then not pulled again. By default never.
+    func isRetired(root: [UInt8]) async throws -> Bool
+}
+
+extension AttachmentStore {
+    public func manifestToServe(root: [UInt8]) async throws -> AttachmentManifest? { try await manifest(root: root) }
+    public func isRetired(root: [UInt8]) async throws -> Bool { false }
 }
 
 /// Attachments as files under the node's `attachments/<root>/` (`manifest`, then one file per

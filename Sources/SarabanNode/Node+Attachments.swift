@@ -13,7 +13,7 @@ import Glibc
 extension AttachmentManifest {
     static let magic = Array("SRBNMAN1".utf8)
 
-    var fileBytes: [UInt8] { Self.magic + canonicalBytes }
+    public var fileBytes: [UInt8] { Self.magic + canonicalBytes }
 
     init?(fileBytes b: [UInt8]) {
         guard b.starts(with: Self.magic) else { return nil }

@@ -25,6 +25,34 @@ extension PostgresRelayStore: AttachmentStore {
         }
     }
 
+    /// Serving a member's want is a use: the attachment's month (`used`) becomes this one (one
+    /// UPDATE a month at most), so it is retired no sooner than the envelopes stored now.
+    public func manifestToServe(root: [UInt8]) async throws -> AttachmentManifest? {
+        if attachmentUse {
+            let r = ByteBuffer(bytes: root)
+            try await guarded("record an attachment's use") {
+                try await self.client.query(
+                    """
+                    UPDATE attachment_manifests SET used = \(unescaped: PostgresSchema.monthNow)
+                    WHERE root = \(r) AND used < \(unescaped: PostgresSchema.monthNow)
+                    """, logger: self.logger
+                ).drain()
+            }
+        }
+        return try await manifest(root: root)
+    }
+
+    public func isRetired(root: [UInt8]) async throws -> Bool {
+        guard attachmentUse else { return false }
+        let r = ByteBuffer(bytes: root)
+        return try await guarded("check whether an attachment was retired") {
+            for try await _ in try await self.client.query("SELECT 1 FROM retired_roots WHERE root = \(r)", logger: self.logger).decode(Int32.self) {
+                return true
+            }
+            return false
+        }
+    }
+
     public func storeManifest(_ m: AttachmentManifest) async throws {
         let root = ByteBuffer(bytes: m.root)
         let space = m.space.map { ByteBuffer(bytes: $0.bytes) }

@@ -36,6 +36,8 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
     private var ownTransactions: Set<Int64> = []
     /// Envelope rows carry their month (schema 6; false only in the migration tests' older stores).
     private(set) var periods = true
+    /// Schema 7 or later: attachments record their last use and may be retired.
+    private(set) var attachmentUse = true
     /// When this process last made the coming months' partitions (nil: before schema 6).
     private var partitionsMadeAt: ContinuousClock.Instant?
     static let channel = "saraban_envelopes"
@@ -81,6 +83,7 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
             }
             try await store.migrate(to: schema)
             store.periods = schema >= 6
+            store.attachmentUse = schema >= 7
             if schema >= 6 {
                 try await store.makePartitionsAhead()
                 store.ownLock.withLock { store.partitionsMadeAt = .now }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import SarabanCore
 import SarabanCrypto
 import SarabanFeed
 import SarabanNode
@@ -23,7 +24,25 @@ public struct RetirementReport: Sendable, Codable, Equatable {
         /// The directory its change files were written to, one per space (none: not archived).
         public var archive: String?
     }
+    /// Attachments retired, by the month they were last stored or served in.
+    public struct Attachments: Sendable, Codable, Equatable {
+        /// `YYYY-MM` (UTC) of their last use.
+        public var month: String
+        /// Attachments (roots) let go: their manifests and chunks deleted, their roots listed in `retired_roots`.
+        public var attachments: Int
+        public var chunks: Int
+        /// Bytes of the sealed chunks.
+        public var bytes: Int
+        /// Where they were written first (`DIR/YYYY-MM/attachments/ROOT/`; none: not archived).
+        public var archive: String?
+    }
     public var months: [Month]
+    public var attachments: [Attachments] = []
+
+    public init(months: [Month], attachments: [Attachments] = []) {
+        self.months = months
+        self.attachments = attachments
+    }
 }
 
 extension PostgresRelayStore {
@@ -114,7 +133,134 @@ extension PostgresRelayStore {
         for month in try await monthPartitions() where month < before {
             report.months.append(try await retireMonth(month, archive: archive))
         }
+        report.attachments = try await retireAttachments(before: before, archive: archive)
         return report
+    }
+
+    static func previousMonth(_ m: Int) -> Int { m % 100 == 1 ? (m / 100 - 1) * 100 + 12 : m - 1 }
+
+    /// Retires the attachments last used (stored, or served to a member who asked) before the
+    /// month before `before`. The month's margin: an attachment is stored in the session that
+    /// pushes its letter, which may begin before a month ends and store the letter after. A root
+    /// is named by the space and its sealed chunks (random nonces), so no later letter refers to
+    /// it unless it was made from the same sealed chunks, in the same session.
+    ///
+    /// Per month of last use, a batch of roots at a time: writes each root's manifest and chunks to
+    /// `archive/YYYY-MM/attachments/ROOT/` (the layout of a member's `DATA/attachments/`), then in
+    /// one transaction deletes those still unused since (`used` rechecked under the row lock, so a
+    /// member fetching one meanwhile keeps it), lists them in `retired_roots` and deletes their chunks.
+    func retireAttachments(before: Int, archive: URL?) async throws -> [RetirementReport.Attachments] {
+        guard attachmentUse else { return [] }
+        let cutoff = Int32(Self.previousMonth(before))
+        // Chunks a pull was still storing when their root was retired (written after the delete).
+        try await guarded("delete the chunks of retired attachments", seconds: 600) {
+            try await self.client.query(
+                "DELETE FROM attachment_chunks c USING retired_roots r WHERE c.root = r.root", logger: self.logger
+            ).drain()
+        }
+        let months = try await guarded("list the months attachments were last used in") {
+            var out: [Int] = []
+            for try await m in try await self.client.query(
+                "SELECT DISTINCT used FROM attachment_manifests WHERE used < \(cutoff) ORDER BY used", logger: self.logger
+            ).decode(Int32.self) { out.append(Int(m)) }
+            return out
+        }
+        var out: [RetirementReport.Attachments] = []
+        for month in months {
+            let dir = archive?.appendingPathComponent(Self.monthText(month), isDirectory: true).appendingPathComponent(
+                "attachments", isDirectory: true)
+            var done = RetirementReport.Attachments(month: Self.monthText(month), attachments: 0, chunks: 0, bytes: 0, archive: dir?.path)
+            var after = ByteBuffer(bytes: [UInt8]())
+            while true {
+                let from = after
+                let batch = try await guarded("list attachments to retire") {
+                    var roots: [(root: [UInt8], chunks: Int, manifest: [UInt8])] = []
+                    for try await (r, n, m) in try await self.client.query(
+                        """
+                        SELECT root, chunks, manifest FROM attachment_manifests
+                        WHERE used = \(Int32(month)) AND root > \(from) ORDER BY root LIMIT 256
+                        """, logger: self.logger
+                    ).decode((ByteBuffer, Int32, ByteBuffer).self) {
+                        roots.append((Array(r.readableBytesView), Int(n), Array(m.readableBytesView)))
+                    }
+                    return roots
+                }
+                guard let last = batch.last else { break }
+                after = ByteBuffer(bytes: last.root)
+                if let dir {
+                    for r in batch { try await archiveAttachment(r.root, manifest: r.manifest, to: dir) }
+                    try Node.syncToDisk([dir.path])
+                }
+                let roots = batch.map { ByteBuffer(bytes: $0.root) }
+                let path = dir?.path
+                let (n, chunks, bytes) = try await guarded("retire attachments", seconds: 600) {
+                    try await self.client.withTransaction(logger: self.logger) { tx in
+                        var gone: [ByteBuffer] = []
+                        for try await r in try await tx.query(
+                            """
+                            WITH gone AS (
+                                DELETE FROM attachment_manifests WHERE root = ANY(\(roots)) AND used = \(Int32(month))
+                                RETURNING root, space, chunks, used)
+                            INSERT INTO retired_roots(root, space, chunks, used, archive)
+                            SELECT root, space, chunks, used, \(path) FROM gone
+                            ON CONFLICT (root) DO UPDATE SET retired_at = now(), used = excluded.used, archive = excluded.archive
+                            RETURNING root
+                            """, logger: self.logger
+                        ).decode(ByteBuffer.self) { gone.append(r) }
+                        var counts: (Int64, Int64) = (0, 0)
+                        for try await c in try await tx.query(
+                            """
+                            WITH d AS (DELETE FROM attachment_chunks WHERE root = ANY(\(gone)::bytea[]) RETURNING octet_length(bytes) AS b)
+                            SELECT count(*), coalesce(sum(b), 0)::int8 FROM d
+                            """, logger: self.logger
+                        ).decode((Int64, Int64).self) { counts = c }
+                        return (gone.count, Int(counts.0), Int(counts.1))
+                    }
+                }
+                done.attachments += n
+                done.chunks += chunks
+                done.bytes += bytes
+            }
+            logger.notice(
+                "retired attachments", metadata: ["month": "\(done.month)", "attachments": "\(done.attachments)", "chunks": "\(done.chunks)"])
+            out.append(done)
+        }
+        return out
+    }
+
+    /// Writes one attachment to `dir/ROOT/` as a member keeps it: `manifest` ("SRBNMAN1" ‖ its
+    /// bytes) and one file per chunk, each through a temporary name and a rename, a chunk at a time.
+    private func archiveAttachment(_ root: [UInt8], manifest bytes: [UInt8], to dir: URL) async throws {
+        guard let m = AttachmentManifest(canonicalBytes: bytes[...]), m.root == root else {
+            throw NodeError(
+                .invalidFile,
+                "the stored manifest of attachment \(Hex.encode(root)) does not match its root; nothing of it was retired: "
+                    + "check the database (ไฟล์แนบในฐานข้อมูลเสียหาย)")
+        }
+        let target = dir.appendingPathComponent(Hex.encode(root), isDirectory: true)
+        do {
+            try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw NodeError(.io, "cannot create the archive directory \(target.path): \(error.localizedDescription); nothing was retired")
+        }
+        try Self.writeArchived(m.fileBytes, to: target.appendingPathComponent("manifest"))
+        let r = ByteBuffer(bytes: root)
+        try await guarded("archive an attachment's chunks", seconds: 600) {
+            for try await (i, b) in try await self.client.query(
+                "SELECT idx, bytes FROM attachment_chunks WHERE root = \(r) ORDER BY idx", logger: self.logger
+            ).decode((Int32, ByteBuffer).self) {
+                try Self.writeArchived(Array(b.readableBytesView), to: target.appendingPathComponent("\(i)"))
+            }
+        }
+    }
+
+    private static func writeArchived(_ bytes: [UInt8], to file: URL) throws {
+        let temp = file.appendingPathExtension("partial")
+        guard FileManager.default.createFile(atPath: temp.path, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
+            throw NodeError(.io, "cannot write \(temp.path): check the archive directory's permissions and free space; nothing was retired")
+        }
+        _ = try? FileManager.default.removeItem(at: file)
+        try FileManager.default.moveItem(at: temp, to: file)
     }
 
     /// SQL: every envelope a retired month takes below the horizons (as `space, author, n, bytes`):

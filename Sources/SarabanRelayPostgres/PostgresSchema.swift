@@ -226,7 +226,32 @@ enum PostgresSchema {
             )
             """,
         ],
+        // 7: attachments retire too (Docs/RELAY.md, "Retention"). `used` is the UTC month an
+        // attachment was last stored or served to a member who asked for it (a member offering
+        // one it holds does not count: members offer everything they hold, at every session).
+        // `retired_roots` lists those let go, so a member's later offer is answered `missing`
+        // and the relay does not pull them again.
+        [
+            "ALTER TABLE attachment_manifests ADD COLUMN used integer",
+            "UPDATE attachment_manifests SET used = to_char(stored_at AT TIME ZONE 'UTC', 'YYYYMM')::int",
+            "ALTER TABLE attachment_manifests ALTER COLUMN used SET DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYYMM')::int",
+            "ALTER TABLE attachment_manifests ALTER COLUMN used SET NOT NULL",
+            "CREATE INDEX attachment_manifests_by_use ON attachment_manifests (used)",
+            """
+            CREATE TABLE retired_roots (
+                root bytea PRIMARY KEY CHECK (octet_length(root) = 32),
+                space bytea,
+                chunks integer NOT NULL,
+                used integer NOT NULL,
+                retired_at timestamptz NOT NULL DEFAULT now(),
+                archive text
+            )
+            """,
+        ],
     ]
+
+    /// This month (UTC) as yyyymm (SQL).
+    static let monthNow = "to_char(now() AT TIME ZONE 'UTC', 'YYYYMM')::int"
 
     /// The month partitions a relay makes ahead (this month and the next two, UTC), so no row
     /// lands in `envelopes_default`. Run at open and hourly; idempotent, serialised by the

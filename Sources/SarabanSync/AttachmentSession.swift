@@ -8,11 +8,15 @@ public struct AttachmentHoldings: Hashable, Sendable {
     public var manifest: AttachmentManifest?
     /// The indices of the chunks stored (empty without a manifest).
     public var held: [Int]
+    /// The store let this attachment go (a relay's retention, Docs/RELAY.md): it is not pulled
+    /// again when a member offers it, and the offer is answered `missing`.
+    public var retired: Bool
 
-    public init(root: [UInt8], manifest: AttachmentManifest?, held: [Int]) {
+    public init(root: [UInt8], manifest: AttachmentManifest?, held: [Int], retired: Bool = false) {
         self.root = root
         self.manifest = manifest
         self.held = held
+        self.retired = retired
     }
 }
 
@@ -482,6 +486,8 @@ public struct AttachmentSession: Sendable {
             guard var p = pulls[h.root], p.phase == .loading else { continue }
             if let m = h.manifest, m.space == p.space, m.root == h.root {
                 p.start(m, held: h.held)
+            } else if h.retired {
+                p.phase = .failed
             } else {
                 p.phase = .needsManifest
             }

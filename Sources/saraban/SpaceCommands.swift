@@ -526,8 +526,10 @@ extension Saraban.SpaceCommand {
                 --archive DIR/YYYY-MM/SPACE.changes (one change file per space, sealed envelopes only: a member merges
                 it with `saraban doc merge FILE`), then its partition is dropped and the relay's horizons move: a
                 member that lacks a retired stretch of a feed is told so when it syncs (`saraban sync` lists it) and
-                takes it from another member or from the archive. Membership logs are never retired. Without
-                --archive nothing is kept: say so with --no-archive. Docs/RELAY.md, "Retention".
+                takes it from another member or from the archive. Membership logs are never retired. Attachments
+                last stored or fetched before the month before --before go too (to DIR/YYYY-MM/attachments/ROOT/, the
+                layout of a member's DATA/attachments/); a member offering one again is told the relay no longer
+                keeps it. Without --archive nothing is kept: say so with --no-archive. Docs/RELAY.md, "Retention".
                 """)
 
         @OptionGroup var options: DataOptions
@@ -581,13 +583,18 @@ extension Saraban.SpaceCommand {
                 }
                 if output.json {
                     try Output.json(report)
-                } else if report.months.isEmpty {
-                    Output.line("nothing to retire: no month before \(before) is stored")
+                } else if report.months.isEmpty && report.attachments.isEmpty {
+                    Output.line("nothing to retire: no month before \(before) is stored, and no attachment was last used before the month before it")
                 } else {
                     for m in report.months {
                         Output.line(
                             "\(m.month): dropped \(m.envelopes) envelopes (\(Output.bytes(Int64(m.bytes)))); horizons moved for \(m.feeds) feeds"
                                 + (m.archive.map { "; archived \(m.covered) envelopes in \($0)" } ?? "; not archived"))
+                    }
+                    for a in report.attachments {
+                        Output.line(
+                            "\(a.month): let go \(a.attachments) attachments last used then (\(a.chunks) chunks, \(Output.bytes(Int64(a.bytes))))"
+                                + (a.archive.map { "; archived in \($0)" } ?? "; not archived"))
                     }
                 }
             }

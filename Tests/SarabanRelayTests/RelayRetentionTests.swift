@@ -98,6 +98,87 @@ import Testing
         await rig.stop()
     }
 
+    /// Attachments retire with the month they were last stored or served in (one month's margin):
+    /// the old one is archived in a member's layout and deleted, its root listed; the one used
+    /// last month stays. The attaching office offers both again: the relay confirms the one it
+    /// holds and answers the retired one at once, without pulling it back. B cannot fetch the
+    /// retired one through the relay, and reads it once the archive is copied into its data
+    /// directory. Serving B's fetch of the other counts as a use (this month).
+    @Test(arguments: StoreKind.available.filter { $0 == .postgresql })
+    func retiredAttachmentsAreArchivedAndNotPulledAgain(_ kind: StoreKind) async throws {
+        let rig = try await RosterRig(kind)
+        let location = try #require(rig.fixture.location)
+        let pg = try #require(rig.fixture.store as? PostgresRelayStore)
+        let a = try rig.node("a")
+        let b = try rig.node("b")
+        let space = try a.createSpace(name: "สารบรรณ").id
+        try b.join(try Invitation.parse(try a.invite(space: space, invitee: b.nodeID).text))
+        let (oldLetter, old, oldBytes) = try RelayAttachmentTests.letterWithScan(a, rig, bytes: 256 * 1024 + 5)
+        let (recentLetter, recent, recentBytes) = try RelayAttachmentTests.letterWithScan(a, rig, bytes: 1000)
+        #expect(old.chunks == 2 && recent.chunks == 1)
+        try await rig.fixture.store.carry([space], for: [])
+        try await rig.startRelay()
+        _ = try a.addPeer(nodeID: rig.relay.nodeID.text, address: "127.0.0.1:\(rig.ports[0])", name: "relay0")
+        func push() async throws -> OneShotResult {
+            let r = try await a.syncOnce(
+                storage: try a.envelopeStorage(), peers: [try a.syncSettings().peer(matching: "relay0")],
+                attachmentStallTimeout: .seconds(60), logger: quietLogger("push"))
+            return try #require(r.first)
+        }
+        let first = try await push()
+        #expect(first.attachmentsOffered == 2 && first.attachmentsConfirmed == 2 && first.attachmentChunksSent == 3, "\(first)")
+
+        let lastMonth = PostgresRelayStore.previousMonth(PostgresRelayStore.thisMonth())
+        try await PostgresAdmin.execute(
+            trusted: [
+                "UPDATE attachment_manifests SET used = 202001 WHERE root = '\\x\(old.root)'",
+                "UPDATE attachment_manifests SET used = \(lastMonth) WHERE root = '\\x\(recent.root)'",
+            ], on: location)
+        let archive = rig.dir.file("archive")
+        let report = try await pg.retire(before: PostgresRelayStore.thisMonth(), archive: URL(fileURLWithPath: archive))
+        #expect(report.attachments.map(\.month) == ["2020-01"])
+        #expect(report.attachments.first?.attachments == 1 && report.attachments.first?.chunks == 2, "\(report)")
+        func chunks(_ root: String) async throws -> Int {
+            Int(try await PostgresAdmin.integer(trusted: "SELECT count(*) FROM attachment_chunks WHERE root = '\\x\(root)'", on: location) ?? -1)
+        }
+        #expect(try await chunks(old.root) == 0)
+        #expect(try await chunks(recent.root) == 1, "an attachment used last month was retired (the margin)")
+        #expect(try await PostgresAdmin.integer(trusted: "SELECT count(*) FROM retired_roots WHERE root = '\\x\(old.root)'", on: location) == 1)
+
+        // The archive is the attaching office's own files, byte for byte.
+        let kept = archive + "/2020-01/attachments/\(old.root)"
+        for file in ["manifest", "0", "1"] {
+            #expect(FileManager.default.contents(atPath: kept + "/" + file) == FileManager.default.contents(atPath: a.attachmentDirectory(old) + "/" + file))
+        }
+
+        // A offers both again: one confirmed, the retired one answered without a pull (no stall).
+        let again = try await push()
+        #expect(again.attachmentsOffered == 2 && again.attachmentsConfirmed == 1, "\(again)")
+        #expect(again.seconds < 45, "the relay did not answer the offer of a retired attachment (the push stalled)")
+        #expect(try await chunks(old.root) == 0, "the relay pulled a retired attachment back")
+
+        // B gets the letters; the retired scan is not served by the relay, the other one is.
+        _ = try b.addPeer(nodeID: rig.relay.nodeID.text, address: "127.0.0.1:\(rig.ports[0])", name: "relay0")
+        try await rig.sync(b)
+        let relay0 = try b.syncSettings().peer(matching: "relay0")
+        let (gone, goneStatus) = try await b.fetchAttachments(
+            oldLetter, storage: try b.envelopeStorage(), peers: [relay0], stallTimeout: .seconds(20), logger: quietLogger("fetch"))
+        #expect(gone.first?.chunksReceived == 0 && goneStatus.first?.complete == false, "\(gone)")
+        let (got, gotStatus) = try await b.fetchAttachments(
+            recentLetter, storage: try b.envelopeStorage(), peers: [relay0], stallTimeout: .seconds(20), logger: quietLogger("fetch"))
+        #expect(got.first?.chunksReceived == 1 && gotStatus.first?.complete == true, "\(got)")
+        #expect(try b.readAttachment(recent) == recentBytes)
+        #expect(
+            try await PostgresAdmin.integer(trusted: "SELECT used::int8 FROM attachment_manifests WHERE root = '\\x\(recent.root)'", on: location)
+                == Int64(PostgresRelayStore.thisMonth()), "serving a fetch is a use")
+
+        // The operator hands over the archive: B copies it into its data directory and reads the scan.
+        try FileManager.default.createDirectory(atPath: b.dataDirectory.path + "/attachments", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: kept, toPath: b.attachmentDirectory(old))
+        #expect(try b.readAttachment(old) == oldBytes)
+        await rig.stop()
+    }
+
     /// Only months that have ended are retired; a month with nothing to retire changes nothing;
     /// a relay on SQLite has no partitions to retire (the CLI refuses: RelayCLITests).
     @Test(arguments: StoreKind.available.filter { $0 == .postgresql })

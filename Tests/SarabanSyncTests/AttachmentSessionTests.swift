@@ -278,6 +278,22 @@ private func pulling(_ m: AttachmentManifest, held: [Int], window: Int = 8) -> (
         #expect(r.receive(.offer(space: s1, roots: [m.root]), now: t0) == [.send(.offer(space: s1, roots: [m.root]))])
     }
 
+    /// A root the relay's store retired (Docs/RELAY.md, "Retention") is not pulled again when a
+    /// member offers it: the offer is answered at once with `missing` (no manifest), nothing wanted.
+    @Test func aRelayDoesNotPullBackARetiredRoot() {
+        let (kept, _) = scan(1, tag: 1)
+        let (gone, _) = scan(2, tag: 2)
+        var r = session(.relay)
+        _ = r.open(peerRole: .member, sharedSpaces: [s1], now: t0)
+        _ = r.receive(.offer(space: s1, roots: [kept.root, gone.root]), now: t0)
+        #expect(r.holdingsLoaded([
+            AttachmentHoldings(root: kept.root, manifest: kept, held: [0]),
+            AttachmentHoldings(root: gone.root, manifest: nil, held: [], retired: true),
+        ]) == [.send(.offer(space: s1, roots: [kept.root])), .send(.missing(space: s1, root: gone.root, indices: []))])
+        #expect(r.chunksInFlight == 0)
+        #expect(r.pullState(gone.root)?.failed == true)
+    }
+
     @Test func aRelayThatGivesUpOnAnOfferedRootSaysWhatItLacks() {
         let (m, chunks) = scan(3)
         var r = session(.relay)
