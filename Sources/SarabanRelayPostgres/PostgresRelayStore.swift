@@ -40,6 +40,17 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
     private(set) var attachmentUse = true
     /// When this process last made the coming months' partitions (nil: before schema 6).
     private var partitionsMadeAt: ContinuousClock.Instant?
+    /// ``servedSpaces(to:)`` by peer, kept only while this process listens for notifications (a
+    /// `space carry` anywhere clears it: ``carry(_:for:)`` notifies). One query per session less:
+    /// about a tenth of a relay's CPU per idle session went to the PostgreSQL client.
+    private var served: [NodeID: [SpaceID]] = [:]
+    private var servedGeneration = 0
+    private var servedSince = ContinuousClock.now
+    private var listening = false
+    static let servedKept = 100_000
+    /// The cache is also dropped this often: a notification sent while the listening connection
+    /// was being re-established is lost, and a carry must not stay unseen for longer.
+    static let servedLifetime: Duration = .seconds(300)
     static let channel = "saraban_envelopes"
 
     public var kind: String { "postgresql" }
@@ -289,13 +300,46 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                         ON CONFLICT DO NOTHING
                         """, logger: self.logger).drain()
                 }
+                // Every relay process forgets which spaces it serves to whom (sent at commit).
+                try await tx.query("SELECT pg_notify(\(Self.channel), \(self.instance + " k"))", logger: self.logger).drain()
             }
+        }
+        forgetServed()
+    }
+
+    /// Whether this process listens for notifications (and so keeps ``servedSpaces(to:)``).
+    var listensForChanges: Bool { ownLock.withLock { listening } }
+
+    /// Forgets the cached ``servedSpaces(to:)``: read afresh when next asked.
+    private func forgetServed() {
+        ownLock.withLock {
+            served = [:]
+            servedGeneration += 1
+            servedSince = .now
+        }
+    }
+
+    private func setListening(_ on: Bool) {
+        ownLock.withLock {
+            listening = on
+            served = [:]
+            servedGeneration += 1
+            servedSince = .now
         }
     }
 
     public func servedSpaces(to peer: NodeID) async throws -> [SpaceID] {
+        let (known, generation) = ownLock.withLock { () -> ([SpaceID]?, Int) in
+            if ContinuousClock.now - servedSince > Self.servedLifetime {
+                served = [:]
+                servedGeneration += 1
+                servedSince = .now
+            }
+            return (listening ? served[peer] : nil, servedGeneration)
+        }
+        if let known { return known }
         let key = ByteBuffer(bytes: peer.publicKey.rawRepresentation)
-        return try await guarded("read the spaces served to a peer") {
+        let out = try await guarded("read the spaces served to a peer") {
             var out: [SpaceID] = []
             let rows = try await self.client.query(
                 "SELECT id FROM spaces WHERE open UNION ALL SELECT space FROM space_peers WHERE peer = \(key)", logger: self.logger)
@@ -304,6 +348,13 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
             }
             return out
         }
+        ownLock.withLock {
+            // Not if a carry was heard meanwhile (the rows read may predate it).
+            guard listening, generation == servedGeneration else { return }
+            if served.count >= Self.servedKept { served = [:] }
+            served[peer] = out
+        }
+        return out
     }
 
     /// The control envelopes of `spaces` in store order, by the partial index of schema 3 (a few
@@ -671,16 +722,21 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                     do {
                         try await self.client.withConnection { conn in
                             try await conn.listen(on: Self.channel) { notifications in
-                                // (Re)connected: anything may have been stored, or months retired,
-                                // while nobody listened.
+                                // (Re)connected: anything may have been stored, months retired or
+                                // spaces carried while nobody listened.
                                 failures = 0
+                                self.setListening(true)
+                                defer { self.setListening(false) }
                                 continuation.yield(.anywhere)
                                 continuation.yield(.floors)
                                 for try await n in notifications {
                                     guard let space = n.payload.split(separator: " ", maxSplits: 1).last,
                                         !n.payload.hasPrefix(self.instance + " ")
                                     else { continue }
-                                    if space == "*" {
+                                    if space == "k" {
+                                        // Spaces were carried (`space carry`): who is served what changed.
+                                        self.forgetServed()
+                                    } else if space == "*" {
                                         continuation.yield(.anywhere)
                                     } else if space == "f" {
                                         // Another process retired months: the horizons moved.

@@ -1,7 +1,8 @@
 import Foundation
+import SarabanCore
 import SarabanCrypto
 import SarabanNode
-import SarabanRelayPostgres
+@testable import SarabanRelayPostgres
 import SarabanStorage
 import SarabanSync
 import Testing
@@ -137,6 +138,38 @@ import Testing
         #expect(Set(try await f.store.servedSpaces(to: p1)) == [open, named])
         #expect(Set(try await f.store.servedSpaces(to: p2)) == [open])
         #expect(Set(try await f.store.carriedSpaces().keys) == [open, named])
+        await f.cleanup()
+    }
+
+    /// A relay process on PostgreSQL remembers which spaces it serves to whom while it listens for
+    /// notifications; a `space carry` through another process (another store) reaches it.
+    @Test(arguments: StoreKind.available.filter { $0 == .postgresql })
+    func aSpaceCarriedThroughAnotherProcessIsServedAtOnce(_ kind: StoreKind) async throws {
+        let f = try await RelayFixture.make(kind)
+        let pg = try #require(f.store as? PostgresRelayStore)
+        let changes = Task { for await _ in pg.changes() {} }  // listening, as a running relay is
+        let peer = SigningKeyPair.generate().publicKey.nodeID
+        let first = randomSpace()
+        try await f.store.carry([first], for: [peer])
+        try await eventually("the store listens", timeout: .seconds(20)) { pg.listensForChanges }
+        #expect(try await pg.servedSpaces(to: peer) == [first])
+        // Remembered: a row written behind the relays' back (no notification) is not seen yet.
+        let hidden = randomSpace()
+        try await PostgresAdmin.execute(
+            trusted: [
+                "INSERT INTO spaces(id, name, open) VALUES ('\\x\(hidden.hex)', 'hidden', false)",
+                "INSERT INTO space_peers(peer, space) VALUES ('\\x\(Hex.encode(peer.publicKey.rawRepresentation))', '\\x\(hidden.hex)')",
+            ], on: try #require(f.location))
+        #expect(try await pg.servedSpaces(to: peer) == [first], "the served spaces were read again for each session")
+        // A carry through another process (another store, as `saraban space carry` is) is heard.
+        let other = try await f.second()
+        let later = randomSpace()
+        try await other.carry([later], for: [peer])
+        try await eventually("the carry through another process is served", timeout: .seconds(20)) {
+            Set(try await pg.servedSpaces(to: peer)) == [first, hidden, later]
+        }
+        await other.close()
+        changes.cancel()
         await f.cleanup()
     }
 
