@@ -339,7 +339,8 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         let spacesProbe = try storage.spacesProbe()
         lock.lock()
         let spacesChanged = spacesProbe != lastSpacesProbe
-        let unchanged = probe == lastProbe && !spacesChanged
+        let envelopesChanged = probe != lastProbe
+        let unchanged = !envelopesChanged && !spacesChanged
         lock.unlock()
         if unchanged && !force { return 0 }
         let spaces = try storage.carriedSpaces()
@@ -351,9 +352,12 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         }
         if let change {
             carriedSpacesChanged?(change.0, change.1)
-        } else if spacesChanged, let servedSpacesChanged {
+        } else if spacesChanged || envelopesChanged, let servedSpacesChanged {
             // Before anything new is announced: a peer that may no longer have a space must not
             // get its new envelopes (a removal's own envelope included) over its open session.
+            // Not only when the spaces table changed: a space's clearance and its designated
+            // relays are changes of the space itself (its document, its membership log), which
+            // only the envelope log shows. (A member's daemon only: a few reads per open session.)
             let peers = try peersServedDifferently()
             if !peers.isEmpty { servedSpacesChanged(peers) }
         }

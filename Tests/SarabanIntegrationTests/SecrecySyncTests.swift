@@ -44,6 +44,35 @@ struct SecrecySyncTests {
         }
     }
 
+    /// A space declared confidential while a relay that is not designated for it holds an open
+    /// session stops reaching that relay: the member's daemon sees the space's change (its
+    /// document, not the spaces table), reopens that session, and the new hello leaves the space
+    /// out. Before, the open session went on pushing the space's letters until it ended.
+    @Test func aSpaceClearedWhileAnUndesignatedRelayIsConnectedStopsReachingIt() async throws {
+        let root = temporaryDirectory("secrecy-cleared-later")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let relay = try TestNode("cloud", relay: true, root: root)
+        let a = try TestNode("อบต.บ้านใหม่", root: root)
+        let space = try a.node.createSpace(name: "งานทั่วไป").id
+        try relay.node.carry(space: space, name: "งานทั่วไป")
+        let author = a.node.identity.publicKey
+        try await withNodes([relay, a]) {
+            for n in [relay, a] { try await n.start() }
+            try a.addPeer(relay)
+            try relay.addPeer(a)
+            _ = try a.node.createLetter(kind: .internal, fields: [("เรื่อง", "ก่อนกำหนดชั้นความลับ")], space: "งานทั่วไป")
+            try await eventually("the relay holds A's feed") { try relay.vector(space)[author] == a.vector(space)[author] }
+            let held = try relay.vector(space)[author]
+
+            try a.node.setSpaceClearance(space, to: .confidential)
+            _ = try a.node.createLetter(kind: .internal, fields: [("ชั้นความลับ", "ลับ"), ("เรื่อง", "หลังกำหนด")], space: "งานทั่วไป")
+            #expect(try a.vector(space)[author] > held)
+            // Sessions reopen within a poll and a redial; give an open session time to push.
+            try await Task.sleep(for: .seconds(3))
+            #expect(try relay.vector(space)[author] == held, "a relay not designated for a space got its envelopes after it was cleared")
+        }
+    }
+
     /// A member removed from a cleared space stops receiving it at once: the admin's daemon sees
     /// the membership change, reopens the removed member's sessions, and their new hellos leave
     /// the space out. Neither the removal's own envelope nor a letter written after it reaches
