@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 extension Node {
-    // MARK: - Role (``Node/role``, read when the node opens)
+    // MARK: - Setting up (the role it records is read when the node opens: ``Node/role``)
 
     /// Called by ``initialize(dataDir:office:letterCode:relay:logger:now:)`` once the database exists:
     /// a member gets its default space "office" (bound to this node, which is its creator and

@@ -16,30 +16,38 @@ extension PostgresRelayStore: AttachmentStore {
     public func manifest(root: [UInt8]) async throws -> AttachmentManifest? {
         let r = ByteBuffer(bytes: root)
         return try await guarded("read an attachment manifest") {
-            let rows = try await self.client.query("SELECT manifest FROM attachment_manifests WHERE root = \(r)", logger: self.logger)
-            for try await bytes in rows.decode(ByteBuffer.self) {
-                guard let m = AttachmentManifest(canonicalBytes: Array(bytes.readableBytesView)[...]), m.root == root else { return nil }
-                return m
-            }
-            return nil
+            try await Self.firstManifest(
+                try await self.client.query("SELECT manifest FROM attachment_manifests WHERE root = \(r)", logger: self.logger),
+                root: root)
         }
+    }
+
+    /// The first row's manifest, if it matches `root`.
+    private static func firstManifest(_ rows: PostgresRowSequence, root: [UInt8]) async throws -> AttachmentManifest? {
+        for try await bytes in rows.decode(ByteBuffer.self) {
+            guard let m = AttachmentManifest(canonicalBytes: Array(bytes.readableBytesView)[...]), m.root == root else { return nil }
+            return m
+        }
+        return nil
     }
 
     /// Serving a member's want is a use: the attachment's month (`used`) becomes this one (one
     /// UPDATE a month at most), so it is retired no sooner than the envelopes stored now.
     public func manifestToServe(root: [UInt8]) async throws -> AttachmentManifest? {
-        if attachmentUse {
-            let r = ByteBuffer(bytes: root)
-            try await guarded("record an attachment's use") {
+        guard attachmentUse else { return try await manifest(root: root) }
+        let r = ByteBuffer(bytes: root)
+        return try await guarded("read an attachment manifest to serve") {
+            // One round trip: the UPDATE runs though nothing reads its result.
+            try await Self.firstManifest(
                 try await self.client.query(
                     """
-                    UPDATE attachment_manifests SET used = \(unescaped: PostgresSchema.monthNow)
-                    WHERE root = \(r) AND used < \(unescaped: PostgresSchema.monthNow)
-                    """, logger: self.logger
-                ).drain()
-            }
+                    WITH touched AS (
+                        UPDATE attachment_manifests SET used = \(unescaped: PostgresSchema.monthNow)
+                        WHERE root = \(r) AND used < \(unescaped: PostgresSchema.monthNow))
+                    SELECT manifest FROM attachment_manifests WHERE root = \(r)
+                    """, logger: self.logger),
+                root: root)
         }
-        return try await manifest(root: root)
     }
 
     public func isRetired(root: [UInt8]) async throws -> Bool {

@@ -152,10 +152,14 @@ extension PostgresRelayStore {
     func retireAttachments(before: Int, archive: URL?) async throws -> [RetirementReport.Attachments] {
         guard attachmentUse else { return [] }
         let cutoff = Int32(Self.previousMonth(before))
-        // Chunks a pull was still storing when their root was retired (written after the delete).
+        // Chunks a pull was still storing when their root was retired (written after the delete;
+        // a pull lasts minutes, so only roots retired lately, not every one ever retired).
         try await guarded("delete the chunks of retired attachments", seconds: 600) {
             try await self.client.query(
-                "DELETE FROM attachment_chunks c USING retired_roots r WHERE c.root = r.root", logger: self.logger
+                """
+                DELETE FROM attachment_chunks c USING retired_roots r
+                WHERE c.root = r.root AND r.retired_at > now() - interval '90 days'
+                """, logger: self.logger
             ).drain()
         }
         let months = try await guarded("list the months attachments were last used in") {

@@ -25,8 +25,8 @@ import Testing
             ], on: location)
     }
 
-    @Test(arguments: StoreKind.available.filter { $0 == .postgresql })
-    func aRetiredMonthIsArchivedAndAMemberBelowTheHorizonIsToldThenCatchesUp(_ kind: StoreKind) async throws {
+    /// A relay rig on PostgreSQL with members A and B of A's space "สารบรรณ".
+    static func twoMembers(_ kind: StoreKind) async throws -> (RosterRig, PostgresLocation, PostgresRelayStore, Node, Node, SpaceID) {
         let rig = try await RosterRig(kind)
         let location = try #require(rig.fixture.location)
         let pg = try #require(rig.fixture.store as? PostgresRelayStore)
@@ -34,6 +34,12 @@ import Testing
         let b = try rig.node("b")
         let space = try a.createSpace(name: "สารบรรณ").id
         try b.join(try Invitation.parse(try a.invite(space: space, invitee: b.nodeID).text))
+        return (rig, location, pg, a, b, space)
+    }
+
+    @Test(arguments: StoreKind.available.filter { $0 == .postgresql })
+    func aRetiredMonthIsArchivedAndAMemberBelowTheHorizonIsToldThenCatchesUp(_ kind: StoreKind) async throws {
+        let (rig, location, pg, a, b, space) = try await Self.twoMembers(kind)
         try a.designateRelay(space, relay: rig.relay.nodeID)
         var old: [DocID] = []
         for i in 1...3 { old.append(try a.createDocument(kind: "letter", fields: [("subject", "เก่า \(i)")], space: space)) }
@@ -106,13 +112,7 @@ import Testing
     /// directory. Serving B's fetch of the other counts as a use (this month).
     @Test(arguments: StoreKind.available.filter { $0 == .postgresql })
     func retiredAttachmentsAreArchivedAndNotPulledAgain(_ kind: StoreKind) async throws {
-        let rig = try await RosterRig(kind)
-        let location = try #require(rig.fixture.location)
-        let pg = try #require(rig.fixture.store as? PostgresRelayStore)
-        let a = try rig.node("a")
-        let b = try rig.node("b")
-        let space = try a.createSpace(name: "สารบรรณ").id
-        try b.join(try Invitation.parse(try a.invite(space: space, invitee: b.nodeID).text))
+        let (rig, location, pg, a, b, space) = try await Self.twoMembers(kind)
         let (oldLetter, old, oldBytes) = try RelayAttachmentTests.letterWithScan(a, rig, bytes: 256 * 1024 + 5)
         let (recentLetter, recent, recentBytes) = try RelayAttachmentTests.letterWithScan(a, rig, bytes: 1000)
         #expect(old.chunks == 2 && recent.chunks == 1)
