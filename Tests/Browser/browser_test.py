@@ -112,14 +112,16 @@ class WebAppInABrowser(unittest.TestCase):
         self.b.delete_all_cookies()
         self.b.get(self.node.url + "/")
         self.login()
-        self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "header .today")))
-        today = self.b.find_element(By.CSS_SELECTOR, "header .today").text
+        # The login page has a header too: wait for the signed-in page, and read the date there
+        # (a read that meets the page being replaced is retried, not failed).
+        self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "form[action='/logout'] button")))
+        today = self.wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "header .today").text)
         year = int(today.split()[-1])
         self.assertGreater(year, 2500, today)  # Buddhist Era
         self.b.find_element(By.CSS_SELECTOR, "a.lang").click()
         self.wait.until(lambda b: b.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
         self.assertIn("Log out", self.b.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").text)
-        self.assertTrue(self.b.find_element(By.CSS_SELECTOR, "header .today").text.endswith(f"{year} BE"))
+        self.assertTrue(self.wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "header .today").text).endswith(f"{year} BE"))
         self.shot("home-en")
         self.b.find_element(By.CSS_SELECTOR, "a.lang").click()
         self.wait.until(lambda b: b.find_element(By.TAG_NAME, "html").get_attribute("lang") == "th")

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 
-from webnode import BIN, saraban
+from webnode import BIN, drain, saraban
 
 
 class Node:
@@ -52,6 +52,7 @@ class Node:
             if m:
                 self.url = m.group(1)
             if self.port and (self.url or self.relay):
+                drain(self.process.stdout)
                 return self
         raise RuntimeError(f"serve for {self.name} ended before it was ready: " + open(self.log_path).read())
 
@@ -59,6 +60,9 @@ class Node:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
+        if self.process:
+            self.process.stdout.close()
+            self.log.close()
 
 
 class Offices:

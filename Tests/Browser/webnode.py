@@ -13,10 +13,16 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("SARABAN_BIN", str(ROOT / ".build" / "debug" / "saraban"))
 ARTIFACTS = pathlib.Path(os.environ.get("SARABAN_ARTIFACTS", ROOT / ".build" / "artifacts" / "web"))
+
+
+def drain(stream):
+    """Reads what serve prints after it is ready, so a full pipe never blocks it."""
+    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
 
 
 def saraban(*args, stdin=None):
@@ -59,6 +65,7 @@ class WebNode:
             m = re.search(r"web app at (http://[0-9.:]+)/", line)
             if m:
                 self.url = m.group(1)
+                drain(self.process.stdout)
                 return self
         raise RuntimeError("serve ended before the web app started: " + open(self.log.name).read())
 
@@ -67,6 +74,9 @@ class WebNode:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
+        if self.process:
+            self.process.stdout.close()
+            self.log.close()
 
     def stop(self):
         self.halt()
