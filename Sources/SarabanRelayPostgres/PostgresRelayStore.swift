@@ -443,7 +443,9 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
     /// has ended, so no row can appear there later), less this process's own transactions. A
     /// transaction that took its `n` earlier but commits later than a newer one is still running
     /// when the newer one's rows become visible, so the horizon stops below it until it ends: its
-    /// rows are read then, never skipped. `heldBack` says committed rows wait above the horizon.
+    /// rows are read then, never skipped. `heldBack` says committed rows wait above the horizon
+    /// (asked as the first such row in index order: written as `EXISTS`, the planner often chose
+    /// a sequential scan of the whole month's partition for it, on every read).
     public func stored(after position: StorePosition, limit: FetchLimit) async throws -> StoredPage {
         let own = ownLock.withLock { Array(ownTransactions) }
         let maxRows = max(limit.envelopes, 1)
@@ -461,7 +463,8 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                     SELECT tx, n, id, bytes, sum(len) OVER (ORDER BY tx, n) - len AS before, count(*) OVER () AS total FROM page
                 )
                 SELECT (SELECT x FROM h),
-                    EXISTS (SELECT 1 FROM envelopes e WHERE e.tx >= (SELECT x FROM h) AND e.tx <> ALL(\(own)::int8[])),
+                    (SELECT e.tx FROM envelopes e WHERE e.tx >= (SELECT x FROM h) AND e.tx <> ALL(\(own)::int8[])
+                        ORDER BY e.tx, e.n LIMIT 1) IS NOT NULL,
                     c.tx, c.n, c.id, c.bytes, c.total
                 FROM (SELECT 1) one LEFT JOIN cut c ON c.before < \(maxBytes)
                 ORDER BY c.tx, c.n
@@ -693,11 +696,14 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         return (reports, counts.2)
     }
 
-    /// The advisory lock key of one feed: 64 bits of BLAKE2b over space and author.
+    /// The advisory lock key of one feed: the first 64 bits of BLAKE2b (its shortest output, 16
+    /// bytes) over space and author. (Asking BLAKE2b for 8 bytes fails; an earlier fallback to the
+    /// space's first 8 bytes made one lock of every space sharing them, serialising all storing.)
     static func lockKey(_ space: SpaceID, _ author: SigningPublicKey) -> Int64 {
-        let h = (try? BLAKE2b.hash(space.bytes + author.rawRepresentation, outputLength: 8)) ?? Array(space.bytes.prefix(8))
+        // Cannot throw: the output length is BLAKE2b's own minimum and there is no key.
+        let h = try! BLAKE2b.hash(space.bytes + author.rawRepresentation, outputLength: BLAKE2b.minimumOutputLength)
         var v: UInt64 = 0
-        for b in h { v = v << 8 | UInt64(b) }
+        for b in h.prefix(8) { v = v << 8 | UInt64(b) }
         return Int64(bitPattern: v)
     }
 

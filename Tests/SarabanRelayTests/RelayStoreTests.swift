@@ -143,6 +143,24 @@ import Testing
 
     /// A relay process on PostgreSQL remembers which spaces it serves to whom while it listens for
     /// notifications; a `space carry` through another process (another store) reaches it.
+    /// Storing takes one advisory lock per feed (space, author), so relays storing different
+    /// feeds never wait for each other. Spaces whose ids share their first 8 bytes (every space of
+    /// a fleet run did) and authors of one space get different keys. (The key was once the space's
+    /// first 8 bytes for every feed: all storing of a fleet ran through one lock, one transaction
+    /// at a time, across every relay process.)
+    @Test func eachFeedHasItsOwnLockKey() {
+        let hi = UInt64.random(in: 0...UInt64.max)
+        let spaces = (0..<64).map { SpaceID(hi: hi, lo: UInt64($0)) }
+        let authors = (0..<16).map { _ in SigningKeyPair.generate().publicKey }
+        var keys = Set<Int64>()
+        for s in spaces {
+            for a in authors { keys.insert(PostgresRelayStore.lockKey(s, a)) }
+        }
+        #expect(keys.count == spaces.count * authors.count)
+        // The same feed, the same key (every relay process must take the same lock).
+        #expect(PostgresRelayStore.lockKey(spaces[3], authors[5]) == PostgresRelayStore.lockKey(spaces[3], authors[5]))
+    }
+
     @Test(arguments: StoreKind.available.filter { $0 == .postgresql })
     func aSpaceCarriedThroughAnotherProcessIsServedAtOnce(_ kind: StoreKind) async throws {
         let f = try await RelayFixture.make(kind)
