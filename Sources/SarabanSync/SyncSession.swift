@@ -303,7 +303,8 @@ public struct SyncSession: Sendable {
     }
 
     /// New envelopes stored for `space` (written locally, or received from another peer and
-    /// verified): pushed at once when this peer is caught up, otherwise sent by the next fetch.
+    /// verified): queued when this peer is caught up (sent at once, or with the next ack while the
+    /// window is full), otherwise sent by the next fetch.
     /// Envelopes the peer already holds or that do not extend what it holds are skipped, so
     /// calling this on every session of the node, the delivering one included, is safe.
     public mutating func localEnvelopes(space: SpaceID, _ envelopes: [Envelope]) -> [SyncAction] {
@@ -318,12 +319,17 @@ public struct SyncSession: Sendable {
         localVectors[space]!.merge(grown)
         guard phase == .open, var s = spaces[space] else { return [] }
         var out: [SyncAction] = []
-        let wasInSync = s.summaryReceived && s.queueIsEmpty && !s.fetchOutstanding && !s.hasMoreToSend
+        // Everything held before these is sent or queued, and no read from the store is pending:
+        // these go into the queue, even while the window is full (they then leave together, in
+        // one batch, on the next ack, rather than being read back from the store by a fetch).
+        // The queue holds what the window has room for and one batch more (the prefetch's
+        // bound); beyond it the next fetch reads them.
+        let caughtUp = s.summaryReceived && !s.fetchOutstanding && !s.hasMoreToSend
         s.raiseLocal(grown)
-        if wasInSync && inFlightTotal < sendWindow {
-            let cap = limits.batchEnvelopes * sendWindow
+        if caughtUp {
+            let room = limits.batchEnvelopes * (max(sendWindow - inFlightTotal, 0) + 1) - (s.queue.count - s.queueHead)
             var taken = 0
-            for e in envelopes where e.header.spaceID == space.bytes && taken < cap {
+            for e in envelopes where e.header.spaceID == space.bytes && taken < room {
                 if enqueue(e, into: &s, &out) { taken += 1 }
                 if isClosed { break }
             }

@@ -77,6 +77,43 @@ private func members(_ count: Int, spaces: [SpaceID]) -> [TestNode] {
         #expect(c.sessions[0].stats.envelopesSent == 4)
     }
 
+    /// Writes made while the window is full wait in the session's queue and leave together, in
+    /// one batch, on the next ack: no store read (the old session fell back to a `fetch` for each
+    /// one, which cost a relay two database queries per envelope under load).
+    @Test func writesWhileTheWindowIsFullLeaveTogetherOnTheNextAck() throws {
+        let ns = members(2, spaces: [s1])
+        ns[0].write(s1, envelopes: 2)
+        let net = Network(ns, limits: SyncLimits(batchEnvelopes: 16, window: 1))
+        let c = net.connect(0, 1)
+        net.run()
+        #expect(converged(ns, s1))
+        let batches = c.sessions[0].stats.batchesSent
+        let first = c.sessions[0].localEnvelopes(space: s1, ns[0].write(s1, envelopes: 1))
+        #expect(frames(first).count == 1, "the first write goes at once: \(first)")
+        // The window (1) is full until the peer acks: the next writes are queued, nothing else.
+        for _ in 0..<3 {
+            let later = c.sessions[0].localEnvelopes(space: s1, ns[0].write(s1, envelopes: 1))
+            #expect(later.isEmpty, "expected nothing (queued), got \(later)")
+        }
+        net.perform(first, 0, 0)
+        net.run()
+        #expect(net.violations.isEmpty)
+        #expect(converged(ns, s1))
+        #expect(c.sessions[0].stats.batchesSent == batches + 2, "the three queued writes left in one batch")
+        #expect(c.sessions[0].stats.envelopesSent == 6)
+        // The queue is bounded: with one batch in flight it takes one batch (16) of a burst of
+        // 20; the other 4 are read by a fetch once it has left. All arrive, once, in order.
+        let again = c.sessions[0].localEnvelopes(space: s1, ns[0].write(s1, envelopes: 1))
+        #expect(frames(again).count == 1)
+        let burst = c.sessions[0].localEnvelopes(space: s1, ns[0].write(s1, envelopes: 20))
+        #expect(burst.isEmpty, "queued (16) or left to a later fetch (4): \(burst)")
+        net.perform(again + burst, 0, 0)
+        net.run()
+        #expect(net.violations.isEmpty)
+        #expect(converged(ns, s1))
+        #expect(c.sessions[0].stats.envelopesSent == 27)
+    }
+
     @Test func pushedWritesInterleaveWithCatchUpWithoutDuplicates() throws {
         let ns = members(2, spaces: [s1])
         ns[0].write(s1, envelopes: 50)
