@@ -224,6 +224,7 @@ let package = Package(
             dependencies: [
                 "SarabanNode", "SarabanRelayPostgres", "SarabanFleet", "SarabanTransport", "SarabanSync", "SarabanCrypto",
                 "SarabanCore", "SarabanStorage", "SarabanTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ]

@@ -453,22 +453,7 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         let (tx, n) = (position.transaction, position.index)
         let page = try await guarded("read envelopes by store position") {
             let rows = try await self.client.query(
-                """
-                WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 AS x),
-                page AS (
-                    SELECT e.tx, e.n, e.id, e.bytes, octet_length(e.bytes) AS len FROM envelopes e
-                    WHERE (e.tx, e.n) > (\(tx), \(n)) AND e.tx < (SELECT x FROM h) AND e.tx <> ALL(\(own)::int8[])
-                    ORDER BY e.tx, e.n LIMIT \(maxRows)
-                ), cut AS (
-                    SELECT tx, n, id, bytes, sum(len) OVER (ORDER BY tx, n) - len AS before, count(*) OVER () AS total FROM page
-                )
-                SELECT (SELECT x FROM h),
-                    (SELECT e.tx FROM envelopes e WHERE e.tx >= (SELECT x FROM h) AND e.tx <> ALL(\(own)::int8[])
-                        ORDER BY e.tx, e.n LIMIT 1) IS NOT NULL,
-                    c.tx, c.n, c.id, c.bytes, c.total
-                FROM (SELECT 1) one LEFT JOIN cut c ON c.before < \(maxBytes)
-                ORDER BY c.tx, c.n
-                """, logger: self.logger)
+                Self.positionQuery(tx: tx, n: n, own: own, maxRows: maxRows, maxBytes: maxBytes), logger: self.logger)
             var horizon: Int64 = 0
             var held = false
             var total = 0
@@ -491,6 +476,26 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
         // Own transactions below the new position can no longer be met.
         ownLock.withLock { ownTransactions = ownTransactions.filter { $0 >= page.next.transaction } }
         return page
+    }
+
+    /// The position read's statement (``stored(after:limit:)``; a test explains its plan).
+    static func positionQuery(tx: Int64, n: Int64, own: [Int64], maxRows: Int, maxBytes: Int) -> PostgresQuery {
+        """
+        WITH h AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 AS x),
+        page AS (
+            SELECT e.tx, e.n, e.id, e.bytes, octet_length(e.bytes) AS len FROM envelopes e
+            WHERE (e.tx, e.n) > (\(tx), \(n)) AND e.tx < (SELECT x FROM h) AND e.tx <> ALL(\(own)::int8[])
+            ORDER BY e.tx, e.n LIMIT \(maxRows)
+        ), cut AS (
+            SELECT tx, n, id, bytes, sum(len) OVER (ORDER BY tx, n) - len AS before, count(*) OVER () AS total FROM page
+        )
+        SELECT (SELECT x FROM h),
+            (SELECT e.tx FROM envelopes e WHERE e.tx >= (SELECT x FROM h) AND e.tx <> ALL(\(own)::int8[])
+                ORDER BY e.tx, e.n LIMIT 1) IS NOT NULL,
+            c.tx, c.n, c.id, c.bytes, c.total
+        FROM (SELECT 1) one LEFT JOIN cut c ON c.before < \(maxBytes)
+        ORDER BY c.tx, c.n
+        """
     }
 
     // MARK: - Storing
