@@ -174,9 +174,34 @@ public struct ListenerStatistics: Hashable, Sendable {
 }
 
 /// A connection as the listener accepted it, with its place among the pending handshakes.
-struct AcceptedConnection: Sendable {
-    let raw: RawChannel
+///
+/// NIO hands an accepted connection to the listener's inbound stream after the connection is
+/// active. One that is never taken from it (it arrived as the listening socket closed, and NIO
+/// dropped it) must still be closed through `executeThenClose`: an `NIOAsyncChannel` whose channel
+/// went active traps when it is released with its writer not finished ("Deinited NIOAsyncWriter
+/// without calling finish()"), which stopped a daemon in CI. So an untaken one closes itself.
+final class AcceptedConnection: Sendable {
+    private let raw: RawChannel
     let pending: PendingHandshake
+    private let taken = NIOLockedValueBox(false)
+
+    init(raw: RawChannel, pending: PendingHandshake) {
+        self.raw = raw
+        self.pending = pending
+    }
+
+    /// The connection, for the one handler that runs it (and closes it).
+    func take() -> RawChannel {
+        taken.withLockedValue { $0 = true }
+        return raw
+    }
+
+    deinit {
+        guard !taken.withLockedValue({ $0 }) else { return }
+        pending.release()
+        let raw = self.raw
+        Task { try? await raw.executeThenClose { _, _ in } }
+    }
 }
 
 /// A bound listening socket of a ``SecureTransport``.
@@ -241,7 +266,7 @@ public struct SecureListener: Sendable {
     private func handle(
         _ accepted: AcceptedConnection, _ handler: @Sendable (inout SecureChannel) async throws -> Void
     ) async {
-        let raw = accepted.raw
+        let raw = accepted.take()
         stats.withLockedValue {
             $0.accepted += 1
             $0.active += 1
