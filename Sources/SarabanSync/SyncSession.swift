@@ -322,8 +322,8 @@ public struct SyncSession: Sendable {
         // Everything held before these is sent or queued, and no read from the store is pending:
         // these go into the queue, even while the window is full (they then leave together, in
         // one batch, on the next ack, rather than being read back from the store by a fetch).
-        // The queue holds what the window has room for and one batch more (the prefetch's
-        // bound); beyond it the next fetch reads them.
+        // The space's queue holds what the session's window has room for and one batch more;
+        // beyond it the next fetch reads them.
         let caughtUp = s.summaryReceived && !s.fetchOutstanding && !s.hasMoreToSend
         s.raiseLocal(grown)
         if caughtUp {

@@ -175,11 +175,12 @@ public struct ListenerStatistics: Hashable, Sendable {
 
 /// A connection as the listener accepted it, with its place among the pending handshakes.
 ///
-/// NIO hands an accepted connection to the listener's inbound stream after the connection is
-/// active. One that is never taken from it (it arrived as the listening socket closed, and NIO
-/// dropped it) must still be closed through `executeThenClose`: an `NIOAsyncChannel` whose channel
-/// went active traps when it is released with its writer not finished ("Deinited NIOAsyncWriter
-/// without calling finish()"), which stopped a daemon in CI. So an untaken one closes itself.
+/// NIO hands an accepted connection to the listener's inbound stream just before its channel
+/// turns active. One that is never taken from it (it arrived as the listening socket closed, and
+/// the stream dropped it) must still be closed through `executeThenClose`: an `NIOAsyncChannel`
+/// whose channel went active traps when its writer is released unfinished ("Deinited
+/// NIOAsyncWriter without calling finish()"), which stopped a daemon in CI. So an untaken one
+/// closes itself.
 final class AcceptedConnection: Sendable {
     private let raw: RawChannel
     let pending: PendingHandshake
@@ -239,9 +240,9 @@ public struct SecureListener: Sendable {
     /// Cancelling the calling task closes the listening socket, then cancels the connections.
     public func run(_ handler: @escaping @Sendable (inout SecureChannel) async throws -> Void) async throws {
         // The accept loop runs in a task of its own that cancellation does not reach: a cancelled
-        // iterator would drop connections already accepted and buffered, and an NIOAsyncChannel must
-        // never be dropped without `executeThenClose`. Cancellation closes the listening socket
-        // instead, which ends the loop once every accepted connection has been handed over.
+        // iterator would drop connections already accepted and buffered. Cancellation closes the
+        // listening socket instead, which ends the loop once every accepted connection has been
+        // handed over. (One dropped anyway closes itself: ``AcceptedConnection``.)
         let server = self.server
         let accept = Task {
             try await withThrowingDiscardingTaskGroup { group in

@@ -61,7 +61,6 @@ class Node:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
         if self.process:
-            self.process.stdout.close()
             self.log.close()
 
 

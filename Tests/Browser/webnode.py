@@ -21,8 +21,13 @@ ARTIFACTS = pathlib.Path(os.environ.get("SARABAN_ARTIFACTS", ROOT / ".build" / "
 
 
 def drain(stream):
-    """Reads what serve prints after it is ready, so a full pipe never blocks it."""
-    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
+    """Reads (and drops) what serve prints after it is ready, so a full pipe never blocks it;
+    closes the pipe at its end (serve exited)."""
+    def run():
+        with stream:
+            for _ in stream:
+                pass
+    threading.Thread(target=run, daemon=True).start()
 
 
 def saraban(*args, stdin=None):
@@ -75,7 +80,6 @@ class WebNode:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
         if self.process:
-            self.process.stdout.close()
             self.log.close()
 
     def stop(self):
