@@ -457,17 +457,21 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
             var horizon: Int64 = 0
             var held = false
             var total = 0
-            var last: StorePosition?
-            var out: [Envelope] = []
+            var rowsRead: [(tx: Int64, n: Int64, envelope: Envelope)] = []
             for try await (h, waiting, rtx, rn, id, bytes, count) in rows.decode(
                 (Int64, Bool, Int64?, Int64?, ByteBuffer?, ByteBuffer?, Int64?).self)
             {
                 (horizon, held) = (h, waiting)
                 guard let rtx, let rn, let id, let bytes, let count else { continue }
                 total = Int(count)
-                last = StorePosition(transaction: rtx, index: rn)
-                out.append(try Envelope.decode(Array(bytes.readableBytesView), storedID: EnvelopeID(bytes: Array(id.readableBytesView))))
+                rowsRead.append(
+                    (rtx, rn, try Envelope.decode(Array(bytes.readableBytesView), storedID: EnvelopeID(bytes: Array(id.readableBytesView)))))
             }
+            // Put in position order here: sorting in the statement sorted the page's bytes too,
+            // which spilled to disk once a page passed `work_mem`.
+            rowsRead.sort { ($0.tx, $0.n) < ($1.tx, $1.n) }
+            let last = rowsRead.last.map { StorePosition(transaction: $0.tx, index: $0.n) }
+            let out = rowsRead.map(\.envelope)
             let more = total >= maxRows || out.count < total
             // Read to the end below the horizon: the next read may start at it.
             let next = more ? last ?? position : StorePosition(transaction: max(horizon, tx), index: max(horizon, tx) == tx ? n : -1)
@@ -494,7 +498,6 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
                 ORDER BY e.tx, e.n LIMIT 1) IS NOT NULL,
             c.tx, c.n, c.id, c.bytes, c.total
         FROM (SELECT 1) one LEFT JOIN cut c ON c.before < \(maxBytes)
-        ORDER BY c.tx, c.n
         """
     }
 
