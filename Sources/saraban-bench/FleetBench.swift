@@ -92,9 +92,21 @@ func fleetRun(_ opts: FleetOptions, root: String, location: PostgresLocation?) a
     let written0 = ledger.written
     let unacked0 = offices.reduce(0) { $0 + $1.unacknowledged }
     ledger.resetLatencies()
+    // How late this process's own jobs start (a 10 ms sleep, measured): the part of a letter's
+    // delay spent waiting in the load generator's queue of jobs rather than in the relays.
+    let lateness = Lateness()
+    let probe = Task {
+        while !Task.isCancelled {
+            let t = now()
+            try? await Task.sleep(for: .milliseconds(10))
+            lateness.add(max(0, now() - t - 0.010))
+        }
+    }
     let w0 = now()
     try await write(for: opts.seconds)
     let window = now() - w0
+    probe.cancel()
+    let late = lateness.values
     let unacked1 = offices.reduce(0) { $0 + $1.unacknowledged }
     let stored = (ledger.written - written0) - (unacked1 - unacked0)
     let cpu = relayCPU() - cpu0
@@ -143,6 +155,8 @@ func fleetRun(_ opts: FleetOptions, root: String, location: PostgresLocation?) a
     report.add("envelopes stored per second", [Double(stored) / window], unit: "envelopes/s")
     report.add("office-to-office delivery p50", [ledger.latency(quantile: 0.5) * 1000], unit: "ms")
     report.add("office-to-office delivery p99", [ledger.latency(quantile: 0.99) * 1000], unit: "ms", note: "target ≤ 1,000")
+    report.add("load generator's own job delay p50", [percentile(late, 0.5) * 1000], unit: "ms")
+    report.add("load generator's own job delay p99", [percentile(late, 0.99) * 1000], unit: "ms")
     report.add("sessions held", [Double(held)], unit: "sessions")
     report.add("relay resident memory per 1,000 sessions", [rss / Double(max(held, 1)) * 1000], unit: "MB", note: "target ≤ 150")
     report.add("database bytes per envelope", [bytesPerEnvelope], unit: "bytes")
@@ -201,4 +215,12 @@ func machineBusySeconds() -> Double {
     guard ticks.count >= 5 else { return .nan }
     // user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
     return (ticks.reduce(0, +) - ticks[3] - ticks[4]) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// The measured lateness of the load generator's probe jobs.
+private final class Lateness: @unchecked Sendable {
+    private let lock = NSLock()
+    private var samples: [Double] = []
+    func add(_ x: Double) { lock.withLock { samples.append(x) } }
+    var values: [Double] { lock.withLock { samples } }
 }
