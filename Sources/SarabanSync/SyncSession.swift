@@ -103,6 +103,8 @@ public struct SyncSession: Sendable {
         }
 
         var queueIsEmpty: Bool { queueHead >= queue.count }
+        /// Envelopes queued and not yet sent.
+        var queuedCount: Int { max(queue.count - queueHead, 0) }
 
         var needsFetch: Bool {
             summaryReceived && queueIsEmpty && !fetchOutstanding && hasMoreToSend
@@ -327,7 +329,7 @@ public struct SyncSession: Sendable {
         let caughtUp = s.summaryReceived && !s.fetchOutstanding && !s.hasMoreToSend
         s.raiseLocal(grown)
         if caughtUp {
-            let room = limits.batchEnvelopes * (max(sendWindow - inFlightTotal, 0) + 1) - (s.queue.count - s.queueHead)
+            let room = limits.batchEnvelopes * (max(sendWindow - inFlightTotal, 0) + 1) - s.queuedCount
             var taken = 0
             for e in envelopes where e.header.spaceID == space.bytes && taken < room {
                 if enqueue(e, into: &s, &out) { taken += 1 }

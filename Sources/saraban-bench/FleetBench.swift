@@ -21,7 +21,8 @@ import Glibc
 /// Reported: letters stored per second (acknowledged by a relay), office-to-office delivery latency
 /// p50/p99 (written → opened by the receiving office), sessions held, relay resident memory per
 /// 1,000 sessions, database bytes per envelope, CPU seconds per 1,000 envelopes of the relays, of
-/// PostgreSQL and of this load generator; and whether every letter reached every member exactly once.
+/// PostgreSQL and of this load generator; how late this load generator's own jobs start (its own
+/// share of the delay); and whether every letter reached every member exactly once.
 func fleetBench(_ args: [String]) async throws -> Int32 {
     var opts = try FleetOptions(args)
     if !args.contains("--offices") { opts.offices = 200 }
