@@ -171,6 +171,9 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
     let servedSpacesChanged: (@Sendable (_ peers: Set<NodeID>) -> Void)?
     /// Per peer, the spaces its latest session was opened with.
     private var served: [NodeID: Set<SpaceID>] = [:]
+    /// Raised by ``poll()`` each time it sees a write, before it compares ``served``: a session's
+    /// served spaces computed across a raise may predate that write, and are computed again.
+    private var servedGeneration: UInt64 = 0
     /// The carried spaces as last seen by ``primeBaseline()`` or ``poll()``.
     private var knownSpaces: Set<SpaceID>?
     /// Called with each fork found, after it is logged (the peer status book records it).
@@ -221,9 +224,20 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
 
     public func carriedSpaces(for peer: NodeID) async throws -> [SpaceID: FeedVector] {
         let storage = self.storage
-        let spaces = try await blocking { try storage.carriedSpaces(for: peer) }
-        lock.withLock { served[peer] = Set(spaces.keys) }
-        return spaces
+        while true {
+            let generation = lock.withLock { servedGeneration }
+            let spaces = try await blocking { try storage.carriedSpaces(for: peer) }
+            // A poll that saw a write (a clearance, a removal) since this read began compared
+            // `served` without this session, or with its previous one: record only spaces read
+            // after that write, or the session would be opened with a space no longer served to
+            // the peer and the poll would push the space's next envelopes to it.
+            let current = lock.withLock {
+                guard servedGeneration == generation else { return false }
+                served[peer] = Set(spaces.keys)
+                return true
+            }
+            if current { return spaces }
+        }
     }
 
     /// The peers whose served spaces (``EnvelopeStorage/carriedSpaces(for:)``) are no longer those
@@ -341,6 +355,7 @@ public final class NodeSyncDriver: SyncStoreDriver, @unchecked Sendable {
         let spacesChanged = spacesProbe != lastSpacesProbe
         let envelopesChanged = probe != lastProbe
         let unchanged = !envelopesChanged && !spacesChanged
+        if !unchanged { servedGeneration &+= 1 }
         lock.unlock()
         if unchanged && !force { return 0 }
         let spaces = try storage.carriedSpaces()
