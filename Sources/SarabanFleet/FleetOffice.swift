@@ -89,7 +89,7 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
     let replica: ReplicaID
     private let lock = NSLock()
     private var spaces: [SpaceID: SpaceState]
-    private var subscribers: [Int: AsyncStream<StoredEnvelopes>.Continuation] = [:]
+    private var subscribers: [Int: @Sendable (StoredEnvelopes) -> Void] = [:]
     private var nextSubscriber = 0
     private var nextOp: UInt64 = 1
 
@@ -162,7 +162,7 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
 
     private func publish(_ update: StoredEnvelopes) {
         let all = lock.withLock { Array(subscribers.values) }
-        for c in all { c.yield(update) }
+        for deliver in all { deliver(update) }
     }
 
     // MARK: SyncStoreDriver
@@ -223,16 +223,25 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
 
     public func localChanges() -> AsyncStream<StoredEnvelopes> {
         let (stream, continuation) = AsyncStream.makeStream(of: StoredEnvelopes.self)
+        let end = subscribe { continuation.yield($0) }
+        continuation.onTermination = { _ in end() }
+        return stream
+    }
+
+    public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)? {
+        subscribe(deliver)
+    }
+
+    private func subscribe(_ deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> @Sendable () -> Void {
         let id = lock.withLock {
             nextSubscriber += 1
-            subscribers[nextSubscriber] = continuation
+            subscribers[nextSubscriber] = deliver
             return nextSubscriber
         }
-        continuation.onTermination = { [weak self] _ in
+        return { [weak self] in
             guard let self else { return }
             self.lock.withLock { _ = self.subscribers.removeValue(forKey: id) }
         }
-        return stream
     }
 
     public func attachmentHandler(for peer: NodeID) -> (any AttachmentHandler)? { nil }

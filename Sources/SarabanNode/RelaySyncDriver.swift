@@ -79,7 +79,9 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     struct Subscriber {
         var peer: NodeID?
         var spaces: Set<SpaceID>?
-        var continuation: AsyncStream<StoredEnvelopes>.Continuation
+        var deliver: @Sendable (StoredEnvelopes) -> Void
+        /// Ends a stream's iteration (nil for a connection's callback).
+        var finish: (@Sendable () -> Void)? = nil
     }
 
     public init(
@@ -240,16 +242,27 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
 
     public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { subscribe(peer: peer) }
 
+    public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)? {
+        let id = subscribe(peer: peer, deliver: deliver)
+        return { [weak self] in self?.unsubscribe(id) }
+    }
+
     private func subscribe(peer: NodeID?) -> AsyncStream<StoredEnvelopes> {
         let (stream, continuation) = AsyncStream.makeStream(of: StoredEnvelopes.self)
-        let id = lock.withLock {
+        let id = subscribe(peer: peer, deliver: { continuation.yield($0) }, finish: { continuation.finish() })
+        continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
+        return stream
+    }
+
+    private func subscribe(
+        peer: NodeID?, deliver: @escaping @Sendable (StoredEnvelopes) -> Void, finish: (@Sendable () -> Void)? = nil
+    ) -> Int {
+        lock.withLock {
             nextSubscriber += 1
-            subscribers[nextSubscriber] = Subscriber(peer: peer, spaces: nil, continuation: continuation)
+            subscribers[nextSubscriber] = Subscriber(peer: peer, spaces: nil, deliver: deliver, finish: finish)
             unfiltered.insert(nextSubscriber)
             return nextSubscriber
         }
-        continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
-        return stream
     }
 
     private func unsubscribe(_ id: Int) {
@@ -376,12 +389,12 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
 
     private func publish(_ update: StoredEnvelopes) {
         guard !update.envelopes.isEmpty else { return }
-        let targets = lock.withLock { () -> [AsyncStream<StoredEnvelopes>.Continuation] in
+        let targets = lock.withLock { () -> [@Sendable (StoredEnvelopes) -> Void] in
             var ids = unfiltered
             if let s = bySpace[update.space] { ids.formUnion(s) }
-            return ids.compactMap { subscribers[$0]?.continuation }
+            return ids.compactMap { subscribers[$0]?.deliver }
         }
-        for c in targets { c.yield(update) }
+        for deliver in targets { deliver(update) }
     }
 
     /// Sessions subscribed now (one per open connection).
@@ -577,15 +590,15 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
 
     /// Ends every session's subscription.
     public func finish() {
-        let all = lock.withLock { () -> [AsyncStream<StoredEnvelopes>.Continuation] in
+        let all = lock.withLock { () -> [@Sendable () -> Void] in
             defer {
                 subscribers = [:]
                 bySpace = [:]
                 unfiltered = []
             }
-            return subscribers.values.map(\.continuation)
+            return subscribers.values.compactMap(\.finish)
         }
-        for c in all { c.finish() }
+        for finish in all { finish() }
         claimKeeper?.finish()
     }
 }

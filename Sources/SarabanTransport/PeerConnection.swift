@@ -75,6 +75,12 @@ public protocol SyncStoreDriver: Sendable {
     /// peer. Called once per connection, before ``carriedSpaces(for:)``.
     func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes>
 
+    /// ``localChanges(for:)`` handed straight to the connection: `deliver` is called with each
+    /// update on the thread that stored it, with no task between (one thread wake-up less per
+    /// envelope pushed). Returns what ends the subscription, or nil when the driver has only
+    /// the stream (the default).
+    func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)?
+
     /// The head claims to offer `peer` for `spaces` (held: `heads`), per space: the latest
     /// verified claim per claimant, this node's own made afresh first where what it holds
     /// changed (Docs/SECURITY.md, "Withholding"). Called once per session, after
@@ -114,6 +120,10 @@ extension SyncStoreDriver {
     public func peerHeads(_ summary: SpaceVector, from peer: NodeID) async {}
 
     public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { localChanges() }
+
+    public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)? {
+        nil
+    }
 
     public func headClaims(
         for peer: NodeID, spaces: [SpaceID: FeedVector], heads: [SpaceID: [SigningPublicKey: FeedHead]]
@@ -265,10 +275,13 @@ public struct PeerConnection: Sendable {
     ///   is in the returned report.
     public func run(over channel: inout SecureChannel) async throws -> PeerReport {
         let peer = channel.peer
-        let updates = store.localChanges(for: peer)
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        let endUpdates = store.localChanges(for: peer) { sink.yield(.local($0)) }
+        defer { endUpdates?() }
+        let updates = endUpdates == nil ? store.localChanges(for: peer) : nil
         let claimUpdates = store.localClaims()
         let session = try await makeSession(for: peer)
-        return await run(session, over: &channel, updates: updates, claimUpdates: claimUpdates)
+        return await run(session, over: &channel, events: (events, sink), updates: updates, claimUpdates: claimUpdates)
     }
 
     /// The session for `peer`, from what the store carries for it. (Apart from ``run(over:)``: an
@@ -295,11 +308,12 @@ public struct PeerConnection: Sendable {
     }
 
     private func run(
-        _ session: SyncSession, over channel: inout SecureChannel, updates: AsyncStream<StoredEnvelopes>,
+        _ session: SyncSession, over channel: inout SecureChannel,
+        events: (stream: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation), updates: AsyncStream<StoredEnvelopes>?,
         claimUpdates: AsyncStream<StoredClaims>
     ) async -> PeerReport {
         let peer = channel.peer
-        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        let (events, sink) = events
         let (fetchJobs, fetchSink) = AsyncStream.makeStream(of: FetchJob.self)
         let (deliverJobs, deliverSink) = AsyncStream.makeStream(of: DeliverJob.self)
         let (headJobs, headSink) = AsyncStream.makeStream(of: SpaceVector.self)
@@ -356,9 +370,11 @@ public struct PeerConnection: Sendable {
                     }
                 }
             }
-            group.addTask {
-                for await update in updates { sink.yield(.local(update)) }
-                return nil
+            if let updates {
+                group.addTask {
+                    for await update in updates { sink.yield(.local(update)) }
+                    return nil
+                }
             }
             group.addTask {
                 for await update in claimUpdates where update.from != peer { sink.yield(.localClaims(update)) }

@@ -33,8 +33,10 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
     }
     struct State {
         var spaces: [SpaceID: Space] = [:]
-        var subscribers: [Int: AsyncStream<StoredEnvelopes>.Continuation] = [:]
+        var subscribers: [Int: @Sendable (StoredEnvelopes) -> Void] = [:]
         var nextSubscriber = 0
+        /// Subscriptions made through the callback form of `localChanges(for:deliver:)`.
+        var callbackSubscriptions = 0
         /// Envelopes accepted from peers.
         var delivered = 0
         /// Envelopes handed to `deliver` that were already held (resent).
@@ -48,8 +50,13 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
     /// While true, `fetch` offers nothing: the node announces what it holds but never sends it.
     let holdsBack = Locked(false)
 
-    init(keys: SigningKeyPair, spaces: [SpaceID]) {
+    /// Whether connections get local changes by callback (`localChanges(for:deliver:)`, as a
+    /// relay and a fleet office do) rather than by stream.
+    let callbacks: Bool
+
+    init(keys: SigningKeyPair, spaces: [SpaceID], callbacks: Bool = false) {
         self.keys = keys
+        self.callbacks = callbacks
         state.withLock { s in
             for id in spaces { s.spaces[id] = Space(verifier: FeedVerifier(spaceID: id.bytes, knownEpochs: [1])) }
         }
@@ -84,7 +91,7 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
 
     private func announce(_ update: StoredEnvelopes) {
         let subscribers = state.withLock { Array($0.subscribers.values) }
-        for c in subscribers { c.yield(update) }
+        for deliver in subscribers { deliver(update) }
     }
 
     func ids(_ space: SpaceID) -> Set<EnvelopeID> { state.withLock { $0.spaces[space]!.ids } }
@@ -92,6 +99,7 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
     var delivered: Int { state.withLock { $0.delivered } }
     var redelivered: Int { state.withLock { $0.redelivered } }
     var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+    var callbackSubscriptions: Int { state.withLock { $0.callbackSubscriptions } }
 
     // MARK: SyncStoreDriver
 
@@ -146,16 +154,25 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
 
     func localChanges() -> AsyncStream<StoredEnvelopes> {
         let (stream, continuation) = AsyncStream.makeStream(of: StoredEnvelopes.self)
+        let end = subscribe { continuation.yield($0) }
+        continuation.onTermination = { _ in end() }
+        return stream
+    }
+
+    func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)? {
+        guard callbacks else { return nil }
+        state.withLock { $0.callbackSubscriptions += 1 }
+        return subscribe(deliver)
+    }
+
+    private func subscribe(_ deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> @Sendable () -> Void {
         let id = state.withLock { s in
             let id = s.nextSubscriber
             s.nextSubscriber += 1
-            s.subscribers[id] = continuation
+            s.subscribers[id] = deliver
             return id
         }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
-        }
-        return stream
+        return { [weak self] in _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) } }
     }
 }
 

@@ -40,12 +40,17 @@ struct SyncOverTCPTests {
         #expect(report.wire.messagesSent >= 9)  // 3 × 200 KB needs at least 9 Noise messages
     }
 
-    @Test("new local writes are pushed at once to a connected peer, and relayed on to a third node")
-    func pushAndForward() async throws {
+    /// Both ways a store hands local changes to its connections: a stream each connection's
+    /// task forwards, or a callback straight into the session's events (a relay, a fleet office).
+    /// Either way the subscription ends with the connection.
+    @Test(
+        "new local writes are pushed at once to a connected peer, and relayed on to a third node",
+        arguments: [false, true])
+    func pushAndForward(callbacks: Bool) async throws {
         let space = testSpace(3)
-        let hub = MemoryStore(keys: keys(10), spaces: [space])
-        let a = MemoryStore(keys: keys(11), spaces: [space])
-        let c = MemoryStore(keys: keys(12), spaces: [space])
+        let hub = MemoryStore(keys: keys(10), spaces: [space], callbacks: callbacks)
+        let a = MemoryStore(keys: keys(11), spaces: [space], callbacks: callbacks)
+        let c = MemoryStore(keys: keys(12), spaces: [space], callbacks: callbacks)
         try await withServer(store: hub) { listener, _ in
             try await withThrowingTaskGroup(of: PeerReport.self) { group in
                 for store in [a, c] {
@@ -66,6 +71,10 @@ struct SyncOverTCPTests {
         }
         #expect(hub.ids(space) == a.ids(space))
         #expect(a.ids(space) == c.ids(space))
+        #expect(hub.callbackSubscriptions == (callbacks ? 2 : 0))
+        try await eventually("every subscription ended with its connection") {
+            hub.subscriberCount == 0 && a.subscriberCount == 0 && c.subscriberCount == 0
+        }
     }
 
     /// The lag a server records for a peer follows what it stores through other sessions: P
