@@ -185,6 +185,15 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
     }
 
     public func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
+        store(space: space, envelopes: envelopes)
+    }
+
+    /// An office keeps what it receives in memory: stored in the session's own task.
+    public func deliverAtOnce(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) -> Result<FeedVector, any Error>? {
+        .success(store(space: space, envelopes: envelopes))
+    }
+
+    private func store(space: SpaceID, envelopes: [Envelope]) -> FeedVector {
         let arrived = fleetNanoseconds()
         guard let key = lock.withLock({ spaces[space]?.key }) else { return FeedVector() }
         var read: [(Envelope, UInt64?)] = []

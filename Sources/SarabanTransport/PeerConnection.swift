@@ -52,6 +52,12 @@ public protocol SyncStoreDriver: Sendable {
     /// delivering connection's included: it skips what its peer already holds).
     func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector
 
+    /// ``deliver(space:envelopes:from:)`` done at once in the session's own task, for a store
+    /// whose storing never waits (kept in memory: a fleet office of `saraban-bench`); nil when
+    /// deliveries go through the connection's delivery task (the default, and any store that
+    /// waits on a disk or a database).
+    func deliverAtOnce(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) -> Result<FeedVector, any Error>?
+
     /// A new subscription to envelopes stored from now on (local writes and deliveries). Called
     /// once per connection, before ``carriedSpaces(for:)``; the connection stops iterating when it ends.
     func localChanges() -> AsyncStream<StoredEnvelopes>
@@ -120,6 +126,10 @@ extension SyncStoreDriver {
     public func peerHeads(_ summary: SpaceVector, from peer: NodeID) async {}
 
     public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { localChanges() }
+
+    public func deliverAtOnce(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) -> Result<FeedVector, any Error>? {
+        nil
+    }
 
     public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)? {
         nil
@@ -241,6 +251,13 @@ public struct PeerConnection: Sendable {
         case attachmentOut(AttachmentMessage)
         /// The attachment handler's ``AttachmentHandler/settled()`` returned.
         case attachmentsSettled
+
+        /// A failed delivery of `job`, as the session hears it.
+        static func deliveryFailed(_ job: DeliverJob, _ error: any Error) -> Event {
+            .storeFailed(
+                "storing \(job.envelopes.count) envelopes in space \(job.space) failed: \(error)",
+                refusal: (error as? any RefusingStoreError).map { "\($0)" })
+        }
     }
 
     enum AttachmentJob: Sendable {
@@ -339,7 +356,7 @@ public struct PeerConnection: Sendable {
         return await withTaskGroup(of: PeerReport?.self) { group in
             group.addTask {
                 let report = await drive(
-                    session, events: events, writer: writer, fetches: fetchSink, deliveries: deliverSink, heads: headSink,
+                    session, events: events, sink: sink, writer: writer, fetches: fetchSink, deliveries: deliverSink, heads: headSink,
                     closer: closer, budget: budget, attachments: attachments.map { ($0, attachmentSink) })
                 attachmentSink.finish()
                 return report
@@ -405,10 +422,7 @@ public struct PeerConnection: Sendable {
                         let vector = try await store.deliver(space: job.space, envelopes: job.envelopes, from: job.from)
                         sink.yield(.stored(job.space, vector))
                     } catch {
-                        sink.yield(
-                            .storeFailed(
-                                "storing \(job.envelopes.count) envelopes in space \(job.space) failed: \(error)",
-                                refusal: (error as? any RefusingStoreError).map { "\($0)" }))
+                        sink.yield(.deliveryFailed(job, error))
                     }
                 }
                 return nil
@@ -457,13 +471,13 @@ public struct PeerConnection: Sendable {
     /// with every event and action case, had an 18 KB frame per session (heaptrack, 600 sessions
     /// on a relay). Only the awaits are here.
     private func drive(
-        _ session: SyncSession, events: AsyncStream<Event>, writer: SecureWriter,
+        _ session: SyncSession, events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation, writer: SecureWriter,
         fetches: AsyncStream<FetchJob>.Continuation, deliveries: AsyncStream<DeliverJob>.Continuation,
         heads: AsyncStream<SpaceVector>.Continuation, closer: ChannelCloser, budget: ReceiveBudget,
         attachments: (any AttachmentHandler, AsyncStream<AttachmentJob>.Continuation)?
     ) async -> PeerReport {
         let run = SessionRun(
-            session, connection: self, writer: writer, fetches: fetches, deliveries: deliveries, heads: heads,
+            session, connection: self, writer: writer, events: sink, fetches: fetches, deliveries: deliveries, heads: heads,
             attachments: attachments)
         var closed = await perform(run.start(), on: run)
         for await event in events {
@@ -545,6 +559,8 @@ final class SessionRun: @unchecked Sendable {
     var session: SyncSession
     var writer: SecureWriter
     let connection: PeerConnection
+    /// The session's own events (a delivery done at once is heard as `stored`, like any other).
+    let events: AsyncStream<PeerConnection.Event>.Continuation
     let fetches: AsyncStream<PeerConnection.FetchJob>.Continuation
     let deliveries: AsyncStream<PeerConnection.DeliverJob>.Continuation
     let heads: AsyncStream<SpaceVector>.Continuation
@@ -561,6 +577,7 @@ final class SessionRun: @unchecked Sendable {
 
     init(
         _ session: SyncSession, connection: PeerConnection, writer: SecureWriter,
+        events: AsyncStream<PeerConnection.Event>.Continuation,
         fetches: AsyncStream<PeerConnection.FetchJob>.Continuation, deliveries: AsyncStream<PeerConnection.DeliverJob>.Continuation,
         heads: AsyncStream<SpaceVector>.Continuation,
         attachments: (any AttachmentHandler, AsyncStream<PeerConnection.AttachmentJob>.Continuation)?
@@ -568,6 +585,7 @@ final class SessionRun: @unchecked Sendable {
         self.session = session
         self.connection = connection
         self.writer = writer
+        self.events = events
         self.fetches = fetches
         self.deliveries = deliveries
         self.heads = heads
@@ -634,7 +652,13 @@ final class SessionRun: @unchecked Sendable {
         case .fetch(let space, let after, let limit):
             fetches.yield(PeerConnection.FetchJob(space: space, after: after, limit: limit))
         case .deliver(let space, let envelopes, let from):
-            deliveries.yield(PeerConnection.DeliverJob(space: space, envelopes: envelopes, from: from))
+            let job = PeerConnection.DeliverJob(space: space, envelopes: envelopes, from: from)
+            switch connection.store.deliverAtOnce(space: space, envelopes: envelopes, from: from) {
+            case nil: deliveries.yield(job)
+            // Yielded to this task's own events: taken on the next turn of its loop, no task between.
+            case .success(let vector)?: events.yield(.stored(space, vector))
+            case .failure(let error)?: events.yield(.deliveryFailed(job, error))
+            }
         case .peerProgress(let space, _):
             if let status = session.status(of: space) { connection.onEvent(.progress(peer: peer, status: status)) }
         case .peerHeads(let summary):

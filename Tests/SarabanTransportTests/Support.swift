@@ -37,6 +37,8 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
         var nextSubscriber = 0
         /// Subscriptions made through the callback form of `localChanges(for:deliver:)`.
         var callbackSubscriptions = 0
+        /// Deliveries stored through `deliverAtOnce` (in the session's task).
+        var deliveriesAtOnce = 0
         /// Envelopes accepted from peers.
         var delivered = 0
         /// Envelopes handed to `deliver` that were already held (resent).
@@ -51,7 +53,8 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
     let holdsBack = Locked(false)
 
     /// Whether connections get local changes by callback (`localChanges(for:deliver:)`, as a
-    /// relay and a fleet office do) rather than by stream.
+    /// relay and a fleet office do) rather than by stream, and store deliveries at once in the
+    /// session's task (`deliverAtOnce`, as a fleet office does) rather than on its delivery task.
     let callbacks: Bool
 
     init(keys: SigningKeyPair, spaces: [SpaceID], callbacks: Bool = false) {
@@ -100,6 +103,7 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
     var redelivered: Int { state.withLock { $0.redelivered } }
     var subscriberCount: Int { state.withLock { $0.subscribers.count } }
     var callbackSubscriptions: Int { state.withLock { $0.callbackSubscriptions } }
+    var deliveriesAtOnce: Int { state.withLock { $0.deliveriesAtOnce } }
 
     // MARK: SyncStoreDriver
 
@@ -126,6 +130,16 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
     }
 
     func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
+        store(space: space, envelopes: envelopes)
+    }
+
+    func deliverAtOnce(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) -> Result<FeedVector, any Error>? {
+        guard callbacks else { return nil }
+        state.withLock { $0.deliveriesAtOnce += 1 }
+        return .success(store(space: space, envelopes: envelopes))
+    }
+
+    private func store(space: SpaceID, envelopes: [Envelope]) -> FeedVector {
         let (accepted, vector): ([Envelope], FeedVector) = state.withLock { s in
             var sp = s.spaces[space]!
             var accepted: [Envelope] = []

@@ -40,9 +40,10 @@ struct SyncOverTCPTests {
         #expect(report.wire.messagesSent >= 9)  // 3 × 200 KB needs at least 9 Noise messages
     }
 
-    /// Both ways a store hands local changes to its connections: a stream each connection's
-    /// task forwards, or a callback straight into the session's events (a relay, a fleet office).
-    /// Either way the subscription ends with the connection.
+    /// Both ways a store hands local changes to its connections (a stream each connection's
+    /// task forwards, or a callback straight into the session's events: a relay, a fleet office)
+    /// and stores deliveries (on the connection's delivery task, or at once in the session's
+    /// task: a fleet office). Either way the subscription ends with the connection.
     @Test(
         "new local writes are pushed at once to a connected peer, and relayed on to a third node",
         arguments: [false, true])
@@ -72,6 +73,7 @@ struct SyncOverTCPTests {
         #expect(hub.ids(space) == a.ids(space))
         #expect(a.ids(space) == c.ids(space))
         #expect(hub.callbackSubscriptions == (callbacks ? 2 : 0))
+        #expect((hub.deliveriesAtOnce > 0 && c.deliveriesAtOnce > 0) == callbacks)
         try await eventually("every subscription ended with its connection") {
             hub.subscriberCount == 0 && a.subscriberCount == 0 && c.subscriberCount == 0
         }
