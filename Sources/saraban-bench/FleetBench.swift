@@ -173,8 +173,10 @@ func fleetRun(_ opts: FleetOptions, root: String, location: PostgresLocation?) a
 }
 
 /// User + system CPU seconds of the server under test: its postmaster and every child of it (its
-/// backends and background workers), or, without its postmaster's id, of every `postgres`
-/// process on this machine (another engineer's cluster would count too).
+/// backends and background workers, with those that ended, which the postmaster has reaped), or,
+/// without its postmaster's id, of every `postgres` process on this machine (another engineer's
+/// cluster would count too). A process that ends while it is read is left out: before, its
+/// unreadable figure made the whole sum NaN (one fleet run printed "nan s").
 func postgresCPU(postmaster: Int32?) -> Double {
     guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return .nan }
     var total = 0.0
@@ -183,9 +185,23 @@ func postgresCPU(postmaster: Int32?) -> Double {
             comm.hasPrefix("postgres")
         else { continue }
         if let postmaster, pid != postmaster, parentPID(pid) != postmaster { continue }
-        total += FleetRelayProcess.cpuSeconds(pid: pid)
+        let own = FleetRelayProcess.cpuSeconds(pid: pid)
+        if own.isNaN { continue }
+        total += own
+        if pid == postmaster { total += reapedChildrenCPUSeconds(pid: pid) ?? 0 }
     }
     return total
+}
+
+/// User + system CPU seconds of the children `pid` has waited for (cutime and cstime, fields 16
+/// and 17 of /proc/PID/stat).
+func reapedChildrenCPUSeconds(pid: Int32) -> Double? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+        return nil
+    }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 14, let u = Double(fields[13]), let s = Double(fields[14]) else { return nil }
+    return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// The server's postmaster: the parent of its checkpointer (which lives as long as the server).
