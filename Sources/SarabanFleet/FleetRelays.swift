@@ -184,13 +184,25 @@ public final class FleetRelayProcess: @unchecked Sendable {
     public func residentMB() -> Double { Self.residentMB(pid: pid) }
 
     public static func cpuSeconds(pid: Int32) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return .nan }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3, utime field 14, stime field 15 (1-based in proc(5)).
-        guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return .nan }
+        // utime and stime: fields 14 and 15 (1-based in proc(5)).
+        guard let f = statFields(pid: pid), f.count > 13, let u = Double(f[11]), let s = Double(f[12]) else { return .nan }
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// User + system CPU seconds of the children `pid` has waited for (cutime and cstime, fields
+    /// 16 and 17), or nil when the process is gone.
+    public static func reapedChildrenCPUSeconds(pid: Int32) -> Double? {
+        guard let f = statFields(pid: pid), f.count > 14, let u = Double(f[13]), let s = Double(f[14]) else { return nil }
+        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The fields of /proc/PID/stat after the command (index 0 is field 3, the state), or nil
+    /// when the process is gone.
+    public static func statFields(pid: Int32) -> [Substring]? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+            return nil
+        }
+        return stat[stat.index(after: close)...].split(separator: " ")
     }
 
     public static func residentMB(pid: Int32) -> Double {

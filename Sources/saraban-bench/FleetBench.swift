@@ -188,20 +188,9 @@ func postgresCPU(postmaster: Int32?) -> Double {
         let own = FleetRelayProcess.cpuSeconds(pid: pid)
         if own.isNaN { continue }
         total += own
-        if pid == postmaster { total += reapedChildrenCPUSeconds(pid: pid) ?? 0 }
+        if pid == postmaster { total += FleetRelayProcess.reapedChildrenCPUSeconds(pid: pid) ?? 0 }
     }
     return total
-}
-
-/// User + system CPU seconds of the children `pid` has waited for (cutime and cstime, fields 16
-/// and 17 of /proc/PID/stat).
-func reapedChildrenCPUSeconds(pid: Int32) -> Double? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
-        return nil
-    }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    guard fields.count > 14, let u = Double(fields[13]), let s = Double(fields[14]) else { return nil }
-    return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// The server's postmaster: the parent of its checkpointer (which lives as long as the server).
@@ -216,11 +205,8 @@ func postmasterPID(_ location: PostgresLocation) async -> Int32? {
 
 /// Field 4 of /proc/PID/stat.
 func parentPID(_ pid: Int32) -> Int32? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
-        return nil
-    }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    return fields.count > 1 ? Int32(fields[1]) : nil
+    guard let fields = FleetRelayProcess.statFields(pid: pid), fields.count > 1 else { return nil }
+    return Int32(fields[1])
 }
 
 /// CPU seconds every core spent busy (not idle or waiting for I/O) since boot (/proc/stat).
