@@ -237,7 +237,7 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
         return stream
     }
 
-    public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)? {
+    public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> @Sendable () -> Void {
         subscribe(deliver)
     }
 

@@ -242,7 +242,7 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
 
     public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { subscribe(peer: peer) }
 
-    public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)? {
+    public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> @Sendable () -> Void {
         let id = subscribe(peer: peer, deliver: deliver)
         return { [weak self] in self?.unsubscribe(id) }
     }

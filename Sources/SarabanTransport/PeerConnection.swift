@@ -81,11 +81,13 @@ public protocol SyncStoreDriver: Sendable {
     /// peer. Called once per connection, before ``carriedSpaces(for:)``.
     func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes>
 
-    /// ``localChanges(for:)`` handed straight to the connection: `deliver` is called with each
-    /// update on the thread that stored it, with no task between (one thread wake-up less per
-    /// envelope pushed). Returns what ends the subscription, or nil when the driver has only
-    /// the stream (the default).
-    func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)?
+    /// How a connection hears of local changes: `deliver` is called with each update of
+    /// ``localChanges(for:)``; returns what ends the subscription (called once, when the
+    /// connection ends). Called once per connection, before ``carriedSpaces(for:)``. The default
+    /// forwards the stream from a task of its own; a driver that calls `deliver` itself, on the
+    /// thread that stored the envelopes (a relay, a fleet office), spares each envelope pushed
+    /// that task's wake-up.
+    func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> @Sendable () -> Void
 
     /// The head claims to offer `peer` for `spaces` (held: `heads`), per space: the latest
     /// verified claim per claimant, this node's own made afresh first where what it holds
@@ -131,8 +133,17 @@ extension SyncStoreDriver {
         nil
     }
 
-    public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)? {
-        nil
+    public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> @Sendable () -> Void {
+        Self.forward(localChanges(for: peer), to: deliver)
+    }
+
+    /// The default of ``localChanges(for:deliver:)``: a task that hands each update of `updates`
+    /// to `deliver` until the returned closure cancels it (ending the stream's subscription).
+    public static func forward(
+        _ updates: AsyncStream<StoredEnvelopes>, to deliver: @escaping @Sendable (StoredEnvelopes) -> Void
+    ) -> @Sendable () -> Void {
+        let forwarding = Task { for await update in updates { deliver(update) } }
+        return { forwarding.cancel() }
     }
 
     public func headClaims(
@@ -294,11 +305,10 @@ public struct PeerConnection: Sendable {
         let peer = channel.peer
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let endUpdates = store.localChanges(for: peer) { sink.yield(.local($0)) }
-        defer { endUpdates?() }
-        let updates = endUpdates == nil ? store.localChanges(for: peer) : nil
+        defer { endUpdates() }
         let claimUpdates = store.localClaims()
         let session = try await makeSession(for: peer)
-        return await run(session, over: &channel, events: (events, sink), updates: updates, claimUpdates: claimUpdates)
+        return await run(session, over: &channel, events: (events, sink), claimUpdates: claimUpdates)
     }
 
     /// The session for `peer`, from what the store carries for it. (Apart from ``run(over:)``: an
@@ -326,8 +336,7 @@ public struct PeerConnection: Sendable {
 
     private func run(
         _ session: SyncSession, over channel: inout SecureChannel,
-        events: (stream: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation), updates: AsyncStream<StoredEnvelopes>?,
-        claimUpdates: AsyncStream<StoredClaims>
+        events: (stream: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation), claimUpdates: AsyncStream<StoredClaims>
     ) async -> PeerReport {
         let peer = channel.peer
         let (events, sink) = events
@@ -385,12 +394,6 @@ public struct PeerConnection: Sendable {
                         sink.yield(.attachmentsSettled)
                         return nil
                     }
-                }
-            }
-            if let updates {
-                group.addTask {
-                    for await update in updates { sink.yield(.local(update)) }
-                    return nil
                 }
             }
             group.addTask {

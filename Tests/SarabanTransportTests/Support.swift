@@ -173,8 +173,8 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
         return stream
     }
 
-    func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> (@Sendable () -> Void)? {
-        guard callbacks else { return nil }
+    func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> @Sendable () -> Void {
+        guard callbacks else { return Self.forward(localChanges(for: peer), to: deliver) }
         state.withLock { $0.callbackSubscriptions += 1 }
         return subscribe(deliver)
     }
