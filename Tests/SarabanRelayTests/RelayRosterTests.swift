@@ -142,12 +142,15 @@ final class RosterRig: @unchecked Sendable {
         var via = 0
         if kind == .postgresql { via = try await rig.startRelay(try await rig.fixture.second()) }
         try await rig.sync(a)
-        // Another relay process learns of the genesis from the store (NOTIFY, then its catch-up):
-        // within tens of milliseconds, longer on a loaded machine. Until then the space is open
-        // there, as a space without a membership log is.
+        let fromA = try await rig.stored(space)[a.identity.publicKey]
+        // Another relay process learns of the genesis, and of the member's envelopes after it,
+        // from the store (NOTIFY, then its catch-up): within tens of milliseconds, longer on a
+        // loaded machine. Until then the space is open there, as a space without a membership
+        // log is, and the pusher would be served only part of the member's feed.
         if kind == .postgresql {
-            try await eventually("relay \(via) knows the space's genesis", timeout: .seconds(20), every: .milliseconds(20)) {
-                rig.daemons[via].relayDriver?.roster(space)?.roster.current.hasGenesis == true
+            try await eventually("relay \(via) knows the space's genesis and all the member stored", timeout: .seconds(20), every: .milliseconds(20)) {
+                let driver = rig.daemons[via].relayDriver
+                return driver?.roster(space)?.roster.current.hasGenesis == true && driver?.knownVector(space)?[a.identity.publicKey] == fromA
             }
         }
         try await rig.sync(pusher, via: via)
