@@ -188,9 +188,13 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
         store(space: space, envelopes: envelopes)
     }
 
-    /// An office keeps what it receives in memory: stored in the session's own task.
-    public func deliverAtOnce(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) -> Result<FeedVector, any Error>? {
-        .success(store(space: space, envelopes: envelopes))
+    /// An office keeps what it receives in memory: stored at once, in the session's own task.
+    public func deliver(
+        space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
+        then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
+    ) -> Bool {
+        done(.success(store(space: space, envelopes: envelopes)))
+        return true
     }
 
     private func store(space: SpaceID, envelopes: [Envelope]) -> FeedVector {

@@ -43,11 +43,14 @@ public final class RelayMetrics: @unchecked Sendable {
     /// Runs `body`, recording its duration as `saraban_relay_store_seconds{op}`.
     func timed<T>(_ op: String, _ body: () async throws -> T) async rethrows -> T {
         let t0 = ContinuousClock.now
-        defer {
-            let d = (ContinuousClock.now - t0).components
-            timer(op).recordNanoseconds(d.seconds * 1_000_000_000 + d.attoseconds / 1_000_000_000)
-        }
+        defer { record(op, since: t0) }
         return try await body()
+    }
+
+    /// Records the time `op` took since `t0` (an operation heard back by callback).
+    func record(_ op: String, since t0: ContinuousClock.Instant) {
+        let d = (ContinuousClock.now - t0).components
+        timer(op).recordNanoseconds(d.seconds * 1_000_000_000 + d.attoseconds / 1_000_000_000)
     }
 
     private func timer(_ op: String) -> CoreMetrics.Timer {

@@ -122,6 +122,12 @@ public protocol RelayStore: PeerStatusStore {
     /// least the authors of the batch.
     func store(space: SpaceID, envelopes: [Envelope]) async throws -> ReceiveReport
 
+    /// ``store(space:envelopes:)`` heard back by callback: `done` is called once, on any thread.
+    /// The relay's sessions store this way, with no task of their own between a batch and its
+    /// ack. Default: a task awaits ``store(space:envelopes:)``; PostgreSQL's store lanes call
+    /// `done` from the task that committed the transaction.
+    func store(space: SpaceID, envelopes: [Envelope], then done: @escaping @Sendable (Result<ReceiveReport, any Error>) -> Void)
+
     /// Per author, the envelopes of `space` whose last sequence is above `after[author]`, in
     /// store order, at most `limit.envelopes` and about `limit.bytes` (at least one);
     /// `complete` when none are left.
@@ -215,6 +221,12 @@ public struct StoredPage: Sendable {
 }
 
 extension RelayStore {
+    public func store(space: SpaceID, envelopes: [Envelope], then done: @escaping @Sendable (Result<ReceiveReport, any Error>) -> Void) {
+        Task {
+            do { done(.success(try await store(space: space, envelopes: envelopes))) } catch { done(.failure(error)) }
+        }
+    }
+
     public var attachmentStore: (any AttachmentStore)? { nil }
 
     public var claimStore: (any RelayClaimStore)? { nil }

@@ -323,46 +323,77 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
     }
 
     public func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector {
-        // Stored in runs, each ending at a control envelope: the roster it changes judges the
-        // envelopes after it (an addition admits its member's envelopes that follow in the batch).
-        var rest = envelopes[...]
-        var vector = FeedVector()
-        repeat {
-            var run: [Envelope] = []
-            var refused: [(Envelope, String)] = []
-            let roster = lock.withLock { rosters[space] }
-            while let e = rest.popFirst() {
-                let h = e.header
-                if !policy.mayStore(space: space, author: h.author, epoch: h.epoch) {
-                    refused.append((e, "the relay's policy refuses it"))
-                } else if let why = roster?.refusal(h) {
-                    refused.append((e, why))
-                } else {
-                    run.append(e)
-                    if h.epoch == ControlEntry.publicEpoch && foldsRosters { break }
-                }
+        try await withCheckedThrowingContinuation { c in deliverRuns(space: space, envelopes[...]) { c.resume(with: $0) } }
+    }
+
+    /// Stored without the connection's delivery task: `done` is called from the store's own
+    /// task when the last run is stored (on PostgreSQL, the lane that committed it).
+    public func deliver(
+        space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
+        then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
+    ) -> Bool {
+        deliverRuns(space: space, envelopes[...], then: done)
+        return true
+    }
+
+    /// Stores `rest` in runs, each ending at a control envelope: the roster it changes judges the
+    /// envelopes after it (an addition admits its member's envelopes that follow in the batch),
+    /// so each run is judged once the one before is stored. `done` gets what the store is known
+    /// to hold of `space` after the last run.
+    private func deliverRuns(
+        space: SpaceID, _ envelopes: ArraySlice<Envelope>, then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
+    ) {
+        var rest = envelopes
+        var run: [Envelope] = []
+        var refused: [(Envelope, String)] = []
+        let roster = lock.withLock { rosters[space] }
+        while let e = rest.popFirst() {
+            let h = e.header
+            if !policy.mayStore(space: space, author: h.author, epoch: h.epoch) {
+                refused.append((e, "the relay's policy refuses it"))
+            } else if let why = roster?.refusal(h) {
+                refused.append((e, why))
+            } else {
+                run.append(e)
+                if h.epoch == ControlEntry.publicEpoch && foldsRosters { break }
             }
-            if !refused.isEmpty {
-                metrics.refused(EnvelopeError.Code.notAMember.rawValue, count: refused.count)
-                logger.warning(
-                    "refused envelopes of authors the space does not admit",
-                    metadata: ["space": "\(space.hex)", "refused": "\(refused.count)", "first": "\(refused[0].1)"])
+        }
+        if !refused.isEmpty {
+            metrics.refused(EnvelopeError.Code.notAMember.rawValue, count: refused.count)
+            logger.warning(
+                "refused envelopes of authors the space does not admit",
+                metadata: ["space": "\(space.hex)", "refused": "\(refused.count)", "first": "\(refused[0].1)"])
+        }
+        storeRun(space: space, run) { [self, rest] result in
+            if case .success = result, !rest.isEmpty {
+                deliverRuns(space: space, rest, then: done)
+            } else {
+                done(result)
             }
-            vector = try await storeRun(space: space, run)
-        } while !rest.isEmpty
-        return vector
+        }
     }
 
     /// Stores one run of envelopes the policy and roster admit, announces what was accepted and
-    /// folds its control envelopes; returns what the store is known to hold of `space`.
-    private func storeRun(space: SpaceID, _ run: [Envelope]) async throws -> FeedVector {
-        let report: ReceiveReport
-        do {
-            report = try await metrics.timed("store") { try await store.store(space: space, envelopes: run) }
-        } catch {
-            metrics.storeFailed(error)
-            throw error
+    /// folds its control envelopes; `done` gets what the store is known to hold of `space`.
+    private func storeRun(
+        space: SpaceID, _ run: [Envelope], then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
+    ) {
+        let started = ContinuousClock.now
+        store.store(space: space, envelopes: run) { [self] result in
+            metrics.record("store", since: started)
+            switch result {
+            case .failure(let error):
+                metrics.storeFailed(error)
+                done(.failure(error))
+            case .success(let report):
+                done(.success(stored(space, report)))
+            }
         }
+    }
+
+    /// Takes what a store call accepted: announces it and folds its control envelopes; returns
+    /// what the store is known to hold of `space`.
+    private func stored(_ space: SpaceID, _ report: ReceiveReport) -> FeedVector {
         metrics.envelopesIn(report)
         if !report.refused.isEmpty {
             logger.warning(

@@ -509,9 +509,23 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
             r.holds = try await vectors(of: [space])[space] ?? FeedVector()
             return r
         }
-        let lane = lanes[Int(space.lo % UInt64(lanes.count))]
-        return try await lane.submit(Delivery(space: space, envelopes: envelopes))
+        return try await withCheckedThrowingContinuation { c in
+            lane(of: space).submit(Delivery(space: space, envelopes: envelopes)) { c.resume(with: $0) }
+        }
     }
+
+    /// Stored by the space's lane, which calls `done` once the transaction ends (no task between).
+    public func store(space: SpaceID, envelopes: [Envelope], then done: @escaping @Sendable (Result<ReceiveReport, any Error>) -> Void) {
+        guard !envelopes.isEmpty else {
+            Task {
+                do { done(.success(try await store(space: space, envelopes: envelopes))) } catch { done(.failure(error)) }
+            }
+            return
+        }
+        lane(of: space).submit(Delivery(space: space, envelopes: envelopes), then: done)
+    }
+
+    private func lane(of space: SpaceID) -> StoreLane { lanes[Int(space.lo % UInt64(lanes.count))] }
 
     struct Delivery: Sendable {
         var space: SpaceID
@@ -1004,27 +1018,27 @@ final class Once: @unchecked Sendable {
 final class StoreLane: @unchecked Sendable {
     weak var store: PostgresRelayStore?
     private let lock = NSLock()
-    private var queue: [(PostgresRelayStore.Delivery, CheckedContinuation<ReceiveReport, any Error>)] = []
+    typealias Done = @Sendable (Result<ReceiveReport, any Error>) -> Void
+    private var queue: [(PostgresRelayStore.Delivery, Done)] = []
     private var running = false
     /// At most this many envelopes, or bytes, per transaction.
     static let maxEnvelopes = 1_000
     static let maxBytes = 8 << 20
 
-    func submit(_ d: PostgresRelayStore.Delivery) async throws -> ReceiveReport {
-        try await withCheckedThrowingContinuation { c in
-            let start = lock.withLock { () -> Bool in
-                queue.append((d, c))
-                if running { return false }
-                running = true
-                return true
-            }
-            if start { Task { await drain() } }
+    /// Queues `d`; `done` is called with its report from the task that ran its transaction.
+    func submit(_ d: PostgresRelayStore.Delivery, then done: @escaping Done) {
+        let start = lock.withLock { () -> Bool in
+            queue.append((d, done))
+            if running { return false }
+            running = true
+            return true
         }
+        if start { Task { await drain() } }
     }
 
     private func drain() async {
         while true {
-            let jobs = lock.withLock { () -> [(PostgresRelayStore.Delivery, CheckedContinuation<ReceiveReport, any Error>)] in
+            let jobs = lock.withLock { () -> [(PostgresRelayStore.Delivery, Done)] in
                 var n = 0
                 var bytes = 0
                 var take = 0
@@ -1041,14 +1055,14 @@ final class StoreLane: @unchecked Sendable {
             }
             if jobs.isEmpty { return }
             guard let store else {
-                for (_, c) in jobs { c.resume(throwing: RelayStoreError(.unavailable, "the relay store was closed")) }
+                for (_, done) in jobs { done(.failure(RelayStoreError(.unavailable, "the relay store was closed"))) }
                 continue
             }
             do {
                 let reports = try await store.storeBatch(jobs.map(\.0))
-                for (i, (_, c)) in jobs.enumerated() { c.resume(returning: reports[i]) }
+                for (i, (_, done)) in jobs.enumerated() { done(.success(reports[i])) }
             } catch {
-                for (_, c) in jobs { c.resume(throwing: error) }
+                for (_, done) in jobs { done(.failure(error)) }
             }
         }
     }

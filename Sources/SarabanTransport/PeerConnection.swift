@@ -52,11 +52,16 @@ public protocol SyncStoreDriver: Sendable {
     /// delivering connection's included: it skips what its peer already holds).
     func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector
 
-    /// ``deliver(space:envelopes:from:)`` done at once in the session's own task, for a store
-    /// whose storing never waits (kept in memory: a fleet office of `saraban-bench`); nil when
-    /// deliveries go through the connection's delivery task (the default, and any store that
-    /// waits on a disk or a database).
-    func deliverAtOnce(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) -> Result<FeedVector, any Error>?
+    /// ``deliver(space:envelopes:from:)`` without the connection's delivery task: the driver
+    /// calls `done` once with the outcome, on any thread (at once, for a store kept in memory:
+    /// a fleet office of `saraban-bench`; from the task that committed it, for a relay on
+    /// PostgreSQL). Returns false when it has no such path (the default): the connection's
+    /// delivery task then awaits ``deliver(space:envelopes:from:)``. Either way a connection has
+    /// one delivery outstanding at a time, so what a peer sends is stored in the order sent.
+    func deliver(
+        space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
+        then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
+    ) -> Bool
 
     /// A new subscription to envelopes stored from now on (local writes and deliveries). Called
     /// once per connection, before ``carriedSpaces(for:)``; the connection stops iterating when it ends.
@@ -129,9 +134,10 @@ extension SyncStoreDriver {
 
     public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { localChanges() }
 
-    public func deliverAtOnce(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) -> Result<FeedVector, any Error>? {
-        nil
-    }
+    public func deliver(
+        space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
+        then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
+    ) -> Bool { false }
 
     public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> @Sendable () -> Void {
         Self.forward(localChanges(for: peer), to: deliver)
@@ -257,6 +263,9 @@ public struct PeerConnection: Sendable {
         case localClaims(StoredClaims)
         case fetched(SpaceID, [Envelope], complete: Bool)
         case stored(SpaceID, FeedVector)
+        /// A delivery the driver stored without the delivery task
+        /// (``SyncStoreDriver/deliver(space:envelopes:from:then:)``) ended.
+        case delivered(DeliverJob, Result<FeedVector, any Error>)
         /// A fetch or delivery failed; `refusal`: the failure is one to tell the peer (``RefusingStoreError``).
         case storeFailed(String, refusal: String?)
         case attachmentOut(AttachmentMessage)
@@ -562,7 +571,7 @@ final class SessionRun: @unchecked Sendable {
     var session: SyncSession
     var writer: SecureWriter
     let connection: PeerConnection
-    /// The session's own events (a delivery done at once is heard as `stored`, like any other).
+    /// The session's own events (a delivery the driver did itself is heard as `delivered`).
     let events: AsyncStream<PeerConnection.Event>.Continuation
     let fetches: AsyncStream<PeerConnection.FetchJob>.Continuation
     let deliveries: AsyncStream<PeerConnection.DeliverJob>.Continuation
@@ -577,6 +586,10 @@ final class SessionRun: @unchecked Sendable {
     var attachmentsSettled: Bool
     /// Bytes to send at the end of the current actions.
     private var out: [UInt8] = []
+    /// A delivery the driver is storing on its own path (one at a time: see
+    /// ``SyncStoreDriver/deliver(space:envelopes:from:then:)``), and those that wait for it.
+    private var deliveryOutstanding = false
+    private var waitingDeliveries: [PeerConnection.DeliverJob] = []
 
     init(
         _ session: SyncSession, connection: PeerConnection, writer: SecureWriter,
@@ -624,9 +637,14 @@ final class SessionRun: @unchecked Sendable {
         case .fetched(let space, let envelopes, let complete):
             return (session.fetched(space: space, envelopes: envelopes, complete: complete), 0)
         case .stored(let space, let vector):
-            let actions = session.stored(space: space, vector: vector)
-            if let status = session.status(of: space) { connection.onEvent(.progress(peer: peer, status: status)) }
-            return (actions, 0)
+            return (stored(space, vector), 0)
+        case .delivered(let job, .success(let vector)):
+            deliveryOutstanding = false
+            if !waitingDeliveries.isEmpty { startDelivery(waitingDeliveries.removeFirst()) }
+            return (stored(job.space, vector), 0)
+        case .delivered(let job, .failure(let error)):
+            deliveryOutstanding = false
+            return apply(.deliveryFailed(job, error), closer: closer)
         case .attachmentOut(let m):
             let actions = session.sendAttachment(m)
             attachments?.0.sent(m)
@@ -656,12 +674,7 @@ final class SessionRun: @unchecked Sendable {
             fetches.yield(PeerConnection.FetchJob(space: space, after: after, limit: limit))
         case .deliver(let space, let envelopes, let from):
             let job = PeerConnection.DeliverJob(space: space, envelopes: envelopes, from: from)
-            switch connection.store.deliverAtOnce(space: space, envelopes: envelopes, from: from) {
-            case nil: deliveries.yield(job)
-            // Yielded to this task's own events: taken on the next turn of its loop, no task between.
-            case .success(let vector)?: events.yield(.stored(space, vector))
-            case .failure(let error)?: events.yield(.deliveryFailed(job, error))
-            }
+            if deliveryOutstanding { waitingDeliveries.append(job) } else { startDelivery(job) }
         case .peerProgress(let space, _):
             if let status = session.status(of: space) { connection.onEvent(.progress(peer: peer, status: status)) }
         case .peerHeads(let summary):
@@ -680,6 +693,22 @@ final class SessionRun: @unchecked Sendable {
             return .close
         }
         return nil
+    }
+
+    /// Hands `job` to the driver's own delivery path (its outcome comes back as `delivered`,
+    /// on this task's events: no task between), or else to the connection's delivery task.
+    private func startDelivery(_ job: PeerConnection.DeliverJob) {
+        let events = self.events
+        let direct = connection.store.deliver(space: job.space, envelopes: job.envelopes, from: job.from) {
+            events.yield(.delivered(job, $0))
+        }
+        if direct { deliveryOutstanding = true } else { deliveries.yield(job) }
+    }
+
+    private func stored(_ space: SpaceID, _ vector: FeedVector) -> [SyncAction] {
+        let actions = session.stored(space: space, vector: vector)
+        if let status = session.status(of: space) { connection.onEvent(.progress(peer: peer, status: status)) }
+        return actions
     }
 
     /// After the store heard the session settled: reports it; returns bye when the session

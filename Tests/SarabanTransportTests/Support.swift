@@ -37,8 +37,11 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
         var nextSubscriber = 0
         /// Subscriptions made through the callback form of `localChanges(for:deliver:)`.
         var callbackSubscriptions = 0
-        /// Deliveries stored through `deliverAtOnce` (in the session's task).
-        var deliveriesAtOnce = 0
+        /// Deliveries stored on the driver's own path (`deliver(space:envelopes:from:then:)`).
+        var directDeliveries = 0
+        /// Direct deliveries started and not yet done, per peer, and the most seen at once.
+        var outstanding: [SigningPublicKey: Int] = [:]
+        var mostOutstanding = 0
         /// Envelopes accepted from peers.
         var delivered = 0
         /// Envelopes handed to `deliver` that were already held (resent).
@@ -53,8 +56,9 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
     let holdsBack = Locked(false)
 
     /// Whether connections get local changes by callback (`localChanges(for:deliver:)`, as a
-    /// relay and a fleet office do) rather than by stream, and store deliveries at once in the
-    /// session's task (`deliverAtOnce`, as a fleet office does) rather than on its delivery task.
+    /// relay and a fleet office do) rather than by stream, and store deliveries on the driver's
+    /// own path (`deliver(space:envelopes:from:then:)`, done later on another thread, as a relay
+    /// on PostgreSQL does) rather than on the connection's delivery task.
     let callbacks: Bool
 
     init(keys: SigningKeyPair, spaces: [SpaceID], callbacks: Bool = false) {
@@ -103,7 +107,8 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
     var redelivered: Int { state.withLock { $0.redelivered } }
     var subscriberCount: Int { state.withLock { $0.subscribers.count } }
     var callbackSubscriptions: Int { state.withLock { $0.callbackSubscriptions } }
-    var deliveriesAtOnce: Int { state.withLock { $0.deliveriesAtOnce } }
+    var directDeliveries: Int { state.withLock { $0.directDeliveries } }
+    var mostOutstanding: Int { state.withLock { $0.mostOutstanding } }
 
     // MARK: SyncStoreDriver
 
@@ -133,10 +138,24 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
         store(space: space, envelopes: envelopes)
     }
 
-    func deliverAtOnce(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) -> Result<FeedVector, any Error>? {
-        guard callbacks else { return nil }
-        state.withLock { $0.deliveriesAtOnce += 1 }
-        return .success(store(space: space, envelopes: envelopes))
+    func deliver(
+        space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
+        then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
+    ) -> Bool {
+        guard callbacks else { return false }
+        state.withLock { s in
+            s.directDeliveries += 1
+            s.outstanding[peer, default: 0] += 1
+            s.mostOutstanding = max(s.mostOutstanding, s.outstanding[peer]!)
+        }
+        // Done later, from another thread: a second delivery started meanwhile would be seen.
+        Task.detached {
+            try? await Task.sleep(for: .milliseconds(10))
+            let vector = self.store(space: space, envelopes: envelopes)
+            self.state.withLock { $0.outstanding[peer]! -= 1 }
+            done(.success(vector))
+        }
+        return true
     }
 
     private func store(space: SpaceID, envelopes: [Envelope]) -> FeedVector {

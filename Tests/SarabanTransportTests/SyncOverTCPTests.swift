@@ -42,8 +42,9 @@ struct SyncOverTCPTests {
 
     /// Both ways a store hands local changes to its connections (a stream each connection's
     /// task forwards, or a callback straight into the session's events: a relay, a fleet office)
-    /// and stores deliveries (on the connection's delivery task, or at once in the session's
-    /// task: a fleet office). Either way the subscription ends with the connection.
+    /// and stores deliveries (on the connection's delivery task, or on the driver's own path,
+    /// heard back by callback: a relay on PostgreSQL, a fleet office). Either way the
+    /// subscription ends with the connection.
     @Test(
         "new local writes are pushed at once to a connected peer, and relayed on to a third node",
         arguments: [false, true])
@@ -73,10 +74,44 @@ struct SyncOverTCPTests {
         #expect(hub.ids(space) == a.ids(space))
         #expect(a.ids(space) == c.ids(space))
         #expect(hub.callbackSubscriptions == (callbacks ? 2 : 0))
-        #expect((hub.deliveriesAtOnce > 0 && c.deliveriesAtOnce > 0) == callbacks)
+        #expect((hub.directDeliveries > 0 && c.directDeliveries > 0) == callbacks)
+        #expect(hub.mostOutstanding <= 1)
         try await eventually("every subscription ended with its connection") {
             hub.subscriberCount == 0 && a.subscriberCount == 0 && c.subscriberCount == 0
         }
+    }
+
+    /// A driver storing on its own path (done later, on another thread) is handed one delivery
+    /// of a connection at a time: the rest wait in the session, so what a peer sends is stored
+    /// in the order it was sent (a second batch stored before the first would be a gap, refused).
+    @Test("a connection has one direct delivery outstanding at a time, and its envelopes are stored in order")
+    func directDeliveriesOneAtATime() async throws {
+        let space = testSpace(5)
+        let hub = MemoryStore(keys: keys(30), spaces: [space], callbacks: true)
+        let a = MemoryStore(keys: keys(31), spaces: [space])
+        try await withServer(store: hub) { listener, _ in
+            try await withThrowingTaskGroup(of: PeerReport.self) { group in
+                group.addTask { try await syncOnce(a, port: listener.port, closeWhenSynced: false) }
+                try await eventually("connected") { hub.subscriberCount == 1 && a.subscriberCount == 1 }
+                // One push per write, each stored 10 ms after it was handed over: batches arrive
+                // while one is being stored. (Written until several deliveries were made: a busy
+                // machine may gather the first writes into one batch.)
+                var written = 0
+                while written < 40 || (hub.directDeliveries < 4 && written < 400) {
+                    a.write(space, count: 1)
+                    written += 1
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                let total = written
+                try await eventually("A's writes reach the hub", timeout: .seconds(20)) { hub.count(space) == total }
+                group.cancelAll()
+                for try await report in group { #expect(report.transportError == nil) }
+            }
+        }
+        #expect(hub.ids(space) == a.ids(space))
+        #expect(hub.directDeliveries >= 4)
+        #expect(hub.mostOutstanding == 1)
+        #expect(hub.state.withLock { $0.refused } == 0)
     }
 
     /// The lag a server records for a peer follows what it stores through other sessions: P
