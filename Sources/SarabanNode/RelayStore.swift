@@ -222,6 +222,11 @@ public struct StoredPage: Sendable {
 
 extension RelayStore {
     public func store(space: SpaceID, envelopes: [Envelope], then done: @escaping @Sendable (Result<ReceiveReport, any Error>) -> Void) {
+        storeInTask(space: space, envelopes: envelopes, then: done)
+    }
+
+    /// The default of ``store(space:envelopes:then:)``: a task awaits ``store(space:envelopes:)``.
+    public func storeInTask(space: SpaceID, envelopes: [Envelope], then done: @escaping @Sendable (Result<ReceiveReport, any Error>) -> Void) {
         Task {
             do { done(.success(try await store(space: space, envelopes: envelopes))) } catch { done(.failure(error)) }
         }

@@ -516,12 +516,8 @@ public final class PostgresRelayStore: RelayStore, @unchecked Sendable {
 
     /// Stored by the space's lane, which calls `done` once the transaction ends (no task between).
     public func store(space: SpaceID, envelopes: [Envelope], then done: @escaping @Sendable (Result<ReceiveReport, any Error>) -> Void) {
-        guard !envelopes.isEmpty else {
-            Task {
-                do { done(.success(try await store(space: space, envelopes: envelopes))) } catch { done(.failure(error)) }
-            }
-            return
-        }
+        // Nothing to store: what is held, read outside the lanes.
+        guard !envelopes.isEmpty else { return storeInTask(space: space, envelopes: envelopes, then: done) }
         lane(of: space).submit(Delivery(space: space, envelopes: envelopes), then: done)
     }
 
