@@ -66,8 +66,8 @@ public final class FleetLedger: @unchecked Sendable {
 /// time it was written), seals each into an envelope chained on its feed and signed, and pushes
 /// it to its open session. Envelopes delivered from other offices are opened with the space key,
 /// their letter read, and the delay since it was written recorded in the ``FleetLedger``. It keeps
-/// its own envelopes until its relay's acknowledgements show the relay holds them (what an office
-/// does when a relay refuses or dies: keep and retry on the next session).
+/// its own envelopes at least until its relay's acknowledgements show the relay holds them (what
+/// an office does when a relay refuses or dies: keep and retry on the next session).
 public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
     struct SpaceState {
         var key: SymmetricKey
@@ -75,8 +75,11 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
         var vector = FeedVector()
         /// Its own feed's head.
         var head = FeedHead()
-        /// Its own envelopes the relay is not known to hold yet, in chain order.
+        /// Its own envelopes kept, in chain order: those no relay is known to hold yet, and with
+        /// ``FleetOffice/keepsAcknowledged`` every one.
         var outbox: [Envelope] = []
+        /// The last of its own sequence numbers a relay acknowledged.
+        var acknowledged: UInt64 = 0
     }
 
     public let index: Int
@@ -92,12 +95,22 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
     private var subscribers: [Int: @Sendable (StoredEnvelopes) -> Void] = [:]
     private var nextSubscriber = 0
     private var nextOp: UInt64 = 1
+    /// Keeps its own envelopes after a relay acknowledged them, as a real office keeps them in
+    /// its database. A relay process whose summary lags the store (its watcher still catching
+    /// up, as right after PostgreSQL returns) asks for envelopes another process acknowledged:
+    /// an office that dropped them cannot send them, and its session waits until it times out.
+    /// The fault tests keep them; the benchmark drops them, bounding the load generator's memory.
+    public let keepsAcknowledged: Bool
 
     /// - Parameters:
     ///   - spaces: the spaces this office is a member of, with their (epoch 0) keys.
     ///   - bodyBytes: the size of each letter's body text (the sealed envelope is about 300 bytes more).
-    public init(index: Int, identity: SigningKeyPair, spaces: [SpaceID: SymmetricKey], ledger: FleetLedger, bodyBytes: Int = 1200) {
+    public init(
+        index: Int, identity: SigningKeyPair, spaces: [SpaceID: SymmetricKey], ledger: FleetLedger, bodyBytes: Int = 1200,
+        keepsAcknowledged: Bool = false
+    ) {
         self.index = index
+        self.keepsAcknowledged = keepsAcknowledged
         self.identity = identity
         self.ledger = ledger
         self.bodyBytes = bodyBytes
@@ -112,7 +125,9 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
     public func vector(of space: SpaceID) -> FeedVector? { lock.withLock { spaces[space]?.vector } }
 
     /// Own envelopes not yet known to be held by a relay.
-    public var unacknowledged: Int { lock.withLock { spaces.values.reduce(0) { $0 + $1.outbox.count } } }
+    public var unacknowledged: Int {
+        lock.withLock { spaces.values.reduce(0) { n, s in n + s.outbox.count { $0.header.seqEnd > s.acknowledged } } }
+    }
 
     /// Writes one letter in `space`: a real change sealed into the next envelope of this office's
     /// feed, pushed to the open session at once.
@@ -148,14 +163,16 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
 
     static let sentField = "sent_ns"
 
-    /// The relay (as its session reports) holds `vector` of `space`: own envelopes it covers leave the outbox.
+    /// The relay (as its session reports) holds `vector` of `space`: own envelopes it covers are
+    /// acknowledged (and leave the outbox, unless ``keepsAcknowledged``).
     public func relayHolds(space: SpaceID, vector: FeedVector) {
         let me = identity.publicKey
         lock.withLock {
             guard var s = spaces[space] else { return }
             let held = vector[me]
-            guard let first = s.outbox.first, first.header.seqEnd <= held else { return }
-            s.outbox.removeAll { $0.header.seqEnd <= held }
+            guard held > s.acknowledged else { return }
+            s.acknowledged = held
+            if !keepsAcknowledged { s.outbox.removeAll { $0.header.seqEnd <= held } }
             spaces[space] = s
         }
     }
@@ -171,8 +188,9 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
         lock.withLock { spaces.mapValues(\.vector) }
     }
 
-    /// Only the office's own envelopes are kept (those a relay has not acknowledged): a relay asks
-    /// an office for nothing else, since everything else it sent came from a relay.
+    /// Only the office's own envelopes are kept (those no relay acknowledged, or all of them with
+    /// ``keepsAcknowledged``): a relay asks an office for nothing else, since everything else it
+    /// sent came from a relay.
     public func fetch(space: SpaceID, after: FeedVector, limit: FetchLimit) async throws -> (envelopes: [Envelope], complete: Bool) {
         let me = identity.publicKey
         return lock.withLock {

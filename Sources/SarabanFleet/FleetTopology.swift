@@ -54,12 +54,15 @@ public struct FleetTopology: Sendable {
         return out
     }
 
-    /// The offices, each with its identity and its spaces' keys, reporting into `ledger`.
-    public func makeOffices(ledger: FleetLedger, bodyBytes: Int) -> [FleetOffice] {
+    /// The offices, each with its identity and its spaces' keys, reporting into `ledger`
+    /// (`keepsAcknowledged`: see ``FleetOffice/keepsAcknowledged``).
+    public func makeOffices(ledger: FleetLedger, bodyBytes: Int, keepsAcknowledged: Bool = false) -> [FleetOffice] {
         (0..<offices).map { i in
             var keys: [SpaceID: SymmetricKey] = [:]
             for j in spaces(of: i) { keys[space(j)] = key(of: j) }
-            return FleetOffice(index: i, identity: identity(of: i), spaces: keys, ledger: ledger, bodyBytes: bodyBytes)
+            return FleetOffice(
+                index: i, identity: identity(of: i), spaces: keys, ledger: ledger, bodyBytes: bodyBytes,
+                keepsAcknowledged: keepsAcknowledged)
         }
     }
 

@@ -30,7 +30,9 @@ final class FleetHarness: @unchecked Sendable {
         print("fleet seed \(seed) (replay with SARABAN_SEED=\(seed))")
         rng = SplitMix64(seed: seed)
         topology = try FleetTopology(offices: n, spaceSize: 2, seed: seed)
-        offices = topology.makeOffices(ledger: ledger, bodyBytes: 400)
+        // Kept after acknowledgement, as real offices keep them: a relay process catching up
+        // after an outage may ask for envelopes another process acknowledged.
+        offices = topology.makeOffices(ledger: ledger, bodyBytes: 400, keepsAcknowledged: true)
         self.location = location
         relays = try FleetRelays(
             saraban: sarabanBinary, data: dir.path + "/relay", store: location?.description,
