@@ -6,10 +6,18 @@ struct NoiseMessageReader {
     /// The Noise limit for any message.
     static let maximumMessageLength = 65535
 
-    private var buffer = ByteBuffer()
+    /// What was read and not yet taken as messages. Holds nothing between reads that ended on a
+    /// message boundary (the common case), so an idle connection keeps no buffer: a buffer kept
+    /// and cleared kept the capacity of the largest read ever made on the connection (up to
+    /// 64 KB under load; heaptrack, 1,000 sessions on a backlogged relay: 13 MB).
+    private var buffer = Self.empty
+    private static let empty = ByteBuffer()
 
     /// Bytes received that are not yet a complete message.
     var bufferedByteCount: Int { buffer.readableBytes }
+
+    /// The capacity of the buffer held (tests: what an idle connection keeps).
+    var bufferedCapacity: Int { buffer.capacity }
 
     /// The length of the partial message buffered, once its prefix has arrived.
     var pendingMessageLength: Int? {
@@ -18,10 +26,12 @@ struct NoiseMessageReader {
 
     mutating func append(_ bytes: inout ByteBuffer) {
         if buffer.readableBytes == 0 {
-            buffer.clear()
-        } else if buffer.readerIndex > 1 << 16 {
-            buffer.discardReadBytes()
+            // Nothing pending: take the read as it is, without copying it.
+            buffer = bytes
+            bytes = Self.empty
+            return
         }
+        if buffer.readerIndex > 1 << 16 { buffer.discardReadBytes() }
         buffer.writeBuffer(&bytes)
     }
 
@@ -31,7 +41,9 @@ struct NoiseMessageReader {
             buffer.readableBytes >= 2 + Int(n)
         else { return nil }
         buffer.moveReaderIndex(forwardBy: 2)
-        return buffer.readBytes(length: Int(n))
+        let message = buffer.readBytes(length: Int(n))
+        if buffer.readableBytes == 0 { buffer = Self.empty }
+        return message
     }
 
     /// `message` with its 2-byte length prefix, appended to `out`.

@@ -24,7 +24,32 @@ struct UnitTests {
             }
             #expect(got == messages)
             #expect(reader.bufferedByteCount == 0)
+            #expect(reader.bufferedCapacity == 0)
         }
+    }
+
+    @Test("a connection's reader keeps no buffer between reads that end on a message boundary")
+    func noiseMessageReaderReleasesItsBuffer() {
+        var reader = NoiseMessageReader()
+        // A large read (a backlog: many messages at once), then a message split across two reads.
+        var big = ByteBuffer()
+        for _ in 0..<40 { NoiseMessageReader.write(Array(repeating: 7, count: 1_500), into: &big) }
+        reader.append(&big)
+        var taken = 0
+        while reader.next() != nil { taken += 1 }
+        #expect(taken == 40)
+        // Kept and cleared, the buffer held the 60 KB read's capacity for the connection's life.
+        #expect(reader.bufferedCapacity == 0)
+
+        var split = ByteBuffer()
+        NoiseMessageReader.write([1, 2, 3, 4, 5], into: &split)
+        var first = split.readSlice(length: 4)!
+        reader.append(&first)
+        #expect(reader.next() == nil)
+        #expect(reader.bufferedByteCount == 4)
+        reader.append(&split)
+        #expect(reader.next() == [1, 2, 3, 4, 5])
+        #expect(reader.bufferedCapacity == 0)
     }
 
     @Test("the frame scanner counts frames across chunks and refuses oversized or empty ones")
