@@ -207,12 +207,13 @@ public final class FleetOffice: SyncStoreDriver, @unchecked Sendable {
     }
 
     /// An office keeps what it receives in memory: stored at once, in the session's own task.
+    public var deliversDirectly: Bool { true }
+
     public func deliver(
         space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
         then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
-    ) -> Bool {
+    ) {
         done(.success(store(space: space, envelopes: envelopes)))
-        return true
     }
 
     private func store(space: SpaceID, envelopes: [Envelope]) -> FeedVector {

@@ -28,8 +28,6 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     let refs: [[UInt8]: AttachmentRef]
     let onDone: @Sendable () -> Void
     let mode: AttachmentSession.Mode
-    let outgoing: AsyncStream<AttachmentMessage>
-    private let sink: AsyncStream<AttachmentMessage>.Continuation
     private let origin = ContinuousClock.now
 
     private let lock = NSLock()
@@ -42,6 +40,8 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     private var settleWaiters: [CheckedContinuation<Void, Never>] = []
     private var isClosed = false
     private var ticker: Task<Void, Never>?
+    /// The connection's way to the peer (``sendOutgoing(through:)``); nil once closed.
+    private var send: (@Sendable (AttachmentMessage) -> Void)?
 
     /// A serving exchange (the daemon's sessions), over the node's files unless `store` names
     /// another place (a relay's database).
@@ -85,7 +85,6 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         self.onDone = onDone
         self.mode = mode
         session = AttachmentSession(configuration: .init(role: node.role, mode: mode))
-        (outgoing, sink) = AsyncStream.makeStream(of: AttachmentMessage.self)
     }
 
     /// Chunks received (checked and stored) and refused.
@@ -134,6 +133,10 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
         await idle()
     }
 
+    func sendOutgoing(through send: @escaping @Sendable (AttachmentMessage) -> Void) {
+        lock.withLock { if !isClosed { self.send = send } }
+    }
+
     func sent(_ message: AttachmentMessage) {
         let t = now
         input { $0.sent(message, now: t) }
@@ -142,12 +145,12 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     func closed() {
         let (ticker, waiters) = lock.withLock { () -> (Task<Void, Never>?, [CheckedContinuation<Void, Never>]) in
             isClosed = true
+            send = nil
             defer { settleWaiters = [] }
             return (self.ticker, settleWaiters)
         }
         ticker?.cancel()
         input { $0.close() }
-        sink.finish()
         for w in waiters { w.resume() }
     }
 
@@ -221,7 +224,7 @@ final class AttachmentExchange: AttachmentHandler, @unchecked Sendable {
     private func perform(_ action: AttachmentAction) async {
         switch action {
         case .send(let m):
-            sink.yield(m)
+            lock.withLock { send }?(m)
         case .loadManifest(_, let root):
             let m = await attempt("read an attachment manifest", root) { try await store.manifestToServe(root: root) } ?? nil
             answer { $0.manifestLoaded(root: root, manifest: m) }

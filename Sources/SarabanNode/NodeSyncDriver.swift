@@ -75,31 +75,48 @@ extension EnvelopeStorage {
 
 /// Hands each subscriber every item (``StoredEnvelopes``, ``StoredClaims``) published after it subscribed.
 final class Broadcast<Item: Sendable>: @unchecked Sendable {
+    private struct Subscriber {
+        var deliver: @Sendable (Item) -> Void
+        var finish: (@Sendable () -> Void)?
+    }
     private let lock = NSLock()
-    private var subscribers: [Int: AsyncStream<Item>.Continuation] = [:]
+    private var subscribers: [Int: Subscriber] = [:]
     private var next = 0
 
     func subscribe() -> AsyncStream<Item> {
         let (stream, continuation) = AsyncStream.makeStream(of: Item.self)
+        let id = add(Subscriber(deliver: { continuation.yield($0) }, finish: { continuation.finish() }))
+        continuation.onTermination = { [weak self] _ in self?.remove(id) }
+        return stream
+    }
+
+    /// `deliver` is called with every update published from now on, on the publisher's thread,
+    /// until the returned closure is called.
+    func subscribe(_ deliver: @escaping @Sendable (Item) -> Void) -> @Sendable () -> Void {
+        let id = add(Subscriber(deliver: deliver, finish: nil))
+        return { [weak self] in self?.remove(id) }
+    }
+
+    private func add(_ subscriber: Subscriber) -> Int {
         lock.lock()
+        defer { lock.unlock() }
         let id = next
         next += 1
-        subscribers[id] = continuation
+        subscribers[id] = subscriber
+        return id
+    }
+
+    private func remove(_ id: Int) {
+        lock.lock()
+        subscribers[id] = nil
         lock.unlock()
-        continuation.onTermination = { [weak self] _ in
-            guard let self else { return }
-            self.lock.lock()
-            self.subscribers[id] = nil
-            self.lock.unlock()
-        }
-        return stream
     }
 
     func publish(_ update: Item) {
         lock.lock()
         let all = Array(subscribers.values)
         lock.unlock()
-        for c in all { c.yield(update) }
+        for s in all { s.deliver(update) }
     }
 
     var subscriberCount: Int {
@@ -113,7 +130,7 @@ final class Broadcast<Item: Sendable>: @unchecked Sendable {
         let all = Array(subscribers.values)
         subscribers = [:]
         lock.unlock()
-        for c in all { c.finish() }
+        for s in all { s.finish?() }
     }
 }
 

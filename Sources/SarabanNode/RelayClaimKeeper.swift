@@ -127,6 +127,10 @@ final class RelayClaimKeeper: @unchecked Sendable {
 
     func subscribe() -> AsyncStream<StoredClaims> { broadcast.subscribe() }
 
+    func subscribe(_ deliver: @escaping @Sendable (StoredClaims) -> Void) -> @Sendable () -> Void {
+        broadcast.subscribe(deliver)
+    }
+
     func finish() { broadcast.finishAll() }
 
     /// Puts `claims` (newer ones, of `space`) into the cache when the space is cached.

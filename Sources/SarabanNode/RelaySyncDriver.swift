@@ -238,6 +238,10 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
         claims?.localClaims() ?? claimKeeper?.subscribe() ?? AsyncStream { $0.finish() }
     }
 
+    public func localClaims(deliver: @escaping @Sendable (StoredClaims) -> Void) -> @Sendable () -> Void {
+        claims?.localClaims(deliver: deliver) ?? claimKeeper?.subscribe(deliver) ?? {}
+    }
+
     public func localChanges() -> AsyncStream<StoredEnvelopes> { subscribe(peer: nil) }
 
     public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { subscribe(peer: peer) }
@@ -328,12 +332,13 @@ public final class RelaySyncDriver: SyncStoreDriver, @unchecked Sendable {
 
     /// Stored without the connection's delivery task: `done` is called from the store's own
     /// task when the last run is stored (on PostgreSQL, the lane that committed it).
+    public var deliversDirectly: Bool { true }
+
     public func deliver(
         space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
         then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
-    ) -> Bool {
+    ) {
         deliverRuns(space: space, envelopes[...], then: done)
-        return true
     }
 
     /// Stores `rest` in runs, each ending at a control envelope: the roster it changes judges the

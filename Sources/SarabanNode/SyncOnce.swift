@@ -119,6 +119,10 @@ final class CountingDriver: SyncStoreDriver, @unchecked Sendable {
 
     func localClaims() -> AsyncStream<StoredClaims> { inner.localClaims() }
 
+    func localClaims(deliver: @escaping @Sendable (StoredClaims) -> Void) -> @Sendable () -> Void {
+        inner.localClaims(deliver: deliver)
+    }
+
     func unreachable(space: SpaceID, gaps: [SigningPublicKey: ClosedRange<UInt64>], from peer: NodeID) async {
         await inner.unreachable(space: space, gaps: gaps, from: peer)
     }

@@ -90,6 +90,10 @@ extension NodeSyncDriver {
 
     public func localClaims() -> AsyncStream<StoredClaims> { claimBroadcast.subscribe() }
 
+    public func localClaims(deliver: @escaping @Sendable (StoredClaims) -> Void) -> @Sendable () -> Void {
+        claimBroadcast.subscribe(deliver)
+    }
+
     /// Makes this node's claims of its spaces where what it holds changed (or the last grew old)
     /// and passes the new ones to the open sessions: long-running sessions (`serve`) keep other
     /// nodes hearing from this one. Returns how many were made.

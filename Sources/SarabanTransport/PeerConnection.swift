@@ -32,8 +32,9 @@ public struct StoredClaims: Sendable {
 
 /// The node's side of sync: what a ``PeerConnection`` asks of the store.
 ///
-/// Calls for one connection never overlap for `fetch`, nor for `deliver` (each runs its own
-/// queue, in the session's order); calls from different connections may run concurrently.
+/// Calls for one connection never overlap for `fetch` and `peerHeads` (one queue), nor for
+/// `deliver` (its own queue), each in the session's order; calls from different connections may
+/// run concurrently.
 public protocol SyncStoreDriver: Sendable {
     /// The spaces to sync with `peer` and what this node holds of each (a member: the spaces it
     /// belongs to that `peer` may carry; a relay: the spaces it is configured for).
@@ -52,16 +53,22 @@ public protocol SyncStoreDriver: Sendable {
     /// delivering connection's included: it skips what its peer already holds).
     func deliver(space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey) async throws -> FeedVector
 
-    /// ``deliver(space:envelopes:from:)`` without the connection's delivery task: the driver
-    /// calls `done` once with the outcome, on any thread (at once, for a store kept in memory:
-    /// a fleet office of `saraban-bench`; from the task that committed it, for a relay on
-    /// PostgreSQL). Returns false when it has no such path (the default): the connection's
-    /// delivery task then awaits ``deliver(space:envelopes:from:)``. Either way a connection has
-    /// one delivery outstanding at a time, so what a peer sends is stored in the order sent.
+    /// Whether a connection stores what its peer sends through
+    /// ``deliver(space:envelopes:from:then:)`` (true) or through a delivery task of its own that
+    /// awaits ``deliver(space:envelopes:from:)`` (false, the default). Read once per connection:
+    /// with true the connection has no delivery task at all.
+    var deliversDirectly: Bool { get }
+
+    /// ``deliver(space:envelopes:from:)`` without the connection's delivery task (used when
+    /// ``deliversDirectly``): the driver calls `done` once with the outcome, on any thread (at
+    /// once, for a store kept in memory: a fleet office of `saraban-bench`; from the task that
+    /// committed it, for a relay on PostgreSQL). Either way a connection has one delivery
+    /// outstanding at a time, so what a peer sends is stored in the order sent. The default
+    /// awaits ``deliver(space:envelopes:from:)`` in a task of its own.
     func deliver(
         space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
         then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
-    ) -> Bool
+    )
 
     /// A new subscription to envelopes stored from now on (local writes and deliveries). Called
     /// once per connection, before ``carriedSpaces(for:)``; the connection stops iterating when it ends.
@@ -111,8 +118,14 @@ public protocol SyncStoreDriver: Sendable {
     func settled(with peer: NodeID, role: NodeRole, spaces: [SpaceSyncStatus]) async
 
     /// A new subscription to head claims made or kept from now on (passed on to the peer during
-    /// the session). Called once per connection. Default: none.
+    /// the session). Default: none.
     func localClaims() -> AsyncStream<StoredClaims>
+
+    /// How a connection hears of head claims: `deliver` is called with each update of
+    /// ``localClaims()``; returns what ends the subscription (called once, when the connection
+    /// ends). Called once per connection. The default forwards the stream from a task of its
+    /// own; a driver that calls `deliver` itself spares every connection that task.
+    func localClaims(deliver: @escaping @Sendable (StoredClaims) -> Void) -> @Sendable () -> Void
 
     /// Per space of `spaces`, per author, the first sequence number held, for the feeds not held
     /// from their first envelope (a relay after retention: ``SyncConfiguration/floors``). A
@@ -134,19 +147,30 @@ extension SyncStoreDriver {
 
     public func localChanges(for peer: NodeID) -> AsyncStream<StoredEnvelopes> { localChanges() }
 
+    public var deliversDirectly: Bool { false }
+
     public func deliver(
         space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
         then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
-    ) -> Bool { false }
+    ) {
+        Task {
+            do { done(.success(try await deliver(space: space, envelopes: envelopes, from: peer))) } catch { done(.failure(error)) }
+        }
+    }
 
     public func localChanges(for peer: NodeID, deliver: @escaping @Sendable (StoredEnvelopes) -> Void) -> @Sendable () -> Void {
         Self.forward(localChanges(for: peer), to: deliver)
     }
 
-    /// The default of ``localChanges(for:deliver:)``: a task that hands each update of `updates`
-    /// to `deliver` until the returned closure cancels it (ending the stream's subscription).
-    public static func forward(
-        _ updates: AsyncStream<StoredEnvelopes>, to deliver: @escaping @Sendable (StoredEnvelopes) -> Void
+    public func localClaims(deliver: @escaping @Sendable (StoredClaims) -> Void) -> @Sendable () -> Void {
+        Self.forward(localClaims(), to: deliver)
+    }
+
+    /// The default of ``localChanges(for:deliver:)`` and ``localClaims(deliver:)``: a task that
+    /// hands each update of `updates` to `deliver` until the returned closure cancels it (ending
+    /// the stream's subscription).
+    public static func forward<Update: Sendable>(
+        _ updates: AsyncStream<Update>, to deliver: @escaping @Sendable (Update) -> Void
     ) -> @Sendable () -> Void {
         let forwarding = Task { for await update in updates { deliver(update) } }
         return { forwarding.cancel() }
@@ -291,6 +315,13 @@ public struct PeerConnection: Sendable {
         var limit: FetchLimit
     }
 
+    /// What the connection's store task does, in order.
+    enum StoreJob: Sendable {
+        case fetch(FetchJob)
+        /// ``SyncStoreDriver/peerHeads(_:from:)``.
+        case heads(SpaceVector)
+    }
+
     struct DeliverJob: Sendable {
         var space: SpaceID
         var envelopes: [Envelope]
@@ -315,9 +346,12 @@ public struct PeerConnection: Sendable {
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let endUpdates = store.localChanges(for: peer) { sink.yield(.local($0)) }
         defer { endUpdates() }
-        let claimUpdates = store.localClaims()
+        let endClaims = store.localClaims { update in
+            if update.from != peer { sink.yield(.localClaims(update)) }
+        }
+        defer { endClaims() }
         let session = try await makeSession(for: peer)
-        return await run(session, over: &channel, events: (events, sink), claimUpdates: claimUpdates)
+        return await run(session, over: &channel, events: (events, sink))
     }
 
     /// The session for `peer`, from what the store carries for it. (Apart from ``run(over:)``: an
@@ -345,14 +379,15 @@ public struct PeerConnection: Sendable {
 
     private func run(
         _ session: SyncSession, over channel: inout SecureChannel,
-        events: (stream: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation), claimUpdates: AsyncStream<StoredClaims>
+        events: (stream: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation)
     ) async -> PeerReport {
         let peer = channel.peer
         let (events, sink) = events
-        let (fetchJobs, fetchSink) = AsyncStream.makeStream(of: FetchJob.self)
+        let (storeJobs, storeSink) = AsyncStream.makeStream(of: StoreJob.self)
         let (deliverJobs, deliverSink) = AsyncStream.makeStream(of: DeliverJob.self)
-        let (headJobs, headSink) = AsyncStream.makeStream(of: SpaceVector.self)
+        let deliversDirectly = store.deliversDirectly
         let attachments = store.attachmentHandler(for: peer)
+        attachments?.sendOutgoing { sink.yield(.attachmentOut($0)) }
         let (attachmentJobs, attachmentSink) = AsyncStream.makeStream(of: AttachmentJob.self)
         let writer = channel.writer
         let store = self.store
@@ -374,7 +409,8 @@ public struct PeerConnection: Sendable {
         return await withTaskGroup(of: PeerReport?.self) { group in
             group.addTask {
                 let report = await drive(
-                    session, events: events, sink: sink, writer: writer, fetches: fetchSink, deliveries: deliverSink, heads: headSink,
+                    session, events: events, sink: sink, writer: writer, storeJobs: storeSink,
+                    deliveries: deliversDirectly ? nil : deliverSink,
                     closer: closer, budget: budget, attachments: attachments.map { ($0, attachmentSink) })
                 attachmentSink.finish()
                 return report
@@ -393,10 +429,6 @@ public struct PeerConnection: Sendable {
                     attachments.closed()
                     return nil
                 }
-                group.addTask {
-                    for await m in attachments.outgoing { sink.yield(.attachmentOut(m)) }
-                    return nil
-                }
                 if configuration.closeWhenSynced {
                     group.addTask {
                         await attachments.settled()
@@ -405,39 +437,42 @@ public struct PeerConnection: Sendable {
                     }
                 }
             }
+            // One task for the store's reads (fetches, and the peer's head tags to compare): the
+            // idle tasks of a connection were most of a relay's memory per session (heaptrack).
             group.addTask {
-                for await update in claimUpdates where update.from != peer { sink.yield(.localClaims(update)) }
-                return nil
-            }
-            group.addTask {
-                for await job in fetchJobs {
-                    do {
-                        let (envelopes, complete) = try await store.fetch(
-                            space: job.space, after: job.after, limit: job.limit)
-                        sink.yield(.fetched(job.space, envelopes, complete: complete))
-                    } catch {
-                        sink.yield(
-                            .storeFailed(
-                                "fetch in space \(job.space) failed: \(error)",
-                                refusal: (error as? any RefusingStoreError).map { "\($0)" }))
+                for await job in storeJobs {
+                    switch job {
+                    case .fetch(let job):
+                        do {
+                            let (envelopes, complete) = try await store.fetch(
+                                space: job.space, after: job.after, limit: job.limit)
+                            sink.yield(.fetched(job.space, envelopes, complete: complete))
+                        } catch {
+                            sink.yield(
+                                .storeFailed(
+                                    "fetch in space \(job.space) failed: \(error)",
+                                    refusal: (error as? any RefusingStoreError).map { "\($0)" }))
+                        }
+                    case .heads(let summary):
+                        await store.peerHeads(summary, from: peer)
                     }
                 }
                 return nil
             }
-            group.addTask {
-                for await summary in headJobs { await store.peerHeads(summary, from: peer) }
-                return nil
-            }
-            group.addTask {
-                for await job in deliverJobs {
-                    do {
-                        let vector = try await store.deliver(space: job.space, envelopes: job.envelopes, from: job.from)
-                        sink.yield(.stored(job.space, vector))
-                    } catch {
-                        sink.yield(.deliveryFailed(job, error))
+            if !deliversDirectly {
+                group.addTask {
+                    for await job in deliverJobs {
+                        do {
+                            let vector = try await store.deliver(space: job.space, envelopes: job.envelopes, from: job.from)
+                            sink.yield(.stored(job.space, vector))
+                        } catch {
+                            sink.yield(.deliveryFailed(job, error))
+                        }
                     }
+                    return nil
                 }
-                return nil
+            } else {
+                deliverSink.finish()
             }
 
             // The reader stays in this task (the inbound iterator must not move between tasks).
@@ -484,12 +519,12 @@ public struct PeerConnection: Sendable {
     /// on a relay). Only the awaits are here.
     private func drive(
         _ session: SyncSession, events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation, writer: SecureWriter,
-        fetches: AsyncStream<FetchJob>.Continuation, deliveries: AsyncStream<DeliverJob>.Continuation,
-        heads: AsyncStream<SpaceVector>.Continuation, closer: ChannelCloser, budget: ReceiveBudget,
+        storeJobs: AsyncStream<StoreJob>.Continuation, deliveries: AsyncStream<DeliverJob>.Continuation?,
+        closer: ChannelCloser, budget: ReceiveBudget,
         attachments: (any AttachmentHandler, AsyncStream<AttachmentJob>.Continuation)?
     ) async -> PeerReport {
         let run = SessionRun(
-            session, connection: self, writer: writer, events: sink, fetches: fetches, deliveries: deliveries, heads: heads,
+            session, connection: self, writer: writer, events: sink, storeJobs: storeJobs, deliveries: deliveries,
             attachments: attachments)
         var closed = await perform(run.start(), on: run)
         for await event in events {
@@ -508,9 +543,8 @@ public struct PeerConnection: Sendable {
             _ = await perform(run.session.close(), on: run)
         }
         closer.close()
-        fetches.finish()
-        deliveries.finish()
-        heads.finish()
+        storeJobs.finish()
+        deliveries?.finish()
         return run.report(closer: closer)
     }
 
@@ -573,9 +607,9 @@ final class SessionRun: @unchecked Sendable {
     let connection: PeerConnection
     /// The session's own events (a delivery the driver did itself is heard as `delivered`).
     let events: AsyncStream<PeerConnection.Event>.Continuation
-    let fetches: AsyncStream<PeerConnection.FetchJob>.Continuation
-    let deliveries: AsyncStream<PeerConnection.DeliverJob>.Continuation
-    let heads: AsyncStream<SpaceVector>.Continuation
+    let storeJobs: AsyncStream<PeerConnection.StoreJob>.Continuation
+    /// The connection's delivery task; nil: the driver ``SyncStoreDriver/deliversDirectly``.
+    let deliveries: AsyncStream<PeerConnection.DeliverJob>.Continuation?
     let attachments: (any AttachmentHandler, AsyncStream<PeerConnection.AttachmentJob>.Continuation)?
     let peer: NodeID
     var transportError: TransportError?
@@ -594,17 +628,16 @@ final class SessionRun: @unchecked Sendable {
     init(
         _ session: SyncSession, connection: PeerConnection, writer: SecureWriter,
         events: AsyncStream<PeerConnection.Event>.Continuation,
-        fetches: AsyncStream<PeerConnection.FetchJob>.Continuation, deliveries: AsyncStream<PeerConnection.DeliverJob>.Continuation,
-        heads: AsyncStream<SpaceVector>.Continuation,
+        storeJobs: AsyncStream<PeerConnection.StoreJob>.Continuation,
+        deliveries: AsyncStream<PeerConnection.DeliverJob>.Continuation?,
         attachments: (any AttachmentHandler, AsyncStream<PeerConnection.AttachmentJob>.Continuation)?
     ) {
         self.session = session
         self.connection = connection
         self.writer = writer
         self.events = events
-        self.fetches = fetches
+        self.storeJobs = storeJobs
         self.deliveries = deliveries
-        self.heads = heads
         self.attachments = attachments
         self.peer = session.peer.nodeID
         attachmentsSettled = attachments == nil
@@ -671,14 +704,14 @@ final class SessionRun: @unchecked Sendable {
         case .send(let bytes):
             out.append(contentsOf: bytes)
         case .fetch(let space, let after, let limit):
-            fetches.yield(PeerConnection.FetchJob(space: space, after: after, limit: limit))
+            storeJobs.yield(.fetch(PeerConnection.FetchJob(space: space, after: after, limit: limit)))
         case .deliver(let space, let envelopes, let from):
             let job = PeerConnection.DeliverJob(space: space, envelopes: envelopes, from: from)
             if deliveryOutstanding { waitingDeliveries.append(job) } else { startDelivery(job) }
         case .peerProgress(let space, _):
             if let status = session.status(of: space) { connection.onEvent(.progress(peer: peer, status: status)) }
         case .peerHeads(let summary):
-            heads.yield(summary)
+            storeJobs.yield(.heads(summary))
         case .unreachable(let space, let gaps, _):
             return .unreachable(space, gaps)
         case .claims(let space, let claims, _):
@@ -695,14 +728,18 @@ final class SessionRun: @unchecked Sendable {
         return nil
     }
 
-    /// Hands `job` to the driver's own delivery path (its outcome comes back as `delivered`,
-    /// on this task's events: no task between), or else to the connection's delivery task.
+    /// Hands `job` to the connection's delivery task, or else to the driver's own delivery path
+    /// (its outcome comes back as `delivered`, on this task's events: no task between).
     private func startDelivery(_ job: PeerConnection.DeliverJob) {
+        if let deliveries {
+            deliveries.yield(job)
+            return
+        }
         let events = self.events
-        let direct = connection.store.deliver(space: job.space, envelopes: job.envelopes, from: job.from) {
+        deliveryOutstanding = true
+        connection.store.deliver(space: job.space, envelopes: job.envelopes, from: job.from) {
             events.yield(.delivered(job, $0))
         }
-        if direct { deliveryOutstanding = true } else { deliveries.yield(job) }
     }
 
     private func stored(_ space: SpaceID, _ vector: FeedVector) -> [SyncAction] {

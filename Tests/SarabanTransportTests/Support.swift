@@ -138,11 +138,12 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
         store(space: space, envelopes: envelopes)
     }
 
+    var deliversDirectly: Bool { callbacks }
+
     func deliver(
         space: SpaceID, envelopes: [Envelope], from peer: SigningPublicKey,
         then done: @escaping @Sendable (Result<FeedVector, any Error>) -> Void
-    ) -> Bool {
-        guard callbacks else { return false }
+    ) {
         state.withLock { s in
             s.directDeliveries += 1
             s.outstanding[peer, default: 0] += 1
@@ -155,7 +156,6 @@ final class MemoryStore: SyncStoreDriver, @unchecked Sendable {
             self.state.withLock { $0.outstanding[peer]! -= 1 }
             done(.success(vector))
         }
-        return true
     }
 
     private func store(space: SpaceID, envelopes: [Envelope]) -> FeedVector {
