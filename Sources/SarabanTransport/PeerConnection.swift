@@ -438,7 +438,7 @@ public struct PeerConnection: Sendable {
                 }
             }
             // One task for the store's reads (fetches, and the peer's head tags to compare): the
-            // idle tasks of a connection were most of a relay's memory per session (heaptrack).
+            // tasks of a connection, most of them idle, were most of a relay's memory per session (heaptrack).
             group.addTask {
                 for await job in storeJobs {
                     switch job {
