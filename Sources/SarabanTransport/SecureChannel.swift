@@ -264,6 +264,11 @@ public struct SecureWriter: Sendable {
 
 extension SecureChannel {
     /// Runs the Noise XX handshake on a fresh TCP connection and returns the secure channel.
+    ///
+    /// Never inlined: inlined into the accepting closure of ``SecureListener`` (or the dialling one
+    /// of ``SecureTransport/connect(host:port:expecting:_:)``), the handshake's locals made that
+    /// closure's async frame, which lives as long as the connection, about 2 KB larger.
+    @inline(never)
     static func establish(
         role: NoiseXX.Role, identity: SigningKeyPair, trust: @escaping @Sendable (NodeID) -> Bool,
         expecting expected: NodeID?, raw: RawChannel,
