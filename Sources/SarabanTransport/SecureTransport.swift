@@ -60,8 +60,9 @@ public final class SecureTransport: Sendable {
 
     /// Reads from an accepted connection each time it is readable (NIO's default is 4). NIO keeps
     /// that many receive buffers per connection, each as large as its reads have grown (up to
-    /// 64 KB): with one, two relays holding 2,000 sessions at 5,000 letters a second kept 150 and
-    /// 157 MB per 1,000 sessions instead of 167 and 169 MB (Docs/RELAY.md, tenth session).
+    /// 64 KB): with one, two relays holding 2,000 sessions at 5,000 letters a second kept 150 MB
+    /// per 1,000 sessions (157 MB with a 16 KB ceiling on the read size as well) instead of 167 and
+    /// 169 MB (Docs/RELAY.md, tenth session).
     static let readsPerWakeUp: UInt = 1
 
     /// Binds a listening socket (port 0 picks a free port: read ``SecureListener/port``).
